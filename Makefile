@@ -1,0 +1,111 @@
+# Guichet — plain Makefile. `make`, `make check`, `make check SANITIZE=1`, `make bench`,
+# `make demo`, `make install PREFIX=/usr DESTDIR=...`.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+PKGS    := gammu libosmocore libosmogsm libosmo-gsup-client libcurl yaml-0.1 jansson \
+           sqlite3 libsystemd libmicrohttpd libsmpp34
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build-san
+endif
+
+DEPS_OK := $(shell pkg-config --exists $(PKGS) cunit 2>/dev/null && echo yes)
+ifeq ($(DEPS_OK),yes)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+CUNIT_LIBS := $(shell pkg-config --libs cunit)
+endif
+CFLAGS += $(PKG_CFLAGS)
+
+# Every daemon/*.c but the two programs' mains goes into the shared library.
+MAINS     := daemon/guichetd.c daemon/guichet.c
+LIB_SRCS  := $(sort $(filter-out $(MAINS),$(wildcard daemon/*.c)))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libguichet.a
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+BENCH_SRCS:= $(sort $(wildcard bench/*.c))
+BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps check unit integration bench demo install clean
+
+all: deps-known $(BUILD)/guichetd $(BUILD)/guichet $(TOOL_BINS)
+
+deps-known:
+	@test "$(DEPS_OK)" = yes || { echo "Missing build dependencies: run 'make deps' (as root) first." >&2; exit 1; }
+.PHONY: deps-known
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard include/guichet/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/guichetd: $(BUILD)/daemon/guichetd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/guichet: $(BUILD)/daemon/guichet.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CUNIT_LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# make check: dependencies, build, unit tests, then integration tests (each tests/integration/*.sh).
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ./$$t; done
+
+integration: all
+	@BUILD=$(BUILD) tests/run-integration.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@BUILD=$(BUILD) bench/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(BUILD)/guichet $(DESTDIR)$(PREFIX)/bin/guichet
+	install -m 0755 $(BUILD)/guichetd $(DESTDIR)$(PREFIX)/sbin/guichetd
+	install -d $(DESTDIR)/etc/guichet/flows
+	install -m 0644 config/guichet.yaml $(DESTDIR)/etc/guichet/guichet.yaml
+	install -m 0644 flows/*.yaml $(DESTDIR)/etc/guichet/flows/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/udev/rules.d
+	install -m 0644 systemd/guichetd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	-install -m 0644 systemd/*.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	-install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	-install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+clean:
+	rm -rf build build-san
