@@ -1,0 +1,30 @@
+/* Templates: "Votre rendez-vous : {{slot_label}} ({{date | date}})".
+ *
+ * {{name}} inserts a variable; filters follow bars: {{name | upper}}, {{name | lower}},
+ * {{name | date}} (ISO "2026-03-02T09:30" -> "lundi 2 mars à 9h30"), {{name | day}}
+ * ("lundi 2 mars"), {{name | default: "texte"}}. Expansion is single-pass: a value is inserted
+ * as it is and never expanded again, so what a person typed cannot inject template syntax. */
+#ifndef GUICHET_TEMPLATE_H
+#define GUICHET_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Returns the value of name, or NULL when unset. */
+typedef const char *(*template_lookup_fn)(void *data, const char *name);
+
+/* Expands tmpl into a talloc'd string under ctx. An unset variable without a default
+ * expands to "". Returns NULL only on a malformed template (the checker rejects those). */
+char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, void *data);
+
+/* Validates tmpl and reports every variable name it uses through each_var (may be NULL).
+ * On a syntax error or unknown filter returns -1 with a message in err and the byte offset
+ * of the problem in *err_off. */
+typedef void (*template_var_fn)(void *data, const char *name, size_t name_len);
+int template_check(const char *tmpl, template_var_fn each_var, void *data,
+		   char *err, size_t err_len, size_t *err_off);
+
+/* True when tmpl contains no {{ }} at all. */
+bool template_is_literal(const char *tmpl);
+
+#endif
