@@ -7,6 +7,9 @@
 #include <yaml.h>
 #include "guichet/diag.h"
 
+/* Largest YAML file accepted; bigger ones are refused with a located error. */
+#define YDOC_MAX_BYTES (1024u * 1024u)
+
 struct ydoc {
 	yaml_document_t doc;
 	char *file;		/* talloc'd copy of the path, used in every diagnostic */
@@ -28,6 +31,10 @@ yaml_node_t *ydoc_get(struct ydoc *y, yaml_node_t *map, const char *key);
 const char *ydoc_scalar(const yaml_node_t *n);
 bool ydoc_is_map(const yaml_node_t *n);
 bool ydoc_is_seq(const yaml_node_t *n);
+/* True for a missing node and for an empty/~/null plain scalar (`key:` with no value). */
+bool ydoc_is_null(const yaml_node_t *n);
+/* "a mapping", "a list", "text" or "nothing": for "expected X, found Y" messages. */
+const char *ydoc_kind(const yaml_node_t *n);
 unsigned ydoc_line(const yaml_node_t *n);	/* 1-based */
 unsigned ydoc_col(const yaml_node_t *n);	/* 1-based */
 
@@ -42,7 +49,8 @@ void ydoc_error(struct ydoc *y, const yaml_node_t *at, const char *fmt, ...)
 void ydoc_warning(struct ydoc *y, const yaml_node_t *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Reports every key of map not in allowed[] as "unknown key `nxt` — did you mean `next`?"
- * (the suggestion only when one is close). Returns the number of unknown keys. */
+ * (the suggestion only when one is close; otherwise the allowed keys are listed), and every
+ * duplicate key. Returns the number of keys reported. */
 unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *allowed, unsigned n);
 
 /* Typed scalars; each reports a located error and returns -1 on a wrong value. */
