@@ -75,6 +75,28 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 /* The network side is gone (END from the phone, link lost, guard timeout). */
 void router_ussd_abort(struct router *r, const char *dialogue);
 
+/* ---- sinks: what a transport is given instead of the router itself ----
+ * Transports call these function pointers, so they can be tested against a stub and stay
+ * ignorant of flows. router_sms_sink()/router_ussd_sink() give the router's own. */
+
+struct sms_sink {
+	int (*received)(void *data, const struct sms_in *msgs, unsigned n);
+	void (*sent)(void *data, int64_t id);
+	void (*failed)(void *data, int64_t id, bool permanent, const char *why);
+	void (*ready)(void *data, struct sms_transport *t);
+	void (*registered)(void *data, struct sms_transport *t);
+	void *data;
+};
+
+struct ussd_sink {
+	void (*request)(void *data, const struct ussd_req *req, ussd_reply_fn reply, void *rdata);
+	void (*abort)(void *data, const char *dialogue);
+	void *data;
+};
+
+struct sms_sink router_sms_sink(struct router *r);
+struct ussd_sink router_ussd_sink(struct router *r);
+
 /* ---- life cycle ---- */
 
 struct router_config {
