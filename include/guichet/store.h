@@ -48,8 +48,11 @@ struct store_ops {
 
 	/* 0 = stored (id set), 1 = already known (duplicate of via+dedup), -1 = error */
 	int (*inbound_add)(struct store *st, struct store_inbound *in);
+	/* 0, 1 when no inbound has that id, -1 on error. */
 	int (*inbound_done)(struct store *st, int64_t id);
-	/* Calls fn for every inbound not yet done, oldest first (after a restart). */
+	/* Calls fn for every inbound not yet done, oldest first (after a restart). The rows are
+	 * read before the first call, so fn may use the store (mark done, add replies); in is
+	 * valid only during the call. */
 	int (*inbound_pending)(struct store *st, void (*fn)(void *data, const struct store_inbound *in),
 			       void *data);
 
@@ -59,8 +62,11 @@ struct store_ops {
 	 * counted in duplicate_sends (the modem may have sent them before the crash). */
 	int (*outbound_due)(struct store *st, const char *via, int64_t now_ms,
 			    struct store_outbound *out, unsigned max, void *ctx);
-	/* taken: handed to a transport (durable at the next commit); sent: done (the row
-	 * loses its body); failed: back in the queue at not_before_ms, or dead when give_up. */
+	/* taken: handed to a transport (durable at the next commit), attempts + 1; sent: done
+	 * (the row loses its body and number); failed: back in the queue at not_before_ms, or
+	 * dead when give_up. Each returns 0, 1 when no message has that id in a state that
+	 * allows the change (taken: queued; sent, failed: queued or taken), -1 on error.
+	 * outbound_due returns the number of messages written to out (strings under ctx). */
 	int (*outbound_taken)(struct store *st, int64_t id);
 	int (*outbound_sent)(struct store *st, int64_t id);
 	int (*outbound_failed)(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
@@ -69,15 +75,22 @@ struct store_ops {
 	int (*session_get)(struct store *st, const char *key, struct session *s, void *ctx);
 	int (*session_put)(struct store *st, const struct session *s);
 	int (*session_del)(struct store *st, const char *key);
-	/* Calls fn for each stored session (after a restart, to re-arm timers or resume). */
+	/* Calls fn for each stored session (after a restart, to re-arm timers or resume), in key
+	 * order. Each session's vars live under a child of ctx freed after fn returns: fn copies
+	 * (session_copy) what it keeps. Rows are read before the first call, so fn may use the
+	 * store. A row that does not decode is skipped (store_last_error says so). */
 	int (*session_each)(struct store *st, void (*fn)(void *data, const struct session *s),
 			    void *data, void *ctx);
 
 	/* Drops message bodies and numbers older than keep_s and sessions past their
-	 * deadline; returns the number of rows removed or -1. */
+	 * deadline; returns the number of rows removed or -1. Removed: done inbound received
+	 * before now - keep_s, sent or dead outbound created before now - keep_s, sessions with
+	 * 0 < deadline < now. */
 	int (*purge)(struct store *st, int64_t now, unsigned keep_s);
 	int (*counters)(struct store *st, struct store_counters *c);
 	void (*close)(struct store *st);
+	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time). */
+	const char *(*last_error)(struct store *st);
 };
 
 struct store {
@@ -88,5 +101,13 @@ struct store {
 /* path: the SQLite file (created 0600 with its directory). NULL and a message on error. */
 struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t err_len);
 struct store *store_mem_open(void *ctx);
+
+/* Why the last operation returned -1; never NULL. */
+static inline const char *store_last_error(struct store *st)
+{
+	const char *e = st && st->ops->last_error ? st->ops->last_error(st) : NULL;
+
+	return e ? e : "unknown store error";
+}
 
 #endif
