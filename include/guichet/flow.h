@@ -1,4 +1,4 @@
-/* The flow set: every procedure loaded from flows/*.yaml, immutable once loaded.
+/* The flow set: every procedure loaded from flows/ (one YAML file per procedure), immutable once loaded.
  *
  * A reload builds a new set with a higher version; sessions keep a reference to the set they
  * started on, so nothing here is ever modified after flow_set_load() returns. Everything is
@@ -21,6 +21,7 @@ struct flow_tr {
 	const char *lang;	/* "fr", "en", ... */
 	const char *text;	/* template, may hold {{var | filter}} */
 	const char *ussd;	/* NULL: use text on USSD too */
+	struct flow_loc loc, ussd_loc;	/* where text and ussd were written */
 };
 
 /* A text an administrator wrote: French first (tr[0]), other languages after. */
@@ -33,6 +34,7 @@ struct flow_text {
 struct flow_assign {		/* set: { var: "template" } */
 	const char *var;
 	const char *value;	/* template */
+	struct flow_loc loc;	/* of the value */
 };
 
 struct flow_option {
@@ -40,8 +42,10 @@ struct flow_option {
 	unsigned n_set;
 	struct flow_assign *set;
 	const char *next;	/* NULL: the step's next */
-	int next_idx;		/* resolved index into flow->steps, -1 when none */
+	int next_idx;		/* resolved index into flow->steps, -1 when none; an option
+				 * without its own next gets the step's next_idx */
 	struct flow_loc loc;
+	struct flow_loc next_loc;	/* of the next value (file NULL when absent) */
 };
 
 enum flow_step_kind {
@@ -72,6 +76,7 @@ struct flow_cond {
 	enum flow_cond_op op;
 	unsigned n_values;
 	const char **values;	/* one for EQUALS/NOT_EQUALS/LESS/MORE, several for IN */
+	struct flow_loc loc;
 };
 
 struct flow_when {
@@ -80,6 +85,7 @@ struct flow_when {
 	const char *next;
 	int next_idx;
 	struct flow_loc loc;
+	struct flow_loc next_loc;
 };
 
 struct flow_step {
@@ -134,6 +140,11 @@ struct flow_step {
 
 	/* STEP_SAY */
 	bool end;		/* end the session after this message */
+
+	/* Where each step name and variable name above was written (file NULL when absent),
+	 * so that flow_check() can point at the value itself. */
+	struct flow_loc next_loc, on_fail_loc, on_error_loc, else_loc, empty_loc;
+	struct flow_loc op_loc, from_loc, save_loc;
 };
 
 struct flow {
@@ -145,6 +156,8 @@ struct flow {
 	const char **keywords;	/* folded: upper case, no accents */
 	unsigned n_ussd;
 	const char **ussd_codes;	/* "*4321*1#" */
+	struct flow_loc *keyword_locs;	/* parallel to keywords[] */
+	struct flow_loc *ussd_locs;	/* parallel to ussd_codes[] */
 	unsigned timeout_s;	/* idle time before the session expires; default 15 min */
 	struct flow_text on_timeout;	/* said when the person comes back after expiry */
 	struct flow_text help;	/* flow-level help */
