@@ -96,6 +96,9 @@ static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_err
 	size_t i = skip_space(s, open + 2), start;
 
 	memset(t, 0, sizeof(*t));
+	/* Said first, and at the {{, since every later error would only be a symptom of it. */
+	if (!strstr(s + open + 2, "}}"))
+		return parse_fail(e, open, "unclosed {{");
 	start = i;
 	while (is_name_char(s[i]))
 		i++;
@@ -123,7 +126,8 @@ static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_err
 		while (is_filter_char(s[i]))
 			i++;
 		if (i == fstart)
-			return parse_fail(e, fstart, s[i] ? "empty filter name" : "unclosed {{");
+			return s[i] ? parse_fail(e, fstart, "empty filter name") :
+				      parse_fail(e, open, "unclosed {{");
 		if (t->n_filters == TAG_FILTERS_MAX)
 			return parse_fail(e, fstart, "too many filters");
 		f = &t->filters[t->n_filters++];
