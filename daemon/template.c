@@ -548,18 +548,17 @@ char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, vo
 		size_t at = (size_t)(open - tmpl);
 		struct parse_error e;
 		struct tag t;
-		char name[128];
 		const char *value = NULL;
+		char *name;
 
 		out_add(&o, tmpl + i, at - i);
 		if (tag_parse(tmpl, at, &t, &e) < 0)
 			goto fail;
-		/* Names are short identifiers; a longer one cannot be set, so it is unset. */
-		if (t.name_len < sizeof(name)) {
-			memcpy(name, t.name, t.name_len);
-			name[t.name_len] = '\0';
-			value = lookup ? lookup(data, name) : NULL;
-		}
+		/* The lookup wants a terminated name; tmp is emptied after every tag. */
+		name = talloc_strndup(tmp, t.name, t.name_len);
+		if (!name)
+			goto fail;
+		value = lookup ? lookup(data, name) : NULL;
 		if (!tag_value(tmp, &t, value, &value))
 			goto fail;
 		out_add(&o, value, strlen(value));
