@@ -9,7 +9,8 @@ PKGS    := gammu libosmocore libosmogsm libosmo-gsup-client libcurl yaml-0.1 jan
            sqlite3 libsystemd libmicrohttpd libsmpp34
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude
+# libosmocore's linuxlist.h uses the GNU spelling typeof; C11 only has __typeof__.
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Dtypeof=__typeof__ -Iinclude
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

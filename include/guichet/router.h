@@ -117,5 +117,13 @@ int router_recover(struct router *r, int64_t now);
 /* Periodic work on the loop: expire sessions, purge, offer due replies. */
 void router_tick(struct router *r, int64_t now_ms);
 unsigned router_sessions_active(const struct router *r);
+unsigned router_outbox_pending(const struct router *r);
+
+/* Since start, for the counters line and the status. */
+struct router_counters {
+	unsigned long messages_in, messages_out, replies, parts_out, duplicates_in;
+	unsigned long calls, call_errors, send_failures;
+};
+const struct router_counters *router_counters(const struct router *r);
 
 #endif
