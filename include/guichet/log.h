@@ -31,6 +31,22 @@ const char *log_mask(char *buf, size_t len, const char *number);
 /* Keyed pseudonym of a number or session key, stable within a UTC day: "p-3fa9c21b". */
 const char *log_pseudonym(char *buf, size_t len, const char *key);
 
+/* Additions (operations). */
+
+/* Level name ("debug", "info", "notice", "error", "fatal") -> LOGL_*; -1 if unknown, so
+ * that config checking can refuse a bad log.level. */
+int log_level_from_str(const char *name);
+/* True when a line of this category and level would be written (skip costly formatting). */
+bool log_enabled(enum glog_cat cat, int level);
+/* Releases libosmocore's logging (talloc-clean test exit); glog() then writes to stderr. */
+void log_shutdown(void);
+/* Sets the 32-byte pseudonym key (tests: pseudonyms then never rotate), or with NULL draws
+ * a new random one. Normally the key is random and rotated when the UTC day changes. */
+void log_pseudonym_rekey(const unsigned char *key);
+/* HMAC-SHA-256 (RFC 2104), exposed for tests. */
+void log_hmac_sha256(const unsigned char *key, size_t key_len, const void *msg, size_t len,
+		     unsigned char out[32]);
+
 #define LOG_MAIN(level, fmt, ...) glog(GLOG_MAIN, level, NULL, fmt, ##__VA_ARGS__)
 
 #endif
