@@ -316,7 +316,7 @@ unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *al
 				break;
 			}
 		}
-		if (known)
+		if (known || !allowed)
 			continue;
 		bad++;
 		sugg = diag_suggest(k, allowed, n);

@@ -11,6 +11,9 @@
 #include <regex.h>
 #include "guichet/diag.h"
 
+/* Most options in a menu and most cases in a branch: more is a mistake on a phone screen. */
+#define FLOW_MAX_CHOICES 50
+
 struct flow_loc {
 	const char *file;
 	unsigned line, col;

@@ -50,7 +50,8 @@ void ydoc_warning(struct ydoc *y, const yaml_node_t *at, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Reports every key of map not in allowed[] as "unknown key `nxt` — did you mean `next`?"
  * (the suggestion only when one is close; otherwise the allowed keys are listed), and every
- * duplicate key. Returns the number of keys reported. */
+ * duplicate key. With allowed NULL any key is accepted and only duplicates are reported.
+ * Returns the number of keys reported. */
 unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *allowed, unsigned n);
 
 /* Typed scalars; each reports a located error and returns -1 on a wrong value. */
