@@ -101,6 +101,9 @@ struct store {
 /* path: the SQLite file (created 0600 with its directory). NULL and a message on error. */
 struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t err_len);
 struct store *store_mem_open(void *ctx);
+/* Does to a memory store what reopening does to an SQLite one after a crash: messages left
+ * "taken" are queued again and counted in duplicate_sends. For tests of recovery. */
+void store_mem_simulate_restart(struct store *st);
 
 /* Why the last operation returned -1; never NULL. */
 static inline const char *store_last_error(struct store *st)
