@@ -67,7 +67,7 @@ fi
 # --- udev rule ---
 for rules in "$ROOT"/systemd/*.rules; do
 	[ -e "$rules" ] || continue
-	n=0
+	n=0 rules_ok=1
 	while IFS= read -r line; do
 		n=$((n + 1))
 		case $line in ''|'#'*) continue;; esac
@@ -76,10 +76,10 @@ for rules in "$ROOT"/systemd/*.rules; do
 		      grep -Ev '^[A-Z_]+(\{[^}]+\})?(==|!=|=|\+=|-=|:=)"[^"]*"$' || true)
 		if [ -n "$bad" ]; then
 			echo "FAIL: $rules:$n: malformed: $bad"
-			fail=1
+			fail=1 rules_ok=0
 		fi
 	done <"$rules"
-	echo "ok: $(basename "$rules") well formed"
+	[ $rules_ok = 1 ] && echo "ok: $(basename "$rules") well formed"
 done
 
 exit $fail
