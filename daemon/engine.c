@@ -627,14 +627,30 @@ static void welcome(struct run *r)
 	}
 }
 
-/* USSD: "*4321#" when flows use "*4321*1#", "*4321*2#": a menu of those flows. */
+/* USSD: "*4321#" when flows use "*4321*1#", "*4321*2#": a menu of those flows, in the
+ * order of their sub-codes. */
+struct root_entry {
+	const char *sub;
+	int sub_len;
+	const char *title;
+};
+
+static int root_entry_cmp(const void *a, const void *b)
+{
+	const struct root_entry *x = a, *y = b;
+
+	if (x->sub_len != y->sub_len)
+		return x->sub_len - y->sub_len;
+	return strncmp(x->sub, y->sub, x->sub_len);
+}
+
 static bool ussd_root_menu(struct run *r, const char *code)
 {
 	size_t len = strlen(code);
 	if (len < 2 || code[len - 1] != '#')
 		return false;
 	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
-	char *menu = NULL;
+	struct root_entry *e = NULL;
 	unsigned n = 0;
 	for (unsigned i = 0; i < r->fs->n_flows; i++) {
 		const struct flow *f = &r->fs->flows[i];
@@ -643,18 +659,19 @@ static bool ussd_root_menu(struct run *r, const char *code)
 			if (strncmp(c, prefix, strlen(prefix)) != 0)
 				continue;
 			const char *title = flow_text_pick(&f->title, r->s->lang, true);
-			const char *sub = c + strlen(prefix);
-			menu = menu ? talloc_asprintf_append(menu, "\n%.*s %s", (int)strcspn(sub, "*#"), sub,
-							     title ? title : f->name)
-				    : talloc_asprintf(r->ctx, "%.*s %s", (int)strcspn(sub, "*#"), sub,
-						      title ? title : f->name);
+			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
+			e[n].sub = c + strlen(prefix);
+			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
+			e[n].title = title ? title : f->name;
 			n++;
 		}
 	}
 	if (!n)
 		return false;
+	qsort(e, n, sizeof(*e), root_entry_cmp);
 	append(r, say_text(r, &r->fs->msg.welcome));
-	append(r, menu);
+	for (unsigned i = 0; i < n; i++)
+		append(r, talloc_asprintf(r->ctx, "%.*s %s", e[i].sub_len, e[i].sub, e[i].title));
 	vars_set(&r->s->vars, VAR_ROOT, prefix, false);
 	return true;
 }
