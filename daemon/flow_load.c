@@ -1365,19 +1365,23 @@ static void word_slot(struct flow_words *w, unsigned i, const char ****list, uns
 
 static void load_common(struct ld *L, yaml_node_t *root)
 {
-	yaml_node_t *c = ydoc_get(L->y, root, "common"), *v;
+	yaml_node_t *c = ydoc_get(L->y, root, "common"), *v, *ck = NULL;
 	unsigned i;
+
+	for (i = 0; i < ydoc_len(root) && !ck; i++)
+		if (ydoc_map_value(L->y, root, i) == c)
+			ck = ydoc_map_key(L->y, root, i);
 
 	ydoc_check_keys(L->y, root, KEYS("common"));
 	if (L->common_file) {
-		ydoc_error(L->y, c, "common settings again: they are already in %s:%u:%u (only one "
+		ydoc_error(L->y, ck, "common settings again: they are already in %s:%u:%u (only one "
 			   "file may hold `common:`)", L->common_file, L->common_line,
 			   L->common_col);
 		return;
 	}
 	L->common_file = L->file;
-	L->common_line = ydoc_line(c);
-	L->common_col = ydoc_col(c);
+	L->common_line = ydoc_line(ck);
+	L->common_col = ydoc_col(ck);
 	if (ydoc_is_null(c))
 		return;
 	if (!ydoc_is_map(c)) {
