@@ -6,6 +6,7 @@
 
 #include "guichet/config.h"
 #include "guichet/backend.h"
+#include "guichet/modem.h"
 
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
@@ -156,6 +157,8 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 
 	if ((v = ydoc_get(y, root, "backends")))
 		backend_config_parse(c, y, v, c, &c->backends);
+	if ((v = ydoc_get(y, root, "modems")))
+		modem_config_parse(c, y, v, c, &c->modems);
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

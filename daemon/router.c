@@ -450,6 +450,12 @@ static void add_mark(struct router *r, int64_t id, int kind, int64_t not_before)
 		osmo_timer_schedule(&r->flush_timer, 0, 0);
 }
 
+void router_flush(struct router *r)
+{
+	osmo_timer_del(&r->flush_timer);
+	flush_marks(r);
+}
+
 void router_sms_sent(struct router *r, int64_t id)
 {
 	r->cnt.messages_out++;

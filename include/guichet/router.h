@@ -116,6 +116,8 @@ const struct flow_set *router_flows(const struct router *r);
 int router_recover(struct router *r, int64_t now);
 /* Periodic work on the loop: expire sessions, purge, offer due replies. */
 void router_tick(struct router *r, int64_t now_ms);
+/* Writes the sent/failed marks still in memory (they are batched per loop iteration). */
+void router_flush(struct router *r);
 unsigned router_sessions_active(const struct router *r);
 unsigned router_outbox_pending(const struct router *r);
 
