@@ -71,7 +71,7 @@ static const char *need_string(struct parse *p, yaml_node_t *map, const char *ke
 		ERR(p, n, "%s: `%s` must be text, found %s", where, key, ydoc_kind(n));
 		return NULL;
 	}
-	return s;
+	return talloc_strdup(p->ctx, s);
 }
 
 static char *resolve_path(struct parse *p, const char *f)
