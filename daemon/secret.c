@@ -23,9 +23,8 @@ static char *secret_path(void *ctx, const struct config *c, const char *name)
 	if (name[0] == '/')
 		return talloc_strdup(ctx, name);
 	if (!dir || !*dir) {
+		/* config_load already made c->credentials relative to the config's directory */
 		dir = c ? c->credentials : NULL;
-		if (dir && *dir && dir[0] != '/' && c->dir && *c->dir)
-			return talloc_asprintf(ctx, "%s/%s/%s", c->dir, dir, name);
 	}
 	if (!dir || !*dir)
 		dir = c && c->dir && *c->dir ? c->dir : ".";
