@@ -671,6 +671,11 @@ static bool is_global_word(const struct flow_words *w, const char *k)
 	return false;
 }
 
+static const char *fname(const struct flow *f)
+{
+	return f->name ? f->name : "?";
+}
+
 static void check_entries(struct ck *c)
 {
 	const struct flow_set *fs = c->fs;
@@ -693,7 +698,7 @@ static void check_entries(struct ck *c)
 
 			if (is_global_word(&fs->words, k))
 				err_at(c, l, "keyword `%s` of flow `%s` is also a common word (help, "
-				       "back, restart, stop or more)", k, fa->name);
+				       "back, restart, stop or more)", k, fname(fa));
 			for (b = 0; b <= a && !dup; b++) {
 				const struct flow *fb = &fs->flows[b];
 
@@ -705,8 +710,8 @@ static void check_entries(struct ck *c)
 						continue;
 					dup = true;
 					err_at(c, l, "keyword `%s` of flow `%s` (%s) is already used "
-					       "by flow `%s` at %s:%u:%u", k, fa->name, fa->file,
-					       fb->name, fb->file, o->line, o->col);
+					       "by flow `%s` at %s:%u:%u", k, fname(fa), fa->file,
+					       fname(fb), fb->file, o->line, o->col);
 				}
 			}
 		}
@@ -726,8 +731,8 @@ static void check_entries(struct ck *c)
 						continue;
 					dup = true;
 					err_at(c, l, "USSD code `%s` of flow `%s` (%s) is already used "
-					       "by flow `%s` at %s:%u:%u", k, fa->name, fa->file,
-					       fb->name, fb->file, o->line, o->col);
+					       "by flow `%s` at %s:%u:%u", k, fname(fa), fa->file,
+					       fname(fb), fb->file, o->line, o->col);
 				}
 			}
 		}

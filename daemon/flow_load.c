@@ -1541,10 +1541,12 @@ static struct flow_set *new_set(void *ctx)
 }
 
 /* Defaults, cross checks, then keep the set only if no error was added. */
-static struct flow_set *finish(struct ld *L, const struct flow_env *env, unsigned errors_before)
+static struct flow_set *finish(struct ld *L, const char *where, const struct flow_env *env,
+			       unsigned errors_before)
 {
 	if (!L->fs->n_flows && L->d->n_errors == errors_before)
-		diag_add(L->d, DIAG_ERROR, NULL, 0, 0, "no flow found");
+		diag_add(L->d, DIAG_ERROR, where, 0, 0, "no flow found (a flow file starts with "
+			 "`flow:`)");
 	apply_defaults(L->fs);
 	flow_check(L->fs, env, L->d);
 	if (L->d->n_errors != errors_before) {
@@ -1567,7 +1569,7 @@ struct flow_set *flow_set_load_string(void *ctx, const char *name, const char *y
 	if (ydoc_load_string(&y, L.fs, name, yaml, d) == 0)
 		load_document(&L, &y);
 	ydoc_free(&y);
-	return finish(&L, env, errors_before);
+	return finish(&L, name, env, errors_before);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -1606,7 +1608,7 @@ struct flow_set *flow_set_load(void *ctx, const char *path, const struct flow_en
 		if (ydoc_load_file(&y, L.fs, path, d) == 0)
 			load_document(&L, &y);
 		ydoc_free(&y);
-		return finish(&L, env, errors_before);
+		return finish(&L, path, env, errors_before);
 	}
 	dir = opendir(path);
 	if (!dir) {
@@ -1642,11 +1644,7 @@ struct flow_set *flow_set_load(void *ctx, const char *path, const struct flow_en
 		ydoc_free(&y);
 	}
 	talloc_free(names);
-	if (!L.fs->n_flows && d->n_errors == errors_before) {
-		diag_add(d, DIAG_ERROR, path, 0, 0, "no flow found (expected *.yaml files starting "
-			 "with `flow:`)");
-	}
-	return finish(&L, env, errors_before);
+	return finish(&L, path, env, errors_before);
 }
 
 /* ------------------------------------------------------------------------------------------ */
