@@ -575,9 +575,6 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *f
 		end_session(r, OUTCOME_STOPPED);
 		return true;
 	}
-	/* At a question, a valid answer wins over a word: "0 enfant" must stay possible. */
-	if (st->kind == STEP_ASK && validate(r, st, text))
-		return false;
 	if (word_in(folded, w->help, w->n_help)) {
 		const struct flow_text *h = st->help.n ? &st->help
 					    : r->flow->help.n ? &r->flow->help : &r->fs->msg.help;
@@ -589,7 +586,8 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *f
 		start_flow(r, r->flow);
 		return true;
 	}
-	if (word_in(folded, w->back, w->n_back)) {
+	/* At a question, a valid answer wins over "back": "0 enfant" must stay possible. */
+	if (word_in(folded, w->back, w->n_back) && !(st->kind == STEP_ASK && validate(r, st, text))) {
 		if (st->kind == STEP_MENU && s->page > 0) {
 			s->page--;
 			render_prompt(r, st);
