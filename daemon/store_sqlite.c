@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,7 +430,8 @@ static int sq_session_put(struct store *st, const struct session *sess)
 	if (!s)
 		return -1;
 	data = session_encode(NULL, sess, &len);
-	if (!data) {
+	if (!data || len > INT_MAX) {
+		talloc_free(data);
 		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
 		return -1;
 	}
@@ -624,6 +626,32 @@ static const struct store_ops sq_ops = {
 
 /* --- opening --- */
 
+/* A new directory entry survives a crash only once its directory is synced. */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Copies the directory part of path ("." when there is none) into a talloc'd string. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return talloc_strdup(NULL, ".");
+	if (slash == path)
+		return talloc_strdup(NULL, "/");
+	return talloc_strndup(NULL, path, (size_t)(slash - path));
+}
+
 /* Creates the missing directories of path's parent, each 0700. Existing ones are left as
  * they are: the path may well sit in a directory we do not own. */
 static int make_parent(const char *path, char *err, size_t err_len)
@@ -649,7 +677,11 @@ static int make_parent(const char *path, char *err, size_t err_len)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, 0700) == 0) {
-			if (chmod(dir, 0700) < 0) {
+			char *parent = dir_of(dir);
+			int synced = parent ? fsync_dir(parent) : -1;
+
+			talloc_free(parent);
+			if (chmod(dir, 0700) < 0 || synced < 0) {
 				snprintf(err, err_len, "%s: %s", dir, strerror(errno));
 				goto out;
 			}
@@ -808,6 +840,7 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 	    sq_pragma(q, "PRAGMA synchronous = FULL", NULL) < 0 ||
 	    sq_pragma(q, "PRAGMA synchronous", "2") < 0 ||
 	    sq_pragma(q, "PRAGMA secure_delete = FAST", NULL) < 0 ||
+	    sq_pragma(q, "PRAGMA journal_size_limit = 4194304", NULL) < 0 ||
 	    sq_prepare_db(st) < 0) {
 		umask(old_mask);
 		snprintf(err, err_len, "%s: %s", path, q->err);
@@ -816,6 +849,16 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 	umask(old_mask);
 	chmod_if_exists(path, "-wal");
 	chmod_if_exists(path, "-shm");
+	{
+		char *dir = dir_of(path);
+		int synced = dir ? fsync_dir(dir) : -1;
+
+		talloc_free(dir);
+		if (synced < 0) {
+			snprintf(err, err_len, "%s: syncing its directory: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
 	return st;
 fail:
 	talloc_free(st);

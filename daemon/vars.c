@@ -131,7 +131,13 @@ static bool keep_outside_tree(const struct var *v, const void *arg)
 
 void vars_unset_tree(struct vars *vs, const char *name)
 {
-	vars_filter(vs, keep_outside_tree, name);
+	/* name may be one of the names about to be freed. */
+	char *copy = talloc_strdup(NULL, name);
+
+	if (!copy)
+		return;
+	vars_filter(vs, keep_outside_tree, copy);
+	talloc_free(copy);
 }
 
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)

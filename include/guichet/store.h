@@ -71,7 +71,7 @@ struct store_ops {
 	int (*outbound_sent)(struct store *st, int64_t id);
 	int (*outbound_failed)(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
 
-	/* 0 = found, 1 = none, -1 = error. Session vars are decoded under ctx. */
+	/* get, del: 0 = found, 1 = none, -1 = error. Session vars are decoded under ctx. */
 	int (*session_get)(struct store *st, const char *key, struct session *s, void *ctx);
 	int (*session_put)(struct store *st, const struct session *s);
 	int (*session_del)(struct store *st, const char *key);

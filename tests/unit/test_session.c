@@ -78,6 +78,10 @@ static void test_vars_tree(void)
 	CU_ASSERT_EQUAL(vs.n, 4);
 	vars_unset_tree(&vs, "other");
 	CU_ASSERT_EQUAL(vs.n, 3);
+	/* The name to remove may be the variable's own name. */
+	vars_unset_tree(&vs, vs.v[0].name);
+	CU_ASSERT_EQUAL_FATAL(vs.n, 2);
+	CU_ASSERT_STRING_EQUAL(vs.v[0].name, "slotsx");
 	vars_clear(&vs);
 	CU_ASSERT_EQUAL(talloc_total_blocks(ctx), 1);
 	talloc_free(ctx);
