@@ -44,7 +44,8 @@ static const char *lookup(void *data, const char *name)
 	struct run *r = data;
 
 	if (r->item_prefix && strncmp(name, "item.", 5) == 0) {
-		char *full = talloc_asprintf(r->ctx, "%s.%s", r->item_prefix, name + 5);
+		char full[2 * SESSION_NAME_MAX + 32];
+		snprintf(full, sizeof(full), "%s.%s", r->item_prefix, name + 5);
 		return vars_get(&r->s->vars, full);
 	}
 	if (strcmp(name, "item") == 0 && r->item_prefix)
@@ -80,14 +81,28 @@ static char *say_text(struct run *r, const struct flow_text *t)
 	return tmpl ? expand(r, tmpl) : NULL;
 }
 
+/* Appends "\n" (unless buf is empty) then "<num> <label>" to a talloc'd string: menus are
+ * built line by line on every answer, so this avoids printf for each line. */
+static char *add_line(char *buf, unsigned num, const char *label)
+{
+	size_t len = strlen(buf), l = strlen(label);
+	char digits[12];
+	int nd = num ? snprintf(digits, sizeof(digits), "%u ", num) : 0;
+	char *out = talloc_realloc(NULL, buf, char, len + 1 + nd + l + 1);
+	char *p = out + len;
+
+	if (len)
+		*p++ = '\n';
+	memcpy(p, digits, nd);
+	memcpy(p + nd, label, l + 1);
+	return out;
+}
+
 static void append(struct run *r, const char *text)
 {
 	if (!text || !*text)
 		return;
-	if (!r->reply)
-		r->reply = talloc_strdup(r->ctx, text);
-	else
-		r->reply = talloc_asprintf_append(r->reply, "\n%s", text);
+	r->reply = add_line(r->reply ? r->reply : talloc_strdup(r->ctx, ""), 0, text);
 }
 
 static void apply_set(struct run *r, const struct flow_assign *set, unsigned n)
@@ -159,6 +174,7 @@ static void set_step(struct run *r, const struct flow_step *st)
 
 /* ---- menus ---- */
 
+
 static unsigned menu_count(struct run *r, const struct flow_step *st)
 {
 	if (!st->from_list)
@@ -183,18 +199,38 @@ static bool fits(struct run *r, const char *text)
 {
 	if (!r->in->channel)
 		return true;
-	const char *t = r->in->channel->fold ? text_fold_gsm7(r->ctx, text) : text;
+	/* Folding only matters for a text that is not GSM-7 already. */
+	const char *t = r->in->channel->fold && !text_is_gsm7(text) ? text_fold_gsm7(r->ctx, text)
+								     : text;
 	return text_fits(t, &r->in->channel->budget);
 }
 
-/* Renders page `page` of a menu and returns the index of its first option; *n_on_page
- * gets how many options it shows. Pages are cut greedily from the first so that the same
- * page always holds the same options. */
+/* Renders page `page` of a menu and returns its text; *first_out gets the index of its first
+ * option and *n_on_page how many it shows. Pages are cut greedily from the first so that the
+ * same page always holds the same options. */
 static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 		       unsigned *first_out, unsigned *n_on_page)
 {
 	unsigned n = menu_count(r, st);
 	char *title = say_text(r, &st->text);
+	char **labels = talloc_array(r->ctx, char *, n ? n : 1);
+
+	for (unsigned i = 0; i < n; i++)
+		labels[i] = menu_label(r, st, i);
+
+	/* The common case: everything on one page. */
+	if (n <= PAGE_MAX_OPTIONS) {
+		char *all = talloc_strdup(r->ctx, title ? title : "");
+		for (unsigned i = 0; i < n; i++)
+			all = add_line(all, i + 1, labels[i]);
+		if (fits(r, all)) {
+			*first_out = 0;
+			*n_on_page = n;
+			r->s->page = 0;
+			return all;
+		}
+	}
+
 	const char *more = flow_text_pick(&r->fs->msg.more, r->s->lang, is_ussd(r));
 	const char *more_key = r->fs->words.n_more ? r->fs->words.more[0] : "9";
 	char *more_line = talloc_asprintf(r->ctx, "%s %s", more_key, more ? more : "Suite");
@@ -205,12 +241,10 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 		text = talloc_strdup(r->ctx, title ? title : "");
 		unsigned k = 0;
 		while (first + k < n && k < PAGE_MAX_OPTIONS) {
-			char *line = talloc_asprintf(r->ctx, "%u %s", k + 1,
-						     menu_label(r, st, first + k));
-			char *candidate = talloc_asprintf(r->ctx, "%s%s%s", text, *text ? "\n" : "", line);
+			char *candidate = add_line(talloc_strdup(r->ctx, text), k + 1, labels[first + k]);
 			bool last = first + k + 1 == n;
 			char *with_more = last ? candidate
-					       : talloc_asprintf(r->ctx, "%s\n%s", candidate, more_line);
+					       : add_line(talloc_strdup(r->ctx, candidate), 0, more_line);
 			/* Always show at least one option, even if it overflows. */
 			if (k > 0 && !fits(r, with_more))
 				break;
@@ -218,7 +252,7 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 			k++;
 		}
 		if (first + k < n)
-			text = talloc_asprintf_append(text, "\n%s", more_line);
+			text = add_line(text, 0, more_line);
 		if (p == page || first + k >= n) {
 			*first_out = first;
 			*n_on_page = k;
@@ -819,7 +853,7 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		s->deadline = 0;
 	if (s->state == SESSION_ACTIVE)
 		out->expects_answer = true;
-	if (r.reply && in->channel && in->channel->fold)
+	if (r.reply && in->channel && in->channel->fold && !text_is_gsm7(r.reply))
 		r.reply = text_fold_gsm7(ctx, r.reply);
 	out->reply = r.reply;
 	out->flow = r.flow ? talloc_strdup(ctx, r.flow->name) : NULL;
