@@ -179,7 +179,8 @@ static unsigned menu_count(struct run *r, const struct flow_step *st)
 {
 	if (!st->from_list)
 		return st->n_options;
-	char *name = talloc_asprintf(r->ctx, "%s.count", st->from_list);
+	char name[SESSION_NAME_MAX + 8];
+	snprintf(name, sizeof(name), "%s.count", st->from_list);
 	const char *c = vars_get(&r->s->vars, name);
 	long n = c ? strtol(c, NULL, 10) : 0;
 	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
@@ -189,7 +190,9 @@ static char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
 {
 	if (!st->from_list)
 		return say_text(r, &st->options[i].label);
-	r->item_prefix = talloc_asprintf(r->ctx, "%s.%u", st->from_list, i);
+	char prefix[SESSION_NAME_MAX + 16];
+	snprintf(prefix, sizeof(prefix), "%s.%u", st->from_list, i);
+	r->item_prefix = prefix;
 	char *label = say_text(r, &st->from_label);
 	r->item_prefix = NULL;
 	return label;

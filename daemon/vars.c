@@ -151,11 +151,16 @@ int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)
 		const struct var *v = &src->v[i];
 
 		if (prefix && *prefix) {
-			char *name = talloc_asprintf(NULL, "%s.%s", prefix, v->name);
+			/* Names are short: a stack buffer spares an allocation per variable. */
+			char buf[128];
+			int len = snprintf(buf, sizeof(buf), "%s.%s", prefix, v->name);
+			char *name = len >= 0 && (size_t)len < sizeof(buf)
+					     ? buf : talloc_asprintf(NULL, "%s.%s", prefix, v->name);
 
 			if (!name || vars_set(dst, name, v->value, v->secret) < 0)
 				rc = -1;
-			talloc_free(name);
+			if (name != buf)
+				talloc_free(name);
 		} else if (vars_set(dst, v->name, v->value, v->secret) < 0) {
 			rc = -1;
 		}
