@@ -106,6 +106,7 @@ class Store:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive: the relay reuses connections
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "guichet-demo/1"
 
     def log_message(self, fmt, *args):
