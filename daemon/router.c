@@ -367,40 +367,53 @@ void router_sms_register(struct router *r, struct sms_transport *t)
 	offer_outbox(r);
 }
 
+/* Hands due replies to their transports. Each is marked "taken" and committed *before* the
+ * transport sees it, so that a crash after a send is always counted as a possible duplicate
+ * at restart; a reply the transport refuses goes straight back to the queue. */
 static void offer_to(struct router *r, struct sms_transport *t, void *ctx)
 {
 	struct store_outbound due[OFFER_BATCH];
+	struct store *st = r->st;
 	int64_t now = now_ms();
 
 	for (;;) {
-		int n = r->st->ops->outbound_due(r->st, t->name, now, due, OFFER_BATCH, ctx);
-		if (n <= 0)
+		if (st->ops->begin(st) < 0)
 			return;
-		for (int i = 0; i < n; i++) {
-			if (!t->up || t->send(t, &due[i]) < 0)
-				return;
-			r->st->ops->outbound_taken(r->st, due[i].id);
+		int n = st->ops->outbound_due(st, t->name, now, due, OFFER_BATCH, ctx);
+		for (int i = 0; i < n; i++)
+			st->ops->outbound_taken(st, due[i].id);
+		if (n <= 0 || st->ops->commit(st) < 0) {
+			st->ops->rollback(st);
+			return;
+		}
+		int i = 0;
+		for (; i < n && t->up; i++) {
+			if (t->send(t, &due[i]) < 0)
+				break;
 			r->cnt.parts_out += due[i].parts;
+		}
+		if (i < n) {
+			/* Refused (queue full or transport down): back in the queue, due now. */
+			if (st->ops->begin(st) == 0) {
+				for (int j = i; j < n; j++)
+					st->ops->outbound_failed(st, due[j].id, now, false);
+				if (st->ops->commit(st) < 0)
+					st->ops->rollback(st);
+			}
+			return;
 		}
 		if (n < OFFER_BATCH)
 			return;
 	}
 }
 
-/* Hands due replies to their transports, in one transaction for all "taken" marks. */
 static void offer_outbox(struct router *r)
 {
 	void *ctx = talloc_new(r);
 
-	if (r->st->ops->begin(r->st) < 0) {
-		talloc_free(ctx);
-		return;
-	}
 	for (unsigned i = 0; i < r->n_sms; i++)
 		if (r->sms[i]->up)
 			offer_to(r, r->sms[i], ctx);
-	if (r->st->ops->commit(r->st) < 0)
-		r->st->ops->rollback(r->st);
 	talloc_free(ctx);
 }
 
