@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scripted dialogues through `guichet simulate` compared with expected transcripts:
 # tests/transcripts/NAME.in (or NAME.ussd.in) -> NAME.ok. To accept a deliberate change:
-#   build/guichet simulate [--ussd] --fixtures tests/transcripts/fixtures.yaml \
+#   build/guichet simulate [--ussd] --fixtures config/canned-answers.yaml \
 #     --script tests/transcripts/NAME.in flows > tests/transcripts/NAME.ok
 set -u
 cd "$GUICHET_ROOT"
@@ -9,7 +9,7 @@ rc=0
 for in in tests/transcripts/*.in; do
   ok=${in%.in}.ok
   mode=--sms; case $in in *.ussd.in) mode=--ussd;; esac
-  if ! out=$("$BUILD/guichet" simulate $mode --fixtures tests/transcripts/fixtures.yaml \
+  if ! out=$("$BUILD/guichet" simulate $mode --fixtures config/canned-answers.yaml \
         --script "$in" flows 2>&1); then
     echo "FAIL $in: guichet simulate failed"; echo "$out"; rc=1; continue
   fi
