@@ -153,5 +153,9 @@ if has conc "200 ok, 0 failed" && [ -n "$wall" ] && [ "$wall" -lt 10000 ]; then
 else bad "concurrency"; cat "$tmp/conc.out"; tail -5 "$tmp/conc.err"; fi
 
 kill -0 "$pid" 2>/dev/null || bad "demo back-end died"
+# Under SANITIZE=1 builds: any report from ASan/UBSan/LSan in any run is a failure.
+if grep -l "Sanitizer\|runtime error" "$tmp"/*.err 2>/dev/null; then
+  bad "sanitizer reports"; grep -h -A5 "Sanitizer\|runtime error" "$tmp"/*.err | head -40
+else ok "no sanitizer report"; fi
 echo "$fails failure(s)"
 [ $fails -eq 0 ]

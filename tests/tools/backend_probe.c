@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/talloc.h>
 
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
 	struct call_port port;
 	struct vars args;
 	struct probe_call *calls;
-	double *over, t0, wall, max_wall = 0;
+	double *over, *round_ms, t0, wall, max_wall = 0;
+	struct rusage ru0, ru1;
 	char err[512];
 	int opt;
 
@@ -181,6 +183,8 @@ int main(int argc, char **argv)
 	port = backend_relay_port(relay);
 	calls = talloc_zero_array(ctx, struct probe_call, n * rounds);
 	over = talloc_zero_array(ctx, double, n * rounds);
+	round_ms = talloc_zero_array(ctx, double, rounds);
+	getrusage(RUSAGE_SELF, &ru0);
 
 	t0 = now_s();
 	for (r = 0; r < rounds; r++) {
@@ -209,10 +213,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "backend_probe: %u calls never finished\n", n - finished_calls);
 			return 2;
 		}
+		round_ms[r] = (now_s() - rt0) * 1000;
 		if (now_s() - rt0 > max_wall)
 			max_wall = now_s() - rt0;
 	}
 	wall = now_s() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
 
 	for (i = 0; i < n * rounds; i++) {
 		struct probe_call *pc = &calls[i];
@@ -248,6 +254,19 @@ int main(int argc, char **argv)
 		       "p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", nover,
 		       over[nover / 2], over[(nover * 99) / 100 < nover ? (nover * 99) / 100 : nover - 1],
 		       over[nover - 1]);
+	}
+	if (timing) {
+		double cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+			      ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e3 +
+			     (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+			      ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e3;
+
+		printf("rounds (ms):");
+		for (r = 0; r < rounds && r < 20; r++)
+			printf(" %.0f", round_ms[r]);
+		printf("%s\n", rounds > 20 ? " ..." : "");
+		printf("cpu: %.1f ms for %u calls (%.1f us per call, TLS included)\n", cpu,
+		       n * rounds, cpu * 1000 / (n * rounds));
 	}
 	backend_relay_destroy(relay);
 	talloc_free(ctx);
