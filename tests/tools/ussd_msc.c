@@ -12,8 +12,10 @@
  *   wait SECONDS       stop answering: just wait, printing what arrives
  *   end [TEXT]         END from the phone (with a USSD component, which osmo-hlr 1.5
  *                      needs to forward it; TEXT defaults to "0")
+ *   end-bare           END without any component (osmo-hlr 1.5 does not forward it)
  *   sleep SECONDS      pause
  * Every screen received is printed as `CON <text>` / `END <text>` / `ERR <code>` / `REJ`
+ * (ERR: a ReturnError component, or a GSUP PROC_SS_ERROR with its cause)
  * (newlines shown as \n). Exit 0 when every expect held, 1 otherwise, 2 on usage errors.
  *
  * Bench mode: --bench -c CONCURRENT -m SCREENS -d SECONDS [--code C] [--answer A]
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <osmocom/core/application.h>
 #include <osmocom/core/logging.h>
@@ -106,7 +109,7 @@ static int send_answer(const char *imsi, uint32_t sid, uint8_t invoke, const cha
 struct screen {
 	char imsi[OSMO_IMSI_BUF_SIZE];
 	uint32_t sid;
-	bool end;
+	bool end, gsup_error;
 	struct ss_component c;
 	bool decoded;
 };
@@ -117,13 +120,16 @@ static int decode_screen(const struct osmo_gsup_message *m, struct screen *s)
 	s->sid = m->session_id;
 	s->end = m->session_state == OSMO_GSUP_SESSION_STATE_END ||
 		 m->message_type == OSMO_GSUP_MSGT_PROC_SS_ERROR;
+	s->gsup_error = m->message_type == OSMO_GSUP_MSGT_PROC_SS_ERROR;
 	s->decoded = m->ss_info && !ss_component_decode(m->ss_info, m->ss_info_len, &s->c);
+	if (s->gsup_error && !s->decoded)
+		s->c.error_code = m->cause;
 	return 0;
 }
 
 static const char *kind_of(const struct screen *s)
 {
-	if (s->decoded && s->c.ctype == SS_CTYPE_RETURN_ERROR)
+	if (s->gsup_error || (s->decoded && s->c.ctype == SS_CTYPE_RETURN_ERROR))
 		return "err";
 	if (s->decoded && s->c.ctype == SS_CTYPE_REJECT)
 		return "rej";
@@ -262,6 +268,9 @@ static void run_steps(void)
 				step_fail("cannot send%s", "");
 		} else if (!strcmp(verb, "end")) {
 			if (send_answer(cur_imsi, cur_sid, last_invoke, n >= 2 ? a1 : "0", true) < 0)
+				step_fail("cannot send%s", "");
+		} else if (!strcmp(verb, "end-bare")) {
+			if (send_ss(cur_imsi, cur_sid, OSMO_GSUP_SESSION_STATE_END, NULL, 0) < 0)
 				step_fail("cannot send%s", "");
 		} else if (!strcmp(verb, "expect") && n >= 2) {
 			OSMO_STRLCPY_ARRAY(want_kind, a1);
@@ -534,8 +543,15 @@ int main(int argc, char **argv)
 	osmo_init_logging2(ctx, &li);
 	log_set_print_category(osmo_stderr_target, 1);
 	log_set_log_level(osmo_stderr_target, LOGL_ERROR);
-	srand((unsigned)time(NULL));
-	next_sid = (uint32_t)(rand() % 100000) * 1000;
+	{
+		/* Session ids unique across runs: osmo-hlr keeps a session until its guard
+		 * timeout even after refusing it. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		next_sid = ((uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 20)) & 0x7ffff000u;
+		b_sid = next_sid | 1;
+	}
 	osmo_timer_setup(&step_timer, step_timeout, NULL);
 
 	dev = talloc_zero(ctx, struct ipaccess_unit);
