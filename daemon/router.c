@@ -708,6 +708,17 @@ struct ussd_sink router_ussd_sink(struct router *r)
 
 /* ---- life cycle ---- */
 
+/* Freeing the router stops its timers: nothing may fire into freed memory. */
+static int router_destroy(struct router *r)
+{
+	struct ussd_dialogue *d;
+
+	osmo_timer_del(&r->flush_timer);
+	llist_for_each_entry(d, &r->dialogues, list)
+		osmo_timer_del(&d->answer_timer);
+	return 0;
+}
+
 struct router *router_create(void *ctx, const struct router_config *cfg, struct store *st,
 			     struct call_port calls)
 {
@@ -726,6 +737,7 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->flowsets);
 	INIT_LLIST_HEAD(&r->dialogues);
 	osmo_timer_setup(&r->flush_timer, flush_marks, r);
+	talloc_set_destructor(r, router_destroy);
 	return r;
 }
 
