@@ -239,6 +239,36 @@ static void test_restart_with_waiting_session(void)
 	CU_ASSERT_TRUE(oups);
 }
 
+static char *replace(void *c, const char *s, const char *from, const char *to)
+{
+	const char *at = strstr(s, from);
+	return talloc_asprintf(c, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+}
+
+static void test_reload_keeps_running_sessions(void)
+{
+	/* v2 of the flow: other texts, same names */
+	char *v2 = replace(ctx, flows_yaml, "Nom ?", "Votre prénom ?");
+	v2 = replace(ctx, v2, "Bonjour {{r.greeting}}", "Salut {{r.greeting}}");
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *fs2 = flow_set_load_string(ctx, "t.yaml", v2, NULL, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs2);
+
+	struct sms_in old1 = { .via = "m1", .from = "+33655555555", .text = "GO", .dedup = "E1" };
+	struct sms_in old2 = { .via = "m1", .from = "+33655555555", .text = "Jo", .dedup = "E2" };
+	struct sms_in new1 = { .via = "m1", .from = "+33666666666", .text = "GO", .dedup = "F1" };
+	n_sent = 0;
+	router_sms_received(r, &old1, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Nom ?");
+	router_set_flows(r, fs2);
+	router_sms_received(r, &new1, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[1], "Votre prénom ?");
+	router_sms_received(r, &old2, 1);
+	spin(20);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_STRING_EQUAL(sent_text[2], "Bonjour Jo");	/* finished on the old flow */
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -251,6 +281,7 @@ int main(void)
 	CU_add_test(su, "call failure takes on_error", test_call_failure);
 	CU_add_test(su, "refused reply waits, then goes", test_refused_then_ready);
 	CU_add_test(su, "restart with a session waiting", test_restart_with_waiting_session);
+	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
