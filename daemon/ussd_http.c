@@ -52,10 +52,11 @@ struct hreq {
 	struct MHD_Connection *conn;
 	struct MHD_PostProcessor *pp;
 	size_t body;
-	bool too_big, dispatched, suspended, ready, refused;
+	bool too_big, dispatched, suspended, was_suspended, ready, refused;
 	char *f_session, *f_code, *f_phone, *f_text;
 	char *reply;		/* "CON ..." / "END ..." once known */
 	struct hticket *ticket;
+	char sess_id[SESSION_ID_MAX + 1];	/* the session this request continued, if any */
 };
 
 struct ussd_http {
@@ -622,6 +623,7 @@ static void dispatch(struct hreq *r)
 		return;
 	}
 	osmo_timer_del(&s->idle);
+	OSMO_STRLCPY_ARRAY(r->sess_id, s->id);
 	t->h = h;
 	t->s = s;
 	t->r = r;
@@ -633,6 +635,19 @@ static void dispatch(struct hreq *r)
 	req.begin = begin;
 	h->st.requests++;
 	h->sink.request(h->sink.data, &req, reply_cb, t);
+}
+
+/* True when the client has closed its side while its request was suspended (MHD does not
+ * watch suspended connections): the request is complete, so a readable EOF means gone. */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+
+	if (!ci)
+		return false;
+	return recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -701,10 +716,24 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	}
 	if (!r->dispatched)
 		dispatch(r);
-	if (r->ready)
+	if (r->ready) {
+		if (r->was_suspended && peer_gone(conn)) {
+			struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
+
+			/* A prompt the person will never see: the session cannot go on. */
+			if (s && !s->pending) {
+				LOGS(s, LOGL_NOTICE, "USSD aggregator left before the screen: "
+				     "session ended");
+				sess_end(s, true);
+			}
+			h->st.dropped++;
+			return MHD_NO;
+		}
 		return queue_text(conn, MHD_HTTP_OK, r->reply ? r->reply : "END " INVALID_TEXT);
+	}
 	if (!r->suspended) {
 		r->suspended = true;
+		r->was_suspended = true;
 		MHD_suspend_connection(conn);
 	}
 	return MHD_YES;

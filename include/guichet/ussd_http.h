@@ -21,7 +21,9 @@
  * given) must come in the X-Guichet-Secret header or, for aggregators that cannot set
  * headers, the `secret` query parameter; compared in constant time; 403 otherwise.
  * Dialogues are "http:<sessionId>"; a session idle for session_timeout is forgotten (and
- * aborted). */
+ * aborted). An aggregator that closes its connection while a reply is awaited: the prompt
+ * is not sent and the session is aborted (a request completes before we wait, so an EOF on
+ * the suspended socket means the aggregator left). */
 #ifndef GUICHET_USSD_HTTP_H
 #define GUICHET_USSD_HTTP_H
 
