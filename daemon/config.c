@@ -7,6 +7,9 @@
 #include "guichet/config.h"
 #include "guichet/backend.h"
 #include "guichet/modem.h"
+#include "guichet/smpp.h"
+#include "guichet/ussd_gsup.h"
+#include "guichet/ussd_http.h"
 
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
@@ -159,6 +162,12 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 		backend_config_parse(c, y, v, c, &c->backends);
 	if ((v = ydoc_get(y, root, "modems")))
 		modem_config_parse(c, y, v, c, &c->modems);
+	if ((v = ydoc_get(y, root, "smpp")))
+		smpp_config_parse(c, y, v, c, &c->smpp);
+	if ((v = ydoc_get(y, root, "gsup")))
+		gsup_config_parse(c, y, v, c, &c->gsup);
+	if ((v = ydoc_get(y, root, "ussd_http")))
+		ussd_http_config_parse(c, y, v, c, &c->ussd_http);
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

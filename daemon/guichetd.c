@@ -22,6 +22,9 @@
 #include "guichet/modem.h"
 #include "guichet/router.h"
 #include "guichet/service.h"
+#include "guichet/smpp.h"
+#include "guichet/ussd_gsup.h"
+#include "guichet/ussd_http.h"
 #include "guichet/store.h"
 #include "guichet/text.h"
 
@@ -36,6 +39,9 @@ struct daemon {
 	struct backend_relay *relay;
 	struct router *router;
 	struct modem_pool *modems;
+	struct smpp_pool *smpp;
+	struct ussd_gsup *gsup;
+	struct ussd_http *ussd_http;
 	struct osmo_timer_list tick;
 	int64_t last_counters;
 	bool stopping;
@@ -86,13 +92,22 @@ static void status_line(struct daemon *dm)
 	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
 	bool backends_ok = true;
 
+	char smpp[48] = "", ussd[48] = "";
+
 	if (dm->modems)
 		modem_pool_status(dm->modems, &up, &total);
+	if (dm->smpp) {
+		struct smpp_status ss;
+		smpp_status(dm->smpp, &ss);
+		snprintf(smpp, sizeof(smpp), ", %u/%u SMPP binds up", ss.binds_up, ss.binds_total);
+	}
+	if (dm->gsup)
+		snprintf(ussd, sizeof(ussd), ", HLR link %s", ussd_gsup_up(dm->gsup) ? "up" : "down");
 	for (unsigned i = 0; i < nb; i++)
 		backends_ok &= bs[i].last_ok;
-	service_status("%u/%u modems up, %u sessions, outbox %u, back-ends %s", up, total,
-		       router_sessions_active(dm->router), router_outbox_pending(dm->router),
-		       backends_ok ? "ok" : "failing");
+	service_status("%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s", up, total,
+		       smpp, ussd, router_sessions_active(dm->router),
+		       router_outbox_pending(dm->router), backends_ok ? "ok" : "failing");
 }
 
 static void counters_line(struct daemon *dm)
@@ -175,6 +190,18 @@ static void begin_stop(struct daemon *dm)
 	if (dm->modems) {
 		modem_pool_stop(dm->modems);
 		dm->modems = NULL;
+	}
+	if (dm->smpp) {
+		smpp_stop(dm->smpp);
+		dm->smpp = NULL;
+	}
+	if (dm->gsup) {
+		ussd_gsup_stop(dm->gsup);
+		dm->gsup = NULL;
+	}
+	if (dm->ussd_http) {
+		ussd_http_stop(dm->ussd_http);
+		dm->ussd_http = NULL;
 	}
 	dm->stop_deadline = now_ms() + SHUTDOWN_GRACE_S * 1000;
 	osmo_timer_del(&dm->tick);
@@ -276,6 +303,20 @@ int main(int argc, char **argv)
 			glog(GLOG_MODEM, LOGL_FATAL, NULL, "cannot start the modems");
 			return 1;
 		}
+	}
+	if (c->smpp && !(dm->smpp = smpp_start(ctx, c->smpp, c, router_sms_sink(dm->router)))) {
+		glog(GLOG_SMPP, LOGL_FATAL, NULL, "cannot start the SMPP binds");
+		return 1;
+	}
+	if (c->gsup && !(dm->gsup = ussd_gsup_start(ctx, c->gsup, c->ussd.screen,
+						     router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the GSUP client");
+		return 1;
+	}
+	if (c->ussd_http && !(dm->ussd_http = ussd_http_start(ctx, c->ussd_http, c->ussd.screen,
+							       router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the USSD HTTP callback");
+		return 1;
 	}
 	/* After the transports registered: stored replies go out through them. */
 	router_recover(dm->router, time(NULL));

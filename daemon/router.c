@@ -518,6 +518,15 @@ static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more
 		reply(data, text ? text : "", more);
 }
 
+/* Where a USSD answer goes when it must come later by SMS: the configured transport, else
+ * the first SMS transport there is. */
+static const char *followup_via(const struct router *r)
+{
+	if (r->cfg.sms_followup_via)
+		return r->cfg.sms_followup_via;
+	return r->n_sms ? r->sms[0]->name : NULL;
+}
+
 /* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
  * SMS if the flow says so, or end with the common error. */
 static void answer_timeout(void *data)
@@ -526,7 +535,7 @@ static void answer_timeout(void *data)
 	struct router *r = d->r;
 	const struct flow_set *fs = flows_for(r, &d->s);
 
-	if (d->wait_text && r->cfg.sms_followup_via) {
+	if (d->wait_text && followup_via(r)) {
 		d->followup_sms = true;
 		dialogue_answer(d, d->wait_text, false);
 		return;
@@ -553,9 +562,9 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 
 	if (d->followup_sms) {
 		/* The USSD screen was closed with the wait text: the answer goes by SMS. */
-		if (out.reply && r->cfg.sms_followup_via) {
+		if (out.reply && followup_via(r)) {
 			if (r->st->ops->begin(r->st) == 0 &&
-			    queue_reply(r, r->cfg.sms_followup_via, d->from, out.reply) == 0 &&
+			    queue_reply(r, followup_via(r), d->from, out.reply) == 0 &&
 			    r->st->ops->commit(r->st) == 0)
 				offer_outbox(r);
 			else
