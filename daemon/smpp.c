@@ -1227,6 +1227,11 @@ struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const stru
 			LOGS(s, LOGL_ERROR, "cannot read the password: %s", err);
 			goto fail;
 		}
+		if (strlen(s->password) > 8) {
+			LOGS(s, LOGL_ERROR, "the password file holds more than the 8 characters SMPP 3.4 "
+			     "allows in bind");
+			goto fail;
+		}
 		s->next_ref = (uint8_t)(rand() & 0xFF);
 		s->rate = sc->parts_per_second;
 		smpp_bucket_init(&s->bucket, s->rate, now_us());
