@@ -103,7 +103,7 @@ struct router_config {
 	struct engine_channel sms, ussd;
 	unsigned call_budget_ms;	/* bound on a call for an SMS reply */
 	unsigned ussd_answer_ms;	/* after this, a USSD screen gets the step's wait text */
-	const char *sms_followup_via;	/* SMS transport for USSD follow-ups, NULL: none */
+	const char *sms_followup_via;	/* SMS transport for USSD follow-ups; NULL: the first registered */
 	unsigned retention_s;
 };
 
