@@ -12,6 +12,7 @@
  *   drop                           closes every ESME connection
  *   mute_enquire 0|1               stop answering enquire_link
  *   hang 0|1                       stop answering anything
+ *   hold 0|1                       leave submit_sm unanswered (logged "held")
  *   window N                       deliver_sm outstanding per connection
  *   bench N TO TEXT                N messages from N numbers; logs the MO->reply rate once a
  *                                  submit_sm has come back (ROK) to each of them
@@ -96,7 +97,7 @@ static struct {
 	unsigned window;
 	unsigned throttle, qfull, errpct;
 	uint32_t errstatus;
-	bool receipts, mute_enquire, hang;
+	bool receipts, mute_enquire, hang, hold;
 	uint64_t msg_ids;
 	struct mt *mts;
 	char ctlbuf[65536];
@@ -508,6 +509,8 @@ static void control_line(char *line)
 		g.receipts = atoi(a1) != 0;
 	} else if (strcmp(w, "mute_enquire") == 0 && a1) {
 		g.mute_enquire = atoi(a1) != 0;
+	} else if (strcmp(w, "hold") == 0 && a1) {
+		g.hold = atoi(a1) != 0;
 	} else if (strcmp(w, "hang") == 0 && a1) {
 		g.hang = atoi(a1) != 0;
 	} else if (strcmp(w, "window") == 0 && a1) {
@@ -748,6 +751,8 @@ static void handle_pdu(struct conn *c, const uint8_t *pdu, uint32_t len)
 	case SUBMIT_SM:
 		if (!c->bound || !c->tx)
 			send_header(c, SUBMIT_SM_RESP, ESME_RINVBNDSTS, seq);
+		else if (g.hold)
+			logj("{\"event\":\"held\",\"seq\":%u}\n", seq);
 		else
 			on_submit(c, pdu, len, seq);
 		break;
