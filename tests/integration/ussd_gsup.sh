@@ -101,7 +101,8 @@ sleep 0.5
 msc "dial $I1 *4321#" "expect con" "answer 2" "expect end mardi" || fail "dialogue after reconnect"
 ok "HLR killed: dialogue aborted, one down line; restarted: reconnected and serving"
 
-kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?; PROBE_PID=
+  [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
 grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
 ok "no memory left after stop"
 echo "ussd_gsup: all passed"

@@ -111,7 +111,8 @@ for DELAY in 0 150; do
   for i in $(seq 40); do grep -q "CON Guichet" "$T/c$i" || fail "concurrent session $i"; done
   ok "[delay $DELAY] 40 concurrent sessions"
 
-  kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; PROBE_PID=
+  kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?; PROBE_PID=
+  [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
   grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
   ok "[delay $DELAY] no memory left after stop"
 done
