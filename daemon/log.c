@@ -237,13 +237,16 @@ static struct log_target *target_create(bool journal, int level)
 
 void log_setup(void *ctx, bool journal, const char *level)
 {
+	(void)ctx;
 	int lvl = log_level_from_str(level);
 	if (lvl < 0)
 		lvl = LOGL_INFO;
 
 	if (!osmo_log_info) {
-		/* Not osmo_init_logging2(): it adds libosmocore's own stderr target. */
-		if (log_init(&glog_info, ctx) < 0) {
+		/* Not osmo_init_logging2(): it adds libosmocore's own stderr target. Logging gets
+		 * its own talloc root, not ctx: a program may free ctx and still log on its way
+		 * out; log_shutdown() releases it. */
+		if (log_init(&glog_info, NULL) < 0) {
 			fprintf(stderr, "guichet: cannot initialise logging\n");
 			return;
 		}

@@ -21,7 +21,9 @@ struct log_fields {
 	const char *session, *flow, *step, *channel, *modem, *backend, *smsc;
 };
 
-/* journal: send to the journal (when running under systemd, i.e. $JOURNAL_STREAM set, or
+/* May be called again (reload: new level; or switching target). ctx is not used: logging
+ * keeps its own talloc root until log_shutdown(), so freeing ctx first is safe.
+ * journal: send to the journal (when running under systemd, i.e. $JOURNAL_STREAM set, or
  * forced); otherwise stderr. level: "debug", "info", "notice", "error". */
 void log_setup(void *ctx, bool journal, const char *level);
 void glog(enum glog_cat cat, int level, const struct log_fields *f, const char *fmt, ...)
