@@ -89,7 +89,6 @@ struct modem {
 	atomic_int_least64_t beat_ms;
 	atomic_bool hold;		/* loop -> thread: too much waits for the store */
 
-	int evfd;
 	struct osmo_fd ofd;
 
 	/* loop only */
@@ -147,7 +146,7 @@ static void post(struct modem *m, struct modem_ev *ev)
 	llist_add_tail(&ev->list, &m->events);
 	pthread_mutex_unlock(&m->mu);
 	uint64_t one = 1;
-	if (write(m->evfd, &one, sizeof(one)) < 0) {
+	if (write(m->ofd.fd, &one, sizeof(one)) < 0) {
 		/* eventfd counter saturated: the loop is already woken */
 	}
 }
