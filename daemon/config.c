@@ -132,7 +132,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	if ((v = ydoc_get(y, root, "flows")) && (s = ydoc_string(y, v)))
 		c->flows = config_path(c, c, s);
 	else
-		c->flows = config_path(c, c, "../flows");
+		c->flows = config_path(c, c, "flows");
 	if ((v = ydoc_get(y, root, "store")) && (s = ydoc_string(y, v)))
 		c->store = config_path(c, c, s);
 	else if (getenv("STATE_DIRECTORY"))
