@@ -40,7 +40,7 @@
 #define SEND_STATUS_MS 60000
 #define SIGNAL_PERIOD_MS 60000
 #define BACKOFF_MAX_S 30
-/* Consecutive error weight that takes a modem down (a timeout weighs 2, other errors 1). */
+/* Consecutive errors that take a modem down (a timeout or a link error does at once). */
 #define ERROR_LIMIT 4
 
 /* ---- records crossing threads (malloc'd, never talloc) ---- */
@@ -279,16 +279,18 @@ static void go_down(struct mthread *th, const char *why)
 	th->next_connect = mono_ms() + 1000;
 }
 
-/* Counts an error from a libGammu call; a link error, two timeouts or a few errors in a row
+/* Counts an error from a libGammu call; a link error, a timeout or a few errors in a row
  * take the modem down. */
 static void health_error(struct mthread *th, GSM_Error e, const char *what)
 {
 	char why[160];
 	snprintf(why, sizeof(why), "%s: %s", what, GSM_ErrorString(e));
-	if (link_error(e))
+	/* A modem that answered before and now lets a command time out has stalled: waiting
+	 * for a second timeout would cost another long libGammu wait. */
+	if (link_error(e) || e == ERR_TIMEOUT)
 		th->errs = ERROR_LIMIT;
 	else
-		th->errs += e == ERR_TIMEOUT ? 2 : 1;
+		th->errs++;
 	if (th->errs >= ERROR_LIMIT)
 		go_down(th, why);
 }
