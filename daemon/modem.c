@@ -36,8 +36,8 @@
 #define READY_MAX 1024
 /* Concatenated messages waiting for parts, per modem. */
 #define REASM_MAX 2048
-/* How long a sent part may wait for its status. */
-#define SEND_STATUS_MS 60000
+/* How long a sent part may wait for its status (real modems: 2.5-10 s). */
+#define SEND_STATUS_MS 30000
 #define SIGNAL_PERIOD_MS 60000
 #define BACKOFF_MAX_S 30
 /* Consecutive errors that take a modem down (a timeout or a link error does at once). */
@@ -548,7 +548,8 @@ static void do_send(struct mthread *th)
 			break;
 		}
 		atomic_store(&m->beat_ms, mono_ms());
-		GSM_ReadDevice(th->s, TRUE);
+		if (GSM_ReadDevice(th->s, TRUE) <= 0)
+			usleep(10000);	/* it returns at once when the line is quiet */
 		if (!GSM_IsConnected(th->s))
 			err = ERR_NOTCONNECTED;
 	}

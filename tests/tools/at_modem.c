@@ -591,6 +591,8 @@ static void read_control(void)
 		return;
 	}
 	snprintf(M.fault, sizeof(M.fault), "%s", !strcmp(buf, "ok") ? "" : buf);
+	if (!strcmp(M.fault, "stall"))
+		M.answer_at = 0;	/* a stalled modem forgets what it was about to say */
 	logf_("fault: %s", M.fault[0] ? M.fault : "none");
 }
 
