@@ -13,7 +13,7 @@
 #define MAX_SMS_TRANSPORTS 32
 #define OFFER_BATCH 32
 /* A failed send is retried with a growing delay, then given up (dead-lettered). */
-#define SEND_RETRY_BASE_MS 2000
+#define SEND_RETRY_BASE_MS 1000
 #define SEND_RETRY_MAX_MS (10 * 60 * 1000)
 #define SEND_MAX_ATTEMPTS 8
 #define PURGE_PERIOD_MS (60 * 1000)
@@ -57,6 +57,7 @@ struct router {
 	struct flow_set *flows;
 	struct llist_head flowsets;
 	struct llist_head dialogues;
+	struct llist_head failures;	/* struct send_failure */
 	struct sms_transport *sms[MAX_SMS_TRANSPORTS];
 	unsigned n_sms;
 	/* sent/failed marks are written together once per loop iteration: one fsync for all */
@@ -463,6 +464,8 @@ static void add_mark(struct router *r, int64_t id, int kind, int64_t not_before)
 		osmo_timer_schedule(&r->flush_timer, 0, 0);
 }
 
+static void forget_failures(struct router *r, int64_t id);
+
 void router_flush(struct router *r)
 {
 	osmo_timer_del(&r->flush_timer);
@@ -472,20 +475,61 @@ void router_flush(struct router *r)
 void router_sms_sent(struct router *r, int64_t id)
 {
 	r->cnt.messages_out++;
+	if (!llist_empty(&r->failures))
+		forget_failures(r, id);
 	add_mark(r, id, MARK_SENT, 0);
+}
+
+/* Temporary send failures per reply, in memory: the delay grows with each failure of *that*
+ * reply (1 s, 2 s, 4 s ... 5 min), and a reply that failed SEND_MAX_ATTEMPTS times is given
+ * up. After a restart the count starts again, which only means a few more attempts. */
+struct send_failure {
+	struct llist_head list;
+	int64_t id;
+	unsigned count;
+};
+
+static void forget_failures(struct router *r, int64_t id)
+{
+	struct send_failure *f;
+
+	llist_for_each_entry(f, &r->failures, list) {
+		if (f->id == id) {
+			llist_del(&f->list);
+			talloc_free(f);
+			return;
+		}
+	}
+}
+
+static unsigned count_failure(struct router *r, int64_t id)
+{
+	struct send_failure *f;
+
+	llist_for_each_entry(f, &r->failures, list)
+		if (f->id == id)
+			return ++f->count;
+	f = talloc_zero(r, struct send_failure);
+	f->id = id;
+	f->count = 1;
+	llist_add(&f->list, &r->failures);
+	return 1;
 }
 
 void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why)
 {
-	/* The attempt count lives in the store; the transport's retries are bounded there. */
-	static const int64_t base = SEND_RETRY_BASE_MS;
-	r->cnt.send_failures++;
-	glog(GLOG_MAIN, permanent ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
-	     (long long)id, permanent ? "given up" : "will be retried", why ? why : "?");
-	int64_t delay = base << (r->cnt.send_failures % 8);
+	unsigned n = permanent ? SEND_MAX_ATTEMPTS : count_failure(r, id);
+	bool give_up = n >= SEND_MAX_ATTEMPTS;
+	int64_t delay = SEND_RETRY_BASE_MS << (n > 9 ? 9 : n - 1);
+
 	if (delay > SEND_RETRY_MAX_MS)
 		delay = SEND_RETRY_MAX_MS;
-	add_mark(r, id, permanent ? MARK_DEAD : MARK_RETRY, now_ms() + delay);
+	r->cnt.send_failures++;
+	glog(GLOG_MAIN, give_up ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
+	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
+	if (give_up)
+		forget_failures(r, id);
+	add_mark(r, id, give_up ? MARK_DEAD : MARK_RETRY, now_ms() + delay);
 }
 
 /* ---- USSD ---- */
@@ -745,6 +789,7 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	r->calls = calls;
 	INIT_LLIST_HEAD(&r->flowsets);
 	INIT_LLIST_HEAD(&r->dialogues);
+	INIT_LLIST_HEAD(&r->failures);
 	osmo_timer_setup(&r->flush_timer, flush_marks, r);
 	talloc_set_destructor(r, router_destroy);
 	return r;
