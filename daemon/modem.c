@@ -779,6 +779,16 @@ static void maybe_ready(struct modem *m)
 	}
 }
 
+static unsigned modem_room(struct sms_transport *t)
+{
+	struct modem *m = t->priv;
+	if (!m->t.up || m->queued >= MODEM_SEND_QUEUE) {
+		m->want_ready = true;
+		return 0;
+	}
+	return MODEM_SEND_QUEUE - m->queued;
+}
+
 static int modem_send(struct sms_transport *t, const struct store_outbound *o)
 {
 	struct modem *m = t->priv;
@@ -1071,6 +1081,7 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 	}
 	m->t.name = m->def.name;
 	m->t.send = modem_send;
+	m->t.room = modem_room;
 	m->t.priv = m;
 	m->t.up = false;
 	return m;

@@ -378,9 +378,14 @@ static void offer_to(struct router *r, struct sms_transport *t, void *ctx)
 	int64_t now = now_ms();
 
 	for (;;) {
+		unsigned room = t->room ? t->room(t) : OFFER_BATCH;
+		if (room == 0)
+			return;
+		if (room > OFFER_BATCH)
+			room = OFFER_BATCH;
 		if (st->ops->begin(st) < 0)
 			return;
-		int n = st->ops->outbound_due(st, t->name, now, due, OFFER_BATCH, ctx);
+		int n = st->ops->outbound_due(st, t->name, now, due, room, ctx);
 		for (int i = 0; i < n; i++)
 			st->ops->outbound_taken(st, due[i].id);
 		if (n <= 0 || st->ops->commit(st) < 0) {
@@ -403,7 +408,7 @@ static void offer_to(struct router *r, struct sms_transport *t, void *ctx)
 			}
 			return;
 		}
-		if (n < OFFER_BATCH)
+		if ((unsigned)n < room)
 			return;
 	}
 }

@@ -370,6 +370,16 @@ static void smsc_maybe_ready(struct smpp_smsc *s)
 		osmo_timer_schedule(&s->ready_timer, 0, 0);
 }
 
+static unsigned smsc_room(struct sms_transport *t)
+{
+	struct smpp_smsc *s = t->priv;
+	if (!t->up || !s->tx || s->tx->state != B_BOUND || s->queued >= s->sc->window) {
+		s->want_ready = true;
+		return 0;
+	}
+	return s->sc->window - s->queued;
+}
+
 static int smsc_send(struct sms_transport *t, const struct store_outbound *m)
 {
 	struct smpp_smsc *s = t->priv;
@@ -1237,7 +1247,7 @@ struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const stru
 		smpp_bucket_init(&s->bucket, s->rate, now_us());
 		osmo_timer_setup(&s->send_timer, send_timer_cb, s);
 		osmo_timer_setup(&s->ready_timer, smsc_ready_cb, s);
-		s->t = (struct sms_transport){ .name = sc->name, .send = smsc_send, .priv = s, .up = false };
+		s->t = (struct sms_transport){ .name = sc->name, .send = smsc_send, .room = smsc_room, .priv = s, .up = false };
 		if (sc->bind == SMPP_BIND_TRX) {
 			s->binds[s->n_binds++] = bind_alloc(s, BIND_TRANSCEIVER, "transceiver", true, true);
 		} else {

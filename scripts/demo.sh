@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
-bin="$root/$BUILD"
+case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
 demo="$root/build/demo"
 mkdir -p "$demo/modem"
 pids=()

@@ -43,6 +43,9 @@ struct sms_transport {
 	 * router_sms_sent or router_sms_failed with m->id), -1 when it cannot take more now
 	 * (it calls router_sms_ready when it can). */
 	int (*send)(struct sms_transport *t, const struct store_outbound *m);
+	/* Optional: how many more replies send() would take now. The router takes no more
+	 * than that out of the queue, so replies are not marked taken only to come back. */
+	unsigned (*room)(struct sms_transport *t);
 	void *priv;
 	bool up;		/* may be offered replies */
 };

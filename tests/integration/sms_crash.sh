@@ -5,14 +5,14 @@
 set -u
 BUILD=${BUILD:-build}
 root=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin="$root/$BUILD"
+case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
 [ -x "$bin/tools/sms_inject" ] || { echo "skip: $bin/tools/sms_inject not built"; exit 77; }
 command -v sqlite3 >/dev/null || { echo "skip: sqlite3 (the tool) not installed"; exit 77; }
 dir=$(mktemp -d /tmp/guichet-crash.XXXXXX)
 logdir=${GUICHET_LOG_DIR:-$dir}/sms_crash
 mkdir -p "$dir/modem" "$dir/flows" "$logdir"
 pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"; }
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ "${KEEP:-}" = 1 ] && echo "kept $dir" || rm -rf "$dir"; }
 trap cleanup EXIT
 
 cp "$root/flows/droits.yaml" "$root/flows/commun.yaml" "$dir/flows/"
@@ -25,6 +25,7 @@ modems:
     model: dummy
     device: $dir/modem
     poll_ms: 50
+    rate: 0                     # the dummy driver sends at once
     sent_log: $dir/sent.jsonl
 EOF
 
