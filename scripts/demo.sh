@@ -6,6 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
 demo="$root/build/demo"
+# A fresh conversation each time: no store, inbox or sent log from an earlier demo.
+rm -rf "$demo/modem" "$demo"/guichet.db* "$demo/sent.jsonl" "$demo/demo.sqlite"
 mkdir -p "$demo/modem"
 pids=()
 cleanup() {
@@ -14,7 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# The dummy driver's gammu configuration: the modem is a directory.
 backend_pid=$("$root/tests/backend/run-demo-backend.sh" "$demo" 8443) || {
   echo "The demo back-end did not start (port 8443 busy?). See $demo/demo-backend.log" >&2; exit 1; }
 pids+=("$backend_pid")
