@@ -884,7 +884,8 @@ static void modem_deliver(struct modem *m)
 				glog(GLOG_MODEM, LOGL_INFO, &f, "message from %s, %u part%s", masked,
 				     s->total, s->total > 1 ? "s" : "");
 			}
-			glog(GLOG_MODEM, LOGL_DEBUG, &f, "text: %s", s->text);
+			/* No text here, not even at debug: only the router knows whether it
+			 * answers a secret question (it logs the others at debug). */
 			m->msgs_in++;
 			if (d) {
 				memcpy(d->loc + d->n, s->locs, s->nloc * sizeof(struct sms_loc));

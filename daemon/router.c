@@ -170,6 +170,24 @@ static void log_outcome(const struct session *before, const struct session *afte
 	}
 }
 
+/* What the person typed, at debug only, and never the answer to a secret question. */
+static void log_input(const struct session *s, const struct engine_input *in,
+		      const struct engine_out *out)
+{
+	char pseudo[32];
+	struct log_fields f = { .channel = channel_name(s->channel) };
+
+	if (in->kind != EV_TEXT || !log_enabled(GLOG_SESSION, LOGL_DEBUG))
+		return;
+	f.session = log_pseudonym(pseudo, sizeof(pseudo), s->key);
+	f.flow = out->flow;
+	f.step = out->step;
+	if (out->input_secret)
+		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: (answer to a secret question, not logged)");
+	else
+		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: %s", in->text ? in->text : "");
+}
+
 /* ---- SMS ---- */
 
 static void call_done(void *data, bool ok, const struct vars *result, const char *error);
@@ -243,6 +261,7 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	struct engine_input ein = *in;
 	ein.channel = &r->cfg.sms;
 	engine_step(ctx, fs, &s, &ein, &out);
+	log_input(&s, in, &out);
 	if (s.state != SESSION_IDLE && out.started)
 		s.flow_version = fs == r->flows ? r->flows->version : s.flow_version;
 	log_outcome(&before, &s, &out);
@@ -605,6 +624,7 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 	session_copy(&before, ctx, &d->s);
 	const struct flow_set *fs = flows_for(r, &d->s);
 	engine_step(ctx, fs, &d->s, in, &out);
+	log_input(&d->s, in, &out);
 	if (out.started)
 		d->s.flow_version = r->flows->version;
 	log_outcome(&before, &d->s, &out);
