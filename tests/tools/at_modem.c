@@ -219,7 +219,8 @@ static int make_deliver(struct slot *sl, const char *from, const struct tm *tm, 
 	t[k++] = (uint8_t)udl;
 	if (k + udhlen + udlen > sizeof(t))
 		return -1;
-	memcpy(t + k, udh, udhlen);
+	if (udhlen)
+		memcpy(t + k, udh, udhlen);
 	k += udhlen;
 	memcpy(t + k, ud, udlen);
 	k += udlen;
