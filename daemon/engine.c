@@ -202,10 +202,11 @@ static bool fits(struct run *r, const char *text)
 {
 	if (!r->in->channel)
 		return true;
-	/* Folding only matters for a text that is not GSM-7 already. */
-	const char *t = r->in->channel->fold && !text_is_gsm7(text) ? text_fold_gsm7(r->ctx, text)
-								     : text;
-	return text_fits(t, &r->in->channel->budget);
+	if (text_fits(text, &r->in->channel->budget))
+		return true;
+	/* Folding can turn a UCS-2 text that does not fit into a GSM-7 one that does. */
+	return r->in->channel->fold && !text_is_gsm7(text) &&
+	       text_fits(text_fold_gsm7(r->ctx, text), &r->in->channel->budget);
 }
 
 /* Renders page `page` of a menu and returns its text; *first_out gets the index of its first
