@@ -104,7 +104,8 @@ install: all
 	install -m 0644 config/guichet.yaml $(DESTDIR)/etc/guichet/guichet.yaml
 	install -m 0644 flows/*.yaml $(DESTDIR)/etc/guichet/flows/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/udev/rules.d
-	install -m 0644 systemd/guichetd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	sed "s|/usr/sbin/guichetd|$(PREFIX)/sbin/guichetd|" systemd/guichetd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/guichetd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/guichetd.service
 	-install -m 0644 systemd/*.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

@@ -1083,6 +1083,7 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 	m->t.name = m->def.name;
 	m->t.send = modem_send;
 	m->t.room = modem_room;
+	m->t.group = "modem";
 	m->t.priv = m;
 	m->t.up = false;
 	return m;

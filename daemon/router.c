@@ -390,7 +390,7 @@ void router_sms_register(struct router *r, struct sms_transport *t)
 /* Hands due replies to their transports. Each is marked "taken" and committed *before* the
  * transport sees it, so that a crash after a send is always counted as a possible duplicate
  * at restart; a reply the transport refuses goes straight back to the queue. */
-static void offer_to(struct router *r, struct sms_transport *t, void *ctx)
+static void offer_to(struct router *r, struct sms_transport *t, const char *via, void *ctx)
 {
 	struct store_outbound due[OFFER_BATCH];
 	struct store *st = r->st;
@@ -404,7 +404,7 @@ static void offer_to(struct router *r, struct sms_transport *t, void *ctx)
 			room = OFFER_BATCH;
 		if (st->ops->begin(st) < 0)
 			return;
-		int n = st->ops->outbound_due(st, t->name, now, due, room, ctx);
+		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
 		for (int i = 0; i < n; i++)
 			st->ops->outbound_taken(st, due[i].id);
 		if (n <= 0 || st->ops->commit(st) < 0) {
@@ -438,7 +438,18 @@ static void offer_outbox(struct router *r)
 
 	for (unsigned i = 0; i < r->n_sms; i++)
 		if (r->sms[i]->up)
-			offer_to(r, r->sms[i], ctx);
+			offer_to(r, r->sms[i], r->sms[i]->name, ctx);
+	/* Replies waiting for a transport that is down: another of its group takes them. */
+	for (unsigned i = 0; i < r->n_sms; i++) {
+		struct sms_transport *down = r->sms[i];
+		if (down->up || !down->group)
+			continue;
+		for (unsigned j = 0; j < r->n_sms; j++) {
+			struct sms_transport *t = r->sms[j];
+			if (t->up && t->group && strcmp(t->group, down->group) == 0)
+				offer_to(r, t, down->name, ctx);
+		}
+	}
 	talloc_free(ctx);
 }
 

@@ -46,6 +46,9 @@ struct sms_transport {
 	/* Optional: how many more replies send() would take now. The router takes no more
 	 * than that out of the queue, so replies are not marked taken only to come back. */
 	unsigned (*room)(struct sms_transport *t);
+	/* Optional: transports of one group ("modem") stand in for each other: replies due
+	 * through one that is down go out through another of its group that is up. */
+	const char *group;
 	void *priv;
 	bool up;		/* may be offered replies */
 };

@@ -269,6 +269,34 @@ static void test_reload_keeps_running_sessions(void)
 	CU_ASSERT_STRING_EQUAL(sent_text[2], "Bonjour Jo");	/* finished on the old flow */
 }
 
+static unsigned n_sent2;
+
+static int fake_send2(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	(void)m;
+	n_sent2++;
+	return 0;
+}
+
+static void test_group_stands_in_for_a_down_modem(void)
+{
+	static struct sms_transport m2 = { .name = "m2", .send = fake_send2, .up = true,
+					   .group = "modem" };
+	struct sms_in m = { .via = "m1", .from = "+33677777777", .text = "GO", .dedup = "G1" };
+
+	modem.group = "modem";
+	modem.up = false;
+	n_sent = n_sent2 = 0;
+	router_sms_received(r, &m, 1);	/* m2 not known yet: the reply waits for m1 */
+	CU_ASSERT_EQUAL(n_sent + n_sent2, 0);
+	router_sms_register(r, &m2);	/* m2 appears: it takes what m1 cannot send */
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_TRUE(n_sent2 >= 1);
+	modem.up = true;
+	modem.group = NULL;
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -282,6 +310,7 @@ int main(void)
 	CU_add_test(su, "refused reply waits, then goes", test_refused_then_ready);
 	CU_add_test(su, "restart with a session waiting", test_restart_with_waiting_session);
 	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
+	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
