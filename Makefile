@@ -37,7 +37,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps check unit integration bench demo install clean
+.PHONY: all deps check unit integration valgrind bench demo install clean
 
 all: deps-known $(BUILD)/guichetd $(BUILD)/guichet $(TOOL_BINS)
 
@@ -87,6 +87,10 @@ unit: $(UNIT_BINS)
 
 integration: all
 	@BUILD=$(BUILD) tests/run-integration.sh
+
+valgrind: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/valgrind.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(BENCH_BINS)

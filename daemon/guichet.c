@@ -410,5 +410,6 @@ int main(int argc, char **argv)
 		rc = 2;
 	}
 	talloc_free(ctx);
+	log_shutdown();
 	return rc;
 }

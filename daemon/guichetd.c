@@ -348,5 +348,6 @@ int main(int argc, char **argv)
 	dm->store->ops->close(dm->store);
 	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd stopped");
 	talloc_free(ctx);
+	log_shutdown();
 	return 0;
 }
