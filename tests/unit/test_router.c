@@ -14,7 +14,7 @@
 static const char *flows_yaml =
 	"flow: t\n"
 	"title: T\n"
-	"entry: { sms: [GO] }\n"
+	"entry: { sms: [GO], ussd: \"*1*1#\" }\n"
 	"steps:\n"
 	"  nom:\n"
 	"    ask: \"Nom ?\"\n"
@@ -26,6 +26,7 @@ static const char *flows_yaml =
 	"    with: { nom: \"{{nom}}\" }\n"
 	"    save: r\n"
 	"    on_error: oups\n"
+	"    wait: \"Réponse par SMS.\"\n"
 	"    next: fin\n"
 	"  fin:\n"
 	"    say: \"Bonjour {{r.greeting}}\"\n"
@@ -43,6 +44,7 @@ struct fake_call {
 
 static void *calls_ctx;		/* the "relay": dies with the process */
 static bool calls_fail;
+static unsigned calls_delay_ms = 1;
 static unsigned calls_made;
 
 static void fake_fire(void *p)
@@ -77,7 +79,7 @@ static int fake_call(void *impl, const char *op, const struct vars *args, unsign
 	const char *n = vars_get(args, "nom");
 	snprintf(fc->nom, sizeof(fc->nom), "%s", n ? n : "?");
 	osmo_timer_setup(&fc->t, fake_fire, fc);
-	osmo_timer_schedule(&fc->t, 0, 1000);
+	osmo_timer_schedule(&fc->t, calls_delay_ms / 1000, (calls_delay_ms % 1000) * 1000);
 	calls_made++;
 	return 0;
 }
@@ -126,6 +128,7 @@ static struct router *make_router(void)
 	struct router_config rc = {
 		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
 		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+		.ussd_answer_ms = 200,	/* a screen waits 200 ms for a back-end, here */
 	};
 	struct router *rt = router_create(ctx, &rc, st, (struct call_port){ fake_call, ctx });
 	router_set_flows(rt, fs);
@@ -297,6 +300,51 @@ static void test_group_stands_in_for_a_down_modem(void)
 	modem.group = NULL;
 }
 
+static char ussd_screen[256];
+static bool ussd_more;
+static unsigned ussd_replies;
+
+static void ussd_reply(void *data, const char *text, bool more)
+{
+	(void)data;
+	snprintf(ussd_screen, sizeof(ussd_screen), "%s", text);
+	ussd_more = more;
+	ussd_replies++;
+}
+
+static void test_ussd_slow_call_answers_by_sms(void)
+{
+	struct ussd_req begin = { .via = "gsup", .dialogue = "imsi1:7", .from = "+33688888888",
+				  .text = "*1*1#", .begin = true };
+	struct ussd_req answer = begin;
+	answer.text = "Léo";
+	answer.begin = false;
+
+	router_ussd_request(r, &begin, ussd_reply, NULL);
+	CU_ASSERT_EQUAL(ussd_replies, 1);
+	CU_ASSERT_STRING_EQUAL(ussd_screen, "Votre prénom ?");	/* flows v2, since the reload test */
+	CU_ASSERT_TRUE(ussd_more);
+	/* the back-end takes longer than a screen may wait */
+	calls_delay_ms = 600;
+	n_sent = 0;
+	router_ussd_request(r, &answer, ussd_reply, NULL);
+	CU_ASSERT_EQUAL(ussd_replies, 1);	/* the screen waits for the call... */
+	for (unsigned i = 0; i < 400 && ussd_replies < 2; i++)
+		spin(5);
+	CU_ASSERT_EQUAL(ussd_replies, 2);	/* ...then gets the step's wait text, and ends */
+	CU_ASSERT_STRING_EQUAL(ussd_screen, "Réponse par SMS.");
+	CU_ASSERT_FALSE(ussd_more);
+	/* the answer comes by SMS, to the person (other tests' retried replies may go too) */
+	bool found = false;
+	for (unsigned i = 0; i < 1000 && !found; i++) {
+		spin(5);
+		for (unsigned j = 0; j < n_sent; j++)
+			found |= !strcmp(sent_text[j], "Salut Léo") && !strcmp(sent_to[j], "+33688888888");
+	}
+	CU_ASSERT_TRUE(found);
+	calls_delay_ms = 1;
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -311,6 +359,7 @@ int main(void)
 	CU_add_test(su, "restart with a session waiting", test_restart_with_waiting_session);
 	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
 	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
+	CU_add_test(su, "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
