@@ -127,6 +127,11 @@ static void counters_line(struct daemon *dm)
 	     c->messages_in, c->messages_out, c->replies, c->parts_out,
 	     router_sessions_active(dm->router), c->calls, c->call_errors, c->send_failures,
 	     nb ? be : " none");
+	if (dm->modems) {
+		char *m = modem_pool_counters(dm->ctx, dm->modems);
+		glog(GLOG_MODEM, LOGL_INFO, NULL, "modems: %s", m ? m : "?");
+		talloc_free(m);
+	}
 }
 
 static void tick(void *data)
