@@ -555,7 +555,7 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 	return NULL;
 }
 
-static void answer_ask(struct run *r, const struct flow_step *st, const char *text, char *valid)
+static void answer_ask(struct run *r, const struct flow_step *st, char *valid)
 {
 	if (!valid) {
 		wrong_answer(r, st);
@@ -564,7 +564,6 @@ static void answer_ask(struct run *r, const struct flow_step *st, const char *te
 	if (st->save)
 		vars_set(&r->s->vars, st->save, valid, st->secret || st->expect == EXPECT_SECRET);
 	run_from(r, st->next_idx, st->name);
-	(void)text;
 }
 
 static void answer_menu(struct run *r, const struct flow_step *st, const char *folded)
@@ -786,7 +785,7 @@ static void on_text(struct run *r)
 	if (st->kind == STEP_MENU)
 		answer_menu(r, st, folded);
 	else if (st->kind == STEP_ASK)
-		answer_ask(r, st, text, validate(r, st, text));
+		answer_ask(r, st, validate(r, st, text));
 	else
 		render_prompt(r, st);
 }
