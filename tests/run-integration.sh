@@ -24,7 +24,7 @@ for t in "${tests[@]}"; do
   case $rc in
     0)  pass=$((pass+1)); echo "PASS $name (${dur}s)";;
     77) skip=$((skip+1)); echo "SKIP $name: $(tail -1 "$out")";;
-    *)  fail=$((fail+1)); failed="$failed $name"; echo "FAIL $name (${dur}s)"; sed 's/^/    /' "$out" | tail -40;;
+    *)  fail=$((fail+1)); failed="$failed $name"; echo "FAIL $name (${dur}s)"; grep -m5 'FAIL' "$out" | sed 's/^/    /'; sed 's/^/    /' "$out" | tail -40;;
   esac
   rm -f "$out"
 done
