@@ -134,6 +134,7 @@ struct mthread {
 	struct send_job *job;		/* being sent */
 	int part, nparts;
 	int64_t next_poll, next_send, next_signal, next_connect;
+	int64_t scan_ms;		/* how long the last inbox scan took */
 	unsigned backoff_s, errs;
 	bool got_status;
 	int status;
@@ -363,10 +364,16 @@ static void part_from_gammu(struct sms_part *p, const GSM_SMSMessage *sms)
 	}
 }
 
+/* While replies wait, the inbox is scanned at most this often, in multiples of the last
+ * scan's duration: scanning then takes at most 1/(N+1) of the thread's time. (A scan can
+ * cost far more than a send: libGammu's dummy driver probes 50,000 paths to end one.) */
+#define POLL_SCAN_RATIO_BUSY 3
+
 /* Reads the inbox once; hands every part not handed yet to the loop. */
 static void do_poll(struct mthread *th)
 {
 	struct modem *m = th->m;
+	int64_t started = mono_ms();
 	GSM_MultiSMSMessage *in = th->in;
 	struct sms_part *parts = NULL;
 	unsigned n = 0;
@@ -429,7 +436,15 @@ static void do_poll(struct mthread *th)
 		}
 	}
 	free(parts);
-	th->next_poll = more ? mono_ms() : mono_ms() + m->def.poll_ms;
+	int64_t end = mono_ms();
+	th->scan_ms = end - started;
+	int64_t gap = m->def.poll_ms;
+	pthread_mutex_lock(&m->mu);
+	bool sending = th->job || !llist_empty(&m->sends);
+	pthread_mutex_unlock(&m->mu);
+	if (sending && gap < POLL_SCAN_RATIO_BUSY * th->scan_ms)
+		gap = POLL_SCAN_RATIO_BUSY * th->scan_ms;
+	th->next_poll = more ? end : end + gap;
 }
 
 static void do_deletes(struct mthread *th, struct llist_head *dels)
