@@ -26,6 +26,10 @@
 #define BACKOFF_MAX_MS 2000u
 #define MAX_ATTEMPTS 5u
 #define BACKEND_MAX_IDLE_CONNECTIONS 256
+/* Connections open at once to one back-end host: a burst of people is served over this many
+ * kept-alive connections, calls beyond it wait their turn in curl's queue (within their
+ * budget) instead of all opening a TLS connection at once and timing out together. */
+#define BACKEND_MAX_HOST_CONNECTIONS 256
 /* A retry is not worth starting with less time than this left in the budget. */
 #define RETRY_MIN_LEFT_MS 100u
 
@@ -653,6 +657,7 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 	/* Keep enough idle connections for a burst to find them warm next time: a new TLS
 	 * connection costs a few milliseconds of CPU at both ends. */
 	curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)BACKEND_MAX_IDLE_CONNECTIONS);
+	curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)BACKEND_MAX_HOST_CONNECTIONS);
 	return r;
 oom:
 	snprintf(err, err_len, "out of memory");

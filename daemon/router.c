@@ -439,14 +439,16 @@ static void offer_outbox(struct router *r)
 	for (unsigned i = 0; i < r->n_sms; i++)
 		if (r->sms[i]->up)
 			offer_to(r, r->sms[i], r->sms[i]->name, ctx);
-	/* Replies waiting for a transport that is down: another of its group takes them. */
+	/* Replies waiting for a transport that is down, or full (a burst on one modem while
+	 * another idles): another of its group with room takes them. The person's own modem
+	 * had the first pick above; this only spreads what it cannot take now. */
 	for (unsigned i = 0; i < r->n_sms; i++) {
 		struct sms_transport *down = r->sms[i];
-		if (down->up || !down->group)
+		if (!down->group || (down->up && (!down->room || down->room(down) > 0)))
 			continue;
 		for (unsigned j = 0; j < r->n_sms; j++) {
 			struct sms_transport *t = r->sms[j];
-			if (t->up && t->group && strcmp(t->group, down->group) == 0)
+			if (t != down && t->up && t->group && strcmp(t->group, down->group) == 0)
 				offer_to(r, t, down->name, ctx);
 		}
 	}

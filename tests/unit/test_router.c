@@ -300,6 +300,26 @@ static void test_group_stands_in_for_a_down_modem(void)
 	modem.group = NULL;
 }
 
+static unsigned no_room(struct sms_transport *t)
+{
+	(void)t;
+	return 0;
+}
+
+static void test_full_modem_spreads_to_another(void)
+{
+	struct sms_in m = { .via = "m1", .from = "+33699999999", .text = "GO", .dedup = "H1" };
+
+	modem.group = "modem";
+	modem.room = no_room;		/* m1 is busy with a burst */
+	n_sent = n_sent2 = 0;
+	router_sms_received(r, &m, 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_TRUE(n_sent2 >= 1);	/* m2 (same group, registered earlier) sends it */
+	modem.room = NULL;
+	modem.group = NULL;
+}
+
 static char ussd_screen[256];
 static bool ussd_more;
 static unsigned ussd_replies;
@@ -360,6 +380,7 @@ int main(void)
 	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
 	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
 	CU_add_test(su, "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms);
+	CU_add_test(su, "a full modem's replies spread to another", test_full_modem_spreads_to_another);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
