@@ -726,6 +726,16 @@ static void idle_text(struct run *r, const char *text)
 			r->out->expects_answer = true;
 			return;
 		}
+		if (!f && root) {
+			/* A wrong pick in the root menu: say so and show the menu again. */
+			char *code = talloc_asprintf(r->ctx, "%.*s#", (int)strlen(root) - 1, root);
+			append(r, say_text(r, &r->fs->msg.invalid));
+			vars_unset_tree(&r->s->vars, VAR_ROOT);
+			if (ussd_root_menu(r, code)) {
+				r->out->expects_answer = true;
+				return;
+			}
+		}
 	} else {
 		f = flow_by_keyword(r->fs, t);
 	}
