@@ -66,16 +66,20 @@ static const char *lookup(void *data, const char *name)
 	return NULL;
 }
 
-static char *expand(struct run *r, const char *tmpl)
+/* The expanded text, read-only: a text without {{ }} is the flow's own string (most are, and
+ * menus are rendered on every answer). */
+static const char *expand(struct run *r, const char *tmpl)
 {
 	if (!tmpl)
 		return NULL;
+	if (!strstr(tmpl, "{{"))
+		return tmpl;
 	char *t = template_expand(r->ctx, tmpl, lookup, r);
 	return t ? t : talloc_strdup(r->ctx, "");
 }
 
 /* The administrator's text for this person's language and channel, expanded. */
-static char *say_text(struct run *r, const struct flow_text *t)
+static const char *say_text(struct run *r, const struct flow_text *t)
 {
 	const char *tmpl = flow_text_pick(t, r->s->lang, is_ussd(r));
 	return tmpl ? expand(r, tmpl) : NULL;
@@ -108,7 +112,7 @@ static void append(struct run *r, const char *text)
 static void apply_set(struct run *r, const struct flow_assign *set, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		char *v = expand(r, set[i].value);
+		const char *v = expand(r, set[i].value);
 		vars_set(&r->s->vars, set[i].var, v, false);
 		if (strcmp(set[i].var, "lang") == 0 && strlen(v) < sizeof(r->s->lang))
 			strcpy(r->s->lang, v);
@@ -186,14 +190,14 @@ static unsigned menu_count(struct run *r, const struct flow_step *st)
 	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
 }
 
-static char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
+static const char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
 {
 	if (!st->from_list)
 		return say_text(r, &st->options[i].label);
 	char prefix[SESSION_NAME_MAX + 16];
 	snprintf(prefix, sizeof(prefix), "%s.%u", st->from_list, i);
 	r->item_prefix = prefix;
-	char *label = say_text(r, &st->from_label);
+	const char *label = say_text(r, &st->from_label);
 	r->item_prefix = NULL;
 	return label;
 }
@@ -216,8 +220,8 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 		       unsigned *first_out, unsigned *n_on_page)
 {
 	unsigned n = menu_count(r, st);
-	char *title = say_text(r, &st->text);
-	char **labels = talloc_array(r->ctx, char *, n ? n : 1);
+	const char *title = say_text(r, &st->text);
+	const char **labels = talloc_array(r->ctx, const char *, n ? n : 1);
 
 	for (unsigned i = 0; i < n; i++)
 		labels[i] = menu_label(r, st, i);
