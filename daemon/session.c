@@ -378,3 +378,18 @@ fail:
 	vars_clear(&tmp.vars);
 	return -1;
 }
+
+int session_decode_visit(void *ctx, const char *data, size_t len,
+			 void (*fn)(void *data, const struct session *s), void *fn_data)
+{
+	void *sctx = talloc_named_const(ctx, 0, "session_each item");
+	struct session sess;
+
+	if (!sctx || session_decode(&sess, sctx, data, len) < 0) {
+		talloc_free(sctx);
+		return -1;
+	}
+	fn(fn_data, &sess);
+	talloc_free(sctx);
+	return 0;
+}

@@ -482,18 +482,9 @@ static int mem_session_each(struct store *st, void (*fn)(void *data, const struc
 		return mem_fail(m, "session_each: out of memory");
 	if (copy->n_sess)
 		qsort(copy->sess, copy->n_sess, sizeof(copy->sess[0]), cmp_sess);
-	for (i = 0; i < copy->n_sess; i++) {
-		void *sctx = talloc_named_const(ctx, 0, "session_each item");
-		struct session sess;
-
-		if (!sctx || session_decode(&sess, sctx, copy->sess[i].data, copy->sess[i].len) < 0) {
+	for (i = 0; i < copy->n_sess; i++)
+		if (session_decode_visit(ctx, copy->sess[i].data, copy->sess[i].len, fn, data) < 0)
 			bad++;
-			talloc_free(sctx);
-			continue;
-		}
-		fn(data, &sess);
-		talloc_free(sctx);
-	}
 	if (bad)
 		snprintf(m->err, sizeof(m->err), "session_each: %zu stored sessions do not decode",
 			 bad);

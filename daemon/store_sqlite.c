@@ -499,18 +499,9 @@ static int sq_session_each(struct store *st, void (*fn)(void *data, const struct
 		goto fail;
 	}
 	sqlite3_reset(s);
-	for (i = 0; i < n; i++) {
-		void *sctx = talloc_named_const(ctx, 0, "session_each item");
-		struct session sess;
-
-		if (!sctx || session_decode(&sess, sctx, rows[i].data, rows[i].len) < 0) {
+	for (i = 0; i < n; i++)
+		if (session_decode_visit(ctx, rows[i].data, rows[i].len, fn, data) < 0)
 			bad++;
-			talloc_free(sctx);
-			continue;
-		}
-		fn(data, &sess);
-		talloc_free(sctx);
-	}
 	if (bad)
 		snprintf(q->err, sizeof(q->err), "session_each: %zu stored sessions do not decode",
 			 bad);

@@ -53,6 +53,11 @@ void session_reset(struct session *s);
  * session_encode returns a talloc'd NUL-terminated string (length in *len). */
 char *session_encode(void *ctx, const struct session *s, size_t *len);
 int session_decode(struct session *s, void *ctx, const char *data, size_t len);
+/* For stores walking their sessions: decodes one record under a child of ctx, hands it to fn,
+ * then frees it (fn copies what it keeps). Returns 0, or -1 when the record does not decode
+ * (fn is then not called). */
+int session_decode_visit(void *ctx, const char *data, size_t len,
+			 void (*fn)(void *data, const struct session *s), void *fn_data);
 
 const char *channel_name(enum channel ch);
 
