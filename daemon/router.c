@@ -256,6 +256,10 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	}
 	if (!from)
 		from = s.address;
+	/* The transport the person wrote to is kept: after a restart the answer still goes out
+	 * from the number they wrote to (a short number, not another modem's long one). */
+	if (in->kind == EV_TEXT && via && *via)
+		snprintf(s.via, sizeof(s.via), "%s", via);
 	session_copy(&before, ctx, &s);
 	const struct flow_set *fs = flows_for(r, &s);
 	struct engine_input ein = *in;
@@ -852,6 +856,25 @@ static void recover_inbound(void *data, const struct store_inbound *in)
 	talloc_free(ctx);
 }
 
+/* The transport a recovered session is answered through: the one the person wrote to (if
+ * it is down, the outbox lets another of its group stand in). A session stored before the
+ * transport was kept, or whose transport is no longer configured, goes out through the first
+ * one registered. */
+static const char *recovery_via(const struct router *r, const struct session *s)
+{
+	for (unsigned i = 0; s->via[0] && i < r->n_sms; i++)
+		if (strcmp(r->sms[i]->name, s->via) == 0)
+			return r->sms[i]->name;
+	if (s->via[0]) {
+		char pseudo[32];
+		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), s->key),
+					.flow = s->flow, .step = s->step, .channel = "sms" };
+		glog(GLOG_SESSION, LOGL_NOTICE, &f, "transport %s is gone: answering through %s",
+		     s->via, r->n_sms ? r->sms[0]->name : "(none)");
+	}
+	return r->n_sms ? r->sms[0]->name : NULL;
+}
+
 static void recover_session(void *data, const struct session *s)
 {
 	struct router *r = data;
@@ -865,7 +888,7 @@ static void recover_session(void *data, const struct session *s)
 	unsigned n_calls = 0;
 	struct engine_input ein = { .kind = EV_FAILURE, .error = "interrupted by a restart",
 				    .call_id = s->call_id, .now = now_s() };
-	const char *via = r->n_sms ? r->sms[0]->name : NULL;
+	const char *via = recovery_via(r, s);
 	if (r->st->ops->begin(r->st) == 0 &&
 	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls) == 0 &&
 	    r->st->ops->commit(r->st) == 0)

@@ -1,6 +1,6 @@
 /* Sessions: initialisation, copying, and the stored form.
  *
- * Stored form, version 1 ("G1"): a flat sequence of fields, each either a number written in
+ * Stored form, version 2 ("G2"): a flat sequence of fields, each either a number written in
  * decimal and ended by ',' (an optional '-' for signed fields) or a string written as its
  * byte length, ':', then the bytes. No field can contain a NUL, so the result is also a C
  * string. Variable names share prefixes with the previous name ("slots.0.id",
@@ -9,7 +9,10 @@
  *
  *   "G1" key address channel, state, flow flow_version, step tries, page, n_history,
  *   history[n_history]... call_id, started, deadline, lang n_vars,
- *   (shared, name_rest value)[n_vars]
+ *   (shared, name_rest value)[n_vars] via
+ *
+ * Version 1 ("G1", before the transport was kept) is the same without the trailing via; it
+ * still decodes, with an empty via, so sessions stored by an older guichetd survive.
  *
  * The decoder reads bytes from disk: every length is checked against what remains and
  * against the field it fills, and anything left over or missing is an error. */
@@ -21,7 +24,8 @@
 
 #include "guichet/session.h"
 
-#define SESSION_MAGIC "G1"
+#define SESSION_MAGIC "G2"
+#define SESSION_MAGIC_V1 "G1"
 
 static void copy_field(char *dst, size_t size, const char *src)
 {
@@ -197,6 +201,7 @@ char *session_encode(void *ctx, const struct session *s, size_t *len)
 		enc_str(&e, v->value);
 		prev = v->name;
 	}
+	enc_str(&e, s->via);
 	if (e.fail) {
 		talloc_free(e.buf);
 		return NULL;
@@ -296,8 +301,12 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 	char *name = NULL;
 	size_t name_len = 0;
 
-	if (!data || len < strlen(SESSION_MAGIC) ||
-	    memcmp(data, SESSION_MAGIC, strlen(SESSION_MAGIC)) != 0)
+	bool v1;
+
+	if (!data || len < strlen(SESSION_MAGIC))
+		return -1;
+	v1 = memcmp(data, SESSION_MAGIC_V1, strlen(SESSION_MAGIC_V1)) == 0;
+	if (!v1 && memcmp(data, SESSION_MAGIC, strlen(SESSION_MAGIC)) != 0)
 		return -1;
 	d.p += strlen(SESSION_MAGIC);
 	memset(&tmp, 0, sizeof(tmp));
@@ -368,6 +377,8 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 		if (rc < 0)
 			goto fail;
 	}
+	if (!v1 && dec_field(&d, tmp.via, sizeof(tmp.via)) < 0)
+		goto fail;
 	if (d.p != d.end)
 		goto fail;
 	talloc_free(name);

@@ -25,6 +25,8 @@ enum session_state {
 struct session {
 	char key[SESSION_KEY_MAX];
 	char address[32];	/* the person's number (or IMSI), personal data: never logged raw */
+	char via[32];		/* SMS: the transport (modem, SMSC) the person last wrote to;
+				 * replies go back through it, after a restart too */
 	enum channel channel;
 	enum session_state state;
 	char flow[SESSION_NAME_MAX];

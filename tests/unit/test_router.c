@@ -365,6 +365,51 @@ static void test_ussd_slow_call_answers_by_sms(void)
 	calls_delay_ms = 1;
 }
 
+/* A second transport, the short number the person wrote to, registered after m1. */
+static char short_text[MAX_SENT][256];
+static char short_to[MAX_SENT][32];
+static unsigned n_short;
+
+static int short_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	if (n_short == MAX_SENT)
+		return -1;
+	snprintf(short_text[n_short], sizeof(short_text[0]), "%s", m->text);
+	snprintf(short_to[n_short], sizeof(short_to[0]), "%s", m->to);
+	n_short++;
+	return 0;
+}
+
+static void test_restart_answers_through_the_transport_used(void)
+{
+	static struct sms_transport shortnum = { .name = "court", .send = short_send, .up = true };
+	struct sms_in a = { .via = "court", .from = "+33612121212", .text = "GO", .dedup = "K1" };
+	struct sms_in b = { .via = "court", .from = "+33612121212", .text = "Eva", .dedup = "K2" };
+
+	router_sms_register(r, &shortnum);
+	n_short = 0;
+	router_sms_received(r, &a, 1);
+	CU_ASSERT_EQUAL(n_short, 1);	/* "Nom ?" went out from the number written to */
+	router_sms_received(r, &b, 1);	/* the call starts; the process dies before it ends */
+	router_flush(r);
+	talloc_free(r);
+	talloc_free(calls_ctx);
+	calls_ctx = talloc_new(ctx);
+	n_sent = n_short = 0;
+	r = make_router();		/* m1 is registered first, as the config lists it */
+	router_sms_register(r, &shortnum);
+	CU_ASSERT_EQUAL(router_recover(r, 0), 0);
+	spin(3);
+	bool via_short = false, via_m1 = false;
+	for (unsigned i = 0; i < n_short; i++)
+		via_short |= !strcmp(short_text[i], "Oups") && !strcmp(short_to[i], "+33612121212");
+	for (unsigned i = 0; i < n_sent; i++)
+		via_m1 |= !strcmp(sent_to[i], "+33612121212");
+	CU_ASSERT_TRUE(via_short);
+	CU_ASSERT_FALSE(via_m1);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -381,6 +426,8 @@ int main(void)
 	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
 	CU_add_test(su, "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms);
 	CU_add_test(su, "a full modem's replies spread to another", test_full_modem_spreads_to_another);
+	CU_add_test(su, "restart: answered through the transport the person used",
+		    test_restart_answers_through_the_transport_used);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -215,6 +215,7 @@ static void assert_same(const struct session *a, const struct session *b)
 	CU_ASSERT_EQUAL(a->started, b->started);
 	CU_ASSERT_EQUAL(a->deadline, b->deadline);
 	CU_ASSERT_STRING_EQUAL(a->lang, b->lang);
+	CU_ASSERT_STRING_EQUAL(a->via, b->via);
 }
 
 static void test_session_init_copy_reset(void)
@@ -270,6 +271,7 @@ static void test_encode_roundtrip(void)
 	typical_session(&s, ctx);
 	s.page = 2;
 	s.started = -5;			/* signed fields survive */
+	snprintf(s.via, sizeof(s.via), "smpp-court");	/* the transport, for a restart */
 	vars_set(&s.vars, "tricky", "12:34,56\n\"quoted\" ✓ 😀", false);
 	vars_set(&s.vars, "empty", "", false);
 	e = session_encode(ctx, &s, &len);
