@@ -5,6 +5,7 @@
  *
  * Wiring only: every decision lives in the modules (router, engine, transports). */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,17 @@ int main(int argc, char **argv)
 	bool foreground = false, check_only = false;
 	int o;
 
+	/* Blocked before any thread exists (modem threads, libcurl's resolver, libraries'
+	 * own): every thread inherits the mask, so the signals wait for the loop's signalfd
+	 * instead of killing the process with their default action in some other thread. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
 	dm->ctx = ctx;
 	dm->config_file = "/etc/guichet/guichet.yaml";
 	while ((o = getopt(argc, argv, "c:fth")) != -1) {
@@ -326,14 +338,10 @@ int main(int argc, char **argv)
 	/* After the transports registered: stored replies go out through them. */
 	router_recover(dm->router, time(NULL));
 
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	osmo_signalfd_setup(ctx, set, on_signal, dm);
+	if (!osmo_signalfd_setup(ctx, sigs, on_signal, dm)) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
+		return 1;
+	}
 
 	osmo_timer_setup(&dm->tick, tick, dm);
 	osmo_timer_schedule(&dm->tick, 0, 0);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1124,16 +1125,31 @@ struct modem_pool *modem_pool_start(void *ctx, const struct modem_config *mc,
 		if (sink.registered)
 			sink.registered(sink.data, &m->t);
 	}
+	/* Modem threads take no signal, whatever the caller blocked: a process-directed
+	 * signal would otherwise be delivered to whichever thread has it unblocked, and its
+	 * default action (SIGHUP, SIGUSR1, SIGTERM: terminate) kill the daemon. */
+	sigset_t all, old;
+	sigfillset(&all);
+	/* Faults stay deliverable: they concern the thread that caused them. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < p->n; i++) {
 		struct modem *m = p->m[i];
-		if (pthread_create(&m->thread, NULL, modem_thread, m) != 0) {
+		int rc = pthread_create(&m->thread, NULL, modem_thread, m);
+		if (rc != 0) {
 			struct log_fields f = modem_fields(m);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			glog(GLOG_MODEM, LOGL_ERROR, &f, "cannot start the modem thread: %s",
-			     strerror(errno));
+			     strerror(rc));
 			goto fail;
 		}
 		m->started = true;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return p;
 fail:
 	modem_pool_stop(p);
