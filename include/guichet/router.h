@@ -118,6 +118,9 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 /* Installs a new flow set; sessions already running keep theirs. */
 void router_set_flows(struct router *r, struct flow_set *fs);
 const struct flow_set *router_flows(const struct router *r);
+/* Moves the clock the engine sees forward by seconds (timeouts), for `guichet test`'s time
+ * jumps; the daemon never calls it. */
+void router_shift_clock(struct router *r, int64_t seconds);
 /* After a restart: replays inbound messages stored but not answered, resumes sessions. */
 int router_recover(struct router *r, int64_t now);
 /* Periodic work on the loop: expire sessions, purge, offer due replies. */
