@@ -1,5 +1,5 @@
 # Guichet — plain Makefile. `make`, `make check`, `make check SANITIZE=1`, `make bench`,
-# `make demo`, `make install PREFIX=/usr DESTDIR=...`.
+# `make demo`, `make fuzz`, `make soak`, `make install PREFIX=/usr DESTDIR=...`.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -15,6 +15,14 @@ ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 BUILD   := build-san
+endif
+# FUZZ=1: the library for libFuzzer targets (tests/fuzz/), built by clang into build-fuzz/.
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build-fuzz
 endif
 
 DEPS_OK := $(shell pkg-config --exists $(PKGS) cunit 2>/dev/null && echo yes)
@@ -36,8 +44,11 @@ TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRCS:= $(sort $(wildcard bench/*.c))
 BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check unit integration valgrind bench demo install clean
+.PHONY: all deps check unit integration valgrind bench demo install clean fuzz fuzz-bins \
+	fuzz-replay soak
 
 all: deps-known $(BUILD)/guichetd $(BUILD)/guichet $(TOOL_BINS)
 
@@ -74,12 +85,18 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+.SECONDARY: $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.o)
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
 # make check: dependencies, build, unit tests, then integration tests (each tests/integration/*.sh).
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 check: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory integration
 
 unit: $(UNIT_BINS)
@@ -95,6 +112,27 @@ valgrind: deps
 bench: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run.sh
+
+# Fuzzing (clang's libFuzzer, ASan + UBSan): each tests/fuzz/fuzz_*.c for FUZZ_SECONDS
+# (default 60) from its seed corpus tests/fuzz/corpus/NAME/. fuzz-replay (part of make check)
+# runs every target once over its corpus, as a regression test; both skip without clang.
+FUZZ_SECONDS ?= 60
+fuzz-bins: deps-known $(FUZZ_BINS)
+
+fuzz: deps
+	@if tests/fuzz/run.sh --available; then \
+	  $(MAKE) --no-print-directory FUZZ=1 SANITIZE=0 -j$(NPROC) fuzz-bins && \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh; fi
+
+fuzz-replay:
+	@if tests/fuzz/run.sh --available; then \
+	  $(MAKE) --no-print-directory FUZZ=1 SANITIZE=0 -j$(NPROC) fuzz-bins && \
+	  tests/fuzz/run.sh --replay; fi
+
+# Soak (not in CI): SOAK_MINUTES (default 30) of random dialogues with faults; tests/soak/.
+soak: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all
+	@BUILD=$(BUILD) tests/soak/soak.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
@@ -117,4 +155,4 @@ install: all
 	-install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
