@@ -878,6 +878,22 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 	return 0;
 }
 
+const char *engine_message(void *ctx, const struct flow_set *fs, const struct flow_text *t,
+			   const char *lang, const struct engine_channel *ch)
+{
+	struct session s;
+	struct engine_input in = { .kind = EV_TEXT, .channel = ch };
+	struct engine_out out;
+	struct run r = { .ctx = ctx, .fs = fs, .s = &s, .in = &in, .out = &out };
+
+	session_init(&s, ctx, "", ch ? ch->kind : CHANNEL_SMS, "");
+	snprintf(s.lang, sizeof(s.lang), "%s", lang && *lang ? lang : "fr");
+	const char *text = say_text(&r, t);
+	if (text && ch && ch->fold && !text_is_gsm7(text))
+		text = text_fold_gsm7(ctx, text);
+	return text;
+}
+
 const char *engine_outcome_name(enum engine_outcome o)
 {
 	switch (o) {

@@ -1208,7 +1208,7 @@ static void load_flow(struct ld *L, yaml_node_t *root)
 /* Built-in texts, short and in GSM-7 (no ê, ô, ç...), so that each fits one SMS part. */
 static const char *const msg_keys[] = { "welcome", "help", "invalid", "too_many_tries",
 					"stopped", "expired", "backend_error", "busy", "more",
-					"contact" };
+					"contact", "invalid_session" };
 static const char *const msg_defaults[] = {
 	"Envoyez le mot-clé d'un service :",
 	NULL,	/* built from the words: see apply_defaults() */
@@ -1220,13 +1220,14 @@ static const char *const msg_defaults[] = {
 	"Un instant, nous traitons votre demande.",
 	"Suite",
 	"3939",
+	"Session invalide.",
 };
 
 static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
 {
 	struct flow_text *slots[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 				      &m->stopped, &m->expired, &m->backend_error, &m->busy,
-				      &m->more, &m->contact };
+				      &m->more, &m->contact, &m->invalid_session };
 
 	return slots[i];
 }

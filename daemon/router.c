@@ -67,6 +67,7 @@ struct router {
 	int64_t last_purge_ms;
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct router_counters cnt;
+	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 };
 
 static int64_t now_s(void)
@@ -632,8 +633,10 @@ static void answer_timeout(void *data)
 		dialogue_answer(d, d->wait_text, false);
 		return;
 	}
-	const char *t = flow_text_pick(&fs->msg.backend_error, d->s.lang, true);
+	void *ctx = talloc_new(r);
+	const char *t = engine_message(ctx, fs, &fs->msg.backend_error, d->s.lang, &r->cfg.ussd);
 	dialogue_answer(d, t, false);
+	talloc_free(ctx);
 	/* The person has gone: the late result will find no dialogue. */
 	session_reset(&d->s);
 	dialogue_free(d);
@@ -702,8 +705,11 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 		d = NULL;
 	}
 	if (!d && !req->begin) {
-		const char *t = flow_text_pick(&r->flows->msg.expired, "fr", true);
+		void *ctx = talloc_new(r);
+		const char *t = engine_message(ctx, r->flows, &r->flows->msg.expired, "fr",
+					       &r->cfg.ussd);
 		reply(data, t ? t : "", false);
+		talloc_free(ctx);
 		return;
 	}
 	if (!d) {
@@ -802,10 +808,40 @@ static void sink_ussd_abort(void *data, const char *dialogue)
 	router_ussd_abort(data, dialogue);
 }
 
+static const char *sink_ussd_text(void *data, enum ussd_text which)
+{
+	struct router *r = data;
+
+	if (!r->flows)
+		return NULL;
+	const struct flow_messages *m = &r->flows->msg;
+	const struct flow_text *t = which == USSD_TEXT_EXPIRED ? &m->expired
+				  : which == USSD_TEXT_INVALID ? &m->invalid_session
+				  : &m->backend_error;
+	void *ctx = talloc_new(r);
+	const char *text = engine_message(ctx, r->flows, t, "fr", &r->cfg.ussd);
+	talloc_free(r->ussd_text);
+	r->ussd_text = text ? talloc_strdup(r, text) : NULL;
+	talloc_free(ctx);
+	return r->ussd_text;
+}
+
 struct ussd_sink router_ussd_sink(struct router *r)
 {
 	return (struct ussd_sink){ .request = sink_ussd_request, .abort = sink_ussd_abort,
-				   .data = r };
+				   .text = sink_ussd_text, .data = r };
+}
+
+const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)
+{
+	static const char *const builtin[] = {
+		[USSD_TEXT_EXPIRED] = "Session expirée.",
+		[USSD_TEXT_INVALID] = "Session invalide.",
+		[USSD_TEXT_UNAVAILABLE] = "Service interrompu.",
+	};
+	const char *t = sink && sink->text ? sink->text(sink->data, which) : NULL;
+
+	return t ? t : builtin[which];
 }
 
 /* ---- life cycle ---- */

@@ -250,7 +250,8 @@ static void guard_expired(void *data)
 	LOGD(d, LOGL_NOTICE, "USSD dialogue silent for %u s: ended", d->g->cfg.guard_s);
 	/* In case the HLR still holds it (its guard may be longer than ours). */
 	n = ss_ussd_encode(comp, sizeof(comp), SS_CTYPE_RETURN_RESULT, d->invoke0,
-			   SS_OP_PROCESS_USS_REQ, "Session expirée.", d->g->screen_chars, &trunc);
+			   SS_OP_PROCESS_USS_REQ, ussd_sink_text(&d->g->sink, USSD_TEXT_EXPIRED),
+			   d->g->screen_chars, &trunc);
 	if (n > 0)
 		send_ss(d->g, d->imsi, d->sid, true, comp, (size_t)n);
 	dlg_end(d, true);

@@ -21,7 +21,6 @@
 #define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
 #define FIELD_MAX 1024
 #define SESSION_ID_MAX 64
-#define INVALID_TEXT "Session invalide."
 
 struct hsess;
 struct hreq;
@@ -548,7 +547,7 @@ static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
 	} else {
 		LOGH(LOGL_NOTICE, "USSD callback refused: %s", why);
 	}
-	r->reply = talloc_strdup(r, "END " INVALID_TEXT);
+	r->reply = talloc_asprintf(r, "END %s", ussd_sink_text(&h->sink, USSD_TEXT_INVALID));
 	r->ready = true;
 }
 
@@ -729,7 +728,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			h->st.dropped++;
 			return MHD_NO;
 		}
-		return queue_text(conn, MHD_HTTP_OK, r->reply ? r->reply : "END " INVALID_TEXT);
+		if (!r->reply)
+			r->reply = talloc_asprintf(r, "END %s",
+						   ussd_sink_text(&h->sink, USSD_TEXT_INVALID));
+		return queue_text(conn, MHD_HTTP_OK, r->reply);
 	}
 	if (!r->suspended) {
 		r->suspended = true;
@@ -864,7 +866,9 @@ void ussd_http_stop(struct ussd_http *h)
 			if (r) {
 				r->ticket->r = NULL;
 				r->ticket = NULL;
-				r->reply = talloc_strdup(r, "END Service interrompu.");
+				r->reply = talloc_asprintf(r, "END %s",
+							   ussd_sink_text(&h->sink,
+									  USSD_TEXT_UNAVAILABLE));
 				r->ready = true;
 				if (r->suspended) {
 					r->suspended = false;

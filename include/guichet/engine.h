@@ -70,6 +70,13 @@ struct engine_out {
 int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		const struct engine_input *in, struct engine_out *out);
 
+/* A common message said outside any procedure (by the router or a transport): t in lang
+ * (French when there is none) for the channel, with {{contact}} and the other built-in
+ * variables expanded, folded to GSM-7 when the channel folds. talloc'd under ctx; NULL when
+ * t is absent. */
+const char *engine_message(void *ctx, const struct flow_set *fs, const struct flow_text *t,
+			   const char *lang, const struct engine_channel *ch);
+
 const char *engine_outcome_name(enum engine_outcome o);
 
 #endif

@@ -187,6 +187,7 @@ struct flow_messages {
 	struct flow_text busy;		/* a text received while a call is in flight */
 	struct flow_text more;		/* label of the "next page" option, e.g. "Suite" */
 	struct flow_text contact;	/* how to reach a human, {{contact}} in other texts */
+	struct flow_text invalid_session;/* USSD: a request that belongs to no dialogue */
 };
 
 struct flow_set {

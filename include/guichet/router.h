@@ -94,11 +94,26 @@ struct sms_sink {
 	void *data;
 };
 
+/* Screens a USSD transport shows on its own, not as the answer to a request. Their words are
+ * the flows' common messages, so they are translated and measured like every other text. */
+enum ussd_text {
+	USSD_TEXT_EXPIRED,	/* the dialogue was silent too long (`expired`) */
+	USSD_TEXT_INVALID,	/* a request that belongs to no dialogue (`invalid_session`) */
+	USSD_TEXT_UNAVAILABLE,	/* the service is stopping (`backend_error`) */
+};
+
 struct ussd_sink {
 	void (*request)(void *data, const struct ussd_req *req, ussd_reply_fn reply, void *rdata);
 	void (*abort)(void *data, const char *dialogue);
+	/* Optional: the text of a transport's own screen (see ussd_sink_text). */
+	const char *(*text)(void *data, enum ussd_text which);
 	void *data;
 };
+
+/* The screen `which` for a transport: the sink's text (the common messages, French, the
+ * USSD version), or a built-in French one when the sink has none (test stubs). Valid until
+ * the transport returns to the loop: copy or send it at once. */
+const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which);
 
 struct sms_sink router_sms_sink(struct router *r);
 struct ussd_sink router_ussd_sink(struct router *r);

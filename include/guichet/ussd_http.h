@@ -14,7 +14,8 @@
  *     (empty H: text = X)           -> request(answer X)
  *   - anything else (unknown session with a history, a history that does not extend the
  *     recorded one, a different serviceCode or phoneNumber, a request while the previous
- *     one is unanswered)            -> "END Session invalide." and the dialogue is aborted.
+ *     one is unanswered)            -> "END " + the common `invalid_session` message
+ *                                    (ussd_sink_text) and the dialogue is aborted.
  * Reply: 200, text/plain; charset=utf-8, "CON <screen>" or "END <screen>"; a screen longer
  * than screen_chars is cut (with a notice in the journal).
  * Access: the remote address must be in `allow` (when given) and the shared secret (when

@@ -408,6 +408,19 @@ static void test_restart_answers_through_the_transport_used(void)
 		via_m1 |= !strcmp(sent_to[i], "+33612121212");
 	CU_ASSERT_TRUE(via_short);
 	CU_ASSERT_FALSE(via_m1);
+/* The screens a USSD transport shows on its own come from the flows' common messages, with
+ * {{contact}} expanded; a sink without texts (a test stub) gets the built-in French. */
+static void test_ussd_transport_texts(void)
+{
+	struct ussd_sink sink = router_ussd_sink(r);
+	struct ussd_sink stub = { 0 };
+
+	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&sink, USSD_TEXT_INVALID), "Session invalide.");
+	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&sink, USSD_TEXT_UNAVAILABLE),
+			       "Service indisponible. Réessayez plus tard ou appelez le 3939.");
+	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&sink, USSD_TEXT_EXPIRED),
+			       "Votre demande a expiré. Renvoyez le mot-clé pour recommencer.");
+	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&stub, USSD_TEXT_EXPIRED), "Session expirée.");
 }
 
 int main(void)
@@ -428,6 +441,7 @@ int main(void)
 	CU_add_test(su, "a full modem's replies spread to another", test_full_modem_spreads_to_another);
 	CU_add_test(su, "restart: answered through the transport the person used",
 		    test_restart_answers_through_the_transport_used);
+	CU_add_test(su, "USSD transport screens are common messages", test_ussd_transport_texts);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
