@@ -408,6 +408,8 @@ static void test_restart_answers_through_the_transport_used(void)
 		via_m1 |= !strcmp(sent_to[i], "+33612121212");
 	CU_ASSERT_TRUE(via_short);
 	CU_ASSERT_FALSE(via_m1);
+}
+
 /* The screens a USSD transport shows on its own come from the flows' common messages, with
  * {{contact}} expanded; a sink without texts (a test stub) gets the built-in French. */
 static void test_ussd_transport_texts(void)
