@@ -775,6 +775,48 @@ fail:
 	return -1;
 }
 
+/* SQLite's quick_check (the structure of every page and index, in O(N)): 0 when the file
+ * is sound, 1 with what is wrong in why when it is damaged, -1 when it could not run. */
+static int quick_check(sqlite3 *db, char *why, size_t why_len)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &s, NULL);
+	int out = -1;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(s, 0);
+
+		const char *m = t ? (const char *)t : "?";
+		static const char schema_hdr[] = "*** in database main ***\n";
+
+		out = strcmp(m, "ok") == 0 ? 0 : 1;
+		if (strncmp(m, schema_hdr, sizeof(schema_hdr) - 1) == 0)
+			m += sizeof(schema_hdr) - 1;
+		if (out)
+			snprintf(why, why_len, "%s", m);
+		/* One journal line: the finding may span several. */
+		for (char *p = why; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+	} else {
+		int code = sqlite3_errcode(db) & 0xff;
+
+		snprintf(why, why_len, "%s", sqlite3_errmsg(db));
+		out = code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? 1 : -1;
+	}
+	sqlite3_finalize(s);
+	return out;
+}
+
+/* What an operator reads when the store is damaged: the file, the finding, what to do. */
+static void damaged(char *err, size_t err_len, const char *path, const char *why)
+{
+	snprintf(err, err_len, "%s is damaged (%s): restore it from a backup, or move it aside "
+		 "together with its -wal and -shm files to start with an empty store", path, why);
+}
+
 static void chmod_if_exists(const char *path, const char *suffix)
 {
 	char *p = talloc_asprintf(NULL, "%s%s", path, suffix);
@@ -827,6 +869,20 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 		goto fail;
 	}
 	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	/* A damaged file refused now, not after READY with an error every second. */
+	{
+		char why[160];
+
+		rc = quick_check(q->db, why, sizeof(why));
+		if (rc != 0) {
+			umask(old_mask);
+			if (rc > 0)
+				damaged(err, err_len, path, why);
+			else
+				snprintf(err, err_len, "%s: checking it: %s", path, why);
+			goto fail;
+		}
+	}
 	if (sq_pragma(q, "PRAGMA journal_mode = WAL", "wal") < 0 ||
 	    sq_pragma(q, "PRAGMA synchronous = FULL", NULL) < 0 ||
 	    sq_pragma(q, "PRAGMA synchronous", "2") < 0 ||
@@ -854,4 +910,107 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 fail:
 	talloc_free(st);
 	return NULL;
+}
+
+/* The nearest existing directory on the way to path's parent must be writable for
+ * store_sqlite_open to create what is missing (the parent, the file, -wal, -shm). */
+static int check_dir(const char *path, char *err, size_t err_len)
+{
+	char *dir = dir_of(path);
+	struct stat sb;
+	int rc = -1;
+
+	if (!dir) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		if (stat(dir, &sb) == 0)
+			break;
+		if (errno != ENOENT) {
+			snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+			goto out;
+		}
+		char *up = dir_of(dir);
+		if (!up || strcmp(up, dir) == 0) {
+			talloc_free(up);
+			snprintf(err, err_len, "%s: no existing directory on its path", path);
+			goto out;
+		}
+		talloc_free(dir);
+		dir = up;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, err_len, "%s: %s is not a directory", path, dir);
+		goto out;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, err_len, "%s: directory %s is not writable: %s", path, dir,
+			 strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	talloc_free(dir);
+	return rc;
+}
+
+static bool exists(const char *path, const char *suffix)
+{
+	char *p = talloc_asprintf(NULL, "%s%s", path, suffix);
+	bool yes = p && access(p, F_OK) == 0;
+
+	talloc_free(p);
+	return yes;
+}
+
+int store_sqlite_check(const char *path, char *err, size_t err_len)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	char *uri;
+	char why[160];
+	int rc;
+
+	if (check_dir(path, err, err_len) < 0)
+		return -1;
+	if (stat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 0;	/* created at start */
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, err_len, "%s is not a regular file", path);
+		return -1;
+	}
+	if (access(path, R_OK | W_OK) < 0) {
+		snprintf(err, err_len, "%s is not writable: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Read without creating anything: a check run as root must not leave root-owned -wal
+	 * or -shm files beside a store the daemon opens as another user. Without them (a
+	 * clean stop) the file alone is the database; with them (running, or a crash) they
+	 * are read as they are. */
+	uri = sqlite3_mprintf("file:%s?%s", path,
+			      exists(path, "-wal") || exists(path, "-shm") ? "mode=ro" : "immutable=1");
+	if (!uri) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	sqlite3_free(uri);
+	if (rc != SQLITE_OK) {
+		snprintf(err, err_len, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	rc = quick_check(db, why, sizeof(why));
+	sqlite3_close(db);
+	if (rc > 0)
+		damaged(err, err_len, path, why);
+	else if (rc < 0)
+		snprintf(err, err_len, "%s: checking it: %s", path, why);
+	return rc == 0 ? 0 : -1;
 }

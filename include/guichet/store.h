@@ -98,8 +98,13 @@ struct store {
 	void *priv;
 };
 
-/* path: the SQLite file (created 0600 with its directory). NULL and a message on error. */
+/* path: the SQLite file (created 0600 with its directory). NULL and a message on error; a
+ * damaged file (PRAGMA quick_check) is refused with a message naming it and what to do. */
 struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t err_len);
+/* What store_sqlite_open would refuse, found without creating or changing anything: the
+ * nearest existing directory of path not writable, the file not a writable regular file, or
+ * damaged. 0 (a missing file is fine: it is created at start), or -1 with err set. */
+int store_sqlite_check(const char *path, char *err, size_t err_len);
 struct store *store_mem_open(void *ctx);
 /* Does to a memory store what reopening does to an SQLite one after a crash: messages left
  * "taken" are queued again and counted in duplicate_sends. For tests of recovery. */

@@ -676,6 +676,46 @@ static void test_schema_and_damage(void)
 	talloc_free(ctx);
 }
 
+/* A page overwritten in the middle of the file: refused at open, with a message naming the
+ * file and what to do; store_sqlite_check finds it too, without creating -wal or -shm. */
+static void test_damaged_page(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	char err[512], side[600];
+	struct stat sb;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	for (int i = 0; i < 200; i++)
+		add_in(st, "modem0", "+33611111111", "Bonjour, je voudrais un rendez-vous", i, NULL, NULL);
+	st->ops->close(st);
+	CU_ASSERT_EQUAL(store_sqlite_check(path, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+	f = fopen(path, "r+b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fseek(f, sb.st_size / 2 - 2048, SEEK_SET);
+	for (int i = 0; i < 4096; i++)
+		fputc(0xaa, f);
+	fclose(f);
+
+	err[0] = '\0';
+	CU_ASSERT_EQUAL(store_sqlite_check(path, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "is damaged"));
+	CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+	snprintf(side, sizeof(side), "%s-shm", path);
+	CU_ASSERT_NOT_EQUAL(access(side, F_OK), 0);
+	err[0] = '\0';
+	st = store_sqlite_open(ctx, path, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "is damaged"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "restore it from a backup"));
+	if (st)
+		st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* --- running --- */
 
 static int suite_mem(void)
@@ -730,6 +770,7 @@ int main(void)
 	CU_add_test(s, "reopen keeps what was committed", test_reopen_keeps);
 	CU_add_test(s, "sent forgets body and number", test_sent_forgets_body);
 	CU_add_test(s, "schema version and damaged rows", test_schema_and_damage);
+	CU_add_test(s, "damaged page refused at open and by the check", test_damaged_page);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
