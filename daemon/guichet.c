@@ -20,6 +20,7 @@
 #include "guichet/config.h"
 #include "guichet/flow.h"
 #include "guichet/log.h"
+#include "guichet/preflight.h"
 #include "guichet/render.h"
 #include "guichet/router.h"
 #include "guichet/store.h"
@@ -86,8 +87,11 @@ static int cmd_check(void *ctx, int argc, char **argv)
 	struct flow_env env;
 	flow_env_from(ctx, c, &env);
 	struct flow_set *fs = flow_set_load(ctx, path, c ? &env : NULL, d);
+	/* With a configuration: also what guichetd checks before it starts. */
+	if (c)
+		preflight_check(ctx, c, d);
 	diag_print(d, stderr);
-	if (!fs) {
+	if (!fs || d->n_errors) {
 		if (!quiet)
 			fprintf(stderr, "%s: %u error(s)\n", path, d->n_errors);
 		return 1;

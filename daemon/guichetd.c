@@ -21,6 +21,7 @@
 #include "guichet/flow.h"
 #include "guichet/log.h"
 #include "guichet/modem.h"
+#include "guichet/preflight.h"
 #include "guichet/router.h"
 #include "guichet/service.h"
 #include "guichet/smpp.h"
@@ -81,8 +82,12 @@ static void log_diag(const struct diag *d, int level)
 {
 	for (unsigned i = 0; i < d->n; i++) {
 		const struct diag_entry *e = &d->e[i];
-		glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL, "%s:%u:%u: %s",
-		     e->file ? e->file : "?", e->line, e->col, e->msg);
+		if (e->line)
+			glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL,
+			     "%s:%u:%u: %s", e->file ? e->file : "?", e->line, e->col, e->msg);
+		else
+			glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL,
+			     "%s: %s", e->file ? e->file : "?", e->msg);
 	}
 }
 
@@ -277,12 +282,20 @@ int main(int argc, char **argv)
 	struct diag *d = diag_alloc(ctx);
 	dm->cfg = config_load(ctx, dm->config_file, d);
 	struct flow_set *fs = dm->cfg ? load_flows(ctx, dm->cfg, d) : NULL;
-	if (check_only || !fs) {
+	/* The same checks for -t as for a start: a check that passes means a start that does
+	 * not refuse (secrets, certificates, store, devices). */
+	if (dm->cfg)
+		preflight_check(ctx, dm->cfg, d);
+	if (check_only || !fs || d->n_errors) {
 		diag_print(d, stderr);
-		if (fs)
-			printf("%s: configuration and %u flows OK\n", dm->config_file, fs->n_flows);
+		if (fs && !d->n_errors)
+			printf("%s: configuration, %u flows and start-up checks OK\n", dm->config_file,
+			       fs->n_flows);
+		else if (!check_only)
+			fprintf(stderr, "%s: not started: %u error(s)\n", dm->config_file,
+				d->n_errors);
 		talloc_free(ctx);
-		return fs ? 0 : 1;
+		return fs && !d->n_errors ? 0 : 1;
 	}
 	log_setup(ctx, !foreground && getenv("JOURNAL_STREAM"), dm->cfg->log.level);
 	log_diag(d, LOGL_NOTICE);
