@@ -19,6 +19,10 @@
 #define VAR_PENDING "_pending"
 /* Root USSD code whose sub-codes are offered as a menu ("*4321#" -> "*4321*1#"...). */
 #define VAR_ROOT "_root"
+/* The flow a keyword with a typing slip was taken for ("RDB" -> rendez-vous), offered with
+ * "Vouliez-vous dire RDV ?": a yes starts it. Kept until the session's deadline. */
+#define VAR_SUGGEST "_suggest"
+#define SUGGEST_S (15 * 60)
 
 struct run {
 	void *ctx;
@@ -30,6 +34,8 @@ struct run {
 	char *reply;		/* accumulated text, talloc'd under ctx */
 	/* options_from: the item being expanded, e.g. "slots.2" */
 	const char *item_prefix;
+	const char *keyword;	/* {{keyword}} when it is not the flow's own (a suggestion) */
+	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
 };
 
 static bool is_ussd(const struct run *r)
@@ -63,6 +69,13 @@ static const char *lookup(void *data, const char *name)
 		return r->s->lang;
 	if (strcmp(name, "phone") == 0)
 		return r->s->address;
+	if (strcmp(name, "keyword") == 0) {
+		if (r->keyword)
+			return r->keyword;
+		return r->flow && r->flow->n_keywords ? r->flow->keywords[0] : "";
+	}
+	if (strcmp(name, "choices") == 0)
+		return r->choices ? r->choices : "";
 	return NULL;
 }
 
@@ -436,7 +449,35 @@ static void start_flow(struct run *r, const struct flow *f)
 	run_from(r, f->start_idx, NULL);
 }
 
-/* A wrong answer: count it, say the retry text and ask again, or give up. */
+/* "1", "1 ou 2", "1, 2 ou 3" ... "1 à 8 ou 9": the answers a person could have given, in
+ * the words of the session's language (French unless English). */
+static const char *choices_text(struct run *r, unsigned n, const char *more_key)
+{
+	bool en = !strcmp(r->s->lang, "en");
+	const char *or = en ? "or" : "ou", *to = en ? "to" : "\u00e0";
+	char *t;
+
+	if (n == 0)
+		return more_key ? talloc_strdup(r->ctx, more_key) : "";
+	if (n > 4) {
+		t = talloc_asprintf(r->ctx, "1 %s %u", to, n);
+	} else {
+		t = talloc_strdup(r->ctx, "1");
+		for (unsigned i = 2; i <= n; i++) {
+			if (i == n && !more_key)
+				t = talloc_asprintf_append(t, " %s %u", or, i);
+			else
+				t = talloc_asprintf_append(t, ", %u", i);
+		}
+	}
+	if (more_key)
+		t = talloc_asprintf_append(t, " %s %s", or, more_key);
+	return t;
+}
+
+/* A wrong answer: count it, say the retry text and ask again, or give up. The retry text
+ * says what is expected: the step's own, else the valid numbers (a menu, a yes/no, a
+ * choice), else the common `invalid`. */
 static void wrong_answer(struct run *r, const struct flow_step *st)
 {
 	unsigned tries = st->tries ? st->tries : 3;
@@ -450,7 +491,16 @@ static void wrong_answer(struct run *r, const struct flow_step *st)
 		end_session(r, OUTCOME_FAILED);
 		return;
 	}
-	const struct flow_text *retry = st->retry.n ? &st->retry : &r->fs->msg.invalid;
+	const struct flow_text *retry = &r->fs->msg.invalid;
+	if (st->retry.n) {
+		retry = &st->retry;
+	} else if (st->kind == STEP_MENU || (st->kind == STEP_ASK && (st->expect == EXPECT_YESNO ||
+									st->expect == EXPECT_CHOICE))) {
+		if (!r->choices)
+			r->choices = choices_text(r, st->expect == EXPECT_CHOICE ? st->n_choices : 2,
+						  NULL);
+		retry = &r->fs->msg.pick;
+	}
 	append(r, say_text(r, retry));
 	render_prompt(r, st);
 }
@@ -470,7 +520,8 @@ static bool leap(int y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* JJ/MM/AAAA, JJ-MM-AAAA, JJ.MM.AAAA, JJ MM AAAA or JJMMAAAA -> "AAAA-MM-JJ". */
+/* JJ/MM/AAAA, JJ-MM-AAAA, JJ.MM.AAAA, JJ MM AAAA, JJ*MM*AAAA (a keypad) or JJMMAAAA ->
+ * "AAAA-MM-JJ". */
 static char *parse_date(void *ctx, const char *in)
 {
 	int d, m, y, n = 0;
@@ -481,7 +532,7 @@ static char *parse_date(void *ctx, const char *in)
 		if (isdigit((unsigned char)*p))
 			digits[k++] = *p;
 	digits[k] = 0;
-	if (sscanf(in, "%d%*[/.- ]%d%*[/.- ]%d%n", &d, &m, &y, &n) == 3 && in[n] == 0) {
+	if (sscanf(in, "%d%*[/.* -]%d%*[/.* -]%d%n", &d, &m, &y, &n) == 3 && in[n] == 0) {
 		/* separated form */
 	} else if (k == 8 && all_digits(in)) {
 		d = (digits[0] - '0') * 10 + digits[1] - '0';
@@ -500,6 +551,52 @@ static char *parse_date(void *ctx, const char *in)
 	return talloc_asprintf(ctx, "%04d-%02d-%02d", y, m, d);
 }
 
+/* MM/AAAA, M/AAAA, MM-AAAA, MM AAAA, MM*AAAA, M*AAAA (a keypad) or MMAAAA -> "AAAA-MM". */
+static char *parse_month(void *ctx, const char *in)
+{
+	int m, y, n = 0;
+
+	if (sscanf(in, "%d%*[/.* -]%d%n", &m, &y, &n) == 2 && in[n] == 0 &&
+	    strspn(in, "0123456789") <= 2) {
+		/* separated form */
+	} else if (strlen(in) == 6 && all_digits(in)) {
+		m = (in[0] - '0') * 10 + in[1] - '0';
+		y = atoi(in + 2);
+	} else {
+		return NULL;
+	}
+	if (y < 1900 || y > 2100 || m < 1 || m > 12)
+		return NULL;
+	return talloc_asprintf(ctx, "%04d-%02d", y, m);
+}
+
+/* Digits as people type them: spaces and dots inside ("12 34 567"), and the letters O and
+ * I/L for 0 and 1 beside real digits ("O6 12", "2O26"). A letter alone is no digit: "O" may
+ * mean oui, "l" nothing. Returns NULL when the answer is not digits. */
+static char *plain_number(void *ctx, const char *answer)
+{
+	char *d = talloc_strdup(ctx, answer);
+	size_t k = 0;
+	bool real = false;
+
+	for (const char *p = answer; *p; p++) {
+		char c = *p;
+		if (c == ' ' || c == '.')
+			continue;
+		if (c == 'O')
+			c = '0';
+		else if (c == 'I' || c == 'L')
+			c = '1';
+		else if (isdigit((unsigned char)c))
+			real = true;
+		else
+			return NULL;
+		d[k++] = c;
+	}
+	d[k] = 0;
+	return real ? d : NULL;
+}
+
 /* Returns the value to save, or NULL when the answer is not valid for the question. */
 static char *validate(struct run *r, const struct flow_step *st, const char *raw)
 {
@@ -508,16 +605,9 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 
 	switch (st->expect) {
 	case EXPECT_DIGITS: {
-		/* People type "12 34 567": spaces and dots are not part of the number. */
-		char *d = talloc_strdup(r->ctx, a);
-		size_t k = 0;
-		for (const char *p = a; *p; p++)
-			if (*p != ' ' && *p != '.')
-				d[k++] = *p;
-		d[k] = 0;
-		if (!all_digits(d))
-			return NULL;
-		if ((st->min_len && k < st->min_len) || (st->max_len && k > st->max_len))
+		char *d = plain_number(r->ctx, flow_fold_answer(r->ctx, a));
+		size_t k = d ? strlen(d) : 0;
+		if (!d || (st->min_len && k < st->min_len) || (st->max_len && k > st->max_len))
 			return NULL;
 		return d;
 	}
@@ -531,9 +621,11 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 			return NULL;
 		return a;
 	case EXPECT_DATE:
-		return parse_date(r->ctx, a);
+		return parse_date(r->ctx, flow_fold_answer(r->ctx, a));
+	case EXPECT_MONTH:
+		return parse_month(r->ctx, flow_fold_answer(r->ctx, a));
 	case EXPECT_YESNO: {
-		char *f = flow_fold_word(r->ctx, a);
+		char *f = flow_fold_answer(r->ctx, a);
 		static const char *const yes[] = { "OUI", "O", "1", "YES", "Y", "SI", "D'ACCORD", "OK" };
 		static const char *const no[] = { "NON", "N", "2", "NO" };
 		if (word_in(f, yes, sizeof(yes) / sizeof(yes[0])))
@@ -543,9 +635,9 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 		return NULL;
 	}
 	case EXPECT_CHOICE: {
-		char *f = flow_fold_word(r->ctx, a);
+		char *f = flow_fold_answer(r->ctx, a);
 		for (unsigned i = 0; i < st->n_choices; i++)
-			if (strcmp(f, flow_fold_word(r->ctx, st->choices[i])) == 0)
+			if (strcmp(f, flow_fold_answer(r->ctx, st->choices[i])) == 0)
 				return talloc_strdup(r->ctx, st->choices[i]);
 		/* The n-th choice by its number, as in a menu. */
 		if (all_digits(f)) {
@@ -570,11 +662,12 @@ static void answer_ask(struct run *r, const struct flow_step *st, char *valid)
 	run_from(r, st->next_idx, st->name);
 }
 
-static void answer_menu(struct run *r, const struct flow_step *st, const char *folded)
+/* answer: the text folded as an answer (flow_fold_answer): "1." is 1. */
+static void answer_menu(struct run *r, const struct flow_step *st, const char *answer)
 {
 	unsigned first, k;
-	bool more = r->fs->words.n_more ? word_in(folded, r->fs->words.more, r->fs->words.n_more)
-					: strcmp(folded, "9") == 0;
+	bool more = r->fs->words.n_more ? word_in(answer, r->fs->words.more, r->fs->words.n_more)
+					: strcmp(answer, "9") == 0;
 	(void)menu_page(r, st, r->s->page, &first, &k);
 	unsigned n = menu_count(r, st);
 
@@ -584,8 +677,11 @@ static void answer_menu(struct run *r, const struct flow_step *st, const char *f
 		return;
 	}
 	char *end;
-	long pick = strtol(folded, &end, 10);
-	if (!*folded || *end || pick < 1 || (unsigned long)pick > k) {
+	long pick = strtol(answer, &end, 10);
+	if (!*answer || *end || !isdigit((unsigned char)*answer) || pick < 1 ||
+	    (unsigned long)pick > k) {
+		const char *more_key = r->fs->words.n_more ? r->fs->words.more[0] : "9";
+		r->choices = choices_text(r, k, first + k < n ? more_key : NULL);
 		wrong_answer(r, st);
 		return;
 	}
@@ -610,6 +706,10 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *f
 {
 	const struct flow_words *w = &r->fs->words;
 	struct session *s = r->s;
+	/* "STOP.", "Aide ?", "0 !": the word without the noise around it ("?" stays "?"). */
+	char *answer = flow_fold_answer(r->ctx, text);
+	if (answer && *answer)
+		folded = answer;
 
 	if (word_in(folded, w->stop, w->n_stop)) {
 		append(r, say_text(r, &r->fs->msg.stopped));
@@ -715,33 +815,110 @@ static bool ussd_root_menu(struct run *r, const char *code)
 	return true;
 }
 
+/* The sub-codes the root menu of code offers, as {{choices}}: "1, 2 ou 3". */
+static const char *root_choices(struct run *r, const char *code)
+{
+	size_t len = strlen(code);
+	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
+	struct root_entry *e = NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < r->fs->n_flows; i++) {
+		const struct flow *f = &r->fs->flows[i];
+		for (unsigned j = 0; j < f->n_ussd; j++) {
+			const char *c = f->ussd_codes[j];
+			if (strncmp(c, prefix, strlen(prefix)) != 0)
+				continue;
+			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
+			e[n].sub = c + strlen(prefix);
+			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
+			e[n].title = NULL;
+			n++;
+		}
+	}
+	if (!n)
+		return "";
+	qsort(e, n, sizeof(*e), root_entry_cmp);
+	bool en = !strcmp(r->s->lang, "en");
+	char *t = talloc_strdup(r->ctx, "");
+	for (unsigned i = 0; i < n; i++)
+		t = talloc_asprintf_append(t, "%s%.*s", i == 0 ? "" : i + 1 == n ?
+					   (en ? " or " : " ou ") : ", ", e[i].sub_len, e[i].sub);
+	return t;
+}
+
+static bool is_yes(const char *answer)
+{
+	static const char *const yes[] = { "1", "OUI", "O", "YES", "Y", "OK", "SI" };
+
+	return word_in(answer, yes, sizeof(yes) / sizeof(yes[0]));
+}
+
+/* SMS, no procedure running: a keyword starts its flow; a keyword with a typing slip is
+ * offered ("Vouliez-vous dire RDV ?") and a yes to that starts it; anything else gets the
+ * list of services. */
+static void idle_sms(struct run *r, const char *text)
+{
+	struct session *s = r->s;
+	const char *suggested = vars_get(&s->vars, VAR_SUGGEST);
+	const struct flow *f = flow_by_keyword(r->fs, text);
+	const char *kw = NULL;
+
+	if (suggested) {
+		const struct flow *sf = flow_find(r->fs, suggested);
+		bool fresh = !s->deadline || r->in->now <= s->deadline;
+		vars_unset_tree(&s->vars, VAR_SUGGEST);
+		if (!f && sf && fresh && is_yes(flow_fold_answer(r->ctx, text)))
+			f = sf;
+	}
+	if (f) {
+		start_flow(r, f);
+		return;
+	}
+	if ((f = flow_keyword_near(r->fs, text, &kw))) {
+		r->keyword = kw;
+		append(r, say_text(r, &r->fs->msg.suggest));
+		vars_set(&s->vars, VAR_SUGGEST, f->name, false);
+		s->deadline = r->in->now + SUGGEST_S;
+		return;
+	}
+	welcome(r);
+}
+
 static void idle_text(struct run *r, const char *text)
 {
 	const struct flow *f = NULL;
 	char *t = trim(r->ctx, text);
 
-	if (is_ussd(r)) {
-		const char *root = vars_get(&r->s->vars, VAR_ROOT);
-		if (root)
-			f = flow_by_ussd(r->fs, talloc_asprintf(r->ctx, "%s%s#", root, t));
-		else
-			f = flow_by_ussd(r->fs, t);
-		if (!f && !root && ussd_root_menu(r, t)) {
+	if (!is_ussd(r)) {
+		idle_sms(r, t);
+		return;
+	}
+	const char *root = vars_get(&r->s->vars, VAR_ROOT);
+	if (root)
+		f = flow_by_ussd(r->fs, talloc_asprintf(r->ctx, "%s%s#", root,
+							flow_fold_answer(r->ctx, t)));
+	else
+		f = flow_by_ussd(r->fs, t);
+	if (!f && !root && ussd_root_menu(r, t)) {
+		r->out->expects_answer = true;
+		return;
+	}
+	if (!f && root) {
+		/* A wrong pick in the root menu: say what to answer and show the menu again. */
+		char *code = talloc_asprintf(r->ctx, "%.*s#", (int)strlen(root) - 1, root);
+		vars_unset_tree(&r->s->vars, VAR_ROOT);
+		char *menu = NULL;
+		r->reply = NULL;
+		if (ussd_root_menu(r, code)) {
+			menu = r->reply;
+			r->reply = NULL;
+			r->choices = root_choices(r, code);
+			append(r, say_text(r, &r->fs->msg.pick));
+			append(r, menu);
 			r->out->expects_answer = true;
 			return;
 		}
-		if (!f && root) {
-			/* A wrong pick in the root menu: say so and show the menu again. */
-			char *code = talloc_asprintf(r->ctx, "%.*s#", (int)strlen(root) - 1, root);
-			append(r, say_text(r, &r->fs->msg.invalid));
-			vars_unset_tree(&r->s->vars, VAR_ROOT);
-			if (ussd_root_menu(r, code)) {
-				r->out->expects_answer = true;
-				return;
-			}
-		}
-	} else {
-		f = flow_by_keyword(r->fs, t);
 	}
 	if (f) {
 		start_flow(r, f);
@@ -756,7 +933,8 @@ static void on_text(struct run *r)
 	const char *text = r->in->text ? r->in->text : "";
 
 	if (s->state != SESSION_IDLE && s->deadline && r->in->now > s->deadline) {
-		/* Back after the timeout: a keyword starts afresh, anything else is told why. */
+		/* Back after the timeout: a keyword starts afresh, anything else is told why and
+		 * how to start again (the texts may name the flow's {{keyword}}). */
 		const struct flow *old = r->flow;
 		const struct flow *f = is_ussd(r) ? NULL : flow_by_keyword(r->fs, text);
 		end_session(r, OUTCOME_EXPIRED);
@@ -767,7 +945,9 @@ static void on_text(struct run *r)
 		}
 		const struct flow_text *t = old && old->on_timeout.n ? &old->on_timeout
 								   : &r->fs->msg.expired;
+		r->flow = old;
 		append(r, say_text(r, t));
+		r->flow = NULL;
 		return;
 	}
 	if (s->state == SESSION_IDLE || !r->flow) {
@@ -785,7 +965,9 @@ static void on_text(struct run *r)
 		return;
 	}
 	if (s->state == SESSION_WAITING) {
-		if (word_in(folded, r->fs->words.stop, r->fs->words.n_stop)) {
+		char *answer = flow_fold_answer(r->ctx, text);
+		if (word_in(folded, r->fs->words.stop, r->fs->words.n_stop) ||
+		    word_in(answer, r->fs->words.stop, r->fs->words.n_stop)) {
 			append(r, say_text(r, &r->fs->msg.stopped));
 			end_session(r, OUTCOME_STOPPED);
 		} else {
@@ -796,8 +978,17 @@ static void on_text(struct run *r)
 	r->out->input_secret = st->kind == STEP_ASK && (st->secret || st->expect == EXPECT_SECRET);
 	if (global_word(r, st, folded, text))
 		return;
+	/* A keyword alone, in the middle of a procedure, starts that procedure again (or the
+	 * other one it names), unless it is a valid answer to the question asked. */
+	if (!is_ussd(r)) {
+		const struct flow *f = flow_match_keyword(r->fs, text, true);
+		if (f && !(st->kind == STEP_ASK && validate(r, st, text))) {
+			start_flow(r, f);
+			return;
+		}
+	}
 	if (st->kind == STEP_MENU)
-		answer_menu(r, st, folded);
+		answer_menu(r, st, flow_fold_answer(r->ctx, text));
 	else if (st->kind == STEP_ASK)
 		answer_ask(r, st, validate(r, st, text));
 	else
@@ -866,7 +1057,7 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 
 	if (s->state != SESSION_IDLE && r.flow)
 		s->deadline = in->now + (r.flow->timeout_s ? r.flow->timeout_s : 15 * 60);
-	else if (!vars_get(&s->vars, VAR_ROOT))
+	else if (!vars_get(&s->vars, VAR_ROOT) && !vars_get(&s->vars, VAR_SUGGEST))
 		s->deadline = 0;
 	if (s->state == SESSION_ACTIVE)
 		out->expects_answer = true;

@@ -1,6 +1,7 @@
 /* Queries on a loaded flow set (lookups by name, keyword, USSD code; text choice) and the
  * word folding shared by the loader, the checker and the engine. Nothing here loads or
  * checks: see flow_load.c and flow_check.c. */
+#include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -154,25 +155,281 @@ int flow_step_index(const struct flow *f, const char *name)
 	return -1;
 }
 
-const struct flow *flow_by_keyword(const struct flow_set *fs, const char *text)
+/* ------------------------------------------------------------------------------------------ */
+/* Keywords and answers as people type them */
+
+/* Characters around or inside a word that are noise, not a different word: ASCII
+ * punctuation and the typographic marks phones insert (« » ’ ‘ “ ” … – —). Returns the
+ * length of the mark at s, 0 when s is not one. */
+static size_t noise_len(const char *s)
 {
-	char word[128];
-	size_t len;
-	unsigned i, j;
+	static const char *const marks[] = { "\u00ab", "\u00bb", "\u2019", "\u2018", "\u201c",
+					     "\u201d", "\u2026", "\u2013", "\u2014", "\u00a1",
+					     "\u00bf", "\ufe0f" };
+	unsigned char c = (unsigned char)*s;
+
+	if (c && c < 0x80)
+		return (ispunct(c) || isspace(c)) ? 1 : 0;
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (!strncmp(s, marks[i], strlen(marks[i])))
+			return strlen(marks[i]);
+	return 0;
+}
+
+/* Keycap emoji (1️⃣ = "1" U+FE0F U+20E3) and full-width digits are digits typed on a
+ * phone; they become ASCII digits. Returns a talloc'd copy. */
+static char *plain_digits(void *ctx, const char *in)
+{
+	char *out = talloc_size(ctx, strlen(in) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*in) {
+		const unsigned char *u = (const unsigned char *)in;
+
+		if (u[0] == 0xef && u[1] == 0xbc && u[2] >= 0x90 && u[2] <= 0x99) {
+			*o++ = (char)('0' + u[2] - 0x90);	/* U+FF10..U+FF19 */
+			in += 3;
+		} else if (!strncmp(in, "\ufe0f", 3) || !strncmp(in, "\u20e3", 3)) {
+			in += 3;
+		} else {
+			*o++ = *in++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *flow_fold_answer(void *ctx, const char *utf8)
+{
+	char *digits, *out;
+	size_t len, start = 0, n;
+
+	if (!utf8)
+		return NULL;
+	digits = plain_digits(ctx, utf8);
+	if (!digits)
+		return NULL;
+	len = strlen(digits);
+	out = talloc_size(ctx, len + 1);
+	if (out)
+		fold_into(digits, len, out);
+	talloc_free(digits);
+	if (!out)
+		return NULL;
+	while (out[start] && (n = noise_len(out + start)))
+		start += n;
+	memmove(out, out + start, strlen(out + start) + 1);
+	/* Trailing noise: cut after the last character that is not noise. */
+	len = 0;
+	for (size_t i = 0; out[i]; i += n ? n : 1) {
+		n = noise_len(out + i);
+		if (!n)
+			len = i + 1;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* A word without its noise ("R.D.V." -> "RDV", "RENDEZ-VOUS" -> "RENDEZVOUS"), appended to
+ * out (room: max bytes with the NUL); false when it does not fit. */
+static bool squeeze_append(char *out, size_t max, const char *word, size_t len)
+{
+	size_t o = strlen(out), i = 0, n;
+
+	while (i < len) {
+		if ((n = noise_len(word + i))) {
+			i += n;
+			continue;
+		}
+		if (o + 1 >= max)
+			return false;
+		out[o++] = word[i++];
+	}
+	out[o] = '\0';
+	return true;
+}
+
+#define KEYWORD_WORDS 3		/* "RENDEZ - VOUS": words joined to make one keyword */
+#define KEYWORD_MAX 64
+
+/* The first words of text, folded and squeezed: cand[k] joins the first k + 1 words that
+ * are not noise alone. Returns how many candidates were built; *rest is true when text
+ * holds more words than candidate k used (set per candidate in rest[k]). */
+static unsigned keyword_candidates(const char *text, char cand[KEYWORD_WORDS][KEYWORD_MAX],
+				   bool rest[KEYWORD_WORDS])
+{
+	char folded[256];
+	size_t len = strlen(text);
+	unsigned k = 0;
+	const char *p;
+
+	if (len >= sizeof(folded))
+		len = sizeof(folded) - 1;
+	fold_into(text, len, folded);	/* may cut a character: the first words are enough */
+	p = folded;
+	cand[0][0] = '\0';
+	while (*p && k < KEYWORD_WORDS) {
+		size_t wl = strcspn(p, " ");
+		char w[KEYWORD_MAX] = "";
+
+		if (!squeeze_append(w, sizeof(w), p, wl))
+			break;
+		p += wl;
+		while (*p == ' ')
+			p++;
+		if (!w[0])
+			continue;	/* "RDV ?" : the "?" is noise */
+		if (k)
+			memcpy(cand[k], cand[k - 1], KEYWORD_MAX);
+		else
+			cand[k][0] = '\0';
+		if (!squeeze_append(cand[k], KEYWORD_MAX, w, strlen(w)))
+			break;
+		k++;
+	}
+	/* Whatever follows candidate k, noise aside, makes it "not alone". */
+	for (unsigned i = 0; i < k; i++) {
+		const char *q = folded;
+		unsigned words = 0;
+
+		rest[i] = false;
+		while (*q) {
+			size_t wl = strcspn(q, " ");
+			char w[KEYWORD_MAX] = "";
+
+			squeeze_append(w, sizeof(w), q, wl < KEYWORD_MAX ? wl : KEYWORD_MAX - 1);
+			q += wl;
+			while (*q == ' ')
+				q++;
+			if (!w[0])
+				continue;
+			if (++words > i + 1) {
+				rest[i] = true;
+				break;
+			}
+		}
+	}
+	return k;
+}
+
+static bool keyword_is(const char *keyword, const char *cand)
+{
+	char k[KEYWORD_MAX] = "";
+
+	return squeeze_append(k, sizeof(k), keyword, strlen(keyword)) && !strcmp(k, cand);
+}
+
+const struct flow *flow_match_keyword(const struct flow_set *fs, const char *text, bool whole)
+{
+	char cand[KEYWORD_WORDS][KEYWORD_MAX];
+	bool rest[KEYWORD_WORDS];
+	unsigned n, i, j;
+	int k;
 
 	if (!fs || !text)
 		return NULL;
-	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
-		text++;
-	len = strcspn(text, " \t\r\n");
-	if (!len || len >= sizeof(word))
-		return NULL;
-	fold_into(text, len, word);
-	for (i = 0; i < fs->n_flows; i++)
-		for (j = 0; j < fs->flows[i].n_keywords; j++)
-			if (!strcmp(fs->flows[i].keywords[j], word))
-				return &fs->flows[i];
+	n = keyword_candidates(text, cand, rest);
+	/* The longest join first: "RENDEZ VOUS" is RENDEZVOUS before it is RENDEZ. */
+	for (k = (int)n - 1; k >= 0; k--) {
+		if (whole && rest[k])
+			continue;
+		for (i = 0; i < fs->n_flows; i++)
+			for (j = 0; j < fs->flows[i].n_keywords; j++)
+				if (keyword_is(fs->flows[i].keywords[j], cand[k]))
+					return &fs->flows[i];
+	}
 	return NULL;
+}
+
+const struct flow *flow_by_keyword(const struct flow_set *fs, const char *text)
+{
+	return flow_match_keyword(fs, text, false);
+}
+
+/* Optimal string alignment distance, capped: 0, 1, or 2 meaning "2 or more". */
+static unsigned distance_upto1(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (!strcmp(a, b))
+		return 0;
+	if (la == lb) {
+		size_t i = 0;
+
+		while (a[i] == b[i])
+			i++;
+		/* one letter changed, or two neighbours swapped */
+		if (!strcmp(a + i + 1, b + i + 1))
+			return 1;
+		if (i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] && !strcmp(a + i + 2, b + i + 2))
+			return 1;
+		return 2;
+	}
+	if (la + 1 == lb || lb + 1 == la) {
+		const char *s = la < lb ? a : b, *l = la < lb ? b : a;
+		size_t i = 0;
+
+		while (s[i] && s[i] == l[i])
+			i++;
+		return !strcmp(s + i, l + i + 1) ? 1 : 2;	/* one letter added or dropped */
+	}
+	return 2;
+}
+
+static bool is_word_of(const struct flow_words *w, const char *cand)
+{
+	const char *const *lists[] = { w->help, w->back, w->restart, w->stop, w->more };
+	unsigned ns[] = { w->n_help, w->n_back, w->n_restart, w->n_stop, w->n_more };
+
+	for (unsigned i = 0; i < 5; i++)
+		for (unsigned j = 0; j < ns[i]; j++)
+			if (keyword_is(lists[i][j], cand))
+				return true;
+	return false;
+}
+
+const struct flow *flow_keyword_near(const struct flow_set *fs, const char *text,
+				     const char **keyword)
+{
+	char cand[KEYWORD_WORDS][KEYWORD_MAX];
+	bool rest[KEYWORD_WORDS];
+	const struct flow *found = NULL;
+	const char *kw = NULL;
+	unsigned n, i, j, k;
+
+	if (!fs || !text)
+		return NULL;
+	n = keyword_candidates(text, cand, rest);
+	if (n && is_word_of(&fs->words, cand[0]))
+		return NULL;	/* AIDE is help, not a slip on AIDES */
+	for (k = 0; k < n; k++) {
+		bool digits = true;
+
+		for (const char *c = cand[k]; *c; c++)
+			digits &= *c >= '0' && *c <= '9';
+		if (strlen(cand[k]) < 3 || digits)
+			continue;
+		for (i = 0; i < fs->n_flows; i++) {
+			for (j = 0; j < fs->flows[i].n_keywords; j++) {
+				char kc[KEYWORD_MAX] = "";
+				const char *kwj = fs->flows[i].keywords[j];
+
+				squeeze_append(kc, sizeof(kc), kwj, strlen(kwj));
+				if (strlen(kc) < 3 || distance_upto1(kc, cand[k]) != 1)
+					continue;
+				if (found && found != &fs->flows[i])
+					return NULL;	/* two flows that close: no guess */
+				if (!found) {
+					found = &fs->flows[i];
+					kw = kwj;
+				}
+			}
+		}
+	}
+	if (found && keyword)
+		*keyword = kw;
+	return found;
 }
 
 const struct flow *flow_by_ussd(const struct flow_set *fs, const char *code)

@@ -411,7 +411,8 @@ static bool name_is(const char *name, size_t len, const char *v)
 
 static void use_var(void *data, const char *name, size_t len)
 {
-	static const char *const builtin[] = { "lang", "channel", "contact", "phone" };
+	static const char *const builtin[] = { "lang", "channel", "contact", "phone", "keyword",
+					       "choices" };
 	struct use_ctx *u = data;
 	unsigned i;
 
@@ -771,7 +772,8 @@ static void check_common(struct ck *c)
 	const struct flow_messages *m = &c->fs->msg;
 	const struct flow_text *all[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 					  &m->stopped, &m->expired, &m->backend_error, &m->busy,
-					  &m->more, &m->contact, &m->invalid_session };
+					  &m->more, &m->contact, &m->invalid_session, &m->pick,
+					  &m->suggest };
 	struct use_ctx u = { c, NULL, NULL, false, NULL, "a common message" };
 	unsigned i, j;
 

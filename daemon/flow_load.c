@@ -459,7 +459,7 @@ static void flag_value(struct ld *L, yaml_node_t *n, const char *key)
 }
 
 static const char *const expect_kinds[] = { "digits", "text", "pattern", "date", "yesno",
-					    "choice", "secret" };
+					    "choice", "secret", "month" };
 
 /* Sets st->expect from a kind key (index into expect_kinds) and its value. */
 static void parse_expect_kind(struct ld *L, struct flow_step *st, unsigned kind, yaml_node_t *v,
@@ -531,13 +531,18 @@ static void parse_expect_kind(struct ld *L, struct flow_step *st, unsigned kind,
 		}
 		flag_value(L, v, "secret");
 		break;
+	case 7:
+		st->expect = EXPECT_MONTH;
+		flag_value(L, v, "month");
+		break;
 	}
 }
 
 static void parse_expect(struct ld *L, struct flow_step *st, yaml_node_t *n)
 {
 	static const char *const keys[] = { "digits", "text", "pattern", "date", "yesno",
-					    "choice", "secret", "retry", "tries", "on_fail" };
+					    "choice", "secret", "month", "retry", "tries",
+					    "on_fail" };
 	unsigned i, found = 0;
 	yaml_node_t *v;
 
@@ -562,12 +567,12 @@ static void parse_expect(struct ld *L, struct flow_step *st, yaml_node_t *n)
 					   "`%s`?", s, sg);
 			else
 				ydoc_error(L->y, n, "unknown answer type `%s` (expected digits, text, "
-					   "pattern, date, yesno, choice or secret)", s);
+					   "pattern, date, month, yesno, choice or secret)", s);
 		}
 		return;
 	}
 	if (!ydoc_is_map(n)) {
-		ydoc_error(L->y, n, "expected an answer type (digits, text, date, yesno, secret) "
+		ydoc_error(L->y, n, "expected an answer type (digits, text, date, month, yesno, secret) "
 			   "or a mapping like { digits: 7, retry: \"...\" }, found %s", ydoc_kind(n));
 		return;
 	}
@@ -585,7 +590,7 @@ static void parse_expect(struct ld *L, struct flow_step *st, yaml_node_t *n)
 	}
 	if (!found)
 		ydoc_error(L->y, n, "`expect` needs an answer type: digits, text, pattern, date, "
-			   "yesno, choice or secret");
+			   "month, yesno, choice or secret");
 	if ((v = ydoc_get(L->y, n, "retry")))
 		parse_text(L, v, &st->retry);
 	if ((v = ydoc_get(L->y, n, "tries")) && !ydoc_uint(L->y, v, &st->tries) && !st->tries)
@@ -1208,7 +1213,7 @@ static void load_flow(struct ld *L, yaml_node_t *root)
 /* Built-in texts, short and in GSM-7 (no ê, ô, ç...), so that each fits one SMS part. */
 static const char *const msg_keys[] = { "welcome", "help", "invalid", "too_many_tries",
 					"stopped", "expired", "backend_error", "busy", "more",
-					"contact", "invalid_session" };
+					"contact", "invalid_session", "pick", "suggest" };
 static const char *const msg_defaults[] = {
 	"Envoyez le mot-clé d'un service :",
 	NULL,	/* built from the words: see apply_defaults() */
@@ -1221,13 +1226,16 @@ static const char *const msg_defaults[] = {
 	"Suite",
 	"3939",
 	"Session invalide.",
+	"Répondez {{choices}}.",
+	"Vouliez-vous dire {{keyword}} ? Répondez 1 pour oui.",
 };
 
 static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
 {
 	struct flow_text *slots[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 				      &m->stopped, &m->expired, &m->backend_error, &m->busy,
-				      &m->more, &m->contact, &m->invalid_session };
+				      &m->more, &m->contact, &m->invalid_session, &m->pick,
+				      &m->suggest };
 
 	return slots[i];
 }

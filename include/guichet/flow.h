@@ -67,6 +67,7 @@ enum flow_expect {
 	EXPECT_YESNO,		/* oui/non/o/n/1/2 (and yes/no); saved as "oui" or "non" */
 	EXPECT_CHOICE,		/* one of choices[], case- and accent-insensitive */
 	EXPECT_SECRET,		/* like TEXT or DIGITS, never logged, dropped after the next call */
+	EXPECT_MONTH,		/* MM/AAAA (or MMAAAA, MM*AAAA, M*AAAA); saved as AAAA-MM */
 };
 
 enum flow_cond_op {
@@ -188,6 +189,8 @@ struct flow_messages {
 	struct flow_text more;		/* label of the "next page" option, e.g. "Suite" */
 	struct flow_text contact;	/* how to reach a human, {{contact}} in other texts */
 	struct flow_text invalid_session;/* USSD: a request that belongs to no dialogue */
+	struct flow_text pick;		/* wrong menu pick: "Répondez {{choices}}." */
+	struct flow_text suggest;	/* a keyword with a slip: "Vouliez-vous dire {{keyword}} ?" */
 };
 
 struct flow_set {
@@ -221,8 +224,19 @@ unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struc
 
 const struct flow *flow_find(const struct flow_set *fs, const char *name);
 int flow_step_index(const struct flow *f, const char *name);
-/* Flow whose keyword matches the first word of text (folded), or NULL. */
+/* Flow whose keyword starts text, or NULL. Case, accents, punctuation around the keyword and
+ * spaces, hyphens or dots inside it do not matter: "rdv ?", "RDV!", "R.D.V" match RDV, and
+ * "RENDEZ VOUS", "Rendez-vous" match RENDEZVOUS (up to 3 words joined). What follows is free
+ * ("RDV caf"), unless whole: then the text must be the keyword alone (noise aside). */
+const struct flow *flow_match_keyword(const struct flow_set *fs, const char *text, bool whole);
+/* flow_match_keyword(fs, text, false). */
 const struct flow *flow_by_keyword(const struct flow_set *fs, const char *text);
+/* The one flow with a keyword a typing slip away from the start of text (one letter changed,
+ * added or dropped, or two neighbours swapped: RDB, DOSIER), *keyword set to it; NULL when
+ * no flow or more than one is that close, for words under 3 letters or made of digits, and
+ * when the first word is a common word (AIDE is help, not a slip on AIDES). */
+const struct flow *flow_keyword_near(const struct flow_set *fs, const char *text,
+				     const char **keyword);
 /* Flow whose USSD code is code (exact, "*4321*1#"), or NULL. */
 const struct flow *flow_by_ussd(const struct flow_set *fs, const char *code);
 /* The text for lang (falling back to French) and channel. NULL when the text is absent. */
@@ -231,5 +245,9 @@ const char *flow_text_pick(const struct flow_text *t, const char *lang, bool uss
 /* Upper case without accents, spaces trimmed and collapsed: "  Rdv " -> "RDV", "arrêt" ->
  * "ARRET". Used for keywords, global words and choices. */
 char *flow_fold_word(void *ctx, const char *utf8);
+/* An answer as people type it, folded like a word and without the noise around it: "1.",
+ * " 1 !", "1)", "*1", "(1)", "1#" -> "1", "Oui !" -> "OUI"; keycap emoji and full-width
+ * digits become digits. Punctuation alone folds to "". */
+char *flow_fold_answer(void *ctx, const char *utf8);
 
 #endif

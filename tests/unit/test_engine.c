@@ -1,7 +1,9 @@
 /* The engine alone: every step kind, tries, timeouts, global words, call results and
  * failures, paging. No I/O: flows from a string, time passed in. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <CUnit/Basic.h>
 #include <osmocom/core/talloc.h>
 
@@ -312,13 +314,258 @@ static void test_fold_to_gsm7(void)
 	CU_ASSERT_TRUE(text_is_gsm7(out.reply));
 }
 
+/* ---- what people send (issue 12): a set of two flows in files, as in flows/ ---- */
+
+static struct flow_set *fs2;
+
+static const char *text2(const char *t)
+{
+	struct engine_input in = { .kind = EV_TEXT, .text = t, .now = now,
+				   .channel = s.channel == CHANNEL_SMS ? &sms_ch : &ussd_ch };
+	CU_ASSERT_EQUAL_FATAL(engine_step(ctx, fs2, &s, &in, &out), 0);
+	return out.reply ? out.reply : "";
+}
+
+static void write_flow(const char *dir, const char *name, const char *yaml)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;		/* the load that follows fails and says so */
+	fputs(yaml, f);
+	fclose(f);
+}
+
+static int setup_two_flows(void)
+{
+	char dir[] = "/tmp/guichet-engine-XXXXXX";
+	char path[256];
+
+	if (!mkdtemp(dir))
+		return 1;
+	write_flow(dir, "dossier.yaml",
+		   "flow: dossier\n"
+		   "title: Dossier\n"
+		   "entry: { sms: [DOSSIER, SUIVI], ussd: \"*9*2#\" }\n"
+		   "steps:\n"
+		   "  numero:\n"
+		   "    ask: \"Numéro ?\"\n"
+		   "    expect: { digits: 8, retry: \"8 chiffres.\" }\n"
+		   "    save: numero\n"
+		   "    next: mois\n"
+		   "  mois:\n"
+		   "    ask: \"Mois ?\"\n"
+		   "    expect: month\n"
+		   "    save: mois\n"
+		   "    next: jour\n"
+		   "  jour:\n"
+		   "    ask: \"Jour ?\"\n"
+		   "    expect: date\n"
+		   "    save: jour\n"
+		   "    next: fin\n"
+		   "  fin: { say: \"{{numero}} {{mois}} {{jour}}\" }\n");
+	write_flow(dir, "rdv.yaml",
+		   "flow: rendez-vous\n"
+		   "title: RDV\n"
+		   "entry: { sms: [RDV, RENDEZVOUS], ussd: \"*9*1#\" }\n"
+		   "steps:\n"
+		   "  service:\n"
+		   "    menu: \"Service ?\"\n"
+		   "    options: [ CAF, RSA, CPAM ]\n"
+		   "    next: ok\n"
+		   "  ok:\n"
+		   "    ask: \"Sûr ?\"\n"
+		   "    expect: yesno\n"
+		   "    save: ok\n"
+		   "    next: fin\n"
+		   "  fin: { say: \"Fait.\" }\n");
+	struct diag *d = diag_alloc(ctx);
+	fs2 = flow_set_load(ctx, dir, NULL, d);
+	if (!fs2)
+		diag_print(d, stderr);
+	snprintf(path, sizeof(path), "%s/dossier.yaml", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/rdv.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+	return fs2 ? 0 : 1;
+}
+
+/* "1.", "1)", "1 !", "*1", " 1 " are 1 at a menu; "un", "A", an emoji are not, and the
+ * retry says which numbers are expected. */
+static void test_answers_with_noise(void)
+{
+	static const char *const ones[] = { "1.", "1)", "1 !", "*1", " 1 ", "(1)", "1#",
+					    "1\xef\xb8\x8f\xe2\x83\xa3" /* keycap 1 */ };
+	for (unsigned i = 0; i < sizeof(ones) / sizeof(ones[0]); i++) {
+		fresh(CHANNEL_SMS);
+		text2("RDV");
+		CU_ASSERT_STRING_EQUAL(text2(ones[i]), "Sûr ?");
+	}
+	static const char *const wrong[] = { "un", "A", "\xf0\x9f\x91\x8d", "1.5", "4" };
+	for (unsigned i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		fresh(CHANNEL_SMS);
+		text2("RDV");
+		CU_ASSERT_STRING_EQUAL(text2(wrong[i]), "Répondez 1, 2 ou 3.\nService ?\n1 CAF\n2 RSA\n3 CPAM");
+		CU_ASSERT_STRING_EQUAL(s.step, "service");
+	}
+	/* a yes/no question without its own retry says 1 or 2; "Oui !" is oui */
+	fresh(CHANNEL_SMS);
+	text2("RDV");
+	text2("2");
+	CU_ASSERT_STRING_EQUAL(text2("peut-être"), "Répondez 1 ou 2.\nSûr ?");
+	CU_ASSERT_STRING_EQUAL(text2("Oui !"), "Fait.");
+	/* global words with noise: "STOP." stops */
+	fresh(CHANNEL_SMS);
+	text2("RDV");
+	text2("STOP.");
+	CU_ASSERT_EQUAL(out.outcome, OUTCOME_STOPPED);
+}
+
+/* Keywords with punctuation, spaces or hyphens inside start their flow. */
+static void test_keywords_as_typed(void)
+{
+	static const char *const rdv[] = { "RDV!", "rdv.", "RDV ?", "Rdv ?!", "RENDEZ VOUS",
+					   "Rendez-vous", "rendez - vous", "R.D.V", "« RDV »",
+					   "RDV caf" };
+	for (unsigned i = 0; i < sizeof(rdv) / sizeof(rdv[0]); i++) {
+		fresh(CHANNEL_SMS);
+		CU_ASSERT_STRING_EQUAL(text2(rdv[i]), "Service ?\n1 CAF\n2 RSA\n3 CPAM");
+		CU_ASSERT_TRUE(out.started);
+	}
+	CU_ASSERT_PTR_EQUAL(flow_by_keyword(fs2, "suivi..."), &fs2->flows[0]);
+	CU_ASSERT_PTR_NULL(flow_by_keyword(fs2, "RENDEZ"));
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "RDV caf", true));
+	CU_ASSERT_PTR_NOT_NULL(flow_match_keyword(fs2, "RDV !", true));
+}
+
+/* One letter off a keyword (RDB, DOSIER, DOSSEIR): "Vouliez-vous dire RDV ?", and 1 starts
+ * it; anything else is taken as it is. */
+static void test_keyword_typo(void)
+{
+	fresh(CHANNEL_SMS);
+	CU_ASSERT_STRING_EQUAL(text2("RDB"), "Vouliez-vous dire RDV ? Répondez 1 pour oui.");
+	CU_ASSERT_EQUAL(s.state, SESSION_IDLE);
+	CU_ASSERT_STRING_EQUAL(text2("1"), "Service ?\n1 CAF\n2 RSA\n3 CPAM");
+	CU_ASSERT_TRUE(out.started);
+
+	fresh(CHANNEL_SMS);
+	CU_ASSERT_STRING_EQUAL(text2("dosier"), "Vouliez-vous dire DOSSIER ? Répondez 1 pour oui.");
+	CU_ASSERT_STRING_EQUAL(text2("oui"), "Numéro ?");
+	fresh(CHANNEL_SMS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("DOSSEIR"), "DOSSIER ?"));
+	/* not a yes: the suggestion is dropped and the text taken as it is */
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("bonjour"), "RDV : RDV"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("1"), "RDV : RDV"));
+	/* a yes long after is not taken */
+	fresh(CHANNEL_SMS);
+	text2("RDB");
+	now += 16 * 60;
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("1"), "RDV : RDV"));
+	/* too far, too short, or a common word: the list */
+	fresh(CHANNEL_SMS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("RBB"), "RDV : RDV"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("RD"), "RDV : RDV"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("AIDE"), "RDV : RDV"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text2("1234"), "RDV : RDV"));
+	/* the keyword found is the one close to the word */
+	const char *kw = NULL;
+	CU_ASSERT_PTR_EQUAL(flow_keyword_near(fs2, "SUIVU", &kw), &fs2->flows[0]);
+	CU_ASSERT_STRING_EQUAL(kw, "SUIVI");
+}
+
+/* The keyword again in the middle of its flow starts it again; another's starts that one. */
+static void test_keyword_restarts(void)
+{
+	fresh(CHANNEL_SMS);
+	text2("RDV");
+	text2("1");
+	CU_ASSERT_STRING_EQUAL(s.step, "ok");
+	CU_ASSERT_STRING_EQUAL(text2("RDV"), "Service ?\n1 CAF\n2 RSA\n3 CPAM");
+	CU_ASSERT_TRUE(out.started);
+	CU_ASSERT_EQUAL(s.tries, 0);
+	CU_ASSERT_STRING_EQUAL(text2("dossier !"), "Numéro ?");
+	CU_ASSERT_STRING_EQUAL(s.flow, "dossier");
+}
+
+/* After a timeout: a keyword starts its flow at once; anything else is told how to start
+ * again, with the flow's keyword in the common message. */
+static void test_timeout_names_keyword(void)
+{
+	fresh(CHANNEL_SMS);
+	text2("RDV");
+	now += 16 * 60;
+	CU_ASSERT_STRING_EQUAL(text2("2"), "Votre demande a expiré. Renvoyez le mot-clé pour recommencer.");
+	fresh(CHANNEL_SMS);
+	text2("RDV");
+	now += 16 * 60;
+	CU_ASSERT_STRING_EQUAL(text2("dossier."), "Numéro ?");
+	CU_ASSERT_EQUAL(out.outcome, OUTCOME_EXPIRED);
+	/* {{keyword}} names the flow that expired */
+	struct flow_text t = fs2->msg.expired;
+	struct flow_tr tr = t.tr[0];
+	tr.text = "Expiré. Envoyez {{keyword}} pour recommencer.";
+	fs2->msg.expired.tr = &tr;
+	now += 16 * 60;
+	CU_ASSERT_STRING_EQUAL(text2("1"), "Expiré. Envoyez DOSSIER pour recommencer.");
+	fs2->msg.expired = t;
+}
+
+/* Dates and months in keypad forms; digits with look-alike letters beside real digits. */
+static void test_keypad_forms(void)
+{
+	static const char *const months[] = { "03/2026", "032026", "03*2026", "3*2026", "3/2026",
+					      "03 2026", "03-2026", "03.2026" };
+	for (unsigned i = 0; i < sizeof(months) / sizeof(months[0]); i++) {
+		fresh(CHANNEL_USSD);
+		text2("*9*2#");
+		text2("12345678");
+		CU_ASSERT_STRING_EQUAL(text2(months[i]), "Jour ?");
+		CU_ASSERT_STRING_EQUAL(vars_get(&s.vars, "mois"), "2026-03");
+	}
+	static const char *const bad_months[] = { "13/2026", "2026", "3", "032", "03*20*26" };
+	for (unsigned i = 0; i < sizeof(bad_months) / sizeof(bad_months[0]); i++) {
+		fresh(CHANNEL_USSD);
+		text2("*9*2#");
+		text2("12345678");
+		CU_ASSERT_PTR_NOT_NULL(strstr(text2(bad_months[i]), "Mois ?"));
+		CU_ASSERT_STRING_EQUAL(s.step, "mois");
+	}
+	static const char *const days[] = { "01122026", "1*12*2026", "01*12*2026", "1/12/2026" };
+	for (unsigned i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+		fresh(CHANNEL_USSD);
+		text2("*9*2#");
+		text2("12345678");
+		text2("032026");
+		CU_ASSERT_STRING_EQUAL(text2(days[i]), "12345678 2026-03 2026-12-01");
+	}
+	/* O and l beside digits are 0 and 1; alone they are not digits */
+	fresh(CHANNEL_SMS);
+	text2("DOSSIER");
+	CU_ASSERT_STRING_EQUAL(text2("O6 l2 34 56"), "Mois ?");
+	CU_ASSERT_STRING_EQUAL(vars_get(&s.vars, "numero"), "06123456");
+	fresh(CHANNEL_SMS);
+	text2("DOSSIER");
+	CU_ASSERT_STRING_EQUAL(text2("OOOOOOOO"), "8 chiffres.\nNuméro ?");
+}
+
+/* The USSD root menu: a wrong pick says which numbers to dial. */
+static void test_root_menu_pick(void)
+{
+	fresh(CHANNEL_USSD);
+	CU_ASSERT_STRING_EQUAL(text2("*9#"), "Envoyez le mot-clé d'un service :\n1 RDV\n2 Dossier");
+	CU_ASSERT_STRING_EQUAL(text2("7"), "Répondez 1 ou 2.\nEnvoyez le mot-clé d'un service :\n1 RDV\n2 Dossier");
+	CU_ASSERT_STRING_EQUAL(text2("2#"), "Numéro ?");
+}
+
 int main(void)
 {
 	CU_pSuite su;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
-	su = CU_add_suite("engine", setup, teardown);
+	su = CU_add_suite("engine", setup, NULL);
 	CU_add_test(su, "keyword starts the flow's menu", test_keyword_starts_menu);
 	CU_add_test(su, "unknown text lists services", test_unknown_text_lists_services);
 	CU_add_test(su, "menu tries then failure", test_menu_tries_then_fail);
@@ -330,6 +577,14 @@ int main(void)
 	CU_add_test(su, "timeouts", test_timeout);
 	CU_add_test(su, "USSD code and paging", test_ussd_code_and_paging);
 	CU_add_test(su, "folding keeps GSM-7", test_fold_to_gsm7);
+	su = CU_add_suite("what people send", setup_two_flows, teardown);
+	CU_add_test(su, "answers with punctuation and spaces", test_answers_with_noise);
+	CU_add_test(su, "keywords as people type them", test_keywords_as_typed);
+	CU_add_test(su, "a keyword with a typing slip is offered", test_keyword_typo);
+	CU_add_test(su, "a keyword mid-flow starts again", test_keyword_restarts);
+	CU_add_test(su, "after a timeout", test_timeout_names_keyword);
+	CU_add_test(su, "keypad forms of dates, months, digits", test_keypad_forms);
+	CU_add_test(su, "USSD root menu: a wrong pick", test_root_menu_pick);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
