@@ -3,6 +3,9 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UDEVDIR ?= $(PREFIX)/lib/udev/rules.d
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 BUILD   ?= build
 
 PKGS    := gammu libosmocore libosmogsm libosmo-gsup-client libcurl yaml-0.1 jansson \
@@ -47,7 +50,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check unit integration valgrind bench demo install clean fuzz fuzz-bins \
+.PHONY: all deps check unit integration valgrind bench demo install deb clean fuzz fuzz-bins \
 	fuzz-replay soak
 
 all: deps-known $(BUILD)/guichetd $(BUILD)/guichet $(TOOL_BINS)
@@ -61,7 +64,7 @@ deps:
 
 $(BUILD)/%.o: %.c $(wildcard include/guichet/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -145,14 +148,22 @@ install: all
 	install -d $(DESTDIR)/etc/guichet/flows
 	install -m 0644 config/guichet.yaml $(DESTDIR)/etc/guichet/guichet.yaml
 	install -m 0644 flows/*.yaml $(DESTDIR)/etc/guichet/flows/
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/udev/rules.d
-	sed "s|/usr/sbin/guichetd|$(PREFIX)/sbin/guichetd|" systemd/guichetd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/guichetd.service
-	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/guichetd.service
-	-install -m 0644 systemd/*.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVDIR)
+	sed "s|/usr/sbin/guichetd|$(PREFIX)/sbin/guichetd|" systemd/guichetd.service > $(DESTDIR)$(UNITDIR)/guichetd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/guichetd.service
+	install -m 0644 systemd/60-guichet-modems.rules $(DESTDIR)$(UDEVDIR)/
+	# The system user (the Debian package installs it through dh_installsysusers instead).
+	if [ -n "$(SYSUSERSDIR)" ]; then install -d $(DESTDIR)$(SYSUSERSDIR) && \
+	  install -m 0644 systemd/guichet.sysusers $(DESTDIR)$(SYSUSERSDIR)/guichet.conf; fi
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	-install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	-install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+# The Debian package, built from a copy of the tree (dpkg-buildpackage cleans the tree it
+# builds in); the .deb lands in $(BUILD)/deb/.
+deb:
+	@BUILD=$(BUILD) scripts/build-deb.sh
 
 clean:
 	rm -rf build build-san build-fuzz

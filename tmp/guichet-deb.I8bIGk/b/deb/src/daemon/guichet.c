@@ -1,0 +1,415 @@
+/* guichet: the administrators' tool.
+ *
+ *   guichet check [-q] [--config FILE] [FLOWS]
+ *   guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE] [--from NUMBER]
+ *                    [--script FILE] [FLOWS]
+ *
+ * simulate runs the real router, engine and renderer on an in-memory store, with back-end
+ * calls answered from a fixture file or, with --config, by the real HTTPS relay. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <osmocom/core/select.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+
+#include "guichet/backend.h"
+#include "guichet/config.h"
+#include "guichet/flow.h"
+#include "guichet/log.h"
+#include "guichet/render.h"
+#include "guichet/router.h"
+#include "guichet/store.h"
+#include "guichet/text.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: guichet check [-q] [--config FILE] [FLOWS]\n"
+	      "       guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE]\n"
+	      "                        [--from NUMBER] [--script FILE] [FLOWS]\n"
+	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
+	      out);
+}
+
+/* The operations declared in the config, for the flow checker. */
+static void flow_env_from(void *ctx, const struct config *c, struct flow_env *env)
+{
+	const char **names = NULL;
+
+	memset(env, 0, sizeof(*env));
+	if (!c)
+		return;
+	env->n_ops = c->backends ? backend_config_ops(c->backends, &names, ctx) : 0;
+	env->ops = names;
+	env->ussd_screen = c->ussd.screen;
+}
+
+static struct config *load_config(void *ctx, const char *path, struct diag *d)
+{
+	struct config *c = config_load(ctx, path, d);
+
+	if (!c)
+		diag_print(d, stderr);
+	return c;
+}
+
+/* ---- check ---- */
+
+static int cmd_check(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool quiet = false;
+	const char *config_file = NULL;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "qc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'q': quiet = true; break;
+		case 'c': config_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct diag *d = diag_alloc(ctx);
+	struct config *c = NULL;
+	if (config_file && !(c = load_config(ctx, config_file, d)))
+		return 1;
+	const char *path = optind < argc ? argv[optind] : c ? c->flows : "flows";
+	struct flow_env env;
+	flow_env_from(ctx, c, &env);
+	struct flow_set *fs = flow_set_load(ctx, path, c ? &env : NULL, d);
+	diag_print(d, stderr);
+	if (!fs) {
+		if (!quiet)
+			fprintf(stderr, "%s: %u error(s)\n", path, d->n_errors);
+		return 1;
+	}
+	if (!quiet) {
+		struct render_opts ro = render_opts_from(c);
+		render_flow_report(ctx, fs, &ro, stdout);
+		printf("%s: %u flow(s), no error", path, fs->n_flows);
+		if (d->n_warnings)
+			printf(", %u warning(s)", d->n_warnings);
+		printf("\n");
+	}
+	return 0;
+}
+
+/* ---- simulate ---- */
+
+struct sim {
+	void *ctx;
+	struct router *router;
+	struct sms_transport sms;
+	bool ussd;
+	const char *from;
+	FILE *in;
+	bool echo;		/* scripted: show the person's lines in the transcript */
+	bool busy;		/* a reply is owed for the last line */
+	bool eof;
+	bool ussd_open;		/* a USSD dialogue is running */
+	unsigned dialogue;
+	struct osmo_timer_list pump, give_up;
+	struct osmo_fd stdin_fd;
+	char *pending_line;
+	struct render_opts ro;
+	bool done;
+};
+
+static void sim_pump(void *data);
+
+static void sim_schedule(struct sim *s)
+{
+	if (!osmo_timer_pending(&s->pump))
+		osmo_timer_schedule(&s->pump, 0, 0);
+}
+
+static int sim_sms_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	struct sim *s = t->priv;
+
+	render_sms_print(s->ctx, m->text, &s->ro, stdout);
+	fflush(stdout);
+	router_sms_sent(s->router, m->id);
+	s->busy = false;
+	osmo_timer_del(&s->give_up);
+	sim_schedule(s);
+	return 0;
+}
+
+static void sim_ussd_reply(void *data, const char *text, bool more)
+{
+	struct sim *s = data;
+
+	render_ussd_print(s->ctx, text, more, &s->ro, stdout);
+	fflush(stdout);
+	s->ussd_open = more;
+	s->busy = false;
+	osmo_timer_del(&s->give_up);
+	sim_schedule(s);
+}
+
+static void sim_give_up(void *data)
+{
+	struct sim *s = data;
+
+	printf("(pas de réponse)\n");
+	s->busy = false;
+	sim_schedule(s);
+}
+
+static void sim_send_line(struct sim *s, const char *line)
+{
+	if (s->echo)
+		printf("> %s\n", line);
+	s->busy = true;
+	osmo_timer_schedule(&s->give_up, 30, 0);
+	if (s->ussd) {
+		char id[32];
+		if (!s->ussd_open)
+			s->dialogue++;
+		snprintf(id, sizeof(id), "sim-%u", s->dialogue);
+		struct ussd_req req = { .via = "simulate", .dialogue = id, .from = s->from,
+					.text = line, .begin = !s->ussd_open };
+		s->ussd_open = true;
+		router_ussd_request(s->router, &req, sim_ussd_reply, s);
+	} else {
+		struct sms_in m = { .via = "simulate", .from = s->from, .text = line,
+				    .received = time(NULL) };
+		if (router_sms_received(s->router, &m, 1) < 0) {
+			printf("(erreur du stockage)\n");
+			s->busy = false;
+		}
+	}
+}
+
+static char *sim_read_line(struct sim *s)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, s->in);
+
+	if (n < 0) {
+		free(line);
+		s->eof = true;
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	char *t = talloc_strdup(s->ctx, line);
+	free(line);
+	return t;
+}
+
+static void sim_prompt(struct sim *s)
+{
+	if (!s->echo && isatty(fileno(s->in))) {
+		printf("> ");
+		fflush(stdout);
+	}
+}
+
+static void sim_pump(void *data)
+{
+	struct sim *s = data;
+
+	if (s->busy)
+		return;
+	if (s->pending_line) {
+		char *l = s->pending_line;
+		s->pending_line = NULL;
+		sim_send_line(s, l);
+		talloc_free(l);
+		return;
+	}
+	if (s->eof) {
+		s->done = true;
+		return;
+	}
+	/* Scripted input is read here, one line per reply; a terminal through stdin_fd. */
+	if (s->stdin_fd.fd < 0) {
+		char *l = sim_read_line(s);
+		if (!l) {
+			s->done = true;
+			return;
+		}
+		if (!*l || l[0] == '#') {	/* blank lines and comments in scripts */
+			talloc_free(l);
+			sim_schedule(s);
+			return;
+		}
+		sim_send_line(s, l);
+		talloc_free(l);
+	} else {
+		sim_prompt(s);
+	}
+}
+
+static int sim_stdin_cb(struct osmo_fd *ofd, unsigned what)
+{
+	struct sim *s = ofd->data;
+	(void)what;
+
+	if (s->busy)
+		return 0;	/* read it once the reply is in */
+	char *l = sim_read_line(s);
+	if (!l) {
+		osmo_fd_unregister(ofd);
+		ofd->fd = -1;
+		s->eof = true;
+		s->done = !s->busy;
+		return 0;
+	}
+	if (!*l) {
+		sim_prompt(s);
+		return 0;
+	}
+	s->pending_line = l;
+	sim_schedule(s);
+	return 0;
+}
+
+static int cmd_simulate(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sms", no_argument, NULL, 's' },
+		{ "ussd", no_argument, NULL, 'u' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "fixtures", required_argument, NULL, 'x' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "script", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct sim *s = talloc_zero(ctx, struct sim);
+	const char *config_file = NULL, *fixtures = NULL, *script = NULL;
+	int o;
+
+	s->ctx = s;
+	s->from = "+33600000000";
+	while ((o = getopt_long(argc, argv, "suc:x:f:i:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': s->ussd = false; break;
+		case 'u': s->ussd = true; break;
+		case 'c': config_file = optarg; break;
+		case 'x': fixtures = optarg; break;
+		case 'f': s->from = optarg; break;
+		case 'i': script = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct diag *d = diag_alloc(ctx);
+	struct config *c = NULL;
+	if (config_file && !(c = load_config(ctx, config_file, d)))
+		return 1;
+	const char *path = optind < argc ? argv[optind] : c ? c->flows : "flows";
+	struct flow_env env;
+	flow_env_from(ctx, c, &env);
+	struct flow_set *fs = flow_set_load(ctx, path, c ? &env : NULL, d);
+	diag_print(d, stderr);
+	if (!fs)
+		return 1;
+
+	struct call_port port;
+	struct backend_relay *relay = NULL;
+	if (fixtures || !c || !c->backends) {
+		port = backend_canned_port(ctx, fixtures, d);
+		if (d->n_errors) {
+			diag_print(d, stderr);
+			return 1;
+		}
+	} else {
+		char err[256];
+		relay = backend_relay_create(ctx, c, err, sizeof(err));
+		if (!relay) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		port = backend_relay_port(relay);
+	}
+
+	s->ro = render_opts_from(c);
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(s->ro.max_parts),
+			 .fold = s->ro.fold },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(s->ro.screen),
+			  .fold = s->ro.fold },
+		.call_budget_ms = c ? c->call_budget_ms : 10000,
+		.ussd_answer_ms = c ? c->ussd.answer_ms : 4000,
+		.sms_followup_via = "simulate",
+	};
+	struct store *st = store_mem_open(ctx);
+	s->router = router_create(ctx, &rc, st, port);
+	router_set_flows(s->router, fs);
+	s->sms.name = "simulate";
+	s->sms.send = sim_sms_send;
+	s->sms.priv = s;
+	s->sms.up = true;
+	router_sms_register(s->router, &s->sms);
+
+	osmo_timer_setup(&s->pump, sim_pump, s);
+	osmo_timer_setup(&s->give_up, sim_give_up, s);
+	s->stdin_fd.fd = -1;
+	if (script) {
+		s->in = fopen(script, "r");
+		if (!s->in) {
+			fprintf(stderr, "%s: %s\n", script, strerror(errno));
+			return 1;
+		}
+		s->echo = true;
+	} else {
+		s->in = stdin;
+		s->echo = !isatty(STDIN_FILENO);
+		if (!s->echo) {
+			printf("Guichet — simulation %s depuis %s. Tapez comme sur un téléphone ; "
+			       "Ctrl-D pour finir.\n", s->ussd ? "USSD (composez un code, ex. *4321#)"
+							    : "SMS (ex. RDV)", s->from);
+			osmo_fd_setup(&s->stdin_fd, STDIN_FILENO, OSMO_FD_READ, sim_stdin_cb, s, 0);
+			osmo_fd_register(&s->stdin_fd);
+		}
+	}
+	sim_schedule(s);
+	while (!s->done)
+		osmo_select_main_ctx(0);
+	if (script)
+		fclose(s->in);
+	if (relay)
+		backend_relay_destroy(relay);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	void *ctx = talloc_named_const(NULL, 0, "guichet");
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	log_setup(ctx, false, getenv("GUICHET_LOG_LEVEL") ? getenv("GUICHET_LOG_LEVEL") : "error");
+	if (strcmp(argv[1], "check") == 0)
+		rc = cmd_check(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "simulate") == 0)
+		rc = cmd_simulate(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		rc = 0;
+	} else {
+		fprintf(stderr, "guichet: unknown command `%s`\n", argv[1]);
+		usage(stderr);
+		rc = 2;
+	}
+	talloc_free(ctx);
+	log_shutdown();
+	return rc;
+}

@@ -1,0 +1,366 @@
+/* guichetd: the daemon. Reads the config and flows, opens the store, starts the back-end
+ * relay and the transports, and runs libosmocore's select loop until SIGTERM.
+ *
+ *   guichetd -c FILE [-f] [-t]
+ *
+ * Wiring only: every decision lives in the modules (router, engine, transports). */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <osmocom/core/select.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+
+#include "guichet/backend.h"
+#include "guichet/config.h"
+#include "guichet/flow.h"
+#include "guichet/log.h"
+#include "guichet/modem.h"
+#include "guichet/router.h"
+#include "guichet/service.h"
+#include "guichet/smpp.h"
+#include "guichet/ussd_gsup.h"
+#include "guichet/ussd_http.h"
+#include "guichet/store.h"
+#include "guichet/text.h"
+
+#define TICK_MS 1000
+#define SHUTDOWN_GRACE_S 5
+
+struct daemon {
+	void *ctx;
+	const char *config_file;
+	struct config *cfg;
+	struct store *store;
+	struct backend_relay *relay;
+	struct router *router;
+	struct modem_pool *modems;
+	struct smpp_pool *smpp;
+	struct ussd_gsup *gsup;
+	struct ussd_http *ussd_http;
+	struct osmo_timer_list tick;
+	int64_t last_counters;
+	bool stopping;
+	int64_t stop_deadline;
+	unsigned flows_version;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: guichetd -c FILE [-f] [-t]\n"
+	      "  -c FILE  configuration (default /etc/guichet/guichet.yaml)\n"
+	      "  -f       stay in the foreground and log to stderr even under systemd\n"
+	      "  -t       check the configuration and the flows, then exit\n", out);
+}
+
+static struct flow_set *load_flows(void *ctx, const struct config *c, struct diag *d)
+{
+	struct flow_env env = { .ussd_screen = c->ussd.screen };
+	const char **ops = NULL;
+
+	env.n_ops = c->backends ? backend_config_ops(c->backends, &ops, ctx) : 0;
+	env.ops = ops;
+	return flow_set_load(ctx, c->flows, &env, d);
+}
+
+/* Each diagnostic as its own journal line, file:line:column first. */
+static void log_diag(const struct diag *d, int level)
+{
+	for (unsigned i = 0; i < d->n; i++) {
+		const struct diag_entry *e = &d->e[i];
+		glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL, "%s:%u:%u: %s",
+		     e->file ? e->file : "?", e->line, e->col, e->msg);
+	}
+}
+
+static void status_line(struct daemon *dm)
+{
+	unsigned up = 0, total = 0;
+	struct backend_stats bs[16];
+	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
+	bool backends_ok = true;
+
+	char smpp[48] = "", ussd[48] = "";
+
+	if (dm->modems)
+		modem_pool_status(dm->modems, &up, &total);
+	if (dm->smpp) {
+		struct smpp_status ss;
+		smpp_status(dm->smpp, &ss);
+		snprintf(smpp, sizeof(smpp), ", %u/%u SMPP binds up", ss.binds_up, ss.binds_total);
+	}
+	if (dm->gsup)
+		snprintf(ussd, sizeof(ussd), ", HLR link %s", ussd_gsup_up(dm->gsup) ? "up" : "down");
+	for (unsigned i = 0; i < nb; i++)
+		backends_ok &= bs[i].last_ok;
+	service_status("%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s", up, total,
+		       smpp, ussd, router_sessions_active(dm->router),
+		       router_outbox_pending(dm->router), backends_ok ? "ok" : "failing");
+}
+
+static void counters_line(struct daemon *dm)
+{
+	const struct router_counters *c = router_counters(dm->router);
+	char be[256] = "";
+	struct backend_stats bs[16];
+	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
+	size_t off = 0;
+
+	for (unsigned i = 0; i < nb && off < sizeof(be); i++)
+		off += snprintf(be + off, sizeof(be) - off, " %s=%lu/%lu", bs[i].name, bs[i].errors,
+				bs[i].calls);
+	glog(GLOG_MAIN, LOGL_INFO, NULL,
+	     "counters: in %lu, out %lu, replies %lu, parts %lu, sessions %u, calls %lu, "
+	     "call errors %lu, send failures %lu; back-end errors/calls:%s",
+	     c->messages_in, c->messages_out, c->replies, c->parts_out,
+	     router_sessions_active(dm->router), c->calls, c->call_errors, c->send_failures,
+	     nb ? be : " none");
+	if (dm->modems) {
+		char *m = modem_pool_counters(dm->ctx, dm->modems);
+		glog(GLOG_MODEM, LOGL_INFO, NULL, "modems: %s", m ? m : "?");
+		talloc_free(m);
+	}
+}
+
+static void tick(void *data)
+{
+	struct daemon *dm = data;
+	int64_t now = now_ms();
+
+	router_tick(dm->router, now);
+	status_line(dm);
+	if (dm->cfg->log.counters_s &&
+	    now - dm->last_counters >= (int64_t)dm->cfg->log.counters_s * 1000) {
+		dm->last_counters = now;
+		counters_line(dm);
+	}
+	osmo_timer_schedule(&dm->tick, TICK_MS / 1000, (TICK_MS % 1000) * 1000);
+}
+
+static bool alive(void *data)
+{
+	struct daemon *dm = data;
+
+	return !dm->modems || modem_pool_alive(dm->modems);
+}
+
+/* SIGHUP: new flows for new sessions, or the old ones kept with every error logged. */
+static void reload(struct daemon *dm)
+{
+	void *tmp = talloc_new(dm->ctx);
+	struct diag *d = diag_alloc(tmp);
+
+	service_reloading();
+	struct config *c = config_load(tmp, dm->config_file, d);
+	struct flow_set *fs = c ? load_flows(dm->ctx, c, d) : NULL;
+	if (!fs) {
+		log_diag(d, LOGL_ERROR);
+		glog(GLOG_CONFIG, LOGL_ERROR, NULL,
+		     "reload refused: %u error(s); the previous flows keep serving", d->n_errors);
+	} else {
+		log_diag(d, LOGL_NOTICE);
+		router_set_flows(dm->router, fs);
+		glog(GLOG_CONFIG, LOGL_NOTICE, NULL,
+		     "reload done: %u flows (version %u); sessions in progress finish on theirs. "
+		     "Transport and back-end settings take effect at the next restart.",
+		     fs->n_flows, fs->version);
+	}
+	talloc_free(tmp);
+	service_ready();
+}
+
+static void stop_check(void *data);
+
+static void begin_stop(struct daemon *dm)
+{
+	if (dm->stopping)
+		return;
+	dm->stopping = true;
+	service_stopping();
+	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "stopping: no new messages; calls in flight get %u s",
+	     SHUTDOWN_GRACE_S);
+	/* Stop taking work first: what a modem has not handed over stays on its SIM. */
+	if (dm->modems) {
+		modem_pool_stop(dm->modems);
+		dm->modems = NULL;
+	}
+	if (dm->smpp) {
+		smpp_stop(dm->smpp);
+		dm->smpp = NULL;
+	}
+	if (dm->gsup) {
+		ussd_gsup_stop(dm->gsup);
+		dm->gsup = NULL;
+	}
+	if (dm->ussd_http) {
+		ussd_http_stop(dm->ussd_http);
+		dm->ussd_http = NULL;
+	}
+	dm->stop_deadline = now_ms() + SHUTDOWN_GRACE_S * 1000;
+	osmo_timer_del(&dm->tick);
+	osmo_timer_setup(&dm->tick, stop_check, dm);
+	osmo_timer_schedule(&dm->tick, 0, 100000);
+}
+
+static void stop_check(void *data)
+{
+	struct daemon *dm = data;
+
+	if ((dm->relay && backend_relay_in_flight(dm->relay) > 0) && now_ms() < dm->stop_deadline) {
+		osmo_timer_schedule(&dm->tick, 0, 100000);
+		return;
+	}
+	osmo_select_shutdown_request();
+}
+
+static void on_signal(struct osmo_signalfd *osfd, const struct signalfd_siginfo *si)
+{
+	struct daemon *dm = osfd->data;
+
+	switch (si->ssi_signo) {
+	case SIGHUP:
+		reload(dm);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		begin_stop(dm);
+		break;
+	case SIGUSR1:
+		talloc_report_full(dm->ctx, stderr);
+		break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	void *ctx = talloc_named_const(NULL, 0, "guichetd");
+	struct daemon *dm = talloc_zero(ctx, struct daemon);
+	bool foreground = false, check_only = false;
+	int o;
+
+	/* Blocked before any thread exists (modem threads, libcurl's resolver, libraries'
+	 * own): every thread inherits the mask, so the signals wait for the loop's signalfd
+	 * instead of killing the process with their default action in some other thread. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	dm->ctx = ctx;
+	dm->config_file = "/etc/guichet/guichet.yaml";
+	while ((o = getopt(argc, argv, "c:fth")) != -1) {
+		switch (o) {
+		case 'c': dm->config_file = optarg; break;
+		case 'f': foreground = true; break;
+		case 't': check_only = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+
+	struct diag *d = diag_alloc(ctx);
+	dm->cfg = config_load(ctx, dm->config_file, d);
+	struct flow_set *fs = dm->cfg ? load_flows(ctx, dm->cfg, d) : NULL;
+	if (check_only || !fs) {
+		diag_print(d, stderr);
+		if (fs)
+			printf("%s: configuration and %u flows OK\n", dm->config_file, fs->n_flows);
+		talloc_free(ctx);
+		return fs ? 0 : 1;
+	}
+	log_setup(ctx, !foreground && getenv("JOURNAL_STREAM"), dm->cfg->log.level);
+	log_diag(d, LOGL_NOTICE);
+
+	char err[256];
+	dm->store = store_sqlite_open(ctx, dm->cfg->store, err, sizeof(err));
+	if (!dm->store) {
+		glog(GLOG_STORE, LOGL_FATAL, NULL, "cannot open the store %s: %s", dm->cfg->store, err);
+		return 1;
+	}
+	struct call_port port = { 0 };
+	dm->relay = backend_relay_create(ctx, dm->cfg, err, sizeof(err));
+	if (!dm->relay) {
+		glog(GLOG_BACKEND, LOGL_FATAL, NULL, "%s", err);
+		return 1;
+	}
+	port = backend_relay_port(dm->relay);
+
+	const struct config *c = dm->cfg;
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(c->sms.max_parts),
+			 .fold = c->sms.fold },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(c->ussd.screen),
+			  .fold = c->sms.fold },
+		.call_budget_ms = c->call_budget_ms,
+		.ussd_answer_ms = c->ussd.answer_ms,
+		.retention_s = c->retention_s,
+	};
+	dm->router = router_create(ctx, &rc, dm->store, port);
+	router_set_flows(dm->router, fs);
+
+	if (c->modems) {
+		dm->modems = modem_pool_start(ctx, c->modems, c, router_sms_sink(dm->router));
+		if (!dm->modems) {
+			glog(GLOG_MODEM, LOGL_FATAL, NULL, "cannot start the modems");
+			return 1;
+		}
+	}
+	if (c->smpp && !(dm->smpp = smpp_start(ctx, c->smpp, c, router_sms_sink(dm->router)))) {
+		glog(GLOG_SMPP, LOGL_FATAL, NULL, "cannot start the SMPP binds");
+		return 1;
+	}
+	if (c->gsup && !(dm->gsup = ussd_gsup_start(ctx, c->gsup, c->ussd.screen,
+						     router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the GSUP client");
+		return 1;
+	}
+	if (c->ussd_http && !(dm->ussd_http = ussd_http_start(ctx, c->ussd_http, c->ussd.screen,
+							       router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the USSD HTTP callback");
+		return 1;
+	}
+	/* After the transports registered: stored replies go out through them. */
+	router_recover(dm->router, time(NULL));
+
+	if (!osmo_signalfd_setup(ctx, sigs, on_signal, dm)) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
+		return 1;
+	}
+
+	osmo_timer_setup(&dm->tick, tick, dm);
+	osmo_timer_schedule(&dm->tick, 0, 0);
+	dm->last_counters = now_ms();
+	service_watchdog_setup(alive, dm);
+	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd started: %u flows, store %s", fs->n_flows,
+	     c->store);
+	service_ready();
+	status_line(dm);
+
+	while (!osmo_select_shutdown_done())
+		osmo_select_main_ctx(0);
+
+	service_watchdog_stop();
+	router_flush(dm->router);
+	backend_relay_destroy(dm->relay);
+	dm->store->ops->close(dm->store);
+	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd stopped");
+	talloc_free(ctx);
+	log_shutdown();
+	return 0;
+}

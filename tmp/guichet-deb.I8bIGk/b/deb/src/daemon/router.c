@@ -1,0 +1,959 @@
+/* The router: event -> session -> engine -> actions. The only module that holds the store,
+ * the engine and the back-end port together (see include/guichet/router.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <osmocom/core/linuxlist.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+
+#include "guichet/log.h"
+#include "guichet/router.h"
+
+#define MAX_SMS_TRANSPORTS 32
+#define OFFER_BATCH 32
+/* A failed send is retried with a growing delay, then given up (dead-lettered). */
+#define SEND_RETRY_BASE_MS 1000
+#define SEND_RETRY_MAX_MS (10 * 60 * 1000)
+#define SEND_MAX_ATTEMPTS 8
+#define PURGE_PERIOD_MS (60 * 1000)
+
+struct flowset_entry {
+	struct llist_head list;
+	struct flow_set *fs;
+	int64_t last_used;	/* unix seconds: retired once no session can still be on it */
+};
+
+/* A USSD dialogue lives in memory: the network forgets it within minutes anyway. */
+struct ussd_dialogue {
+	struct llist_head list;
+	struct router *r;
+	char *id;
+	char *via;
+	char *from;
+	struct session s;
+	ussd_reply_fn reply;	/* set while a screen is owed to the network */
+	void *reply_data;
+	struct osmo_timer_list answer_timer;
+	const char *wait_text;
+	bool followup_sms;	/* the screen was answered with the wait text: reply by SMS */
+};
+
+/* A call in flight, keyed back to its session. */
+struct pending_call {
+	struct router *r;
+	enum channel channel;
+	char *key;		/* SMS: session key; USSD: dialogue id */
+	char *via;
+	uint32_t call_id;
+	char *op;
+};
+
+struct router {
+	void *ctx;
+	struct router_config cfg;
+	struct store *st;
+	struct call_port calls;
+	struct flow_set *flows;
+	struct llist_head flowsets;
+	struct llist_head dialogues;
+	struct llist_head failures;	/* struct send_failure */
+	struct sms_transport *sms[MAX_SMS_TRANSPORTS];
+	unsigned n_sms;
+	/* sent/failed marks are written together once per loop iteration: one fsync for all */
+	struct osmo_timer_list flush_timer;
+	struct { int64_t id; int kind; int64_t not_before; } *marks;
+	unsigned n_marks, cap_marks;
+	int64_t last_purge_ms;
+	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
+	struct router_counters cnt;
+};
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- flow sets ---- */
+
+static const struct flow_set *flows_for(struct router *r, const struct session *s)
+{
+	struct flowset_entry *e;
+
+	if (s->state == SESSION_IDLE)
+		return r->flows;
+	llist_for_each_entry(e, &r->flowsets, list) {
+		if (e->fs->version == s->flow_version) {
+			e->last_used = now_s();
+			return e->fs;
+		}
+	}
+	return r->flows;	/* after a restart: the current set, by flow and step names */
+}
+
+static unsigned longest_timeout(const struct flow_set *fs)
+{
+	unsigned t = 15 * 60;
+
+	for (unsigned i = 0; i < fs->n_flows; i++)
+		if (fs->flows[i].timeout_s > t)
+			t = fs->flows[i].timeout_s;
+	return t;
+}
+
+static void retire_flowsets(struct router *r, int64_t now)
+{
+	struct flowset_entry *e, *tmp;
+
+	llist_for_each_entry_safe(e, tmp, &r->flowsets, list) {
+		if (e->fs == r->flows)
+			continue;
+		if (now - e->last_used > (int64_t)longest_timeout(e->fs) + 60) {
+			llist_del(&e->list);
+			talloc_free(e->fs);
+			talloc_free(e);
+		}
+	}
+}
+
+void router_set_flows(struct router *r, struct flow_set *fs)
+{
+	struct flowset_entry *e = talloc_zero(r, struct flowset_entry);
+
+	talloc_steal(e, fs);
+	e->fs = fs;
+	e->last_used = now_s();
+	if (r->flows) {
+		struct flowset_entry *old;
+		llist_for_each_entry(old, &r->flowsets, list)
+			if (old->fs == r->flows)
+				old->last_used = now_s();
+		if (fs->version <= r->flows->version)
+			fs->version = r->flows->version + 1;
+	}
+	llist_add_tail(&e->list, &r->flowsets);
+	r->flows = fs;
+}
+
+void router_shift_clock(struct router *r, int64_t seconds)
+{
+	r->clock_shift_s += seconds;
+}
+
+const struct flow_set *router_flows(const struct router *r)
+{
+	return r->flows;
+}
+
+/* ---- logging ---- */
+
+static void log_outcome(const struct session *before, const struct session *after,
+			const struct engine_out *out)
+{
+	char pseudo[32];
+	struct log_fields f = {
+		.session = log_pseudonym(pseudo, sizeof(pseudo), after->key),
+		.flow = out->flow ? out->flow : before->flow[0] ? before->flow : NULL,
+		.step = out->step,
+		.channel = channel_name(after->channel),
+	};
+
+	if (out->started)
+		glog(GLOG_SESSION, LOGL_INFO, &f, "session started");
+	if (out->outcome != OUTCOME_NONE) {
+		f.flow = before->flow[0] ? before->flow : f.flow;
+		f.step = before->step[0] ? before->step : NULL;
+		glog(GLOG_SESSION, out->outcome == OUTCOME_FAILED ? LOGL_NOTICE : LOGL_INFO, &f,
+		     "session ended: %s", engine_outcome_name(out->outcome));
+	}
+}
+
+/* What the person typed, at debug only, and never the answer to a secret question. */
+static void log_input(const struct session *s, const struct engine_input *in,
+		      const struct engine_out *out)
+{
+	char pseudo[32];
+	struct log_fields f = { .channel = channel_name(s->channel) };
+
+	if (in->kind != EV_TEXT || !log_enabled(GLOG_SESSION, LOGL_DEBUG))
+		return;
+	f.session = log_pseudonym(pseudo, sizeof(pseudo), s->key);
+	f.flow = out->flow;
+	f.step = out->step;
+	if (out->input_secret)
+		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: (answer to a secret question, not logged)");
+	else
+		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: %s", in->text ? in->text : "");
+}
+
+/* ---- SMS ---- */
+
+static void call_done(void *data, bool ok, const struct vars *result, const char *error);
+
+static void start_call(struct router *r, enum channel ch, const char *key, const char *via,
+		       const struct engine_call *c, unsigned budget_ms)
+{
+	struct pending_call *p = talloc_zero(r, struct pending_call);
+
+	p->r = r;
+	p->channel = ch;
+	p->key = talloc_strdup(p, key);
+	p->via = talloc_strdup(p, via ? via : "");
+	p->call_id = c->call_id;
+	p->op = talloc_strdup(p, c->op);
+	r->cnt.calls++;
+	if (r->calls.call(r->calls.impl, c->op, &c->args, budget_ms, call_done, p) < 0) {
+		/* Unknown operation: the flow checker prevents it; fail the call the same way. */
+		glog(GLOG_BACKEND, LOGL_ERROR, NULL, "operation %s is not declared", c->op);
+		call_done(p, false, NULL, "undeclared operation");
+	}
+}
+
+/* Stores the reply for an SMS session and counts it. */
+static int queue_reply(struct router *r, const char *via, const char *to, const char *text)
+{
+	struct text_measure m;
+	struct store_outbound out = { .via = via, .to = to, .text = text };
+
+	text_measure(text, &m);
+	out.coding = m.coding;
+	out.parts = m.parts;
+	if (r->st->ops->outbound_add(r->st, &out) < 0)
+		return -1;
+	r->cnt.replies++;
+	return 0;
+}
+
+/* One SMS event for a person's session, inside the caller's transaction. Calls to start
+ * after the commit are added to *calls. */
+struct call_req {
+	char *key, *via;
+	struct engine_call call;
+};
+
+static int sms_event(struct router *r, void *ctx, const char *via, const char *from,
+		     const struct engine_input *in, const char *key_in, struct call_req **calls,
+		     unsigned *n_calls)
+{
+	struct session s, before;
+	struct engine_out out;
+	char key[SESSION_KEY_MAX];
+	int rc;
+
+	if (key_in)
+		snprintf(key, sizeof(key), "%s", key_in);
+	else
+		snprintf(key, sizeof(key), "sms:%s", from);
+	rc = r->st->ops->session_get(r->st, key, &s, ctx);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (in->kind != EV_TEXT)
+			return 0;	/* a late result for a session already gone */
+		session_init(&s, ctx, key, CHANNEL_SMS, from);
+	}
+	if (!from)
+		from = s.address;
+	/* The transport the person wrote to is kept: after a restart the answer still goes out
+	 * from the number they wrote to (a short number, not another modem's long one). */
+	if (in->kind == EV_TEXT && via && *via)
+		snprintf(s.via, sizeof(s.via), "%s", via);
+	session_copy(&before, ctx, &s);
+	const struct flow_set *fs = flows_for(r, &s);
+	struct engine_input ein = *in;
+	ein.channel = &r->cfg.sms;
+	engine_step(ctx, fs, &s, &ein, &out);
+	log_input(&s, in, &out);
+	if (s.state != SESSION_IDLE && out.started)
+		s.flow_version = fs == r->flows ? r->flows->version : s.flow_version;
+	log_outcome(&before, &s, &out);
+
+	const char *reply_via = via && *via ? via : NULL;
+	if (out.reply && reply_via && queue_reply(r, reply_via, from, out.reply) < 0)
+		return -1;
+	if (s.state == SESSION_IDLE && !s.vars.n)
+		rc = r->st->ops->session_del(r->st, key);
+	else
+		rc = r->st->ops->session_put(r->st, &s);
+	if (rc < 0)
+		return -1;
+	if (out.has_call) {
+		*calls = talloc_realloc(ctx, *calls, struct call_req, *n_calls + 1);
+		struct call_req *c = &(*calls)[(*n_calls)++];
+		c->key = talloc_strdup(ctx, key);
+		c->via = talloc_strdup(ctx, via ? via : "");
+		c->call = out.call;
+	}
+	return 0;
+}
+
+static void offer_outbox(struct router *r);
+
+static void start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		start_call(r, ch, calls[i].key, calls[i].via, &calls[i].call, r->cfg.call_budget_ms);
+}
+
+int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
+{
+	void *ctx = talloc_new(r);
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+	struct store *st = r->st;
+
+	if (st->ops->begin(st) < 0)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		struct store_inbound in = {
+			.channel = CHANNEL_SMS, .via = msgs[i].via, .from = msgs[i].from,
+			.text = msgs[i].text, .received = msgs[i].received, .dedup = msgs[i].dedup,
+		};
+		int rc = st->ops->inbound_add(st, &in);
+		if (rc < 0)
+			goto fail_rollback;
+		if (rc == 1) {
+			r->cnt.duplicates_in++;
+			continue;	/* already stored and answered before a crash */
+		}
+		r->cnt.messages_in++;
+		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
+					    .now = now_s() + r->clock_shift_s };
+		if (sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls) < 0)
+			goto fail_rollback;
+		if (st->ops->inbound_done(st, in.id) < 0)
+			goto fail_rollback;
+	}
+	if (st->ops->commit(st) < 0)
+		goto fail_rollback;
+	start_calls(r, CHANNEL_SMS, calls, n_calls);
+	talloc_free(ctx);
+	offer_outbox(r);
+	return 0;
+
+fail_rollback:
+	st->ops->rollback(st);
+fail:
+	glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot store %u received messages: %s", n,
+	     store_last_error(st));
+	talloc_free(ctx);
+	return -1;
+}
+
+/* ---- calls ---- */
+
+static void ussd_call_done(struct router *r, struct pending_call *p, bool ok,
+			   const struct vars *result, const char *error);
+
+static void call_done(void *data, bool ok, const struct vars *result, const char *error)
+{
+	struct pending_call *p = data;
+	struct router *r = p->r;
+
+	if (!ok)
+		r->cnt.call_errors++;
+	if (p->channel == CHANNEL_USSD) {
+		ussd_call_done(r, p, ok, result, error);
+		talloc_free(p);
+		return;
+	}
+	void *ctx = talloc_new(r);
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+	struct engine_input ein = {
+		.kind = ok ? EV_RESULT : EV_FAILURE, .result = result, .error = error,
+		.call_id = p->call_id, .now = now_s() + r->clock_shift_s,
+	};
+	if (r->st->ops->begin(r->st) < 0 ||
+	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls) < 0 ||
+	    r->st->ops->commit(r->st) < 0) {
+		r->st->ops->rollback(r->st);
+		glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot store the outcome of %s: %s", p->op,
+		     store_last_error(r->st));
+	} else {
+		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	}
+	talloc_free(ctx);
+	talloc_free(p);
+	offer_outbox(r);
+}
+
+/* ---- outbox ---- */
+
+void router_sms_register(struct router *r, struct sms_transport *t)
+{
+	for (unsigned i = 0; i < r->n_sms; i++)
+		if (r->sms[i] == t)
+			return;
+	if (r->n_sms < MAX_SMS_TRANSPORTS)
+		r->sms[r->n_sms++] = t;
+	offer_outbox(r);
+}
+
+/* Hands due replies to their transports. Each is marked "taken" and committed *before* the
+ * transport sees it, so that a crash after a send is always counted as a possible duplicate
+ * at restart; a reply the transport refuses goes straight back to the queue. */
+static void offer_to(struct router *r, struct sms_transport *t, const char *via, void *ctx)
+{
+	struct store_outbound due[OFFER_BATCH];
+	struct store *st = r->st;
+	int64_t now = now_ms();
+
+	for (;;) {
+		unsigned room = t->room ? t->room(t) : OFFER_BATCH;
+		if (room == 0)
+			return;
+		if (room > OFFER_BATCH)
+			room = OFFER_BATCH;
+		if (st->ops->begin(st) < 0)
+			return;
+		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
+		for (int i = 0; i < n; i++)
+			st->ops->outbound_taken(st, due[i].id);
+		if (n <= 0 || st->ops->commit(st) < 0) {
+			st->ops->rollback(st);
+			return;
+		}
+		int i = 0;
+		for (; i < n && t->up; i++) {
+			if (t->send(t, &due[i]) < 0)
+				break;
+			r->cnt.parts_out += due[i].parts;
+		}
+		if (i < n) {
+			/* Refused (queue full or transport down): back in the queue, due now. */
+			if (st->ops->begin(st) == 0) {
+				for (int j = i; j < n; j++)
+					st->ops->outbound_failed(st, due[j].id, now, false);
+				if (st->ops->commit(st) < 0)
+					st->ops->rollback(st);
+			}
+			return;
+		}
+		if ((unsigned)n < room)
+			return;
+	}
+}
+
+static void offer_outbox(struct router *r)
+{
+	void *ctx = talloc_new(r);
+
+	for (unsigned i = 0; i < r->n_sms; i++)
+		if (r->sms[i]->up)
+			offer_to(r, r->sms[i], r->sms[i]->name, ctx);
+	/* Replies waiting for a transport that is down, or full (a burst on one modem while
+	 * another idles): another of its group with room takes them. The person's own modem
+	 * had the first pick above; this only spreads what it cannot take now. */
+	for (unsigned i = 0; i < r->n_sms; i++) {
+		struct sms_transport *down = r->sms[i];
+		if (!down->group || (down->up && (!down->room || down->room(down) > 0)))
+			continue;
+		for (unsigned j = 0; j < r->n_sms; j++) {
+			struct sms_transport *t = r->sms[j];
+			if (t != down && t->up && t->group && strcmp(t->group, down->group) == 0)
+				offer_to(r, t, down->name, ctx);
+		}
+	}
+	talloc_free(ctx);
+}
+
+void router_sms_ready(struct router *r, struct sms_transport *t)
+{
+	(void)t;
+	offer_outbox(r);
+}
+
+enum { MARK_SENT, MARK_RETRY, MARK_DEAD };
+
+static void flush_marks(void *data)
+{
+	struct router *r = data;
+	unsigned n = r->n_marks;
+
+	if (!n)
+		return;
+	if (r->st->ops->begin(r->st) < 0)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		if (r->marks[i].kind == MARK_SENT)
+			r->st->ops->outbound_sent(r->st, r->marks[i].id);
+		else
+			r->st->ops->outbound_failed(r->st, r->marks[i].id, r->marks[i].not_before,
+						    r->marks[i].kind == MARK_DEAD);
+	}
+	if (r->st->ops->commit(r->st) < 0) {
+		r->st->ops->rollback(r->st);
+		return;		/* kept: retried at the next flush */
+	}
+	r->n_marks = 0;
+	offer_outbox(r);
+}
+
+static void add_mark(struct router *r, int64_t id, int kind, int64_t not_before)
+{
+	if (r->n_marks == r->cap_marks) {
+		r->cap_marks = r->cap_marks ? r->cap_marks * 2 : 64;
+		r->marks = talloc_realloc_size(r, r->marks, r->cap_marks * sizeof(r->marks[0]));
+	}
+	r->marks[r->n_marks].id = id;
+	r->marks[r->n_marks].kind = kind;
+	r->marks[r->n_marks].not_before = not_before;
+	r->n_marks++;
+	if (!osmo_timer_pending(&r->flush_timer))
+		osmo_timer_schedule(&r->flush_timer, 0, 0);
+}
+
+static void forget_failures(struct router *r, int64_t id);
+
+void router_flush(struct router *r)
+{
+	osmo_timer_del(&r->flush_timer);
+	flush_marks(r);
+}
+
+void router_sms_sent(struct router *r, int64_t id)
+{
+	r->cnt.messages_out++;
+	if (!llist_empty(&r->failures))
+		forget_failures(r, id);
+	add_mark(r, id, MARK_SENT, 0);
+}
+
+/* Temporary send failures per reply, in memory: the delay grows with each failure of *that*
+ * reply (1 s, 2 s, 4 s ... 5 min), and a reply that failed SEND_MAX_ATTEMPTS times is given
+ * up. After a restart the count starts again, which only means a few more attempts. */
+struct send_failure {
+	struct llist_head list;
+	int64_t id;
+	unsigned count;
+};
+
+static void forget_failures(struct router *r, int64_t id)
+{
+	struct send_failure *f;
+
+	llist_for_each_entry(f, &r->failures, list) {
+		if (f->id == id) {
+			llist_del(&f->list);
+			talloc_free(f);
+			return;
+		}
+	}
+}
+
+static unsigned count_failure(struct router *r, int64_t id)
+{
+	struct send_failure *f;
+
+	llist_for_each_entry(f, &r->failures, list)
+		if (f->id == id)
+			return ++f->count;
+	f = talloc_zero(r, struct send_failure);
+	f->id = id;
+	f->count = 1;
+	llist_add(&f->list, &r->failures);
+	return 1;
+}
+
+void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why)
+{
+	unsigned n = permanent ? SEND_MAX_ATTEMPTS : count_failure(r, id);
+	bool give_up = n >= SEND_MAX_ATTEMPTS;
+	int64_t delay = SEND_RETRY_BASE_MS << (n > 9 ? 9 : n - 1);
+
+	if (delay > SEND_RETRY_MAX_MS)
+		delay = SEND_RETRY_MAX_MS;
+	r->cnt.send_failures++;
+	glog(GLOG_MAIN, give_up ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
+	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
+	if (give_up)
+		forget_failures(r, id);
+	add_mark(r, id, give_up ? MARK_DEAD : MARK_RETRY, now_ms() + delay);
+}
+
+/* ---- USSD ---- */
+
+static struct ussd_dialogue *dialogue_find(struct router *r, const char *id)
+{
+	struct ussd_dialogue *d;
+
+	llist_for_each_entry(d, &r->dialogues, list)
+		if (strcmp(d->id, id) == 0)
+			return d;
+	return NULL;
+}
+
+static void dialogue_free(struct ussd_dialogue *d)
+{
+	osmo_timer_del(&d->answer_timer);
+	llist_del(&d->list);
+	talloc_free(d);
+}
+
+static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more)
+{
+	ussd_reply_fn reply = d->reply;
+	void *data = d->reply_data;
+
+	d->reply = NULL;
+	osmo_timer_del(&d->answer_timer);
+	if (reply)
+		reply(data, text ? text : "", more);
+}
+
+/* Where a USSD answer goes when it must come later by SMS: the configured transport, else
+ * the first SMS transport there is. */
+static const char *followup_via(const struct router *r)
+{
+	if (r->cfg.sms_followup_via)
+		return r->cfg.sms_followup_via;
+	return r->n_sms ? r->sms[0]->name : NULL;
+}
+
+/* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
+ * SMS if the flow says so, or end with the common error. */
+static void answer_timeout(void *data)
+{
+	struct ussd_dialogue *d = data;
+	struct router *r = d->r;
+	const struct flow_set *fs = flows_for(r, &d->s);
+
+	if (d->wait_text && followup_via(r)) {
+		d->followup_sms = true;
+		dialogue_answer(d, d->wait_text, false);
+		return;
+	}
+	const char *t = flow_text_pick(&fs->msg.backend_error, d->s.lang, true);
+	dialogue_answer(d, t, false);
+	/* The person has gone: the late result will find no dialogue. */
+	session_reset(&d->s);
+	dialogue_free(d);
+}
+
+static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct engine_input *in)
+{
+	struct session before;
+	struct engine_out out;
+	void *ctx = talloc_new(r);
+
+	session_copy(&before, ctx, &d->s);
+	const struct flow_set *fs = flows_for(r, &d->s);
+	engine_step(ctx, fs, &d->s, in, &out);
+	log_input(&d->s, in, &out);
+	if (out.started)
+		d->s.flow_version = r->flows->version;
+	log_outcome(&before, &d->s, &out);
+
+	if (d->followup_sms) {
+		/* The USSD screen was closed with the wait text: the answer goes by SMS. */
+		if (out.reply && followup_via(r)) {
+			if (r->st->ops->begin(r->st) == 0 &&
+			    queue_reply(r, followup_via(r), d->from, out.reply) == 0 &&
+			    r->st->ops->commit(r->st) == 0)
+				offer_outbox(r);
+			else
+				r->st->ops->rollback(r->st);
+		}
+		if (!out.has_call) {
+			dialogue_free(d);
+			talloc_free(ctx);
+			return;
+		}
+	} else if (out.has_call) {
+		d->wait_text = out.wait_text ? talloc_strdup(d, out.wait_text) : NULL;
+		osmo_timer_schedule(&d->answer_timer, r->cfg.ussd_answer_ms / 1000,
+				    (r->cfg.ussd_answer_ms % 1000) * 1000);
+	} else {
+		dialogue_answer(d, out.reply, out.expects_answer);
+		if (!out.expects_answer) {
+			dialogue_free(d);
+			talloc_free(ctx);
+			return;
+		}
+	}
+	if (out.has_call) {
+		/* A screen said before the call comes back with its outcome (engine's pending). */
+		unsigned budget = d->wait_text ? r->cfg.call_budget_ms : r->cfg.ussd_answer_ms;
+		start_call(r, CHANNEL_USSD, d->id, d->via, &out.call, budget);
+	}
+	talloc_free(ctx);
+}
+
+void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_reply_fn reply,
+			 void *data)
+{
+	struct ussd_dialogue *d = dialogue_find(r, req->dialogue);
+	struct engine_input in = { .kind = EV_TEXT, .text = req->text, .now = now_s() + r->clock_shift_s,
+				   .channel = &r->cfg.ussd };
+
+	if (req->begin && d) {
+		/* A reused dialogue id: the old dialogue is over. */
+		dialogue_answer(d, "", false);
+		dialogue_free(d);
+		d = NULL;
+	}
+	if (!d && !req->begin) {
+		const char *t = flow_text_pick(&r->flows->msg.expired, "fr", true);
+		reply(data, t ? t : "", false);
+		return;
+	}
+	if (!d) {
+		char key[SESSION_KEY_MAX];
+		d = talloc_zero(r, struct ussd_dialogue);
+		d->r = r;
+		d->id = talloc_strdup(d, req->dialogue);
+		d->via = talloc_strdup(d, req->via ? req->via : "ussd");
+		d->from = talloc_strdup(d, req->from ? req->from : "");
+		snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
+		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
+		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
+		llist_add_tail(&d->list, &r->dialogues);
+		r->cnt.messages_in++;
+	} else if (d->reply) {
+		/* The network asks again before we answered: the older screen is lost. */
+		dialogue_answer(d, "", false);
+	}
+	d->reply = reply;
+	d->reply_data = data;
+	ussd_run(r, d, &in);
+}
+
+static void ussd_call_done(struct router *r, struct pending_call *p, bool ok,
+			   const struct vars *result, const char *error)
+{
+	struct ussd_dialogue *d = dialogue_find(r, p->key);
+	struct engine_input in = {
+		.kind = ok ? EV_RESULT : EV_FAILURE, .result = result, .error = error,
+		.call_id = p->call_id, .now = now_s() + r->clock_shift_s, .channel = &r->cfg.ussd,
+	};
+
+	if (!d)
+		return;		/* the network side is gone */
+	ussd_run(r, d, &in);
+}
+
+void router_ussd_abort(struct router *r, const char *dialogue)
+{
+	struct ussd_dialogue *d = dialogue_find(r, dialogue);
+
+	if (!d || d->followup_sms)
+		return;		/* a follow-up by SMS still owes the person an answer */
+	if (d->s.state != SESSION_IDLE) {
+		char pseudo[32];
+		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), d->s.key),
+					.flow = d->s.flow, .step = d->s.step, .channel = "ussd" };
+		glog(GLOG_SESSION, LOGL_INFO, &f, "session ended: aborted by the network");
+	}
+	dialogue_answer(d, "", false);
+	dialogue_free(d);
+}
+
+/* ---- sinks ---- */
+
+static int sink_received(void *data, const struct sms_in *msgs, unsigned n)
+{
+	return router_sms_received(data, msgs, n);
+}
+
+static void sink_sent(void *data, int64_t id)
+{
+	router_sms_sent(data, id);
+}
+
+static void sink_failed(void *data, int64_t id, bool permanent, const char *why)
+{
+	router_sms_failed(data, id, permanent, why);
+}
+
+static void sink_ready(void *data, struct sms_transport *t)
+{
+	router_sms_ready(data, t);
+}
+
+static void sink_registered(void *data, struct sms_transport *t)
+{
+	router_sms_register(data, t);
+}
+
+struct sms_sink router_sms_sink(struct router *r)
+{
+	return (struct sms_sink){ .received = sink_received, .sent = sink_sent,
+				  .failed = sink_failed, .ready = sink_ready,
+				  .registered = sink_registered, .data = r };
+}
+
+static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,
+			      void *rdata)
+{
+	router_ussd_request(data, req, reply, rdata);
+}
+
+static void sink_ussd_abort(void *data, const char *dialogue)
+{
+	router_ussd_abort(data, dialogue);
+}
+
+struct ussd_sink router_ussd_sink(struct router *r)
+{
+	return (struct ussd_sink){ .request = sink_ussd_request, .abort = sink_ussd_abort,
+				   .data = r };
+}
+
+/* ---- life cycle ---- */
+
+/* Freeing the router stops its timers: nothing may fire into freed memory. */
+static int router_destroy(struct router *r)
+{
+	struct ussd_dialogue *d;
+
+	osmo_timer_del(&r->flush_timer);
+	llist_for_each_entry(d, &r->dialogues, list)
+		osmo_timer_del(&d->answer_timer);
+	return 0;
+}
+
+struct router *router_create(void *ctx, const struct router_config *cfg, struct store *st,
+			     struct call_port calls)
+{
+	struct router *r = talloc_zero(ctx, struct router);
+
+	r->ctx = ctx;
+	r->cfg = *cfg;
+	if (!r->cfg.call_budget_ms)
+		r->cfg.call_budget_ms = 10000;
+	if (!r->cfg.ussd_answer_ms)
+		r->cfg.ussd_answer_ms = 4000;
+	if (cfg->sms_followup_via)
+		r->cfg.sms_followup_via = talloc_strdup(r, cfg->sms_followup_via);
+	r->st = st;
+	r->calls = calls;
+	INIT_LLIST_HEAD(&r->flowsets);
+	INIT_LLIST_HEAD(&r->dialogues);
+	INIT_LLIST_HEAD(&r->failures);
+	osmo_timer_setup(&r->flush_timer, flush_marks, r);
+	talloc_set_destructor(r, router_destroy);
+	return r;
+}
+
+static void recover_inbound(void *data, const struct store_inbound *in)
+{
+	struct router *r = data;
+	struct sms_in m = { .via = in->via, .from = in->from, .text = in->text,
+			    .received = in->received, .dedup = NULL };
+	/* Stored but not answered: answer now. The inbound row stays; mark it done. */
+	void *ctx = talloc_new(r);
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+	struct engine_input ein = { .kind = EV_TEXT, .text = m.text, .now = now_s() + r->clock_shift_s };
+	if (r->st->ops->begin(r->st) == 0 &&
+	    sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls) == 0 &&
+	    r->st->ops->inbound_done(r->st, in->id) == 0 && r->st->ops->commit(r->st) == 0)
+		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	else
+		r->st->ops->rollback(r->st);
+	talloc_free(ctx);
+}
+
+/* The transport a recovered session is answered through: the one the person wrote to (if
+ * it is down, the outbox lets another of its group stand in). A session stored before the
+ * transport was kept, or whose transport is no longer configured, goes out through the first
+ * one registered. */
+static const char *recovery_via(const struct router *r, const struct session *s)
+{
+	for (unsigned i = 0; s->via[0] && i < r->n_sms; i++)
+		if (strcmp(r->sms[i]->name, s->via) == 0)
+			return r->sms[i]->name;
+	if (s->via[0]) {
+		char pseudo[32];
+		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), s->key),
+					.flow = s->flow, .step = s->step, .channel = "sms" };
+		glog(GLOG_SESSION, LOGL_NOTICE, &f, "transport %s is gone: answering through %s",
+		     s->via, r->n_sms ? r->sms[0]->name : "(none)");
+	}
+	return r->n_sms ? r->sms[0]->name : NULL;
+}
+
+static void recover_session(void *data, const struct session *s)
+{
+	struct router *r = data;
+
+	if (s->state != SESSION_WAITING || s->channel != CHANNEL_SMS)
+		return;
+	/* Its call died with the previous process (its arguments, secrets included, were
+	 * never stored): take the flow's error way so the person is not left waiting. */
+	void *ctx = talloc_new(r);
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+	struct engine_input ein = { .kind = EV_FAILURE, .error = "interrupted by a restart",
+				    .call_id = s->call_id, .now = now_s() + r->clock_shift_s };
+	const char *via = recovery_via(r, s);
+	if (r->st->ops->begin(r->st) == 0 &&
+	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls) == 0 &&
+	    r->st->ops->commit(r->st) == 0)
+		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	else
+		r->st->ops->rollback(r->st);
+	talloc_free(ctx);
+}
+
+int router_recover(struct router *r, int64_t now)
+{
+	void *ctx = talloc_new(r);
+	(void)now;
+	int rc = r->st->ops->inbound_pending(r->st, recover_inbound, r);
+	if (rc >= 0)
+		rc = r->st->ops->session_each(r->st, recover_session, r, ctx);
+	talloc_free(ctx);
+	offer_outbox(r);
+	return rc < 0 ? -1 : 0;
+}
+
+void router_tick(struct router *r, int64_t now)
+{
+	if (now - r->last_purge_ms >= PURGE_PERIOD_MS) {
+		/* Expired sessions are kept a little longer than their deadline so that a person
+		 * coming back is told the procedure expired instead of getting the welcome. */
+		unsigned keep = r->cfg.retention_s ? r->cfg.retention_s : 3600;
+		unsigned grace = keep < 3600 ? keep : 3600;
+		r->last_purge_ms = now;
+		r->st->ops->purge(r->st, now / 1000 - grace, keep - grace);
+		retire_flowsets(r, now / 1000);
+	}
+	offer_outbox(r);
+}
+
+unsigned router_sessions_active(const struct router *r)
+{
+	struct store_counters c = { 0 };
+	unsigned n = 0;
+	struct ussd_dialogue *d;
+
+	if (r->st->ops->counters(r->st, &c) == 0)
+		n = (unsigned)c.sessions;
+	llist_for_each_entry(d, &r->dialogues, list)
+		n++;
+	return n;
+}
+
+const struct router_counters *router_counters(const struct router *r)
+{
+	return &r->cnt;
+}
+
+unsigned router_outbox_pending(const struct router *r)
+{
+	struct store_counters c = { 0 };
+
+	if (r->st->ops->counters(r->st, &c) < 0)
+		return 0;
+	return (unsigned)c.outbound_pending;
+}

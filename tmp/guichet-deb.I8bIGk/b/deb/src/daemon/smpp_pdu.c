@@ -1,0 +1,383 @@
+/* Pure SMPP helpers: UDH parsing, text decoding and encoding, reassembly, status classes,
+ * receipts, token bucket. No sockets, no clock: the callers pass the time. */
+#include <stdio.h>
+#include <string.h>
+#include <talloc.h>
+#include <osmocom/core/linuxlist.h>
+#include "guichet/smpp.h"
+#include "guichet/text.h"
+
+int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc)
+{
+	memset(cc, 0, sizeof(*cc));
+	if (len < 1)
+		return -1;
+	size_t udhl = ud[0];
+	if (1 + udhl > len)
+		return -1;
+	size_t i = 1;
+	while (i + 2 <= 1 + udhl) {
+		uint8_t iei = ud[i], iel = ud[i + 1];
+		if (i + 2 + iel > 1 + udhl)
+			return -1;
+		const uint8_t *v = ud + i + 2;
+		if (iei == 0x00 && iel == 3 && v[1] > 0 && v[2] > 0 && v[2] <= v[1]) {
+			*cc = (struct smpp_concat){ .present = true, .ref = v[0], .total = v[1],
+						    .seq = v[2], .ref16 = false };
+		} else if (iei == 0x08 && iel == 4 && v[2] > 0 && v[3] > 0 && v[3] <= v[2]) {
+			*cc = (struct smpp_concat){ .present = true,
+						    .ref = (uint16_t)(v[0] << 8 | v[1]),
+						    .total = v[2], .seq = v[3], .ref16 = true };
+		}
+		i += 2 + iel;
+	}
+	return (int)(1 + udhl);
+}
+
+char *smpp_decode_text(void *ctx, uint8_t dcs, const uint8_t *ud, size_t len)
+{
+	enum { GSM7, ASCII, LATIN1, UCS2 } alpha;
+
+	if (dcs == 0x00)
+		alpha = GSM7;
+	else if (dcs == 0x01)
+		alpha = ASCII;
+	else if (dcs == 0x08)
+		alpha = UCS2;
+	else if ((dcs & 0xF0) == 0xF0)
+		alpha = (dcs & 0x04) ? LATIN1 : GSM7;
+	else if ((dcs & 0xC0) == 0x00 && !(dcs & 0x20) && (dcs & 0x0C) == 0x08)
+		alpha = UCS2;		/* general data coding group, UCS-2 alphabet */
+	else
+		alpha = LATIN1;
+
+	switch (alpha) {
+	case GSM7: {
+		/* Some SMSCs pass septets with bit 7 set; the alphabet is 7-bit. */
+		uint8_t *s = talloc_memdup(ctx, ud, len ? len : 1);
+		if (!s)
+			return NULL;
+		for (size_t i = 0; i < len; i++)
+			s[i] &= 0x7F;
+		char *out = text_gsm7_to_utf8(ctx, s, len);
+		talloc_free(s);
+		return out;
+	}
+	case UCS2:
+		return text_ucs2be_to_utf8(ctx, ud, len);
+	case ASCII:
+	case LATIN1:
+	default:
+		return text_latin1_to_utf8(ctx, ud, len);
+	}
+}
+
+unsigned smpp_encode_sms(void *ctx, const char *utf8, enum text_coding coding, uint8_t ref,
+			 struct smpp_part **parts_out)
+{
+	char **texts = NULL;
+	unsigned n = text_split_sms(ctx, utf8, coding, &texts);
+	*parts_out = NULL;
+	if (n == 0 || n > 255) {
+		talloc_free(texts);
+		return 0;
+	}
+	struct smpp_part *parts = talloc_zero_array(ctx, struct smpp_part, n);
+	if (!parts)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		struct smpp_part *p = &parts[i];
+		size_t off = 0;
+		if (n > 1) {
+			p->data[0] = 5;
+			p->data[1] = 0x00;
+			p->data[2] = 3;
+			p->data[3] = ref;
+			p->data[4] = (uint8_t)n;
+			p->data[5] = (uint8_t)(i + 1);
+			off = 6;
+		}
+		int k;
+		if (coding == TEXT_GSM7)
+			k = text_utf8_to_gsm7(texts[i], p->data + off, sizeof(p->data) - off);
+		else
+			k = text_utf8_to_ucs2be(texts[i], p->data + off, sizeof(p->data) - off);
+		if (k < 0 || off + (size_t)k > (coding == TEXT_GSM7 ? 160u : 140u))
+			goto fail;
+		p->len = (uint8_t)(off + (size_t)k);
+	}
+	talloc_free(texts);
+	*parts_out = parts;
+	return n;
+fail:
+	talloc_free(parts);
+	talloc_free(texts);
+	return 0;
+}
+
+/* ---- reassembly ---- */
+
+struct reasm_part {
+	char *text;
+	uint64_t *tokens;
+	unsigned n_tokens;
+};
+
+struct reasm_entry {
+	struct llist_head list;		/* oldest first */
+	char *from;
+	uint16_t ref;
+	bool ref16;
+	uint8_t total, have;
+	int64_t started_ms;
+	struct reasm_part *parts;	/* total entries */
+};
+
+struct smpp_reasm {
+	struct llist_head entries;
+	unsigned n, max;
+};
+
+struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending)
+{
+	struct smpp_reasm *r = talloc_zero(ctx, struct smpp_reasm);
+	if (!r)
+		return NULL;
+	INIT_LLIST_HEAD(&r->entries);
+	r->max = max_pending ? max_pending : 1;
+	return r;
+}
+
+unsigned smpp_reasm_pending(const struct smpp_reasm *r)
+{
+	return r->n;
+}
+
+void smpp_reasm_clear(struct smpp_reasm *r)
+{
+	struct reasm_entry *e, *tmp;
+	llist_for_each_entry_safe(e, tmp, &r->entries, list) {
+		llist_del(&e->list);
+		talloc_free(e);
+	}
+	r->n = 0;
+}
+
+/* Joins the parts of e into a message under ctx and frees e. */
+static struct smpp_reasm_msg *reasm_release(struct smpp_reasm *r, struct reasm_entry *e, void *ctx)
+{
+	struct smpp_reasm_msg *m = talloc_zero(ctx, struct smpp_reasm_msg);
+	if (!m)
+		goto out;
+	m->from = talloc_strdup(m, e->from);
+	m->text = talloc_strdup(m, "");
+	unsigned nt = 0;
+	for (unsigned i = 0; i < e->total; i++)
+		nt += e->parts[i].n_tokens;
+	m->tokens = talloc_zero_array(m, uint64_t, nt ? nt : 1);
+	if (!m->from || !m->text || !m->tokens) {
+		TALLOC_FREE(m);
+		goto out;
+	}
+	for (unsigned i = 0; i < e->total; i++) {
+		struct reasm_part *p = &e->parts[i];
+		if (!p->text) {
+			m->partial = true;
+			continue;
+		}
+		m->text = talloc_strdup_append_buffer(m->text, p->text);
+		if (!m->text) {
+			TALLOC_FREE(m);
+			goto out;
+		}
+		for (unsigned k = 0; k < p->n_tokens; k++)
+			m->tokens[m->n_tokens++] = p->tokens[k];
+	}
+out:
+	llist_del(&e->list);
+	r->n--;
+	talloc_free(e);
+	return m;
+}
+
+struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const char *from,
+				      const struct smpp_concat *cc, const char *text,
+				      uint64_t token, int64_t now_ms)
+{
+	struct reasm_entry *e, *found = NULL;
+
+	if (!cc->present || cc->total < 1 || cc->seq < 1 || cc->seq > cc->total)
+		return NULL;
+	llist_for_each_entry(e, &r->entries, list) {
+		if (e->ref == cc->ref && e->ref16 == cc->ref16 && e->total == cc->total &&
+		    strcmp(e->from, from) == 0) {
+			found = e;
+			break;
+		}
+	}
+	if (!found) {
+		if (r->n >= r->max) {
+			/* Full: the oldest goes out as it is, to the caller's next expire. */
+			struct reasm_entry *old = llist_first_entry(&r->entries, struct reasm_entry, list);
+			old->started_ms = INT64_MIN;
+		}
+		found = talloc_zero(r, struct reasm_entry);
+		if (!found)
+			return NULL;
+		found->from = talloc_strdup(found, from);
+		found->parts = talloc_zero_array(found, struct reasm_part, cc->total);
+		if (!found->from || !found->parts) {
+			talloc_free(found);
+			return NULL;
+		}
+		found->ref = cc->ref;
+		found->ref16 = cc->ref16;
+		found->total = cc->total;
+		found->started_ms = now_ms;
+		llist_add_tail(&found->list, &r->entries);
+		r->n++;
+	}
+	struct reasm_part *p = &found->parts[cc->seq - 1];
+	if (!p->text)
+		found->have++;
+	talloc_free(p->text);
+	p->text = talloc_strdup(found, text);
+	uint64_t *nt = talloc_realloc(found, p->tokens, uint64_t, p->n_tokens + 1);
+	if (!p->text || !nt)
+		return NULL;
+	p->tokens = nt;
+	p->tokens[p->n_tokens++] = token;
+	if (found->have < found->total)
+		return NULL;
+	return reasm_release(r, found, ctx);
+}
+
+struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms)
+{
+	struct reasm_entry *e;
+	llist_for_each_entry(e, &r->entries, list) {
+		if (e->started_ms < older_than_ms)
+			return reasm_release(r, e, ctx);
+	}
+	return NULL;
+}
+
+/* ---- command status ---- */
+
+enum smpp_status_class smpp_status_classify(uint32_t st)
+{
+	switch (st) {
+	case 0x00:
+		return SMPP_ST_OK;
+	case 0x58:	/* ESME_RTHROTTLED */
+	case 0x14:	/* ESME_RMSGQFUL */
+		return SMPP_ST_THROTTLE;
+	case 0x04:	/* ESME_RINVBNDSTS: bind state, a new bind will do */
+	case 0x08:	/* ESME_RSYSERR */
+	case 0x45:	/* ESME_RSUBMITFAIL */
+	case 0x64:	/* ESME_RX_T_APPN */
+	case 0xFE:	/* ESME_RDELIVERYFAILURE */
+	case 0xFF:	/* ESME_RUNKNOWNERR */
+		return SMPP_ST_TEMP;
+	}
+	/* Vendor-specific codes can mean anything: retry them, the router bounds attempts. */
+	if (st >= 0x400)
+		return SMPP_ST_TEMP;
+	return SMPP_ST_PERM;
+}
+
+static const struct {
+	uint32_t st;
+	const char *name;
+} status_names[] = {
+	{ 0x00, "ESME_ROK" }, { 0x01, "ESME_RINVMSGLEN" }, { 0x02, "ESME_RINVCMDLEN" },
+	{ 0x03, "ESME_RINVCMDID" }, { 0x04, "ESME_RINVBNDSTS" }, { 0x05, "ESME_RALYBND" },
+	{ 0x06, "ESME_RINVPRTFLG" }, { 0x07, "ESME_RINVREGDLVFLG" }, { 0x08, "ESME_RSYSERR" },
+	{ 0x0A, "ESME_RINVSRCADR" }, { 0x0B, "ESME_RINVDSTADR" }, { 0x0C, "ESME_RINVMSGID" },
+	{ 0x0D, "ESME_RBINDFAIL" }, { 0x0E, "ESME_RINVPASWD" }, { 0x0F, "ESME_RINVSYSID" },
+	{ 0x14, "ESME_RMSGQFUL" }, { 0x15, "ESME_RINVSERTYP" }, { 0x43, "ESME_RINVESMCLASS" },
+	{ 0x45, "ESME_RSUBMITFAIL" }, { 0x48, "ESME_RINVSRCTON" }, { 0x49, "ESME_RINVSRCNPI" },
+	{ 0x50, "ESME_RINVDSTTON" }, { 0x51, "ESME_RINVDSTNPI" }, { 0x53, "ESME_RINVSYSTYP" },
+	{ 0x58, "ESME_RTHROTTLED" }, { 0x61, "ESME_RINVSCHED" }, { 0x62, "ESME_RINVEXPIRY" },
+	{ 0x64, "ESME_RX_T_APPN" }, { 0x65, "ESME_RX_P_APPN" }, { 0x66, "ESME_RX_R_APPN" },
+	{ 0xC0, "ESME_RINVOPTPARSTREAM" }, { 0xC1, "ESME_ROPTPARNOTALLWD" },
+	{ 0xC2, "ESME_RINVPARLEN" }, { 0xC3, "ESME_RMISSINGOPTPARAM" },
+	{ 0xC4, "ESME_RINVOPTPARAMVAL" }, { 0xFE, "ESME_RDELIVERYFAILURE" },
+	{ 0xFF, "ESME_RUNKNOWNERR" },
+};
+
+const char *smpp_status_name(uint32_t st, char *buf, size_t len)
+{
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++)
+		if (status_names[i].st == st)
+			return status_names[i].name;
+	snprintf(buf, len, "0x%08x", st);
+	return buf;
+}
+
+/* ---- receipts ---- */
+
+/* Copies the value after key (up to a space) into out. */
+static bool receipt_field(const char *text, size_t len, const char *key, char *out, size_t out_len)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i + kl <= len; i++) {
+		if ((i == 0 || text[i - 1] == ' ') && strncasecmp(text + i, key, kl) == 0) {
+			size_t j = i + kl, k = 0;
+			while (j < len && text[j] != ' ' && text[j] != '\0' && k + 1 < out_len)
+				out[k++] = text[j++];
+			out[k] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+int smpp_receipt_parse(const char *text, size_t len, char *id, size_t id_len, char *stat,
+		       size_t stat_len)
+{
+	if (id_len)
+		id[0] = '\0';
+	if (stat_len)
+		stat[0] = '\0';
+	if (!receipt_field(text, len, "id:", id, id_len) || !id[0])
+		return -1;
+	receipt_field(text, len, "stat:", stat, stat_len);
+	return 0;
+}
+
+/* ---- token bucket ---- */
+
+void smpp_bucket_init(struct smpp_bucket *b, double rate, int64_t now_us)
+{
+	b->last_us = now_us;
+	smpp_bucket_set_rate(b, rate);
+	b->tokens = b->burst;
+}
+
+void smpp_bucket_set_rate(struct smpp_bucket *b, double rate)
+{
+	b->rate = rate;
+	/* A tenth of a second's worth, so a burst never breaks a per-second limit. */
+	b->burst = rate > 10 ? rate / 10 : 1;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+}
+
+int64_t smpp_bucket_take(struct smpp_bucket *b, int64_t now_us)
+{
+	if (b->rate <= 0)
+		return 0;
+	if (now_us > b->last_us) {
+		b->tokens += (double)(now_us - b->last_us) * b->rate / 1e6;
+		if (b->tokens > b->burst)
+			b->tokens = b->burst;
+		b->last_us = now_us;
+	}
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return 0;
+	}
+	int64_t wait = (int64_t)((1 - b->tokens) * 1e6 / b->rate) + 1;
+	return wait > 0 ? wait : 1;
+}

@@ -1,0 +1,611 @@
+/* The store in memory, for unit tests of the router: the same behaviour as store_sqlite.c
+ * (ids, duplicates, states, ordering, purge, counters), nothing durable.
+ *
+ * All data hangs off one talloc context, the state; a transaction is a deep copy of the state
+ * taken at begin, put back by rollback. Sessions are kept encoded, so a test through this
+ * store exercises session_encode/session_decode as production does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/store.h"
+
+enum mem_out_state { OUT_QUEUED, OUT_TAKEN, OUT_SENT, OUT_DEAD };
+
+struct mem_in {
+	int64_t id;
+	enum channel channel;
+	char *via, *from, *text, *dedup;
+	int64_t received;
+	bool done;
+};
+
+struct mem_out {
+	int64_t id;
+	char *via, *to, *text;
+	enum text_coding coding;
+	unsigned parts, attempts;
+	int64_t not_before;
+	enum mem_out_state state;
+	int64_t created;
+};
+
+struct mem_sess {
+	char *key;
+	char *data;
+	size_t len;
+	int64_t deadline;
+};
+
+struct mem_state {
+	struct mem_in *in;
+	size_t n_in;
+	struct mem_out *out;
+	size_t n_out;
+	struct mem_sess *sess;
+	size_t n_sess;
+	int64_t last_in, last_out;
+	uint64_t duplicate_sends;
+};
+
+struct mem {
+	struct mem_state *cur, *snap;
+	char err[128];
+};
+
+static struct mem *mem_of(struct store *st)
+{
+	return st->priv;
+}
+
+static int mem_fail(struct mem *m, const char *what)
+{
+	snprintf(m->err, sizeof(m->err), "%s", what);
+	return -1;
+}
+
+static char *dup_or_null(void *ctx, const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = talloc_strdup(ctx, s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+/* Grows *arr (of elem_size elements, n in use) by one slot; returns the slot or NULL. */
+static void *grow(void *ctx, void **arr, size_t n, size_t elem_size)
+{
+	char *na = talloc_realloc_size(ctx, *arr, (n + 1) * elem_size);
+
+	if (!na)
+		return NULL;
+	*arr = na;
+	memset(na + n * elem_size, 0, elem_size);
+	return na + n * elem_size;
+}
+
+/* --- transactions --- */
+
+static struct mem_state *state_copy(void *ctx, const struct mem_state *src)
+{
+	struct mem_state *d = talloc_zero(ctx, struct mem_state);
+	bool oom = false;
+	size_t i;
+
+	if (!d)
+		return NULL;
+	d->last_in = src->last_in;
+	d->last_out = src->last_out;
+	d->duplicate_sends = src->duplicate_sends;
+	if (src->n_in) {
+		d->in = talloc_array(d, struct mem_in, src->n_in);
+		if (!d->in)
+			goto fail;
+		for (i = 0; i < src->n_in; i++) {
+			d->in[i] = src->in[i];
+			d->in[i].via = dup_or_null(d, src->in[i].via, &oom);
+			d->in[i].from = dup_or_null(d, src->in[i].from, &oom);
+			d->in[i].text = dup_or_null(d, src->in[i].text, &oom);
+			d->in[i].dedup = dup_or_null(d, src->in[i].dedup, &oom);
+		}
+		d->n_in = src->n_in;
+	}
+	if (src->n_out) {
+		d->out = talloc_array(d, struct mem_out, src->n_out);
+		if (!d->out)
+			goto fail;
+		for (i = 0; i < src->n_out; i++) {
+			d->out[i] = src->out[i];
+			d->out[i].via = dup_or_null(d, src->out[i].via, &oom);
+			d->out[i].to = dup_or_null(d, src->out[i].to, &oom);
+			d->out[i].text = dup_or_null(d, src->out[i].text, &oom);
+		}
+		d->n_out = src->n_out;
+	}
+	if (src->n_sess) {
+		d->sess = talloc_array(d, struct mem_sess, src->n_sess);
+		if (!d->sess)
+			goto fail;
+		for (i = 0; i < src->n_sess; i++) {
+			d->sess[i] = src->sess[i];
+			d->sess[i].key = dup_or_null(d, src->sess[i].key, &oom);
+			d->sess[i].data = talloc_memdup(d, src->sess[i].data, src->sess[i].len + 1);
+			if (!d->sess[i].data)
+				oom = true;
+		}
+		d->n_sess = src->n_sess;
+	}
+	if (oom)
+		goto fail;
+	return d;
+fail:
+	talloc_free(d);
+	return NULL;
+}
+
+static int mem_begin(struct store *st)
+{
+	struct mem *m = mem_of(st);
+
+	if (m->snap)
+		return mem_fail(m, "begin: a transaction is already open");
+	m->snap = state_copy(m, m->cur);
+	if (!m->snap)
+		return mem_fail(m, "begin: out of memory");
+	return 0;
+}
+
+static int mem_commit(struct store *st)
+{
+	struct mem *m = mem_of(st);
+
+	if (!m->snap)
+		return mem_fail(m, "commit: no transaction is open");
+	talloc_free(m->snap);
+	m->snap = NULL;
+	return 0;
+}
+
+static int mem_rollback(struct store *st)
+{
+	struct mem *m = mem_of(st);
+
+	if (!m->snap)
+		return 0;
+	talloc_free(m->cur);
+	m->cur = m->snap;
+	m->snap = NULL;
+	return 0;
+}
+
+/* --- inbound --- */
+
+static int mem_inbound_add(struct store *st, struct store_inbound *in)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	struct mem_in *r;
+	bool oom = false;
+	size_t i;
+
+	if (!in->via)
+		return mem_fail(m, "inbound_add: no via");
+	if (in->dedup)
+		for (i = 0; i < s->n_in; i++)
+			if (s->in[i].dedup && strcmp(s->in[i].dedup, in->dedup) == 0 &&
+			    strcmp(s->in[i].via, in->via) == 0)
+				return 1;
+	r = grow(s, (void **)&s->in, s->n_in, sizeof(*r));
+	if (!r)
+		return mem_fail(m, "inbound_add: out of memory");
+	r->channel = in->channel;
+	r->via = dup_or_null(s, in->via, &oom);
+	r->from = dup_or_null(s, in->from, &oom);
+	r->text = dup_or_null(s, in->text, &oom);
+	r->dedup = dup_or_null(s, in->dedup, &oom);
+	r->received = in->received;
+	if (oom) {
+		talloc_free(r->via);
+		talloc_free(r->from);
+		talloc_free(r->text);
+		talloc_free(r->dedup);
+		return mem_fail(m, "inbound_add: out of memory");
+	}
+	r->id = ++s->last_in;
+	s->n_in++;
+	in->id = r->id;
+	return 0;
+}
+
+static struct mem_in *find_in(struct mem_state *s, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_in; i++)
+		if (s->in[i].id == id)
+			return &s->in[i];
+	return NULL;
+}
+
+static int mem_inbound_done(struct store *st, int64_t id)
+{
+	struct mem_in *r = find_in(mem_of(st)->cur, id);
+
+	if (!r)
+		return 1;
+	r->done = true;
+	return 0;
+}
+
+static int mem_inbound_pending(struct store *st,
+			       void (*fn)(void *data, const struct store_inbound *in), void *data)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *copy;
+	size_t i;
+
+	/* A copy, since fn may change the store (and move the array). */
+	copy = state_copy(NULL, m->cur);
+	if (!copy)
+		return mem_fail(m, "inbound_pending: out of memory");
+	for (i = 0; i < copy->n_in; i++) {
+		const struct mem_in *r = &copy->in[i];
+		struct store_inbound in = {
+			.id = r->id, .channel = r->channel, .via = r->via, .from = r->from,
+			.text = r->text, .received = r->received, .dedup = r->dedup,
+		};
+
+		if (!r->done)
+			fn(data, &in);
+	}
+	talloc_free(copy);
+	return 0;
+}
+
+/* --- outbound --- */
+
+static int mem_outbound_add(struct store *st, struct store_outbound *out)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	struct mem_out *r;
+	bool oom = false;
+
+	if (!out->via)
+		return mem_fail(m, "outbound_add: no via");
+	r = grow(s, (void **)&s->out, s->n_out, sizeof(*r));
+	if (!r)
+		return mem_fail(m, "outbound_add: out of memory");
+	r->via = dup_or_null(s, out->via, &oom);
+	r->to = dup_or_null(s, out->to, &oom);
+	r->text = dup_or_null(s, out->text, &oom);
+	if (oom) {
+		talloc_free(r->via);
+		talloc_free(r->to);
+		talloc_free(r->text);
+		return mem_fail(m, "outbound_add: out of memory");
+	}
+	r->coding = out->coding;
+	r->parts = out->parts;
+	r->attempts = out->attempts;
+	r->not_before = out->not_before;
+	r->state = OUT_QUEUED;
+	r->created = (int64_t)time(NULL);
+	r->id = ++s->last_out;
+	s->n_out++;
+	out->id = r->id;
+	return 0;
+}
+
+static int mem_outbound_due(struct store *st, const char *via, int64_t now_ms,
+			    struct store_outbound *out, unsigned max, void *ctx)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	unsigned n = 0;
+	size_t i;
+
+	/* Ids grow with the array, so array order is id order. */
+	for (i = 0; i < s->n_out && n < max; i++) {
+		const struct mem_out *r = &s->out[i];
+		struct store_outbound *o;
+
+		if (r->state != OUT_QUEUED || r->not_before > now_ms ||
+		    (via && strcmp(via, r->via) != 0))
+			continue;
+		o = &out[n++];
+		o->id = r->id;
+		o->via = talloc_strdup(ctx, r->via);
+		o->to = talloc_strdup(ctx, r->to ? r->to : "");
+		o->text = talloc_strdup(ctx, r->text ? r->text : "");
+		o->coding = r->coding;
+		o->parts = r->parts;
+		o->attempts = r->attempts;
+		o->not_before = r->not_before;
+		if (!o->via || !o->to || !o->text)
+			return mem_fail(m, "outbound_due: out of memory");
+	}
+	return (int)n;
+}
+
+static struct mem_out *find_out(struct mem_state *s, int64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_out; i++)
+		if (s->out[i].id == id)
+			return &s->out[i];
+	return NULL;
+}
+
+static int mem_outbound_taken(struct store *st, int64_t id)
+{
+	struct mem_out *r = find_out(mem_of(st)->cur, id);
+
+	if (!r || r->state != OUT_QUEUED)
+		return 1;
+	r->state = OUT_TAKEN;
+	r->attempts++;
+	return 0;
+}
+
+static int mem_outbound_sent(struct store *st, int64_t id)
+{
+	struct mem_out *r = find_out(mem_of(st)->cur, id);
+
+	if (!r || (r->state != OUT_QUEUED && r->state != OUT_TAKEN))
+		return 1;
+	r->state = OUT_SENT;
+	TALLOC_FREE(r->to);
+	TALLOC_FREE(r->text);
+	return 0;
+}
+
+static int mem_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up)
+{
+	struct mem_out *r = find_out(mem_of(st)->cur, id);
+
+	if (!r || (r->state != OUT_QUEUED && r->state != OUT_TAKEN))
+		return 1;
+	if (give_up) {
+		r->state = OUT_DEAD;
+	} else {
+		r->state = OUT_QUEUED;
+		r->not_before = not_before_ms;
+	}
+	return 0;
+}
+
+void store_mem_simulate_restart(struct store *st)
+{
+	struct mem_state *s = mem_of(st)->cur;
+	size_t i;
+
+	for (i = 0; i < s->n_out; i++)
+		if (s->out[i].state == OUT_TAKEN) {
+			s->out[i].state = OUT_QUEUED;
+			s->duplicate_sends++;
+		}
+}
+
+/* --- sessions --- */
+
+static struct mem_sess *find_sess(struct mem_state *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_sess; i++)
+		if (strcmp(s->sess[i].key, key) == 0)
+			return &s->sess[i];
+	return NULL;
+}
+
+static int mem_session_get(struct store *st, const char *key, struct session *sess, void *ctx)
+{
+	struct mem *m = mem_of(st);
+	struct mem_sess *r = find_sess(m->cur, key);
+
+	if (!r)
+		return 1;
+	if (session_decode(sess, ctx, r->data, r->len) < 0)
+		return mem_fail(m, "session_get: stored session does not decode");
+	return 0;
+}
+
+static int mem_session_put(struct store *st, const struct session *sess)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	struct mem_sess *r = find_sess(s, sess->key);
+	size_t len;
+	char *data = session_encode(s, sess, &len);
+
+	if (!data)
+		return mem_fail(m, "session_put: out of memory");
+	if (!r) {
+		char *key = talloc_strdup(s, sess->key);
+
+		r = key ? grow(s, (void **)&s->sess, s->n_sess, sizeof(*r)) : NULL;
+		if (!r) {
+			talloc_free(key);
+			talloc_free(data);
+			return mem_fail(m, "session_put: out of memory");
+		}
+		r->key = key;
+		s->n_sess++;
+	}
+	talloc_free(r->data);
+	r->data = data;
+	r->len = len;
+	r->deadline = sess->deadline;
+	return 0;
+}
+
+static void sess_remove(struct mem_state *s, size_t i)
+{
+	talloc_free(s->sess[i].key);
+	talloc_free(s->sess[i].data);
+	memmove(&s->sess[i], &s->sess[i + 1], (s->n_sess - i - 1) * sizeof(s->sess[0]));
+	s->n_sess--;
+}
+
+static int mem_session_del(struct store *st, const char *key)
+{
+	struct mem_state *s = mem_of(st)->cur;
+	struct mem_sess *r = find_sess(s, key);
+
+	if (!r)
+		return 1;
+	sess_remove(s, (size_t)(r - s->sess));
+	return 0;
+}
+
+static int cmp_sess(const void *a, const void *b)
+{
+	return strcmp(((const struct mem_sess *)a)->key, ((const struct mem_sess *)b)->key);
+}
+
+static int mem_session_each(struct store *st, void (*fn)(void *data, const struct session *s),
+			    void *data, void *ctx)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *copy = state_copy(NULL, m->cur);
+	size_t i, bad = 0;
+
+	if (!copy)
+		return mem_fail(m, "session_each: out of memory");
+	if (copy->n_sess)
+		qsort(copy->sess, copy->n_sess, sizeof(copy->sess[0]), cmp_sess);
+	for (i = 0; i < copy->n_sess; i++)
+		if (session_decode_visit(ctx, copy->sess[i].data, copy->sess[i].len, fn, data) < 0)
+			bad++;
+	if (bad)
+		snprintf(m->err, sizeof(m->err), "session_each: %zu stored sessions do not decode",
+			 bad);
+	talloc_free(copy);
+	return 0;
+}
+
+/* --- upkeep --- */
+
+static int mem_purge(struct store *st, int64_t now, unsigned keep_s)
+{
+	struct mem_state *s = mem_of(st)->cur;
+	int64_t cutoff = now - (int64_t)keep_s;
+	size_t i, j;
+	int removed = 0;
+
+	for (i = j = 0; i < s->n_in; i++) {
+		struct mem_in *r = &s->in[i];
+
+		if (r->done && r->received < cutoff) {
+			talloc_free(r->via);
+			talloc_free(r->from);
+			talloc_free(r->text);
+			talloc_free(r->dedup);
+			removed++;
+		} else {
+			s->in[j++] = *r;
+		}
+	}
+	s->n_in = j;
+	for (i = j = 0; i < s->n_out; i++) {
+		struct mem_out *r = &s->out[i];
+
+		if ((r->state == OUT_SENT || r->state == OUT_DEAD) && r->created < cutoff) {
+			talloc_free(r->via);
+			talloc_free(r->to);
+			talloc_free(r->text);
+			removed++;
+		} else {
+			s->out[j++] = *r;
+		}
+	}
+	s->n_out = j;
+	for (i = 0; i < s->n_sess; ) {
+		if (s->sess[i].deadline > 0 && s->sess[i].deadline < now) {
+			sess_remove(s, i);
+			removed++;
+		} else {
+			i++;
+		}
+	}
+	return removed;
+}
+
+static int mem_counters(struct store *st, struct store_counters *c)
+{
+	struct mem_state *s = mem_of(st)->cur;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < s->n_in; i++)
+		if (!s->in[i].done)
+			c->inbound_pending++;
+	for (i = 0; i < s->n_out; i++)
+		if (s->out[i].state == OUT_QUEUED || s->out[i].state == OUT_TAKEN)
+			c->outbound_pending++;
+	c->sessions = s->n_sess;
+	c->duplicate_sends = s->duplicate_sends;
+	return 0;
+}
+
+static const char *mem_last_error(struct store *st)
+{
+	return mem_of(st)->err;
+}
+
+static void mem_close(struct store *st)
+{
+	talloc_free(st);
+}
+
+static const struct store_ops mem_ops = {
+	.name = "mem",
+	.begin = mem_begin,
+	.commit = mem_commit,
+	.rollback = mem_rollback,
+	.inbound_add = mem_inbound_add,
+	.inbound_done = mem_inbound_done,
+	.inbound_pending = mem_inbound_pending,
+	.outbound_add = mem_outbound_add,
+	.outbound_due = mem_outbound_due,
+	.outbound_taken = mem_outbound_taken,
+	.outbound_sent = mem_outbound_sent,
+	.outbound_failed = mem_outbound_failed,
+	.session_get = mem_session_get,
+	.session_put = mem_session_put,
+	.session_del = mem_session_del,
+	.session_each = mem_session_each,
+	.purge = mem_purge,
+	.counters = mem_counters,
+	.close = mem_close,
+	.last_error = mem_last_error,
+};
+
+struct store *store_mem_open(void *ctx)
+{
+	struct store *st = talloc_zero(ctx, struct store);
+	struct mem *m;
+
+	if (!st)
+		return NULL;
+	m = talloc_zero(st, struct mem);
+	if (!m)
+		goto fail;
+	m->cur = talloc_zero(m, struct mem_state);
+	if (!m->cur)
+		goto fail;
+	st->ops = &mem_ops;
+	st->priv = m;
+	return st;
+fail:
+	talloc_free(st);
+	return NULL;
+}

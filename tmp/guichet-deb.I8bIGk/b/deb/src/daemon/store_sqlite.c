@@ -1,0 +1,857 @@
+/* The durable store on SQLite: WAL, synchronous=FULL, one file created 0600 in a 0700
+ * directory.
+ *
+ * Every statement is prepared once, on first use, and kept (SQLITE_PREPARE_PERSISTENT): the
+ * router runs four of them per message. Readers that hand rows to a callback copy the rows
+ * first and reset their statement, so the callback may use the store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sqlite3.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/store.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+
+enum sq_stmt {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_IN_ADD, Q_IN_DONE, Q_IN_PENDING,
+	Q_OUT_ADD, Q_OUT_DUE, Q_OUT_TAKEN, Q_OUT_SENT, Q_OUT_FAILED, Q_OUT_DEAD,
+	Q_SESS_GET, Q_SESS_PUT, Q_SESS_DEL, Q_SESS_EACH,
+	Q_PURGE_IN, Q_PURGE_OUT, Q_PURGE_SESS,
+	Q_COUNTERS,
+	Q_N
+};
+
+static const char *const sq_sql[Q_N] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_IN_ADD] = "INSERT INTO inbound(channel, via, sender, body, received, dedup, done)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"
+		     " ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING",
+	[Q_IN_DONE] = "UPDATE inbound SET done = 1 WHERE id = ?1",
+	[Q_IN_PENDING] = "SELECT id, channel, via, sender, body, received, dedup FROM inbound"
+			 " WHERE done = 0 ORDER BY id",
+	[Q_OUT_ADD] = "INSERT INTO outbound(via, recipient, body, coding, parts, attempts,"
+		      " not_before_ms, state, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8)",
+	[Q_OUT_DUE] = "SELECT id, via, recipient, body, coding, parts, attempts, not_before_ms"
+		      " FROM outbound WHERE state = 'queued' AND not_before_ms <= ?2"
+		      " AND (?1 IS NULL OR via = ?1) ORDER BY id LIMIT ?3",
+	[Q_OUT_TAKEN] = "UPDATE outbound SET state = 'taken', attempts = attempts + 1"
+			" WHERE id = ?1 AND state = 'queued'",
+	[Q_OUT_SENT] = "UPDATE outbound SET state = 'sent', body = NULL, recipient = NULL"
+		       " WHERE id = ?1 AND state IN ('queued', 'taken')",
+	[Q_OUT_FAILED] = "UPDATE outbound SET state = 'queued', not_before_ms = ?2"
+			 " WHERE id = ?1 AND state IN ('queued', 'taken')",
+	[Q_OUT_DEAD] = "UPDATE outbound SET state = 'dead'"
+		       " WHERE id = ?1 AND state IN ('queued', 'taken')",
+	[Q_SESS_GET] = "SELECT data FROM sessions WHERE key = ?1",
+	[Q_SESS_PUT] = "INSERT INTO sessions(key, data, deadline) VALUES (?1, ?2, ?3)"
+		       " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
+		       " deadline = excluded.deadline",
+	[Q_SESS_DEL] = "DELETE FROM sessions WHERE key = ?1",
+	[Q_SESS_EACH] = "SELECT key, data FROM sessions ORDER BY key",
+	[Q_PURGE_IN] = "DELETE FROM inbound WHERE done = 1 AND received < ?1",
+	[Q_PURGE_OUT] = "DELETE FROM outbound WHERE state IN ('sent', 'dead') AND created < ?1",
+	[Q_PURGE_SESS] = "DELETE FROM sessions WHERE deadline > 0 AND deadline < ?1",
+	[Q_COUNTERS] = "SELECT (SELECT count(*) FROM inbound WHERE done = 0),"
+		       " (SELECT count(*) FROM outbound WHERE state IN ('queued', 'taken')),"
+		       " (SELECT count(*) FROM sessions),"
+		       " (SELECT value FROM meta WHERE name = 'duplicate_sends')",
+};
+
+static const char schema_v1[] =
+	"CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO meta(name, value) VALUES ('duplicate_sends', 0);"
+	"CREATE TABLE inbound ("
+	" id INTEGER PRIMARY KEY,"
+	" channel INTEGER NOT NULL,"
+	" via TEXT NOT NULL,"
+	" sender TEXT,"
+	" body TEXT,"
+	" received INTEGER NOT NULL,"
+	" dedup TEXT,"
+	" done INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX inbound_dedup ON inbound(via, dedup) WHERE dedup IS NOT NULL;"
+	"CREATE INDEX inbound_done ON inbound(done);"
+	"CREATE TABLE outbound ("
+	" id INTEGER PRIMARY KEY,"
+	" via TEXT NOT NULL,"
+	" recipient TEXT,"
+	" body TEXT,"
+	" coding INTEGER NOT NULL,"
+	" parts INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" not_before_ms INTEGER NOT NULL DEFAULT 0,"
+	" state TEXT NOT NULL CHECK (state IN ('queued', 'taken', 'sent', 'dead')),"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX outbound_state ON outbound(state, not_before_ms);"
+	"CREATE TABLE sessions ("
+	" key TEXT PRIMARY KEY,"
+	" data BLOB NOT NULL,"
+	" deadline INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX sessions_deadline ON sessions(deadline) WHERE deadline > 0;"
+	"PRAGMA user_version = 1;";
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[Q_N];
+	char err[256];
+};
+
+static struct sq *sq_of(struct store *st)
+{
+	return st->priv;
+}
+
+static int sq_fail(struct sq *q, const char *what)
+{
+	snprintf(q->err, sizeof(q->err), "%s: %s", what, q->db ? sqlite3_errmsg(q->db) : "no database");
+	return -1;
+}
+
+static sqlite3_stmt *sq_stmt(struct sq *q, enum sq_stmt i)
+{
+	if (!q->stmt[i] &&
+	    sqlite3_prepare_v3(q->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmt[i], NULL)
+	    != SQLITE_OK) {
+		sq_fail(q, "prepare");
+		q->stmt[i] = NULL;
+	}
+	return q->stmt[i];
+}
+
+/* Runs a statement that returns no rows; returns the number of rows changed or -1. */
+static int sq_done(struct sq *q, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE) {
+		sq_fail(q, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return sqlite3_changes(q->db);
+}
+
+static int sq_exec1(struct sq *q, enum sq_stmt i, const char *what)
+{
+	sqlite3_stmt *s = sq_stmt(q, i);
+
+	if (!s)
+		return -1;
+	return sq_done(q, s, what) < 0 ? -1 : 0;
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+/* --- transactions --- */
+
+static int sq_begin(struct store *st)
+{
+	return sq_exec1(sq_of(st), Q_BEGIN, "begin");
+}
+
+static int sq_commit(struct store *st)
+{
+	return sq_exec1(sq_of(st), Q_COMMIT, "commit");
+}
+
+static int sq_rollback(struct store *st)
+{
+	struct sq *q = sq_of(st);
+
+	/* Some errors (disk full, I/O) already rolled the transaction back. */
+	if (sqlite3_get_autocommit(q->db))
+		return 0;
+	return sq_exec1(q, Q_ROLLBACK, "rollback");
+}
+
+/* --- inbound --- */
+
+static int sq_inbound_add(struct store *st, struct store_inbound *in)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_IN_ADD);
+	int n;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int(s, 1, in->channel);
+	bind_text(s, 2, in->via);
+	bind_text(s, 3, in->from);
+	bind_text(s, 4, in->text);
+	sqlite3_bind_int64(s, 5, in->received);
+	bind_text(s, 6, in->dedup);
+	n = sq_done(q, s, "inbound_add");
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return 1;
+	in->id = sqlite3_last_insert_rowid(q->db);
+	return 0;
+}
+
+static int sq_inbound_done(struct store *st, int64_t id)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_IN_DONE);
+	int n;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	n = sq_done(q, s, "inbound_done");
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+/* A copy of column i under ctx; NULL only when the column is NULL. */
+static char *col_text(void *ctx, sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? talloc_strdup(ctx, (const char *)t) : NULL;
+}
+
+/* A copy of column i under ctx, "" for NULL; NULL only when memory runs out. */
+static char *col_text_nn(void *ctx, sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return talloc_strdup(ctx, t ? (const char *)t : "");
+}
+
+static int sq_inbound_pending(struct store *st,
+			      void (*fn)(void *data, const struct store_inbound *in), void *data)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_IN_PENDING);
+	void *tmp;
+	struct store_inbound *rows = NULL;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	if (!s)
+		return -1;
+	tmp = talloc_named_const(NULL, 0, "inbound_pending");
+	if (!tmp)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_inbound *in;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			rows = talloc_realloc(tmp, rows, struct store_inbound, cap);
+			if (!rows) {
+				snprintf(q->err, sizeof(q->err), "inbound_pending: out of memory");
+				goto fail;
+			}
+		}
+		in = &rows[n++];
+		in->id = sqlite3_column_int64(s, 0);
+		in->channel = (enum channel)sqlite3_column_int(s, 1);
+		in->via = col_text_nn(tmp, s, 2);
+		in->from = col_text_nn(tmp, s, 3);
+		in->text = col_text_nn(tmp, s, 4);
+		in->received = sqlite3_column_int64(s, 5);
+		in->dedup = col_text(tmp, s, 6);
+		if (!in->via || !in->from || !in->text ||
+		    (!in->dedup && sqlite3_column_type(s, 6) != SQLITE_NULL)) {
+			snprintf(q->err, sizeof(q->err), "inbound_pending: out of memory");
+			goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(q, "inbound_pending");
+		goto fail;
+	}
+	sqlite3_reset(s);
+	for (i = 0; i < n; i++)
+		fn(data, &rows[i]);
+	talloc_free(tmp);
+	return 0;
+fail:
+	sqlite3_reset(s);
+	talloc_free(tmp);
+	return -1;
+}
+
+/* --- outbound --- */
+
+static int sq_outbound_add(struct store *st, struct store_outbound *out)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_OUT_ADD);
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, out->via);
+	bind_text(s, 2, out->to);
+	bind_text(s, 3, out->text);
+	sqlite3_bind_int(s, 4, out->coding);
+	sqlite3_bind_int64(s, 5, out->parts);
+	sqlite3_bind_int64(s, 6, out->attempts);
+	sqlite3_bind_int64(s, 7, out->not_before);
+	sqlite3_bind_int64(s, 8, (int64_t)time(NULL));
+	if (sq_done(q, s, "outbound_add") < 0)
+		return -1;
+	out->id = sqlite3_last_insert_rowid(q->db);
+	return 0;
+}
+
+static int sq_outbound_due(struct store *st, const char *via, int64_t now_ms,
+			   struct store_outbound *out, unsigned max, void *ctx)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s;
+	unsigned n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max == 0)
+		return 0;
+	s = sq_stmt(q, Q_OUT_DUE);
+	if (!s)
+		return -1;
+	bind_text(s, 1, via);
+	sqlite3_bind_int64(s, 2, now_ms);
+	sqlite3_bind_int64(s, 3, max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_outbound *o = &out[n++];
+
+		o->id = sqlite3_column_int64(s, 0);
+		o->via = col_text_nn(ctx, s, 1);
+		o->to = col_text_nn(ctx, s, 2);
+		o->text = col_text_nn(ctx, s, 3);
+		o->coding = sqlite3_column_int(s, 4) == TEXT_UCS2 ? TEXT_UCS2 : TEXT_GSM7;
+		o->parts = (unsigned)sqlite3_column_int64(s, 5);
+		o->attempts = (unsigned)sqlite3_column_int64(s, 6);
+		o->not_before = sqlite3_column_int64(s, 7);
+		if (!o->via || !o->to || !o->text) {
+			snprintf(q->err, sizeof(q->err), "outbound_due: out of memory");
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		sq_fail(q, "outbound_due");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int sq_outbound_change(struct store *st, enum sq_stmt i, int64_t id, int64_t arg,
+			      const char *what)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, i);
+	int n;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if (i == Q_OUT_FAILED)
+		sqlite3_bind_int64(s, 2, arg);
+	n = sq_done(q, s, what);
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+static int sq_outbound_taken(struct store *st, int64_t id)
+{
+	return sq_outbound_change(st, Q_OUT_TAKEN, id, 0, "outbound_taken");
+}
+
+static int sq_outbound_sent(struct store *st, int64_t id)
+{
+	return sq_outbound_change(st, Q_OUT_SENT, id, 0, "outbound_sent");
+}
+
+static int sq_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up)
+{
+	if (give_up)
+		return sq_outbound_change(st, Q_OUT_DEAD, id, 0, "outbound_failed");
+	return sq_outbound_change(st, Q_OUT_FAILED, id, not_before_ms, "outbound_failed");
+}
+
+/* --- sessions --- */
+
+static int sq_session_get(struct store *st, const char *key, struct session *sess, void *ctx)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SESS_GET);
+	int rc;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(q, "session_get");
+		sqlite3_reset(s);
+		return -1;
+	}
+	rc = session_decode(sess, ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+	sqlite3_reset(s);
+	if (rc < 0) {
+		snprintf(q->err, sizeof(q->err), "session_get: stored session does not decode");
+		return -1;
+	}
+	return 0;
+}
+
+static int sq_session_put(struct store *st, const struct session *sess)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SESS_PUT);
+	size_t len;
+	char *data;
+	int rc;
+
+	if (!s)
+		return -1;
+	data = session_encode(NULL, sess, &len);
+	if (!data || len > INT_MAX) {
+		talloc_free(data);
+		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
+		return -1;
+	}
+	bind_text(s, 1, sess->key);
+	sqlite3_bind_blob(s, 2, data, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, sess->deadline);
+	rc = sq_done(q, s, "session_put");
+	talloc_free(data);
+	return rc < 0 ? -1 : 0;
+}
+
+static int sq_session_del(struct store *st, const char *key)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SESS_DEL);
+	int n;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, key);
+	n = sq_done(q, s, "session_del");
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+struct blob {
+	char *key;
+	void *data;
+	size_t len;
+};
+
+static int sq_session_each(struct store *st, void (*fn)(void *data, const struct session *s),
+			   void *data, void *ctx)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SESS_EACH);
+	struct blob *rows = NULL;
+	size_t n = 0, cap = 0, i, bad = 0;
+	void *tmp;
+	int rc;
+
+	if (!s)
+		return -1;
+	tmp = talloc_named_const(NULL, 0, "session_each");
+	if (!tmp)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct blob *b;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			rows = talloc_realloc(tmp, rows, struct blob, cap);
+			if (!rows)
+				goto oom;
+		}
+		b = &rows[n];
+		b->key = col_text(tmp, s, 0);
+		b->len = (size_t)sqlite3_column_bytes(s, 1);
+		b->data = talloc_memdup(tmp, sqlite3_column_blob(s, 1), b->len ? b->len : 1);
+		if (!b->key || !b->data)
+			goto oom;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(q, "session_each");
+		goto fail;
+	}
+	sqlite3_reset(s);
+	for (i = 0; i < n; i++)
+		if (session_decode_visit(ctx, rows[i].data, rows[i].len, fn, data) < 0)
+			bad++;
+	if (bad)
+		snprintf(q->err, sizeof(q->err), "session_each: %zu stored sessions do not decode",
+			 bad);
+	talloc_free(tmp);
+	return 0;
+oom:
+	snprintf(q->err, sizeof(q->err), "session_each: out of memory");
+fail:
+	sqlite3_reset(s);
+	talloc_free(tmp);
+	return -1;
+}
+
+/* --- upkeep --- */
+
+static int sq_purge(struct store *st, int64_t now, unsigned keep_s)
+{
+	struct sq *q = sq_of(st);
+	bool own = sqlite3_get_autocommit(q->db) != 0;
+	const enum sq_stmt del[] = { Q_PURGE_IN, Q_PURGE_OUT, Q_PURGE_SESS };
+	int total = 0;
+	size_t i;
+
+	if (own && sq_begin(st) < 0)
+		return -1;
+	for (i = 0; i < sizeof(del) / sizeof(del[0]); i++) {
+		sqlite3_stmt *s = sq_stmt(q, del[i]);
+		int n;
+
+		if (!s)
+			goto fail;
+		sqlite3_bind_int64(s, 1, del[i] == Q_PURGE_SESS ? now : now - (int64_t)keep_s);
+		n = sq_done(q, s, "purge");
+		if (n < 0)
+			goto fail;
+		total += n;
+	}
+	if (own && sq_commit(st) < 0)
+		goto fail;
+	return total;
+fail:
+	if (own)
+		sq_rollback(st);
+	return -1;
+}
+
+static int sq_counters(struct store *st, struct store_counters *c)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_COUNTERS);
+
+	if (!s)
+		return -1;
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sq_fail(q, "counters");
+		sqlite3_reset(s);
+		return -1;
+	}
+	c->inbound_pending = (uint64_t)sqlite3_column_int64(s, 0);
+	c->outbound_pending = (uint64_t)sqlite3_column_int64(s, 1);
+	c->sessions = (uint64_t)sqlite3_column_int64(s, 2);
+	c->duplicate_sends = (uint64_t)sqlite3_column_int64(s, 3);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static const char *sq_last_error(struct store *st)
+{
+	return sq_of(st)->err;
+}
+
+static int sq_destructor(struct sq *q)
+{
+	unsigned i;
+
+	for (i = 0; i < Q_N; i++) {
+		sqlite3_finalize(q->stmt[i]);
+		q->stmt[i] = NULL;
+	}
+	if (q->db)
+		sqlite3_close(q->db);
+	q->db = NULL;
+	return 0;
+}
+
+static void sq_close(struct store *st)
+{
+	talloc_free(st);
+}
+
+static const struct store_ops sq_ops = {
+	.name = "sqlite",
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.inbound_add = sq_inbound_add,
+	.inbound_done = sq_inbound_done,
+	.inbound_pending = sq_inbound_pending,
+	.outbound_add = sq_outbound_add,
+	.outbound_due = sq_outbound_due,
+	.outbound_taken = sq_outbound_taken,
+	.outbound_sent = sq_outbound_sent,
+	.outbound_failed = sq_outbound_failed,
+	.session_get = sq_session_get,
+	.session_put = sq_session_put,
+	.session_del = sq_session_del,
+	.session_each = sq_session_each,
+	.purge = sq_purge,
+	.counters = sq_counters,
+	.close = sq_close,
+	.last_error = sq_last_error,
+};
+
+/* --- opening --- */
+
+/* A new directory entry survives a crash only once its directory is synced. */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Copies the directory part of path ("." when there is none) into a talloc'd string. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return talloc_strdup(NULL, ".");
+	if (slash == path)
+		return talloc_strdup(NULL, "/");
+	return talloc_strndup(NULL, path, (size_t)(slash - path));
+}
+
+/* Creates the missing directories of path's parent, each 0700. Existing ones are left as
+ * they are: the path may well sit in a directory we do not own. */
+static int make_parent(const char *path, char *err, size_t err_len)
+{
+	char *dir = talloc_strdup(NULL, path);
+	char *p;
+	int rc = -1;
+
+	if (!dir) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	p = strrchr(dir, '/');
+	if (!p || p == dir) {
+		rc = 0;
+		goto out;
+	}
+	*p = '\0';
+	for (p = dir + 1; ; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) == 0) {
+			char *parent = dir_of(dir);
+			int synced = parent ? fsync_dir(parent) : -1;
+
+			talloc_free(parent);
+			if (chmod(dir, 0700) < 0 || synced < 0) {
+				snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+				goto out;
+			}
+		} else if (errno != EEXIST) {
+			snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+			goto out;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	rc = 0;
+out:
+	talloc_free(dir);
+	return rc;
+}
+
+/* Runs a pragma; when want is set, its one result must equal want. */
+static int sq_pragma(struct sq *q, const char *sql, const char *want)
+{
+	sqlite3_stmt *s;
+	int rc, ok;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return sq_fail(q, sql);
+	rc = sqlite3_step(s);
+	if (want) {
+		const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+
+		ok = t && strcasecmp((const char *)t, want) == 0;
+	} else {
+		ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+	}
+	sqlite3_finalize(s);
+	if (!ok) {
+		snprintf(q->err, sizeof(q->err), "%s: not applied", sql);
+		return -1;
+	}
+	return 0;
+}
+
+static int sq_user_version(struct sq *q, int *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return sq_fail(q, "user_version");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int(s, 0);
+	else
+		sq_fail(q, "user_version");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Creates or checks the schema, then requeues what a crash left "taken", in one
+ * transaction. */
+static int sq_prepare_db(struct store *st)
+{
+	struct sq *q = sq_of(st);
+	int version, taken;
+	char *errmsg = NULL;
+	char sql[160];
+
+	if (sq_begin(st) < 0)
+		return -1;
+	if (sq_user_version(q, &version) < 0)
+		goto fail;
+	if (version == 0) {
+		if (sqlite3_exec(q->db, schema_v1, NULL, NULL, &errmsg) != SQLITE_OK) {
+			snprintf(q->err, sizeof(q->err), "creating the schema: %s",
+				 errmsg ? errmsg : "?");
+			sqlite3_free(errmsg);
+			goto fail;
+		}
+	} else if (version != SCHEMA_VERSION) {
+		snprintf(q->err, sizeof(q->err), "schema version %d, this program knows %d",
+			 version, SCHEMA_VERSION);
+		goto fail;
+	}
+	if (sqlite3_exec(q->db, "UPDATE outbound SET state = 'queued' WHERE state = 'taken'",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		sq_fail(q, "requeueing taken messages");
+		goto fail;
+	}
+	taken = sqlite3_changes(q->db);
+	if (taken > 0) {
+		snprintf(sql, sizeof(sql),
+			 "UPDATE meta SET value = value + %d WHERE name = 'duplicate_sends'", taken);
+		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			sq_fail(q, "counting duplicate sends");
+			goto fail;
+		}
+	}
+	return sq_commit(st);
+fail:
+	sq_rollback(st);
+	return -1;
+}
+
+static void chmod_if_exists(const char *path, const char *suffix)
+{
+	char *p = talloc_asprintf(NULL, "%s%s", path, suffix);
+
+	if (p)
+		chmod(p, 0600);
+	talloc_free(p);
+}
+
+struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t err_len)
+{
+	struct store *st;
+	struct sq *q;
+	mode_t old_mask;
+	int rc;
+
+	if (err && err_len)
+		err[0] = '\0';
+	st = talloc_zero(ctx, struct store);
+	if (!st) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	q = talloc_zero(st, struct sq);
+	if (!q) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	talloc_set_destructor(q, sq_destructor);
+	st->ops = &sq_ops;
+	st->priv = q;
+
+	/* The umask covers the file and SQLite's -wal and -shm, created at first use below. */
+	old_mask = umask(077);
+	if (make_parent(path, err, err_len) < 0) {
+		umask(old_mask);
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+	if (rc != SQLITE_OK) {
+		umask(old_mask);
+		snprintf(err, err_len, "%s: %s", path,
+			 q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	if (chmod(path, 0600) < 0) {
+		umask(old_mask);
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	if (sq_pragma(q, "PRAGMA journal_mode = WAL", "wal") < 0 ||
+	    sq_pragma(q, "PRAGMA synchronous = FULL", NULL) < 0 ||
+	    sq_pragma(q, "PRAGMA synchronous", "2") < 0 ||
+	    sq_pragma(q, "PRAGMA secure_delete = FAST", NULL) < 0 ||
+	    sq_pragma(q, "PRAGMA journal_size_limit = 4194304", NULL) < 0 ||
+	    sq_prepare_db(st) < 0) {
+		umask(old_mask);
+		snprintf(err, err_len, "%s: %s", path, q->err);
+		goto fail;
+	}
+	umask(old_mask);
+	chmod_if_exists(path, "-wal");
+	chmod_if_exists(path, "-shm");
+	{
+		char *dir = dir_of(path);
+		int synced = dir ? fsync_dir(dir) : -1;
+
+		talloc_free(dir);
+		if (synced < 0) {
+			snprintf(err, err_len, "%s: syncing its directory: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	return st;
+fail:
+	talloc_free(st);
+	return NULL;
+}

@@ -1,0 +1,895 @@
+/* Aggregators' USSD callback over libmicrohttpd: see include/guichet/ussd_http.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+#include <osmocom/core/linuxlist.h>
+#include <osmocom/core/select.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+#include <osmocom/core/utils.h>
+
+#include "guichet/log.h"
+#include "guichet/text.h"
+#include "guichet/ussd_http.h"
+
+#define SESS_BUCKETS 1024
+#define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
+#define FIELD_MAX 1024
+#define SESSION_ID_MAX 64
+#define INVALID_TEXT "Session invalide."
+
+struct hsess;
+struct hreq;
+
+/* Held by the sink while it owes a reply; survives the request, the session and h. */
+struct hticket {
+	struct llist_head detached;
+	struct ussd_http *h;
+	struct hsess *s;
+	struct hreq *r;
+};
+
+struct hsess {
+	struct llist_head bucket;
+	struct ussd_http *h;
+	char id[SESSION_ID_MAX + 1];
+	char key[SESSION_ID_MAX + 6];	/* "http:<id>" */
+	char pseudo[24];
+	char *code, *phone;
+	char *history;		/* `text` of the last request answered */
+	char *next_history;	/* `text` of the request in progress */
+	struct hticket *pending;
+	struct osmo_timer_list idle;
+};
+
+struct hreq {
+	struct ussd_http *h;
+	struct MHD_Connection *conn;
+	struct MHD_PostProcessor *pp;
+	size_t body;
+	bool too_big, dispatched, suspended, was_suspended, ready, refused;
+	char *f_session, *f_code, *f_phone, *f_text;
+	char *reply;		/* "CON ..." / "END ..." once known */
+	struct hticket *ticket;
+	char sess_id[SESSION_ID_MAX + 1];	/* the session this request continued, if any */
+};
+
+struct ussd_http {
+	void *ctx;
+	struct ussd_http_config cfg;
+	char *secret;
+	unsigned screen_chars;
+	struct ussd_sink sink;
+	struct MHD_Daemon *d;
+	unsigned port;
+	struct osmo_fd ofd;
+	struct osmo_timer_list timer;
+	bool stopping;
+	struct llist_head detached;
+	struct llist_head buckets[SESS_BUCKETS];
+	struct ussd_http_stats st;
+};
+
+#define LOGS(s, level, fmt, ...) \
+	glog(GLOG_USSD, level, &(struct log_fields){ .session = (s)->pseudo, .channel = "ussd" }, \
+	     fmt, ##__VA_ARGS__)
+#define LOGH(level, fmt, ...) \
+	glog(GLOG_USSD, level, &(struct log_fields){ .channel = "ussd" }, fmt, ##__VA_ARGS__)
+
+/* ======================= configuration ======================= */
+
+static int parse_allow(const char *s, struct ussd_http_allow *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	unsigned max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, buf, a->addr) == 1) {
+		a->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, a->addr) == 1) {
+		a->family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	a->prefix = max;
+	if (slash) {
+		char *end;
+		unsigned long p = strtoul(slash, &end, 10);
+
+		if (!*slash || *end || p > max)
+			return -1;
+		a->prefix = (unsigned)p;
+	}
+	return 0;
+}
+
+int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
+			   struct ussd_http_config **out)
+{
+	static const char *const keys[] = { "listen", "port", "secret", "allow", "session_timeout" };
+	struct ussd_http_config *hc;
+	struct in6_addr tmp;
+	yaml_node_t *v;
+	const char *s;
+	int rc = 0;
+
+	*out = NULL;
+	hc = talloc_zero(ctx, struct ussd_http_config);
+	if (!hc)
+		return -1;
+	hc->listen = "127.0.0.1";
+	hc->port = 8089;
+	hc->session_s = 180;
+	if (ydoc_is_null(node) || !ydoc_is_map(node)) {
+		ydoc_error(y, node, "ussd_http must be a mapping (listen, port, secret, allow), "
+			   "found %s", ydoc_kind(node));
+		talloc_free(hc);
+		return -1;
+	}
+	if (ydoc_check_keys(y, node, keys, ARRAY_SIZE(keys)))
+		rc = -1;
+	if ((v = ydoc_get(y, node, "listen"))) {
+		s = ydoc_string(y, v);
+		if (!s)
+			rc = -1;
+		else if (inet_pton(AF_INET, s, &tmp) != 1 && inet_pton(AF_INET6, s, &tmp) != 1) {
+			ydoc_error(y, v, "listen must be an IPv4 or IPv6 address, found `%s`", s);
+			rc = -1;
+		} else {
+			hc->listen = talloc_strdup(hc, s);
+		}
+	}
+	if ((v = ydoc_get(y, node, "port"))) {
+		if (ydoc_uint(y, v, &hc->port))
+			rc = -1;
+		else if (hc->port > 65535) {
+			ydoc_error(y, v, "port must be between 0 and 65535");
+			rc = -1;
+		}
+	}
+	if ((v = ydoc_get(y, node, "session_timeout"))) {
+		if (ydoc_duration(y, v, &hc->session_s))
+			rc = -1;
+		else if (hc->session_s < 10) {
+			ydoc_error(y, v, "session_timeout below 10 s would end sessions while "
+				   "people read");
+			rc = -1;
+		}
+	}
+	if ((v = ydoc_get(y, node, "allow"))) {
+		if (!ydoc_is_seq(v)) {
+			ydoc_error(y, v, "allow must be a list of addresses, found %s", ydoc_kind(v));
+			rc = -1;
+		} else {
+			unsigned i, n = ydoc_len(v);
+
+			hc->allow = talloc_zero_array(hc, struct ussd_http_allow, n ? n : 1);
+			for (i = 0; hc->allow && i < n; i++) {
+				yaml_node_t *it = ydoc_seq_item(y, v, i);
+
+				if (!(s = ydoc_string(y, it))) {
+					rc = -1;
+				} else if (parse_allow(s, &hc->allow[hc->n_allow])) {
+					ydoc_error(y, it, "`%s` is not an address nor an address/prefix",
+						   s);
+					rc = -1;
+				} else {
+					hc->n_allow++;
+				}
+			}
+			if (!n) {
+				ydoc_error(y, v, "an empty allow list would refuse every aggregator");
+				rc = -1;
+			}
+		}
+	}
+	if ((v = ydoc_get(y, node, "secret"))) {
+		char err[256];
+
+		if (!(s = ydoc_string(y, v))) {
+			rc = -1;
+		} else if (!(hc->secret = config_read_secret(hc, c, s, err, sizeof(err)))) {
+			ydoc_error(y, v, "%s", err);
+			rc = -1;
+		} else if (!*hc->secret) {
+			ydoc_error(y, v, "secret `%s` is empty", s);
+			rc = -1;
+		}
+	}
+	if (!rc && !hc->secret && !hc->n_allow) {
+		ydoc_error(y, node, "ussd_http needs a `secret`, an `allow` list, or both");
+		rc = -1;
+	}
+	if (rc) {
+		talloc_free(hc);
+		return -1;
+	}
+	*out = hc;
+	return 0;
+}
+
+/* ======================= sessions ======================= */
+
+static unsigned sess_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return (h ^ (h >> 15)) % SESS_BUCKETS;
+}
+
+static struct hsess *sess_find(struct ussd_http *h, const char *id)
+{
+	struct hsess *s;
+
+	llist_for_each_entry(s, &h->buckets[sess_hash(id)], bucket)
+		if (!strcmp(s->id, id))
+			return s;
+	return NULL;
+}
+
+static void idle_expired(void *data);
+
+static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *code,
+			      const char *phone)
+{
+	struct hsess *s = talloc_zero(h, struct hsess);
+
+	if (!s)
+		return NULL;
+	s->h = h;
+	OSMO_STRLCPY_ARRAY(s->id, id);
+	snprintf(s->key, sizeof(s->key), "http:%s", id);
+	log_pseudonym(s->pseudo, sizeof(s->pseudo), s->key);
+	s->code = talloc_strdup(s, code);
+	s->phone = talloc_strdup(s, phone);
+	s->history = talloc_strdup(s, "");
+	if (!s->code || !s->phone || !s->history) {
+		talloc_free(s);
+		return NULL;
+	}
+	osmo_timer_setup(&s->idle, idle_expired, s);
+	llist_add(&s->bucket, &h->buckets[sess_hash(id)]);
+	h->st.open++;
+	return s;
+}
+
+static void ticket_detach(struct ussd_http *h, struct hticket *t)
+{
+	if (!t->s && !t->r)
+		llist_add(&t->detached, &h->detached);
+}
+
+static void sess_end(struct hsess *s, bool abort)
+{
+	struct ussd_http *h = s->h;
+
+	osmo_timer_del(&s->idle);
+	llist_del(&s->bucket);
+	h->st.open--;
+	if (s->pending) {
+		s->pending->s = NULL;
+		ticket_detach(h, s->pending);
+		s->pending = NULL;
+	}
+	if (abort) {
+		char key[sizeof(s->key)];
+
+		h->st.aborts++;
+		OSMO_STRLCPY_ARRAY(key, s->key);
+		talloc_free(s);
+		if (h->sink.abort)
+			h->sink.abort(h->sink.data, key);
+		return;
+	}
+	talloc_free(s);
+}
+
+static void idle_expired(void *data)
+{
+	struct hsess *s = data;
+
+	LOGS(s, LOGL_INFO, "USSD session idle for %u s: forgotten", s->h->cfg.session_s);
+	sess_end(s, true);
+}
+
+/* ======================= the MHD loop ======================= */
+
+static void mhd_schedule(struct ussd_http *h)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (h->d && MHD_get_timeout(h->d, &ms) == MHD_YES)
+		osmo_timer_schedule(&h->timer, (long)(ms / 1000), (long)(ms % 1000) * 1000);
+	else
+		osmo_timer_del(&h->timer);
+}
+
+static void mhd_run(struct ussd_http *h)
+{
+	MHD_run(h->d);
+	mhd_schedule(h);
+}
+
+static int mhd_fd_cb(struct osmo_fd *ofd, unsigned what)
+{
+	(void)what;
+	mhd_run(ofd->data);
+	return 0;
+}
+
+static void mhd_timer_cb(void *data)
+{
+	mhd_run(data);
+}
+
+/* After MHD_resume_connection: MHD processes it on its next run, from the loop (never from
+ * inside one of its own callbacks). */
+static void mhd_kick(struct ussd_http *h)
+{
+	osmo_timer_schedule(&h->timer, 0, 0);
+}
+
+/* ======================= requests ======================= */
+
+static bool secret_ok(const char *want, const char *got)
+{
+	size_t wl = strlen(want), gl = got ? strlen(got) : 0, i;
+	volatile unsigned char diff = (unsigned char)(wl != gl);
+
+	if (!got)
+		got = "";
+	/* Constant in the secret's length whatever the candidate. */
+	for (i = 0; i < wl; i++)
+		diff |= (unsigned char)want[i] ^ (unsigned char)(i < gl ? got[i] : 0);
+	return diff == 0;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, full))
+		return false;
+	if (!rest)
+		return true;
+	return ((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+static bool addr_allowed(const struct ussd_http *h, const struct sockaddr *sa)
+{
+	uint8_t v4[4], v6[16];
+	bool has4 = false, has6 = false;
+	unsigned i;
+
+	if (!h->cfg.n_allow)
+		return true;
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		has4 = true;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		memcpy(v6, a6, 16);
+		has6 = true;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(v4, v6 + 12, 4);
+			has4 = true;
+		}
+	}
+	for (i = 0; i < h->cfg.n_allow; i++) {
+		const struct ussd_http_allow *a = &h->cfg.allow[i];
+
+		if (a->family == AF_INET && has4 && prefix_match(a->addr, v4, a->prefix))
+			return true;
+		if (a->family == AF_INET6 && has6 && prefix_match(a->addr, v6, a->prefix))
+			return true;
+	}
+	return false;
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+								     MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result rc;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+				 const char *filename, const char *content_type,
+				 const char *transfer_encoding, const char *data, uint64_t off,
+				 size_t size)
+{
+	struct hreq *r = cls;
+	char **f = NULL;
+	size_t have;
+
+	(void)kind; (void)filename; (void)content_type; (void)transfer_encoding; (void)off;
+	if (!strcmp(key, "sessionId"))
+		f = &r->f_session;
+	else if (!strcmp(key, "serviceCode"))
+		f = &r->f_code;
+	else if (!strcmp(key, "phoneNumber"))
+		f = &r->f_phone;
+	else if (!strcmp(key, "text"))
+		f = &r->f_text;
+	else
+		return MHD_YES;		/* networkCode and the like: not ours */
+	if (!*f)
+		*f = talloc_strdup(r, "");
+	have = *f ? strlen(*f) : 0;
+	if (!*f || have + size > FIELD_MAX) {
+		r->too_big = true;
+		return MHD_NO;
+	}
+	*f = talloc_strndup_append(*f, data, size);
+	return *f ? MHD_YES : MHD_NO;
+}
+
+static bool valid_session_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= SESSION_ID_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == n;
+}
+
+/* Cuts utf8 (talloc'd) at a character boundary until it fits one screen. */
+static char *fit_screen(struct ussd_http *h, void *ctx, const char *text, bool *cut)
+{
+	struct text_budget b = text_budget_ussd(h->screen_chars);
+	char *s = talloc_strdup(ctx, text ? text : "");
+	size_t n;
+
+	*cut = false;
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	while (n && !text_fits(s, &b)) {
+		*cut = true;
+		do
+			n--;
+		while (n && ((uint8_t)s[n] & 0xc0) == 0x80);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+static void reply_cb(void *data, const char *text, bool expects_answer)
+{
+	struct hticket *t = data;
+	struct ussd_http *h = t->h;
+	struct hsess *s = t->s;
+	struct hreq *r = t->r;
+	char *screen;
+	bool cut = false;
+
+	if (!h) {
+		talloc_free(t);
+		return;
+	}
+	if (!s && !r) {
+		h->st.dropped++;
+		llist_del(&t->detached);
+		talloc_free(t);
+		return;
+	}
+	talloc_free(t);
+	if (s) {
+		s->pending = NULL;
+		if (r && expects_answer) {
+			talloc_free(s->history);
+			s->history = s->next_history;
+			s->next_history = NULL;
+			osmo_timer_schedule(&s->idle, h->cfg.session_s, 0);
+		} else if (!r) {
+			/* The aggregator gave up on this request: the screen is lost, and the
+			 * session with it. */
+			LOGS(s, LOGL_NOTICE, "USSD reply came after the aggregator left: session "
+			     "ended");
+			sess_end(s, expects_answer);
+		} else {
+			sess_end(s, false);
+		}
+	}
+	if (!r) {
+		h->st.dropped++;
+		return;
+	}
+	r->ticket = NULL;
+	screen = fit_screen(h, r, text, &cut);
+	if (cut) {
+		h->st.truncated++;
+		LOGH(LOGL_NOTICE, "USSD screen longer than %u characters: cut", h->screen_chars);
+	}
+	r->reply = talloc_asprintf(r, "%s %s", expects_answer ? "CON" : "END",
+				   screen ? screen : "");
+	r->ready = true;
+	h->st.replies++;
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+		mhd_kick(h);
+	}
+}
+
+static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
+{
+	struct ussd_http *h = r->h;
+
+	h->st.invalid++;
+	if (s) {
+		LOGS(s, LOGL_NOTICE, "USSD callback refused (%s): session ended", why);
+		sess_end(s, true);
+	} else {
+		LOGH(LOGL_NOTICE, "USSD callback refused: %s", why);
+	}
+	r->reply = talloc_strdup(r, "END " INVALID_TEXT);
+	r->ready = true;
+}
+
+/* Decides what the complete request means and hands it to the sink. */
+static void dispatch(struct hreq *r)
+{
+	struct ussd_http *h = r->h;
+	struct hsess *s;
+	struct hticket *t;
+	struct ussd_req req = { .via = "http" };
+	const char *input;
+	size_t hl;
+	bool begin;
+
+	r->dispatched = true;
+	if (!r->f_session || !r->f_code || !valid_session_id(r->f_session) || !*r->f_code) {
+		refuse_invalid(r, NULL, "sessionId or serviceCode missing or malformed");
+		return;
+	}
+	if (!r->f_phone)
+		r->f_phone = talloc_strdup(r, "");
+	if (!r->f_text)
+		r->f_text = talloc_strdup(r, "");
+	if (!r->f_phone || !r->f_text) {
+		refuse_invalid(r, NULL, "out of memory");
+		return;
+	}
+	s = sess_find(h, r->f_session);
+	if (!s) {
+		if (*r->f_text) {
+			refuse_invalid(r, NULL, "history for a session not open here");
+			return;
+		}
+		s = sess_new(h, r->f_session, r->f_code, r->f_phone);
+		if (!s) {
+			refuse_invalid(r, NULL, "out of memory");
+			return;
+		}
+		LOGS(s, LOGL_INFO, "USSD session begins (aggregator)");
+		begin = true;
+		input = r->f_code;
+	} else {
+		if (s->pending) {
+			refuse_invalid(r, s, "a request while the previous one is unanswered");
+			return;
+		}
+		if (strcmp(s->code, r->f_code) || strcmp(s->phone, r->f_phone)) {
+			refuse_invalid(r, s, "serviceCode or phoneNumber changed");
+			return;
+		}
+		hl = strlen(s->history);
+		if (!hl) {
+			input = r->f_text;
+			if (!*input) {
+				refuse_invalid(r, s, "history replayed");
+				return;
+			}
+		} else if (!strncmp(r->f_text, s->history, hl) && r->f_text[hl] == '*') {
+			input = r->f_text + hl + 1;
+		} else {
+			refuse_invalid(r, s, "history does not extend the session's");
+			return;
+		}
+		begin = false;
+	}
+	t = talloc_zero(h->ctx, struct hticket);
+	talloc_free(s->next_history);
+	s->next_history = talloc_strdup(s, r->f_text);
+	if (!t || !s->next_history) {
+		talloc_free(t);
+		refuse_invalid(r, s, "out of memory");
+		return;
+	}
+	osmo_timer_del(&s->idle);
+	OSMO_STRLCPY_ARRAY(r->sess_id, s->id);
+	t->h = h;
+	t->s = s;
+	t->r = r;
+	s->pending = t;
+	r->ticket = t;
+	req.dialogue = s->key;
+	req.from = s->phone[0] ? s->phone : s->key;
+	req.text = input;
+	req.begin = begin;
+	h->st.requests++;
+	h->sink.request(h->sink.data, &req, reply_cb, t);
+}
+
+/* True when the client has closed its side while its request was suspended (MHD does not
+ * watch suspended connections): the request is complete, so a readable EOF means gone. */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+
+	if (!ci)
+		return false;
+	return recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **con_cls)
+{
+	struct ussd_http *h = cls;
+	struct hreq *r = *con_cls;
+
+	(void)url; (void)version;
+	if (!r) {
+		const union MHD_ConnectionInfo *ci;
+		const char *sec;
+
+		r = talloc_zero(h, struct hreq);
+		if (!r)
+			return MHD_NO;
+		r->h = h;
+		r->conn = conn;
+		*con_cls = r;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!addr_allowed(h, ci ? ci->client_addr : NULL)) {
+			h->st.refused++;
+			r->refused = true;
+			LOGH(LOGL_NOTICE, "USSD callback from an address not allowed: refused");
+			return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
+		}
+		if (h->secret) {
+			sec = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Guichet-Secret");
+			if (!sec)
+				sec = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "secret");
+			if (!secret_ok(h->secret, sec)) {
+				h->st.refused++;
+				r->refused = true;
+				LOGH(LOGL_NOTICE, "USSD callback without the right secret: refused");
+				return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
+			}
+		}
+		if (strcmp(method, MHD_HTTP_METHOD_POST)) {
+			r->refused = true;
+			return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
+		}
+		r->pp = MHD_create_post_processor(conn, 1024, post_iter, r);
+		if (!r->pp) {
+			r->refused = true;
+			return queue_text(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+					  "application/x-www-form-urlencoded expected\n");
+		}
+		return MHD_YES;
+	}
+	if (r->refused)
+		return MHD_YES;
+	if (*upload_size) {
+		r->body += *upload_size;
+		if (r->body > BODY_MAX || r->too_big) {
+			r->too_big = true;
+		} else if (MHD_post_process(r->pp, upload, *upload_size) != MHD_YES) {
+			r->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big) {
+		r->refused = true;
+		return queue_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
+	}
+	if (!r->dispatched)
+		dispatch(r);
+	if (r->ready) {
+		if (r->was_suspended && peer_gone(conn)) {
+			struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
+
+			/* A prompt the person will never see: the session cannot go on. */
+			if (s && !s->pending) {
+				LOGS(s, LOGL_NOTICE, "USSD aggregator left before the screen: "
+				     "session ended");
+				sess_end(s, true);
+			}
+			h->st.dropped++;
+			return MHD_NO;
+		}
+		return queue_text(conn, MHD_HTTP_OK, r->reply ? r->reply : "END " INVALID_TEXT);
+	}
+	if (!r->suspended) {
+		r->suspended = true;
+		r->was_suspended = true;
+		MHD_suspend_connection(conn);
+	}
+	return MHD_YES;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct ussd_http *h = cls;
+	struct hreq *r = *con_cls;
+
+	(void)conn; (void)toe;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	if (r->ticket) {
+		/* Gone before its reply: the reply will find no request. */
+		r->ticket->r = NULL;
+		ticket_detach(h, r->ticket);
+	}
+	if (r->pp)
+		MHD_destroy_post_processor(r->pp);
+	talloc_free(r);
+}
+
+/* ======================= life cycle ======================= */
+
+struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
+				  unsigned screen_chars, struct ussd_sink sink)
+{
+	struct ussd_http *h;
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned i;
+
+	if (!cfg || !sink.request || !screen_chars)
+		return NULL;
+	h = talloc_zero(ctx, struct ussd_http);
+	if (!h)
+		return NULL;
+	h->ctx = ctx;
+	h->cfg = *cfg;
+	h->cfg.listen = talloc_strdup(h, cfg->listen ? cfg->listen : "127.0.0.1");
+	h->cfg.allow = cfg->n_allow ? talloc_memdup(h, cfg->allow,
+						    cfg->n_allow * sizeof(cfg->allow[0])) : NULL;
+	h->secret = cfg->secret ? talloc_strdup(h, cfg->secret) : NULL;
+	h->cfg.secret = NULL;
+	if (!h->cfg.session_s)
+		h->cfg.session_s = 180;
+	h->screen_chars = screen_chars;
+	h->sink = sink;
+	INIT_LLIST_HEAD(&h->detached);
+	for (i = 0; i < SESS_BUCKETS; i++)
+		INIT_LLIST_HEAD(&h->buckets[i]);
+	osmo_timer_setup(&h->timer, mhd_timer_cb, h);
+	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
+		goto fail;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, h->cfg.listen, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)cfg->port);
+	} else if (inet_pton(AF_INET6, h->cfg.listen,
+			     &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)cfg->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		LOGH(LOGL_ERROR, "USSD HTTP: bad listen address");
+		goto fail;
+	}
+	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_cb, h,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
+				MHD_OPTION_END);
+	if (!h->d) {
+		LOGH(LOGL_ERROR, "USSD HTTP: cannot listen on %s port %u", h->cfg.listen, cfg->port);
+		goto fail;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!di) {
+		LOGH(LOGL_ERROR, "USSD HTTP: libmicrohttpd without epoll");
+		goto fail;
+	}
+	osmo_fd_setup(&h->ofd, di->epoll_fd, OSMO_FD_READ, mhd_fd_cb, h, 0);
+	if (osmo_fd_register(&h->ofd) < 0)
+		goto fail;
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di ? di->port : cfg->port;
+	LOGH(LOGL_NOTICE, "USSD HTTP callback listening on %s port %u", h->cfg.listen, h->port);
+	mhd_schedule(h);
+	return h;
+fail:
+	if (h->d)
+		MHD_stop_daemon(h->d);
+	talloc_free(h);
+	return NULL;
+}
+
+unsigned ussd_http_port(const struct ussd_http *h)
+{
+	return h ? h->port : 0;
+}
+
+void ussd_http_stop(struct ussd_http *h)
+{
+	struct hticket *t, *tmp;
+	unsigned i;
+
+	if (!h)
+		return;
+	h->stopping = true;
+	/* Every session: requests waiting get a last screen, then the dialogue is aborted. */
+	for (i = 0; i < SESS_BUCKETS; i++) {
+		while (!llist_empty(&h->buckets[i])) {
+			struct hsess *s = llist_first_entry(&h->buckets[i], struct hsess, bucket);
+			struct hreq *r = s->pending ? s->pending->r : NULL;
+
+			if (r) {
+				r->ticket->r = NULL;
+				r->ticket = NULL;
+				r->reply = talloc_strdup(r, "END Service interrompu.");
+				r->ready = true;
+				if (r->suspended) {
+					r->suspended = false;
+					MHD_resume_connection(r->conn);
+				}
+			}
+			sess_end(s, true);
+		}
+	}
+	if (h->d) {
+		for (i = 0; i < 3; i++)
+			MHD_run(h->d);
+		osmo_fd_unregister(&h->ofd);
+		MHD_stop_daemon(h->d);
+		h->d = NULL;
+	}
+	osmo_timer_del(&h->timer);
+	llist_for_each_entry_safe(t, tmp, &h->detached, detached) {
+		llist_del(&t->detached);
+		t->h = NULL;
+	}
+	talloc_free(h);
+}
+
+void ussd_http_stats(const struct ussd_http *h, struct ussd_http_stats *st)
+{
+	*st = h->st;
+}

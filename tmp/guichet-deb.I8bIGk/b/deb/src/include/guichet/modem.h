@@ -1,0 +1,156 @@
+/* GSM modems through libGammu: the SMS transport Guichet is built around.
+ *
+ * Each modem is owned by one thread that alone calls libGammu (every call blocks; a
+ * GSM_StateMachine is never shared). The thread and the loop exchange small malloc'd
+ * records through two queues: loop -> thread (replies to send, locations to delete) under a
+ * mutex and condition variable, thread -> loop (parts read, send results, health) under a
+ * mutex with an eventfd registered as an osmo_fd. Everything that touches talloc, the sink
+ * or the log runs on the loop.
+ *
+ * Receiving: the thread polls the SIM every poll_ms, copies each new part out at once
+ * (sender, SMSC time, concatenation header, text as UCS-2) and hands the batch over. The
+ * loop reassembles concatenated messages (sms_reasm below), hands complete texts to
+ * sink.received() in batches, and only when that returns 0 asks the thread to delete their
+ * locations. A location handed over is never handed again until it is deleted.
+ *
+ * Sending: each modem registers one struct sms_transport. send() copies the reply to the
+ * thread's queue (MODEM_SEND_QUEUE deep); the thread encodes it as the renderer decided
+ * (GSM-7 or UCS-2, never a substitution), splits it, sends part by part at the configured
+ * rate while still polling between parts, and the loop reports sink.sent / sink.failed.
+ *
+ * Health: timeouts and repeated errors take a modem down (logged once), the thread
+ * terminates the connection and reconnects with backoff (logged once when back); replies
+ * queued to a down modem fail as temporary so the router can retry them elsewhere. */
+#ifndef GUICHET_MODEM_H
+#define GUICHET_MODEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+#include "guichet/router.h"
+
+struct config;
+struct ydoc;
+
+/* Replies a modem accepts ahead of the one it is sending. */
+#define MODEM_SEND_QUEUE 4
+/* A modem thread whose heartbeat is older than this is considered hung. */
+#define MODEM_HEARTBEAT_MAX_S 90
+
+/* ---- configuration: the `modems:` section ---- */
+
+struct modem_def {
+	const char *name;
+	const char *device;		/* resolved against the config directory */
+	const char *connection;		/* gammu connection: "at", "at115200", "none" ... */
+	const char *model;		/* "" (auto) or "dummy" */
+	const char *pin;		/* secret file name (config_read_secret), or NULL */
+	const char *sent_log;		/* JSON lines of every sent reply, or NULL */
+	unsigned rate;			/* parts per minute, 0: as fast as the modem goes */
+	unsigned poll_ms;		/* inbox poll period */
+	unsigned reassembly_timeout_s;	/* release incomplete concatenated messages after */
+};
+
+struct modem_config {
+	unsigned n;
+	struct modem_def *m;		/* n entries, talloc'd under the config */
+};
+
+/* Parses the value of `modems:` (a list of mappings) into *out (talloc'd under ctx). Every
+ * error is reported through y, located. Returns 0, or -1 when an error was found. */
+int modem_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
+		       struct modem_config **out);
+
+/* ---- the pool ---- */
+
+struct modem_pool;
+
+struct modem_status {
+	const char *name;
+	bool up;
+	int signal;			/* percent, -1 when unknown */
+	unsigned queued;		/* replies handed to the thread, not yet reported */
+	uint64_t parts_in, msgs_in, msgs_out, parts_out, failed, resets, released_incomplete;
+};
+
+/* Starts one thread per modem (the loop must be osmo_select_main's). Each modem registers
+ * its transport through sink.registered() before this returns; it goes up later, when its
+ * thread has connected (sink.ready() is then called). A PIN file that cannot be read is
+ * logged and the modem starts without one. NULL when mc is empty or on a system error. */
+struct modem_pool *modem_pool_start(void *ctx, const struct modem_config *mc,
+				    const struct config *c, struct sms_sink sink);
+/* Stops and joins every thread (a thread blocked in libGammu finishes its call first), then
+ * frees the pool. Messages read but not yet stored stay on the SIM and are read again at the
+ * next start; replies queued but not sent are not reported. */
+void modem_pool_stop(struct modem_pool *p);
+void modem_pool_status(const struct modem_pool *p, unsigned *up, unsigned *total);
+/* True when every modem thread's heartbeat is fresh (for the systemd watchdog). */
+bool modem_pool_alive(const struct modem_pool *p);
+unsigned modem_pool_count(const struct modem_pool *p);
+/* Fills st for modem i (0-based); -1 when i is out of range. */
+int modem_pool_modem(const struct modem_pool *p, unsigned i, struct modem_status *st);
+/* One line for the counters log: "m1 up sig 54% in 3/4 out 2/5 fail 0 resets 1; m2 ...". */
+char *modem_pool_counters(void *ctx, const struct modem_pool *p);
+
+/* ---- reassembly and decoding (pure, loop side; exposed for tests) ---- */
+
+struct sms_loc {
+	int folder, location;
+};
+
+/* One SMS part as read from one location, copied out of libGammu by the modem thread. */
+struct sms_part {
+	struct sms_loc loc;
+	char from[48];
+	int64_t smsc_time;	/* unix seconds of the SMSC timestamp, 0: unknown */
+	unsigned ref;		/* concatenation reference (8 or 16 bit) */
+	unsigned total, seq;	/* 1-based; a single SMS is 1 of 1 */
+	unsigned len;		/* bytes in ucs2 */
+	uint8_t ucs2[1300];	/* the text as UCS-2/UTF-16 big-endian */
+};
+
+/* Reads a concatenation element (IEI 0x00 or 0x08) from a raw UDH (with its length byte).
+ * Returns true and fills ref/total/seq, false when there is none or it is malformed. */
+bool sms_udh_concat(const uint8_t *udh, size_t len, unsigned *ref, unsigned *total,
+		    unsigned *seq);
+/* Sets p's text from 8-bit data (taken as Latin-1, as phones show it). */
+void sms_part_set_8bit(struct sms_part *p, const uint8_t *data, size_t len);
+/* Sets p's text from gammu's unicode string (UCS-2 BE, n code units). */
+void sms_part_set_ucs2(struct sms_part *p, const uint8_t *ucs2, size_t units);
+
+/* A message ready for the sink: complete, or released incomplete after the timeout. */
+struct sms_msg {
+	char *from;
+	char *text;		/* UTF-8; parts joined in order, missing parts left out */
+	char *dedup;		/* stable identity, see sms_dedup_key() */
+	int64_t smsc_time;
+	int64_t received;	/* unix seconds when the first part was read */
+	unsigned have, total;	/* parts */
+	unsigned nloc;
+	struct sms_loc *locs;	/* where its parts are, to delete them once stored */
+};
+
+struct sms_reasm;
+
+/* timeout_s: an incomplete message is released that long after its first part was read.
+ * max_groups: bound on messages waiting for parts; past it the oldest is released. */
+struct sms_reasm *sms_reasm_alloc(void *ctx, unsigned timeout_s, unsigned max_groups);
+/* Copies p in. now_ms: monotonic-ish milliseconds (the same clock as in take), now_s: unix
+ * seconds (the message's `received`). Returns 0, or 1 when p's location or its sequence
+ * number in its message is already held (p ignored). */
+int sms_reasm_add(struct sms_reasm *r, const struct sms_part *p, int64_t now_ms, int64_t now_s);
+/* Moves up to max ready messages (complete, expired, or pushed out) into out[], talloc'd
+ * under ctx, oldest first. Returns their number. */
+unsigned sms_reasm_take(struct sms_reasm *r, void *ctx, int64_t now_ms, struct sms_msg **out,
+			unsigned max);
+/* Milliseconds (same clock) of the next expiry, or -1 when nothing waits. */
+int64_t sms_reasm_next_deadline(const struct sms_reasm *r);
+unsigned sms_reasm_pending(const struct sms_reasm *r);
+
+/* "v1:<from>:<smsc_time>:<ref>/<total>:<fnv-1a 64 of the first held part's UCS-2>" and, when
+ * the SMSC time is unknown, ":@<folder>.<location>" of that part. Stable over re-reads. */
+char *sms_dedup_key(void *ctx, const char *from, int64_t smsc_time, unsigned ref,
+		    unsigned total, const struct sms_part *first);
+
+#endif

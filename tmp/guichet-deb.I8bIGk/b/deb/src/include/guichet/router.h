@@ -1,0 +1,140 @@
+/* The router: the one place where transports, the store, the engine and the back-end relay
+ * meet. A transport hands it an event; it loads the session, runs the engine, stores the new
+ * session and the replies, and hands the actions out (replies to the outbox or the USSD
+ * dialogue, calls to the back-end). Transports never call the engine themselves. */
+#ifndef GUICHET_ROUTER_H
+#define GUICHET_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "guichet/engine.h"
+#include "guichet/store.h"
+
+struct router;
+
+/* ---- the back-end port: how the router makes calls (real relay or canned fixtures) ---- */
+
+/* Called once per call, on the loop. ok=false: error is a short reason for the journal
+ * (never containing a person's input). result is valid only during the callback. */
+typedef void (*call_done_fn)(void *data, bool ok, const struct vars *result, const char *error);
+
+struct call_port {
+	/* Starts op ("backend.operation") with args; done is called exactly once, later (never
+	 * from inside call()). budget_ms bounds the whole call, retries included. Returns 0, or
+	 * -1 when op is unknown (done is then not called). */
+	int (*call)(void *impl, const char *op, const struct vars *args, unsigned budget_ms,
+		    call_done_fn done, void *data);
+	void *impl;
+};
+
+/* ---- SMS transports (modem pool, SMPP binds) ---- */
+
+struct sms_in {
+	const char *via;	/* the transport instance the person wrote to */
+	const char *from;
+	const char *text;	/* complete (reassembled), UTF-8 */
+	int64_t received;	/* unix seconds */
+	const char *dedup;	/* the transport's identity for this message, or NULL */
+};
+
+struct sms_transport {
+	const char *name;	/* modem or SMSC name, as in the config ("via") */
+	/* Offer one queued reply. Returns 0 when taken (the transport later calls
+	 * router_sms_sent or router_sms_failed with m->id), -1 when it cannot take more now
+	 * (it calls router_sms_ready when it can). */
+	int (*send)(struct sms_transport *t, const struct store_outbound *m);
+	/* Optional: how many more replies send() would take now. The router takes no more
+	 * than that out of the queue, so replies are not marked taken only to come back. */
+	unsigned (*room)(struct sms_transport *t);
+	/* Optional: transports of one group ("modem") stand in for each other: replies due
+	 * through one that is down go out through another of its group that is up. */
+	const char *group;
+	void *priv;
+	bool up;		/* may be offered replies */
+};
+
+/* Hands n received messages to the router, which stores them and their replies durably in
+ * one transaction; stored(data) is then called (before return) so the transport may delete
+ * them from the SIM / acknowledge them to the SMSC. Returns 0, -1 when the store failed (do
+ * not delete anything then; hand them again later). */
+int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n);
+void router_sms_register(struct router *r, struct sms_transport *t);
+void router_sms_ready(struct router *r, struct sms_transport *t);
+void router_sms_sent(struct router *r, int64_t id);
+void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why);
+
+/* ---- USSD dialogues (osmo-hlr EUSE, aggregator callbacks) ---- */
+
+/* reply: one screen; expects_answer: CONTINUE vs END. Called exactly once per request. */
+typedef void (*ussd_reply_fn)(void *data, const char *text, bool expects_answer);
+
+struct ussd_req {
+	const char *via;	/* "gsup", "http" */
+	const char *dialogue;	/* unique dialogue id (e.g. IMSI + session id) */
+	const char *from;	/* MSISDN when known (for an SMS follow-up), else IMSI */
+	const char *text;	/* the dialled code at begin, then each answer */
+	bool begin;
+};
+
+void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_reply_fn reply,
+			 void *data);
+/* The network side is gone (END from the phone, link lost, guard timeout). */
+void router_ussd_abort(struct router *r, const char *dialogue);
+
+/* ---- sinks: what a transport is given instead of the router itself ----
+ * Transports call these function pointers, so they can be tested against a stub and stay
+ * ignorant of flows. router_sms_sink()/router_ussd_sink() give the router's own. */
+
+struct sms_sink {
+	int (*received)(void *data, const struct sms_in *msgs, unsigned n);
+	void (*sent)(void *data, int64_t id);
+	void (*failed)(void *data, int64_t id, bool permanent, const char *why);
+	void (*ready)(void *data, struct sms_transport *t);
+	void (*registered)(void *data, struct sms_transport *t);
+	void *data;
+};
+
+struct ussd_sink {
+	void (*request)(void *data, const struct ussd_req *req, ussd_reply_fn reply, void *rdata);
+	void (*abort)(void *data, const char *dialogue);
+	void *data;
+};
+
+struct sms_sink router_sms_sink(struct router *r);
+struct ussd_sink router_ussd_sink(struct router *r);
+
+/* ---- life cycle ---- */
+
+struct router_config {
+	struct engine_channel sms, ussd;
+	unsigned call_budget_ms;	/* bound on a call for an SMS reply */
+	unsigned ussd_answer_ms;	/* after this, a USSD screen gets the step's wait text */
+	const char *sms_followup_via;	/* SMS transport for USSD follow-ups; NULL: the first registered */
+	unsigned retention_s;
+};
+
+struct router *router_create(void *ctx, const struct router_config *cfg, struct store *st,
+			     struct call_port calls);
+/* Installs a new flow set; sessions already running keep theirs. */
+void router_set_flows(struct router *r, struct flow_set *fs);
+const struct flow_set *router_flows(const struct router *r);
+/* Moves the clock the engine sees forward by seconds (timeouts), for `guichet test`'s time
+ * jumps; the daemon never calls it. */
+void router_shift_clock(struct router *r, int64_t seconds);
+/* After a restart: replays inbound messages stored but not answered, resumes sessions. */
+int router_recover(struct router *r, int64_t now);
+/* Periodic work on the loop: expire sessions, purge, offer due replies. */
+void router_tick(struct router *r, int64_t now_ms);
+/* Writes the sent/failed marks still in memory (they are batched per loop iteration). */
+void router_flush(struct router *r);
+unsigned router_sessions_active(const struct router *r);
+unsigned router_outbox_pending(const struct router *r);
+
+/* Since start, for the counters line and the status. */
+struct router_counters {
+	unsigned long messages_in, messages_out, replies, parts_out, duplicates_in;
+	unsigned long calls, call_errors, send_failures;
+};
+const struct router_counters *router_counters(const struct router *r);
+
+#endif

@@ -1,0 +1,156 @@
+/* SMPP 3.4: short numbers through an operator's or aggregator's SMSC.
+ *
+ * A pool of binds (one transceiver, or a transmitter plus a receiver, per SMSC) on the osmo
+ * select loop, PDUs packed and unpacked with libsmpp34. The pool knows nothing of flows: it
+ * hands complete inbound texts to sink.received() and registers one struct sms_transport per
+ * SMSC through sink.registered() (name = the SMSC's name, the "via" of its messages).
+ *
+ * Durability: a deliver_sm (every part of a concatenated one) is acknowledged only after
+ * sink.received() returned 0; otherwise it is answered ESME_RX_T_APPN so the SMSC retries.
+ * A submit whose connection drops before every part was acknowledged is reported with
+ * sink.failed(id, false, ...) so the router queues it again. */
+#ifndef GUICHET_SMPP_H
+#define GUICHET_SMPP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+#include "guichet/config.h"
+#include "guichet/router.h"
+#include "guichet/ydoc.h"
+
+enum smpp_bind_mode { SMPP_BIND_TRX, SMPP_BIND_TX_RX };
+
+/* One SMSC, as in the `smpp:` list of the config. Strings live under the config. */
+struct smpp_config {
+	struct smpp_config *next;
+	const char *name;
+	const char *host;
+	unsigned port;			/* default 2775 */
+	const char *system_id;		/* at most 15 characters */
+	const char *password;		/* name of the secret file (config_read_secret) */
+	const char *system_type;	/* default "" */
+	enum smpp_bind_mode bind;	/* default transceiver */
+	const char *source;		/* source address of replies: the short number */
+	unsigned source_ton, source_npi;	/* default: 3 digits..8 digits -> 3/0 (network
+						 * specific, "short code"), else 1/1 */
+	unsigned parts_per_second;	/* 0: unlimited (default 10) */
+	unsigned window;		/* outstanding submit_sm per bind (default 10) */
+	unsigned enquire_link_s;	/* keep-alive period (default 30) */
+	unsigned response_timeout_s;	/* an answer not received in this time drops the link
+					 * (default 10) */
+	unsigned reconnect_min_s, reconnect_max_s;	/* backoff bounds (default 1, 60) */
+	unsigned reassembly_s;		/* a concatenated message missing parts is released
+					 * with what arrived after this (default 60) */
+	bool tls;			/* must be false: refused by the parser for now */
+};
+
+/* Parses the `smpp:` section (node: the list). Reports every error located through y; *out is
+ * the list (NULL for an empty list). Returns 0, or -1 when an error was reported. */
+int smpp_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
+		      struct smpp_config **out);
+
+struct smpp_pool;
+
+/* Starts one connection (or two) per SMSC of the list sc and registers their transports with
+ * sink.registered() (down until bound). Passwords are read with config_read_secret(c, ...).
+ * sc and c must outlive the pool. NULL (logged) when a secret cannot be read. */
+struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const struct config *c,
+			     struct sms_sink sink);
+/* Unbinds politely where possible, closes every connection and frees the pool. Messages
+ * still outstanding are reported failed (temporary) before return. */
+void smpp_stop(struct smpp_pool *p);
+
+struct smpp_status {
+	unsigned binds_up, binds_total;
+	uint64_t mo_messages;		/* complete texts handed to sink.received() */
+	uint64_t mo_parts;		/* deliver_sm carrying person-originated text */
+	uint64_t mo_refused;		/* deliver_sm answered with an error (store failed) */
+	uint64_t mt_messages, mt_parts;	/* taken by send(), submit_sm acknowledged ROK */
+	uint64_t mt_throttled;		/* ESME_RTHROTTLED / ESME_RMSGQFUL answers */
+	uint64_t mt_failed_temp, mt_failed_perm;
+	uint64_t receipts, receipts_unmatched;
+	uint64_t reconnects;
+};
+void smpp_status(const struct smpp_pool *p, struct smpp_status *st);
+
+/* ---- pure helpers (smpp_pdu.c), exported for the unit tests and the test SMSC ---- */
+
+/* Concatenation info found in a UDH or in sar_* TLVs. */
+struct smpp_concat {
+	bool present;
+	uint16_t ref;
+	uint8_t total, seq;		/* seq 1-based */
+	bool ref16;
+};
+
+/* Parses the UDH at the start of ud (len bytes; ud[0] = UDHL). Returns the UDH length
+ * (1 + UDHL) or -1 when it overflows ud. Fills cc from IEI 0x00 (8-bit ref) or 0x08
+ * (16-bit ref) when present. */
+int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc);
+
+/* Decodes user data (without UDH) in data_coding dcs to UTF-8 under ctx: 0 = GSM-7
+ * unpacked (one septet per byte), 1 = IA5/ASCII, 3 = Latin-1, 8 = UCS-2 BE; 0xF0..0xFF by
+ * its alphabet bit; anything else is taken as Latin-1. NULL when memory runs out. */
+char *smpp_decode_text(void *ctx, uint8_t dcs, const uint8_t *ud, size_t len);
+
+/* One encoded SMS part ready for short_message. */
+struct smpp_part {
+	uint8_t data[160];		/* UDH (6 bytes when split) + user data */
+	uint8_t len;
+};
+
+/* Encodes utf8 for submit_sm in coding (GSM-7 -> unpacked septets, data_coding 0; UCS-2 ->
+ * data_coding 8), split with a UDH carrying the 8-bit ref when it needs more than one part.
+ * Returns the number of parts (array talloc'd under ctx in *parts), 0 on error (a character
+ * GSM-7 cannot carry, or out of memory). */
+unsigned smpp_encode_sms(void *ctx, const char *utf8, enum text_coding coding, uint8_t ref,
+			 struct smpp_part **parts);
+
+/* Reassembly of concatenated inbound messages. Each part carries an opaque token (the
+ * transport uses it to acknowledge the part once the whole message is stored). */
+struct smpp_reasm;
+struct smpp_reasm_msg {
+	char *from;
+	char *text;			/* the parts in order; missing ones left out */
+	unsigned n_tokens;
+	uint64_t *tokens;		/* of every part that went into text */
+	bool partial;			/* released by timeout with parts missing */
+};
+/* max_pending bounds the messages waiting for parts (the oldest is released when full). */
+struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending);
+/* Adds part cc->seq of cc->total from `from`. Returns a completed message (talloc'd under ctx,
+ * the caller frees it) or NULL while parts are missing. A duplicate part replaces the former
+ * one (its token is kept too). now_ms dates the entry for smpp_reasm_expire. */
+struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const char *from,
+				      const struct smpp_concat *cc, const char *text,
+				      uint64_t token, int64_t now_ms);
+/* Releases (partial) the oldest entry started before older_than_ms, or NULL when none. */
+struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms);
+unsigned smpp_reasm_pending(const struct smpp_reasm *r);
+/* Forgets every entry (the link dropped: the SMSC delivers unacknowledged parts again). */
+void smpp_reasm_clear(struct smpp_reasm *r);
+
+/* Classes of command_status for a submit_sm_resp. */
+enum smpp_status_class { SMPP_ST_OK, SMPP_ST_THROTTLE, SMPP_ST_TEMP, SMPP_ST_PERM };
+enum smpp_status_class smpp_status_classify(uint32_t command_status);
+/* "ESME_RTHROTTLED" and the like, or "0x000000NN" in buf for unknown ones. */
+const char *smpp_status_name(uint32_t command_status, char *buf, size_t len);
+
+/* Delivery receipt text ("id:X sub:001 dlvr:001 submit date:... stat:DELIVRD err:000 ..."):
+ * copies the id and the stat into the buffers. Returns 0, -1 when id: is missing. */
+int smpp_receipt_parse(const char *text, size_t len, char *id, size_t id_len, char *stat,
+		       size_t stat_len);
+
+/* Token bucket in parts per second (rate 0: unlimited). */
+struct smpp_bucket {
+	double rate, tokens, burst;
+	int64_t last_us;
+};
+void smpp_bucket_init(struct smpp_bucket *b, double rate, int64_t now_us);
+/* Takes one token if available; otherwise returns the microseconds to wait for it. */
+int64_t smpp_bucket_take(struct smpp_bucket *b, int64_t now_us);
+void smpp_bucket_set_rate(struct smpp_bucket *b, double rate);
+
+#endif

@@ -1,0 +1,116 @@
+/* The durable store: inbound messages, the outbound queue, sessions.
+ *
+ * An interface with two implementations: SQLite (store_sqlite.c, production: WAL,
+ * synchronous=FULL, file created 0600) and memory (store_mem.c, unit tests). Writes made
+ * between store_begin() and store_commit() become durable together at the commit, which is
+ * how the router batches many messages into one fsync. */
+#ifndef GUICHET_STORE_H
+#define GUICHET_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "guichet/session.h"
+#include "guichet/text.h"
+
+struct store;
+
+struct store_inbound {
+	int64_t id;		/* assigned by the store */
+	enum channel channel;
+	const char *via;	/* transport instance: modem or SMSC name */
+	const char *from;	/* the person's number */
+	const char *text;
+	int64_t received;	/* unix seconds */
+	const char *dedup;	/* transport's identity of the message (may be NULL): a second
+				 * inbound with the same via+dedup is recognised, not stored */
+};
+
+struct store_outbound {
+	int64_t id;
+	const char *via;	/* transport to send through */
+	const char *to;
+	const char *text;
+	enum text_coding coding;
+	unsigned parts;
+	unsigned attempts;
+	int64_t not_before;	/* unix ms: retry backoff */
+};
+
+struct store_counters {
+	uint64_t inbound_pending, outbound_pending, sessions, duplicate_sends;
+};
+
+struct store_ops {
+	const char *name;
+	int (*begin)(struct store *st);
+	int (*commit)(struct store *st);
+	int (*rollback)(struct store *st);
+
+	/* 0 = stored (id set), 1 = already known (duplicate of via+dedup), -1 = error */
+	int (*inbound_add)(struct store *st, struct store_inbound *in);
+	/* 0, 1 when no inbound has that id, -1 on error. */
+	int (*inbound_done)(struct store *st, int64_t id);
+	/* Calls fn for every inbound not yet done, oldest first (after a restart). The rows are
+	 * read before the first call, so fn may use the store (mark done, add replies); in is
+	 * valid only during the call. */
+	int (*inbound_pending)(struct store *st, void (*fn)(void *data, const struct store_inbound *in),
+			       void *data);
+
+	int (*outbound_add)(struct store *st, struct store_outbound *out);
+	/* Up to max messages due at now_ms for via (NULL: any), oldest first, not handed out
+	 * to a transport. At open, messages left "taken" by a crash become due again and are
+	 * counted in duplicate_sends (the modem may have sent them before the crash). */
+	int (*outbound_due)(struct store *st, const char *via, int64_t now_ms,
+			    struct store_outbound *out, unsigned max, void *ctx);
+	/* taken: handed to a transport (durable at the next commit), attempts + 1; sent: done
+	 * (the row loses its body and number); failed: back in the queue at not_before_ms, or
+	 * dead when give_up. Each returns 0, 1 when no message has that id in a state that
+	 * allows the change (taken: queued; sent, failed: queued or taken), -1 on error.
+	 * outbound_due returns the number of messages written to out (strings under ctx). */
+	int (*outbound_taken)(struct store *st, int64_t id);
+	int (*outbound_sent)(struct store *st, int64_t id);
+	int (*outbound_failed)(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+
+	/* get, del: 0 = found, 1 = none, -1 = error. Session vars are decoded under ctx. */
+	int (*session_get)(struct store *st, const char *key, struct session *s, void *ctx);
+	int (*session_put)(struct store *st, const struct session *s);
+	int (*session_del)(struct store *st, const char *key);
+	/* Calls fn for each stored session (after a restart, to re-arm timers or resume), in key
+	 * order. Each session's vars live under a child of ctx freed after fn returns: fn copies
+	 * (session_copy) what it keeps. Rows are read before the first call, so fn may use the
+	 * store. A row that does not decode is skipped (store_last_error says so). */
+	int (*session_each)(struct store *st, void (*fn)(void *data, const struct session *s),
+			    void *data, void *ctx);
+
+	/* Drops message bodies and numbers older than keep_s and sessions past their
+	 * deadline; returns the number of rows removed or -1. Removed: done inbound received
+	 * before now - keep_s, sent or dead outbound created before now - keep_s, sessions with
+	 * 0 < deadline < now. */
+	int (*purge)(struct store *st, int64_t now, unsigned keep_s);
+	int (*counters)(struct store *st, struct store_counters *c);
+	void (*close)(struct store *st);
+	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time). */
+	const char *(*last_error)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+	void *priv;
+};
+
+/* path: the SQLite file (created 0600 with its directory). NULL and a message on error. */
+struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t err_len);
+struct store *store_mem_open(void *ctx);
+/* Does to a memory store what reopening does to an SQLite one after a crash: messages left
+ * "taken" are queued again and counted in duplicate_sends. For tests of recovery. */
+void store_mem_simulate_restart(struct store *st);
+
+/* Why the last operation returned -1; never NULL. */
+static inline const char *store_last_error(struct store *st)
+{
+	const char *e = st && st->ops->last_error ? st->ops->last_error(st) : NULL;
+
+	return e ? e : "unknown store error";
+}
+
+#endif

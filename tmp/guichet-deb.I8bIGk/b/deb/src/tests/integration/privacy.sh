@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Personal data in the logs, at the most talkative level: guichetd at `debug` runs the case
+# status flow by SMS (dummy modem) against the demo HTTPS back-end, with a secret code. The
+# log must hold neither the code nor a raw phone number; log_scan.sh then scans it again
+# with every other test's logs (the code is listed in a *.forbidden file for it).
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/tools/sms_inject"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+T=$(mktemp -d /tmp/guichet-privacy.XXXXXX)
+LOGS=${GUICHET_LOG_DIR:-$T/logs}/privacy
+mkdir -p "$T/flows" "$T/modem" "$LOGS"
+PIDS=() GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
+
+SECRET=739146
+NUMBER=+33698765432
+echo "$SECRET" >> "$LOGS/secret-code.forbidden"
+# The sample flow with a 6-digit code, so that the code cannot occur in a log by chance.
+sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: { secret: { digits: 6 }, retry: "Le code a 6 chiffres."/' \
+  "$ROOT/flows/dossier.yaml" > "$T/flows/dossier.yaml"
+grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
+cp "$ROOT/flows/commun.yaml" "$T/flows/"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
+PIDS+=("$BPID")
+cat > "$T/guichet.yaml" <<EOF
+flows: $T/flows
+store: $T/guichet.db
+credentials: $T/backend
+log: { level: debug }
+backends:
+  dossier:
+    url: https://127.0.0.1:$PORT
+    ca: $T/backend/demo-ca.pem
+    auth: { bearer: agenda-token }
+    operations:
+      status:
+        method: POST
+        path: /dossiers/status
+        body: { numero: "{{numero}}", code: "{{code}}" }
+        require: [status, label]
+modems:
+  - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
+EOF
+"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+GD=$!
+for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
+
+replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
+say() {		# say TEXT: the person texts, and waits for the answer
+  local before; before=$(replies)
+  "$B/tools/sms_inject" "$T/modem" "$NUMBER" "$1" >/dev/null || fail "inject"
+  for _ in $(seq 100); do [ "$(replies)" -gt "$before" ] && return 0; sleep 0.05; done
+  fail "no answer to [$1]"
+}
+say DOSSIER
+say 12345678
+say "$SECRET"
+tail -1 "$T/sent.jsonl" | grep -q "introuvable" || fail "the flow did not reach the back-end's answer"
+kill "$GD"; wait "$GD" 2>/dev/null; GD=
+
+grep -q "text: (answer to a secret question" "$T/guichetd.log" || fail "debug logging of inputs is not on"
+grep -q "$SECRET" "$T/guichetd.log" && fail "the secret code is in the log"
+grep -q "98765432\|98 76 54 32" "$T/guichetd.log" && fail "the phone number is in the log"
+grep -q "+33 6\*\*" "$T/guichetd.log" || fail "no masked number in the log at all"
+echo "ok - at debug level: inputs logged, the secret answer and the number are not"

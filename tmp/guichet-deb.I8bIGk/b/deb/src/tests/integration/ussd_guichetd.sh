@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# guichetd over USSD, end to end, with the sample flows and the demo HTTPS back-end:
+#  - through a real osmo-hlr: the test MSC dials each sample flow's code
+#    (tests/transcripts/*.ussd.in: the code, then one answer a line) and answers until END;
+#  - through the aggregator callback: curl posts the same dialogues (text = inputs joined
+#    by '*'), and a forged history is refused.
+# Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/tools/ussd_msc"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+for c in osmo-hlr python3 curl openssl; do
+  command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }
+done
+ls "$ROOT"/tests/transcripts/*.ussd.in >/dev/null 2>&1 || { echo "skip: no USSD transcripts"; exit 77; }
+T=$(mktemp -d /tmp/guichet-ussd-d.XXXXXX)
+IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
+PIDS=() GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 30 "$T/guichetd.log"; echo "--- msc"; tail -n 20 "$T/msc.out"; exit 1; }
+ok() { echo "ok - $*"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+BPORT=$(free_port)
+BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$BPORT") || { echo "skip: demo back-end did not start"; exit 77; }
+PIDS+=("$BPID")
+cp "$T/backend/agenda-token" "$T/agenda-token"; chmod 600 "$T/agenda-token"
+umask 077
+printf 'ussd-%s\n' "$RANDOM$RANDOM" >"$T/ussd-secret"
+SECRET=$(head -1 "$T/ussd-secret")
+HPORT=$(free_port)
+HLR=$("$ROOT/tests/ussd/start-hlr.sh" "$T/hlr" "$IP" 3 30) || fail "osmo-hlr did not start"
+PIDS+=("$HLR")
+
+python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$BPORT" "$IP" "$HPORT" <<'PY'
+import sys
+src, dst, root, t, bport, ip, hport = sys.argv[1:]
+text = open(src, encoding="utf-8").read().split("\nmodems:")[0]
+text = text.replace("flows: ../flows", "flows: %s/flows" % root)
+text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
+text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
+text = text.replace("../build/demo/demo-ca.pem", "%s/backend/demo-ca.pem" % t)
+text = text.replace("https://127.0.0.1:8443", "https://127.0.0.1:%s" % bport)
+text = text.replace("ussd: { screen: 182,", "ussd: { screen: 128,")
+text += """
+gsup: { host: %s, port: 4222, name: guichet, guard_timeout: 40s }
+ussd_http: { listen: 127.0.0.1, port: %s, secret: ussd-secret, allow: [127.0.0.1] }
+""" % (ip, hport)
+open(dst, "w", encoding="utf-8").write(text)
+PY
+"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+GD=$!
+for _ in $(seq 100); do
+  grep -q "GSUP link to osmo-hlr .* up" "$T/guichetd.log" && grep -q "USSD HTTP callback listening" "$T/guichetd.log" && break
+  kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
+  sleep 0.1
+done
+grep -q "GSUP link to osmo-hlr .* up" "$T/guichetd.log" || fail "guichetd not connected to osmo-hlr"
+sleep 0.3
+
+n=0
+for in in "$ROOT"/tests/transcripts/*.ussd.in; do
+  name=$(basename "$in" .ussd.in); n=$((n + 1))
+  mapfile -t lines < <(grep -v '^\s*\(#.*\)\?$' "$in")
+  code=${lines[0]}; answers=("${lines[@]:1}")
+  # Over GSUP.
+  steps=("dial 00101000000000$(( (n - 1) % 3 + 1 )) $code")
+  for i in "${!answers[@]}"; do steps+=("expect con" "answer ${answers[$i]}"); done
+  steps+=("expect end")
+  "$B/tools/ussd_msc" -H "$IP" -t 6 "${steps[@]}" >>"$T/msc.out" 2>&1 || fail "$name over GSUP"
+  ok "$name over osmo-hlr: ${#answers[@]} answer(s), END"
+  # Over the aggregator callback.
+  sid="t$n-$RANDOM" text="" k=0
+  post() { curl -s -m 8 -H "X-Guichet-Secret: $SECRET" --data-urlencode "sessionId=$sid" \
+           --data-urlencode "serviceCode=$code" --data-urlencode "phoneNumber=+3361234567$n" \
+           --data-urlencode "text=$1" "http://127.0.0.1:$HPORT/"; }
+  r=$(post ""); case $r in CON*) ;; *) fail "$name over HTTP: first screen [$r]";; esac
+  for a in "${answers[@]}"; do
+    k=$((k + 1)); text=${text:+$text*}$a
+    r=$(post "$text")
+    if [ $k -lt ${#answers[@]} ]; then
+      case $r in CON*) ;; *) fail "$name over HTTP: screen $k [$r]";; esac
+    else
+      case $r in END*) ;; *) fail "$name over HTTP: last screen [$r]";; esac
+    fi
+  done
+  ok "$name over the aggregator callback: END"
+done
+
+# A forged history jumps nowhere: after answering 1, a text that does not extend "1" is
+# refused; and "1*2*3" as a first answer is one (odd) answer, not three steps.
+fpost() { curl -s -m 8 -H "X-Guichet-Secret: $SECRET" -d "sessionId=$1&phoneNumber=%2B33612345670" \
+          --data-urlencode "serviceCode=*4321#" --data-urlencode "text=$2" "http://127.0.0.1:$HPORT/"; }
+sid="forged-$RANDOM"
+fpost "$sid" "" | grep -q '^CON' || fail "forged: begin"
+fpost "$sid" "1" | grep -q '^CON' || fail "forged: first answer"
+r=$(fpost "$sid" "2*1")
+[ "$r" = "END Session invalide." ] || fail "forged history accepted: [$r]"
+sid="forged-$RANDOM"
+fpost "$sid" "" >/dev/null
+r=$(fpost "$sid" "1*2*3")
+case $r in *"Votre démarche"*|*"non comprise"*) ;; *) fail "1*2*3 as a first answer: [$r]";; esac
+ok "forged history refused; a starred first answer is one answer"
+echo "ussd_guichetd: all passed"

@@ -1,0 +1,879 @@
+/* Flow loader and checker: a complete valid flow, then one test per class of error, each
+ * asserting the exact line, column and message an administrator would see. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/flow.h"
+#include "guichet/ydoc.h"
+
+static void *ctx;
+static struct diag *d;
+
+static const char *const ops[] = { "agenda.slots", "agenda.book", "caf.status" };
+static const struct flow_env env = { 3, ops, 0 };
+
+static struct flow_set *load(const char *yaml)
+{
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	return flow_set_load_string(ctx, "t.yaml", yaml, &env, d);
+}
+
+/* True when d holds an error at file:line:col whose message contains part; prints all
+ * diagnostics otherwise, to see what was found instead. */
+static bool has(const char *file, unsigned line, unsigned col, const char *part)
+{
+	unsigned i;
+
+	for (i = 0; i < d->n; i++) {
+		const struct diag_entry *e = &d->e[i];
+
+		if (e->level == DIAG_ERROR && e->line == line && e->col == col &&
+		    (!file || (e->file && !strcmp(e->file, file))) && strstr(e->msg, part))
+			return true;
+	}
+	fprintf(stderr, "\nexpected %s:%u:%u: %s; got:\n", file ? file : "*", line, col, part);
+	diag_print(d, stderr);
+	return false;
+}
+
+/* Loads yaml, which must fail, and checks one of its errors. */
+static void expect_error(const char *yaml, unsigned line, unsigned col, const char *part)
+{
+	struct flow_set *fs = load(yaml);
+
+	CU_ASSERT_PTR_NULL(fs);
+	talloc_free(fs);
+	CU_ASSERT(d->n_errors > 0);
+	CU_ASSERT(has("t.yaml", line, col, part));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static const char valid_flow[] =
+	"flow: rendez-vous\n"							/* 1 */
+	"title: { fr: Prendre rendez-vous, en: Book an appointment }\n"
+	"entry: { sms: [RDV, Rendez-Vous, rdvé], ussd: [\"*4321*1#\", \"*4321#\"] }\n"
+	"timeout: 20m\n"
+	"on_timeout: \"Votre demande a expiré. Envoyez RDV pour recommencer.\"\n"	/* 5 */
+	"help: { fr: { sms: \"Aide rendez-vous, longue version.\", ussd: \"Aide RDV\" } }\n"
+	"start: service\n"
+	"steps:\n"
+	"  service:\n"
+	"    menu: { fr: \"Pour quel service ?\", en: \"Which service?\" }\n"	/* 10 */
+	"    set: { service: aucun }\n"
+	"    options:\n"
+	"      - { label: \"Allocations familiales\", set: { service: caf }, next: numero }\n"
+	"      - { label: { fr: RSA, en: Income support }, set: { service: rsa } }\n"
+	"      - Autre\n"
+	"    next: numero\n"							/* 15 */
+	"    tries: 2\n"
+	"    help: \"Choisissez un numéro.\"\n"
+	"  numero:\n"
+	"    ask: \"Votre numéro d'allocataire (7 chiffres) ?\"\n"
+	"    expect: { digits: 7, retry: \"Il faut 7 chiffres.\", tries: 4, on_fail: aide }\n"
+	"    save: allocataire\n"
+	"    next: code\n"
+	"  code:\n"
+	"    ask: \"Code secret ?\"\n"
+	"    expect: { secret: { digits: [4, 6] } }\n"				/* 25 */
+	"    save: pin\n"
+	"    next: dossier\n"
+	"  dossier:\n"
+	"    ask: Dossier ?\n"
+	"    expect: { pattern: \"[A-Z]{2}[0-9]{6}\" }\n"			/* 30 */
+	"    save: dossier\n"
+	"    next: naissance\n"
+	"  naissance:\n"
+	"    ask: Date de naissance (JJ/MM/AAAA) ?\n"
+	"    expect: date\n"							/* 35 */
+	"    save: naissance\n"
+	"    next: enfants\n"
+	"  enfants:\n"
+	"    ask: Avez-vous des enfants ?\n"
+	"    expect: yesno\n"							/* 40 */
+	"    save: enfants\n"
+	"    next: logement\n"
+	"  logement:\n"
+	"    ask: Logement ?\n"
+	"    expect: { choice: [locataire, propriétaire, hébergé] }\n"		/* 45 */
+	"    save: logement\n"
+	"    next: creneaux\n"
+	"  creneaux:\n"
+	"    call: agenda.slots\n"
+	"    with: { service: \"{{service}}\", allocataire: \"{{allocataire}}\", pin: \"{{pin}}\" }\n"
+	"    save: slots\n"
+	"    on_error: aide\n"
+	"    wait: \"Nous vous enverrons la réponse par SMS.\"\n"
+	"    next: choix\n"
+	"  choix:\n"								/* 55 */
+	"    menu: \"Créneaux libres ({{slots.count}}) :\"\n"
+	"    options_from: { list: slots, label: \"{{item.label}}\", set: { slot: \"{{item.id}}\", slot_label: \"{{item.label}}\" }, empty: \"Aucun créneau.\", empty_next: aide }\n"
+	"    next: orientation\n"
+	"  orientation:\n"
+	"    set: { etape: orientation }\n"					/* 60 */
+	"    branch:\n"
+	"      - when: { var: enfants, equals: oui }\n"
+	"        next: reserver\n"
+	"      - when: [ { var: logement, in: [LOCATAIRE, HEBERGE] }, { var: slots.count, more: 2 } ]\n"
+	"        next: reserver\n"						/* 65 */
+	"      - when: { var: dossier, set: false }\n"
+	"        next: aide\n"
+	"    else: reserver\n"
+	"  reserver:\n"
+	"    call: agenda.book\n"						/* 70 */
+	"    with: { slot: \"{{slot}}\" }\n"
+	"    save: booking\n"
+	"    next: fin\n"
+	"  fin:\n"
+	"    say: { fr: \"Merci. Référence : {{booking.reference}}. {{slot_label}}\", en: \"Thanks. Ref {{booking.reference}}\" }\n"
+	"    end: true\n"
+	"  aide:\n"
+	"    say: \"Appelez le {{contact}}.\"\n";
+
+static void test_valid_flow(void)
+{
+	const struct flow_step *st;
+	const struct flow *f;
+	struct flow_set *fs = load(valid_flow);
+
+	if (!fs)
+		diag_print(d, stderr);
+	CU_ASSERT_FATAL(fs != NULL);
+	CU_ASSERT_EQUAL(d->n_errors, 0);
+	CU_ASSERT_EQUAL(fs->n_flows, 1);
+	f = flow_find(fs, "rendez-vous");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT_PTR_NULL(flow_find(fs, "autre"));
+	CU_ASSERT_STRING_EQUAL(f->file, "t.yaml");
+
+	/* entry points, folded */
+	CU_ASSERT_EQUAL(f->n_keywords, 3);
+	CU_ASSERT_STRING_EQUAL(f->keywords[1], "RENDEZ-VOUS");
+	CU_ASSERT_STRING_EQUAL(f->keywords[2], "RDVE");
+	CU_ASSERT_EQUAL(f->keyword_locs[1].line, 3);
+	CU_ASSERT_EQUAL(f->keyword_locs[1].col, 21);
+	CU_ASSERT_PTR_EQUAL(flow_by_keyword(fs, "  rdv caf"), f);
+	CU_ASSERT_PTR_EQUAL(flow_by_keyword(fs, "Rdvé"), f);
+	CU_ASSERT_PTR_NULL(flow_by_keyword(fs, "RDVX"));
+	CU_ASSERT_PTR_NULL(flow_by_keyword(fs, ""));
+	CU_ASSERT_EQUAL(f->n_ussd, 2);
+	CU_ASSERT_PTR_EQUAL(flow_by_ussd(fs, "*4321#"), f);
+	CU_ASSERT_PTR_NULL(flow_by_ussd(fs, "*4321*2#"));
+	CU_ASSERT_EQUAL(f->timeout_s, 1200);
+
+	/* texts and translations */
+	CU_ASSERT_EQUAL(f->title.n, 2);
+	CU_ASSERT_STRING_EQUAL(f->title.tr[0].lang, "fr");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&f->title, "en", false), "Book an appointment");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&f->title, "de", false), "Prendre rendez-vous");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&f->help, "fr", true), "Aide RDV");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&f->help, "en", false),
+			       "Aide rendez-vous, longue version.");
+	CU_ASSERT_PTR_NULL(flow_text_pick(&f->steps[0].retry, "fr", false));
+	CU_ASSERT_EQUAL(f->help.tr[0].ussd_loc.line, 6);
+
+	CU_ASSERT_EQUAL(f->n_steps, 13);
+	CU_ASSERT_EQUAL(f->start_idx, 0);
+
+	st = &f->steps[flow_step_index(f, "service")];
+	CU_ASSERT_EQUAL(st->kind, STEP_MENU);
+	CU_ASSERT_EQUAL(st->n_options, 3);
+	CU_ASSERT_EQUAL(st->options[0].next_idx, flow_step_index(f, "numero"));
+	CU_ASSERT_PTR_NULL(st->options[1].next);
+	CU_ASSERT_EQUAL(st->options[1].next_idx, flow_step_index(f, "numero"));
+	CU_ASSERT_STRING_EQUAL(st->options[1].set[0].var, "service");
+	CU_ASSERT_STRING_EQUAL(st->options[1].set[0].value, "rsa");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&st->options[2].label, "fr", false), "Autre");
+	CU_ASSERT_EQUAL(st->tries, 2);
+	CU_ASSERT_EQUAL(st->loc.line, 9);
+	CU_ASSERT_EQUAL(st->loc.col, 3);
+
+	st = &f->steps[flow_step_index(f, "numero")];
+	CU_ASSERT_EQUAL(st->kind, STEP_ASK);
+	CU_ASSERT_EQUAL(st->expect, EXPECT_DIGITS);
+	CU_ASSERT_EQUAL(st->min_len, 7);
+	CU_ASSERT_EQUAL(st->max_len, 7);
+	CU_ASSERT_EQUAL(st->tries, 4);
+	CU_ASSERT_EQUAL(st->on_fail_idx, flow_step_index(f, "aide"));
+	CU_ASSERT_STRING_EQUAL(st->save, "allocataire");
+	CU_ASSERT_FALSE(st->secret);
+
+	st = &f->steps[flow_step_index(f, "code")];
+	CU_ASSERT_EQUAL(st->expect, EXPECT_DIGITS);
+	CU_ASSERT(st->secret);
+	CU_ASSERT_EQUAL(st->min_len, 4);
+	CU_ASSERT_EQUAL(st->max_len, 6);
+	CU_ASSERT_EQUAL(st->tries, 3);
+
+	st = &f->steps[flow_step_index(f, "dossier")];
+	CU_ASSERT_EQUAL(st->expect, EXPECT_PATTERN);
+	CU_ASSERT_FATAL(st->regex != NULL);
+	CU_ASSERT_EQUAL(regexec(st->regex, "AB123456", 0, NULL, 0), 0);
+	CU_ASSERT_NOT_EQUAL(regexec(st->regex, "xAB123456", 0, NULL, 0), 0);	/* anchored */
+
+	CU_ASSERT_EQUAL(f->steps[flow_step_index(f, "naissance")].expect, EXPECT_DATE);
+	CU_ASSERT_EQUAL(f->steps[flow_step_index(f, "enfants")].expect, EXPECT_YESNO);
+	st = &f->steps[flow_step_index(f, "logement")];
+	CU_ASSERT_EQUAL(st->expect, EXPECT_CHOICE);
+	CU_ASSERT_EQUAL(st->n_choices, 3);
+	CU_ASSERT_STRING_EQUAL(st->choices[1], "PROPRIETAIRE");
+
+	st = &f->steps[flow_step_index(f, "creneaux")];
+	CU_ASSERT_EQUAL(st->kind, STEP_CALL);
+	CU_ASSERT_STRING_EQUAL(st->op, "agenda.slots");
+	CU_ASSERT_EQUAL(st->n_with, 3);
+	CU_ASSERT_STRING_EQUAL(st->with[0].var, "service");
+	CU_ASSERT_STRING_EQUAL(st->with[0].value, "{{service}}");
+	CU_ASSERT_EQUAL(st->on_error_idx, flow_step_index(f, "aide"));
+	CU_ASSERT_EQUAL(st->wait.n, 1);
+
+	st = &f->steps[flow_step_index(f, "choix")];
+	CU_ASSERT_EQUAL(st->kind, STEP_MENU);
+	CU_ASSERT_STRING_EQUAL(st->from_list, "slots");
+	CU_ASSERT_EQUAL(st->n_from_set, 2);
+	CU_ASSERT_EQUAL(st->empty_idx, flow_step_index(f, "aide"));
+	CU_ASSERT_EQUAL(st->next_idx, flow_step_index(f, "orientation"));
+
+	st = &f->steps[flow_step_index(f, "orientation")];
+	CU_ASSERT_EQUAL(st->kind, STEP_BRANCH);
+	CU_ASSERT_EQUAL(st->n_set, 1);
+	CU_ASSERT_EQUAL(st->n_when, 3);
+	CU_ASSERT_EQUAL(st->when[0].all[0].op, COND_EQUALS);
+	CU_ASSERT_EQUAL(st->when[1].n_all, 2);
+	CU_ASSERT_EQUAL(st->when[1].all[0].op, COND_IN);
+	CU_ASSERT_EQUAL(st->when[1].all[0].n_values, 2);
+	CU_ASSERT_EQUAL(st->when[1].all[1].op, COND_MORE);
+	CU_ASSERT_STRING_EQUAL(st->when[1].all[1].values[0], "2");
+	CU_ASSERT_EQUAL(st->when[2].all[0].op, COND_EMPTY);	/* set: false */
+	CU_ASSERT_EQUAL(st->when[2].next_idx, flow_step_index(f, "aide"));
+	CU_ASSERT_EQUAL(st->else_idx, flow_step_index(f, "reserver"));
+
+	st = &f->steps[flow_step_index(f, "fin")];
+	CU_ASSERT_EQUAL(st->kind, STEP_SAY);
+	CU_ASSERT(st->end);
+	CU_ASSERT_EQUAL(st->next_idx, -1);
+	CU_ASSERT_EQUAL(st->text.n, 2);
+	CU_ASSERT(f->steps[flow_step_index(f, "aide")].end);
+
+	/* common words and messages: built-in defaults */
+	CU_ASSERT_EQUAL(fs->words.n_stop, 2);
+	CU_ASSERT_STRING_EQUAL(fs->words.stop[1], "ARRET");
+	CU_ASSERT_STRING_EQUAL(fs->words.back[0], "0");
+	CU_ASSERT_STRING_EQUAL(fs->words.restart[0], "00");
+	CU_ASSERT_STRING_EQUAL(fs->words.more[0], "9");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&fs->msg.contact, "fr", false), "3939");
+	CU_ASSERT(strstr(flow_text_pick(&fs->msg.help, "fr", false), "00 pour recommencer") != NULL);
+	CU_ASSERT(fs->msg.welcome.n && fs->msg.invalid.n && fs->msg.too_many_tries.n &&
+		  fs->msg.stopped.n && fs->msg.expired.n && fs->msg.backend_error.n &&
+		  fs->msg.busy.n && fs->msg.more.n);
+	talloc_free(fs);
+}
+
+static void test_fold_word(void)
+{
+	char *s;
+
+	s = flow_fold_word(ctx, "  arrêt\u00a0 maïs  Œuvre ");
+	CU_ASSERT_STRING_EQUAL(s, "ARRET MAIS OEUVRE");
+	talloc_free(s);
+	s = flow_fold_word(ctx, "Ça, ÉTÉ, straße, Łódź");
+	CU_ASSERT_STRING_EQUAL(s, "CA, ETE, STRASSE, LODZ");
+	talloc_free(s);
+	s = flow_fold_word(ctx, "");
+	CU_ASSERT_STRING_EQUAL(s, "");
+	talloc_free(s);
+}
+
+static const char common_file[] =
+	"common:\n"
+	"  words: { help: [AIDE, \"?\"], stop: [STOP, ARRÊT, Fin] }\n"
+	"  messages:\n"
+	"    contact: \"01 23 45 67 89\"\n"
+	"    stopped: { fr: \"C'est fini.\", en: Stopped. }\n";
+
+static void test_common(void)
+{
+	struct flow_set *fs = load(common_file);
+
+	/* a set with only common settings has no flow: an error */
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has(NULL, 0, 0, "no flow found"));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors */
+
+static void test_unknown_key(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    say: Bonjour\n"
+		     "    nxt: a\n",
+		     7, 5, "unknown key `nxt` \u2014 did you mean `next`?");
+	/* without a close candidate: the keys allowed here are listed */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T, zzz: 1 }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     3, 18, "unknown key `zzz` (expected one of: sms, ussd)");
+	/* in an expect, in an option, at the top */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    ask: Num ?\n"
+		     "    expect: { digits: 7, retyr: Encore }\n"
+		     "    save: n\n"
+		     "    next: b\n"
+		     "  b: { say: Fin }\n",
+		     7, 26, "unknown key `retyr` \u2014 did you mean `retry`?");
+	expect_error("flow: t\n"
+		     "titel: T\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     2, 1, "did you mean `title`?");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { say: { fr: Bonjour, smss: Hi } } }\n",
+		     4, 35, "unknown key `smss` \u2014 did you mean `sms`?");
+}
+
+static void test_duplicate_key(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a: { say: Bonjour }\n"
+		     "  a: { say: Encore }\n",
+		     6, 3, "duplicate key `a` (first at line 5, column 3)");
+}
+
+static void test_bad_type(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    menu: Choix\n"
+		     "    options: Oui\n"
+		     "    next: a\n",
+		     7, 14, "expected a list of options, found text");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: [T, { a: 1 }] }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     3, 19, "expected a list of keywords, found a mapping in it");
+	expect_error("flow: t\n"
+		     "title: [T]\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     2, 8, "expected a text (a string, or translations");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { ask: Age ?, expect: { digits: deux }, save: age, next: b }, "
+		     "b: { say: Fin } }\n",
+		     4, 45, "expected a whole number, found `deux`");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { menu: M, options: [ { label: L, set: [x] } ], next: a } }\n",
+		     4, 52, "expected a mapping of variables to values");
+	expect_error("flow: t\n"
+		     "title: { en: T }\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     2, 8, "a text needs its French version: `fr:`");
+	/* a step that is two things at once, and one that is nothing */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a: { say: Bonjour }\n"
+		     "  b: { help: Aide }\n",
+		     6, 3, "step `b` needs one of menu, ask, call, branch or say");
+}
+
+static void test_missing_next(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  debut:\n"
+		     "    say: Bonjour\n"
+		     "    next: fni\n"
+		     "  fin:\n"
+		     "    say: Au revoir\n",
+		     7, 11, "no step named `fni` in flow `t` \u2014 did you mean `fin`?");
+	/* in an option and a branch, located at the value */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    menu: Choix\n"
+		     "    options:\n"
+		     "      - { label: Oui, next: nulle_part }\n"
+		     "    next: a\n",
+		     8, 29, "no step named `nulle_part`");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    branch:\n"
+		     "      - { when: { var: phone, set: true }, next: b }\n"
+		     "    else: zz\n"
+		     "  b: { say: Fin }\n",
+		     8, 11, "no step named `zz`");
+	/* an ask with no next at all */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a: { ask: Nom ?, save: nom }\n",
+		     5, 3, "ask `a` needs `next`");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "start: debt\n"
+		     "steps:\n"
+		     "  debut: { say: Fin }\n",
+		     4, 8, "start: no step named `debt` \u2014 did you mean `debut`?");
+}
+
+static void test_unreachable(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    say: Bonjour\n"
+		     "    end: true\n"
+		     "  orphelin:\n"
+		     "    say: Jamais dit\n",
+		     8, 3, "step `orphelin` can never be reached");
+}
+
+static void test_var_before_set(void)
+{
+	/* set on one option only: not on every path */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    menu: Service ?\n"
+		     "    options:\n"
+		     "      - { label: CAF, set: { service: caf } }\n"
+		     "      - { label: Autre }\n"
+		     "    next: b\n"
+		     "  b:\n"
+		     "    say: \"Service {{service}}, merci.\"\n",
+		     12, 10, "variable `service` is used in step `b` before it is set");
+	/* an ask's answer is not set on its on_fail path */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    ask: Nom ?\n"
+		     "    expect: { text: 40, on_fail: b }\n"
+		     "    save: nom\n"
+		     "    next: b\n"
+		     "  b:\n"
+		     "    call: caf.status\n"
+		     "    with: { nom: \"{{nom}}\" }\n"
+		     "    next: c\n"
+		     "  c: { say: Fin }\n",
+		     12, 18, "variable `nom` is used in step `b`");
+	/* a branch condition */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    branch: [ { when: { var: age, less: 25 }, next: b } ]\n"
+		     "    else: b\n"
+		     "  b: { say: Fin }\n",
+		     6, 30, "variable `age` is used in step `a`");
+	/* item outside options_from */
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a: { say: \"{{item.label}}\" }\n",
+		     5, 13, "`item.label` only exists inside `options_from`");
+	/* and the paths that do set it are accepted, including a call's whole result tree */
+	{
+		struct flow_set *fs = load("flow: t\n"
+					   "title: T\n"
+					   "entry: { sms: T }\n"
+					   "steps:\n"
+					   "  a:\n"
+					   "    menu: Service ?\n"
+					   "    options:\n"
+					   "      - { label: CAF, set: { service: caf } }\n"
+					   "      - { label: Autre, set: { service: autre } }\n"
+					   "    next: b\n"
+					   "  b:\n"
+					   "    call: caf.status\n"
+					   "    with: { s: \"{{service}} {{phone}} {{lang}}\" }\n"
+					   "    save: st\n"
+					   "    next: c\n"
+					   "  c: { say: \"{{st.dossier.etat}} ({{contact}}, {{channel}})\" }\n");
+
+		if (!fs)
+			diag_print(d, stderr);
+		CU_ASSERT_PTR_NOT_NULL(fs);
+		talloc_free(fs);
+	}
+}
+
+static void test_unknown_op(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    call: agenda.slot\n"
+		     "    next: b\n"
+		     "  b: { say: Fin }\n",
+		     6, 11, "unknown operation `agenda.slot` \u2014 did you mean `agenda.slots`?");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    call: impots.avis\n"
+		     "    next: b\n"
+		     "  b: { say: Fin }\n",
+		     6, 11, "unknown operation `impots.avis`: no back-end");
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_files(void)
+{
+	static const char *const names[] = { "a.yaml", "b.yaml", "common.yaml", "notes.txt" };
+	char path[128];
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+		unlink(path);
+	}
+}
+
+static void test_duplicate_keyword(void)
+{
+	char fa[128], fb[128], want[512];
+	struct flow_set *fs;
+
+	snprintf(fa, sizeof(fa), "%s/a.yaml", tmpdir);
+	snprintf(fb, sizeof(fb), "%s/b.yaml", tmpdir);
+	write_file("a.yaml", "flow: a\n"
+			     "title: A\n"
+			     "entry: { sms: [ACTE, NAISSANCE], ussd: \"*11#\" }\n"
+			     "steps: { s: { say: A } }\n");
+	write_file("b.yaml", "flow: b\n"
+			     "title: B\n"
+			     "entry:\n"
+			     "  sms: [Naissance]\n"
+			     "  ussd: \"*11#\"\n"
+			     "steps: { s: { say: B } }\n");
+	write_file("notes.txt", "not yaml: [\n");
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	fs = flow_set_load(ctx, tmpdir, &env, d);
+	CU_ASSERT_PTR_NULL(fs);
+	talloc_free(fs);
+	snprintf(want, sizeof(want), "keyword `NAISSANCE` of flow `b` (%s) is already used by "
+		 "flow `a` at %s:3:22", fb, fa);
+	CU_ASSERT(has(fb, 4, 9, want));
+	snprintf(want, sizeof(want), "USSD code `*11#` of flow `b` (%s) is already used by flow "
+		 "`a` at %s:3:40", fb, fa);
+	CU_ASSERT(has(fb, 5, 9, want));
+	CU_ASSERT_EQUAL(d->n_errors, 2);
+
+	/* the same directory with a common file and no clash loads, in name order */
+	write_file("b.yaml", "flow: b\n"
+			     "title: B\n"
+			     "entry: { sms: DECES }\n"
+			     "steps: { s: { say: \"B {{contact}}\" } }\n");
+	write_file("common.yaml", common_file);
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	fs = flow_set_load(ctx, tmpdir, &env, d);
+	if (!fs)
+		diag_print(d, stderr);
+	CU_ASSERT_FATAL(fs != NULL);
+	CU_ASSERT_EQUAL(fs->n_flows, 2);
+	CU_ASSERT_STRING_EQUAL(fs->flows[0].name, "a");
+	CU_ASSERT_STRING_EQUAL(fs->flows[1].name, "b");
+	CU_ASSERT_EQUAL(fs->words.n_stop, 3);
+	CU_ASSERT_STRING_EQUAL(fs->words.stop[1], "ARRET");
+	CU_ASSERT_STRING_EQUAL(fs->words.stop[2], "FIN");
+	CU_ASSERT_STRING_EQUAL(fs->words.help[1], "?");
+	CU_ASSERT_STRING_EQUAL(fs->words.back[0], "0");	/* not given: default */
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&fs->msg.contact, "fr", false), "01 23 45 67 89");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&fs->msg.stopped, "en", false), "Stopped.");
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&fs->msg.invalid, "fr", false),
+			       "Réponse non comprise. Réessayez.");
+	CU_ASSERT_PTR_EQUAL(flow_by_keyword(fs, "deces"), &fs->flows[1]);
+	talloc_free(fs);
+
+	/* a second common file */
+	write_file("b.yaml", common_file);
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	fs = flow_set_load(ctx, tmpdir, &env, d);
+	CU_ASSERT_PTR_NULL(fs);
+	snprintf(want, sizeof(want), "already in %s:1:1", fb);
+	{
+		char fc[128];
+
+		snprintf(fc, sizeof(fc), "%s/common.yaml", tmpdir);
+		CU_ASSERT(has(fc, 1, 1, want));
+	}
+	talloc_free(fs);
+	remove_files();
+}
+
+static void test_keyword_is_common_word(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: [T, Stop] }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     3, 19, "keyword `STOP` of flow `t` is also a common word");
+}
+
+static void test_ussd_too_long(void)
+{
+	char yaml[2048], label[200];
+
+	memset(label, 'x', 170);
+	label[170] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "flow: t\n"
+		 "title: T\n"
+		 "entry: { sms: T, ussd: \"*1#\" }\n"
+		 "steps:\n"
+		 "  a:\n"
+		 "    menu: \"Choisissez votre service :\"\n"
+		 "    options:\n"
+		 "      - { label: Court }\n"
+		 "      - { label: %s }\n"
+		 "    next: b\n"
+		 "  b:\n"
+		 "    say: { sms: \"%s%s\", ussd: Court }\n",
+		 label, label, label);
+	expect_error(yaml, 9, 18, "option 2 of menu `a` (fr) does not fit one USSD screen even "
+		     "alone with the menu title: 199 characters, at most 182");
+	/* the long SMS text has a short USSD version: not reported */
+	CU_ASSERT_EQUAL(d->n_errors, 1);
+
+	snprintf(yaml, sizeof(yaml),
+		 "flow: t\n"
+		 "title: T\n"
+		 "entry: { ussd: \"*1#\" }\n"
+		 "steps:\n"
+		 "  a:\n"
+		 "    say: \"%s{{x | default: \\\"a\\\"}}%s\"\n",
+		 label, label);
+	expect_error(yaml, 6, 10, "this text (fr) is too long for one USSD screen: 340 "
+		     "characters, at most 182 (add a shorter `ussd:` version)");
+	/* the same on an SMS-only flow is fine */
+	snprintf(yaml, sizeof(yaml),
+		 "flow: t\n"
+		 "title: T\n"
+		 "entry: { sms: T }\n"
+		 "steps:\n"
+		 "  a:\n"
+		 "    say: \"%s%s\"\n",
+		 label, label);
+	{
+		struct flow_set *fs = load(yaml);
+
+		CU_ASSERT_PTR_NOT_NULL(fs);
+		talloc_free(fs);
+	}
+}
+
+static void test_bad_regex(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    ask: Dossier ?\n"
+		     "    expect: { pattern: \"[A-Z{2\" }\n"
+		     "    save: dossier\n"
+		     "    next: b\n"
+		     "  b: { say: Fin }\n",
+		     7, 24, "bad pattern `[A-Z{2`:");
+}
+
+static void test_bad_duration(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "timeout: 15 min\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     4, 10, "bad duration `15 min`");
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "timeout: 0\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     4, 10, "a timeout of 0");
+}
+
+static void test_syntax_error(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: [T, U }\n"
+		     "steps: { a: { say: Bonjour } }\n",
+		     3, 21, "YAML syntax error: did not find expected ',' or ']'");
+	expect_error("flow: t\n"
+		     "steps:\n"
+		     "  a:\n"
+		     "    say: Bonjour\n"
+		     "   next: b\n",
+		     5, 4, "YAML syntax error: did not find expected key (while parsing a block "
+		     "mapping at line 3, column 3)");
+}
+
+static void test_loop_without_input(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps:\n"
+		     "  a: { say: Un, next: b }\n"
+		     "  b:\n"
+		     "    branch: [ { when: { var: phone, set: true }, next: a } ]\n"
+		     "    else: c\n"
+		     "  c: { ask: Nom ?, save: n, next: a }\n",
+		     5, 3, "steps `a` \u2192 `b` \u2192 `a` loop forever without waiting");
+}
+
+static void test_template_syntax(void)
+{
+	expect_error("flow: t\n"
+		     "title: T\n"
+		     "entry: { sms: T }\n"
+		     "steps: { a: { say: \"Bonjour {{phone | majuscule}}\" } }\n",
+		     4, 20, "bad template at character");
+}
+
+static void test_everything_reported(void)
+{
+	struct flow_set *fs = load("flow: t\n"
+				   "title: T\n"
+				   "entry: { sms: T }\n"
+				   "timeout: 3x\n"
+				   "steps:\n"
+				   "  a:\n"
+				   "    say: Bonjour\n"
+				   "    nxt: b\n"
+				   "  b:\n"
+				   "    ask: Age ?\n"
+				   "    expect: { digts: 2 }\n"
+				   "    save: age\n"
+				   "    next: z\n");
+
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has("t.yaml", 4, 10, "bad duration"));
+	CU_ASSERT(has("t.yaml", 8, 5, "did you mean `next`?"));
+	CU_ASSERT(has("t.yaml", 11, 15, "did you mean `digits`?"));
+	CU_ASSERT(has("t.yaml", 13, 11, "no step named `z`"));
+	CU_ASSERT(has("t.yaml", 9, 3, "step `b` can never be reached"));
+	talloc_free(fs);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	talloc_enable_null_tracking();
+	ctx = talloc_named_const(NULL, 0, "test_flow_load");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/guichet-flow-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 2;
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("flow_load", NULL, NULL);
+	if (!s)
+		goto fail;
+	if (!CU_add_test(s, "valid flow, every step kind, translations", test_valid_flow) ||
+	    !CU_add_test(s, "fold words", test_fold_word) ||
+	    !CU_add_test(s, "common alone is not enough", test_common) ||
+	    !CU_add_test(s, "unknown key with suggestion", test_unknown_key) ||
+	    !CU_add_test(s, "duplicate key", test_duplicate_key) ||
+	    !CU_add_test(s, "bad type", test_bad_type) ||
+	    !CU_add_test(s, "missing next target", test_missing_next) ||
+	    !CU_add_test(s, "unreachable step", test_unreachable) ||
+	    !CU_add_test(s, "variable used before set", test_var_before_set) ||
+	    !CU_add_test(s, "unknown operation", test_unknown_op) ||
+	    !CU_add_test(s, "duplicate keyword across files", test_duplicate_keyword) ||
+	    !CU_add_test(s, "keyword is a common word", test_keyword_is_common_word) ||
+	    !CU_add_test(s, "USSD text too long", test_ussd_too_long) ||
+	    !CU_add_test(s, "bad regex", test_bad_regex) ||
+	    !CU_add_test(s, "bad duration", test_bad_duration) ||
+	    !CU_add_test(s, "YAML syntax error", test_syntax_error) ||
+	    !CU_add_test(s, "loop without input", test_loop_without_input) ||
+	    !CU_add_test(s, "template syntax", test_template_syntax) ||
+	    !CU_add_test(s, "every error reported", test_everything_reported))
+		goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	rmdir(tmpdir);
+	talloc_free(ctx);
+	if (talloc_total_blocks(NULL) != 1) {
+		fprintf(stderr, "talloc leak:\n");
+		talloc_report_full(NULL, stderr);
+		failures++;
+	}
+	talloc_disable_null_tracking();
+	return failures ? 1 : 0;
+fail:
+	CU_cleanup_registry();
+	return 2;
+}

@@ -1,0 +1,280 @@
+/* Modem transport, pure parts: UDH concatenation headers, part decoding (8-bit, UCS-2 with
+ * surrogate pairs split across parts), reassembly in any order, duplicates, missing parts
+ * released after the timeout, the bound on waiting messages, dedup keys, and the `modems:`
+ * config section with located errors. */
+#include <stdio.h>
+#include <string.h>
+#include <CUnit/Basic.h>
+#include <talloc.h>
+
+#include "guichet/config.h"
+#include "guichet/diag.h"
+#include "guichet/modem.h"
+#include "guichet/text.h"
+#include "guichet/ydoc.h"
+
+static void *ctx;
+
+static struct sms_part mkpart(const char *from, int loc, unsigned ref, unsigned total,
+			      unsigned seq, const char *utf8)
+{
+	struct sms_part p;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.from, sizeof(p.from), "%s", from);
+	p.loc.folder = 1;
+	p.loc.location = loc;
+	p.smsc_time = 1700000000;
+	p.ref = ref;
+	p.total = total;
+	p.seq = seq;
+	int n = text_utf8_to_ucs2be(utf8, p.ucs2, sizeof(p.ucs2));
+	CU_ASSERT_FATAL(n >= 0);
+	p.len = (unsigned)n;
+	return p;
+}
+
+static void test_udh(void)
+{
+	unsigned ref = 0, total = 0, seq = 0;
+	const uint8_t u8[] = { 0x05, 0x00, 0x03, 0x2a, 0x03, 0x02 };
+	CU_ASSERT(sms_udh_concat(u8, sizeof(u8), &ref, &total, &seq));
+	CU_ASSERT_EQUAL(ref, 0x2a);
+	CU_ASSERT_EQUAL(total, 3);
+	CU_ASSERT_EQUAL(seq, 2);
+	const uint8_t u16[] = { 0x06, 0x08, 0x04, 0x12, 0x34, 0x04, 0x04 };
+	CU_ASSERT(sms_udh_concat(u16, sizeof(u16), &ref, &total, &seq));
+	CU_ASSERT_EQUAL(ref, 0x1234);
+	CU_ASSERT_EQUAL(total, 4);
+	CU_ASSERT_EQUAL(seq, 4);
+	/* another element first (port addressing), then concatenation */
+	const uint8_t mixed[] = { 0x0b, 0x05, 0x04, 0x0b, 0x84, 0x23, 0xf0, 0x00, 0x03, 0x07, 0x02, 0x01 };
+	CU_ASSERT(sms_udh_concat(mixed, sizeof(mixed), &ref, &total, &seq));
+	CU_ASSERT_EQUAL(ref, 7);
+	CU_ASSERT_EQUAL(seq, 1);
+	const uint8_t bad_seq[] = { 0x05, 0x00, 0x03, 0x2a, 0x02, 0x03 };
+	CU_ASSERT(!sms_udh_concat(bad_seq, sizeof(bad_seq), &ref, &total, &seq));
+	const uint8_t truncated[] = { 0x05, 0x00, 0x03, 0x2a };
+	CU_ASSERT(!sms_udh_concat(truncated, sizeof(truncated), &ref, &total, &seq));
+	const uint8_t none[] = { 0x04, 0x05, 0x02, 0x0b, 0x84 };
+	CU_ASSERT(!sms_udh_concat(none, sizeof(none), &ref, &total, &seq));
+	CU_ASSERT(!sms_udh_concat(NULL, 0, &ref, &total, &seq));
+}
+
+static void test_decode(void)
+{
+	struct sms_part p;
+	memset(&p, 0, sizeof(p));
+	const uint8_t latin1[] = { 'c', 'a', 'f', 0xe9 };
+	sms_part_set_8bit(&p, latin1, sizeof(latin1));
+	char *s = text_ucs2be_to_utf8(ctx, p.ucs2, p.len);
+	CU_ASSERT_STRING_EQUAL(s, "café");
+	const uint8_t ucs2[] = { 0x00, 0xe7, 0x00, 0x61, 0x20, 0xac };
+	sms_part_set_ucs2(&p, ucs2, 3);
+	s = text_ucs2be_to_utf8(ctx, p.ucs2, p.len);
+	CU_ASSERT_STRING_EQUAL(s, "ça€");
+}
+
+static void test_reassembly_order(void)
+{
+	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 100);
+	struct sms_part a = mkpart("+33611111111", 3, 9, 3, 3, "ô fin");
+	struct sms_part b = mkpart("+33611111111", 1, 9, 3, 1, "Début ");
+	struct sms_part c = mkpart("+33611111111", 2, 9, 3, 2, "milieu ");
+	struct sms_part other = mkpart("+33622222222", 4, 9, 3, 1, "autre ");
+	struct sms_msg *out[4];
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &a, 1000, 1), 0);
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &other, 1000, 1), 0);
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &b, 1100, 1), 0);
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 1100, out, 4), 0);
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &b, 1150, 1), 1);	/* same location again */
+	struct sms_part b2 = b;
+	b2.loc.location = 9;
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &b2, 1150, 1), 1);	/* same part, another location */
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &c, 1200, 1), 0);
+	CU_ASSERT_EQUAL(sms_reasm_pending(r), 2);
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 1200, out, 4), 1);
+	CU_ASSERT_STRING_EQUAL(out[0]->text, "Début milieu ô fin");
+	CU_ASSERT_STRING_EQUAL(out[0]->from, "+33611111111");
+	CU_ASSERT_EQUAL(out[0]->have, 3);
+	CU_ASSERT_EQUAL(out[0]->total, 3);
+	CU_ASSERT_EQUAL(out[0]->nloc, 3);
+	CU_ASSERT_EQUAL(out[0]->locs[0].location, 1);
+	CU_ASSERT_EQUAL(out[0]->locs[2].location, 3);
+	CU_ASSERT_EQUAL(sms_reasm_pending(r), 1);
+	talloc_free(r);
+}
+
+static void test_reassembly_timeout(void)
+{
+	struct sms_reasm *r = sms_reasm_alloc(ctx, 10, 100);
+	struct sms_part p1 = mkpart("+33611111111", 1, 5, 4, 1, "un ");
+	struct sms_part p3 = mkpart("+33611111111", 3, 5, 4, 3, "trois");
+	struct sms_part single = mkpart("+33611111111", 7, 0, 1, 1, "seul");
+	struct sms_msg *out[4];
+	sms_reasm_add(r, &p1, 0, 100);
+	sms_reasm_add(r, &p3, 5000, 105);
+	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), 10000);
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 9999, out, 4), 0);
+	sms_reasm_add(r, &single, 9999, 110);
+	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), 9999);	/* complete: due now */
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 9999, out, 4), 1);
+	CU_ASSERT_STRING_EQUAL(out[0]->text, "seul");
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 10000, out, 4), 1);
+	CU_ASSERT_STRING_EQUAL(out[0]->text, "un trois");
+	CU_ASSERT_EQUAL(out[0]->have, 2);
+	CU_ASSERT_EQUAL(out[0]->total, 4);
+	CU_ASSERT_EQUAL(out[0]->received, 100);
+	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), -1);
+	/* a late sibling starts a new message of its own */
+	struct sms_part p2 = mkpart("+33611111111", 2, 5, 4, 2, "deux ");
+	CU_ASSERT_EQUAL(sms_reasm_add(r, &p2, 20000, 120), 0);
+	CU_ASSERT_EQUAL(sms_reasm_pending(r), 1);
+	talloc_free(r);
+}
+
+static void test_reassembly_bound(void)
+{
+	struct sms_reasm *r = sms_reasm_alloc(ctx, 3600, 2);
+	struct sms_msg *out[8];
+	for (int i = 0; i < 3; i++) {
+		struct sms_part p = mkpart("+33611111111", i + 1, (unsigned)i, 2, 1, "x");
+		sms_reasm_add(r, &p, i, 1);
+	}
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 10, out, 8), 1);	/* the oldest pushed out */
+	CU_ASSERT_EQUAL(out[0]->locs[0].location, 1);
+	CU_ASSERT_EQUAL(sms_reasm_pending(r), 2);
+	talloc_free(r);
+}
+
+static void test_surrogates_across_parts(void)
+{
+	/* 😀 = D83D DE00, split between two parts */
+	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 10);
+	struct sms_part a = mkpart("+1", 1, 1, 2, 1, "a");
+	struct sms_part b = mkpart("+1", 2, 1, 2, 2, "b");
+	a.ucs2[2] = 0xd8; a.ucs2[3] = 0x3d; a.len = 4;
+	b.ucs2[0] = 0xde; b.ucs2[1] = 0x00; b.ucs2[2] = 0x00; b.ucs2[3] = 'b'; b.len = 4;
+	sms_reasm_add(r, &a, 0, 0);
+	sms_reasm_add(r, &b, 0, 0);
+	struct sms_msg *out[1];
+	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 0, out, 1), 1);
+	CU_ASSERT_STRING_EQUAL(out[0]->text, "a😀b");
+	talloc_free(r);
+}
+
+static void test_dedup(void)
+{
+	struct sms_part p = mkpart("+33611111111", 12, 0, 1, 1, "OUI");
+	char *k1 = sms_dedup_key(ctx, p.from, p.smsc_time, 0, 1, &p);
+	struct sms_part q = p;
+	q.loc.location = 13;	/* re-read at another location: same SMSC time, same key */
+	char *k2 = sms_dedup_key(ctx, q.from, q.smsc_time, 0, 1, &q);
+	CU_ASSERT_STRING_EQUAL(k1, k2);
+	q.smsc_time++;		/* the same text a second later is another message */
+	CU_ASSERT_STRING_NOT_EQUAL(k1, sms_dedup_key(ctx, q.from, q.smsc_time, 0, 1, &q));
+	struct sms_part o = mkpart("+33611111111", 12, 0, 1, 1, "NON");
+	CU_ASSERT_STRING_NOT_EQUAL(k1, sms_dedup_key(ctx, o.from, o.smsc_time, 0, 1, &o));
+	/* no SMSC time: the location stands in */
+	p.smsc_time = 0;
+	q = p;
+	q.loc.location = 13;
+	CU_ASSERT_STRING_NOT_EQUAL(sms_dedup_key(ctx, p.from, 0, 0, 1, &p),
+				   sms_dedup_key(ctx, q.from, 0, 0, 1, &q));
+	/* a reassembled message keeps its key when read again */
+	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 10);
+	struct sms_part a = mkpart("+2", 1, 4, 2, 1, "x"), b = mkpart("+2", 2, 4, 2, 2, "y");
+	struct sms_msg *m1, *m2;
+	sms_reasm_add(r, &b, 0, 0);
+	sms_reasm_add(r, &a, 0, 0);
+	sms_reasm_take(r, ctx, 0, &m1, 1);
+	sms_reasm_add(r, &a, 0, 0);
+	sms_reasm_add(r, &b, 0, 0);
+	sms_reasm_take(r, ctx, 0, &m2, 1);
+	CU_ASSERT_STRING_EQUAL(m1->dedup, m2->dedup);
+	talloc_free(r);
+}
+
+static int parse(const char *yaml, struct modem_config **mc, struct diag **d)
+{
+	*d = diag_alloc(ctx);
+	struct ydoc y;
+	if (ydoc_load_string(&y, ctx, "guichet.yaml", yaml, *d) < 0)
+		return -2;
+	struct config c = { .file = "/etc/guichet/guichet.yaml", .dir = "/etc/guichet" };
+	int rc = modem_config_parse(ctx, &y, ydoc_get(&y, ydoc_root(&y), "modems"), &c, mc);
+	ydoc_free(&y);	/* the config's strings are its own */
+	return rc;
+}
+
+static void test_config(void)
+{
+	struct modem_config *mc;
+	struct diag *d;
+	CU_ASSERT_EQUAL(parse("modems:\n"
+			      "  - name: m1\n"
+			      "    device: /dev/ttyUSB0\n"
+			      "    pin: m1-pin\n"
+			      "    rate: 20\n"
+			      "  - name: demo\n"
+			      "    model: dummy\n"
+			      "    device: modem\n"
+			      "    poll_ms: 50\n"
+			      "    reassembly_timeout: 10m\n"
+			      "    sent_log: sent.jsonl\n", &mc, &d), 0);
+	CU_ASSERT_FATAL(mc != NULL);
+	CU_ASSERT_EQUAL(mc->n, 2);
+	CU_ASSERT_STRING_EQUAL(mc->m[0].connection, "at");
+	CU_ASSERT_STRING_EQUAL(mc->m[0].pin, "m1-pin");
+	CU_ASSERT_EQUAL(mc->m[0].rate, 20);
+	CU_ASSERT_EQUAL(mc->m[0].poll_ms, 1000);
+	CU_ASSERT_EQUAL(mc->m[0].reassembly_timeout_s, 600);
+	CU_ASSERT_PTR_NULL(mc->m[0].sent_log);
+	CU_ASSERT_STRING_EQUAL(mc->m[1].connection, "none");
+	CU_ASSERT_STRING_EQUAL(mc->m[1].device, "/etc/guichet/modem");
+	CU_ASSERT_STRING_EQUAL(mc->m[1].sent_log, "/etc/guichet/sent.jsonl");
+	CU_ASSERT_EQUAL(mc->m[1].poll_ms, 50);
+
+	CU_ASSERT_EQUAL(parse("modems:\n"
+			      "  - name: m1\n"
+			      "    devise: /dev/ttyUSB0\n"
+			      "    rate: lots\n"
+			      "  - name: m1\n"
+			      "    device: /dev/ttyUSB1\n"
+			      "  - just text\n", &mc, &d), -1);
+	CU_ASSERT(d->n_errors >= 4);
+	bool located = false, twice = false;
+	for (unsigned i = 0; i < d->n; i++) {
+		if (strstr(d->e[i].msg, "devise") && d->e[i].line == 3)
+			located = true;
+		if (strstr(d->e[i].msg, "used twice") && d->e[i].line == 5)
+			twice = true;
+	}
+	CU_ASSERT(located);
+	CU_ASSERT(twice);
+
+	CU_ASSERT_EQUAL(parse("modems: {name: m1}\n", &mc, &d), -1);
+	CU_ASSERT_EQUAL(parse("other: 1\n", &mc, &d), 0);
+	CU_ASSERT_PTR_NULL(mc);
+}
+
+int main(void)
+{
+	ctx = talloc_named_const(NULL, 0, "test_modem");
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("modem", NULL, NULL);
+	CU_add_test(s, "udh", test_udh);
+	CU_add_test(s, "decode", test_decode);
+	CU_add_test(s, "reassembly order", test_reassembly_order);
+	CU_add_test(s, "reassembly timeout", test_reassembly_timeout);
+	CU_add_test(s, "reassembly bound", test_reassembly_bound);
+	CU_add_test(s, "surrogates across parts", test_surrogates_across_parts);
+	CU_add_test(s, "dedup", test_dedup);
+	CU_add_test(s, "config", test_config);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	talloc_free(ctx);
+	return failed ? 1 : 0;
+}

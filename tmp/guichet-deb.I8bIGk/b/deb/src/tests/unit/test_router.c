@@ -1,0 +1,436 @@
+/* The router on the memory store: received messages and their replies stored together,
+ * duplicates recognised, replies offered to the transport the person used, calls answered
+ * later, a transport that refuses, a restart with a session waiting for a call. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/select.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+
+#include "guichet/router.h"
+
+static const char *flows_yaml =
+	"flow: t\n"
+	"title: T\n"
+	"entry: { sms: [GO], ussd: \"*1*1#\" }\n"
+	"steps:\n"
+	"  nom:\n"
+	"    ask: \"Nom ?\"\n"
+	"    expect: text\n"
+	"    save: nom\n"
+	"    next: appel\n"
+	"  appel:\n"
+	"    call: svc.hello\n"
+	"    with: { nom: \"{{nom}}\" }\n"
+	"    save: r\n"
+	"    on_error: oups\n"
+	"    wait: \"Réponse par SMS.\"\n"
+	"    next: fin\n"
+	"  fin:\n"
+	"    say: \"Bonjour {{r.greeting}}\"\n"
+	"  oups:\n"
+	"    say: \"Oups\"\n";
+
+/* A call port answering from a timer, like the real relay (never inside call()). */
+struct fake_call {
+	call_done_fn done;
+	void *data;
+	struct osmo_timer_list t;
+	bool fail;
+	char nom[64];
+};
+
+static void *calls_ctx;		/* the "relay": dies with the process */
+static bool calls_fail;
+static unsigned calls_delay_ms = 1;
+static unsigned calls_made;
+
+static void fake_fire(void *p)
+{
+	struct fake_call *fc = p;
+	struct vars v;
+
+	vars_init(&v, fc);
+	vars_set(&v, "greeting", fc->nom, false);
+	fc->done(fc->data, !fc->fail, fc->fail ? NULL : &v, fc->fail ? "HTTP 503" : NULL);
+	talloc_free(fc);
+}
+
+static int fake_call_destroy(struct fake_call *fc)
+{
+	osmo_timer_del(&fc->t);
+	return 0;
+}
+
+static int fake_call(void *impl, const char *op, const struct vars *args, unsigned budget_ms,
+		     call_done_fn done, void *data)
+{
+	(void)budget_ms;
+	if (strcmp(op, "svc.hello") != 0)
+		return -1;
+	(void)impl;
+	struct fake_call *fc = talloc_zero(calls_ctx, struct fake_call);
+	talloc_set_destructor(fc, fake_call_destroy);
+	fc->done = done;
+	fc->data = data;
+	fc->fail = calls_fail;
+	const char *n = vars_get(args, "nom");
+	snprintf(fc->nom, sizeof(fc->nom), "%s", n ? n : "?");
+	osmo_timer_setup(&fc->t, fake_fire, fc);
+	osmo_timer_schedule(&fc->t, calls_delay_ms / 1000, (calls_delay_ms % 1000) * 1000);
+	calls_made++;
+	return 0;
+}
+
+/* A transport that records what it is given and may refuse. */
+#define MAX_SENT 32
+static char sent_text[MAX_SENT][256];
+static char sent_to[MAX_SENT][32];
+static int64_t sent_id[MAX_SENT];
+static unsigned n_sent;
+static bool refuse;
+
+static int fake_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	if (refuse || n_sent == MAX_SENT)
+		return -1;
+	snprintf(sent_text[n_sent], sizeof(sent_text[0]), "%s", m->text);
+	snprintf(sent_to[n_sent], sizeof(sent_to[0]), "%s", m->to);
+	sent_id[n_sent] = m->id;
+	n_sent++;
+	return 0;
+}
+
+static void *ctx;
+static struct store *st;
+static struct router *r;
+static struct sms_transport modem = { .name = "m1", .send = fake_send, .up = true };
+
+static void spin(unsigned rounds)
+{
+	for (unsigned i = 0; i < rounds; i++) {
+		osmo_select_main_ctx(1);
+		usleep(2000);
+	}
+}
+
+static struct router *make_router(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *fs = flow_set_load_string(ctx, "t.yaml", flows_yaml, NULL, d);
+	if (!fs) {
+		diag_print(d, stderr);
+		abort();
+	}
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+		.ussd_answer_ms = 200,	/* a screen waits 200 ms for a back-end, here */
+	};
+	struct router *rt = router_create(ctx, &rc, st, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &modem);
+	return rt;
+}
+
+static int setup(void)
+{
+	ctx = talloc_named_const(NULL, 0, "test_router");
+	calls_ctx = talloc_new(ctx);
+	st = store_mem_open(ctx);
+	r = make_router();
+	return 0;
+}
+
+static int teardown(void)
+{
+	talloc_free(ctx);
+	return 0;
+}
+
+static void test_receive_reply_dedup(void)
+{
+	struct sms_in m = { .via = "m1", .from = "+33611111111", .text = "go", .received = 1,
+			    .dedup = "A1" };
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(r, &m, 1), 0);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Nom ?");
+	CU_ASSERT_STRING_EQUAL(sent_to[0], "+33611111111");
+	/* the same message again (read twice from the SIM): stored once, answered once */
+	CU_ASSERT_EQUAL(router_sms_received(r, &m, 1), 0);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(router_counters(r)->duplicates_in, 1);
+	router_sms_sent(r, sent_id[0]);
+	spin(3);
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
+}
+
+static void test_call_then_reply(void)
+{
+	struct sms_in m = { .via = "m1", .from = "+33611111111", .text = "Zoé {\"&%",
+			    .received = 2, .dedup = "A2" };
+	n_sent = 0;
+	calls_fail = false;
+	CU_ASSERT_EQUAL(router_sms_received(r, &m, 1), 0);
+	CU_ASSERT_EQUAL(n_sent, 0);	/* nothing until the back-end answers */
+	spin(20);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Bonjour Zoé {\"&%");
+	router_sms_sent(r, sent_id[0]);
+	spin(3);
+}
+
+static void test_call_failure(void)
+{
+	struct sms_in a = { .via = "m1", .from = "+33622222222", .text = "GO", .dedup = "B1" };
+	struct sms_in b = { .via = "m1", .from = "+33622222222", .text = "Léa", .dedup = "B2" };
+	n_sent = 0;
+	calls_fail = true;
+	router_sms_received(r, &a, 1);
+	router_sms_received(r, &b, 1);
+	spin(20);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	CU_ASSERT_STRING_EQUAL(sent_text[1], "Oups");
+	calls_fail = false;
+	router_sms_sent(r, sent_id[0]);
+	router_sms_sent(r, sent_id[1]);
+	spin(3);
+}
+
+static void test_refused_then_ready(void)
+{
+	struct sms_in m = { .via = "m1", .from = "+33633333333", .text = "GO", .dedup = "C1" };
+	n_sent = 0;
+	refuse = true;
+	router_sms_received(r, &m, 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 1);
+	refuse = false;
+	router_sms_ready(r, &modem);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	/* a temporary failure: the reply comes back later, not lost */
+	router_sms_failed(r, sent_id[0], false, "modem timeout");
+	spin(3);
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 1);
+}
+
+static void test_restart_with_waiting_session(void)
+{
+	struct sms_in a = { .via = "m1", .from = "+33644444444", .text = "GO", .dedup = "D1" };
+	struct sms_in b = { .via = "m1", .from = "+33644444444", .text = "Ana", .dedup = "D2" };
+	router_sms_received(r, &a, 1);
+	unsigned before = calls_made;
+	router_sms_received(r, &b, 1);	/* the call starts; the process "dies" before it ends */
+	CU_ASSERT_EQUAL(calls_made, before + 1);
+	talloc_free(r);			/* the process dies with its call in flight */
+	talloc_free(calls_ctx);
+	calls_ctx = talloc_new(ctx);
+	n_sent = 0;
+	refuse = false;
+	r = make_router();
+	CU_ASSERT_EQUAL(router_recover(r, 0), 0);
+	spin(3);
+	/* the waiting person is answered through the flow's error way; the earlier reply
+	 * still queued from the previous test is sent too */
+	bool oups = false;
+	for (unsigned i = 0; i < n_sent; i++)
+		oups |= strcmp(sent_text[i], "Oups") == 0 && strcmp(sent_to[i], "+33644444444") == 0;
+	CU_ASSERT_TRUE(oups);
+}
+
+static char *replace(void *c, const char *s, const char *from, const char *to)
+{
+	const char *at = strstr(s, from);
+	return talloc_asprintf(c, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+}
+
+static void test_reload_keeps_running_sessions(void)
+{
+	/* v2 of the flow: other texts, same names */
+	char *v2 = replace(ctx, flows_yaml, "Nom ?", "Votre prénom ?");
+	v2 = replace(ctx, v2, "Bonjour {{r.greeting}}", "Salut {{r.greeting}}");
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *fs2 = flow_set_load_string(ctx, "t.yaml", v2, NULL, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs2);
+
+	struct sms_in old1 = { .via = "m1", .from = "+33655555555", .text = "GO", .dedup = "E1" };
+	struct sms_in old2 = { .via = "m1", .from = "+33655555555", .text = "Jo", .dedup = "E2" };
+	struct sms_in new1 = { .via = "m1", .from = "+33666666666", .text = "GO", .dedup = "F1" };
+	n_sent = 0;
+	router_sms_received(r, &old1, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Nom ?");
+	router_set_flows(r, fs2);
+	router_sms_received(r, &new1, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[1], "Votre prénom ?");
+	router_sms_received(r, &old2, 1);
+	spin(20);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_STRING_EQUAL(sent_text[2], "Bonjour Jo");	/* finished on the old flow */
+}
+
+static unsigned n_sent2;
+
+static int fake_send2(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	(void)m;
+	n_sent2++;
+	return 0;
+}
+
+static void test_group_stands_in_for_a_down_modem(void)
+{
+	static struct sms_transport m2 = { .name = "m2", .send = fake_send2, .up = true,
+					   .group = "modem" };
+	struct sms_in m = { .via = "m1", .from = "+33677777777", .text = "GO", .dedup = "G1" };
+
+	modem.group = "modem";
+	modem.up = false;
+	n_sent = n_sent2 = 0;
+	router_sms_received(r, &m, 1);	/* m2 not known yet: the reply waits for m1 */
+	CU_ASSERT_EQUAL(n_sent + n_sent2, 0);
+	router_sms_register(r, &m2);	/* m2 appears: it takes what m1 cannot send */
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_TRUE(n_sent2 >= 1);
+	modem.up = true;
+	modem.group = NULL;
+}
+
+static unsigned no_room(struct sms_transport *t)
+{
+	(void)t;
+	return 0;
+}
+
+static void test_full_modem_spreads_to_another(void)
+{
+	struct sms_in m = { .via = "m1", .from = "+33699999999", .text = "GO", .dedup = "H1" };
+
+	modem.group = "modem";
+	modem.room = no_room;		/* m1 is busy with a burst */
+	n_sent = n_sent2 = 0;
+	router_sms_received(r, &m, 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_TRUE(n_sent2 >= 1);	/* m2 (same group, registered earlier) sends it */
+	modem.room = NULL;
+	modem.group = NULL;
+}
+
+static char ussd_screen[256];
+static bool ussd_more;
+static unsigned ussd_replies;
+
+static void ussd_reply(void *data, const char *text, bool more)
+{
+	(void)data;
+	snprintf(ussd_screen, sizeof(ussd_screen), "%s", text);
+	ussd_more = more;
+	ussd_replies++;
+}
+
+static void test_ussd_slow_call_answers_by_sms(void)
+{
+	struct ussd_req begin = { .via = "gsup", .dialogue = "imsi1:7", .from = "+33688888888",
+				  .text = "*1*1#", .begin = true };
+	struct ussd_req answer = begin;
+	answer.text = "Léo";
+	answer.begin = false;
+
+	router_ussd_request(r, &begin, ussd_reply, NULL);
+	CU_ASSERT_EQUAL(ussd_replies, 1);
+	CU_ASSERT_STRING_EQUAL(ussd_screen, "Votre prénom ?");	/* flows v2, since the reload test */
+	CU_ASSERT_TRUE(ussd_more);
+	/* the back-end takes longer than a screen may wait */
+	calls_delay_ms = 600;
+	n_sent = 0;
+	router_ussd_request(r, &answer, ussd_reply, NULL);
+	CU_ASSERT_EQUAL(ussd_replies, 1);	/* the screen waits for the call... */
+	for (unsigned i = 0; i < 400 && ussd_replies < 2; i++)
+		spin(5);
+	CU_ASSERT_EQUAL(ussd_replies, 2);	/* ...then gets the step's wait text, and ends */
+	CU_ASSERT_STRING_EQUAL(ussd_screen, "Réponse par SMS.");
+	CU_ASSERT_FALSE(ussd_more);
+	/* the answer comes by SMS, to the person (other tests' retried replies may go too) */
+	bool found = false;
+	for (unsigned i = 0; i < 1000 && !found; i++) {
+		spin(5);
+		for (unsigned j = 0; j < n_sent; j++)
+			found |= !strcmp(sent_text[j], "Salut Léo") && !strcmp(sent_to[j], "+33688888888");
+	}
+	CU_ASSERT_TRUE(found);
+	calls_delay_ms = 1;
+}
+
+/* A second transport, the short number the person wrote to, registered after m1. */
+static char short_text[MAX_SENT][256];
+static char short_to[MAX_SENT][32];
+static unsigned n_short;
+
+static int short_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	if (n_short == MAX_SENT)
+		return -1;
+	snprintf(short_text[n_short], sizeof(short_text[0]), "%s", m->text);
+	snprintf(short_to[n_short], sizeof(short_to[0]), "%s", m->to);
+	n_short++;
+	return 0;
+}
+
+static void test_restart_answers_through_the_transport_used(void)
+{
+	static struct sms_transport shortnum = { .name = "court", .send = short_send, .up = true };
+	struct sms_in a = { .via = "court", .from = "+33612121212", .text = "GO", .dedup = "K1" };
+	struct sms_in b = { .via = "court", .from = "+33612121212", .text = "Eva", .dedup = "K2" };
+
+	router_sms_register(r, &shortnum);
+	n_short = 0;
+	router_sms_received(r, &a, 1);
+	CU_ASSERT_EQUAL(n_short, 1);	/* "Nom ?" went out from the number written to */
+	router_sms_received(r, &b, 1);	/* the call starts; the process dies before it ends */
+	router_flush(r);
+	talloc_free(r);
+	talloc_free(calls_ctx);
+	calls_ctx = talloc_new(ctx);
+	n_sent = n_short = 0;
+	r = make_router();		/* m1 is registered first, as the config lists it */
+	router_sms_register(r, &shortnum);
+	CU_ASSERT_EQUAL(router_recover(r, 0), 0);
+	spin(3);
+	bool via_short = false, via_m1 = false;
+	for (unsigned i = 0; i < n_short; i++)
+		via_short |= !strcmp(short_text[i], "Oups") && !strcmp(short_to[i], "+33612121212");
+	for (unsigned i = 0; i < n_sent; i++)
+		via_m1 |= !strcmp(sent_to[i], "+33612121212");
+	CU_ASSERT_TRUE(via_short);
+	CU_ASSERT_FALSE(via_m1);
+}
+
+int main(void)
+{
+	CU_pSuite su;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	su = CU_add_suite("router", setup, teardown);
+	CU_add_test(su, "received, replied, duplicate recognised", test_receive_reply_dedup);
+	CU_add_test(su, "call then reply, input intact", test_call_then_reply);
+	CU_add_test(su, "call failure takes on_error", test_call_failure);
+	CU_add_test(su, "refused reply waits, then goes", test_refused_then_ready);
+	CU_add_test(su, "restart with a session waiting", test_restart_with_waiting_session);
+	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
+	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
+	CU_add_test(su, "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms);
+	CU_add_test(su, "a full modem's replies spread to another", test_full_modem_spreads_to_another);
+	CU_add_test(su, "restart: answered through the transport the person used",
+		    test_restart_answers_through_the_transport_used);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}

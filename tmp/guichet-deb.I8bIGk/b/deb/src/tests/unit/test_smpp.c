@@ -1,0 +1,342 @@
+/* SMPP transport, pure parts: UDH parsing, data_coding decoding, encoding and splitting of
+ * replies, reassembly (UDH and sar), status classes, receipts, token bucket, config. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <CUnit/Basic.h>
+#include <talloc.h>
+
+#include "guichet/diag.h"
+#include "guichet/smpp.h"
+#include "guichet/text.h"
+#include "guichet/ydoc.h"
+
+static void *ctx;
+
+static void test_udh(void)
+{
+	struct smpp_concat cc;
+	const uint8_t u8[] = { 5, 0x00, 3, 0x42, 3, 2, 'h', 'i' };
+	CU_ASSERT_EQUAL(smpp_udh_parse(u8, sizeof(u8), &cc), 6);
+	CU_ASSERT(cc.present && !cc.ref16);
+	CU_ASSERT_EQUAL(cc.ref, 0x42);
+	CU_ASSERT_EQUAL(cc.total, 3);
+	CU_ASSERT_EQUAL(cc.seq, 2);
+
+	const uint8_t u16[] = { 6, 0x08, 4, 0x12, 0x34, 2, 1, 'x' };
+	CU_ASSERT_EQUAL(smpp_udh_parse(u16, sizeof(u16), &cc), 7);
+	CU_ASSERT(cc.present && cc.ref16);
+	CU_ASSERT_EQUAL(cc.ref, 0x1234);
+	CU_ASSERT_EQUAL(cc.total, 2);
+	CU_ASSERT_EQUAL(cc.seq, 1);
+
+	/* Port addressing before the concatenation IE. */
+	const uint8_t mixed[] = { 11, 0x05, 4, 0x0B, 0x84, 0x23, 0xF0, 0x00, 3, 7, 2, 2, 'z' };
+	CU_ASSERT_EQUAL(smpp_udh_parse(mixed, sizeof(mixed), &cc), 12);
+	CU_ASSERT(cc.present);
+	CU_ASSERT_EQUAL(cc.ref, 7);
+	CU_ASSERT_EQUAL(cc.seq, 2);
+
+	/* No concatenation, seq 0, overflowing lengths. */
+	const uint8_t none[] = { 4, 0x05, 2, 1, 2 };
+	CU_ASSERT_EQUAL(smpp_udh_parse(none, sizeof(none), &cc), 5);
+	CU_ASSERT(!cc.present);
+	const uint8_t seq0[] = { 5, 0x00, 3, 1, 2, 0 };
+	CU_ASSERT_EQUAL(smpp_udh_parse(seq0, sizeof(seq0), &cc), 6);
+	CU_ASSERT(!cc.present);
+	const uint8_t over[] = { 9, 0x00, 3, 1, 2, 1 };
+	CU_ASSERT_EQUAL(smpp_udh_parse(over, sizeof(over), &cc), -1);
+	const uint8_t ie_over[] = { 3, 0x00, 3, 1 };
+	CU_ASSERT_EQUAL(smpp_udh_parse(ie_over, sizeof(ie_over), &cc), -1);
+	CU_ASSERT_EQUAL(smpp_udh_parse(u8, 0, &cc), -1);
+}
+
+static void test_decode(void)
+{
+	/* GSM-7 unpacked: "é€!" = 0x05, ESC 0x65, 0x21; bit 7 set by a sloppy SMSC is ignored. */
+	const uint8_t g7[] = { 0x05, 0x1B, 0x65, 0x21, 'a' | 0x80 };
+	char *s = smpp_decode_text(ctx, 0, g7, sizeof(g7));
+	CU_ASSERT_STRING_EQUAL(s, "é€!a");
+	/* UCS-2 BE with French accents and an emoji (surrogate pair). */
+	const uint8_t u2[] = { 0x00, 0xC7, 0x00, 'a', 0x00, ' ', 0x00, 0xEA, 0xD8, 0x3D, 0xDE, 0x00 };
+	s = smpp_decode_text(ctx, 8, u2, sizeof(u2));
+	CU_ASSERT_STRING_EQUAL(s, "Ça ê😀");
+	const uint8_t l1[] = { 'd', 0xE9, 'j', 0xE0 };
+	s = smpp_decode_text(ctx, 3, l1, sizeof(l1));
+	CU_ASSERT_STRING_EQUAL(s, "déjà");
+	/* 0xF0 class: GSM-7; 0xF4: 8-bit. */
+	const uint8_t hi[] = { 'H', 'i' };
+	CU_ASSERT_STRING_EQUAL(smpp_decode_text(ctx, 0xF0, hi, 2), "Hi");
+	CU_ASSERT_STRING_EQUAL(smpp_decode_text(ctx, 0x01, hi, 2), "Hi");
+	CU_ASSERT_STRING_EQUAL(smpp_decode_text(ctx, 0, hi, 0), "");
+}
+
+/* Decodes the parts back and joins them. */
+static char *join_parts(const struct smpp_part *p, unsigned n, uint8_t dcs)
+{
+	char *all = talloc_strdup(ctx, "");
+	for (unsigned i = 0; i < n; i++) {
+		size_t off = 0;
+		if (n > 1) {
+			struct smpp_concat cc;
+			int h = smpp_udh_parse(p[i].data, p[i].len, &cc);
+			CU_ASSERT_EQUAL(h, 6);
+			CU_ASSERT(cc.present && cc.total == n && cc.seq == i + 1 && cc.ref == 0x77);
+			off = (size_t)h;
+		}
+		all = talloc_strdup_append(all, smpp_decode_text(ctx, dcs, p[i].data + off, p[i].len - off));
+	}
+	return all;
+}
+
+static void test_encode(void)
+{
+	struct smpp_part *p;
+	unsigned n = smpp_encode_sms(ctx, "Bonjour é", TEXT_GSM7, 0x77, &p);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(p[0].len, 9);
+	CU_ASSERT_EQUAL(p[0].data[8], 0x05);	/* é */
+
+	char long_gsm[400];
+	memset(long_gsm, 'a', 320);
+	long_gsm[320] = '\0';
+	n = smpp_encode_sms(ctx, long_gsm, TEXT_GSM7, 0x77, &p);
+	CU_ASSERT_EQUAL(n, 3);			/* 153 + 153 + 14 */
+	CU_ASSERT_EQUAL(p[0].len, 6 + 153);
+	CU_ASSERT_EQUAL(p[2].len, 6 + 14);
+	CU_ASSERT_STRING_EQUAL(join_parts(p, n, 0), long_gsm);
+
+	/* Exactly 160 septets: one part; an escape counts two. */
+	memset(long_gsm, 'b', 160);
+	long_gsm[160] = '\0';
+	CU_ASSERT_EQUAL(smpp_encode_sms(ctx, long_gsm, TEXT_GSM7, 0x77, &p), 1);
+	strcpy(long_gsm + 159, "€");
+	n = smpp_encode_sms(ctx, long_gsm, TEXT_GSM7, 0x77, &p);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_STRING_EQUAL(join_parts(p, n, 0), long_gsm);
+
+	/* UCS-2: 67 units per part, French text with ç, œ, an emoji never cut in two. */
+	char *fr = talloc_strdup(ctx, "");
+	for (int i = 0; i < 10; i++)
+		fr = talloc_strdup_append(fr, "Reçu, cœur 😀 ");
+	n = smpp_encode_sms(ctx, fr, TEXT_UCS2, 0x77, &p);
+	CU_ASSERT(n >= 3);
+	for (unsigned i = 0; i < n; i++)
+		CU_ASSERT(p[i].len <= 6 + 134);
+	CU_ASSERT_STRING_EQUAL(join_parts(p, n, 8), fr);
+
+	/* GSM-7 asked for a text GSM-7 cannot carry: refused (the caller falls back). */
+	CU_ASSERT_EQUAL(smpp_encode_sms(ctx, "garçon", TEXT_GSM7, 1, &p), 0);
+	CU_ASSERT_PTR_NULL(p);
+}
+
+static void test_reasm(void)
+{
+	struct smpp_reasm *r = smpp_reasm_alloc(ctx, 4);
+	struct smpp_concat c1 = { .present = true, .ref = 9, .total = 3, .seq = 3 };
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "C", 13, 0));
+	/* Same ref from another number, and a 16-bit ref of the same value: separate. */
+	struct smpp_concat o = { .present = true, .ref = 9, .total = 3, .seq = 1 };
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+332", &o, "x", 21, 0));
+	struct smpp_concat o16 = { .present = true, .ref = 9, .total = 3, .seq = 1, .ref16 = true };
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &o16, "y", 31, 0));
+	c1.seq = 1;
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "A", 11, 0));
+	c1.seq = 1;	/* a duplicate: replaced, both acknowledged */
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "A", 111, 0));
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 3);
+	c1.seq = 2;
+	struct smpp_reasm_msg *m = smpp_reasm_add(r, ctx, "+331", &c1, "B", 12, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->text, "ABC");
+	CU_ASSERT_STRING_EQUAL(m->from, "+331");
+	CU_ASSERT(!m->partial);
+	CU_ASSERT_EQUAL(m->n_tokens, 4);
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 2);
+
+	/* Expiry releases what arrived, oldest first, with its tokens. */
+	CU_ASSERT_PTR_NULL(smpp_reasm_expire(r, ctx, 0));
+	m = smpp_reasm_expire(r, ctx, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT(m->partial);
+	CU_ASSERT_STRING_EQUAL(m->text, "x");
+	CU_ASSERT_EQUAL(m->n_tokens, 1);
+	CU_ASSERT_EQUAL(m->tokens[0], 21);
+	m = smpp_reasm_expire(r, ctx, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->text, "y");
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
+
+	/* Bounded: past 4 pending, the oldest becomes due at once. */
+	for (unsigned i = 0; i < 5; i++) {
+		struct smpp_concat c = { .present = true, .ref = (uint16_t)i, .total = 2, .seq = 1 };
+		smpp_reasm_add(r, ctx, "+333", &c, "p", i, 1000 + i);
+	}
+	m = smpp_reasm_expire(r, ctx, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(m->tokens[0], 0);
+	smpp_reasm_clear(r);
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
+
+	/* A single "part" of one completes at once; a seq beyond total is refused. */
+	struct smpp_concat one = { .present = true, .ref = 1, .total = 1, .seq = 1 };
+	m = smpp_reasm_add(r, ctx, "+334", &one, "solo", 5, 0);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	struct smpp_concat bad = { .present = true, .ref = 1, .total = 2, .seq = 3 };
+	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+334", &bad, "x", 6, 0));
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
+}
+
+static void test_status(void)
+{
+	char b[16];
+	CU_ASSERT_EQUAL(smpp_status_classify(0), SMPP_ST_OK);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x58), SMPP_ST_THROTTLE);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x14), SMPP_ST_THROTTLE);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x08), SMPP_ST_TEMP);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x64), SMPP_ST_TEMP);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x0B), SMPP_ST_PERM);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x65), SMPP_ST_PERM);
+	CU_ASSERT_EQUAL(smpp_status_classify(0x401), SMPP_ST_TEMP);
+	CU_ASSERT_STRING_EQUAL(smpp_status_name(0x58, b, sizeof(b)), "ESME_RTHROTTLED");
+	CU_ASSERT_STRING_EQUAL(smpp_status_name(0x123, b, sizeof(b)), "0x00000123");
+}
+
+static void test_receipt(void)
+{
+	char id[66], stat[16];
+	const char *t = "id:1a2B sub:001 dlvr:001 submit date:2601011200 done date:2601011201 "
+			"stat:UNDELIV err:001 text:hello";
+	CU_ASSERT_EQUAL(smpp_receipt_parse(t, strlen(t), id, sizeof(id), stat, sizeof(stat)), 0);
+	CU_ASSERT_STRING_EQUAL(id, "1a2B");
+	CU_ASSERT_STRING_EQUAL(stat, "UNDELIV");
+	/* Not NUL-terminated, cut before stat: */
+	CU_ASSERT_EQUAL(smpp_receipt_parse(t, 8, id, sizeof(id), stat, sizeof(stat)), 0);
+	CU_ASSERT_STRING_EQUAL(id, "1a2B");
+	CU_ASSERT_STRING_EQUAL(stat, "");
+	CU_ASSERT_EQUAL(smpp_receipt_parse("hello", 5, id, sizeof(id), stat, sizeof(stat)), -1);
+}
+
+static void test_bucket(void)
+{
+	struct smpp_bucket b;
+	smpp_bucket_init(&b, 10, 0);
+	CU_ASSERT_EQUAL(smpp_bucket_take(&b, 0), 0);
+	int64_t w = smpp_bucket_take(&b, 0);
+	CU_ASSERT(w > 90000 && w <= 100001);
+	CU_ASSERT_EQUAL(smpp_bucket_take(&b, 100001), 0);
+	/* 100 per second, for one second: about 100 taken, never much more. */
+	smpp_bucket_init(&b, 100, 0);
+	unsigned taken = 0;
+	for (int64_t t = 0; t < 1000000; t += 1000)
+		while (smpp_bucket_take(&b, t) == 0)
+			taken++;
+	CU_ASSERT(taken >= 99 && taken <= 111);
+	smpp_bucket_init(&b, 0, 0);
+	for (int i = 0; i < 1000; i++)
+		CU_ASSERT_EQUAL(smpp_bucket_take(&b, 0), 0);
+}
+
+static int parse(const char *yaml, struct smpp_config **out, struct diag **dp)
+{
+	struct ydoc y;
+	struct diag *d = diag_alloc(ctx);
+	struct config *c = talloc_zero(ctx, struct config);
+	*dp = d;
+	if (ydoc_load_string(&y, ctx, "test.yaml", yaml, d) != 0)
+		return -2;
+	int rc = smpp_config_parse(ctx, &y, ydoc_get(&y, ydoc_root(&y), "smpp"), c, out);
+	ydoc_free(&y);
+	return rc;
+}
+
+static void test_config(void)
+{
+	struct smpp_config *sc;
+	struct diag *d;
+	int rc = parse("smpp:\n"
+		       "  - name: opx\n"
+		       "    host: 127.0.0.1\n"
+		       "    port: 2775\n"
+		       "    system_id: guichet\n"
+		       "    password: opx-password\n"
+		       "    system_type: \"\"\n"
+		       "    bind: transceiver\n"
+		       "    source: \"38123\"\n"
+		       "    parts_per_second: 10\n"
+		       "    window: 10\n"
+		       "    enquire_link: 30s\n"
+		       "    tls: false\n"
+		       "  - name: agg\n"
+		       "    host: smsc.example\n"
+		       "    system_id: g2\n"
+		       "    password: agg-pw\n"
+		       "    bind: transmitter+receiver\n"
+		       "    source: Mairie\n"
+		       "    enquire_link: 1m\n", &sc, &d);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
+	CU_ASSERT_STRING_EQUAL(sc->name, "opx");
+	CU_ASSERT_EQUAL(sc->port, 2775);
+	CU_ASSERT_STRING_EQUAL(sc->system_type, "");
+	CU_ASSERT_EQUAL(sc->bind, SMPP_BIND_TRX);
+	CU_ASSERT_EQUAL(sc->source_ton, 3);	/* short code */
+	CU_ASSERT_EQUAL(sc->enquire_link_s, 30);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sc->next);
+	CU_ASSERT_EQUAL(sc->next->bind, SMPP_BIND_TX_RX);
+	CU_ASSERT_EQUAL(sc->next->source_ton, 5);	/* alphanumeric */
+	CU_ASSERT_EQUAL(sc->next->enquire_link_s, 60);
+	CU_ASSERT_EQUAL(sc->next->window, 10);
+	CU_ASSERT_PTR_NULL(sc->next->next);
+
+	rc = parse("smpp:\n"
+		   "  - name: opx\n"
+		   "    host: 127.0.0.1\n"
+		   "    system_id: a-system-id-too-long\n"
+		   "    password: pw\n"
+		   "    bind: both\n"
+		   "    windw: 3\n"
+		   "    tls: true\n"
+		   "    source: \"1\"\n"
+		   "  - name: opx\n"
+		   "    host: h\n"
+		   "    system_id: s\n"
+		   "    password: p\n"
+		   "  - 42\n", &sc, &d);
+	CU_ASSERT_EQUAL(rc, -1);
+	/* too long, bind, unknown key, tls, second opx, missing source, not a mapping */
+	CU_ASSERT(d->n_errors >= 7);
+	bool saw_line = false;
+	for (unsigned i = 0; i < d->n; i++)
+		if (d->e[i].line == 6 && strstr(d->e[i].msg, "transceiver"))
+			saw_line = true;
+	CU_ASSERT(saw_line);
+
+	rc = parse("smpp: {}\n", &sc, &d);
+	CU_ASSERT_EQUAL(rc, -1);
+	rc = parse("smpp:\n", &sc, &d);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_PTR_NULL(sc);
+}
+
+int main(void)
+{
+	ctx = talloc_named_const(NULL, 0, "test_smpp");
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("smpp", NULL, NULL);
+	CU_add_test(s, "udh", test_udh);
+	CU_add_test(s, "decode", test_decode);
+	CU_add_test(s, "encode and split", test_encode);
+	CU_add_test(s, "reassembly", test_reasm);
+	CU_add_test(s, "status classes", test_status);
+	CU_add_test(s, "receipts", test_receipt);
+	CU_add_test(s, "token bucket", test_bucket);
+	CU_add_test(s, "config", test_config);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	talloc_free(ctx);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,748 @@
+/* The store: one behaviour suite run against the memory store and the SQLite store, then
+ * what only a file can do (modes, reopening, schema versions, damaged rows). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/store.h"
+
+static void *root;
+static char tmpdir[] = "/tmp/guichet-test-store.XXXXXX";
+static unsigned file_seq;
+static bool use_sqlite;
+static char path[512];		/* the current SQLite file */
+
+/* --- helpers --- */
+
+static struct store *store_open(void *ctx)
+{
+	char err[256];
+	struct store *st;
+
+	if (!use_sqlite)
+		return store_mem_open(ctx);
+	snprintf(path, sizeof(path), "%s/d%u/sub/guichet.db", tmpdir, ++file_seq);
+	st = store_sqlite_open(ctx, path, err, sizeof(err));
+	if (!st)
+		fprintf(stderr, "open %s: %s\n", path, err);
+	return st;
+}
+
+static struct store *store_reopen_file(void *ctx)
+{
+	char err[256];
+	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
+
+	if (!st)
+		fprintf(stderr, "reopen %s: %s\n", path, err);
+	return st;
+}
+
+/* What a crash and a restart do, for either store. */
+static struct store *store_restart(void *ctx, struct store *st)
+{
+	if (!use_sqlite) {
+		store_mem_simulate_restart(st);
+		return st;
+	}
+	st->ops->close(st);
+	return store_reopen_file(ctx);
+}
+
+static struct store_counters counters(struct store *st)
+{
+	struct store_counters c;
+
+	memset(&c, 0xff, sizeof(c));
+	CU_ASSERT_EQUAL(st->ops->counters(st, &c), 0);
+	return c;
+}
+
+static int add_in(struct store *st, const char *via, const char *from, const char *text,
+		  int64_t received, const char *dedup, int64_t *id)
+{
+	struct store_inbound in = {
+		.channel = CHANNEL_SMS, .via = via, .from = from, .text = text,
+		.received = received, .dedup = dedup,
+	};
+	int rc = st->ops->inbound_add(st, &in);
+
+	if (id)
+		*id = in.id;
+	return rc;
+}
+
+static int64_t add_out(struct store *st, const char *via, const char *to, const char *text,
+		       int64_t not_before)
+{
+	struct store_outbound out = {
+		.via = via, .to = to, .text = text, .coding = TEXT_UCS2, .parts = 2,
+		.not_before = not_before,
+	};
+
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_add(st, &out), 0);
+	CU_ASSERT(out.id > 0);
+	return out.id;
+}
+
+struct seen_in {
+	unsigned n;
+	int64_t ids[16];
+	char texts[16][64];
+	char dedups[16][16];
+};
+
+static void collect_in(void *data, const struct store_inbound *in)
+{
+	struct seen_in *s = data;
+
+	if (s->n >= 16)
+		return;
+	s->ids[s->n] = in->id;
+	snprintf(s->texts[s->n], sizeof(s->texts[0]), "%s|%s|%s|%lld", in->via, in->from,
+		 in->text, (long long)in->received);
+	snprintf(s->dedups[s->n], sizeof(s->dedups[0]), "%s", in->dedup ? in->dedup : "(null)");
+	s->n++;
+}
+
+/* --- the shared behaviour suite --- */
+
+static void test_inbound(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct seen_in seen = { 0 };
+	int64_t a, b, c, d, x;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33612345678", "RDV", 1000, "sim:1", &a), 0);
+	CU_ASSERT(a > 0);
+	/* The same message read twice from the SIM: recognised. */
+	x = -7;
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33612345678", "RDV", 1000, "sim:1", &x), 1);
+	/* Same transport id on another modem: a different message. */
+	CU_ASSERT_EQUAL(add_in(st, "modem1", "+33612345678", "Réponse ✓ «oui»", 1001, "sim:1", &b), 0);
+	/* No dedup: never a duplicate. */
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+221770000000", "1", 1002, NULL, &c), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+221770000000", "1", 1002, NULL, &d), 0);
+	CU_ASSERT(a < b && b < c && c < d);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 4);
+
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, a), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, c), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, 999999), 1);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 2);
+	/* Done, yet still known: the SIM copy read again is not a new message. */
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33612345678", "RDV", 1000, "sim:1", NULL), 1);
+
+	CU_ASSERT_EQUAL(st->ops->inbound_pending(st, collect_in, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 2);
+	CU_ASSERT_EQUAL(seen.ids[0], b);
+	CU_ASSERT_EQUAL(seen.ids[1], d);
+	CU_ASSERT_STRING_EQUAL(seen.texts[0], "modem1|+33612345678|Réponse ✓ «oui»|1001");
+	CU_ASSERT_STRING_EQUAL(seen.dedups[0], "sim:1");
+	CU_ASSERT_STRING_EQUAL(seen.texts[1], "modem0|+221770000000|1|1002");
+	CU_ASSERT_STRING_EQUAL(seen.dedups[1], "(null)");
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+/* Marks each pending inbound done from inside the callback: the store must allow it. */
+static void done_from_callback(void *data, const struct store_inbound *in)
+{
+	struct store *st = data;
+
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, in->id), 0);
+	add_out(st, in->via, in->from, "reply", 0);
+}
+
+static void test_inbound_reentrant(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	unsigned i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	for (i = 0; i < 40; i++)
+		CU_ASSERT_EQUAL(add_in(st, "modem0", "+33600000000", "x", 1, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_pending(st, done_from_callback, st), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 40);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_outbound(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[8];
+	int64_t a, b, c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	a = add_out(st, "modem0", "+33611111111", "Votre RDV: mardi 9h30", 0);
+	b = add_out(st, "modem1", "+33622222222", "Réponse «B» ✓", 0);
+	c = add_out(st, "modem0", "+33633333333", "plus tard", 5000);
+	CU_ASSERT(a < b && b < c);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 3);
+
+	/* Oldest first; not_before holds C back. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 1000, o, 8, ctx), 2);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(o[1].id, b);
+	CU_ASSERT_STRING_EQUAL(o[0].via, "modem0");
+	CU_ASSERT_STRING_EQUAL(o[0].to, "+33611111111");
+	CU_ASSERT_STRING_EQUAL(o[0].text, "Votre RDV: mardi 9h30");
+	CU_ASSERT_STRING_EQUAL(o[1].text, "Réponse «B» ✓");
+	CU_ASSERT_EQUAL(o[1].coding, TEXT_UCS2);
+	CU_ASSERT_EQUAL(o[1].parts, 2);
+	CU_ASSERT_EQUAL(o[1].attempts, 0);
+	/* Per transport. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, "modem0", 1000, o, 8, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, "modem0", 5000, o, 8, ctx), 2);
+	CU_ASSERT_EQUAL(o[1].id, c);
+	CU_ASSERT_EQUAL(o[1].not_before, 5000);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, "nowhere", 5000, o, 8, ctx), 0);
+	/* max */
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 9000, o, 1, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 9000, o, 0, ctx), 0);
+
+	/* Taken: no longer due, still pending. */
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, a), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, a), 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, 424242), 1);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 9000, o, 8, ctx), 2);
+	CU_ASSERT_EQUAL(o[0].id, b);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 3);
+
+	/* Failed: back in the queue after the backoff, one attempt counted. */
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, a, 7000, false), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 6999, o, 8, ctx), 2);
+	CU_ASSERT_EQUAL(o[0].id, b);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 7000, o, 8, ctx), 3);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(o[0].attempts, 1);
+	CU_ASSERT_EQUAL(o[0].not_before, 7000);
+
+	/* Sent: gone from the queue, only once. */
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, b), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_sent(st, b), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_sent(st, b), 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, b, 0, false), 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, b), 1);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 2);
+
+	/* Given up: dead, never due again. */
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, c), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, c, 0, true), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, c, 0, false), 1);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 99999, o, 8, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 1);
+	CU_ASSERT_EQUAL(counters(st).duplicate_sends, 0);
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_restart_taken(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[8];
+	int64_t a, b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	a = add_out(st, "modem0", "+33611111111", "un", 0);
+	b = add_out(st, "modem0", "+33622222222", "deux", 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, a), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 0, o, 8, ctx), 1);
+
+	st = store_restart(ctx, st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 0, o, 8, ctx), 2);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(o[0].attempts, 1);
+	CU_ASSERT_STRING_EQUAL(o[0].text, "un");
+	CU_ASSERT_EQUAL(o[1].id, b);
+	CU_ASSERT_EQUAL(counters(st).duplicate_sends, 1);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 2);
+
+	/* A clean restart counts nothing more; the counter itself survives. */
+	st = store_restart(ctx, st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(counters(st).duplicate_sends, 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, a), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, b), 0);
+	st = store_restart(ctx, st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(counters(st).duplicate_sends, 3);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void fill_session(struct session *s, void *ctx, const char *key, int64_t deadline)
+{
+	session_init(s, ctx, key, CHANNEL_SMS, "+33612345678");
+	s->state = SESSION_ACTIVE;
+	snprintf(s->flow, sizeof(s->flow), "rdv_prefecture");
+	s->flow_version = 3;
+	snprintf(s->step, sizeof(s->step), "choose_slot");
+	s->deadline = deadline;
+	s->call_id = 7;
+	vars_set(&s->vars, "name", "Aïssatou Ndiaye", false);
+	vars_set(&s->vars, "slots.count", "2", false);
+	vars_set(&s->vars, "slots.0.label", "mardi 9h30", false);
+	vars_set(&s->vars, "pin", "1234", true);
+}
+
+struct seen_sess {
+	unsigned n;
+	char keys[8][SESSION_KEY_MAX];
+	char names[8][64];
+};
+
+static void collect_sess(void *data, const struct session *s)
+{
+	struct seen_sess *seen = data;
+	const char *name = vars_get(&s->vars, "name");
+
+	if (seen->n >= 8)
+		return;
+	snprintf(seen->keys[seen->n], sizeof(seen->keys[0]), "%s", s->key);
+	snprintf(seen->names[seen->n], sizeof(seen->names[0]), "%s", name ? name : "(none)");
+	seen->n++;
+}
+
+static void test_sessions(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct session s, g;
+	struct seen_sess seen = { 0 };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:modem0:+33612345678", &g, ctx), 1);
+	fill_session(&s, ctx, "sms:modem0:+33612345678", 5000);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->session_get(st, "sms:modem0:+33612345678", &g, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(g.key, s.key);
+	CU_ASSERT_STRING_EQUAL(g.address, "+33612345678");
+	CU_ASSERT_EQUAL(g.state, SESSION_ACTIVE);
+	CU_ASSERT_STRING_EQUAL(g.flow, "rdv_prefecture");
+	CU_ASSERT_EQUAL(g.flow_version, 3);
+	CU_ASSERT_STRING_EQUAL(g.step, "choose_slot");
+	CU_ASSERT_EQUAL(g.deadline, 5000);
+	CU_ASSERT_EQUAL(g.call_id, 7);
+	CU_ASSERT_STRING_EQUAL(vars_get(&g.vars, "name"), "Aïssatou Ndiaye");
+	CU_ASSERT_STRING_EQUAL(vars_get(&g.vars, "slots.0.label"), "mardi 9h30");
+	CU_ASSERT_PTR_NULL(vars_get(&g.vars, "pin"));
+	vars_clear(&g.vars);
+
+	/* Replaced, not added. */
+	snprintf(s.step, sizeof(s.step), "confirm");
+	vars_set(&s.vars, "name", "A. Ndiaye", false);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->session_get(st, s.key, &g, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(g.step, "confirm");
+	CU_ASSERT_STRING_EQUAL(vars_get(&g.vars, "name"), "A. Ndiaye");
+	vars_clear(&g.vars);
+	CU_ASSERT_EQUAL(counters(st).sessions, 1);
+
+	vars_clear(&s.vars);
+	fill_session(&s, ctx, "ussd:42", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	fill_session(&s, ctx, "sms:modem1:+221770000000", 0);
+	vars_set(&s.vars, "name", "Moussa", false);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	CU_ASSERT_EQUAL(counters(st).sessions, 3);
+
+	CU_ASSERT_EQUAL(st->ops->session_each(st, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 3);
+	CU_ASSERT_STRING_EQUAL(seen.keys[0], "sms:modem0:+33612345678");
+	CU_ASSERT_STRING_EQUAL(seen.names[0], "A. Ndiaye");
+	CU_ASSERT_STRING_EQUAL(seen.keys[1], "sms:modem1:+221770000000");
+	CU_ASSERT_STRING_EQUAL(seen.names[1], "Moussa");
+	CU_ASSERT_STRING_EQUAL(seen.keys[2], "ussd:42");
+	/* session_each frees what it decoded: nothing left under ctx but the store. */
+	CU_ASSERT_EQUAL(talloc_total_blocks(ctx), talloc_total_blocks(st) + 1);
+
+	CU_ASSERT_EQUAL(st->ops->session_del(st, "ussd:42"), 0);
+	CU_ASSERT_EQUAL(st->ops->session_del(st, "ussd:42"), 1);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "ussd:42", &g, ctx), 1);
+	CU_ASSERT_EQUAL(counters(st).sessions, 2);
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_purge(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	int64_t t = (int64_t)time(NULL), now = t + 100, in_old, in_new, in_open;
+	int64_t o_sent, o_dead, o_queued;
+	struct store_outbound o[4];
+	struct session s, g;
+	struct store_counters c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "old", t - 1000, "1", &in_old), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "new", t + 60, "2", &in_new), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "open", t - 1000, "3", &in_open), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, in_old), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, in_new), 0);
+	o_sent = add_out(st, "modem0", "+33611111111", "sent", 0);
+	o_dead = add_out(st, "modem0", "+33611111111", "dead", 0);
+	o_queued = add_out(st, "modem0", "+33611111111", "queued", 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_sent(st, o_sent), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, o_dead, 0, true), 0);
+	fill_session(&s, ctx, "expired", now - 1);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	fill_session(&s, ctx, "live", now + 1000);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	fill_session(&s, ctx, "forever", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+
+	/* Cut-off now - keep = t + 50: "old" inbound, the sent and dead replies (created ~t). */
+	CU_ASSERT_EQUAL(st->ops->purge(st, now, 50), 4);
+	c = counters(st);
+	CU_ASSERT_EQUAL(c.inbound_pending, 1);
+	CU_ASSERT_EQUAL(c.outbound_pending, 1);
+	CU_ASSERT_EQUAL(c.sessions, 2);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "expired", &g, ctx), 1);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "forever", &g, ctx), 0);
+	vars_clear(&g.vars);
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 0, o, 4, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, o_queued);
+	/* Purged inbound ids are forgotten; the kept one is still a duplicate. */
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "new", t + 60, "2", NULL), 1);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "old", t - 1000, "1", NULL), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, in_open), 0);
+	CU_ASSERT_EQUAL(st->ops->purge(st, now, 50), 1);
+	CU_ASSERT_EQUAL(st->ops->purge(st, now, 50), 0);
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_rollback(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct session s, g;
+	struct store_counters c;
+	int64_t id;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);	/* nothing open: harmless */
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "x", 1, "d1", &id), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, id), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "y", 1, "d2", NULL), 0);
+	add_out(st, "modem0", "+33611111111", "reply", 0);
+	fill_session(&s, ctx, "k", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+
+	c = counters(st);
+	CU_ASSERT_EQUAL(c.inbound_pending, 0);
+	CU_ASSERT_EQUAL(c.outbound_pending, 0);
+	CU_ASSERT_EQUAL(c.sessions, 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "k", &g, ctx), 1);
+	/* Not remembered as seen either. */
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "x", 1, "d1", NULL), 0);
+
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->begin(st), -1);	/* no nesting */
+	CU_ASSERT(strlen(store_last_error(st)) > 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	add_out(st, "modem0", "+33611111111", "reply", 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	c = counters(st);
+	CU_ASSERT_EQUAL(c.inbound_pending, 1);
+	CU_ASSERT_EQUAL(c.outbound_pending, 1);
+	CU_ASSERT_EQUAL(c.sessions, 1);
+	CU_ASSERT_EQUAL(st->ops->commit(st), -1);	/* nothing open */
+	vars_clear(&s.vars);
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_errors(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_inbound in = { .channel = CHANNEL_SMS, .from = "+3361", .text = "x" };
+	struct store_outbound out = { .to = "+3361", .text = "x" };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	/* A message with no transport is refused, with a reason. */
+	CU_ASSERT_EQUAL(st->ops->inbound_add(st, &in), -1);
+	CU_ASSERT(strlen(store_last_error(st)) > 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_add(st, &out), -1);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+/* --- SQLite only --- */
+
+static void test_file_mode(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	mode_t old = umask(022);
+	struct store *st = store_open(ctx);
+	struct stat sb;
+	char p[600];
+
+	umask(old);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "x", 1, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	CU_ASSERT_EQUAL_FATAL(stat(p, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	if (stat(p, &sb) == 0)
+		CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	/* Both directories it had to create. */
+	snprintf(p, sizeof(p), "%s", path);
+	*strrchr(p, '/') = '\0';
+	CU_ASSERT_EQUAL_FATAL(stat(p, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0700);
+	*strrchr(p, '/') = '\0';
+	CU_ASSERT_EQUAL_FATAL(stat(p, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0700);
+	/* An existing file with loose modes is tightened. */
+	st->ops->close(st);
+	CU_ASSERT_EQUAL(chmod(path, 0644), 0);
+	st = store_reopen_file(ctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+	CU_ASSERT_EQUAL(sb.st_mode & 07777, 0600);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static void test_reopen_keeps(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct session s, g;
+	struct store_counters c;
+	struct seen_in seen = { 0 };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "Bonjour é", 10, "a", NULL), 0);
+	add_out(st, "modem0", "+33611111111", "reply", 0);
+	fill_session(&s, ctx, "sms:modem0:+33611111111", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	/* Autocommit writes are durable on their own. */
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "second", 11, "b", NULL), 0);
+	/* An open transaction at close is lost. */
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "lost", 12, "c", NULL), 0);
+	st->ops->close(st);
+
+	st = store_reopen_file(ctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	c = counters(st);
+	CU_ASSERT_EQUAL(c.inbound_pending, 2);
+	CU_ASSERT_EQUAL(c.outbound_pending, 1);
+	CU_ASSERT_EQUAL(c.sessions, 1);
+	CU_ASSERT_EQUAL(c.duplicate_sends, 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_pending(st, collect_in, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 2);
+	CU_ASSERT_STRING_EQUAL(seen.texts[0], "modem0|+33611111111|Bonjour é|10");
+	CU_ASSERT_EQUAL_FATAL(st->ops->session_get(st, "sms:modem0:+33611111111", &g, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&g.vars, "name"), "Aïssatou Ndiaye");
+	vars_clear(&g.vars);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "Bonjour é", 10, "a", NULL), 1);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33611111111", "lost", 12, "c", NULL), 0);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static int exec_sql(const char *file, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	if (sqlite3_open(file, &db) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static void test_sent_forgets_body(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t id;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	id = add_out(st, "modem0", "+33611111111", "Votre code: 4812", 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_sent(st, id), 0);
+	st->ops->close(st);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "SELECT recipient, body, state FROM outbound",
+						 -1, &s, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_step(s), SQLITE_ROW);
+	CU_ASSERT_EQUAL(sqlite3_column_type(s, 0), SQLITE_NULL);
+	CU_ASSERT_EQUAL(sqlite3_column_type(s, 1), SQLITE_NULL);
+	CU_ASSERT_STRING_EQUAL(sqlite3_column_text(s, 2), "sent");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	talloc_free(ctx);
+}
+
+static void test_schema_and_damage(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct session s, g;
+	struct seen_sess seen = { 0 };
+	char err[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	fill_session(&s, ctx, "good", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+	st->ops->close(st);
+
+	/* A damaged row: get says so, each skips it. */
+	CU_ASSERT_EQUAL(exec_sql(path, "INSERT INTO sessions(key, data) VALUES ('bad', x'473132353a')"), 0);
+	st = store_reopen_file(ctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "bad", &g, ctx), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "decode"));
+	CU_ASSERT_EQUAL(st->ops->session_each(st, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL(seen.n, 1);
+	CU_ASSERT_STRING_EQUAL(seen.keys[0], "good");
+	st->ops->close(st);
+
+	/* A database from a newer version is refused, not rewritten. */
+	CU_ASSERT_EQUAL(exec_sql(path, "PRAGMA user_version = 99"), 0);
+	st = store_sqlite_open(ctx, path, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "version 99"));
+	if (st)
+		st->ops->close(st);
+
+	/* Not a database at all. */
+	CU_ASSERT_EQUAL(exec_sql(path, "PRAGMA user_version = 1"), 0);
+	{
+		FILE *f;
+		char junk[600];
+
+		snprintf(junk, sizeof(junk), "%s/junk.db", tmpdir);
+		f = fopen(junk, "w");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		fputs("this is not an SQLite database, not even close..........................\n", f);
+		fclose(f);
+		st = store_sqlite_open(ctx, junk, err, sizeof(err));
+		CU_ASSERT_PTR_NULL(st);
+		CU_ASSERT(strlen(err) > 0);
+		if (st)
+			st->ops->close(st);
+	}
+	talloc_free(ctx);
+}
+
+/* --- running --- */
+
+static int suite_mem(void)
+{
+	use_sqlite = false;
+	return 0;
+}
+
+static int suite_sqlite(void)
+{
+	use_sqlite = true;
+	return 0;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+#define SHARED_TESTS(s) do {							\
+	CU_add_test(s, "inbound add, duplicate, done, pending", test_inbound);	\
+	CU_add_test(s, "inbound pending callback uses the store", test_inbound_reentrant); \
+	CU_add_test(s, "outbound due, taken, sent, failed, give up", test_outbound); \
+	CU_add_test(s, "restart requeues taken, counts duplicates", test_restart_taken); \
+	CU_add_test(s, "sessions put, get, del, each", test_sessions);		\
+	CU_add_test(s, "purge", test_purge);					\
+	CU_add_test(s, "rollback leaves nothing", test_rollback);		\
+	CU_add_test(s, "errors", test_errors);					\
+} while (0)
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+	size_t leaked;
+
+	root = talloc_named_const(NULL, 0, "test_store");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("store_mem", suite_mem, NULL);
+	SHARED_TESTS(s);
+	s = CU_add_suite("store_sqlite", suite_sqlite, NULL);
+	SHARED_TESTS(s);
+	CU_add_test(s, "file and directory modes", test_file_mode);
+	CU_add_test(s, "reopen keeps what was committed", test_reopen_keeps);
+	CU_add_test(s, "sent forgets body and number", test_sent_forgets_body);
+	CU_add_test(s, "schema version and damaged rows", test_schema_and_damage);
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+
+	leaked = talloc_total_blocks(root) - 1;
+	if (leaked) {
+		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
+		talloc_report_full(root, stderr);
+		failures++;
+	}
+	talloc_free(root);
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# make valgrind: the unit tests and the administrators' tool under valgrind's memcheck (no
+# leak, no invalid access), on a build without sanitizers (the two do not mix).
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+cd "$root"
+command -v valgrind >/dev/null || { echo "valgrind is not installed"; exit 1; }
+vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible
+    --error-exitcode=9 --suppressions=tests/valgrind.supp)
+rc=0
+run() { if "${vg[@]}" "$@" >/dev/null 2>"$BUILD/valgrind.err"; then echo "clean: $*";
+        else echo "VALGRIND: $*"; cat "$BUILD/valgrind.err"; rc=1; fi; }
+for t in "$BUILD"/tests/test_*; do run "$t"; done
+run "$BUILD/guichet" check flows
+for in in tests/transcripts/*.in; do
+  mode=--sms; case $in in *.ussd.in) mode=--ussd;; esac
+  run "$BUILD/guichet" simulate $mode --fixtures config/canned-answers.yaml --script "$in" flows
+done
+exit $rc
