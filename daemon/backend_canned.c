@@ -190,29 +190,25 @@ static int canned_call(void *impl, const char *op, const struct vars *args, unsi
 	return 0;
 }
 
-struct call_port backend_canned_port(void *ctx, const char *fixture_file, struct diag *d)
+/* Loads the answers of mapping root (NULL or null: none) into a new canned port under ctx;
+ * every error is reported through y. */
+static struct canned *canned_load(void *ctx, struct ydoc *y, yaml_node_t *root)
 {
-	struct call_port port = { 0 };
-	struct ydoc y = { 0 };
 	struct canned *cn;
-	yaml_node_t *root;
 	unsigned i, len, bad = 0;
 
 	cn = talloc_zero(ctx, struct canned);
 	if (!cn)
-		return port;
-	if (ydoc_load_file(&y, cn, fixture_file, d) < 0)
-		goto fail;
-	root = ydoc_root(&y);
+		return NULL;
 	if (!ydoc_is_null(root) && !ydoc_is_map(root)) {
-		ydoc_error(&y, root, "expected a mapping of operations to answers, found %s",
+		ydoc_error(y, root, "expected a mapping of operations to answers, found %s",
 			   ydoc_kind(root));
 		goto fail;
 	}
-	len = ydoc_len(root);
+	len = ydoc_is_null(root) ? 0 : ydoc_len(root);
 	cn->a = talloc_zero_array(cn, struct canned_answer, len ? len : 1);
 	for (i = 0; cn->a && i < len; i++) {
-		if (load_answer(&y, cn, ydoc_map_key(&y, root, i), ydoc_map_value(&y, root, i),
+		if (load_answer(y, cn, ydoc_map_key(y, root, i), ydoc_map_value(y, root, i),
 				&cn->a[cn->n]) < 0)
 			bad++;
 		else
@@ -220,12 +216,38 @@ struct call_port backend_canned_port(void *ctx, const char *fixture_file, struct
 	}
 	if (bad || !cn->a)
 		goto fail;
-	ydoc_free(&y);
-	port.call = canned_call;
-	port.impl = cn;
-	return port;
+	return cn;
 fail:
-	ydoc_free(&y);
 	talloc_free(cn);
+	return NULL;
+}
+
+struct call_port backend_canned_port(void *ctx, const char *fixture_file, struct diag *d)
+{
+	struct call_port port = { 0 };
+	struct ydoc y = { 0 };
+	struct canned *cn = NULL;
+	void *tmp = talloc_new(ctx);
+
+	if (ydoc_load_file(&y, tmp, fixture_file, d) == 0)
+		cn = canned_load(ctx, &y, ydoc_root(&y));
+	ydoc_free(&y);
+	talloc_free(tmp);
+	if (cn) {
+		port.call = canned_call;
+		port.impl = cn;
+	}
+	return port;
+}
+
+struct call_port backend_canned_port_node(void *ctx, struct ydoc *y, yaml_node_t *map)
+{
+	struct call_port port = { 0 };
+	struct canned *cn = canned_load(ctx, y, map);
+
+	if (cn) {
+		port.call = canned_call;
+		port.impl = cn;
+	}
 	return port;
 }

@@ -3,10 +3,16 @@
  *   guichet check [-q] [--config FILE] [FLOWS]
  *   guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE] [--from NUMBER]
  *                    [--script FILE] [FLOWS]
+ *   guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]
  *
  * simulate runs the real router, engine and renderer on an in-memory store, with back-end
- * calls answered from a fixture file or, with --config, by the real HTTPS relay. */
+ * calls answered from a fixture file or, with --config, by the real HTTPS relay; test plays
+ * the dialogues of FLOWS/tests the same way (flowtest.c). Without --config, check and test
+ * use a guichet.yaml found beside the flows directory or above it. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,7 @@
 #include "guichet/backend.h"
 #include "guichet/config.h"
 #include "guichet/flow.h"
+#include "guichet/flowtest.h"
 #include "guichet/log.h"
 #include "guichet/preflight.h"
 #include "guichet/render.h"
@@ -31,6 +38,7 @@ static void usage(FILE *out)
 	fputs("usage: guichet check [-q] [--config FILE] [FLOWS]\n"
 	      "       guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE]\n"
 	      "                        [--from NUMBER] [--script FILE] [FLOWS]\n"
+	      "       guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]\n"
 	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
 	      out);
 }
@@ -57,7 +65,56 @@ static struct config *load_config(void *ctx, const char *path, struct diag *d)
 	return c;
 }
 
+/* The configuration that goes with a flows directory when none is given: a guichet.yaml
+ * beside it (/etc/guichet/guichet.yaml for /etc/guichet/flows) or up to two levels above.
+ * Returns a talloc'd path, or NULL. */
+static char *find_config(void *ctx, const char *flows)
+{
+	char real[PATH_MAX];
+	struct stat sb;
+
+	if (!realpath(flows, real))
+		return NULL;
+	if (stat(real, &sb) == 0 && !S_ISDIR(sb.st_mode))
+		dirname(real);			/* one flow file: its directory */
+	for (int up = 0; up < 3 && strcmp(real, "/") != 0; up++) {
+		dirname(real);
+		char *p = talloc_asprintf(ctx, "%s%sguichet.yaml", real,
+					  strcmp(real, "/") ? "/" : "");
+		if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+			return p;
+		talloc_free(p);
+	}
+	return NULL;
+}
+
+/* The config given with --config, else the one found beside the flows. A found one that
+ * does not load is left aside with a note (the flows are still checked, without it). */
+static struct config *config_for(void *ctx, const char *config_file, const char *flows_arg,
+				 bool quiet, bool *failed)
+{
+	struct diag *d = diag_alloc(ctx);
+
+	*failed = false;
+	if (config_file) {
+		struct config *c = load_config(ctx, config_file, d);
+		*failed = !c;
+		return c;
+	}
+	char *found = find_config(ctx, flows_arg ? flows_arg : "flows");
+	if (!found)
+		return NULL;
+	struct config *c = config_load(ctx, found, d);
+	if (!c && !quiet)
+		fprintf(stderr, "note: %s has %u error(s) and is not used "
+			"(guichet check --config %s shows them)\n", found, d->n_errors, found);
+	return c;
+}
+
 /* ---- check ---- */
+
+static void check_test_costs(void *ctx, const struct flow_set *fs, const struct config *c,
+			     const char *flows);
 
 static int cmd_check(void *ctx, int argc, char **argv)
 {
@@ -80,8 +137,10 @@ static int cmd_check(void *ctx, int argc, char **argv)
 		}
 	}
 	struct diag *d = diag_alloc(ctx);
-	struct config *c = NULL;
-	if (config_file && !(c = load_config(ctx, config_file, d)))
+	bool bad_config;
+	struct config *c = config_for(ctx, config_file, optind < argc ? argv[optind] : NULL,
+				      quiet, &bad_config);
+	if (bad_config)
 		return 1;
 	const char *path = optind < argc ? argv[optind] : c ? c->flows : "flows";
 	struct flow_env env;
@@ -99,12 +158,198 @@ static int cmd_check(void *ctx, int argc, char **argv)
 	if (!quiet) {
 		struct render_opts ro = render_opts_from(c);
 		render_flow_report(ctx, fs, &ro, stdout);
+		check_test_costs(ctx, fs, c, path);
 		printf("%s: %u flow(s), no error", path, fs->n_flows);
 		if (d->n_warnings)
 			printf(", %u warning(s)", d->n_warnings);
+		if (c)
+			printf("; calls checked against %s", c->file);
+		else
+			printf("; calls not checked against back-end operations (no guichet.yaml "
+			       "beside the flows: use --config)");
 		printf("\n");
 	}
 	return 0;
+}
+
+/* ---- test ---- */
+
+static struct flowtest_opts test_opts(const struct config *c)
+{
+	struct flowtest_opts o = { .ro = render_opts_from(c) };
+
+	o.call_budget_ms = c ? c->call_budget_ms : 10000;
+	return o;
+}
+
+/* The test dialogues of a flows directory: FLOWS/tests. NULL when it has none. */
+static char *tests_dir(void *ctx, const char *flows)
+{
+	struct stat sb;
+	char *dir = talloc_asprintf(ctx, "%s/tests", flows);
+
+	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return dir;
+	talloc_free(dir);
+	return NULL;
+}
+
+/* For `check`: what each test dialogue costs the person, when the flows have tests. */
+static void check_test_costs(void *ctx, const struct flow_set *fs, const struct config *c,
+			     const char *flows)
+{
+	void *tmp = talloc_new(ctx);
+	char *dir = tests_dir(tmp, flows);
+	struct flowtest **tests;
+	struct diag *d = diag_alloc(tmp);
+
+	if (!dir) {
+		talloc_free(tmp);
+		return;
+	}
+	unsigned n = flowtest_load_dir(tmp, dir, &tests, d);
+	struct flowtest_opts o = test_opts(c);
+	printf("test dialogues (%s), as received:\n", dir);
+	for (unsigned i = 0; i < n; i++) {
+		struct flowtest_result *r = flowtest_run(tmp, fs, tests[i], &o);
+		const char *base = strrchr(tests[i]->file, '/');
+		if (tests[i]->channel == CHANNEL_SMS)
+			printf("    %-34s SMS: %u repl%s, %u part%s", base ? base + 1 : tests[i]->file,
+			       r->sms, r->sms == 1 ? "y" : "ies", r->parts, r->parts == 1 ? "" : "s");
+		else
+			printf("    %-34s USSD: %u screen%s", base ? base + 1 : tests[i]->file,
+			       r->screens, r->screens == 1 ? "" : "s");
+		if (tests[i]->channel == CHANNEL_USSD && r->sms)
+			printf(" + %u SMS part%s", r->parts, r->parts == 1 ? "" : "s");
+		printf("%s\n", r->n_failed ? " (fails: see guichet test)" : "");
+	}
+	if (d->n_errors)
+		printf("    %u error(s) in the test files: see guichet test\n", d->n_errors);
+	talloc_free(tmp);
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int cmd_test(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "update", no_argument, NULL, 'u' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool quiet = false, verbose = false, update = false;
+	const char *config_file = NULL;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "qvuc:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'q': quiet = true; break;
+		case 'v': verbose = true; break;
+		case 'u': update = true; break;
+		case 'c': config_file = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	/* FLOWS, then test files; a lone test file names its flows by where it sits
+	 * (FLOWS/tests/NAME.yaml). */
+	const char *flows_arg = NULL;
+	int first_test = optind;
+	if (optind < argc && is_dir(argv[optind])) {
+		flows_arg = argv[optind];
+		first_test = optind + 1;
+	} else if (optind < argc) {
+		char *dup = talloc_strdup(ctx, argv[optind]);
+		flows_arg = dirname(dirname(dup));
+	}
+	bool bad_config;
+	struct config *c = config_for(ctx, config_file, flows_arg, quiet, &bad_config);
+	if (bad_config)
+		return 1;
+	const char *path = flows_arg ? flows_arg : c ? c->flows : "flows";
+	struct diag *d = diag_alloc(ctx);
+	struct flow_env env;
+	flow_env_from(ctx, c, &env);
+	struct flow_set *fs = flow_set_load(ctx, path, c ? &env : NULL, d);
+	if (!fs) {
+		diag_print(d, stderr);
+		fprintf(stderr, "%s: %u error(s) in the flows\n", path, d->n_errors);
+		return 1;
+	}
+
+	struct flowtest **tests = NULL;
+	unsigned n = 0;
+	struct diag *td = diag_alloc(ctx);
+	if (first_test < argc) {
+		tests = talloc_zero_array(ctx, struct flowtest *, argc - first_test);
+		for (int i = first_test; i < argc; i++) {
+			struct flowtest *t = flowtest_load(tests, argv[i], td);
+			if (t)
+				tests[n++] = t;
+		}
+	} else {
+		char *dir = tests_dir(ctx, path);
+		if (!dir) {
+			fprintf(stderr, "%s: no tests directory (write the dialogues in %s/tests/, "
+				"see guichet-flows(5))\n", path, path);
+			return 1;
+		}
+		n = flowtest_load_dir(ctx, dir, &tests, td);
+	}
+	diag_print(td, stderr);
+
+	struct flowtest_opts to = test_opts(c);
+	unsigned steps = 0, steps_failed = 0, failed = 0, updated = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct flowtest_result *r = flowtest_run(ctx, fs, tests[i], &to);
+		steps += r->n_steps;
+		steps_failed += r->n_failed;
+		failed += r->n_failed > 0;
+		if (!quiet || r->n_failed) {
+			printf("%-4s %s: %u step%s, ", r->n_failed ? "FAIL" : "ok", tests[i]->file,
+			       r->n_steps, r->n_steps == 1 ? "" : "s");
+			if (tests[i]->channel == CHANNEL_USSD)
+				printf("%u USSD screen%s%s", r->screens, r->screens == 1 ? "" : "s",
+				       r->sms ? ", " : "\n");
+			if (tests[i]->channel == CHANNEL_SMS || r->sms)
+				printf("%u SMS part%s received\n", r->parts,
+				       r->parts == 1 ? "" : "s");
+		}
+		if (verbose)
+			flowtest_print_transcript(ctx, r, &to.ro, stdout);
+		if (r->n_failed && !update)
+			flowtest_print_failures(r, stdout);
+		if (update) {
+			struct diag *ud = diag_alloc(ctx);
+			int k = flowtest_update(ctx, r, ud);
+			diag_print(ud, stderr);
+			if (k > 0) {
+				printf("     %s: %d step%s rewritten\n", tests[i]->file, k,
+				       k == 1 ? "" : "s");
+				updated++;
+			}
+		}
+		fflush(stdout);
+	}
+	printf("%u dialogue%s, %u step%s: %u passed, %u failed", n, n == 1 ? "" : "s", steps,
+	       steps == 1 ? "" : "s", steps - steps_failed, steps_failed);
+	if (td->n_errors)
+		printf("; %u error(s) in the test files", td->n_errors);
+	if (update)
+		printf("; %u file%s rewritten (review with git diff)", updated,
+		       updated == 1 ? "" : "s");
+	printf("\n");
+	if (td->n_errors)
+		return 1;
+	return failed && !update ? 1 : 0;
 }
 
 /* ---- simulate ---- */
@@ -213,6 +458,12 @@ static char *sim_read_line(struct sim *s)
 	return t;
 }
 
+/* A line holding only "" is an empty text (blank lines are skipped, as in scripts). */
+static const char *sim_text(const char *line)
+{
+	return strcmp(line, "\"\"") == 0 ? "" : line;
+}
+
 static void sim_prompt(struct sim *s)
 {
 	if (!s->echo && isatty(fileno(s->in))) {
@@ -230,7 +481,7 @@ static void sim_pump(void *data)
 	if (s->pending_line) {
 		char *l = s->pending_line;
 		s->pending_line = NULL;
-		sim_send_line(s, l);
+		sim_send_line(s, sim_text(l));
 		talloc_free(l);
 		return;
 	}
@@ -250,7 +501,7 @@ static void sim_pump(void *data)
 			sim_schedule(s);
 			return;
 		}
-		sim_send_line(s, l);
+		sim_send_line(s, sim_text(l));
 		talloc_free(l);
 	} else {
 		sim_prompt(s);
@@ -326,7 +577,9 @@ static int cmd_simulate(void *ctx, int argc, char **argv)
 	struct call_port port;
 	struct backend_relay *relay = NULL;
 	if (fixtures || !c || !c->backends) {
-		port = backend_canned_port(ctx, fixtures, d);
+		/* No fixtures and no back-ends: every call fails (the flows' on_error ways). */
+		port = fixtures ? backend_canned_port(ctx, fixtures, d)
+				: backend_canned_port_node(ctx, NULL, NULL);
 		if (d->n_errors) {
 			diag_print(d, stderr);
 			return 1;
@@ -405,6 +658,8 @@ int main(int argc, char **argv)
 		rc = cmd_check(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "simulate") == 0)
 		rc = cmd_simulate(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "test") == 0)
+		rc = cmd_test(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = 0;

@@ -38,6 +38,9 @@ void backend_relay_destroy(struct backend_relay *b);
 /* Canned answers for `guichet simulate` and unit tests: a YAML fixture file mapping
  * "backend.operation" to a JSON answer (or `error: reason`). */
 struct call_port backend_canned_port(void *ctx, const char *fixture_file, struct diag *d);
+/* The same from a mapping node of an already loaded document (`guichet test` files); errors
+ * located through y. port.call is NULL on error. NULL map: no answers. */
+struct call_port backend_canned_port_node(void *ctx, struct ydoc *y, yaml_node_t *map);
 
 /* Pure helpers (tested alone): flatten a JSON text into vars under prefix "". */
 int backend_flatten_json(const char *json, size_t len, struct vars *out, char *err, size_t err_len);

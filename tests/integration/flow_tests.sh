@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The sample flows' test dialogues (flows/tests/*.yaml) through `guichet test`, and the
+# runner itself: a changed reply fails with a diff and a non-zero exit, --update writes the
+# replies back, an error in a test file is located, a time jump expires a procedure.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+G=$B/guichet
+[ -x "$G" ] || { echo "skip: $G not built"; exit 77; }
+T=$(mktemp -d /tmp/guichet-flowtests.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+rc=0
+ok() { echo "ok $*"; }
+bad() { echo "FAIL $*"; rc=1; }
+
+# 1. The sample flows pass their own dialogues.
+if out=$("$G" test "$ROOT/flows" 2>&1); then
+  ok "sample dialogues: $(echo "$out" | tail -1)"
+else
+  bad "sample dialogues"; echo "$out"
+fi
+
+# 2. A reply that changed: non-zero exit, a located diff of expected vs got.
+mkdir -p "$T/flows/tests"
+cp "$ROOT"/flows/*.yaml "$T/flows/"
+cp "$ROOT/flows/tests/droits.yaml" "$T/flows/tests/"
+sed -i 's/Combien d.enfants à charge/Combien d enfants/' "$T/flows/droits.yaml"
+out=$("$G" test "$T/flows" 2>&1); st=$?
+[ $st -eq 1 ] && ok "a changed reply fails (exit 1)" || bad "a changed reply: exit $st"
+echo "$out" | grep -q "droits.yaml:[0-9]*:[0-9]*: step 3 (send \"1\"): reply differs" &&
+  echo "$out" | grep -q "^    - Combien d'enfants à charge" &&
+  echo "$out" | grep -q "^    + Combien d enfants" && ok "the diff is shown, located" ||
+  { bad "no located diff"; echo "$out"; }
+echo "$out" | tail -1 | grep -q "1 dialogue, 9 steps: [0-9]* passed, [1-9][0-9]* failed" &&
+  ok "summary line" || bad "summary: $(echo "$out" | tail -1)"
+
+# 3. --update writes what came back; the dialogue then passes, comments kept.
+"$G" test --update "$T/flows" >/dev/null 2>&1
+grep -q "Combien d enfants" "$T/flows/tests/droits.yaml" &&
+  grep -q '"0" as back (at a menu)' "$T/flows/tests/droits.yaml" &&
+  "$G" test -q "$T/flows" >/dev/null 2>&1 && ok "--update rewrites the replies" ||
+  bad "--update"
+
+# 4. Inputs only, then --update fills in the replies; a time jump expires the procedure.
+cat > "$T/flows/tests/droits.yaml" <<'YAML'
+channel: sms
+steps:
+  - send: DROITS
+  - wait: 31m       # the flow's timeout is 30m
+  - send: "1"
+  - send: ""        # an empty text
+YAML
+"$G" test --update "$T/flows" >/dev/null 2>&1
+grep -q 'reply: "Votre démarche a expiré' "$T/flows/tests/droits.yaml" &&
+  "$G" test -q "$T/flows" >/dev/null 2>&1 && ok "wait: 31m expires the procedure" ||
+  { bad "time jump"; cat "$T/flows/tests/droits.yaml"; }
+
+# 5. Errors in a test file are located; a call without a canned answer fails its step.
+cat > "$T/flows/tests/droits.yaml" <<'YAML'
+channel: sms
+steps:
+  - send: DROITS
+    replyy: "x"
+  - wiat: 3m
+YAML
+out=$("$G" test "$T/flows" 2>&1); st=$?
+[ $st -eq 1 ] && echo "$out" | grep -q "droits.yaml:4:5: error: unknown key .replyy." &&
+  echo "$out" | grep -q "droits.yaml:5:5: error: unknown key .wiat. — did you mean .wait." &&
+  ok "errors located" || { bad "errors in test files"; echo "$out"; }
+cat > "$T/flows/tests/droits.yaml" <<'YAML'
+channel: sms
+steps:
+  - send: DOSSIER
+  - send: "12345678"
+  - send: "1234"
+    reply: "Dossier 12345678 : en cours"
+YAML
+out=$("$G" test "$T/flows" 2>&1); st=$?
+[ $st -eq 1 ] && echo "$out" | grep -q "calls dossier.status but the dialogue has no answer" &&
+  ok "a call without canned answer fails" || { bad "missing canned answer"; echo "$out"; }
+exit $rc
