@@ -234,7 +234,8 @@ static int queue_reply(struct router *r, const char *via, const char *to, const 
 }
 
 /* One SMS event for a person's session, inside the caller's transaction. Calls to start
- * after the commit are added to *calls. */
+ * after the commit are added to *calls. *secret (when secret is not NULL) tells whether the
+ * text answered a secret question: the caller then has the store forget it. */
 struct call_req {
 	char *key, *via;
 	struct engine_call call;
@@ -242,7 +243,7 @@ struct call_req {
 
 static int sms_event(struct router *r, void *ctx, const char *via, const char *from,
 		     const struct engine_input *in, const char *key_in, struct call_req **calls,
-		     unsigned *n_calls)
+		     unsigned *n_calls, bool *secret)
 {
 	struct session s, before;
 	struct engine_out out;
@@ -273,6 +274,8 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	ein.channel = &r->cfg.sms;
 	engine_step(ctx, fs, &s, &ein, &out);
 	log_input(&s, in, &out);
+	if (secret)
+		*secret = in->kind == EV_TEXT && out.input_secret;
 	if (s.state != SESSION_IDLE && out.started)
 		s.flow_version = fs == r->flows ? r->flows->version : s.flow_version;
 	log_outcome(&before, &s, &out);
@@ -328,9 +331,14 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 		r->cnt.messages_in++;
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
-		if (sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls) < 0)
+		bool secret = false;
+		if (sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls,
+			      &secret) < 0)
 			goto fail_rollback;
 		if (st->ops->inbound_done(st, in.id) < 0)
+			goto fail_rollback;
+		/* Same transaction: the secret answer never reaches the file. */
+		if (secret && st->ops->inbound_forget(st, in.id) < 0)
 			goto fail_rollback;
 	}
 	if (st->ops->commit(st) < 0)
@@ -374,7 +382,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		.call_id = p->call_id, .now = now_s() + r->clock_shift_s,
 	};
 	if (r->st->ops->begin(r->st) < 0 ||
-	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls) < 0 ||
+	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls, NULL) < 0 ||
 	    r->st->ops->commit(r->st) < 0) {
 		r->st->ops->rollback(r->st);
 		glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot store the outcome of %s: %s", p->op,
@@ -890,9 +898,12 @@ static void recover_inbound(void *data, const struct store_inbound *in)
 	struct call_req *calls = NULL;
 	unsigned n_calls = 0;
 	struct engine_input ein = { .kind = EV_TEXT, .text = m.text, .now = now_s() + r->clock_shift_s };
+	bool secret = false;
 	if (r->st->ops->begin(r->st) == 0 &&
-	    sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls) == 0 &&
-	    r->st->ops->inbound_done(r->st, in->id) == 0 && r->st->ops->commit(r->st) == 0)
+	    sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0 &&
+	    r->st->ops->inbound_done(r->st, in->id) == 0 &&
+	    (!secret || r->st->ops->inbound_forget(r->st, in->id) == 0) &&
+	    r->st->ops->commit(r->st) == 0)
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
 	else
 		r->st->ops->rollback(r->st);
@@ -933,7 +944,7 @@ static void recover_session(void *data, const struct session *s)
 				    .call_id = s->call_id, .now = now_s() + r->clock_shift_s };
 	const char *via = recovery_via(r, s);
 	if (r->st->ops->begin(r->st) == 0 &&
-	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls) == 0 &&
+	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls, NULL) == 0 &&
 	    r->st->ops->commit(r->st) == 0)
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
 	else

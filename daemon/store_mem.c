@@ -243,6 +243,19 @@ static int mem_inbound_done(struct store *st, int64_t id)
 	return 0;
 }
 
+static int mem_inbound_forget(struct store *st, int64_t id)
+{
+	struct mem_in *r = find_in(mem_of(st)->cur, id);
+
+	if (!r)
+		return 1;
+	talloc_free(r->text);
+	talloc_free(r->dedup);
+	r->text = NULL;
+	r->dedup = NULL;
+	return 0;
+}
+
 static int mem_inbound_pending(struct store *st,
 			       void (*fn)(void *data, const struct store_inbound *in), void *data)
 {
@@ -258,7 +271,7 @@ static int mem_inbound_pending(struct store *st,
 		const struct mem_in *r = &copy->in[i];
 		struct store_inbound in = {
 			.id = r->id, .channel = r->channel, .via = r->via, .from = r->from,
-			.text = r->text, .received = r->received, .dedup = r->dedup,
+			.text = r->text ? r->text : "", .received = r->received, .dedup = r->dedup,
 		};
 
 		if (!r->done)
@@ -573,6 +586,7 @@ static const struct store_ops mem_ops = {
 	.rollback = mem_rollback,
 	.inbound_add = mem_inbound_add,
 	.inbound_done = mem_inbound_done,
+	.inbound_forget = mem_inbound_forget,
 	.inbound_pending = mem_inbound_pending,
 	.outbound_add = mem_outbound_add,
 	.outbound_due = mem_outbound_due,

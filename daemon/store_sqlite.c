@@ -25,7 +25,7 @@
 
 enum sq_stmt {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
-	Q_IN_ADD, Q_IN_DONE, Q_IN_PENDING,
+	Q_IN_ADD, Q_IN_DONE, Q_IN_FORGET, Q_IN_PENDING,
 	Q_OUT_ADD, Q_OUT_DUE, Q_OUT_TAKEN, Q_OUT_SENT, Q_OUT_FAILED, Q_OUT_DEAD,
 	Q_SESS_GET, Q_SESS_PUT, Q_SESS_DEL, Q_SESS_EACH,
 	Q_PURGE_IN, Q_PURGE_OUT, Q_PURGE_SESS,
@@ -41,6 +41,7 @@ static const char *const sq_sql[Q_N] = {
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"
 		     " ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING",
 	[Q_IN_DONE] = "UPDATE inbound SET done = 1 WHERE id = ?1",
+	[Q_IN_FORGET] = "UPDATE inbound SET body = NULL, dedup = NULL WHERE id = ?1",
 	[Q_IN_PENDING] = "SELECT id, channel, via, sender, body, received, dedup FROM inbound"
 			 " WHERE done = 0 ORDER BY id",
 	[Q_OUT_ADD] = "INSERT INTO outbound(via, recipient, body, coding, parts, attempts,"
@@ -217,6 +218,19 @@ static int sq_inbound_done(struct store *st, int64_t id)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	n = sq_done(q, s, "inbound_done");
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+static int sq_inbound_forget(struct store *st, int64_t id)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_IN_FORGET);
+	int n;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	n = sq_done(q, s, "inbound_forget");
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
@@ -517,6 +531,16 @@ fail:
 
 /* --- upkeep --- */
 
+/* Copies the WAL into the database and truncates it to zero bytes, so that no old version
+ * of a page (a purged message, a secret answer's body before it was erased) stays in the
+ * -wal file. A reader holding an old snapshot makes it partial: the next one finishes. */
+static void sq_checkpoint(struct sq *q)
+{
+	if (sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+	    SQLITE_OK)
+		sq_fail(q, "checkpoint");
+}
+
 static int sq_purge(struct store *st, int64_t now, unsigned keep_s)
 {
 	struct sq *q = sq_of(st);
@@ -541,6 +565,10 @@ static int sq_purge(struct store *st, int64_t now, unsigned keep_s)
 	}
 	if (own && sq_commit(st) < 0)
 		goto fail;
+	/* What was deleted is zeroed in the database (secure_delete), but older copies of its
+	 * pages stay in the WAL until it is rewritten: empty it now. */
+	if (own)
+		sq_checkpoint(q);
 	return total;
 fail:
 	if (own)
@@ -581,6 +609,8 @@ static int sq_destructor(struct sq *q)
 		sqlite3_finalize(q->stmt[i]);
 		q->stmt[i] = NULL;
 	}
+	if (q->db && sqlite3_get_autocommit(q->db))
+		sq_checkpoint(q);
 	if (q->db)
 		sqlite3_close(q->db);
 	q->db = NULL;
@@ -599,6 +629,7 @@ static const struct store_ops sq_ops = {
 	.rollback = sq_rollback,
 	.inbound_add = sq_inbound_add,
 	.inbound_done = sq_inbound_done,
+	.inbound_forget = sq_inbound_forget,
 	.inbound_pending = sq_inbound_pending,
 	.outbound_add = sq_outbound_add,
 	.outbound_due = sq_outbound_due,
@@ -886,7 +917,7 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 	if (sq_pragma(q, "PRAGMA journal_mode = WAL", "wal") < 0 ||
 	    sq_pragma(q, "PRAGMA synchronous = FULL", NULL) < 0 ||
 	    sq_pragma(q, "PRAGMA synchronous", "2") < 0 ||
-	    sq_pragma(q, "PRAGMA secure_delete = FAST", NULL) < 0 ||
+	    sq_pragma(q, "PRAGMA secure_delete = ON", "1") < 0 ||
 	    sq_pragma(q, "PRAGMA journal_size_limit = 4194304", NULL) < 0 ||
 	    sq_prepare_db(st) < 0) {
 		umask(old_mask);

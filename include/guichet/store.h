@@ -50,6 +50,12 @@ struct store_ops {
 	int (*inbound_add)(struct store *st, struct store_inbound *in);
 	/* 0, 1 when no inbound has that id, -1 on error. */
 	int (*inbound_done)(struct store *st, int64_t id);
+	/* The inbound's text answered a secret question: its body is erased, and its dedup key
+	 * too (it holds a hash of the text, from which a short code is found by trying them
+	 * all). Called in the transaction that added it, the text never reaches the file. The
+	 * price: a re-read of that one message after a crash at that moment is not recognised.
+	 * 0, 1 when no inbound has that id, -1 on error. */
+	int (*inbound_forget)(struct store *st, int64_t id);
 	/* Calls fn for every inbound not yet done, oldest first (after a restart). The rows are
 	 * read before the first call, so fn may use the store (mark done, add replies); in is
 	 * valid only during the call. */

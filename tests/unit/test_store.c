@@ -155,6 +155,29 @@ static void test_inbound(void)
 	talloc_free(ctx);
 }
 
+/* A secret answer's body and dedup key (a hash of its text) are forgotten in the transaction
+ * that stored it; after a commit nothing of them is read back. */
+static void test_inbound_forget(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct seen_in seen = { 0 };
+	int64_t a;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "modem0", "+33612345678", "4812", 1000, "v1:x:4812", &a), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_forget(st, a), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_forget(st, a + 1000), 1);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_pending(st, collect_in, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT_STRING_EQUAL(seen.texts[0], "modem0|+33612345678||1000");
+	CU_ASSERT_STRING_EQUAL(seen.dedups[0], "(null)");
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* Marks each pending inbound done from inside the callback: the store must allow it. */
 static void done_from_callback(void *data, const struct store_inbound *in)
 {
@@ -741,6 +764,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 #define SHARED_TESTS(s) do {							\
 	CU_add_test(s, "inbound add, duplicate, done, pending", test_inbound);	\
 	CU_add_test(s, "inbound pending callback uses the store", test_inbound_reentrant); \
+	CU_add_test(s, "inbound forget: a secret answer's body and key", test_inbound_forget); \
 	CU_add_test(s, "outbound due, taken, sent, failed, give up", test_outbound); \
 	CU_add_test(s, "restart requeues taken, counts duplicates", test_restart_taken); \
 	CU_add_test(s, "sessions put, get, del, each", test_sessions);		\

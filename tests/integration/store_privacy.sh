@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Personal data in the store's files: guichetd on the dummy modem runs the case status flow
+# by SMS (demo HTTPS back-end) with a secret code, then stops. `strings` over guichet.db,
+# -wal and -shm must not find the code: the inbound body is blanked in the transaction that
+# processes it, and deleted content is overwritten (secure_delete) and not left in the WAL
+# (checkpoint TRUNCATE at stop). After the retention (2 s here) and a purge (at the next
+# start), nor the person's number.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/tools/sms_inject"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+command -v strings >/dev/null || { echo "skip: strings (binutils) needed"; exit 77; }
+T=$(mktemp -d /tmp/guichet-storepriv.XXXXXX)
+mkdir -p "$T/flows" "$T/modem"
+PIDS=() GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
+
+SECRET=739146
+NUMBER=+33698765432
+sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: { secret: { digits: 6 }, retry: "Le code a 6 chiffres."/' \
+  "$ROOT/flows/dossier.yaml" > "$T/flows/dossier.yaml"
+grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
+cp "$ROOT/flows/commun.yaml" "$T/flows/"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
+PIDS+=("$BPID")
+cat > "$T/guichet.yaml" <<EOF
+flows: $T/flows
+store: $T/store/guichet.db
+credentials: $T/backend
+retention: 2s
+backends:
+  dossier:
+    url: https://127.0.0.1:$PORT
+    ca: $T/backend/demo-ca.pem
+    auth: { bearer: agenda-token }
+    operations:
+      status:
+        method: POST
+        path: /dossiers/status
+        body: { numero: "{{numero}}", code: "{{code}}" }
+        require: [status, label]
+modems:
+  - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
+EOF
+start() {
+  local before; before=$(grep -c "guichetd started" "$T/guichetd.log" 2>/dev/null)
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+  GD=$!
+  for _ in $(seq 100); do
+    [ "$(grep -c "guichetd started" "$T/guichetd.log")" -gt "${before:-0}" ] && return 0
+    kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
+    sleep 0.1
+  done
+  fail "guichetd did not start"
+}
+stop() {
+  kill -TERM "$GD"; wait "$GD" || fail "guichetd exit $? at stop"; GD=
+}
+replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
+say() {		# say TEXT: the person texts, and waits for the answer
+  local before; before=$(replies)
+  "$B/tools/sms_inject" "$T/modem" "$NUMBER" "$1" >/dev/null || fail "inject"
+  for _ in $(seq 100); do [ "$(replies)" -gt "$before" ] && return 0; sleep 0.05; done
+  fail "no answer to [$1]"
+}
+# found WHAT: strings over every file of the store holds WHAT
+found() { cat "$T"/store/guichet.db* | strings -n 4 | grep -q -- "$1"; }
+
+start
+say DOSSIER
+say 12345678
+say "$SECRET"
+tail -1 "$T/sent.jsonl" | grep -q "introuvable" || fail "the flow did not reach the back-end's answer"
+found 12345678 || fail "test setup: the (not secret) file number is not in the store at all"
+stop
+ls "$T"/store/guichet.db* >/dev/null || fail "no store files"
+found "$SECRET" && fail "the secret code is in the store's files"
+echo "ok - after the dossier flow and a stop, the secret code is in no store file"
+
+sleep 3		# past the 2 s retention
+start
+sleep 1.5	# the purge runs at the first tick
+# While running: the purge's checkpoint wrote the cleaned pages over the old ones.
+found "${NUMBER#+}" && fail "the number is still in the store's files after the purge (running)"
+stop
+found "${NUMBER#+}" && fail "the number is still in the store's files after the retention"
+found "98765432" && fail "part of the number is still in the store's files after the retention"
+found "$SECRET" && fail "the secret code is in the store's files"
+echo "ok - after the retention and a purge, the number is in no store file either"
