@@ -64,16 +64,46 @@ void render_ussd_print(void *ctx, const char *text, bool more, const struct rend
 	print_indented(text, out);
 }
 
-static void report_text(void *ctx, const char *what, const struct flow_text *t,
+/* The screen a step shows on USSD, in language i of its text: the text, and for a menu with
+ * written options each "N label" line (options from a list are counted empty). */
+static const char *ussd_screen(void *ctx, const struct flow_step *st, unsigned i)
+{
+	const struct flow_tr *tr = &st->text.tr[i];
+	char *s = talloc_strdup(ctx, tr->ussd ? tr->ussd : tr->text);
+
+	for (unsigned k = 0; st->kind == STEP_MENU && k < st->n_options; k++) {
+		const struct flow_text *l = &st->options[k].label;
+		const char *lt = flow_text_pick(l, tr->lang, true);
+		s = talloc_asprintf_append(s, "\n%u %s", k + 1, lt ? lt : "");
+	}
+	return s;
+}
+
+static void report_text(void *ctx, const char *what, const struct flow_step *st, bool ussd,
 			const struct render_opts *o, FILE *out)
 {
+	const struct flow_text *t = &st->text;
+	struct text_budget b = text_budget_ussd(o->screen);
+
 	for (unsigned i = 0; i < t->n; i++) {
 		const char *s = o->fold ? text_fold_gsm7(ctx, t->tr[i].text) : t->tr[i].text;
 		struct text_measure m;
 		text_measure(s, &m);
-		fprintf(out, "    %-22s %s %s, %u SMS%s%s\n", what, t->tr[i].lang,
+		fprintf(out, "    %-22s %s %s, %u SMS%s%s", what, t->tr[i].lang,
 			coding_name(m.coding), m.parts, template_is_literal(s) ? "" : " (+ variables)",
 			m.parts > o->max_parts ? " — plus long que sms.max_parts" : "");
+		if (ussd) {
+			/* The screen as measured by the checker's USSD rules: same fold, same limit. */
+			const char *u = ussd_screen(ctx, st, i);
+			if (o->fold)
+				u = text_fold_gsm7(ctx, u);
+			text_measure(u, &m);
+			unsigned room = m.coding == TEXT_GSM7 ? b.gsm7_units : b.ucs2_units;
+			fprintf(out, "; USSD %u/%u car.%s%s", m.units, room,
+				template_is_literal(u) ? "" : " (+ variables)",
+				text_fits(u, &b) ? "" : " — plus long qu'un écran USSD");
+		}
+		fputc('\n', out);
 	}
 }
 
@@ -94,7 +124,7 @@ void render_flow_report(void *ctx, const struct flow_set *fs, const struct rende
 			const struct flow_step *st = &f->steps[j];
 			char *what = talloc_asprintf(ctx, "%s (%s)", st->name, kinds[st->kind]);
 			if (st->text.n)
-				report_text(ctx, what, &st->text, o, out);
+				report_text(ctx, what, st, f->n_ussd > 0, o, out);
 		}
 	}
 }

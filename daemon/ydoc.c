@@ -28,10 +28,48 @@ static void offset_to_linecol(const char *text, size_t len, size_t off, unsigned
 	}
 }
 
+/* Byte offset of the character index idx (libyaml's marks count characters). */
+static size_t char_to_byte(const char *text, size_t len, size_t idx)
+{
+	size_t i = 0;
+
+	while (i < len && idx--) {
+		i++;
+		while (i < len && ((unsigned char)text[i] & 0xc0) == 0x80)
+			i++;
+	}
+	return i;
+}
+
+/* An unquoted USSD code (`ussd: *4321*4#`) is read by YAML as an alias (`*name`), and
+ * libyaml's words for it say nothing of USSD: recognise it and say what to write. Returns
+ * true when reported. */
+static bool report_unquoted_code(struct ydoc *y, const yaml_mark_t *at, const char *text,
+				 size_t len)
+{
+	size_t b = char_to_byte(text, len, at->index), e = b;
+
+	if (b >= len || text[b] != '*')
+		return false;
+	while (e < len && !strchr(" \t\r\n,]}", text[e]))
+		e++;
+	diag_add(y->diag, DIAG_ERROR, y->file, at->line + 1, at->column + 1,
+		 "YAML reads a value starting with * as an alias: quote USSD codes: \"%.*s\"",
+		 (int)(e - b), text + b);
+	return true;
+}
+
 static void report_parser_error(struct ydoc *y, const yaml_parser_t *p, const char *text,
 				size_t len)
 {
 	unsigned line, col;
+
+	if (p->context && !strcmp(p->context, "while scanning an alias") &&
+	    report_unquoted_code(y, &p->context_mark, text, len))
+		return;
+	if (p->problem && !strcmp(p->problem, "found undefined alias") &&
+	    report_unquoted_code(y, &p->problem_mark, text, len))
+		return;
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:

@@ -21,7 +21,9 @@ void render_sms_print(void *ctx, const char *text, const struct render_opts *o, 
 /* "< [USSD GSM-7, 95/182 car., réponse attendue]" then the screen, indented. */
 void render_ussd_print(void *ctx, const char *text, bool more, const struct render_opts *o,
 		       FILE *out);
-/* For `guichet check`: every flow and step text with its encoding and SMS parts. */
+/* For `guichet check`: every flow and step text with its encoding and SMS parts, and in
+ * flows with a USSD code the size of its screen (a menu with its options) against the
+ * screen size. */
 void render_flow_report(void *ctx, const struct flow_set *fs, const struct render_opts *o,
 			FILE *out);
 
