@@ -428,6 +428,8 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 	size_t have;
 
 	(void)kind; (void)filename; (void)content_type; (void)transfer_encoding; (void)off;
+	if (!key)
+		return MHD_YES;		/* a multipart part without a name (found by fuzzing) */
 	if (!strcmp(key, "sessionId"))
 		f = &r->f_session;
 	else if (!strcmp(key, "serviceCode"))
