@@ -64,7 +64,7 @@ for t in "${targets[@]}"; do
     echo "ok fuzz $t: $what"
   else
     echo "FAIL fuzz $t (exit $rc):"
-    grep -E 'ERROR|SUMMARY|runtime error|artifact|#[0-9]+ 0x' "$log" | head -30 | sed 's/^/    /'
+    grep -E 'ERROR|SUMMARY|runtime error|invariant|artifact|#[0-9]+ 0x' "$log" | head -30 | sed 's/^/    /'
     fail=1
   fi
   rm -f "$log"
