@@ -6,6 +6,7 @@
 
 #include "guichet/config.h"
 #include "guichet/backend.h"
+#include "guichet/guard.h"
 #include "guichet/modem.h"
 #include "guichet/smpp.h"
 #include "guichet/ussd_gsup.h"
@@ -13,7 +14,7 @@
 
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
-	"backends", "modems", "smpp", "gsup", "ussd_http",
+	"backends", "modems", "smpp", "gsup", "ussd_http", "limits",
 };
 
 char *config_path(void *ctx, const struct config *c, const char *p)
@@ -168,6 +169,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 		gsup_config_parse(c, y, v, c, &c->gsup);
 	if ((v = ydoc_get(y, root, "ussd_http")))
 		ussd_http_config_parse(c, y, v, c, &c->ussd_http);
+	c->limits = guard_config_parse(c, y, ydoc_get(y, root, "limits"));
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

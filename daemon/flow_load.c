@@ -1213,7 +1213,7 @@ static void load_flow(struct ld *L, yaml_node_t *root)
 /* Built-in texts, short and in GSM-7 (no ê, ô, ç...), so that each fits one SMS part. */
 static const char *const msg_keys[] = { "welcome", "help", "invalid", "too_many_tries",
 					"stopped", "expired", "backend_error", "busy", "more",
-					"contact", "invalid_session", "pick", "suggest" };
+					"contact", "invalid_session", "pick", "suggest", "limited" };
 static const char *const msg_defaults[] = {
 	"Envoyez le mot-clé d'un service :",
 	NULL,	/* built from the words: see apply_defaults() */
@@ -1228,6 +1228,7 @@ static const char *const msg_defaults[] = {
 	"Session invalide.",
 	"Répondez {{choices}}.",
 	"Vouliez-vous dire {{keyword}} ? Répondez 1 pour oui.",
+	"Trop de messages. Réessayez dans une heure.",
 };
 
 static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
@@ -1235,7 +1236,7 @@ static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
 	struct flow_text *slots[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 				      &m->stopped, &m->expired, &m->backend_error, &m->busy,
 				      &m->more, &m->contact, &m->invalid_session, &m->pick,
-				      &m->suggest };
+				      &m->suggest, &m->limited };
 
 	return slots[i];
 }
@@ -1401,6 +1402,12 @@ static void apply_defaults(struct flow_set *fs)
 	default_words(fs, 2, restart, ARRAY_SIZE(restart));
 	default_words(fs, 3, stop, ARRAY_SIZE(stop));
 	default_words(fs, 4, more, ARRAY_SIZE(more));
+	/* A dialled code is a request, not a message: its own default screen. */
+	if (!fs->msg.limited.n) {
+		default_text(fs, &fs->msg.limited, msg_defaults[ARRAY_SIZE(msg_keys) - 1]);
+		if (fs->msg.limited.n)
+			fs->msg.limited.tr[0].ussd = "Trop de demandes. Réessayez dans une heure.";
+	}
 	for (i = 0; i < ARRAY_SIZE(msg_keys); i++) {
 		if (!msg_defaults[i])
 			continue;

@@ -600,9 +600,10 @@ void guard_config_print(const struct guard_config *c, FILE *out)
 	fprintf(out, "]\n  destinations: [");
 	for (unsigned i = 0; i < c->n_allow; i++)
 		fprintf(out, "%s\"%s\"", i ? ", " : "", c->allow[i]);
-	fprintf(out, "]\n  daily_parts: %u%s\n", c->daily_parts, c->daily_parts ? "" : " (no cap)");
+	fprintf(out, "]\n  daily_parts: { total: %u", c->daily_parts);
 	for (unsigned i = 0; i < c->n_caps; i++)
-		fprintf(out, "  daily_parts of %s: %u\n", c->caps[i].via, c->caps[i].parts);
+		fprintf(out, ", %s: %u", c->caps[i].via, c->caps[i].parts);
+	fprintf(out, " }%s\n", c->daily_parts || c->n_caps ? "" : "    # 0: no cap");
 	fprintf(out, "  when_capped: %s\n", c->capped_in_procedure ? "finish_procedures" : "silence");
 	fprintf(out, "  max_numbers: %u\n", c->max_numbers);
 }

@@ -142,7 +142,7 @@ struct guard_config *guard_config_parse(void *ctx, struct ydoc *y, yaml_node_t *
 		parse_list(c, y, v, &c->ignore, &c->n_ignore, NULL);
 	if ((v = ydoc_get(y, n, "destinations"))) {
 		parse_list(c, y, v, &c->allow, &c->n_allow, parse_prefix);
-		if (!c->n_allow && ydoc_is_seq(v))
+		if (ydoc_is_seq(v) && !ydoc_len(v))
 			ydoc_warning(y, v, "no destination allowed: Guichet will answer nobody");
 	}
 	if ((v = ydoc_get(y, n, "daily_parts")))

@@ -24,6 +24,7 @@
 
 #include "guichet/backend.h"
 #include "guichet/config.h"
+#include "guichet/guard.h"
 #include "guichet/flow.h"
 #include "guichet/flowtest.h"
 #include "guichet/log.h"
@@ -159,6 +160,8 @@ static int cmd_check(void *ctx, int argc, char **argv)
 		struct render_opts ro = render_opts_from(c);
 		render_flow_report(ctx, fs, &ro, stdout);
 		check_test_costs(ctx, fs, c, path);
+		if (c)	/* what the cost guard will enforce, defaults included */
+			guard_config_print(c->limits, stdout);
 		printf("%s: %u flow(s), no error", path, fs->n_flows);
 		if (d->n_warnings)
 			printf(", %u warning(s)", d->n_warnings);

@@ -19,6 +19,7 @@
 #include "guichet/backend.h"
 #include "guichet/config.h"
 #include "guichet/flow.h"
+#include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/modem.h"
 #include "guichet/preflight.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct store *store;
 	struct backend_relay *relay;
 	struct router *router;
+	struct guard *guard;
 	struct modem_pool *modems;
 	struct smpp_pool *smpp;
 	struct ussd_gsup *gsup;
@@ -111,8 +113,14 @@ static void status_line(struct daemon *dm)
 		snprintf(ussd, sizeof(ussd), ", HLR link %s", ussd_gsup_up(dm->gsup) ? "up" : "down");
 	for (unsigned i = 0; i < nb; i++)
 		backends_ok &= bs[i].last_ok;
-	service_status("%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s", up, total,
-		       smpp, ussd, router_sessions_active(dm->router),
+	char cap[96] = "";
+	if (dm->guard && *guard_status(dm->guard, time(NULL), cap + 3, sizeof(cap) - 3)) {
+		/* First, so that it is never cut off the end of the line. */
+		memcpy(cap, "!! ", 3);
+		strncat(cap, "; ", sizeof(cap) - strlen(cap) - 1);
+	}
+	service_status("%s%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s", cap, up,
+		       total, smpp, ussd, router_sessions_active(dm->router),
 		       router_outbox_pending(dm->router), backends_ok ? "ok" : "failing");
 }
 
@@ -127,12 +135,21 @@ static void counters_line(struct daemon *dm)
 	for (unsigned i = 0; i < nb && off < sizeof(be); i++)
 		off += snprintf(be + off, sizeof(be) - off, " %s=%lu/%lu", bs[i].name, bs[i].errors,
 				bs[i].calls);
+	char guard[200] = "";
+	if (dm->guard) {
+		const struct guard_counters *g = guard_counters(dm->guard);
+		snprintf(guard, sizeof(guard), "; guard: limited %lu (notices %lu), muted %lu "
+			 "(loops %lu), ignored %lu, refused destination %lu, capped %lu, USSD limited "
+			 "%lu, spent today %llu parts", g->limited, g->notices, g->muted, g->loops,
+			 g->ignored, g->refused, g->capped, g->ussd_limited,
+			 (unsigned long long)guard_spent(dm->guard, time(NULL)));
+	}
 	glog(GLOG_MAIN, LOGL_INFO, NULL,
 	     "counters: in %lu, out %lu, replies %lu, parts %lu, sessions %u, calls %lu, "
-	     "call errors %lu, send failures %lu; back-end errors/calls:%s",
+	     "call errors %lu, send failures %lu; back-end errors/calls:%s%s",
 	     c->messages_in, c->messages_out, c->replies, c->parts_out,
 	     router_sessions_active(dm->router), c->calls, c->call_errors, c->send_failures,
-	     nb ? be : " none");
+	     nb ? be : " none", guard);
 	if (dm->modems) {
 		char *m = modem_pool_counters(dm->ctx, dm->modems);
 		glog(GLOG_MODEM, LOGL_INFO, NULL, "modems: %s", m ? m : "?");
@@ -178,10 +195,13 @@ static void reload(struct daemon *dm)
 	} else {
 		log_diag(d, LOGL_NOTICE);
 		router_set_flows(dm->router, fs);
+		/* The limits apply at once; each number's windows and the day's spend are kept. */
+		guard_configure(dm->guard, c->limits);
+		router_set_guard(dm->router, dm->guard);
 		glog(GLOG_CONFIG, LOGL_NOTICE, NULL,
-		     "reload done: %u flows (version %u); sessions in progress finish on theirs. "
-		     "Transport and back-end settings take effect at the next restart.",
-		     fs->n_flows, fs->version);
+		     "reload done: %u flows (version %u), limits applied; sessions in progress "
+		     "finish on theirs. Transport and back-end settings take effect at the next "
+		     "restart.", fs->n_flows, fs->version);
 	}
 	talloc_free(tmp);
 	service_ready();
@@ -326,6 +346,12 @@ int main(int argc, char **argv)
 	};
 	dm->router = router_create(ctx, &rc, dm->store, port);
 	router_set_flows(dm->router, fs);
+	dm->guard = guard_create(ctx, c->limits);
+	if (!dm->guard) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot allocate the cost guard");
+		return 1;
+	}
+	router_set_guard(dm->router, dm->guard);
 
 	if (c->modems) {
 		dm->modems = modem_pool_start(ctx, c->modems, c, router_sms_sink(dm->router));

@@ -125,12 +125,13 @@ static void format_body(char *buf, size_t len, const struct log_fields *f, const
 		addf(buf, len, &pos, "%s%s%s: ", f->flow ? f->flow : "-", f->step ? "/" : "",
 		     f->step ? f->step : "");
 	addf(buf, len, &pos, "%s", msg);
-	if (f && (f->channel || f->modem || f->backend || f->smsc)) {
+	if (f && (f->channel || f->modem || f->backend || f->smsc || f->guard)) {
 		const char *sep = " [";
 		if (f->channel) { addf(buf, len, &pos, "%schannel=%s", sep, f->channel); sep = " "; }
 		if (f->modem) { addf(buf, len, &pos, "%smodem=%s", sep, f->modem); sep = " "; }
 		if (f->backend) { addf(buf, len, &pos, "%sbackend=%s", sep, f->backend); sep = " "; }
-		if (f->smsc) addf(buf, len, &pos, "%ssmsc=%s", sep, f->smsc);
+		if (f->smsc) { addf(buf, len, &pos, "%ssmsc=%s", sep, f->smsc); sep = " "; }
+		if (f->guard) addf(buf, len, &pos, "%sguard=%s", sep, f->guard);
 		addf(buf, len, &pos, "]");
 	}
 }
@@ -169,8 +170,8 @@ static void journal_line(int subsys, unsigned level, const struct log_fields *f,
 {
 	char body[LOG_LINE_MAX];
 	char prio[16], cat[64];
-	char fld[7][320];
-	struct iovec iov[4 + 7];
+	char fld[8][320];
+	struct iovec iov[4 + 8];
 	int n = 0, nf = 0;
 
 	format_body(body, sizeof(body), f, msg);
@@ -185,13 +186,13 @@ static void journal_line(int subsys, unsigned level, const struct log_fields *f,
 				   strlen("SYSLOG_IDENTIFIER=guichetd") };
 	iov[n++] = (struct iovec){ cat, strlen(cat) };
 	if (f) {
-		const struct { const char *key; const char *val; } kv[7] = {
+		const struct { const char *key; const char *val; } kv[8] = {
 			{ "GUICHET_SESSION", f->session }, { "GUICHET_FLOW", f->flow },
 			{ "GUICHET_STEP", f->step }, { "GUICHET_CHANNEL", f->channel },
 			{ "GUICHET_MODEM", f->modem }, { "GUICHET_BACKEND", f->backend },
-			{ "GUICHET_SMSC", f->smsc },
+			{ "GUICHET_SMSC", f->smsc }, { "GUICHET_GUARD", f->guard },
 		};
-		for (int i = 0; i < 7; i++) {
+		for (int i = 0; i < 8; i++) {
 			if (!kv[i].val)
 				continue;
 			snprintf(fld[nf], sizeof(fld[nf]), "%s=%s", kv[i].key, kv[i].val);

@@ -7,6 +7,7 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/router.h"
 
@@ -68,6 +69,7 @@ struct router {
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct router_counters cnt;
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
+	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
 };
 
 static int64_t now_s(void)
@@ -149,6 +151,24 @@ void router_shift_clock(struct router *r, int64_t seconds)
 	r->clock_shift_s += seconds;
 }
 
+static void spend_loaded(void *data, const char *via, uint64_t parts)
+{
+	struct router *r = data;
+
+	guard_spend_set(r->guard, guard_day(now_s()), via, parts);
+}
+
+void router_set_guard(struct router *r, struct guard *g)
+{
+	r->guard = g;
+	if (!g)
+		return;
+	/* The day's spend so far (before a restart, or before a reload added a cap). */
+	if (r->st->ops->spend_get(r->st, guard_day(now_s()), spend_loaded, r) < 0)
+		glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot read the day's spend: %s",
+		     store_last_error(r->st));
+}
+
 const struct flow_set *router_flows(const struct router *r)
 {
 	return r->flows;
@@ -218,8 +238,37 @@ static void start_call(struct router *r, enum channel ch, const char *key, const
 	}
 }
 
-/* Stores the reply for an SMS session and counts it. */
-static int queue_reply(struct router *r, const char *via, const char *to, const char *text)
+/* One journal line for something the cost guard decided; the number masked. */
+static void guard_log(int level, const char *number, enum guard_reason why, const char *fmt,
+		      const char *detail)
+{
+	char masked[48];
+	struct log_fields f = { .guard = guard_reason_name(why), .channel = "sms" };
+
+	glog(GLOG_MAIN, level, &f, fmt, log_mask(masked, sizeof(masked), number ? number : "?"),
+	     detail);
+}
+
+static void guard_note_log(const struct guard_note *n)
+{
+	struct log_fields f = { .guard = "capped" };
+
+	if (n->kind == GUARD_NOTE_WARN)
+		glog(GLOG_MAIN, LOGL_NOTICE, &f, "spend at 80%% of the daily cap%s%s: %llu/%llu parts",
+		     n->scope ? " of " : "", n->scope ? n->scope : "", (unsigned long long)n->spent,
+		     (unsigned long long)n->cap);
+	else if (n->kind == GUARD_NOTE_HIT)
+		glog(GLOG_MAIN, LOGL_ERROR, &f, "daily spend cap%s%s reached: %llu/%llu parts; "
+		     "new procedures get no reply until midnight UTC", n->scope ? " of " : "",
+		     n->scope ? n->scope : "", (unsigned long long)n->spent,
+		     (unsigned long long)n->cap);
+}
+
+/* Stores the reply for an SMS session and counts it. With a guard: 1 when the guard
+ * refuses it (destination, spend cap), nothing stored; the parts it allows are added to the
+ * day's spend in the same transaction. */
+static int queue_reply(struct router *r, const char *via, const char *to, const char *text,
+		       bool in_procedure)
 {
 	struct text_measure m;
 	struct store_outbound out = { .via = via, .to = to, .text = text };
@@ -227,9 +276,65 @@ static int queue_reply(struct router *r, const char *via, const char *to, const 
 	text_measure(text, &m);
 	out.coding = m.coding;
 	out.parts = m.parts;
+	if (r->guard) {
+		struct guard_note note;
+		int64_t now = now_s();
+		enum guard_reason why = guard_reply(r->guard, via, to, m.parts, in_procedure, now,
+						    &note);
+		guard_note_log(&note);
+		if (why != GUARD_OK)
+			return 1;
+		/* A rollback after this leaves the guard counting parts never queued: it errs on
+		 * the side of spending less. */
+		if (r->st->ops->spend_add(r->st, guard_day(now), via, m.parts) < 0)
+			return -1;
+	}
 	if (r->st->ops->outbound_add(r->st, &out) < 0)
 		return -1;
 	r->cnt.replies++;
+	return 0;
+}
+
+/* The common `limited` message for the channel, {{contact}} filled in. */
+static const char *limited_text(struct router *r, void *ctx, bool ussd)
+{
+	const char *t = engine_message(ctx, r->flows, &r->flows->msg.limited, "fr",
+				       ussd ? &r->cfg.ussd : &r->cfg.sms);
+
+	return t ? t : ussd ? "" : NULL;
+}
+
+/* The guard's say on an inbound SMS, inside the caller's transaction: true when the engine
+ * may run. Otherwise the message stays stored (and done) and, once per block, the number gets
+ * the `limited` text. -1 on a store error. */
+static int sms_admit(struct router *r, void *ctx, const char *via, const char *from,
+		     const char *text)
+{
+	if (!r->guard)
+		return 1;
+	struct guard_decision d = guard_sms_in(r->guard, from, text, now_s());
+	if (d.verdict == GUARD_PROCESS)
+		return 1;
+	if (d.first) {
+		static const char *const what[] = {
+			[GUARD_LIMITED] = "message from %s%s: past the per-number limits; not "
+					  "processed for a while",
+			[GUARD_MUTED] = "message from %s%s: answers each reply at once with the same "
+					"text (another robot?); muted for a while",
+			[GUARD_IGNORED] = "message from %s%s stored, not answered: the sender matches "
+					  "`limits: ignore`",
+			[GUARD_REFUSED] = "message from %s%s stored, not answered: not an allowed "
+					  "destination (`limits: destinations`)",
+		};
+		if (d.reason < sizeof(what) / sizeof(what[0]) && what[d.reason])
+			guard_log(d.reason == GUARD_IGNORED ? LOGL_INFO : LOGL_NOTICE, from, d.reason,
+				  what[d.reason], "");
+	}
+	if (d.verdict == GUARD_NOTICE && via && *via) {
+		const char *t = limited_text(r, ctx, false);
+		if (t && queue_reply(r, via, from, t, false) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -264,6 +369,13 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	}
 	if (!from)
 		from = s.address;
+	bool in_procedure = in->kind != EV_TEXT || s.state != SESSION_IDLE;
+	if (r->guard && in->kind == EV_TEXT &&
+	    guard_capped(r->guard, via && *via ? via : NULL, in_procedure, now_s())) {
+		/* Nothing would be answered: the procedure does not start (or go on). */
+		guard_count_capped(r->guard);
+		return 0;
+	}
 	/* The transport the person wrote to is kept: after a restart the answer still goes out
 	 * from the number they wrote to (a short number, not another modem's long one). */
 	if (in->kind == EV_TEXT && via && *via)
@@ -281,8 +393,15 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	log_outcome(&before, &s, &out);
 
 	const char *reply_via = via && *via ? via : NULL;
-	if (out.reply && reply_via && queue_reply(r, reply_via, from, out.reply) < 0)
-		return -1;
+	if (out.reply && reply_via) {
+		int q = queue_reply(r, reply_via, from, out.reply, in_procedure);
+		if (q < 0)
+			return -1;
+		/* Refused (a reply longer than what is left of the cap): a text changes nothing
+		 * the person was not told about. */
+		if (q == 1 && in->kind == EV_TEXT)
+			return 0;
+	}
 	if (s.state == SESSION_IDLE && !s.vars.n)
 		rc = r->st->ops->session_del(r->st, key);
 	else
@@ -332,8 +451,11 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
 		bool secret = false;
-		if (sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls,
-			      &secret) < 0)
+		rc = sms_admit(r, ctx, msgs[i].via, msgs[i].from, msgs[i].text);
+		if (rc < 0 ||
+		    (rc == 1 &&
+		     sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls,
+			       &secret) < 0))
 			goto fail_rollback;
 		if (st->ops->inbound_done(st, in.id) < 0)
 			goto fail_rollback;
@@ -668,7 +790,7 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 		/* The USSD screen was closed with the wait text: the answer goes by SMS. */
 		if (out.reply && followup_via(r)) {
 			if (r->st->ops->begin(r->st) == 0 &&
-			    queue_reply(r, followup_via(r), d->from, out.reply) == 0 &&
+			    queue_reply(r, followup_via(r), d->from, out.reply, true) == 0 &&
 			    r->st->ops->commit(r->st) == 0)
 				offer_outbox(r);
 			else
@@ -719,6 +841,23 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 		reply(data, t ? t : "", false);
 		talloc_free(ctx);
 		return;
+	}
+	if (!d && r->guard) {
+		struct guard_decision g = guard_ussd_begin(r->guard, req->from, now_s());
+		if (g.verdict != GUARD_PROCESS) {
+			void *tmp = talloc_new(r);
+			if (g.first) {
+				char masked[48];
+				struct log_fields f = { .guard = "limited", .channel = "ussd" };
+				glog(GLOG_USSD, LOGL_NOTICE, &f, "dialogue from %s ended at once: past "
+				     "the per-number USSD limits",
+				     log_mask(masked, sizeof(masked), req->from ? req->from : "?"));
+			}
+			r->cnt.messages_in++;
+			reply(data, limited_text(r, tmp, true), false);
+			talloc_free(tmp);
+			return;
+		}
 	}
 	if (!d) {
 		char key[SESSION_KEY_MAX];
@@ -899,8 +1038,11 @@ static void recover_inbound(void *data, const struct store_inbound *in)
 	unsigned n_calls = 0;
 	struct engine_input ein = { .kind = EV_TEXT, .text = m.text, .now = now_s() + r->clock_shift_s };
 	bool secret = false;
+	int admit = -1;
 	if (r->st->ops->begin(r->st) == 0 &&
-	    sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0 &&
+	    (admit = sms_admit(r, ctx, m.via, m.from, m.text)) >= 0 &&
+	    (admit == 0 ||
+	     sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0) &&
 	    r->st->ops->inbound_done(r->st, in->id) == 0 &&
 	    (!secret || r->st->ops->inbound_forget(r->st, in->id) == 0) &&
 	    r->st->ops->commit(r->st) == 0)

@@ -39,7 +39,15 @@ struct mem_sess {
 	int64_t deadline;
 };
 
+struct mem_spend {
+	int64_t day;
+	char *via;
+	uint64_t parts;
+};
+
 struct mem_state {
+	struct mem_spend *spend;
+	size_t n_spend;
 	struct mem_in *in;
 	size_t n_in;
 	struct mem_out *out;
@@ -103,6 +111,16 @@ static struct mem_state *state_copy(void *ctx, const struct mem_state *src)
 	d->last_in = src->last_in;
 	d->last_out = src->last_out;
 	d->duplicate_sends = src->duplicate_sends;
+	if (src->n_spend) {
+		d->spend = talloc_array(d, struct mem_spend, src->n_spend);
+		if (!d->spend)
+			goto fail;
+		for (i = 0; i < src->n_spend; i++) {
+			d->spend[i] = src->spend[i];
+			d->spend[i].via = dup_or_null(d, src->spend[i].via, &oom);
+		}
+		d->n_spend = src->n_spend;
+	}
 	if (src->n_in) {
 		d->in = talloc_array(d, struct mem_in, src->n_in);
 		if (!d->in)
@@ -541,6 +559,13 @@ static int mem_purge(struct store *st, int64_t now, unsigned keep_s)
 		}
 	}
 	s->n_out = j;
+	for (i = j = 0; i < s->n_spend; i++) {
+		if (s->spend[i].day < now / 86400 - 31)
+			talloc_free(s->spend[i].via);
+		else
+			s->spend[j++] = s->spend[i];
+	}
+	s->n_spend = j;
 	for (i = 0; i < s->n_sess; ) {
 		if (s->sess[i].deadline > 0 && s->sess[i].deadline < now) {
 			sess_remove(s, i);
@@ -566,6 +591,43 @@ static int mem_counters(struct store *st, struct store_counters *c)
 			c->outbound_pending++;
 	c->sessions = s->n_sess;
 	c->duplicate_sends = s->duplicate_sends;
+	return 0;
+}
+
+static int mem_spend_add(struct store *st, int64_t day, const char *via, unsigned parts)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	struct mem_spend *r;
+
+	if (!via)
+		via = "";
+	for (size_t i = 0; i < s->n_spend; i++) {
+		if (s->spend[i].day == day && strcmp(s->spend[i].via, via) == 0) {
+			s->spend[i].parts += parts;
+			return 0;
+		}
+	}
+	r = grow(s, (void **)&s->spend, s->n_spend, sizeof(*r));
+	if (!r)
+		return mem_fail(m, "spend_add: out of memory");
+	r->day = day;
+	r->via = talloc_strdup(s, via);
+	r->parts = parts;
+	if (!r->via)
+		return mem_fail(m, "spend_add: out of memory");
+	s->n_spend++;
+	return 0;
+}
+
+static int mem_spend_get(struct store *st, int64_t day,
+			 void (*fn)(void *data, const char *via, uint64_t parts), void *data)
+{
+	struct mem_state *s = mem_of(st)->cur;
+
+	for (size_t i = 0; i < s->n_spend; i++)
+		if (s->spend[i].day == day)
+			fn(data, s->spend[i].via, s->spend[i].parts);
 	return 0;
 }
 
@@ -599,6 +661,8 @@ static const struct store_ops mem_ops = {
 	.session_each = mem_session_each,
 	.purge = mem_purge,
 	.counters = mem_counters,
+	.spend_add = mem_spend_add,
+	.spend_get = mem_spend_get,
 	.close = mem_close,
 	.last_error = mem_last_error,
 };

@@ -30,6 +30,7 @@ enum sq_stmt {
 	Q_SESS_GET, Q_SESS_PUT, Q_SESS_DEL, Q_SESS_EACH,
 	Q_PURGE_IN, Q_PURGE_OUT, Q_PURGE_SESS,
 	Q_COUNTERS,
+	Q_SPEND_ADD, Q_SPEND_GET, Q_PURGE_SPEND,
 	Q_N
 };
 
@@ -70,7 +71,20 @@ static const char *const sq_sql[Q_N] = {
 		       " (SELECT count(*) FROM outbound WHERE state IN ('queued', 'taken')),"
 		       " (SELECT count(*) FROM sessions),"
 		       " (SELECT value FROM meta WHERE name = 'duplicate_sends')",
+	[Q_SPEND_ADD] = "INSERT INTO spend(day, via, parts) VALUES (?1, ?2, ?3)"
+			" ON CONFLICT (day, via) DO UPDATE SET parts = parts + excluded.parts",
+	[Q_SPEND_GET] = "SELECT via, parts FROM spend WHERE day = ?1 ORDER BY via",
+	[Q_PURGE_SPEND] = "DELETE FROM spend WHERE day < ?1",
 };
+
+/* The cost guard's spend (added after schema 1; created at open when missing, so that a
+ * store written by an older version keeps working). */
+static const char schema_spend[] =
+	"CREATE TABLE IF NOT EXISTS spend ("
+	" day INTEGER NOT NULL,"
+	" via TEXT NOT NULL,"
+	" parts INTEGER NOT NULL,"
+	" PRIMARY KEY (day, via)) WITHOUT ROWID;";
 
 static const char schema_v1[] =
 	"CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
@@ -563,6 +577,14 @@ static int sq_purge(struct store *st, int64_t now, unsigned keep_s)
 			goto fail;
 		total += n;
 	}
+	{
+		sqlite3_stmt *s = sq_stmt(q, Q_PURGE_SPEND);
+		if (!s)
+			goto fail;
+		sqlite3_bind_int64(s, 1, now / 86400 - 31);
+		if (sq_done(q, s, "purge") < 0)
+			goto fail;
+	}
 	if (own && sq_commit(st) < 0)
 		goto fail;
 	/* What was deleted is zeroed in the database (secure_delete), but older copies of its
@@ -592,6 +614,42 @@ static int sq_counters(struct store *st, struct store_counters *c)
 	c->outbound_pending = (uint64_t)sqlite3_column_int64(s, 1);
 	c->sessions = (uint64_t)sqlite3_column_int64(s, 2);
 	c->duplicate_sends = (uint64_t)sqlite3_column_int64(s, 3);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int sq_spend_add(struct store *st, int64_t day, const char *via, unsigned parts)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SPEND_ADD);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, day);
+	bind_text(s, 2, via ? via : "");
+	sqlite3_bind_int64(s, 3, parts);
+	return sq_done(q, s, "spend_add") < 0 ? -1 : 0;
+}
+
+static int sq_spend_get(struct store *st, int64_t day,
+			void (*fn)(void *data, const char *via, uint64_t parts), void *data)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_stmt(q, Q_SPEND_GET);
+	int rc;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, day);
+	/* A handful of rows (one per transport); fn only records them. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(data, (const char *)sqlite3_column_text(s, 0),
+		   (uint64_t)sqlite3_column_int64(s, 1));
+	if (rc != SQLITE_DONE) {
+		sq_fail(q, "spend_get");
+		sqlite3_reset(s);
+		return -1;
+	}
 	sqlite3_reset(s);
 	return 0;
 }
@@ -642,6 +700,8 @@ static const struct store_ops sq_ops = {
 	.session_each = sq_session_each,
 	.purge = sq_purge,
 	.counters = sq_counters,
+	.spend_add = sq_spend_add,
+	.spend_get = sq_spend_get,
 	.close = sq_close,
 	.last_error = sq_last_error,
 };
@@ -784,6 +844,11 @@ static int sq_prepare_db(struct store *st)
 	} else if (version != SCHEMA_VERSION) {
 		snprintf(q->err, sizeof(q->err), "schema version %d, this program knows %d",
 			 version, SCHEMA_VERSION);
+		goto fail;
+	}
+	if (sqlite3_exec(q->db, schema_spend, NULL, NULL, &errmsg) != SQLITE_OK) {
+		snprintf(q->err, sizeof(q->err), "creating the spend table: %s", errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
 		goto fail;
 	}
 	if (sqlite3_exec(q->db, "UPDATE outbound SET state = 'queued' WHERE state = 'taken'",

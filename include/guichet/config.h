@@ -15,6 +15,7 @@ struct modem_config;		/* modem.h */
 struct smpp_config;		/* smpp.h */
 struct gsup_config;		/* ussd_gsup.h */
 struct ussd_http_config;	/* ussd_http.h */
+struct guard_config;		/* guard.h */
 
 struct config {
 	const char *file;
@@ -43,6 +44,7 @@ struct config {
 	struct smpp_config *smpp;
 	struct gsup_config *gsup;
 	struct ussd_http_config *ussd_http;
+	struct guard_config *limits;	/* never NULL: the defaults when there is no section */
 };
 
 /* Loads path; every error goes to d. NULL when any error was found. */

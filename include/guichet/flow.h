@@ -191,6 +191,7 @@ struct flow_messages {
 	struct flow_text invalid_session;/* USSD: a request that belongs to no dialogue */
 	struct flow_text pick;		/* wrong menu pick: "Répondez {{choices}}." */
 	struct flow_text suggest;	/* a keyword with a slip: "Vouliez-vous dire {{keyword}} ?" */
+	struct flow_text limited;	/* the cost guard's one notice to a number past its limits */
 };
 
 struct flow_set {

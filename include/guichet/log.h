@@ -19,6 +19,7 @@ enum glog_cat {
 /* Structured fields; any may be NULL. session is a pseudonym, never a number. */
 struct log_fields {
 	const char *session, *flow, *step, *channel, *modem, *backend, *smsc;
+	const char *guard;	/* the cost guard's reason: limited, muted, capped... */
 };
 
 /* May be called again (reload: new level; or switching target). ctx is not used: logging

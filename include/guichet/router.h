@@ -130,6 +130,11 @@ struct router_config {
 
 struct router *router_create(void *ctx, const struct router_config *cfg, struct store *st,
 			     struct call_port calls);
+/* The cost guard asked before the engine and before the outbox (guard.h); NULL for none.
+ * The router does not own it. Reads the day's spend from the store into it: call again after
+ * guard_configure (a reload) so that new caps see what was already spent. */
+struct guard;
+void router_set_guard(struct router *r, struct guard *g);
 /* Installs a new flow set; sessions already running keep theirs. */
 void router_set_flows(struct router *r, struct flow_set *fs);
 const struct flow_set *router_flows(const struct router *r);

@@ -93,6 +93,13 @@ struct store_ops {
 	 * before now - keep_s, sent or dead outbound created before now - keep_s, sessions with
 	 * 0 < deadline < now. */
 	int (*purge)(struct store *st, int64_t now, unsigned keep_s);
+	/* The cost guard's daily spend in SMS parts per transport, kept across restarts.
+	 * spend_add adds parts to (day, via), inside the caller's transaction (no commit of its
+	 * own); spend_get calls fn for each transport with a spend on day. Days older than 31
+	 * before now are dropped by purge. 0 or -1. */
+	int (*spend_add)(struct store *st, int64_t day, const char *via, unsigned parts);
+	int (*spend_get)(struct store *st, int64_t day,
+			 void (*fn)(void *data, const char *via, uint64_t parts), void *data);
 	int (*counters)(struct store *st, struct store_counters *c);
 	void (*close)(struct store *st);
 	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time). */
