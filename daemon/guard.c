@@ -19,10 +19,16 @@ enum {
 	F_LOGGED_USSD = 16,	/* the USSD limit line was written this minute */
 };
 
-/* One number. 48 bytes; times are unix seconds (uint32 holds them until 2106). */
+/* A bucket's directory, one cache line: a lookup reads it and then only the entry it finds;
+ * on a miss, the least recently seen is found without touching the entries. */
+struct guard_bucket {
+	uint32_t tag[WAYS];	/* high bits of the key; 0: free */
+	uint32_t seen[WAYS];	/* last inbound, dialogue or reply, unix seconds */
+};
+
+/* One number. 48 bytes (and 8 in its bucket); times are unix seconds (uint32 holds them until 2106). */
 struct guard_entry {
-	uint64_t key;		/* hash of the number; 0: free */
-	uint32_t seen;		/* last inbound or dialogue */
+	uint64_t key;		/* hash of the number */
 	uint32_t min_start;	/* start of the current one-minute window */
 	uint32_t blocked_until;
 	uint32_t muted_until;
@@ -45,7 +51,11 @@ struct spend {
 struct guard {
 	struct guard_config cfg;	/* strings owned by the guard */
 	struct guard_entry *table;
+	struct guard_bucket *buckets;	/* cache-line aligned, inside buckets_mem */
+	void *buckets_mem;
 	unsigned n_buckets;		/* a power of two */
+	struct guard_entry *last;	/* the last entry looked up: the reply's number is
+					 * usually the one that just wrote */
 	int64_t day;			/* of the spend below */
 	struct spend total;
 	struct spend *via;
@@ -150,8 +160,21 @@ void guard_configure(struct guard *g, const struct guard_config *cfg)
 	buckets = pow2_at_least((cfg->max_numbers ? cfg->max_numbers : 1) / WAYS + 1);
 	if (buckets != g->n_buckets || !g->table) {
 		talloc_free(g->table);
+		talloc_free(g->buckets_mem);
+		g->last = NULL;
 		g->table = talloc_zero_array(g, struct guard_entry, buckets * WAYS);
-		g->n_buckets = g->table ? buckets : 0;
+		g->buckets_mem = talloc_zero_size(g, (size_t)buckets * sizeof(struct guard_bucket) + 64);
+		if (!g->table || !g->buckets_mem) {
+			talloc_free(g->table);
+			talloc_free(g->buckets_mem);
+			g->table = NULL;
+			g->buckets_mem = NULL;
+			g->n_buckets = 0;
+		} else {
+			uintptr_t a = ((uintptr_t)g->buckets_mem + 63) & ~(uintptr_t)63;
+			g->buckets = (struct guard_bucket *)a;
+			g->n_buckets = buckets;
+		}
 	}
 	talloc_free(old);
 }
@@ -210,36 +233,54 @@ static uint64_t number_key(const char *number)
 	return h ? h : 1;
 }
 
+static bool busy(const struct guard_entry *e, uint32_t now)
+{
+	return e->blocked_until > now || e->muted_until > now;
+}
+
 /* The entry of number, created (evicting the least recently seen of its bucket, preferably
- * one not blocked or muted) when absent. Never NULL. */
+ * one not blocked or muted) when absent; marked seen at now. Never NULL. */
 static struct guard_entry *entry_of(struct guard *g, const char *number, uint32_t now)
 {
 	uint64_t key = number_key(number);
-	struct guard_entry *b = &g->table[(key & (g->n_buckets - 1)) * WAYS];
-	struct guard_entry *victim = NULL;
-	bool victim_busy = true;
+	size_t idx = key & (g->n_buckets - 1);
+	struct guard_bucket *b = &g->buckets[idx];
+	struct guard_entry *e = &g->table[idx * WAYS];
+	uint32_t tag = (uint32_t)(key >> 32) | 1;
+	unsigned victim = 0;
 
+	if (g->last && g->last->key == key) {
+		b->seen[g->last - e] = now;
+		return g->last;
+	}
 	for (unsigned i = 0; i < WAYS; i++) {
-		if (b[i].key == key)
-			return &b[i];
-		if (!b[i].key) {
-			if (!victim || victim->key) {
-				victim = &b[i];
-				victim_busy = false;
-			}
-			continue;
-		}
-		if (victim && !victim->key)
-			continue;
-		bool busy = b[i].blocked_until > now || b[i].muted_until > now;
-		if (!victim || (victim_busy && !busy) ||
-		    (victim_busy == busy && b[i].seen < victim->seen)) {
-			victim = &b[i];
-			victim_busy = busy;
+		if (b->tag[i] == tag && e[i].key == key) {
+			b->seen[i] = now;
+			return g->last = &e[i];
 		}
 	}
-	*victim = (struct guard_entry){ .key = key, .seen = now };
-	return victim;
+	for (unsigned i = 0; i < WAYS; i++) {
+		if (!b->tag[i]) {
+			victim = i;
+			goto take;
+		}
+		if (b->seen[i] < b->seen[victim])
+			victim = i;
+	}
+	if (busy(&e[victim], now)) {
+		/* Rare: look at the entries for the oldest one neither blocked nor muted. */
+		int best = -1;
+		for (unsigned i = 0; i < WAYS; i++)
+			if (!busy(&e[i], now) && (best < 0 || b->seen[i] < b->seen[best]))
+				best = (int)i;
+		if (best >= 0)
+			victim = (unsigned)best;
+	}
+take:
+	b->tag[victim] = tag;
+	b->seen[victim] = now;
+	e[victim] = (struct guard_entry){ .key = key };
+	return g->last = &e[victim];
 }
 
 static void roll_windows(struct guard_entry *e, uint32_t now)
@@ -361,7 +402,6 @@ struct guard_decision guard_sms_in(struct guard *g, const char *from, const char
 	bool refused = !ignored && !guard_destination_allowed(g, from);
 	struct guard_entry *e = entry_of(g, from ? from : "", now);
 
-	e->seen = now;
 	roll_windows(e, now);
 	bump(&e->min_count);
 	bump(&e->day_count);
@@ -432,7 +472,6 @@ struct guard_decision guard_ussd_begin(struct guard *g, const char *from, int64_
 	uint32_t now = (uint32_t)now_s;
 	struct guard_entry *e = entry_of(g, from ? from : "", now);
 
-	e->seen = now;
 	roll_windows(e, now);
 	bump(&e->ussd_min_count);
 	bump(&e->ussd_day_count);
