@@ -655,31 +655,17 @@ static void batch_flush(struct smpp_bind *b, struct mo_batch *bt)
 	bt->n = bt->n_tokens = 0;
 }
 
-static const tlv_t *tlv_find(const tlv_t *head, uint16_t tag)
-{
-	for (const tlv_t *t = head; t; t = t->next)
-		if (t->tag == tag)
-			return t;
-	return NULL;
-}
-
-static void on_receipt(struct smpp_bind *b, const struct deliver_sm_t *d)
+static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 {
 	struct smpp_smsc *s = b->smsc;
 	char id[72] = "", stat[16] = "";
-	const tlv_t *t = tlv_find(d->tlv, TLVID_receipted_message_id);
-	smpp_receipt_parse((const char *)d->short_message, d->sm_length, id, sizeof(id), stat,
-			   sizeof(stat));
-	if (t) {
-		size_t l = t->length < sizeof(id) - 1 ? t->length : sizeof(id) - 1;
-		memcpy(id, t->value.octet, l);
-		id[l] = '\0';
-	}
-	const tlv_t *ms = tlv_find(d->tlv, TLVID_message_state);
-	if (!stat[0] && ms) {
+	smpp_receipt_parse((const char *)d->ud, d->udl, id, sizeof(id), stat, sizeof(stat));
+	if (d->receipted_id[0])
+		snprintf(id, sizeof(id), "%s", d->receipted_id);
+	if (!stat[0] && d->message_state >= 0) {
 		static const char *const states[] = { "SCHEDULED", "ENROUTE", "DELIVRD", "EXPIRED",
 			"DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD" };
-		unsigned v = ms->value.val08;
+		unsigned v = (unsigned)d->message_state;
 		snprintf(stat, sizeof(stat), "%s", v < 9 ? states[v] : "UNKNOWN");
 	}
 	s->pool->st.receipts++;
@@ -699,60 +685,36 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 {
 	struct smpp_smsc *s = b->smsc;
 	struct smpp_pool *p = s->pool;
-	/* libsmpp34 reads C strings with strlen(): give it a NUL after the PDU. */
-	uint8_t *copy = talloc_zero_size(bt->ctx, len + 1);
-	struct deliver_sm_t *d = talloc_zero(bt->ctx, struct deliver_sm_t);
-	if (!copy || !d) {
-		bind_send_header(b, DELIVER_SM_RESP, ESME_RX_T_APPN, seq);
-		return;
-	}
-	memcpy(copy, pdu, len);
-	if (smpp34_unpack(DELIVER_SM, d, copy, (int)len) != 0) {
-		LOGB(b, LOGL_ERROR, "undecodable deliver_sm refused (ESME_RX_P_APPN): %.200s",
-		     smpp34_strerror);
-		destroy_tlv(d->tlv);
+	struct smpp_deliver d;
+	char why[128];
+	if (smpp_deliver_decode(pdu, len, &d, why, sizeof(why)) != 0) {
+		/* why names fields and lengths only: never the PDU's content (numbers). */
+		LOGB(b, LOGL_ERROR, "undecodable deliver_sm refused (ESME_RX_P_APPN): %s", why);
 		bind_send_header(b, DELIVER_SM_RESP, ESME_RX_P_APPN, seq);
 		return;
 	}
-	if (d->esm_class & 0x3C) {	/* receipt, SME ack, intermediate notification */
-		on_receipt(b, d);
-		destroy_tlv(d->tlv);
+	if (d.esm_class & 0x3C) {	/* receipt, SME ack, intermediate notification */
+		on_receipt(b, &d);
 		bind_send_header(b, DELIVER_SM_RESP, ESME_ROK, seq);
 		return;
 	}
-	const uint8_t *ud = d->short_message;
-	size_t udl = d->sm_length;
-	const tlv_t *pl = tlv_find(d->tlv, TLVID_message_payload);
-	if (pl && udl == 0) {
-		ud = pl->value.octet;
-		udl = pl->length;
-	}
+	const uint8_t *ud = d.ud;
+	size_t udl = d.udl;
 	struct smpp_concat cc = { 0 };
-	if (d->esm_class & SMPP34_UDHI_IND) {
+	if (d.esm_class & SMPP34_UDHI_IND) {
 		int h = smpp_udh_parse(ud, udl, &cc);
 		if (h < 0) {
 			LOGB(b, LOGL_NOTICE, "deliver_sm with a broken UDH refused");
-			destroy_tlv(d->tlv);
 			bind_send_header(b, DELIVER_SM_RESP, ESME_RX_P_APPN, seq);
 			return;
 		}
 		ud += h;
 		udl -= (size_t)h;
 	}
-	const tlv_t *sref = tlv_find(d->tlv, TLVID_sar_msg_ref_num);
-	const tlv_t *stot = tlv_find(d->tlv, TLVID_sar_total_segments);
-	const tlv_t *sseq = tlv_find(d->tlv, TLVID_sar_segment_seqnum);
-	if (!cc.present && sref && stot && sseq && stot->value.val08 >= 1 && sseq->value.val08 >= 1 &&
-	    sseq->value.val08 <= stot->value.val08)
-		cc = (struct smpp_concat){ .present = true, .ref = sref->value.val16, .ref16 = true,
-					   .total = stot->value.val08, .seq = sseq->value.val08 };
-	char *text = smpp_decode_text(bt->ctx, d->data_coding, ud, udl);
-	char from[32];
-	if (d->source_addr_ton == TON_International && d->source_addr[0] != '+')
-		snprintf(from, sizeof(from), "+%s", (const char *)d->source_addr);
-	else
-		snprintf(from, sizeof(from), "%s", (const char *)d->source_addr);
-	destroy_tlv(d->tlv);
+	if (!cc.present)
+		cc = d.sar;
+	char *text = smpp_decode_text(bt->ctx, d.data_coding, ud, udl);
+	const char *from = d.from;
 	if (!text) {
 		bind_send_header(b, DELIVER_SM_RESP, ESME_RX_T_APPN, seq);
 		return;

@@ -4,6 +4,16 @@
 #include <string.h>
 #include <talloc.h>
 #include <osmocom/core/linuxlist.h>
+#include <arpa/inet.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <smpp34.h>
+#include <smpp34_structs.h>
+#include <smpp34_params.h>
+#pragma GCC diagnostic pop
+
 #include "guichet/smpp.h"
 #include "guichet/text.h"
 
@@ -32,6 +42,123 @@ int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc)
 		i += 2 + iel;
 	}
 	return (int)(1 + udhl);
+}
+
+/* ---- deliver_sm ---- */
+
+/* Skips a C string of at most max bytes (NUL included) at *off. */
+static bool skip_cstring(const uint8_t *p, size_t len, size_t *off, size_t max)
+{
+	size_t i = *off;
+	while (i < len && i - *off < max && p[i])
+		i++;
+	if (i >= len || i - *off >= max)
+		return false;
+	*off = i + 1;
+	return true;
+}
+
+int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
+			size_t why_len)
+{
+	static const struct { const char *name; size_t max; size_t fixed_after; } cstr[] = {
+		{ "service_type", 6, 2 }, { "source_addr", 21, 2 }, { "destination_addr", 21, 3 },
+		{ "schedule_delivery_time", 17, 0 }, { "validity_period", 17, 4 },
+	};
+	memset(d, 0, sizeof(*d));
+	d->message_state = -1;
+	uint32_t cl;
+	if (len < 16) {
+		snprintf(why, why_len, "PDU of %zu bytes", len);
+		return -1;
+	}
+	memcpy(&cl, pdu, 4);
+	if (ntohl(cl) != len) {
+		snprintf(why, why_len, "command_length %u for %zu bytes", ntohl(cl), len);
+		return -1;
+	}
+	size_t off = 16;
+	for (size_t i = 0; i < sizeof(cstr) / sizeof(cstr[0]); i++) {
+		if (!skip_cstring(pdu, len, &off, cstr[i].max)) {
+			snprintf(why, why_len, "%s unterminated or longer than %zu bytes", cstr[i].name,
+				 cstr[i].max - 1);
+			return -1;
+		}
+		off += cstr[i].fixed_after;
+	}
+	if (off + 1 > len || off + 1 + pdu[off] > len) {
+		snprintf(why, why_len, "short_message runs past the PDU");
+		return -1;
+	}
+	size_t mand = off + 1 + pdu[off];
+	size_t payload_off = 0, payload_len = 0;
+	const uint8_t *sref = NULL, *stot = NULL, *sseq = NULL;
+	for (off = mand; off < len;) {
+		if (len - off < 4) {
+			snprintf(why, why_len, "%zu stray bytes after the TLVs", len - off);
+			return -1;
+		}
+		uint16_t tag = (uint16_t)(pdu[off] << 8 | pdu[off + 1]);
+		size_t l = (size_t)(pdu[off + 2] << 8 | pdu[off + 3]);
+		if (l > len - off - 4) {
+			snprintf(why, why_len, "TLV 0x%04x of length %zu runs past the PDU (%zu bytes left)",
+				 tag, l, len - off - 4);
+			return -1;
+		}
+		const uint8_t *v = pdu + off + 4;
+		if (tag == TLVID_message_payload) {
+			payload_off = off + 4;
+			payload_len = l;
+		} else if (tag == TLVID_sar_msg_ref_num && l == 2) {
+			sref = v;
+		} else if (tag == TLVID_sar_total_segments && l == 1) {
+			stot = v;
+		} else if (tag == TLVID_sar_segment_seqnum && l == 1) {
+			sseq = v;
+		} else if (tag == TLVID_receipted_message_id && l > 0) {
+			size_t n = strnlen((const char *)v, l);
+			if (n >= sizeof(d->receipted_id))
+				n = sizeof(d->receipted_id) - 1;
+			memcpy(d->receipted_id, v, n);
+			d->receipted_id[n] = '\0';
+		} else if (tag == TLVID_message_state && l == 1) {
+			d->message_state = v[0];
+		}
+		off += 4 + l;
+	}
+	/* The mandatory part through libsmpp34, TLVs cut off: nothing for it to allocate. */
+	uint8_t copy[512];
+	struct deliver_sm_t pd;
+	if (mand + 1 > sizeof(copy)) {
+		snprintf(why, why_len, "mandatory fields of %zu bytes", mand);
+		return -1;
+	}
+	memcpy(copy, pdu, mand);
+	copy[mand] = 0;
+	cl = htonl((uint32_t)mand);
+	memcpy(copy, &cl, 4);
+	memset(&pd, 0, sizeof(pd));
+	if (smpp34_unpack(DELIVER_SM, &pd, copy, (int)mand) != 0 || pd.tlv) {
+		snprintf(why, why_len, "mandatory fields refused by libsmpp34");
+		return -1;
+	}
+	d->esm_class = pd.esm_class;
+	d->data_coding = pd.data_coding;
+	if (pd.source_addr_ton == TON_International && pd.source_addr[0] != '+')
+		snprintf(d->from, sizeof(d->from), "+%s", (const char *)pd.source_addr);
+	else
+		snprintf(d->from, sizeof(d->from), "%s", (const char *)pd.source_addr);
+	/* short_message lies at the end of the mandatory part, in the caller's PDU. */
+	d->udl = pd.sm_length;
+	d->ud = pdu + mand - d->udl;
+	if (d->udl == 0 && payload_off) {
+		d->ud = pdu + payload_off;
+		d->udl = payload_len;
+	}
+	if (sref && stot && sseq && stot[0] >= 1 && sseq[0] >= 1 && sseq[0] <= stot[0])
+		d->sar = (struct smpp_concat){ .present = true, .ref = (uint16_t)(sref[0] << 8 | sref[1]),
+					       .ref16 = true, .total = stot[0], .seq = sseq[0] };
+	return 0;
 }
 
 char *smpp_decode_text(void *ctx, uint8_t dcs, const uint8_t *ud, size_t len)

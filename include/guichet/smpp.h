@@ -58,8 +58,9 @@ struct smpp_pool;
  * sc and c must outlive the pool. NULL (logged) when a secret cannot be read. */
 struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const struct config *c,
 			     struct sms_sink sink);
-/* Unbinds politely where possible, closes every connection and frees the pool. Messages
- * still outstanding are reported failed (temporary) before return. */
+/* Unregisters every transport (sink.unregistered) first, then unbinds politely where
+ * possible, closes every connection and frees the pool. Messages still outstanding are
+ * reported failed (temporary) before return. */
 void smpp_stop(struct smpp_pool *p);
 
 struct smpp_status {
@@ -89,6 +90,25 @@ struct smpp_concat {
  * (1 + UDHL) or -1 when it overflows ud. Fills cc from IEI 0x00 (8-bit ref) or 0x08
  * (16-bit ref) when present. */
 int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc);
+
+/* A deliver_sm, decoded by smpp_deliver_decode(). ud points into the PDU given. */
+struct smpp_deliver {
+	char from[32];			/* source_addr, "+"-prefixed when its TON is international */
+	uint8_t esm_class, data_coding;
+	const uint8_t *ud;		/* short_message, or message_payload when that is empty */
+	size_t udl;
+	struct smpp_concat sar;		/* from the sar_* TLVs, when all three are consistent */
+	char receipted_id[72];		/* receipted_message_id TLV, "" when absent */
+	int message_state;		/* message_state TLV, -1 when absent */
+};
+
+/* Decodes the deliver_sm pdu (len bytes, header included). Every length (C strings,
+ * short_message, each TLV) is checked against the PDU before anything is read, and the
+ * TLVs are walked here: libsmpp34 only sees the mandatory fields, so it allocates nothing
+ * (it leaked a TLV on each malformed one). Returns 0, or -1 with a reason in why that holds
+ * no byte of the PDU's content (it is logged: never libsmpp34's dump, which holds numbers). */
+int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
+			size_t why_len);
 
 /* Decodes user data (without UDH) in data_coding dcs to UTF-8 under ctx: 0 = GSM-7
  * unpacked (one septet per byte), 1 = IA5/ASCII, 3 = Latin-1, 8 = UCS-2 BE; 0xF0..0xFF by
