@@ -1160,6 +1160,12 @@ void modem_pool_stop(struct modem_pool *p)
 {
 	if (!p)
 		return;
+	/* The router must never offer to (or reach through its timers) a modem freed below. */
+	for (unsigned i = 0; i < p->n; i++) {
+		p->m[i]->t.up = false;
+		if (p->sink.unregistered)
+			p->sink.unregistered(p->sink.data, &p->m[i]->t);
+	}
 	for (unsigned i = 0; i < p->n; i++) {
 		struct modem *m = p->m[i];
 		pthread_mutex_lock(&m->mu);

@@ -529,6 +529,17 @@ void router_sms_register(struct router *r, struct sms_transport *t)
 	offer_outbox(r);
 }
 
+void router_sms_unregister(struct router *r, struct sms_transport *t)
+{
+	for (unsigned i = 0; i < r->n_sms; i++) {
+		if (r->sms[i] == t) {
+			memmove(r->sms + i, r->sms + i + 1, (r->n_sms - i - 1) * sizeof(r->sms[0]));
+			r->n_sms--;
+			return;
+		}
+	}
+}
+
 /* Hands due replies to their transports. Each is marked "taken" and committed *before* the
  * transport sees it, so that a crash after a send is always counted as a possible duplicate
  * at restart; a reply the transport refuses goes straight back to the queue. */
@@ -937,11 +948,17 @@ static void sink_registered(void *data, struct sms_transport *t)
 	router_sms_register(data, t);
 }
 
+static void sink_unregistered(void *data, struct sms_transport *t)
+{
+	router_sms_unregister(data, t);
+}
+
 struct sms_sink router_sms_sink(struct router *r)
 {
 	return (struct sms_sink){ .received = sink_received, .sent = sink_sent,
 				  .failed = sink_failed, .ready = sink_ready,
-				  .registered = sink_registered, .data = r };
+				  .registered = sink_registered,
+				  .unregistered = sink_unregistered, .data = r };
 }
 
 static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,

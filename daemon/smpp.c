@@ -1242,6 +1242,11 @@ void smpp_stop(struct smpp_pool *p)
 	p->stopping = true;
 	struct smpp_smsc *s;
 	llist_for_each_entry(s, &p->smscs, list) {
+		/* First: the router must never offer to (or reach through its timers) a transport
+		 * freed below. */
+		s->t.up = false;
+		if (p->sink.unregistered)
+			p->sink.unregistered(p->sink.data, &s->t);
 		for (unsigned i = 0; i < s->n_binds; i++) {
 			struct smpp_bind *b = s->binds[i];
 			if (!b)

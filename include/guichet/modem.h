@@ -80,7 +80,8 @@ struct modem_status {
  * logged and the modem starts without one. NULL when mc is empty or on a system error. */
 struct modem_pool *modem_pool_start(void *ctx, const struct modem_config *mc,
 				    const struct config *c, struct sms_sink sink);
-/* Stops and joins every thread (a thread blocked in libGammu finishes its call first), then
+/* Unregisters every modem (sink.unregistered), stops and joins every thread (a thread
+ * blocked in libGammu finishes its call first), then
  * frees the pool. Messages read but not yet stored stay on the SIM and are read again at the
  * next start; replies queued but not sent are not reported. */
 void modem_pool_stop(struct modem_pool *p);

@@ -59,6 +59,9 @@ struct sms_transport {
  * not delete anything then; hand them again later). */
 int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n);
 void router_sms_register(struct router *r, struct sms_transport *t);
+/* Forgets t: the router never touches it again (offers, group stand-ins). A transport calls
+ * this before it frees t; replies due through it stay queued for its next registration. */
+void router_sms_unregister(struct router *r, struct sms_transport *t);
 void router_sms_ready(struct router *r, struct sms_transport *t);
 void router_sms_sent(struct router *r, int64_t id);
 void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why);
@@ -91,6 +94,7 @@ struct sms_sink {
 	void (*failed)(void *data, int64_t id, bool permanent, const char *why);
 	void (*ready)(void *data, struct sms_transport *t);
 	void (*registered)(void *data, struct sms_transport *t);
+	void (*unregistered)(void *data, struct sms_transport *t);	/* before t is freed */
 	void *data;
 };
 

@@ -6,7 +6,10 @@
  *
  * Commands, one per line on the control FIFO:
  *   deliver MODE FROM TO TEXT...   MODE: single (GSM-7 or UCS-2 as the text needs), ucs2,
- *                                  latin1, udh8, udh16, sar, payload, partial (part 1 of 2 only)
+ *                                  latin1, udh8, udh16, sar, payload, partial (part 1 of 2 only),
+ *                                  badtlv (single, then a TLV 0x0424 claiming 5000 bytes and
+ *                                  carrying 5: malformed), badudh (UDHI set, UDH length 0x7F
+ *                                  past the data: malformed)
  *   throttle PCT | qfull PCT | error PCT STATUS   answers to submit_sm (percentages)
  *   receipts 0|1                   delivery receipts for submits asking for them
  *   drop                           closes every ESME connection
@@ -62,6 +65,8 @@ struct mo {
 	uint16_t sar_ref;
 	uint8_t sar_total, sar_seq;
 	char receipt_id[66];		/* receipts: receipted_message_id */
+	uint8_t junk[16];		/* raw bytes after the packed PDU (malformed TLVs) */
+	unsigned junk_len;
 	uint32_t seq;			/* while outstanding */
 	double not_before;
 	int bench_idx;			/* -1 unless a bench message */
@@ -275,7 +280,15 @@ static void send_deliver(struct conn *c, struct mo *m)
 		tl[k].next = head; head = &tl[k++];
 	}
 	d.tlv = head;
+	size_t start = c->wlen;
 	send_pdu(c, DELIVER_SM, &d);
+	if (m->junk_len && c->wlen > start) {
+		uint8_t *p = out_reserve(c, m->junk_len);
+		memcpy(p, m->junk, m->junk_len);
+		c->wlen += m->junk_len;
+		uint32_t l = htonl((uint32_t)(c->wlen - start));
+		memcpy(c->wbuf + start, &l, 4);
+	}
 	m->next = c->outstanding;
 	c->outstanding = m;
 	c->n_out++;
@@ -337,8 +350,14 @@ static void cmd_deliver(const char *mode, const char *from, const char *to, cons
 	if (strcmp(mode, "ucs2") == 0)
 		coding = TEXT_UCS2;
 	if (strcmp(mode, "single") == 0 || strcmp(mode, "ucs2") == 0 || strcmp(mode, "latin1") == 0 ||
-	    strcmp(mode, "payload") == 0) {
+	    strcmp(mode, "payload") == 0 || strcmp(mode, "badtlv") == 0 ||
+	    strcmp(mode, "badudh") == 0) {
 		struct mo *m = mo_new(from, to);
+		if (strcmp(mode, "badtlv") == 0) {
+			static const uint8_t j[] = { 0x04, 0x24, 0x13, 0x88, 'a', 'b', 'c', 'd', 'e' };
+			memcpy(m->junk, j, sizeof(j));
+			m->junk_len = sizeof(j);
+		}
 		uint8_t buf[1024];
 		int n;
 		if (strcmp(mode, "latin1") == 0) {
@@ -376,6 +395,10 @@ static void cmd_deliver(const char *mode, const char *from, const char *to, cons
 				n = 254;
 			memcpy(m->sm, buf, (size_t)n);
 			m->sm_len = (unsigned)n;
+			if (strcmp(mode, "badudh") == 0) {
+				m->esm_class = SMPP34_UDHI_IND;
+				m->sm[0] = 0x7F;	/* claims 127 bytes of header */
+			}
 		}
 		mo_enqueue(m, false);
 		return;

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# guichetd over SMPP, faults a careless or hostile SMSC brings (run it with BUILD=build-san
+# too: CI does, and the use-after-free below is only seen there):
+#  - malformed deliver_sm (a TLV claiming 5000 bytes with 5 there; a UDH longer than the
+#    message): refused, and the journal holds no part of the sender's number, not even at
+#    debug (libsmpp34's PDU dump used to be logged);
+#  - SIGTERM while replies wait in the outbox and submits are outstanding (the SMSC holds its
+#    answers): guichetd stops cleanly (the SMPP transport was freed while the router still
+#    offered replies to it: heap-use-after-free under ASan).
+# Its guichetd log stays in $GUICHET_LOG_DIR for log_scan.sh, with the sender's number as a
+# forbidden literal. Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+for x in "$B/guichetd" "$B/tools/smsc"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+for c in python3 curl openssl; do
+  command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }
+done
+
+T=$(mktemp -d /tmp/guichet-smpp-f.XXXXXX)
+LOGS=${GUICHET_LOG_DIR:-$T/logs}/smpp_faults
+mkdir -p "$LOGS"
+GLOG=$LOGS/guichetd.log
+: > "$GLOG"
+PIDS=() GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -40 "$GLOG"; echo "--- smsc"; tail -10 "$T/smsc.log"; exit 1; }
+ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The malformed PDUs' senders: no trace of these digits may reach a log.
+BAD1=33799100451 BAD2=33799100452
+printf '%s\n' "$BAD1" "$BAD2" > "$LOGS/smpp_faults.forbidden"
+
+BPORT=$(free_port)
+BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$BPORT") || { echo "skip: demo back-end did not start"; exit 77; }
+PIDS+=("$BPID")
+cp "$T/backend/agenda-token" "$T/agenda-token"; chmod 600 "$T/agenda-token"
+printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
+
+"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
+  --password opxpass1 2>"$T/smsc.err" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || fail "test SMSC did not start"
+PORT=$(cat "$T/port")
+
+# The demo configuration at debug level, its modem replaced by the SMSC.
+python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$BPORT" "$PORT" <<'EOF'
+import sys
+src, dst, root, t, bport, port = sys.argv[1:]
+text = open(src, encoding="utf-8").read()
+text = text.split("\nmodems:")[0]
+text = text.replace("flows: ../flows", "flows: %s/flows" % root)
+text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
+text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
+text = text.replace("../build/demo/demo-ca.pem", "%s/backend/demo-ca.pem" % t)
+text = text.replace("https://127.0.0.1:8443", "https://127.0.0.1:%s" % bport)
+text = text.replace("level: info", "level: debug")
+text += """
+smpp:
+  - name: opx
+    host: 127.0.0.1
+    port: %s
+    system_id: guichet
+    password: opx-password
+    bind: transceiver
+    source: "38123"
+    window: 10
+    response_timeout: 30s
+""" % port
+open(dst, "w", encoding="utf-8").write(text)
+EOF
+
+"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$GLOG" &
+GD=$!
+for _ in $(seq 100); do
+  grep -q 'bound as transceiver' "$GLOG" && break
+  kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
+  sleep 0.1
+done
+grep -q 'bound as transceiver' "$GLOG" || fail "guichetd did not bind"
+
+# ---- malformed deliver_sm ----
+ctl "deliver badtlv +$BAD1 38123 bonjour"
+ctl "deliver badudh +$BAD2 38123 bonjour"
+ctl "deliver single +33612000901 38123 bonjour"
+for _ in $(seq 100); do
+  [ "$(grep -c '"mo_nack"\|"mo_ack"' "$T/smsc.log")" -ge 3 ] && break; sleep 0.1
+done
+[ "$(grep -c '"mo_nack"\|"mo_ack"' "$T/smsc.log")" -ge 3 ] || fail "the malformed deliver_sm were not answered"
+kill -0 "$GD" 2>/dev/null || fail "guichetd died on a malformed deliver_sm"
+for n in "$BAD1" "$BAD2"; do
+  for k in 4 5 6 7; do	# any run of its digits past the country code
+    frag=${n:2:$k}
+    grep -n -- "$frag" "$GLOG" | grep -v 'p-[0-9a-f]' && fail "digits of $n ($frag) in the log"
+  done
+done
+grep -qi 'source_addr' "$GLOG" && fail "a PDU dump in the log"
+echo "ok: malformed deliver_sm answered, no dump and no digit of the sender logged (debug level)"
+
+# ---- SIGTERM with replies queued and submits outstanding ----
+ctl "hold 1"
+N=40
+for i in $(seq 10 $((9 + N))); do ctl "deliver single +336150000$i 38123 AIDE"; done
+for _ in $(seq 150); do
+  [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1
+done
+held=$(grep -c '"held"' "$T/smsc.log")
+[ "$held" -ge 10 ] || fail "submits not outstanding ($held held)"
+# Every message answered by the router (its replies queued), none sent.
+for _ in $(seq 100); do
+  [ "$(grep -c '"mo_ack"' "$T/smsc.log")" -ge $((N + 1)) ] && break; sleep 0.1
+done
+sleep 0.5
+kill -TERM "$GD"
+rc=0
+for _ in $(seq 150); do kill -0 "$GD" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$GD" 2>/dev/null && fail "guichetd still running 15 s after SIGTERM"
+wait "$GD"; rc=$?; GD=
+grep -q 'AddressSanitizer\|runtime error' "$GLOG" && fail "sanitizer report at stop"
+[ $rc -eq 0 ] || fail "guichetd exited $rc at stop with $held submits outstanding"
+grep -q 'guichetd stopped' "$GLOG" || fail "no 'guichetd stopped' line"
+echo "ok: SIGTERM with $held submits outstanding and replies queued: clean stop"
+echo "pass"
+exit 0
