@@ -1,10 +1,13 @@
 /* Aggregators' USSD callback over libmicrohttpd: see include/guichet/ussd_http.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 #include <osmocom/core/linuxlist.h>
@@ -21,6 +24,10 @@
 #define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
 #define FIELD_MAX 1024
 #define SESSION_ID_MAX 64
+#define FULL_TEXT "Service saturé. Merci de rappeler dans quelques minutes."
+/* File descriptors kept for everything else (store, back-end sockets, modems, journal) when
+ * the connection limit is derived from RLIMIT_NOFILE. */
+#define FD_RESERVE 128
 
 struct hsess;
 struct hreq;
@@ -46,6 +53,13 @@ struct hsess {
 	struct osmo_timer_list idle;
 };
 
+/* One TCP connection (MHD's socket context): how long it may take to send a whole request. */
+struct hconn {
+	struct llist_head list;
+	struct MHD_Connection *conn;
+	int64_t deadline_ms;	/* 0 while a request is complete (waiting for the engine) */
+};
+
 struct hreq {
 	struct ussd_http *h;
 	struct MHD_Connection *conn;
@@ -68,6 +82,11 @@ struct ussd_http {
 	unsigned port;
 	struct osmo_fd ofd;
 	struct osmo_timer_list timer;
+	struct osmo_timer_list sweep;	/* closes connections past their request deadline */
+	struct llist_head conns;	/* struct hconn */
+	bool full;			/* at max_dialogues: logged once per change */
+	int64_t log_s;			/* rate limit of the lines about refused connections */
+	unsigned log_n, log_dropped;
 	bool stopping;
 	struct llist_head detached;
 	struct llist_head buckets[SESS_BUCKETS];
@@ -118,7 +137,9 @@ static int parse_allow(const char *s, struct ussd_http_allow *a)
 int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
 			   struct ussd_http_config **out)
 {
-	static const char *const keys[] = { "listen", "port", "secret", "allow", "session_timeout" };
+	static const char *const keys[] = { "listen", "port", "secret", "allow", "session_timeout",
+					    "max_connections", "max_connections_per_address",
+					    "request_timeout", "max_dialogues" };
 	struct ussd_http_config *hc;
 	struct in6_addr tmp;
 	yaml_node_t *v;
@@ -132,6 +153,10 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 	hc->listen = "127.0.0.1";
 	hc->port = 8089;
 	hc->session_s = 180;
+	hc->max_conns = USSD_HTTP_MAX_CONNECTIONS;
+	hc->max_per_addr = USSD_HTTP_MAX_PER_ADDRESS;
+	hc->request_s = USSD_HTTP_REQUEST_TIMEOUT;
+	hc->max_dialogues = USSD_MAX_DIALOGUES;
 	if (ydoc_is_null(node) || !ydoc_is_map(node)) {
 		ydoc_error(y, node, "ussd_http must be a mapping (listen, port, secret, allow), "
 			   "found %s", ydoc_kind(node));
@@ -167,6 +192,43 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 				   "people read");
 			rc = -1;
 		}
+	}
+	if ((v = ydoc_get(y, node, "max_connections"))) {
+		if (ydoc_uint(y, v, &hc->max_conns))
+			rc = -1;
+		else if (hc->max_conns < 2 || hc->max_conns > 60000) {
+			ydoc_error(y, v, "max_connections must be between 2 and 60000");
+			rc = -1;
+		}
+	}
+	if ((v = ydoc_get(y, node, "max_connections_per_address"))) {
+		if (ydoc_uint(y, v, &hc->max_per_addr))
+			rc = -1;
+		else if (hc->max_per_addr < 1) {
+			ydoc_error(y, v, "max_connections_per_address must be at least 1");
+			rc = -1;
+		}
+	}
+	if ((v = ydoc_get(y, node, "request_timeout"))) {
+		if (ydoc_duration(y, v, &hc->request_s))
+			rc = -1;
+		else if (hc->request_s < 1 || hc->request_s > 60) {
+			ydoc_error(y, v, "request_timeout must be between 1s and 60s");
+			rc = -1;
+		}
+	}
+	if ((v = ydoc_get(y, node, "max_dialogues"))) {
+		if (ydoc_uint(y, v, &hc->max_dialogues))
+			rc = -1;
+		else if (hc->max_dialogues < 1) {
+			ydoc_error(y, v, "max_dialogues must be at least 1");
+			rc = -1;
+		}
+	}
+	if (!rc && hc->max_per_addr > hc->max_conns) {
+		ydoc_error(y, node, "max_connections_per_address (%u) above max_connections (%u)",
+			   hc->max_per_addr, hc->max_conns);
+		rc = -1;
 	}
 	if ((v = ydoc_get(y, node, "allow"))) {
 		if (!ydoc_is_seq(v)) {
@@ -267,6 +329,24 @@ static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *c
 	return s;
 }
 
+/* True when a new session must be refused: max_dialogues are open. Logged once each way. */
+static bool sess_full(struct ussd_http *h)
+{
+	if (h->st.open < h->cfg.max_dialogues) {
+		if (h->full)
+			LOGH(LOGL_NOTICE, "USSD HTTP sessions below the limit again: new sessions "
+			     "accepted");
+		h->full = false;
+		return false;
+	}
+	if (!h->full)
+		LOGH(LOGL_ERROR, "USSD HTTP sessions at the limit (max_dialogues %u): new "
+		     "sessions refused with an END screen", h->cfg.max_dialogues);
+	h->full = true;
+	h->st.full++;
+	return true;
+}
+
 static void ticket_detach(struct ussd_http *h, struct hticket *t)
 {
 	if (!t->s && !t->r)
@@ -342,6 +422,130 @@ static void mhd_kick(struct ussd_http *h)
 {
 	osmo_timer_schedule(&h->timer, 0, 0);
 }
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lines about connections refused or cut are what an attacker controls the rate of: at most
+ * a few a second reach the journal, with how many were left out. */
+static void log_limited(struct ussd_http *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void log_limited(struct ussd_http *h, const char *fmt, ...)
+{
+	int64_t now = mono_ms() / 1000;
+	char line[256];
+	va_list ap;
+
+	if (now != h->log_s) {
+		if (h->log_dropped)
+			LOGH(LOGL_NOTICE, "(%u similar lines left out)", h->log_dropped);
+		h->log_s = now;
+		h->log_n = 0;
+		h->log_dropped = 0;
+	}
+	if (++h->log_n > 3) {
+		h->log_dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	LOGH(LOGL_NOTICE, "%s", line);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	struct ussd_http *h = cls;
+	char line[256];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '.'))
+		line[--n] = '\0';
+	log_limited(h, "libmicrohttpd: %s", line);
+}
+
+static bool addr_allowed(const struct ussd_http *h, const struct sockaddr *sa);
+
+/* Before a byte is read: an address not allowed costs one accept() and one close(). */
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct ussd_http *h = cls;
+
+	(void)addrlen;
+	if (addr_allowed(h, addr))
+		return MHD_YES;
+	h->st.not_allowed++;
+	log_limited(h, "USSD HTTP connection from an address not allowed: closed");
+	return MHD_NO;
+}
+
+static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+		    enum MHD_ConnectionNotificationCode toe)
+{
+	struct ussd_http *h = cls;
+	struct hconn *c = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = talloc_zero(h, struct hconn);
+		if (!c)
+			return;	/* then only MHD's idle timeout bounds it */
+		c->conn = conn;
+		c->deadline_ms = mono_ms() + (int64_t)h->cfg.request_s * 1000;
+		llist_add_tail(&c->list, &h->conns);
+		*socket_context = c;
+		if (!osmo_timer_pending(&h->sweep))
+			osmo_timer_schedule(&h->sweep, 1, 0);
+	} else if (c) {
+		llist_del(&c->list);
+		talloc_free(c);
+		*socket_context = NULL;
+	}
+}
+
+static struct hconn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Whatever the pace of its bytes, a request not complete by its deadline loses its
+ * connection: shutdown() wakes MHD on that socket, which then closes and frees it. */
+static void sweep_cb(void *data)
+{
+	struct ussd_http *h = data;
+	struct hconn *c;
+	int64_t now = mono_ms();
+	unsigned cut = 0;
+
+	llist_for_each_entry(c, &h->conns, list) {
+		const union MHD_ConnectionInfo *ci;
+
+		if (!c->deadline_ms || now < c->deadline_ms)
+			continue;
+		c->deadline_ms = 0;
+		ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci && shutdown(ci->connect_fd, SHUT_RDWR) == 0)
+			cut++;
+	}
+	if (cut) {
+		h->st.timeouts += cut;
+		log_limited(h, "USSD HTTP: %u connection(s) without a complete request after %u s: "
+			    "closed", cut, h->cfg.request_s);
+		mhd_kick(h);
+	}
+	if (!llist_empty(&h->conns))
+		osmo_timer_schedule(&h->sweep, 1, 0);
+}
+
 
 /* ======================= requests ======================= */
 
@@ -583,6 +787,11 @@ static void dispatch(struct hreq *r)
 			refuse_invalid(r, NULL, "history for a session not open here");
 			return;
 		}
+		if (sess_full(h)) {
+			r->reply = talloc_strdup(r, "END " FULL_TEXT);
+			r->ready = true;
+			return;
+		}
 		s = sess_new(h, r->f_session, r->f_code, r->f_phone);
 		if (!s) {
 			refuse_invalid(r, NULL, "out of memory");
@@ -715,8 +924,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		r->refused = true;
 		return queue_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
 	}
-	if (!r->dispatched)
+	if (!r->dispatched) {
+		struct hconn *c = conn_of(conn);
+
+		if (c)
+			c->deadline_ms = 0;	/* complete: the engine's own timers take over */
 		dispatch(r);
+	}
 	if (r->ready) {
 		if (r->was_suspended && peer_gone(conn)) {
 			struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
@@ -749,7 +963,14 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct ussd_http *h = cls;
 	struct hreq *r = *con_cls;
 
-	(void)conn; (void)toe;
+	(void)toe;
+	if (conn && !h->stopping) {
+		struct hconn *c = conn_of(conn);
+
+		/* Kept alive: the next request gets as long as the first one did. */
+		if (c)
+			c->deadline_ms = mono_ms() + (int64_t)h->cfg.request_s * 1000;
+	}
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -765,6 +986,19 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ======================= life cycle ======================= */
 
+/* Connections MHD may hold so that the process never runs out of descriptors because of
+ * them: the soft RLIMIT_NOFILE less what the rest of the daemon needs. */
+static unsigned fit_fd_limit(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	room = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+	return room < want ? (unsigned)(room ? room : 1) : want;
+}
+
 struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 				  unsigned screen_chars, struct ussd_sink sink)
 {
@@ -772,7 +1006,7 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	unsigned i;
+	unsigned i, max_conns;
 
 	if (!cfg || !sink.request || !screen_chars)
 		return NULL;
@@ -788,12 +1022,26 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	h->cfg.secret = NULL;
 	if (!h->cfg.session_s)
 		h->cfg.session_s = 180;
+	if (!h->cfg.max_conns)
+		h->cfg.max_conns = USSD_HTTP_MAX_CONNECTIONS;
+	if (!h->cfg.max_per_addr)
+		h->cfg.max_per_addr = USSD_HTTP_MAX_PER_ADDRESS;
+	if (!h->cfg.request_s)
+		h->cfg.request_s = USSD_HTTP_REQUEST_TIMEOUT;
+	if (!h->cfg.max_dialogues)
+		h->cfg.max_dialogues = USSD_MAX_DIALOGUES;
+	max_conns = fit_fd_limit(h->cfg.max_conns);
+	if (max_conns < h->cfg.max_conns)
+		LOGH(LOGL_NOTICE, "USSD HTTP: at most %u connections (max_connections %u does not "
+		     "fit the limit of open files)", max_conns, h->cfg.max_conns);
 	h->screen_chars = screen_chars;
 	h->sink = sink;
 	INIT_LLIST_HEAD(&h->detached);
+	INIT_LLIST_HEAD(&h->conns);
 	for (i = 0; i < SESS_BUCKETS; i++)
 		INIT_LLIST_HEAD(&h->buckets[i]);
 	osmo_timer_setup(&h->timer, mhd_timer_cb, h);
+	osmo_timer_setup(&h->sweep, sweep_cb, h);
 	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
 		goto fail;
 
@@ -814,11 +1062,15 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 		LOGH(LOGL_ERROR, "USSD HTTP: bad listen address");
 		goto fail;
 	}
-	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, access_cb, h,
+	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, accept_cb, h, access_cb, h,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				MHD_OPTION_NOTIFY_CONNECTION, conn_cb, h,
+				/* idle time: a kept-alive connection, a reader that stalls */
+				MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.request_s,
+				MHD_OPTION_CONNECTION_LIMIT, max_conns,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->cfg.max_per_addr,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512,
 				MHD_OPTION_END);
@@ -888,6 +1140,7 @@ void ussd_http_stop(struct ussd_http *h)
 		h->d = NULL;
 	}
 	osmo_timer_del(&h->timer);
+	osmo_timer_del(&h->sweep);
 	llist_for_each_entry_safe(t, tmp, &h->detached, detached) {
 		llist_del(&t->detached);
 		t->h = NULL;

@@ -46,7 +46,24 @@ struct ussd_http_allow {
  *     secret: ussd-secret     # secret file (config_read_secret); optional
  *     allow: [127.0.0.1]      # remote addresses or CIDR prefixes; optional
  *     session_timeout: 180s   # an idle session is forgotten after this
- * At least one of secret and allow must be given. */
+ *     max_connections: 1000   # open connections at most (lowered to fit RLIMIT_NOFILE)
+ *     max_connections_per_address: 250
+ *     request_timeout: 5s     # a connection gets this long to send a whole request
+ *     max_dialogues: 50000    # beyond, a new session gets "END Service saturé..."
+ * At least one of secret and allow must be given.
+ *
+ * Slow or hostile clients (slowloris): an address not in `allow` is closed at accept time,
+ * before a byte is read; each address holds at most max_connections_per_address; a request
+ * (headers and body) not complete request_timeout after the connection opened, or after the
+ * previous request on it ended, gets its connection closed, however slowly it trickles. */
+#define USSD_HTTP_MAX_CONNECTIONS 1000
+#define USSD_HTTP_MAX_PER_ADDRESS 250
+#define USSD_HTTP_REQUEST_TIMEOUT 5
+/* Dialogues open at once per USSD transport, by default: ~3 KB each with the router's
+ * session, so 50,000 is ~150 MB at worst, far above what an operator routes to one service. */
+#ifndef USSD_MAX_DIALOGUES
+#define USSD_MAX_DIALOGUES 50000
+#endif
 struct ussd_http_config {
 	const char *listen;
 	unsigned port;
@@ -54,6 +71,7 @@ struct ussd_http_config {
 	struct ussd_http_allow *allow;
 	unsigned n_allow;
 	unsigned session_s;
+	unsigned max_conns, max_per_addr, request_s, max_dialogues;
 };
 
 int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
@@ -73,6 +91,9 @@ unsigned ussd_http_port(const struct ussd_http *h);
 
 struct ussd_http_stats {
 	unsigned long requests, replies, refused, invalid, aborts, dropped, truncated;
+	unsigned long full;		/* new sessions refused at max_dialogues */
+	unsigned long timeouts;		/* connections closed at request_timeout */
+	unsigned long not_allowed;	/* connections closed at accept: address not allowed */
 	unsigned open;		/* sessions open now */
 };
 void ussd_http_stats(const struct ussd_http *h, struct ussd_http_stats *st);

@@ -258,8 +258,8 @@ int main(int argc, char **argv)
 
 		ussd_gsup_stats(g, &st);
 		printf("GSUP requests=%lu prompts=%lu finals=%lu aborts=%lu dropped=%lu "
-		       "truncated=%lu open=%u\n", st.requests, st.prompts, st.finals, st.aborts,
-		       st.dropped, st.truncated, st.open);
+		       "truncated=%lu full=%lu open=%u\n", st.requests, st.prompts, st.finals,
+		       st.aborts, st.dropped, st.truncated, st.full, st.open);
 		ussd_gsup_stop(g);
 	}
 	if (h) {
@@ -267,8 +267,9 @@ int main(int argc, char **argv)
 
 		ussd_http_stats(h, &st);
 		printf("HTTP requests=%lu replies=%lu refused=%lu invalid=%lu aborts=%lu "
-		       "dropped=%lu truncated=%lu open=%u\n", st.requests, st.replies, st.refused,
-		       st.invalid, st.aborts, st.dropped, st.truncated, st.open);
+		       "dropped=%lu truncated=%lu full=%lu timeouts=%lu not_allowed=%lu open=%u\n",
+		       st.requests, st.replies, st.refused, st.invalid, st.aborts, st.dropped,
+		       st.truncated, st.full, st.timeouts, st.not_allowed, st.open);
 		ussd_http_stop(h);
 	}
 	/* Replies still scheduled: deliver them (they must be dropped safely). */

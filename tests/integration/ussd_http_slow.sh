@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Slow and hostile clients on the USSD aggregator callback (slowloris): 2,000 connections
+# trickling a byte a second from an address not allowed, and 2,000 more from an allowed
+# address, while the real aggregator (curl) keeps running dialogues, which must all be
+# answered with the right screens. The probe runs with few file descriptors (ulimit -n 256)
+# and must survive it. Checks: refused at accept time (not_allowed), cut at request_timeout
+# (timeouts), no leak. Exit 0 pass, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
+[ -x "$B/tools/ussd_probe" ] || { echo "$B/tools/ussd_probe not built"; exit 77; }
+# Loopback aliases 127.0.0.2/3 (Linux routes all of 127/8 to lo).
+python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.3",0))' 2>/dev/null ||
+  { echo "cannot bind 127.0.0.3"; exit 77; }
+T=$(mktemp -d /tmp/guichet-ussd-slow.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
+ok() { echo "ok - $*"; }
+cat >"$T/probe.yaml" <<YAML
+ussd_http:
+  listen: 127.0.0.1
+  port: 0
+  allow: [127.0.0.1, 127.0.0.3]
+  max_connections_per_address: 20
+  request_timeout: 3s
+YAML
+(ulimit -n 256; exec "$B/tools/ussd_probe" -q -c "$T/probe.yaml" -D 100) >"$T/probe.out" 2>"$T/probe.err" &
+PROBE_PID=$!; PIDS+=("$PROBE_PID")
+for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
+PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
+[ -n "$PORT" ] || fail "probe did not listen"
+
+post() { # SESSION TEXT -> body
+  curl -s --max-time 5 --interface 127.0.0.1 --data-urlencode "sessionId=$1" \
+    --data-urlencode "serviceCode=*4321#" --data-urlencode "phoneNumber=+33612345678" \
+    --data-urlencode "text=$2" "http://127.0.0.1:$PORT/ussd"
+}
+expect() { case "$2" in *"$3"*) ;; *) fail "$1: got [$2], wanted [$3]";; esac; }
+
+python3 "$ROOT/tests/tools/trickle.py" -s 127.0.0.2 -n 2000 -t 14 127.0.0.1 "$PORT" >"$T/foreign.out" &
+PIDS+=($!)
+python3 "$ROOT/tests/tools/trickle.py" -s 127.0.0.3 -n 2000 -t 14 127.0.0.1 "$PORT" >"$T/allowed.out" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q OPEN "$T/foreign.out" && grep -q OPEN "$T/allowed.out" && break; sleep 0.1; done
+grep -q OPEN "$T/foreign.out" && grep -q OPEN "$T/allowed.out" || fail "trickle clients did not start"
+
+# The aggregator, all along (the trickles last 14 s; request_timeout is 3 s).
+for i in $(seq 10); do
+  expect "dialogue $i begin" "$(post "agg-$i" "")" $'CON Guichet\n1. Acte de naissance'
+  expect "dialogue $i answer" "$(post "agg-$i" "1")" "CON Numéro de dossier ?"
+  expect "dialogue $i end" "$(post "agg-$i" "1*AB$i")" "END Demande AB$i enregistrée. Merci."
+  sleep 1
+done
+ok "aggregator answered through 4,000 trickling connections (10 dialogues, right screens)"
+kill -0 "$PROBE_PID" 2>/dev/null || fail "probe died under the flood (ulimit -n 256)"
+wait "${PIDS[1]}" "${PIDS[2]}" 2>/dev/null
+
+kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?
+[ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
+stats=$(grep '^HTTP requests' "$T/probe.out")
+n() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$stats"; }
+[ "$(n not_allowed)" -ge 1000 ] || fail "foreign connections not refused at accept: $stats"
+ok "foreign address closed at accept time ($(n not_allowed) connections)"
+[ "$(n timeouts)" -ge 20 ] || fail "trickling allowed connections not cut: $stats"
+ok "allowed address held to its limit and cut at request_timeout ($(n timeouts) cut)"
+[ "$(n requests)" = 30 ] || fail "requests reaching the sink: $stats"
+grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
+lines=$(grep -c "not allowed\|request after\|libmicrohttpd" "$T/probe.err")
+[ "$lines" -lt 200 ] || fail "journal flooded: $lines lines about refused connections"
+ok "no leak, journal not flooded ($lines lines)"
+echo "ussd_http_slow: all passed"
