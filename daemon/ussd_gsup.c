@@ -19,6 +19,7 @@
 
 #define DLG_BUCKETS 1024
 #define KEY_MAX (OSMO_IMSI_BUF_SIZE + 12)
+#define FULL_TEXT "Service saturé. Merci de rappeler dans quelques minutes."
 
 struct gsup_dlg;
 
@@ -52,6 +53,7 @@ struct ussd_gsup {
 	struct osmo_gsup_client *gc;
 	enum { LINK_UNKNOWN, LINK_UP, LINK_DOWN } link;
 	bool stopping;
+	bool full;			/* at max_dialogues: logged once per change */
 	struct llist_head detached;	/* tickets whose dialogue is gone */
 	struct llist_head buckets[DLG_BUCKETS];
 	struct ussd_gsup_stats st;
@@ -68,7 +70,8 @@ struct ussd_gsup {
 int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
 		      struct gsup_config **out)
 {
-	static const char *const keys[] = { "host", "port", "name", "guard_timeout" };
+	static const char *const keys[] = { "host", "port", "name", "guard_timeout",
+					    "max_dialogues" };
 	struct gsup_config *gc;
 	yaml_node_t *v;
 	const char *s;
@@ -83,6 +86,7 @@ int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct confi
 	gc->port = 4222;
 	gc->name = "guichet";
 	gc->guard_s = 40;
+	gc->max_dialogues = USSD_MAX_DIALOGUES;
 	if (!ydoc_is_null(node)) {
 		if (!ydoc_is_map(node)) {
 			ydoc_error(y, node, "gsup must be a mapping (host, port, name), found %s",
@@ -117,6 +121,14 @@ int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct confi
 				rc = -1;
 			} else {
 				gc->name = talloc_strdup(gc, s);
+			}
+		}
+		if ((v = ydoc_get(y, node, "max_dialogues"))) {
+			if (ydoc_uint(y, v, &gc->max_dialogues))
+				rc = -1;
+			else if (gc->max_dialogues < 1) {
+				ydoc_error(y, v, "max_dialogues must be at least 1");
+				rc = -1;
 			}
 		}
 		if ((v = ydoc_get(y, node, "guard_timeout"))) {
@@ -176,6 +188,23 @@ static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t 
 	llist_add(&d->bucket, &g->buckets[dlg_hash(imsi, sid)]);
 	g->st.open++;
 	return d;
+}
+
+/* True when a new dialogue must be refused: max_dialogues are open. Logged once each way. */
+static bool dlg_full(struct ussd_gsup *g)
+{
+	if (g->st.open < g->cfg.max_dialogues) {
+		if (g->full)
+			LOGG(LOGL_NOTICE, "USSD dialogues below the limit again: new ones accepted");
+		g->full = false;
+		return false;
+	}
+	if (!g->full)
+		LOGG(LOGL_ERROR, "USSD dialogues at the limit (max_dialogues %u): new ones refused "
+		     "with an END screen", g->cfg.max_dialogues);
+	g->full = true;
+	g->st.full++;
+	return true;
 }
 
 /* Forgets d. abort: tell the sink the network side is gone. */
@@ -388,6 +417,19 @@ static void rx_ss(struct ussd_gsup *g, const struct osmo_gsup_message *m)
 			send_error_end(g, m->imsi, m->session_id, have ? c.invoke_id : 0);
 			return;
 		}
+		if (dlg_full(g)) {
+			uint8_t comp[SS_COMPONENT_MAX];
+			bool trunc;
+			int n = ss_ussd_encode(comp, sizeof(comp), SS_CTYPE_RETURN_RESULT,
+					       c.invoke_id, SS_OP_PROCESS_USS_REQ, FULL_TEXT,
+					       g->screen_chars, &trunc);
+
+			if (n > 0)
+				send_ss(g, m->imsi, m->session_id, true, comp, (size_t)n);
+			else
+				send_error_end(g, m->imsi, m->session_id, c.invoke_id);
+			return;
+		}
 		d = dlg_new(g, m->imsi, m->session_id);
 		if (!d) {
 			send_error_end(g, m->imsi, m->session_id, c.invoke_id);
@@ -501,6 +543,7 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	g->cfg.port = gc->port ? gc->port : 4222;
 	g->cfg.name = talloc_strdup(g, gc->name ? gc->name : "guichet");
 	g->cfg.guard_s = gc->guard_s ? gc->guard_s : 40;
+	g->cfg.max_dialogues = gc->max_dialogues ? gc->max_dialogues : USSD_MAX_DIALOGUES;
 	g->screen_chars = screen_chars;
 	g->sink = sink;
 	INIT_LLIST_HEAD(&g->detached);

@@ -35,12 +35,17 @@
  *     port: 4222           #   on loopback or a private network)
  *     name: guichet        # EUSE name, as in osmo-hlr's `euse guichet`
  *     guard_timeout: 40s   # a dialogue silent this long is ended (keep it above the HLR's
- *                          #   ncss-guard-timeout, 30 s by default) */
+ *                          #   ncss-guard-timeout, 30 s by default)
+ *     max_dialogues: 50000 # open at once; beyond, a BEGIN gets "END Service saturé..." */
+#ifndef USSD_MAX_DIALOGUES
+#define USSD_MAX_DIALOGUES 50000	/* see ussd_http.h */
+#endif
 struct gsup_config {
 	const char *host;
 	unsigned port;
 	const char *name;
 	unsigned guard_s;
+	unsigned max_dialogues;
 };
 
 int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,
@@ -64,6 +69,7 @@ struct ussd_gsup_stats {
 	unsigned long aborts;		/* dialogues ended by the network, link or guard timer */
 	unsigned long dropped;		/* replies whose dialogue had gone */
 	unsigned long truncated;
+	unsigned long full;		/* BEGINs refused at max_dialogues */
 	unsigned open;			/* dialogues open now */
 };
 void ussd_gsup_stats(const struct ussd_gsup *g, struct ussd_gsup_stats *st);
