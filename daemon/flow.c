@@ -3,6 +3,7 @@
  * checks: see flow_load.c and flow_check.c. */
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <osmocom/core/talloc.h>
@@ -131,12 +132,98 @@ char *flow_fold_word(void *ctx, const char *utf8)
 /* ------------------------------------------------------------------------------------------ */
 /* Lookups */
 
+struct flow_slot {
+	const char *name;	/* NULL: free */
+	int idx;
+};
+
+struct flow_index {
+	uint32_t mask;
+	struct flow_slot *slot;
+};
+
+static uint32_t name_hash(const char *k)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *k; k++)
+		h = (h ^ (uint8_t)*k) * 16777619u;
+	return h ^ (h >> 16);
+}
+
+static struct flow_index *index_new(void *ctx, unsigned n)
+{
+	struct flow_index *ix = talloc_zero(ctx, struct flow_index);
+	uint32_t size = 16;
+
+	if (!ix)
+		return NULL;
+	while (size < 2 * (uint32_t)n)
+		size *= 2;
+	ix->slot = talloc_zero_array(ix, struct flow_slot, size);
+	if (!ix->slot) {
+		talloc_free(ix);
+		return NULL;
+	}
+	ix->mask = size - 1;
+	return ix;
+}
+
+/* Keeps the first of duplicate names. */
+static void index_put(struct flow_index *ix, const char *name, int idx)
+{
+	uint32_t h;
+
+	if (!name)
+		return;
+	for (h = name_hash(name) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
+		if (!strcmp(ix->slot[h].name, name))
+			return;
+	ix->slot[h].name = name;
+	ix->slot[h].idx = idx;
+}
+
+static int index_get(const struct flow_index *ix, const char *name)
+{
+	uint32_t h;
+
+	for (h = name_hash(name) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
+		if (!strcmp(ix->slot[h].name, name))
+			return ix->slot[h].idx;
+	return -1;
+}
+
+void flow_index_steps(void *ctx, struct flow *f)
+{
+	unsigned i;
+
+	talloc_free(f->step_index);
+	f->step_index = index_new(ctx, f->n_steps);
+	for (i = 0; f->step_index && i < f->n_steps; i++)
+		index_put(f->step_index, f->steps[i].name, (int)i);
+}
+
+void flow_index_flows(void *ctx, struct flow_set *fs)
+{
+	unsigned i;
+
+	talloc_free(fs->flow_index);
+	fs->flow_index = index_new(ctx, fs->n_flows);
+	for (i = 0; fs->flow_index && i < fs->n_flows; i++)
+		index_put(fs->flow_index, fs->flows[i].name, (int)i);
+}
+
 const struct flow *flow_find(const struct flow_set *fs, const char *name)
 {
 	unsigned i;
 
 	if (!fs || !name)
 		return NULL;
+	if (fs->flow_index) {
+		int k = index_get(fs->flow_index, name);
+
+		return k < 0 ? NULL : &fs->flows[k];
+	}
 	for (i = 0; i < fs->n_flows; i++)
 		if (fs->flows[i].name && !strcmp(fs->flows[i].name, name))
 			return &fs->flows[i];
@@ -149,6 +236,8 @@ int flow_step_index(const struct flow *f, const char *name)
 
 	if (!f || !name)
 		return -1;
+	if (f->step_index)
+		return index_get(f->step_index, name);
 	for (i = 0; i < f->n_steps; i++)
 		if (f->steps[i].name && !strcmp(f->steps[i].name, name))
 			return (int)i;

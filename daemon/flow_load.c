@@ -1182,6 +1182,7 @@ static void load_flow(struct ld *L, yaml_node_t *root)
 		parse_step(L, &f->steps[f->n_steps++], sn, kn, ydoc_map_value(L->y, steps, i));
 	}
 
+	flow_index_steps(L->fs, f);
 	if ((v = ydoc_get(L->y, root, "start"))) {
 		struct flow_loc sl;
 		const char *s = step_ref(L, v, &sl);
@@ -1429,11 +1430,11 @@ static void apply_defaults(struct flow_set *fs)
 static struct flow_set *new_set(void *ctx)
 {
 	/* Each set gets a new version, so that sessions can tell a reloaded set apart. */
-	static unsigned next_version;
+	static unsigned next_version;	/* atomic: a reload loads on a thread of its own */
 	struct flow_set *fs = talloc_zero(ctx, struct flow_set);
 
 	if (fs)
-		fs->version = ++next_version;
+		fs->version = __atomic_add_fetch(&next_version, 1, __ATOMIC_RELAXED);
 	return fs;
 }
 
@@ -1445,6 +1446,7 @@ static struct flow_set *finish(struct ld *L, const char *where, const struct flo
 		diag_add(L->d, DIAG_ERROR, where, 0, 0, "no flow found (a flow file starts with "
 			 "`flow:`)");
 	apply_defaults(L->fs);
+	flow_index_flows(L->fs, L->fs);
 	flow_check(L->fs, env, L->d);
 	if (L->d->n_errors != errors_before) {
 		talloc_free(L->fs);

@@ -1,6 +1,7 @@
 /* YAML documents with locations, over libyaml's document API (yaml_parser_load). */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -319,13 +320,39 @@ void ydoc_warning(struct ydoc *y, const yaml_node_t *at, const char *fmt, ...)
 	va_end(ap);
 }
 
+static uint32_t key_hash(const char *k)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *k; k++)
+		h = (h ^ (uint8_t)*k) * 16777619u;
+	return h ^ (h >> 16);
+}
+
+static void dup_error(struct ydoc *y, yaml_node_t *kn, yaml_node_t *prev, const char *k)
+{
+	ydoc_error(y, kn, "duplicate key `%s` (first at line %u, column %u)", k, ydoc_line(prev),
+		   ydoc_col(prev));
+}
+
+/* Duplicates are found through a hash of the keys seen when the map is large (a flow's
+ * `steps:` may hold thousands): linear in the map's size, not quadratic. */
 unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *allowed, unsigned n)
 {
 	unsigned i, j, len, bad = 0;
+	uint32_t *seen = NULL, mask = 0;
 
 	if (!ydoc_is_map(map))
 		return 0;
 	len = ydoc_len(map);
+	if (len > 16) {
+		uint32_t size = 32;
+
+		while (size < 2 * len)
+			size *= 2;
+		seen = calloc(size, sizeof(*seen));
+		mask = size - 1;
+	}
 	for (i = 0; i < len; i++) {
 		yaml_node_t *kn = ydoc_map_key(y, map, i);
 		const char *k = ydoc_scalar(kn);
@@ -337,15 +364,32 @@ unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *al
 			bad++;
 			continue;
 		}
-		for (j = 0; j < i; j++) {
-			yaml_node_t *prev = ydoc_map_key(y, map, j);
-			const char *pk = ydoc_scalar(prev);
+		if (seen) {
+			/* Open addressing: a slot holds 1 + the position of the first key with
+			 * that hash chain's name. */
+			uint32_t hh = key_hash(k) & mask;
 
-			if (pk && !strcmp(pk, k)) {
-				ydoc_error(y, kn, "duplicate key `%s` (first at line %u, column %u)",
-					   k, ydoc_line(prev), ydoc_col(prev));
-				bad++;
-				break;
+			for (; seen[hh]; hh = (hh + 1) & mask) {
+				yaml_node_t *prev = ydoc_map_key(y, map, seen[hh] - 1);
+
+				if (!strcmp(ydoc_scalar(prev), k)) {
+					dup_error(y, kn, prev, k);
+					bad++;
+					break;
+				}
+			}
+			if (!seen[hh])
+				seen[hh] = i + 1;
+		} else {
+			for (j = 0; j < i; j++) {
+				yaml_node_t *prev = ydoc_map_key(y, map, j);
+				const char *pk = ydoc_scalar(prev);
+
+				if (pk && !strcmp(pk, k)) {
+					dup_error(y, kn, prev, k);
+					bad++;
+					break;
+				}
 			}
 		}
 		for (j = 0; j < n; j++) {
@@ -361,7 +405,7 @@ unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *al
 		if (sugg) {
 			ydoc_error(y, kn, "unknown key `%s` \u2014 did you mean `%s`?", k, sugg);
 		} else {
-			char *list = talloc_strdup(NULL, "");
+			char *list = talloc_strdup(y->diag, "");
 
 			for (j = 0; j < n && list; j++)
 				list = talloc_asprintf_append(list, "%s%s", j ? ", " : "", allowed[j]);
@@ -370,6 +414,7 @@ unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *al
 			talloc_free(list);
 		}
 	}
+	free(seen);
 	return bad;
 }
 

@@ -168,6 +168,7 @@ struct flow {
 	unsigned n_steps;
 	struct flow_step *steps;
 	int start_idx;
+	struct flow_index *step_index;	/* step name -> position (flow_step_index) */
 };
 
 /* Global words, valid at every step, in folded form (upper case, no accents). */
@@ -201,6 +202,7 @@ struct flow_set {
 	struct flow_words words;
 	struct flow_messages msg;
 	unsigned refs;		/* sessions still on this set (owned by the router) */
+	struct flow_index *flow_index;	/* flow name -> position (flow_find) */
 };
 
 /* Names the loader needs from the config: the declared back-end operations. */
@@ -223,6 +225,13 @@ struct flow_set *flow_set_load_string(void *ctx, const char *name, const char *y
  * fit a USSD screen. Returns the number of errors added to d. */
 unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struct diag *d);
 
+/* Name lookups go through a hash built by the loader once a flow's steps, then the set's
+ * flows, are final (flow_index_steps, flow_index_flows): a flow of 20,000 steps loads in
+ * linear time. Without an index (a set built by hand) they fall back to a linear search. The
+ * first of duplicate names wins, as with the linear search. */
+struct flow_index;
+void flow_index_steps(void *ctx, struct flow *f);
+void flow_index_flows(void *ctx, struct flow_set *fs);
 const struct flow *flow_find(const struct flow_set *fs, const char *name);
 int flow_step_index(const struct flow *f, const char *name);
 /* Flow whose keyword starts text, or NULL. Case, accents, punctuation around the keyword and

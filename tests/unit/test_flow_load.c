@@ -359,6 +359,62 @@ static void test_duplicate_key(void)
 		     6, 3, "duplicate key `a` (first at line 5, column 3)");
 }
 
+/* A flow of n chained steps q0 -> q1 -> ... (asks), the last one a say; dup >= 0 repeats
+ * the name of step dup at the end. Step i is written on line 5 + i. */
+static char *chain_yaml(unsigned n, int dup)
+{
+	char *y = talloc_strdup(ctx, "flow: grand\ntitle: Grand\nentry: { sms: GRAND }\nsteps:\n");
+	unsigned i;
+
+	for (i = 0; y && i + 1 < n; i++)
+		y = talloc_asprintf_append_buffer(y, "  q%u: { ask: \"Q%u ?\", save: r, next: q%u }\n",
+						  i, i, i + 1);
+	if (y)
+		y = talloc_asprintf_append_buffer(y, "  q%u: { say: Fin., end: true }\n", n - 1);
+	if (y && dup >= 0)
+		y = talloc_asprintf_append_buffer(y, "  q%d: { say: Encore }\n", dup);
+	return y;
+}
+
+/* 20,000 chained steps (the loader was quadratic in them: name lookups, duplicate keys):
+ * every step there, in order, each next resolved to the following one, lookups by name. */
+static void test_many_steps(void)
+{
+	const unsigned n = 20000;
+	char *y = chain_yaml(n, -1);
+	struct flow_set *fs = load(y);
+	const struct flow *f;
+	unsigned i, bad = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	CU_ASSERT_EQUAL(d->n_errors, 0);
+	f = flow_find(fs, "grand");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NULL(flow_find(fs, "petit"));
+	CU_ASSERT_EQUAL(f->n_steps, n);
+	CU_ASSERT_EQUAL(f->start_idx, 0);
+	for (i = 0; i + 1 < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "q%u", i);
+		bad += strcmp(f->steps[i].name, name) != 0 || f->steps[i].next_idx != (int)i + 1 ||
+		       flow_step_index(f, name) != (int)i;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(f->steps[n - 1].kind, STEP_SAY);
+	CU_ASSERT(f->steps[n - 1].end);
+	CU_ASSERT_EQUAL(flow_step_index(f, "q19999"), 19999);
+	CU_ASSERT_EQUAL(flow_step_index(f, "q20000"), -1);
+	CU_ASSERT_EQUAL(flow_step_index(f, "q"), -1);
+	talloc_free(fs);
+	talloc_free(y);
+
+	/* A duplicate step name among thousands is still reported where it is. */
+	y = chain_yaml(3000, 1234);
+	expect_error(y, 5 + 3000, 3, "duplicate key `q1234` (first at line 1239, column 3)");
+	talloc_free(y);
+}
+
 static void test_bad_type(void)
 {
 	expect_error("flow: t\n"
@@ -845,6 +901,7 @@ int main(void)
 	    !CU_add_test(s, "common alone is not enough", test_common) ||
 	    !CU_add_test(s, "unknown key with suggestion", test_unknown_key) ||
 	    !CU_add_test(s, "duplicate key", test_duplicate_key) ||
+	    !CU_add_test(s, "20,000 chained steps", test_many_steps) ||
 	    !CU_add_test(s, "bad type", test_bad_type) ||
 	    !CU_add_test(s, "missing next target", test_missing_next) ||
 	    !CU_add_test(s, "unreachable step", test_unreachable) ||
