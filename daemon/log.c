@@ -114,24 +114,103 @@ static void addf(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 		*pos = (size_t)n >= len - *pos ? len - 1 : *pos + (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), 0 when it is not one (stray
+ * continuation, overlong form, surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n;
+	unsigned cp, min;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; min = 0x80; }
+	else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; min = 0x800; }
+	else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; min = 0x10000; }
+	else return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* Appends s to buf[*pos..len) with everything that could break a line or forge one written
+ * as an escape: \r \n \t, other C0 controls and DEL as \xHH, each byte of invalid UTF-8
+ * as \xHH, C1 controls and U+2028/U+2029 (line breaks to some readers) as \uHHHH. Only
+ * whole escapes are written; truncates quietly. Every value a line carries goes through
+ * here (the message and every field, on stderr and in the journal): callers need not care
+ * what a person typed. */
+static void add_escaped(char *buf, size_t len, size_t *pos, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	if (*pos >= len)
+		return;
+	while (*s) {
+		char esc[8];
+		const char *out = esc;
+		size_t n = 1, k;
+		if (*s == '\r')
+			out = "\\r";
+		else if (*s == '\n')
+			out = "\\n";
+		else if (*s == '\t')
+			out = "\\t";
+		else if (*s < 0x20 || *s == 0x7F)
+			snprintf(esc, sizeof(esc), "\\x%02X", *s);
+		else if ((n = utf8_seq(s)) == 0) {
+			n = 1;
+			snprintf(esc, sizeof(esc), "\\x%02X", *s);
+		} else if (n == 2 && s[0] == 0xC2 && s[1] < 0xA0) {
+			snprintf(esc, sizeof(esc), "\\u%04X", s[1]);	/* U+0080..U+009F */
+		} else if (n == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9)) {
+			snprintf(esc, sizeof(esc), "\\u%04X", 0x2000 + (s[2] - 0x80));
+		} else {
+			out = NULL;
+		}
+		k = out ? strlen(out) : n;
+		if (*pos + k >= len)
+			break;
+		memcpy(buf + *pos, out ? out : (const char *)s, k);
+		*pos += k;
+		s += n;
+	}
+	buf[*pos] = '\0';
+}
+
 /* "p-3fa9c21b rendez-vous/numero: text [channel=sms modem=usb0]" without the newline. */
 static void format_body(char *buf, size_t len, const struct log_fields *f, const char *msg)
 {
 	size_t pos = 0;
 	buf[0] = '\0';
-	if (f && f->session)
-		addf(buf, len, &pos, "%s ", f->session);
-	if (f && (f->flow || f->step))
-		addf(buf, len, &pos, "%s%s%s: ", f->flow ? f->flow : "-", f->step ? "/" : "",
-		     f->step ? f->step : "");
-	addf(buf, len, &pos, "%s", msg);
-	if (f && (f->channel || f->modem || f->backend || f->smsc || f->guard)) {
+	if (f && f->session) {
+		add_escaped(buf, len, &pos, f->session);
+		addf(buf, len, &pos, " ");
+	}
+	if (f && (f->flow || f->step)) {
+		add_escaped(buf, len, &pos, f->flow ? f->flow : "-");
+		if (f->step) {
+			addf(buf, len, &pos, "/");
+			add_escaped(buf, len, &pos, f->step);
+		}
+		addf(buf, len, &pos, ": ");
+	}
+	add_escaped(buf, len, &pos, msg);
+	if (f && (f->channel || f->modem || f->backend || f->smsc)) {
+		const struct { const char *key, *val; } kv[] = {
+			{ "channel", f->channel }, { "modem", f->modem }, { "backend", f->backend },
+			{ "smsc", f->smsc },
+		};
 		const char *sep = " [";
-		if (f->channel) { addf(buf, len, &pos, "%schannel=%s", sep, f->channel); sep = " "; }
-		if (f->modem) { addf(buf, len, &pos, "%smodem=%s", sep, f->modem); sep = " "; }
-		if (f->backend) { addf(buf, len, &pos, "%sbackend=%s", sep, f->backend); sep = " "; }
-		if (f->smsc) { addf(buf, len, &pos, "%ssmsc=%s", sep, f->smsc); sep = " "; }
-		if (f->guard) addf(buf, len, &pos, "%sguard=%s", sep, f->guard);
+		for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+			if (!kv[i].val)
+				continue;
+			addf(buf, len, &pos, "%s%s=", sep, kv[i].key);
+			add_escaped(buf, len, &pos, kv[i].val);
+			sep = " ";
+		}
 		addf(buf, len, &pos, "]");
 	}
 }
@@ -195,7 +274,9 @@ static void journal_line(int subsys, unsigned level, const struct log_fields *f,
 		for (int i = 0; i < 8; i++) {
 			if (!kv[i].val)
 				continue;
-			snprintf(fld[nf], sizeof(fld[nf]), "%s=%s", kv[i].key, kv[i].val);
+			size_t pos = 0;
+			addf(fld[nf], sizeof(fld[nf]), &pos, "%s=", kv[i].key);
+			add_escaped(fld[nf], sizeof(fld[nf]), &pos, kv[i].val);
 			iov[n++] = (struct iovec){ fld[nf], strlen(fld[nf]) };
 			nf++;
 		}

@@ -269,6 +269,39 @@ static void test_stderr_lines(void)
 	free(out);
 }
 
+/* What a person types reaches the log (at debug) as one line: control characters and
+ * invalid UTF-8 escaped, in the message and in every field. */
+static void log_forged(void)
+{
+	struct log_fields f = { .flow = "rdv\nFAKE", .step = "a\rb", .modem = "m\x1b[2J",
+				.channel = "sms" };
+	log_setup(ctx, false, "debug");
+	glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: %s",
+	     "RDV\r\n2026-01-01 00:00:00 NOTICE main forged\ttab\x01\x7f \xff\xc3( é \xc2\x85 \xe2\x80\xa8 \xed\xa0\x80 end");
+	glog(GLOG_MAIN, LOGL_INFO, NULL, "after");
+	log_setup(ctx, false, "info");
+}
+
+static void test_forging(void)
+{
+	char *out = capture_stderr(log_forged);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	char *save = NULL, *l1 = strtok_r(out, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
+	     *l3 = strtok_r(NULL, "\n", &save);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l2);
+	CU_ASSERT_PTR_NULL(l3);
+	CU_ASSERT(line_like(l2, "INFO main after"));
+	const char *want = "DEBUG session rdv\\nFAKE/a\\rb: text: RDV\\r\\n2026-01-01 00:00:00 NOTICE "
+			   "main forged\\ttab\\x01\\x7F \\xFF\\xC3( é \\u0085 \\u2028 \\xED\\xA0\\x80 end "
+			   "[channel=sms modem=m\\x1B[2J]";
+	if (!line_like(l1, want))
+		fprintf(stderr, "\ngot  %s\nwant ... %s\n", l1, want);
+	CU_ASSERT(line_like(l1, want));
+	CU_ASSERT_PTR_NULL(strchr(l1, '\r'));
+	CU_ASSERT_PTR_NULL(strchr(l1, '\x1b'));
+	free(out);
+}
+
 #define THREADS 4
 #define PER_THREAD 300
 
@@ -350,6 +383,8 @@ static void test_journal_fields(void)
 	glog(GLOG_BACKEND, LOGL_ERROR, &f, "back-end failure");
 	glog(GLOG_SESSION, LOGL_DEBUG, &f, "not sent at info");
 	LOG_MAIN(LOGL_INFO, "counters in=%d", 3);
+	struct log_fields ff = { .flow = "x\nGUICHET_SESSION=forged", .channel = "sms" };
+	glog(GLOG_SESSION, LOGL_NOTICE, &ff, "typed: %s", "a\nMESSAGE=forged");
 
 	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	CU_ASSERT_FATAL(n > 0);
@@ -372,6 +407,15 @@ static void test_journal_fields(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "MESSAGE=counters in=3\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nPRIORITY=6\n"));
 	CU_ASSERT_PTR_NULL(strstr(buf, "GUICHET_SESSION"));
+
+	/* Newlines in a value or the message: escaped, no field forged. */
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	CU_ASSERT_FATAL(n > 0);
+	buf[n] = '\0';
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "MESSAGE=x\\nGUICHET_SESSION=forged: typed: a\\nMESSAGE=forged [channel=sms]\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\nGUICHET_FLOW=x\\nGUICHET_SESSION=forged\n"));
+	CU_ASSERT_PTR_NULL(strstr(buf, "\nGUICHET_SESSION="));
+	CU_ASSERT_PTR_NULL(strstr(buf, "\nMESSAGE=forged"));
 	CU_ASSERT(recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0);
 
 	log_setup(ctx, false, "info");
@@ -529,6 +573,7 @@ int main(void)
 	    !CU_add_test(s, "level names", test_levels) ||
 	    !CU_add_test(s, "stderr lines", test_stderr_lines) ||
 	    !CU_add_test(s, "threads", test_threads) ||
+	    !CU_add_test(s, "control characters escaped", test_forging) ||
 	    !CU_add_test(s, "journal fields", test_journal_fields) ||
 	    !CU_add_test(s, "sd_notify", test_notify) ||
 	    !CU_add_test(s, "watchdog", test_watchdog)) {
