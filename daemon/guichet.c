@@ -147,8 +147,10 @@ static int cmd_check(void *ctx, int argc, char **argv)
 	struct flow_env env;
 	flow_env_from(ctx, c, &env);
 	struct flow_set *fs = flow_set_load(ctx, path, c ? &env : NULL, d);
-	/* With a configuration: also what guichetd checks before it starts. */
-	if (c)
+	/* With a configuration given: also what guichetd checks before it starts. One found
+	 * beside the flows only names the operations (its secrets may not be readable by the
+	 * administrator checking flows). */
+	if (c && config_file)
 		preflight_check(ctx, c, d);
 	diag_print(d, stderr);
 	if (!fs || d->n_errors) {
