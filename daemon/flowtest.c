@@ -781,8 +781,13 @@ void flowtest_print_transcript(void *ctx, const struct flowtest_result *r,
 {
 	for (unsigned i = 0; i < r->n_steps; i++) {
 		const struct flowtest_step_result *sr = &r->steps[i];
-		if (sr->step->wait_s)
-			fprintf(out, "(%u s plus tard)\n", sr->step->wait_s);
+		unsigned w = sr->step->wait_s;
+		if (w && w % 3600 == 0)
+			fprintf(out, "(%u h plus tard)\n", w / 3600);
+		else if (w && w % 60 == 0)
+			fprintf(out, "(%u min plus tard)\n", w / 60);
+		else if (w)
+			fprintf(out, "(%u s plus tard)\n", w);
 		if (sr->step->hangup)
 			fprintf(out, "(raccroche)\n");
 		if (sr->step->send)
@@ -925,12 +930,15 @@ int flowtest_update(void *ctx, const struct flowtest_result *r, struct diag *d)
 	for (unsigned i = 0; i < r->n_steps; i++) {
 		const struct flowtest_step_result *sr = &r->steps[i];
 		const struct flowtest_step *s = sr->step;
-		if (!s->send || (s->checked && sr->ok))
-			continue;
 		bool texts_only = true;
 		for (unsigned k = 0; k < s->n_expect; k++)
 			texts_only &= s->expect[k].n_contains == 0;
-		if (s->checked && !(s->list_stop && texts_only)) {
+		/* A step checked only for its size or end gets its text too. */
+		bool written = s->list_stop != 0, no_reply = s->checked && !s->n_expect;
+		bool add = s->send && !written && texts_only && !no_reply && s->insert_at;
+		if (!s->send || (s->checked && sr->ok && !add))
+			continue;
+		if (s->checked && !add && !(written && texts_only)) {
 			diag_add(d, DIAG_WARNING, t->file, s->line, s->col,
 				 "step %u: only `reply:` and `replies:` texts are rewritten; "
 				 "fix this one by hand", i + 1);
@@ -942,7 +950,7 @@ int flowtest_update(void *ctx, const struct flowtest_result *r, struct diag *d)
 			continue;
 		}
 		struct edit *e = &edits[n++];
-		if (s->checked) {
+		if (written) {
 			e->start = byte_offset(src, len, s->list_start);
 			e->stop = byte_offset(src, len, s->list_stop);
 			e->text = yaml_replies(tmp, sr, t->channel, s->list_key_col);
