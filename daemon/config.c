@@ -10,11 +10,12 @@
 #include "guichet/modem.h"
 #include "guichet/smpp.h"
 #include "guichet/ussd_gsup.h"
+#include "guichet/metrics_http.h"
 #include "guichet/ussd_http.h"
 
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
-	"backends", "modems", "smpp", "gsup", "ussd_http", "limits",
+	"backends", "modems", "smpp", "gsup", "ussd_http", "limits", "metrics",
 };
 
 char *config_path(void *ctx, const struct config *c, const char *p)
@@ -170,6 +171,8 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	if ((v = ydoc_get(y, root, "ussd_http")))
 		ussd_http_config_parse(c, y, v, c, &c->ussd_http);
 	c->limits = guard_config_parse(c, y, ydoc_get(y, root, "limits"));
+	if ((v = ydoc_get(y, root, "metrics")))
+		metrics_http_config_parse(c, y, v, &c->metrics);
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

@@ -28,6 +28,8 @@
 #include "guichet/flow.h"
 #include "guichet/flowtest.h"
 #include "guichet/log.h"
+#include "guichet/metrics.h"
+#include "guichet/metrics_client.h"
 #include "guichet/preflight.h"
 #include "guichet/render.h"
 #include "guichet/router.h"
@@ -40,6 +42,7 @@ static void usage(FILE *out)
 	      "       guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE]\n"
 	      "                        [--from NUMBER] [--script FILE] [FLOWS]\n"
 	      "       guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]\n"
+	      "       guichet status [--config FILE | --url URL]\n"
 	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
 	      out);
 }
@@ -649,6 +652,42 @@ static int cmd_simulate(void *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* guichet status: the counters of the running daemon, from its /metrics endpoint. */
+static int cmd_status(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "url", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	const char *config = "/etc/guichet/guichet.yaml";
+	char *url = NULL, *text;
+	char err[512];
+	int opt, n;
+
+	while ((opt = getopt_long(argc, argv, "c:u:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config = optarg; break;
+		case 'u': url = talloc_strdup(ctx, optarg); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!url && !(url = metrics_client_url(ctx, config, err, sizeof(err)))) {
+		fprintf(stderr, "guichet status: %s\n", err);
+		return 1;
+	}
+	if (!(text = metrics_client_fetch(ctx, url, err, sizeof(err)))) {
+		fprintf(stderr, "guichet status: %s\n", err);
+		return 1;
+	}
+	printf("guichetd counters from %s\n", url);
+	n = metrics_print_table(stdout, text);
+	if (n < 0) {
+		fprintf(stderr, "guichet status: %s did not answer with counters\n", url);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	void *ctx = talloc_named_const(NULL, 0, "guichet");
@@ -665,6 +704,8 @@ int main(int argc, char **argv)
 		rc = cmd_simulate(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "test") == 0)
 		rc = cmd_test(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "status") == 0)
+		rc = cmd_status(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		rc = 0;

@@ -21,6 +21,7 @@
 #include "guichet/flow.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
+#include "guichet/metrics_http.h"
 #include "guichet/modem.h"
 #include "guichet/preflight.h"
 #include "guichet/router.h"
@@ -46,6 +47,7 @@ struct daemon {
 	struct smpp_pool *smpp;
 	struct ussd_gsup *gsup;
 	struct ussd_http *ussd_http;
+	struct metrics_http *metrics;
 	struct osmo_timer_list tick;
 	int64_t last_counters;
 	bool stopping;
@@ -126,7 +128,7 @@ static void status_line(struct daemon *dm)
 
 static void counters_line(struct daemon *dm)
 {
-	const struct router_counters *c = router_counters(dm->router);
+	const struct router *r = dm->router;
 	char be[256] = "";
 	struct backend_stats bs[16];
 	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
@@ -147,8 +149,13 @@ static void counters_line(struct daemon *dm)
 	glog(GLOG_MAIN, LOGL_INFO, NULL,
 	     "counters: in %lu, out %lu, replies %lu, parts %lu, sessions %u, calls %lu, "
 	     "call errors %lu, send failures %lu; back-end errors/calls:%s%s",
-	     c->messages_in, c->messages_out, c->replies, c->parts_out,
-	     router_sessions_active(dm->router), c->calls, c->call_errors, c->send_failures,
+	     (unsigned long)router_counter(r, ROUTER_CTR_MESSAGES_IN),
+	     (unsigned long)router_counter(r, ROUTER_CTR_MESSAGES_OUT),
+	     (unsigned long)router_counter(r, ROUTER_CTR_REPLIES),
+	     (unsigned long)router_counter(r, ROUTER_CTR_PARTS_OUT), router_sessions_active(r),
+	     (unsigned long)router_counter(r, ROUTER_CTR_CALLS),
+	     (unsigned long)router_counter(r, ROUTER_CTR_CALL_ERRORS),
+	     (unsigned long)router_counter(r, ROUTER_CTR_SEND_FAILURES),
 	     nb ? be : " none", guard);
 	if (dm->modems) {
 		char *m = modem_pool_counters(dm->ctx, dm->modems);
@@ -376,6 +383,10 @@ int main(int argc, char **argv)
 	}
 	/* After the transports registered: stored replies go out through them. */
 	router_recover(dm->router, time(NULL));
+	if (c->metrics && !(dm->metrics = metrics_http_start(ctx, c->metrics))) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the metrics endpoint");
+		return 1;
+	}
 
 	if (!osmo_signalfd_setup(ctx, sigs, on_signal, dm)) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
@@ -395,6 +406,7 @@ int main(int argc, char **argv)
 		osmo_select_main_ctx(0);
 
 	service_watchdog_stop();
+	metrics_http_stop(dm->metrics);
 	router_flush(dm->router);
 	backend_relay_destroy(dm->relay);
 	dm->store->ops->close(dm->store);

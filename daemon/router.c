@@ -4,11 +4,13 @@
 #include <string.h>
 #include <time.h>
 #include <osmocom/core/linuxlist.h>
+#include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
 #include "guichet/guard.h"
 #include "guichet/log.h"
+#include "guichet/metrics.h"
 #include "guichet/router.h"
 
 #define MAX_SMS_TRANSPORTS 32
@@ -67,9 +69,26 @@ struct router {
 	unsigned n_marks, cap_marks;
 	int64_t last_purge_ms;
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
-	struct router_counters cnt;
+	struct rate_ctr_group *ctrs;
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
+};
+
+static const struct rate_ctr_desc router_ctr_desc[] = {
+	[ROUTER_CTR_MESSAGES_IN] = { "messages_in", "Messages received (SMS and USSD requests), duplicates excluded" },
+	[ROUTER_CTR_DUPLICATES_IN] = { "duplicates_in", "Messages received again and recognised as already stored" },
+	[ROUTER_CTR_REPLIES] = { "replies", "Replies the engine produced" },
+	[ROUTER_CTR_MESSAGES_OUT] = { "messages_out", "SMS replies handed to a transport and sent" },
+	[ROUTER_CTR_PARTS_OUT] = { "parts_out", "SMS parts handed to transports (what the administration pays for)" },
+	[ROUTER_CTR_SEND_FAILURES] = { "send_failures", "SMS replies a transport failed to send (retried)" },
+	[ROUTER_CTR_CALLS] = { "calls", "Back-end calls started by flows" },
+	[ROUTER_CTR_CALL_ERRORS] = { "call_errors", "Back-end calls that took their flow's error way" },
+};
+static const struct rate_ctr_group_desc router_ctrg_desc = {
+	.group_name_prefix = "router",
+	.group_description = "Messages, replies and back-end calls through the router",
+	.num_ctr = _ROUTER_CTR_N,
+	.ctr_desc = router_ctr_desc,
 };
 
 static int64_t now_s(void)
@@ -230,7 +249,7 @@ static void start_call(struct router *r, enum channel ch, const char *key, const
 	p->via = talloc_strdup(p, via ? via : "");
 	p->call_id = c->call_id;
 	p->op = talloc_strdup(p, c->op);
-	r->cnt.calls++;
+	rate_ctr_inc2(r->ctrs, ROUTER_CTR_CALLS);
 	if (r->calls.call(r->calls.impl, c->op, &c->args, budget_ms, call_done, p) < 0) {
 		/* Unknown operation: the flow checker prevents it; fail the call the same way. */
 		glog(GLOG_BACKEND, LOGL_ERROR, NULL, "operation %s is not declared", c->op);
@@ -291,7 +310,7 @@ static int queue_reply(struct router *r, const char *via, const char *to, const 
 	}
 	if (r->st->ops->outbound_add(r->st, &out) < 0)
 		return -1;
-	r->cnt.replies++;
+	rate_ctr_inc2(r->ctrs, ROUTER_CTR_REPLIES);
 	return 0;
 }
 
@@ -444,10 +463,10 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 		if (rc < 0)
 			goto fail_rollback;
 		if (rc == 1) {
-			r->cnt.duplicates_in++;
+			rate_ctr_inc2(r->ctrs, ROUTER_CTR_DUPLICATES_IN);
 			continue;	/* already stored and answered before a crash */
 		}
-		r->cnt.messages_in++;
+		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
 		bool secret = false;
@@ -490,7 +509,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 	struct router *r = p->r;
 
 	if (!ok)
-		r->cnt.call_errors++;
+		rate_ctr_inc2(r->ctrs, ROUTER_CTR_CALL_ERRORS);
 	if (p->channel == CHANNEL_USSD) {
 		ussd_call_done(r, p, ok, result, error);
 		talloc_free(p);
@@ -568,7 +587,8 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 		for (; i < n && t->up; i++) {
 			if (t->send(t, &due[i]) < 0)
 				break;
-			r->cnt.parts_out += due[i].parts;
+			rate_ctr_add(rate_ctr_group_get_ctr(r->ctrs, ROUTER_CTR_PARTS_OUT),
+				     (int)due[i].parts);
 		}
 		if (i < n) {
 			/* Refused (queue full or transport down): back in the queue, due now. */
@@ -664,7 +684,7 @@ void router_flush(struct router *r)
 
 void router_sms_sent(struct router *r, int64_t id)
 {
-	r->cnt.messages_out++;
+	rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_OUT);
 	if (!llist_empty(&r->failures))
 		forget_failures(r, id);
 	add_mark(r, id, MARK_SENT, 0);
@@ -714,7 +734,7 @@ void router_sms_failed(struct router *r, int64_t id, bool permanent, const char 
 
 	if (delay > SEND_RETRY_MAX_MS)
 		delay = SEND_RETRY_MAX_MS;
-	r->cnt.send_failures++;
+	rate_ctr_inc2(r->ctrs, ROUTER_CTR_SEND_FAILURES);
 	glog(GLOG_MAIN, give_up ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
 	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
 	if (give_up)
@@ -864,7 +884,7 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 				     "the per-number USSD limits",
 				     log_mask(masked, sizeof(masked), req->from ? req->from : "?"));
 			}
-			r->cnt.messages_in++;
+			rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
 			reply(data, limited_text(r, tmp, true), false);
 			talloc_free(tmp);
 			return;
@@ -881,7 +901,7 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
 		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
 		llist_add_tail(&d->list, &r->dialogues);
-		r->cnt.messages_in++;
+		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
 	} else if (d->reply) {
 		/* The network asks again before we answered: the older screen is lost. */
 		dialogue_answer(d, "", false);
@@ -1040,6 +1060,11 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->dialogues);
 	INIT_LLIST_HEAD(&r->failures);
 	osmo_timer_setup(&r->flush_timer, flush_marks, r);
+	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
+	if (!r->ctrs) {
+		talloc_free(r);
+		return NULL;
+	}
 	talloc_set_destructor(r, router_destroy);
 	return r;
 }
@@ -1150,9 +1175,9 @@ unsigned router_sessions_active(const struct router *r)
 	return n;
 }
 
-const struct router_counters *router_counters(const struct router *r)
+uint64_t router_counter(const struct router *r, enum router_ctr which)
 {
-	return &r->cnt;
+	return rate_ctr_group_get_ctr(r->ctrs, which)->current;
 }
 
 unsigned router_outbox_pending(const struct router *r)

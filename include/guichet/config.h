@@ -16,6 +16,7 @@ struct smpp_config;		/* smpp.h */
 struct gsup_config;		/* ussd_gsup.h */
 struct ussd_http_config;	/* ussd_http.h */
 struct guard_config;		/* guard.h */
+struct metrics_http_config;	/* metrics_http.h */
 
 struct config {
 	const char *file;
@@ -45,6 +46,7 @@ struct config {
 	struct gsup_config *gsup;
 	struct ussd_http_config *ussd_http;
 	struct guard_config *limits;	/* never NULL: the defaults when there is no section */
+	struct metrics_http_config *metrics;	/* NULL: no /metrics endpoint */
 };
 
 /* Loads path; every error goes to d. NULL when any error was found. */

@@ -154,11 +154,14 @@ void router_flush(struct router *r);
 unsigned router_sessions_active(const struct router *r);
 unsigned router_outbox_pending(const struct router *r);
 
-/* Since start, for the counters line and the status. */
-struct router_counters {
-	unsigned long messages_in, messages_out, replies, parts_out, duplicates_in;
-	unsigned long calls, call_errors, send_failures;
+/* Since start: the router's rate_ctr group (prefix "router", metrics.h), for /metrics, the
+ * counters line and the status. */
+enum router_ctr {
+	ROUTER_CTR_MESSAGES_IN, ROUTER_CTR_DUPLICATES_IN, ROUTER_CTR_REPLIES,
+	ROUTER_CTR_MESSAGES_OUT, ROUTER_CTR_PARTS_OUT, ROUTER_CTR_SEND_FAILURES,
+	ROUTER_CTR_CALLS, ROUTER_CTR_CALL_ERRORS,
+	_ROUTER_CTR_N
 };
-const struct router_counters *router_counters(const struct router *r);
+uint64_t router_counter(const struct router *r, enum router_ctr which);
 
 #endif

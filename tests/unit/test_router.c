@@ -163,7 +163,7 @@ static void test_receive_reply_dedup(void)
 	/* the same message again (read twice from the SIM): stored once, answered once */
 	CU_ASSERT_EQUAL(router_sms_received(r, &m, 1), 0);
 	CU_ASSERT_EQUAL(n_sent, 1);
-	CU_ASSERT_EQUAL(router_counters(r)->duplicates_in, 1);
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_DUPLICATES_IN), 1);
 	router_sms_sent(r, sent_id[0]);
 	spin(3);
 	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);

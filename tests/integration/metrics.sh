@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The operator's counters: guichetd with `metrics:` serves GET /metrics in Prometheus text
+# (the router's counters move when a text comes in through the dummy modem), refuses other
+# paths and methods, and `guichet status --config` prints the same counters as a table; a
+# configuration without `metrics:` gets a clear error from `guichet status`, not a hang.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/guichet" "$B/tools/sms_inject"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
+T=$(mktemp -d /tmp/guichet-metrics.XXXXXX)
+LOGS=${GUICHET_LOG_DIR:-$T/logs}/metrics
+mkdir -p "$T/modem" "$LOGS"
+GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  wait 2>/dev/null
+  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
+ok() { echo "ok - $*"; }
+
+# The flows without back-end calls: counters are the subject here, not back-ends.
+mkdir -p "$T/flows"; cp "$ROOT/flows/commun.yaml" "$ROOT/flows/droits.yaml" "$T/flows/"
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$T/guichet.yaml" <<CFG
+flows: $T/flows
+store: $T/guichet.db
+modems:
+  - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
+metrics: { listen: 127.0.0.1, port: $MPORT }
+CFG
+"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+GD=$!
+for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
+kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+
+get() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics"; }
+value() { get | sed -n "s/^guichet_router_$1_total{[^}]*} //p" | head -1; }
+before=$(value messages_in)
+[ -n "$before" ] || fail "no guichet_router_messages_in_total in /metrics"
+get | grep -q '^# TYPE guichet_router_messages_in_total counter$' || fail "no TYPE line"
+ok "/metrics serves the router's counters in Prometheus text"
+
+"$B/tools/sms_inject" "$T/modem" +33611000001 AIDE >/dev/null || fail "inject"
+for _ in $(seq 100); do [ "$(value messages_in)" -gt "$before" ] 2>/dev/null && break; sleep 0.05; done
+[ "$(value messages_in)" -eq $((before + 1)) ] || fail "messages_in did not count the text"
+for _ in $(seq 100); do [ "$(value messages_out)" -ge 1 ] 2>/dev/null && break; sleep 0.05; done
+[ "$(value messages_out)" -ge 1 ] || fail "messages_out did not count the reply"
+[ "$(value parts_out)" -ge 1 ] || fail "parts_out did not count the reply's parts"
+ok "a text in and its reply out move messages_in, messages_out and parts_out"
+get | grep -q '+3361\|33611000001' && fail "a number in /metrics"
+ok "no number in /metrics"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$MPORT/nope")
+[ "$code" = 404 ] || fail "GET /nope answered $code, expected 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -d x=1 "http://127.0.0.1:$MPORT/metrics")
+[ "$code" = 405 ] || fail "POST /metrics answered $code, expected 405"
+ok "other paths 404, other methods 405"
+
+out=$("$B/guichet" status --config "$T/guichet.yaml") || fail "guichet status failed"
+echo "$out" | grep -q "guichet_router_messages_in_total" || fail "guichet status does not show messages_in"
+echo "$out" | grep -q "Messages received" || fail "guichet status does not show the descriptions"
+ok "guichet status --config prints the counters"
+
+printf 'flows: %s\n' "$ROOT/flows" >"$T/plain.yaml"
+err=$("$B/guichet" status --config "$T/plain.yaml" 2>&1) && fail "guichet status without metrics: succeeded"
+echo "$err" | grep -q "no \`metrics:\` section" || fail "unclear error without metrics: [$err]"
+ok "without metrics: guichet status says what to add"
+
+kill "$GD"; wait "$GD"; rc=$?; GD=
+[ $rc -eq 0 ] || fail "guichetd exit $rc at SIGTERM"
+err=$("$B/guichet" status --config "$T/guichet.yaml" 2>&1) && fail "guichet status succeeded with guichetd stopped"
+echo "$err" | grep -q "is guichetd running" || fail "unclear error with guichetd stopped: [$err]"
+ok "guichetd stopped: guichet status says so"

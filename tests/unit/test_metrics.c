@@ -1,0 +1,154 @@
+/* Unit tests for metrics.c: the Prometheus text of libosmocore counter and stat item groups,
+ * stable order, escaping, group lifetime tied to talloc, and the operator's table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+#include <osmocom/core/rate_ctr.h>
+#include <osmocom/core/stat_item.h>
+#include <osmocom/core/talloc.h>
+
+#include <guichet/metrics.h>
+
+static void *ctx;
+
+static const struct rate_ctr_desc t_ctr[] = {
+	{ "sms:in", "Texts received" },
+	{ "parts-out", "Parts sent\nby the modem" },
+};
+static const struct rate_ctr_group_desc t_ctrg = {
+	.group_name_prefix = "tmodem", .group_description = "test", .num_ctr = 2, .ctr_desc = t_ctr,
+};
+static const struct osmo_stat_item_desc t_item[] = {
+	{ "signal", "Signal strength", "%", 0, -1 },
+};
+static const struct osmo_stat_item_group_desc t_statg = {
+	.group_name_prefix = "tmodem", .group_description = "test", .num_items = 1,
+	.item_desc = t_item,
+};
+
+static const char *after(const char *hay, const char *needle)
+{
+	const char *p = hay ? strstr(hay, needle) : NULL;
+
+	return p ? p + strlen(needle) : NULL;
+}
+
+static void test_counters_rendered(void)
+{
+	void *c = talloc_new(ctx);
+	struct rate_ctr_group *m2 = metrics_ctr_group(c, &t_ctrg, "m2");
+	struct rate_ctr_group *m1 = metrics_ctr_group(c, &t_ctrg, "m1");
+	struct rate_ctr_group *anon = metrics_ctr_group(c, &t_ctrg, NULL);
+	char *text;
+	const char *p;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(anon);
+	CU_ASSERT_NOT_EQUAL(m1->idx, m2->idx);	/* a free index each, never a collision */
+	CU_ASSERT_NOT_EQUAL(anon->idx, m2->idx);
+	rate_ctr_inc2(m1, 0);
+	rate_ctr_add(rate_ctr_group_get_ctr(m2, 0), 7);
+	rate_ctr_add(rate_ctr_group_get_ctr(m2, 1), 12);
+	text = metrics_render(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	/* one HELP and TYPE per metric, then its series sorted by name; names made legal */
+	p = after(text, "# HELP guichet_tmodem_sms_in_total Texts received\n"
+			"# TYPE guichet_tmodem_sms_in_total counter\n");
+	CU_ASSERT_PTR_NOT_NULL(p);
+	CU_ASSERT_PTR_NOT_NULL(after(text, "guichet_tmodem_sms_in_total{name=\"m1\"} 1\n"
+					   "guichet_tmodem_sms_in_total{name=\"m2\"} 7\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_tmodem_parts_out_total{name=\"m2\"} 12\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# HELP guichet_tmodem_parts_out_total Parts sent\\nby "
+				       "the modem\n"));
+	/* an unnamed group: its index */
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_tmodem_sms_in_total{instance=\""));
+	/* HELP appears once per metric whatever the number of groups */
+	p = strstr(text, "# HELP guichet_tmodem_sms_in_total");
+	CU_ASSERT_PTR_NULL(p ? strstr(p + 1, "# HELP guichet_tmodem_sms_in_total") : "dup");
+	talloc_free(c);
+	/* freed with their talloc parent: gone from the registry and the text */
+	text = metrics_render(ctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	CU_ASSERT_PTR_NULL(strstr(text, "guichet_tmodem_"));
+	talloc_free(text);
+}
+
+static void test_label_escaped(void)
+{
+	void *c = talloc_new(ctx);
+	struct rate_ctr_group *g = metrics_ctr_group(c, &t_ctrg, "a\"b\\c");
+	char *text = metrics_render(c);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_tmodem_sms_in_total{name=\"a\\\"b\\\\c\"} 0\n"));
+	talloc_free(c);
+}
+
+static void test_stat_items(void)
+{
+	void *c = talloc_new(ctx);
+	struct osmo_stat_item_group *g = metrics_stat_group(c, &t_statg, "m1");
+	char *text;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	osmo_stat_item_set(osmo_stat_item_group_get_item(g, 0), 54);
+	text = metrics_render(c);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "# TYPE guichet_tmodem_signal gauge\n"
+					    "guichet_tmodem_signal{name=\"m1\"} 54\n"));
+	talloc_free(c);
+}
+
+static void test_table(void)
+{
+	char buf[1024] = "";
+	FILE *out = fmemopen(buf, sizeof(buf), "w");
+
+	CU_ASSERT_EQUAL(metrics_print_table(out, "# HELP guichet_x_total Texts in\n"
+					    "# TYPE guichet_x_total counter\n"
+					    "guichet_x_total{name=\"m1\"} 3\n"
+					    "guichet_x_total{name=\"m2\"} 4\n"), 2);
+	fclose(out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Texts in\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "guichet_x_total{name=\"m2\"} 4"));
+	out = fopen("/dev/null", "w");
+	CU_ASSERT_EQUAL(metrics_print_table(out, "<html>Not found</html>\n"), -1);
+	CU_ASSERT_EQUAL(metrics_print_table(out, NULL), -1);
+	fclose(out);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	talloc_enable_null_tracking();
+	ctx = talloc_named_const(NULL, 0, "test_metrics");
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("metrics", NULL, NULL);
+	if (!s)
+		goto fail;
+	if (!CU_add_test(s, "counters rendered", test_counters_rendered) ||
+	    !CU_add_test(s, "label values escaped", test_label_escaped) ||
+	    !CU_add_test(s, "stat items as gauges", test_stat_items) ||
+	    !CU_add_test(s, "the operator's table", test_table))
+		goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	talloc_free(ctx);
+	if (talloc_total_blocks(NULL) != 1) {
+		fprintf(stderr, "talloc leak:\n");
+		talloc_report_full(NULL, stderr);
+		failures++;
+	}
+	talloc_disable_null_tracking();
+	return failures ? 1 : 0;
+fail:
+	CU_cleanup_registry();
+	return 2;
+}
