@@ -183,3 +183,10 @@ fail:
 	talloc_free(c);
 	return NULL;
 }
+
+unsigned config_ussd_screen(const struct config *c)
+{
+	if (c->gsup && c->ussd.screen > CONFIG_GSUP_SCREEN)
+		return CONFIG_GSUP_SCREEN;
+	return c->ussd.screen;
+}

@@ -2,6 +2,7 @@
  * and USSD screen sizes. Everything is reported at the place the administrator wrote it. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow.h"
@@ -10,6 +11,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define DEFAULT_USSD_SCREEN 182
+#define DEFAULT_SMS_PARTS 3
 
 struct ck {
 	void *tmp;			/* scratch talloc context, freed at the end */
@@ -18,6 +20,7 @@ struct ck {
 	struct diag *d;
 	unsigned errors;
 	unsigned ussd_screen;
+	unsigned sms_parts;
 };
 
 static void err_at(struct ck *c, const struct flow_loc *l, const char *fmt, ...)
@@ -657,6 +660,584 @@ static void check_flow_ussd(struct ck *c, const struct flow *f)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Screens as people see them: a text with what is said before it, on each channel
+ *
+ * The engine says the retry (or the help) and then the question or the menu again in one
+ * reply, and the common messages and lists of services on their own. Each such screen is
+ * measured as shown with its variables empty, except {{contact}}, {{keyword}} and
+ * {{choices}}, which are known: on USSD against one screen, on SMS against the parts a reply
+ * may take. */
+
+struct shown_ctx {
+	struct ck *c;
+	const struct flow *f;
+	const char *lang;
+	bool ussd;
+	const char *choices;
+};
+
+static const char *shown_lookup(void *data, const char *name)
+{
+	struct shown_ctx *x = data;
+
+	if (!strcmp(name, "contact"))
+		return flow_text_pick(&x->c->fs->msg.contact, x->lang, x->ussd);
+	if (!strcmp(name, "keyword"))
+		return x->f && x->f->n_keywords ? x->f->keywords[0] : NULL;
+	if (!strcmp(name, "choices"))
+		return x->choices;
+	return NULL;
+}
+
+/* t in lang on the channel, expanded as shown at the least and folded as the channel does;
+ * NULL when t has no text. */
+static char *shown(struct ck *c, const struct flow *f, const struct flow_text *t, const char *lang,
+		   bool ussd, const char *choices)
+{
+	struct shown_ctx x = { c, f, lang, ussd, choices };
+	const char *tmpl = flow_text_pick(t, lang, ussd);
+	char *out;
+
+	if (!tmpl)
+		return NULL;
+	out = template_expand(c->tmp, tmpl, shown_lookup, &x);
+	if (out && !(c->env && c->env->no_fold) && !text_is_gsm7(out))
+		out = text_fold_gsm7(c->tmp, out);
+	return out;
+}
+
+static struct text_budget budget(const struct ck *c, bool ussd)
+{
+	return ussd ? text_budget_ussd(c->ussd_screen) : text_budget_sms(c->sms_parts);
+}
+
+/* "131 characters, at most 128" / "3 SMS parts, at most 2"; NULL when text fits. */
+static char *overflow(struct ck *c, const char *text, bool ussd)
+{
+	struct text_budget b = budget(c, ussd);
+	struct text_measure m;
+
+	if (!text || text_fits(text, &b))
+		return NULL;
+	text_measure(text, &m);
+	if (ussd)
+		return talloc_asprintf(c->tmp, "%u characters, at most %u%s", m.units,
+				       m.coding == TEXT_GSM7 ? b.gsm7_units : b.ucs2_units,
+				       m.coding == TEXT_GSM7 ? "" : " (UCS-2)");
+	return talloc_asprintf(c->tmp, "%u SMS parts, at most %u", m.parts, c->sms_parts);
+}
+
+static const char *where_screen(bool ussd)
+{
+	return ussd ? "one USSD screen" : "the SMS parts a reply may take";
+}
+
+static char *join(struct ck *c, const char *a, const char *b)
+{
+	if (!a || !*a)
+		return b ? talloc_strdup(c->tmp, b) : NULL;
+	if (!b || !*b)
+		return talloc_strdup(c->tmp, a);
+	return talloc_asprintf(c->tmp, "%s\n%s", a, b);
+}
+
+/* Where a text of t in lang was written (its ussd: version on USSD), else fallback. */
+static const struct flow_loc *text_loc(const struct flow_text *t, const char *lang, bool ussd,
+				       const struct flow_loc *fallback)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		const struct flow_tr *tr = &t->tr[i];
+
+		if (strcmp(tr->lang, lang) && i + 1 < t->n)
+			continue;
+		if (strcmp(tr->lang, lang))
+			tr = &t->tr[0];
+		if (ussd && tr->ussd)
+			return &tr->ussd_loc;
+		return tr->loc.file ? &tr->loc : fallback;
+	}
+	return fallback;
+}
+
+/* The first page of a menu as the engine cuts it (greedy, at least one option, the more
+ * line when options are left), for the options' labels as shown. */
+static char *menu_first_page(struct ck *c, const char *title, char **labels, unsigned n,
+			     const char *more_line, bool ussd)
+{
+	struct text_budget b = budget(c, ussd);
+	char *page = talloc_strdup(c->tmp, title ? title : "");
+	unsigned k = 0;
+
+	while (k < n && k < 8) {
+		char *cand = talloc_asprintf(c->tmp, "%s%s%u %s", page, *page ? "\n" : "", k + 1,
+					     labels[k]);
+		char *with_more = k + 1 == n ? cand : join(c, cand, more_line);
+
+		if (k > 0 && !text_fits(with_more, &b))
+			break;
+		page = cand;
+		k++;
+	}
+	return k < n ? join(c, page, more_line) : page;
+}
+
+/* The choices a wrong pick names, as the engine writes them ("1, 2 ou 3", "1 à 8 ou 9"). */
+static char *choices_of(struct ck *c, unsigned n, bool more, const char *lang)
+{
+	bool en = lang && !strcmp(lang, "en");
+	const char *more_key = c->fs->words.n_more ? c->fs->words.more[0] : "9";
+	char *t;
+
+	if (n > 4) {
+		t = talloc_asprintf(c->tmp, "1 %s %u", en ? "to" : "\u00e0", n);
+	} else {
+		t = talloc_strdup(c->tmp, "1");
+		for (unsigned i = 2; i <= n; i++) {
+			if (i == n && !more)
+				t = talloc_asprintf_append(t, " %s %u", en ? "or" : "ou", i);
+			else
+				t = talloc_asprintf_append(t, ", %u", i);
+		}
+	}
+	if (more)
+		t = talloc_asprintf_append(t, " %s %s", en ? "or" : "ou", more_key);
+	return t;
+}
+
+static void screen_error(struct ck *c, const struct flow_loc *loc, const char *what,
+			 const char *lang, bool ussd, const char *size)
+{
+	err_at(c, loc, "%s (%s) does not fit %s: %s", what, lang, where_screen(ussd), size);
+}
+
+/* The screens of one question or menu: itself, after the retry text, after the help. */
+static void check_step_screens(struct ck *c, const struct flow *f, const struct flow_step *st,
+			       bool ussd)
+{
+	const struct flow_messages *m = &c->fs->msg;
+
+	for (unsigned i = 0; i < st->text.n; i++) {
+		const char *lang = st->text.tr[i].lang;
+		char *prompt, *choices = NULL, *size;
+
+		if (st->kind == STEP_MENU) {
+			unsigned n = st->from_list ? 2 : st->n_options;
+			char **labels = talloc_array(c->tmp, char *, n ? n : 1);
+			const char *more = flow_text_pick(&m->more, lang, ussd);
+			char *more_line = talloc_asprintf(c->tmp, "%s %s", c->fs->words.n_more ?
+							  c->fs->words.more[0] : "9",
+							  more ? more : "Suite");
+
+			for (unsigned j = 0; j < n; j++) {
+				labels[j] = shown(c, f, st->from_list ? &st->from_label
+							    : &st->options[j].label, lang, ussd, NULL);
+				if (!labels[j])
+					labels[j] = "";
+			}
+			prompt = menu_first_page(c, shown(c, f, &st->text, lang, ussd, NULL), labels, n,
+						 more_line, ussd);
+			choices = choices_of(c, n > 8 ? 8 : n, n > 8 || st->from_list, lang);
+		} else if (st->kind == STEP_ASK) {
+			prompt = shown(c, f, &st->text, lang, ussd, NULL);
+			if (st->expect == EXPECT_YESNO || st->expect == EXPECT_CHOICE)
+				choices = choices_of(c, st->expect == EXPECT_CHOICE ? st->n_choices : 2,
+						     false, lang);
+		} else {
+			continue;
+		}
+		/* alone: a question on SMS (USSD has its own check, with the option rule) */
+		if (!ussd && (size = overflow(c, prompt, false)))
+			screen_error(c, text_loc(&st->text, lang, false, &st->loc), "this question",
+				     lang, false, size);
+
+		/* after a wrong answer */
+		const struct flow_text *retry = st->retry.n ? &st->retry : choices ? &m->pick
+									 : &m->invalid;
+		char *r = shown(c, f, retry, lang, ussd, choices);
+		if ((size = overflow(c, join(c, r, prompt), ussd)))
+			err_at(c, st->retry.n ? text_loc(&st->retry, lang, ussd, &st->loc) : &st->loc,
+			       "step `%s` after a wrong answer (%s): %s then the %s again does not "
+			       "fit %s: %s", st->name, lang, st->retry.n ? "its retry text" :
+			       choices ? "the common `pick` message" : "the common `invalid` message",
+			       st->kind == STEP_MENU ? "menu" : "question", where_screen(ussd), size);
+
+		/* after the help word */
+		const struct flow_text *help = st->help.n ? &st->help : f->help.n ? &f->help
+								   : &m->help;
+		char *h = shown(c, f, help, lang, ussd, NULL);
+		if ((size = overflow(c, join(c, h, prompt), ussd)))
+			err_at(c, st->help.n ? text_loc(&st->help, lang, ussd, &st->loc) :
+			       f->help.n ? text_loc(&f->help, lang, ussd, &f->loc) : &st->loc,
+			       "step `%s` after the help word (%s): %s then the %s again does not "
+			       "fit %s: %s", st->name, lang, st->help.n ? "its help" : f->help.n ?
+			       "the flow's help" : "the common `help` message",
+			       st->kind == STEP_MENU ? "menu" : "question", where_screen(ussd), size);
+	}
+}
+
+/* A text said alone (say, wait, empty, on_timeout, messages) on one channel. */
+static void check_alone(struct ck *c, const struct flow *f, const struct flow_text *t,
+			const struct flow_loc *fallback, const char *what, bool ussd)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		const char *lang = t->tr[i].lang;
+		char *size = overflow(c, shown(c, f, t, lang, ussd, NULL), ussd);
+
+		if (size)
+			screen_error(c, text_loc(t, lang, ussd, fallback), what, lang, ussd, size);
+	}
+}
+
+static void check_flow_screens(struct ck *c, const struct flow *f, bool ussd)
+{
+	for (unsigned i = 0; i < f->n_steps; i++) {
+		const struct flow_step *st = &f->steps[i];
+
+		check_step_screens(c, f, st, ussd);
+		if (!ussd && st->kind == STEP_SAY)
+			check_alone(c, f, &st->text, &st->loc, "this text", false);
+		if (!ussd)
+			check_alone(c, f, &st->empty, &st->loc, "the empty text", false);
+	}
+	/* on USSD, on_timeout alone is checked with the other texts of a USSD flow */
+	if (!ussd || !f->on_timeout.n)
+		check_alone(c, f, f->on_timeout.n ? &f->on_timeout : &c->fs->msg.expired, &f->loc,
+			    f->on_timeout.n ? "on_timeout" : "the common `expired` message", ussd);
+}
+
+/* What a POSIX extended pattern needs that a keypad cannot type: a literal character or a
+ * bracket expression with no digit, * or #, that is not optional. NULL when a keypad can
+ * answer (or when the pattern has alternatives: then it is not judged). Returns a
+ * description, talloc'd under c->tmp. */
+static const char *pattern_needs(struct ck *c, const char *p)
+{
+	if (strchr(p, '|'))
+		return NULL;
+	while (*p) {
+		const char *el = p;
+		char lit = 0;
+		bool keypad = true;
+
+		if (*p == '\\' && p[1]) {
+			lit = p[1];
+			p += 2;
+		} else if (*p == '[') {
+			const char *q = p + 1;
+			bool neg = *q == '^';
+
+			if (neg)
+				q++;
+			if (*q == ']')
+				q++;
+			q = strchr(q, ']');
+			if (!q)
+				return NULL;
+			keypad = neg;
+			for (const char *k = p + 1; k < q && !keypad; k++)
+				keypad = (*k >= '0' && *k <= '9') || *k == '*' || *k == '#' ||
+					 !strncmp(k, ":digit:", 7) || !strncmp(k, ":alnum:", 7) ||
+					 !strncmp(k, ":print:", 7) || !strncmp(k, ":graph:", 7) ||
+					 !strncmp(k, ":punct:", 7);
+			/* a range around the digits (!-~) counts as holding them */
+			for (const char *k = p + 1; k + 2 < q && !keypad; k++)
+				keypad = k[1] == '-' && k[0] <= '0' && k[2] >= '9';
+			p = q + 1;
+		} else if (strchr("^$.()", *p)) {
+			p++;
+			continue;
+		} else if (strchr("*+?{", *p)) {
+			if (*p == '{')
+				p += strcspn(p, "}");
+			if (*p)
+				p++;
+			continue;
+		} else {
+			lit = *p++;
+		}
+		if (lit)
+			keypad = (lit >= '0' && lit <= '9') || lit == '*' || lit == '#' || lit == '+';
+		if (keypad)
+			continue;
+		/* optional: ?, * or {0 after it */
+		if (*p == '?' || *p == '*' || !strncmp(p, "{0", 2))
+			continue;
+		return lit ? talloc_asprintf(c->tmp, "`%c`", lit)
+			   : talloc_asprintf(c->tmp, "`%.*s`", (int)(p - el), el);
+	}
+	return NULL;
+}
+
+/* A text shown on USSD that asks to type a word a keypad cannot type (AIDE, STOP, RDV, or
+ * "?" after "Envoyez" or in quotes). Words are taken as written in capitals. */
+static bool keypad_typable(const char *w)
+{
+	return w[strspn(w, "0123456789*#+")] == '\0';
+}
+
+static const char *letters_word(const struct ck *c, const char *tok, size_t len,
+				const char *prev, bool quoted)
+{
+	const struct flow_words *w = &c->fs->words;
+	const char *const *lists[] = { w->help, w->back, w->restart, w->stop, w->more };
+	unsigned ns[] = { w->n_help, w->n_back, w->n_restart, w->n_stop, w->n_more };
+	bool caps = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (tok[i] >= 'a' && tok[i] <= 'z')
+			return NULL;	/* as written in a sentence, not a word to type */
+		caps |= tok[i] >= 'A' && tok[i] <= 'Z';
+	}
+	for (unsigned i = 0; i < 5; i++) {
+		for (unsigned j = 0; j < ns[i]; j++) {
+			const char *word = lists[i][j];
+
+			if (strlen(word) != len || strncmp(word, tok, len) || keypad_typable(word))
+				continue;
+			if (caps || quoted || (prev && (!strcasecmp(prev, "envoyez") ||
+						       !strcasecmp(prev, "renvoyez") ||
+						       !strcasecmp(prev, "tapez") ||
+						       !strcasecmp(prev, "send"))))
+				return word;
+		}
+	}
+	/* a keyword may be named ("Aide RDV"); it is asked for after a verb or in quotes */
+	if (!quoted && !(prev && (!strcasecmp(prev, "envoyez") || !strcasecmp(prev, "renvoyez") ||
+				  !strcasecmp(prev, "tapez") || !strcasecmp(prev, "send"))))
+		return NULL;
+	for (unsigned i = 0; caps && i < c->fs->n_flows; i++)
+		for (unsigned j = 0; j < c->fs->flows[i].n_keywords; j++)
+			if (strlen(c->fs->flows[i].keywords[j]) == len &&
+			    !strncmp(c->fs->flows[i].keywords[j], tok, len))
+				return c->fs->flows[i].keywords[j];
+	return NULL;
+}
+
+static void check_keypad_text(struct ck *c, const struct flow_text *t, const struct flow_loc *fb,
+			      const char *what)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		const char *s = t->tr[i].ussd ? t->tr[i].ussd : t->tr[i].text;
+		char prev[32] = "";
+
+		while (s && *s) {
+			size_t sp = strspn(s, " \n\t"), len;
+			bool quoted;
+			const char *word;
+
+			s += sp;
+			len = strcspn(s, " \n\t");
+			if (!len)
+				break;
+			{
+				const char *tok = s;
+				size_t tl = len;
+
+				/* quotes and punctuation around a word ("AIDE", « STOP », RDV.) */
+				quoted = false;
+				while (tl && strchr("\"'(", *tok)) {
+					quoted = true;
+					tok++;
+					tl--;
+				}
+				if (tl >= 2 && (!strncmp(tok, "\u00ab", 2) || !strncmp(tok, "\u00bb", 2))) {
+					quoted = true;
+					tok += 2;
+					tl -= 2;
+				}
+				while (tl > 1 && strchr("\"').,;:!", tok[tl - 1])) {
+					quoted |= tok[tl - 1] == '"' || tok[tl - 1] == '\'';
+					tl--;
+				}
+				if (tl > 2 && !strncmp(tok + tl - 2, "\u00bb", 2)) {
+					quoted = true;
+					tl -= 2;
+				}
+				if (tl == 0 && !strncmp(s, "\u00bb", 2))
+					quoted = true;
+				word = tl ? letters_word(c, tok, tl, prev, quoted) : NULL;
+				if (word) {
+					err_at(c, text_loc(t, t->tr[i].lang, true, fb), "%s (%s) asks to "
+					       "type `%s`, which a USSD keypad cannot: offer a digit in a "
+					       "`ussd:` version", what, t->tr[i].lang, word);
+					break;
+				}
+				snprintf(prev, sizeof(prev), "%.*s", (int)(tl < 31 ? tl : 31), tok);
+			}
+			s += len;
+		}
+	}
+}
+
+static void check_flow_keypad(struct ck *c, const struct flow *f)
+{
+	check_keypad_text(c, &f->on_timeout, &f->loc, "on_timeout");
+	check_keypad_text(c, &f->help, &f->loc, "the help");
+	for (unsigned i = 0; i < f->n_steps; i++) {
+		const struct flow_step *st = &f->steps[i];
+
+		check_keypad_text(c, &st->text, &st->loc, "this text");
+		check_keypad_text(c, &st->help, &st->loc, "the help");
+		check_keypad_text(c, &st->retry, &st->loc, "the retry text");
+		check_keypad_text(c, &st->wait, &st->loc, "the wait text");
+		check_keypad_text(c, &st->empty, &st->loc, "the empty text");
+		for (unsigned j = 0; j < st->n_options; j++)
+			check_keypad_text(c, &st->options[j].label, &st->options[j].loc, "this option");
+		if (st->kind == STEP_ASK && st->expect == EXPECT_PATTERN && st->pattern) {
+			const char *bad = pattern_needs(c, st->pattern);
+
+			if (bad)
+				err_at(c, &st->loc, "question `%s` is reachable over USSD but its "
+				       "pattern needs %s, which a keypad (digits, * and #) cannot type: "
+				       "accept digits too, or use `date`, `month` or `digits`",
+				       st->name, bad);
+		}
+	}
+}
+
+/* The lists of services: for a text Guichet does not know (SMS: keywords; USSD: codes) and
+ * each USSD root menu ("*4321#" listing "*4321*1#", "*4321*2#"), alone and after a wrong
+ * pick. */
+static void check_lists(struct ck *c, bool ussd)
+{
+	const struct flow_set *fs = c->fs;
+	const struct flow_text *wt = &fs->msg.welcome;
+
+	for (unsigned l = 0; l < (wt->n ? wt->n : 1); l++) {
+		const char *lang = wt->n ? wt->tr[l].lang : "fr";
+		char *list = shown(c, NULL, wt, lang, ussd, NULL);
+		struct text_measure m;
+		char *size;
+
+		for (unsigned i = 0; i < fs->n_flows; i++) {
+			const struct flow *f = &fs->flows[i];
+			const char *title = flow_text_pick(&f->title, lang, ussd);
+
+			if (ussd && f->n_ussd)
+				list = join(c, list, talloc_asprintf(c->tmp, "%s %s", f->ussd_codes[0],
+								     title ? title : f->name));
+			else if (!ussd && f->n_keywords)
+				list = join(c, list, talloc_asprintf(c->tmp, "%s : %s", f->keywords[0],
+								     title ? title : f->name));
+		}
+		if (list && !(c->env && c->env->no_fold) && !text_is_gsm7(list))
+			list = text_fold_gsm7(c->tmp, list);
+		if ((size = overflow(c, list, ussd)))
+			err_at(c, text_loc(wt, lang, ussd, NULL), "the list of services (the "
+			       "`welcome` message and every flow's %s and title, %s) does not fit "
+			       "%s: %s", ussd ? "code" : "keyword", lang, where_screen(ussd), size);
+		else if (!ussd && list && (text_measure(list, &m), m.parts > 1))
+			diag_add(c->d, DIAG_WARNING, NULL, 0, 0, "the list of services (%s) takes %u "
+				 "SMS parts: shorten the `welcome` message or the flows' titles so "
+				 "that it fits one", lang, m.parts);
+		if (!ussd)
+			continue;
+		/* root menus: one per code that heads others */
+		for (unsigned i = 0; i < fs->n_flows; i++) {
+			for (unsigned j = 0; j < fs->flows[i].n_ussd; j++) {
+				const char *code = fs->flows[i].ussd_codes[j];
+				const char *star = strrchr(code, '*');
+				char *prefix, *menu;
+				unsigned n = 0;
+				bool first = true;
+
+				if (!star || star == code)
+					continue;
+				prefix = talloc_strndup(c->tmp, code, star - code + 1);
+				/* each root once: at its first code */
+				for (unsigned a = 0; a <= i && first; a++)
+					for (unsigned b = 0; b < fs->flows[a].n_ussd && first; b++)
+						if ((a < i || b < j) && !strncmp(fs->flows[a].ussd_codes[b],
+									    prefix, strlen(prefix)))
+							first = false;
+				if (!first)
+					continue;
+				menu = shown(c, NULL, wt, lang, true, NULL);
+				for (unsigned a = 0; a < fs->n_flows; a++) {
+					for (unsigned b = 0; b < fs->flows[a].n_ussd; b++) {
+						const char *cd = fs->flows[a].ussd_codes[b];
+						const char *title = flow_text_pick(&fs->flows[a].title,
+										   lang, true);
+						if (strncmp(cd, prefix, strlen(prefix)))
+							continue;
+						menu = join(c, menu, talloc_asprintf(c->tmp, "%.*s %s",
+							(int)strcspn(cd + strlen(prefix), "*#"),
+							cd + strlen(prefix), title ? title : fs->flows[a].name));
+						n++;
+					}
+				}
+				if (menu && !(c->env && c->env->no_fold) && !text_is_gsm7(menu))
+					menu = text_fold_gsm7(c->tmp, menu);
+				if ((size = overflow(c, join(c, shown(c, NULL, &fs->msg.pick, lang, true,
+								   choices_of(c, n, false, lang)),
+							 menu), true)))
+					err_at(c, text_loc(wt, lang, true, NULL), "the USSD menu of "
+					       "%.*s# (the `welcome` message and the titles, %s), after a "
+					       "wrong pick, does not fit one USSD screen: %s",
+					       (int)strlen(prefix) - 1, prefix, lang, size);
+			}
+		}
+	}
+}
+
+/* The common messages said alone, on the channels some flow uses. */
+static void check_messages(struct ck *c, bool ussd)
+{
+	const struct flow_messages *m = &c->fs->msg;
+	const struct flow_text *alone[] = { &m->too_many_tries, &m->stopped, &m->expired,
+					    &m->backend_error, &m->busy,
+					    ussd ? &m->invalid_session : &m->suggest };
+	static const char *const names[] = { "too_many_tries", "stopped", "expired",
+					     "backend_error", "busy", NULL };
+	const struct flow *longest = NULL;
+
+	/* suggest names a keyword: measured with the longest */
+	for (unsigned i = 0; i < c->fs->n_flows; i++)
+		if (c->fs->flows[i].n_keywords && (!longest || strlen(c->fs->flows[i].keywords[0]) >
+						   strlen(longest->keywords[0])))
+			longest = &c->fs->flows[i];
+	for (unsigned i = 0; i < ARRAY_SIZE(alone); i++) {
+		char *what = talloc_asprintf(c->tmp, "the common `%s` message",
+					     names[i] ? names[i] : ussd ? "invalid_session" : "suggest");
+
+		check_alone(c, longest, alone[i], NULL, what, ussd);
+		if (ussd)
+			check_keypad_text(c, alone[i], NULL, what);
+	}
+	if (ussd) {
+		check_keypad_text(c, &m->help, NULL, "the common `help` message");
+		check_keypad_text(c, &m->pick, NULL, "the common `pick` message");
+		check_keypad_text(c, &m->invalid, NULL, "the common `invalid` message");
+	}
+}
+
+static void check_screens(struct ck *c)
+{
+	bool any_sms = false, any_ussd = false;
+
+	for (unsigned i = 0; i < c->fs->n_flows; i++) {
+		const struct flow *f = &c->fs->flows[i];
+
+		if (f->n_keywords) {
+			check_flow_screens(c, f, false);
+			any_sms = true;
+		}
+		if (f->n_ussd) {
+			check_flow_screens(c, f, true);
+			check_flow_keypad(c, f);
+			any_ussd = true;
+		}
+	}
+	if (any_sms) {
+		check_messages(c, false);
+		check_lists(c, false);
+	}
+	if (any_ussd) {
+		check_messages(c, true);
+		check_lists(c, true);
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Across flows */
 
 static bool is_global_word(const struct flow_words *w, const char *k)
@@ -796,6 +1377,7 @@ unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struc
 	if (!c.tmp)
 		return 0;
 	c.ussd_screen = env && env->ussd_screen ? env->ussd_screen : DEFAULT_USSD_SCREEN;
+	c.sms_parts = env && env->sms_parts ? env->sms_parts : DEFAULT_SMS_PARTS;
 	for (i = 0; i < fs->n_flows; i++) {
 		const struct flow *f = &fs->flows[i];
 		struct dangling_ctx dc = { &c, f };
@@ -819,6 +1401,7 @@ unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struc
 	}
 	check_entries(&c);
 	check_common(&c);
+	check_screens(&c);
 	talloc_free(c.tmp);
 	return c.errors;
 }

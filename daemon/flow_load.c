@@ -1232,6 +1232,17 @@ static const char *const msg_defaults[] = {
 	"Trop de messages. Réessayez dans une heure.",
 };
 
+/* Their USSD versions, where the SMS wording asks for something a keypad cannot send. */
+static const char *const msg_defaults_ussd[] = {
+	NULL, NULL, NULL,
+	"Trop d'erreurs. Recomposez le code ou appelez le {{contact}}.",
+	NULL,
+	"Votre demande a expiré. Recomposez le code pour recommencer.",
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+};
+_Static_assert(ARRAY_SIZE(msg_defaults_ussd) == ARRAY_SIZE(msg_keys) &&
+	       ARRAY_SIZE(msg_defaults) == ARRAY_SIZE(msg_keys), "one default per message");
+
 static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
 {
 	struct flow_text *slots[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
@@ -1361,7 +1372,9 @@ static void load_document(struct ld *L, struct ydoc *y)
 /* ------------------------------------------------------------------------------------------ */
 /* Defaults and the set */
 
-static void default_text(struct flow_set *fs, struct flow_text *t, const char *text)
+/* ussd: a USSD version, NULL when the text says nothing a keypad cannot do. */
+static void default_text(struct flow_set *fs, struct flow_text *t, const char *text,
+			 const char *ussd)
 {
 	if (t->n)
 		return;
@@ -1370,6 +1383,7 @@ static void default_text(struct flow_set *fs, struct flow_text *t, const char *t
 		return;
 	t->tr[0].lang = "fr";
 	t->tr[0].text = talloc_strdup(fs, text);
+	t->tr[0].ussd = ussd ? talloc_strdup(fs, ussd) : NULL;
 	t->n = 1;
 }
 
@@ -1412,7 +1426,7 @@ static void apply_defaults(struct flow_set *fs)
 	for (i = 0; i < ARRAY_SIZE(msg_keys); i++) {
 		if (!msg_defaults[i])
 			continue;
-		default_text(fs, msg_slot(&fs->msg, i), msg_defaults[i]);
+		default_text(fs, msg_slot(&fs->msg, i), msg_defaults[i], msg_defaults_ussd[i]);
 	}
 	/* The help text names the words actually in use, so it stays true when an
 	 * administrator changes them. */
@@ -1420,10 +1434,14 @@ static void apply_defaults(struct flow_set *fs)
 		char *h = talloc_asprintf(fs, "Envoyez %s pour revenir, %s pour recommencer, %s "
 					  "pour finir. Conseiller : {{contact}}",
 					  fs->words.back[0], fs->words.restart[0], fs->words.stop[0]);
+		/* A keypad cannot type STOP; hanging up ends a USSD dialogue anyway. */
+		char *u = talloc_asprintf(fs, "%s retour, %s recommencer. Conseiller : {{contact}}",
+					  fs->words.back[0], fs->words.restart[0]);
 
-		if (h)
-			default_text(fs, &fs->msg.help, h);
+		if (h && u)
+			default_text(fs, &fs->msg.help, h, u);
 		talloc_free(h);
+		talloc_free(u);
 	}
 }
 

@@ -57,7 +57,9 @@ static void flow_env_from(void *ctx, const struct config *c, struct flow_env *en
 		return;
 	env->n_ops = c->backends ? backend_config_ops(c->backends, &names, ctx) : 0;
 	env->ops = names;
-	env->ussd_screen = c->ussd.screen;
+	env->ussd_screen = config_ussd_screen(c);
+	env->sms_parts = c->sms.max_parts;
+	env->no_fold = !c->sms.fold;
 }
 
 static struct config *load_config(void *ctx, const char *path, struct diag *d)

@@ -73,7 +73,8 @@ static void usage(FILE *out)
 
 static struct flow_set *load_flows(void *ctx, const struct config *c, struct diag *d)
 {
-	struct flow_env env = { .ussd_screen = c->ussd.screen };
+	struct flow_env env = { .ussd_screen = config_ussd_screen(c),
+				.sms_parts = c->sms.max_parts, .no_fold = !c->sms.fold };
 	const char **ops = NULL;
 
 	env.n_ops = c->backends ? backend_config_ops(c->backends, &ops, ctx) : 0;
@@ -345,7 +346,7 @@ int main(int argc, char **argv)
 	struct router_config rc = {
 		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(c->sms.max_parts),
 			 .fold = c->sms.fold },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(c->ussd.screen),
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(config_ussd_screen(c)),
 			  .fold = c->sms.fold },
 		.call_budget_ms = c->call_budget_ms,
 		.ussd_answer_ms = c->ussd.answer_ms,

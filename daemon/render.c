@@ -13,7 +13,7 @@ struct render_opts render_opts_from(const struct config *c)
 	if (c) {
 		o.max_parts = c->sms.max_parts;
 		o.fold = c->sms.fold;
-		o.screen = c->ussd.screen;
+		o.screen = config_ussd_screen(c);
 	}
 	return o;
 }

@@ -51,6 +51,10 @@ struct config {
 
 /* Loads path; every error goes to d. NULL when any error was found. */
 struct config *config_load(void *ctx, const char *path, struct diag *d);
+/* Characters a USSD screen may hold with this config: ussd.screen, and no more than the 128
+ * an osmo-hlr (1.5) link carries when `gsup:` is configured. */
+unsigned config_ussd_screen(const struct config *c);
+#define CONFIG_GSUP_SCREEN 128
 /* Resolves a path relative to the config's directory (absolute paths unchanged). */
 char *config_path(void *ctx, const struct config *c, const char *p);
 

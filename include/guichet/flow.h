@@ -210,6 +210,8 @@ struct flow_env {
 	unsigned n_ops;
 	const char *const *ops;	/* "backend.operation" */
 	unsigned ussd_screen;	/* characters a USSD screen may hold; 0 = 182 */
+	unsigned sms_parts;	/* SMS parts a reply may take; 0 = 3 */
+	bool no_fold;		/* texts are sent as written, not folded to GSM-7 (sms.fold false) */
 };
 
 /* Loads every *.yaml in dir (sorted by name) or a single file. Every problem found goes into
@@ -221,8 +223,11 @@ struct flow_set *flow_set_load_string(void *ctx, const char *name, const char *y
 				      const struct flow_env *env, struct diag *d);
 
 /* Static checks on a loaded set (called by flow_set_load): dangling next, unreachable steps,
- * variables used before set, unknown operations, duplicate keywords/codes, texts that cannot
- * fit a USSD screen. Returns the number of errors added to d. */
+ * variables used before set, unknown operations, duplicate keywords/codes; every screen a
+ * person can be shown (a text, with the retry or help said before it, the common messages,
+ * the list of services) measured against the SMS parts and USSD screen of env; on USSD,
+ * questions a keypad cannot answer and texts asking to type letters. Returns the number of
+ * errors added to d (warnings: a list of services over one SMS part). */
 unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struct diag *d);
 
 /* Name lookups go through a hash built by the loader once a flow's steps, then the set's

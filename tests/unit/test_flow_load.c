@@ -14,7 +14,7 @@ static void *ctx;
 static struct diag *d;
 
 static const char *const ops[] = { "agenda.slots", "agenda.book", "caf.status" };
-static const struct flow_env env = { 3, ops, 0 };
+static const struct flow_env env = { .n_ops = 3, .ops = ops };
 
 static struct flow_set *load(const char *yaml)
 {
@@ -59,7 +59,7 @@ static const char valid_flow[] =
 	"title: { fr: Prendre rendez-vous, en: Book an appointment }\n"
 	"entry: { sms: [RDV, Rendez-Vous, rdvé], ussd: [\"*4321*1#\", \"*4321#\"] }\n"
 	"timeout: 20m\n"
-	"on_timeout: \"Votre demande a expiré. Envoyez RDV pour recommencer.\"\n"	/* 5 */
+	"on_timeout: { sms: \"Expiré. Envoyez RDV.\", ussd: \"Expiré.\" }\n"	/* 5 */
 	"help: { fr: { sms: \"Aide rendez-vous, longue version.\", ussd: \"Aide RDV\" } }\n"
 	"start: service\n"
 	"steps:\n"
@@ -85,7 +85,7 @@ static const char valid_flow[] =
 	"    next: dossier\n"
 	"  dossier:\n"
 	"    ask: Dossier ?\n"
-	"    expect: { pattern: \"[A-Z]{2}[0-9]{6}\" }\n"			/* 30 */
+	"    expect: { pattern: \"[A-Z0-9]{2}[0-9]{6}\" }\n"		/* 30 */
 	"    save: dossier\n"
 	"    next: naissance\n"
 	"  naissance:\n"
@@ -880,6 +880,207 @@ static void test_everything_reported(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Screens as shown, keypads (issue 12) */
+
+static struct flow_set *load_env(const char *yaml, const struct flow_env *e)
+{
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	return flow_set_load_string(ctx, "t.yaml", yaml, e, d);
+}
+
+/* The help said before a menu or a question: measured together against the configured
+ * screen, as the engine sends them (the sample RDV `?` was 157 on a 128 screen). */
+static void test_help_then_prompt_overflow(void)
+{
+	static const char yaml[] =
+		"flow: t\n"
+		"title: T\n"
+		"entry: { sms: T, ussd: \"*1#\" }\n"
+		"help: \"Envoyez 0 pour revenir, 00 pour recommencer. Conseiller : 3939 (appel gratuit)\"\n"
+		"steps:\n"
+		"  service:\n"
+		"    menu: \"Rendez-vous. Pour quel service ?\"\n"
+		"    options: [ Allocations familiales, RSA, Assurance maladie ]\n"
+		"    next: code\n"
+		"  code:\n"
+		"    ask: \"Code secret reçu par courrier (4 chiffres) ?\"\n"
+		"    expect: { digits: 4, retry: \"Le code a 4 chiffres.\" }\n"
+		"    help: \"Le code est sur le courrier de confirmation. Perdu ? Appelez le 3939 (appel gratuit).\"\n"
+		"    save: code\n"
+		"    next: fin\n"
+		"  fin: { say: Fin }\n";
+	struct flow_env e128 = { .n_ops = 3, .ops = ops, .ussd_screen = 128 };
+	struct flow_set *fs = load_env(yaml, &e128);
+
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has("t.yaml", 4, 7, "step `service` after the help word (fr): the flow's help "
+		      "then the menu again does not fit one USSD screen: 162 characters, at most 128"));
+	CU_ASSERT(has("t.yaml", 13, 11, "step `code` after the help word (fr): its help then the "
+		      "question again does not fit one USSD screen: 130 characters, at most 128"));
+	CU_ASSERT_EQUAL(d->n_errors, 2);
+	talloc_free(fs);
+	/* the same on the 182 characters of an aggregator: fine */
+	fs = load_env(yaml, &env);
+	CU_ASSERT_PTR_NOT_NULL(fs);
+	talloc_free(fs);
+}
+
+/* A retry, a common message and the list of services are measured too. */
+static void test_messages_and_lists_measured(void)
+{
+	char yaml[2048], longer[200];
+
+	memset(longer, 'x', 150);
+	longer[150] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "flow: t\n"
+		 "title: T\n"
+		 "entry: { sms: T, ussd: \"*1*1#\" }\n"
+		 "on_timeout: \"%s\"\n"
+		 "steps:\n"
+		 "  q:\n"
+		 "    ask: \"%.100s ?\"\n"
+		 "    expect: { digits: 4, retry: \"Il faut 4 chiffres, par exemple 1234, sans espace.\" }\n"
+		 "    save: q\n"
+		 "    next: fin\n"
+		 "  fin: { say: Fin }\n", longer, longer);
+	struct flow_env e128 = { .n_ops = 3, .ops = ops, .ussd_screen = 128 };
+	struct flow_set *fs = load_env(yaml, &e128);
+
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has("t.yaml", 4, 13, "on_timeout (fr) is too long for one USSD screen: 150 "
+		      "characters, at most 128"));
+	CU_ASSERT(has("t.yaml", 8, 33, "step `q` after a wrong answer (fr): its retry text then "
+		      "the question again does not fit one USSD screen: 153 characters, at most 128"));
+	CU_ASSERT(has("t.yaml", 6, 3, "step `q` after the help word (fr): the common `help` "
+		      "message then the question again does not fit one USSD screen: 146"));
+	talloc_free(fs);
+
+	/* SMS: a text over the parts a reply may take; the list of services over one part is a
+	 * warning */
+	char big[700];
+	memset(big, 'y', 600);
+	big[600] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "flow: t\n"
+		 "title: \"%.150s\"\n"
+		 "entry: { sms: T }\n"
+		 "steps:\n"
+		 "  fin: { say: \"%s\" }\n", big, big);
+	struct flow_env e2 = { .n_ops = 3, .ops = ops, .sms_parts = 2 };
+	fs = load_env(yaml, &e2);
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has("t.yaml", 5, 15, "this text (fr) does not fit the SMS parts a reply may "
+		      "take: 4 SMS parts, at most 2"));
+	bool warned = false;
+	for (unsigned i = 0; i < d->n; i++)
+		warned |= d->e[i].level == DIAG_WARNING && strstr(d->e[i].msg, "the list of "
+								    "services (fr) takes 2 SMS parts");
+	CU_ASSERT_TRUE(warned);
+	talloc_free(fs);
+}
+
+/* USSD: a pattern a keypad cannot type, and texts asking to type letters. */
+static void test_keypad_checks(void)
+{
+	static const char yaml[] =
+		"flow: t\n"
+		"title: T\n"
+		"entry: { sms: T, ussd: \"*1#\" }\n"
+		"steps:\n"
+		"  mois:\n"
+		"    ask: \"Mois (MM/AAAA) ?\"\n"
+		"    expect: { pattern: \"^[0-9]{2}/[0-9]{4}$\", retry: \"Exemple : 03/2026\" }\n"
+		"    save: mois\n"
+		"    next: ref\n"
+		"  ref:\n"
+		"    ask: \"Référence ?\"\n"
+		"    expect: { pattern: \"^[A-Z]{2}[0-9]{6}$\" }\n"
+		"    save: ref\n"
+		"    next: ok\n"
+		"  ok:\n"
+		"    ask: \"Numéro ?\"\n"
+		"    expect: { pattern: \"^[0-9]{6}/?[0-9]*$\", retry: \"6 chiffres\" }\n"
+		"    save: n\n"
+		"    next: fin\n"
+		"  fin:\n"
+		"    say: \"Merci. Envoyez AIDE ou tapez ? pour de l'aide, STOP pour finir.\"\n";
+
+	expect_error(yaml, 5, 3, "question `mois` is reachable over USSD but its pattern needs "
+		     "`/`, which a keypad (digits, * and #) cannot type");
+	CU_ASSERT(has("t.yaml", 10, 3, "question `ref` is reachable over USSD but its pattern "
+		      "needs `[A-Z]`"));
+	CU_ASSERT(has("t.yaml", 21, 10, "this text (fr) asks to type `AIDE`, which a USSD keypad "
+		      "cannot: offer a digit in a `ussd:` version"));
+	CU_ASSERT_EQUAL(d->n_errors, 3);	/* `ok` is fine: its `/` is optional */
+
+	/* with a ussd: version that offers digits, and on SMS alone: fine */
+	static const char fixed[] =
+		"flow: t\n"
+		"title: T\n"
+		"entry: { sms: T }\n"
+		"steps:\n"
+		"  mois:\n"
+		"    ask: \"Mois (MM/AAAA) ?\"\n"
+		"    expect: { pattern: \"^[0-9]{2}/[0-9]{4}$\" }\n"
+		"    save: mois\n"
+		"    next: fin\n"
+		"  fin:\n"
+		"    say: \"Merci. Envoyez AIDE pour de l'aide.\"\n";
+	struct flow_set *fs = load(fixed);
+	CU_ASSERT_PTR_NOT_NULL(fs);
+	talloc_free(fs);
+	static const char ussd_ok[] =
+		"flow: t\n"
+		"title: T\n"
+		"entry: { sms: T, ussd: \"*1#\" }\n"
+		"steps:\n"
+		"  mois:\n"
+		"    ask: \"Mois ?\"\n"
+		"    expect: month\n"
+		"    save: mois\n"
+		"    next: fin\n"
+		"  fin:\n"
+		"    say: { sms: \"Merci. Envoyez AIDE pour de l'aide.\", ussd: \"Merci. Aide : *1#\" }\n";
+	fs = load(ussd_ok);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	CU_ASSERT_EQUAL(fs->flows[0].steps[0].expect, EXPECT_MONTH);
+	talloc_free(fs);
+}
+
+/* Keywords and answers as people type them. */
+static void test_keywords_and_answers_folded(void)
+{
+	struct flow_set *fs = load(valid_flow);
+	const char *kw = NULL;
+	char *a;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	CU_ASSERT_PTR_NOT_NULL(flow_by_keyword(fs, "rendez vous"));
+	CU_ASSERT_PTR_NOT_NULL(flow_by_keyword(fs, "RENDEZVOUS!"));
+	CU_ASSERT_PTR_NOT_NULL(flow_by_keyword(fs, "Rdv ?"));
+	CU_ASSERT_PTR_NULL(flow_by_keyword(fs, "RDVX"));
+	CU_ASSERT_PTR_NOT_NULL(flow_keyword_near(fs, "RDVX", &kw));
+	CU_ASSERT_STRING_EQUAL(kw, "RDV");
+	CU_ASSERT_PTR_NOT_NULL(flow_keyword_near(fs, "RENDEZVOSU", &kw));
+	CU_ASSERT_PTR_NULL(flow_keyword_near(fs, "XYZW", &kw));
+	a = flow_fold_answer(ctx, " (1) ! ");
+	CU_ASSERT_STRING_EQUAL(a, "1");
+	talloc_free(a);
+	a = flow_fold_answer(ctx, "« oui » …");
+	CU_ASSERT_STRING_EQUAL(a, "OUI");
+	talloc_free(a);
+	a = flow_fold_answer(ctx, "?");
+	CU_ASSERT_STRING_EQUAL(a, "");
+	talloc_free(a);
+	a = flow_fold_answer(ctx, "\xef\xbc\x93");	/* full-width 3 */
+	CU_ASSERT_STRING_EQUAL(a, "3");
+	talloc_free(a);
+	talloc_free(fs);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 int main(void)
 {
@@ -915,7 +1116,11 @@ int main(void)
 	    !CU_add_test(s, "YAML syntax error", test_syntax_error) ||
 	    !CU_add_test(s, "loop without input", test_loop_without_input) ||
 	    !CU_add_test(s, "template syntax", test_template_syntax) ||
-	    !CU_add_test(s, "every error reported", test_everything_reported))
+	    !CU_add_test(s, "every error reported", test_everything_reported) ||
+	    !CU_add_test(s, "help then prompt measured", test_help_then_prompt_overflow) ||
+	    !CU_add_test(s, "messages and lists measured", test_messages_and_lists_measured) ||
+	    !CU_add_test(s, "USSD keypad checks", test_keypad_checks) ||
+	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -421,7 +421,7 @@ static void test_ussd_transport_texts(void)
 	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&sink, USSD_TEXT_UNAVAILABLE),
 			       "Service indisponible. Réessayez plus tard ou appelez le 3939.");
 	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&sink, USSD_TEXT_EXPIRED),
-			       "Votre demande a expiré. Renvoyez le mot-clé pour recommencer.");
+			       "Votre demande a expiré. Recomposez le code pour recommencer.");
 	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&stub, USSD_TEXT_EXPIRED), "Session expirée.");
 }
 
