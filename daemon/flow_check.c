@@ -1184,10 +1184,10 @@ static void check_messages(struct ck *c, bool ussd)
 {
 	const struct flow_messages *m = &c->fs->msg;
 	const struct flow_text *alone[] = { &m->too_many_tries, &m->stopped, &m->expired,
-					    &m->backend_error, &m->busy,
+					    &m->backend_error, &m->busy, &m->limited,
 					    ussd ? &m->invalid_session : &m->suggest };
 	static const char *const names[] = { "too_many_tries", "stopped", "expired",
-					     "backend_error", "busy", NULL };
+					     "backend_error", "busy", "limited", NULL };
 	const struct flow *longest = NULL;
 
 	/* suggest names a keyword: measured with the longest */

@@ -1239,6 +1239,7 @@ static const char *const msg_defaults_ussd[] = {
 	NULL,
 	"Votre demande a expiré. Recomposez le code pour recommencer.",
 	NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	"Trop de demandes. Réessayez dans une heure.",
 };
 _Static_assert(ARRAY_SIZE(msg_defaults_ussd) == ARRAY_SIZE(msg_keys) &&
 	       ARRAY_SIZE(msg_defaults) == ARRAY_SIZE(msg_keys), "one default per message");
@@ -1419,9 +1420,8 @@ static void apply_defaults(struct flow_set *fs)
 	default_words(fs, 4, more, ARRAY_SIZE(more));
 	/* A dialled code is a request, not a message: its own default screen. */
 	if (!fs->msg.limited.n) {
-		default_text(fs, &fs->msg.limited, msg_defaults[ARRAY_SIZE(msg_keys) - 1]);
-		if (fs->msg.limited.n)
-			fs->msg.limited.tr[0].ussd = "Trop de demandes. Réessayez dans une heure.";
+		default_text(fs, &fs->msg.limited, msg_defaults[ARRAY_SIZE(msg_keys) - 1],
+			     msg_defaults_ussd[ARRAY_SIZE(msg_keys) - 1]);
 	}
 	for (i = 0; i < ARRAY_SIZE(msg_keys); i++) {
 		if (!msg_defaults[i])
