@@ -877,6 +877,9 @@ static int quick_check(sqlite3 *db, char *why, size_t why_len)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &s, NULL);
+
+	if (why_len)
+		why[0] = '\0';	/* "ok" writes nothing in it, and the loop below reads it */
 	int out = -1;
 
 	if (rc == SQLITE_OK)
