@@ -122,8 +122,11 @@ static void status_line(struct daemon *dm)
 		memcpy(cap, "!! ", 3);
 		strncat(cap, "; ", sizeof(cap) - strlen(cap) - 1);
 	}
-	service_status("%s%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s", cap, up,
-		       total, smpp, ussd, router_sessions_active(dm->router),
+	/* A store problem first too: STATUS= is cut at 200 characters. */
+	const char *store = router_store_problem(dm->router);
+	service_status("%s%s%s%u/%u modems up%s%s, %u sessions, outbox %u, back-ends %s",
+		       store ? store : "", store ? "; " : "", cap, up, total,
+		       smpp, ussd, router_sessions_active(dm->router),
 		       router_outbox_pending(dm->router), backends_ok ? "ok" : "failing");
 }
 

@@ -72,6 +72,11 @@ struct router {
 	struct rate_ctr_group *ctrs;
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
+	/* Store health, for one journal line per change and STATUS= (store_result). */
+	bool store_failing;	/* the last write failed */
+	bool store_lost;	/* its file was removed or replaced: nothing is taken any more */
+	unsigned long store_failures;	/* failed writes since the last success */
+	char store_error[200];
 };
 
 static const struct rate_ctr_desc router_ctr_desc[] = {
@@ -102,6 +107,52 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- store health ---- */
+
+/* Every write transaction's outcome comes here (what: the write, for the journal). A failed
+ * commit is logged once when writes start failing, with its reason, and once when they work
+ * again, never once per attempt (a modem retries at each poll, the outbox at each tick);
+ * meanwhile router_store_problem() gives the reason for STATUS=. */
+static void store_result(struct router *r, bool ok, const char *what)
+{
+	if (ok) {
+		if (r->store_failing && !r->store_lost)
+			glog(GLOG_STORE, LOGL_NOTICE, NULL, "store: writes succeed again, after %lu "
+			     "failed; waiting messages and replies resume", r->store_failures);
+		r->store_failing = false;
+		r->store_failures = 0;
+		return;
+	}
+	r->store_failures++;
+	if (r->store_failing)
+		return;
+	r->store_failing = true;
+	snprintf(r->store_error, sizeof(r->store_error), "%s", store_last_error(r->st));
+	if (!r->store_lost)
+		glog(GLOG_STORE, LOGL_ERROR, NULL, "store: %s failed: %s. Messages stay with their "
+		     "transport unacknowledged and replies wait in the outbox until writes succeed",
+		     what, r->store_error);
+}
+
+/* The store's file was removed or replaced under us: say so loudly, once; from now on the
+ * store refuses every transaction, so transports keep what they receive unacknowledged. */
+static void store_check(struct router *r)
+{
+	if (r->store_lost || !r->st->ops->verify || r->st->ops->verify(r->st) == 0)
+		return;
+	r->store_lost = true;
+	r->store_failing = true;
+	snprintf(r->store_error, sizeof(r->store_error), "store lost: %s", store_last_error(r->st));
+	glog(GLOG_STORE, LOGL_ERROR, NULL, "%s. No message is taken any more (transports keep "
+	     "them unacknowledged, new USSD dialogues are refused) until guichetd is restarted, on a "
+	     "restored copy or a new empty store", r->store_error);
+}
+
+const char *router_store_problem(const struct router *r)
+{
+	return r->store_failing ? r->store_error : NULL;
 }
 
 /* ---- flow sets ---- */
@@ -484,6 +535,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 	}
 	if (st->ops->commit(st) < 0)
 		goto fail_rollback;
+	store_result(r, true, NULL);
 	start_calls(r, CHANNEL_SMS, calls, n_calls);
 	talloc_free(ctx);
 	offer_outbox(r);
@@ -492,8 +544,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 fail_rollback:
 	st->ops->rollback(st);
 fail:
-	glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot store %u received messages: %s", n,
-	     store_last_error(st));
+	store_result(r, false, "storing received messages");
 	talloc_free(ctx);
 	return -1;
 }
@@ -526,9 +577,11 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls, NULL) < 0 ||
 	    r->st->ops->commit(r->st) < 0) {
 		r->st->ops->rollback(r->st);
-		glog(GLOG_STORE, LOGL_ERROR, NULL, "cannot store the outcome of %s: %s", p->op,
+		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: %s", p->op,
 		     store_last_error(r->st));
+		store_result(r, false, "storing a call's outcome");
 	} else {
+		store_result(r, true, NULL);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
 	}
 	talloc_free(ctx);
@@ -574,15 +627,23 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 			return;
 		if (room > OFFER_BATCH)
 			room = OFFER_BATCH;
-		if (st->ops->begin(st) < 0)
+		if (st->ops->begin(st) < 0) {
+			store_result(r, false, "taking replies out of the outbox");
 			return;
+		}
 		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
 		for (int i = 0; i < n; i++)
 			st->ops->outbound_taken(st, due[i].id);
-		if (n <= 0 || st->ops->commit(st) < 0) {
+		if (n == 0) {
 			st->ops->rollback(st);
 			return;
 		}
+		if (n < 0 || st->ops->commit(st) < 0) {
+			st->ops->rollback(st);
+			store_result(r, false, "taking replies out of the outbox");
+			return;
+		}
+		store_result(r, true, NULL);
 		int i = 0;
 		for (; i < n && t->up; i++) {
 			if (t->send(t, &due[i]) < 0)
@@ -592,12 +653,16 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 		}
 		if (i < n) {
 			/* Refused (queue full or transport down): back in the queue, due now. */
-			if (st->ops->begin(st) == 0) {
-				for (int j = i; j < n; j++)
-					st->ops->outbound_failed(st, due[j].id, now, false);
-				if (st->ops->commit(st) < 0)
-					st->ops->rollback(st);
+			bool ok = st->ops->begin(st) == 0;
+			for (int j = i; ok && j < n; j++)
+				st->ops->outbound_failed(st, due[j].id, now, false);
+			if (ok && st->ops->commit(st) < 0) {
+				st->ops->rollback(st);
+				ok = false;
 			}
+			/* Not written: they come back as "taken" after a restart, counted as
+			 * possible duplicates, which they are not; nothing is lost. */
+			store_result(r, ok, "putting refused replies back in the outbox");
 			return;
 		}
 		if ((unsigned)n < room)
@@ -643,8 +708,10 @@ static void flush_marks(void *data)
 
 	if (!n)
 		return;
-	if (r->st->ops->begin(r->st) < 0)
-		return;
+	if (r->st->ops->begin(r->st) < 0) {
+		store_result(r, false, "marking replies sent");
+		return;		/* kept: retried at the next flush */
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (r->marks[i].kind == MARK_SENT)
 			r->st->ops->outbound_sent(r->st, r->marks[i].id);
@@ -654,8 +721,10 @@ static void flush_marks(void *data)
 	}
 	if (r->st->ops->commit(r->st) < 0) {
 		r->st->ops->rollback(r->st);
+		store_result(r, false, "marking replies sent");
 		return;		/* kept: retried at the next flush */
 	}
+	store_result(r, true, NULL);
 	r->n_marks = 0;
 	offer_outbox(r);
 }
@@ -822,10 +891,13 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 		if (out.reply && followup_via(r)) {
 			if (r->st->ops->begin(r->st) == 0 &&
 			    queue_reply(r, followup_via(r), d->from, out.reply, true) == 0 &&
-			    r->st->ops->commit(r->st) == 0)
+			    r->st->ops->commit(r->st) == 0) {
+				store_result(r, true, NULL);
 				offer_outbox(r);
-			else
+			} else {
 				r->st->ops->rollback(r->st);
+				store_result(r, false, "queueing a USSD follow-up by SMS");
+			}
 		}
 		if (!out.has_call) {
 			dialogue_free(d);
@@ -864,6 +936,15 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 		dialogue_answer(d, "", false);
 		dialogue_free(d);
 		d = NULL;
+	}
+	if (!d && r->store_lost) {
+		/* Not taking messages any more (store_check): say so and end. */
+		void *ctx = talloc_new(r);
+		const char *t = engine_message(ctx, r->flows, &r->flows->msg.backend_error, "fr",
+					       &r->cfg.ussd);
+		reply(data, t ? t : "", false);
+		talloc_free(ctx);
+		return;
 	}
 	if (!d && !req->begin) {
 		void *ctx = talloc_new(r);
@@ -1087,10 +1168,13 @@ static void recover_inbound(void *data, const struct store_inbound *in)
 	     sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0) &&
 	    r->st->ops->inbound_done(r->st, in->id) == 0 &&
 	    (!secret || r->st->ops->inbound_forget(r->st, in->id) == 0) &&
-	    r->st->ops->commit(r->st) == 0)
+	    r->st->ops->commit(r->st) == 0) {
+		store_result(r, true, NULL);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
-	else
+	} else {
 		r->st->ops->rollback(r->st);
+		store_result(r, false, "answering a message stored before the restart");
+	}
 	talloc_free(ctx);
 }
 
@@ -1129,10 +1213,13 @@ static void recover_session(void *data, const struct session *s)
 	const char *via = recovery_via(r, s);
 	if (r->st->ops->begin(r->st) == 0 &&
 	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls, NULL) == 0 &&
-	    r->st->ops->commit(r->st) == 0)
+	    r->st->ops->commit(r->st) == 0) {
+		store_result(r, true, NULL);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
-	else
+	} else {
 		r->st->ops->rollback(r->st);
+		store_result(r, false, "resuming a session interrupted by the restart");
+	}
 	talloc_free(ctx);
 }
 
@@ -1150,13 +1237,15 @@ int router_recover(struct router *r, int64_t now)
 
 void router_tick(struct router *r, int64_t now)
 {
+	store_check(r);
 	if (now - r->last_purge_ms >= PURGE_PERIOD_MS) {
 		/* Expired sessions are kept a little longer than their deadline so that a person
 		 * coming back is told the procedure expired instead of getting the welcome. */
 		unsigned keep = r->cfg.retention_s ? r->cfg.retention_s : 3600;
 		unsigned grace = keep < 3600 ? keep : 3600;
 		r->last_purge_ms = now;
-		r->st->ops->purge(r->st, now / 1000 - grace, keep - grace);
+		if (r->st->ops->purge(r->st, now / 1000 - grace, keep - grace) < 0)
+			store_result(r, false, "purging old messages");
 		retire_flowsets(r, now / 1000);
 	}
 	offer_outbox(r);

@@ -123,6 +123,10 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_N];
 	char err[256];
+	char *path;
+	dev_t dev;		/* the file opened: a file removed or replaced under us differs */
+	ino_t ino;
+	bool lost;
 };
 
 static struct sq *sq_of(struct store *st)
@@ -132,8 +136,16 @@ static struct sq *sq_of(struct store *st)
 
 static int sq_fail(struct sq *q, const char *what)
 {
-	snprintf(q->err, sizeof(q->err), "%s: %s", what, q->db ? sqlite3_errmsg(q->db) : "no database");
+	bool full = q->db && (sqlite3_errcode(q->db) & 0xff) == SQLITE_FULL;
+
+	snprintf(q->err, sizeof(q->err), "%s%s: %s", full ? "store full: " : "", what,
+		 q->db ? sqlite3_errmsg(q->db) : "no database");
 	return -1;
+}
+
+static void sq_lost(struct sq *q)
+{
+	snprintf(q->err, sizeof(q->err), "%s was removed or replaced while in use", q->path);
 }
 
 static sqlite3_stmt *sq_stmt(struct sq *q, enum sq_stmt i)
@@ -179,7 +191,13 @@ static int bind_text(sqlite3_stmt *s, int i, const char *t)
 
 static int sq_begin(struct store *st)
 {
-	return sq_exec1(sq_of(st), Q_BEGIN, "begin");
+	struct sq *q = sq_of(st);
+
+	if (q->lost) {
+		sq_lost(q);
+		return -1;
+	}
+	return sq_exec1(q, Q_BEGIN, "begin");
 }
 
 static int sq_commit(struct store *st)
@@ -654,6 +672,20 @@ static int sq_spend_get(struct store *st, int64_t day,
 	return 0;
 }
 
+static int sq_verify(struct store *st)
+{
+	struct sq *q = sq_of(st);
+	struct stat sb;
+
+	if (!q->lost && (stat(q->path, &sb) < 0 || sb.st_dev != q->dev || sb.st_ino != q->ino))
+		q->lost = true;
+	if (q->lost) {
+		sq_lost(q);
+		return -1;
+	}
+	return 0;
+}
+
 static const char *sq_last_error(struct store *st)
 {
 	return sq_of(st)->err;
@@ -702,6 +734,7 @@ static const struct store_ops sq_ops = {
 	.counters = sq_counters,
 	.spend_add = sq_spend_add,
 	.spend_get = sq_spend_get,
+	.verify = sq_verify,
 	.close = sq_close,
 	.last_error = sq_last_error,
 };
@@ -826,7 +859,7 @@ static int sq_user_version(struct sq *q, int *v)
 static int sq_prepare_db(struct store *st)
 {
 	struct sq *q = sq_of(st);
-	int version, taken;
+	int version = 0, taken;
 	char *errmsg = NULL;
 	char sql[160];
 
@@ -962,10 +995,17 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
 			 q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	if (chmod(path, 0600) < 0) {
-		umask(old_mask);
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		goto fail;
+	{
+		struct stat sb;
+
+		q->path = talloc_strdup(q, path);
+		if (chmod(path, 0600) < 0 || stat(path, &sb) < 0 || !q->path) {
+			umask(old_mask);
+			snprintf(err, err_len, "%s: %s", path, q->path ? strerror(errno) : "out of memory");
+			goto fail;
+		}
+		q->dev = sb.st_dev;
+		q->ino = sb.st_ino;
 	}
 	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
 	/* A damaged file refused now, not after READY with an error every second. */

@@ -152,6 +152,10 @@ void router_tick(struct router *r, int64_t now_ms);
 /* Writes the sent/failed marks still in memory (they are batched per loop iteration). */
 void router_flush(struct router *r);
 unsigned router_sessions_active(const struct router *r);
+/* NULL while the store works; else why it does not, for STATUS= ("store full: commit:
+ * database or disk is full", "store lost: ... was removed or replaced while in use"). Each
+ * change is logged once; router_tick() also checks that the store's file is still there. */
+const char *router_store_problem(const struct router *r);
 unsigned router_outbox_pending(const struct router *r);
 
 /* Since start: the router's rate_ctr group (prefix "router", metrics.h), for /metrics, the

@@ -101,8 +101,14 @@ struct store_ops {
 	int (*spend_get)(struct store *st, int64_t day,
 			 void (*fn)(void *data, const char *via, uint64_t parts), void *data);
 	int (*counters)(struct store *st, struct store_counters *c);
+	/* Optional (NULL: nothing to check). 0 while the store is still the one opened; -1
+	 * once its file was removed or replaced under it (rm guichet.db*, a restore over it):
+	 * from then on begin() fails with that reason, so nothing more is acknowledged that
+	 * could only go to a file nobody will read. Cheap (one stat): call it periodically. */
+	int (*verify)(struct store *st);
 	void (*close)(struct store *st);
-	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time). */
+	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time),
+	 * beginning with "store full: " when the disk or the database is full. */
 	const char *(*last_error)(struct store *st);
 };
 

@@ -1,6 +1,7 @@
 /* The router on the memory store: received messages and their replies stored together,
  * duplicates recognised, replies offered to the transport the person used, calls answered
  * later, a transport that refuses, a restart with a session waiting for a call. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -425,6 +426,101 @@ static void test_ussd_transport_texts(void)
 	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&stub, USSD_TEXT_EXPIRED), "Session expirée.");
 }
 
+/* A memory store whose commits fail on demand, like SQLite on a full disk. */
+static const struct store_ops *real_ops;
+static struct store_ops failing_ops;
+static bool commits_fail;
+
+static int failing_commit(struct store *s)
+{
+	return commits_fail ? -1 : real_ops->commit(s);
+}
+
+/* Counts the lines of the journal (stderr here) holding needle, written while fn ran. */
+static unsigned log_lines(void (*fn)(void *), void *arg, const char *needle)
+{
+	char path[] = "/tmp/guichet-test-router-log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	char line[1024];
+	unsigned n = 0;
+	FILE *f;
+
+	fflush(stderr);
+	dup2(fd, 2);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	unlink(path);
+	return n;
+}
+
+struct offer_run {
+	struct router *rt;
+	struct sms_transport *t;
+	unsigned times;
+};
+
+static void offer_times(void *data)
+{
+	struct offer_run *o = data;
+
+	for (unsigned i = 0; i < o->times; i++)
+		router_sms_ready(o->rt, o->t);
+}
+
+/* The outbox stalls on a failed commit (offer_to): logged once when it starts, once when it
+ * ends, not at every offer; router_store_problem() says why meanwhile. */
+static void test_outbox_commit_failure_logged_once(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *fst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m2 = { .name = "m2", .send = fake_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	struct sms_in m = { .via = "m2", .from = "+33655555555", .text = "GO", .dedup = "F1" };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	real_ops = fst->ops;
+	failing_ops = *fst->ops;
+	failing_ops.commit = failing_commit;
+	fst->ops = &failing_ops;
+	struct router *rt = router_create(c, &rc, fst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m2);
+
+	n_sent = 0;
+	refuse = true;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &m, 1), 0);
+	CU_ASSERT_EQUAL(router_outbox_pending(rt), 1);	/* queued, the transport refused it */
+	CU_ASSERT_PTR_NULL(router_store_problem(rt));
+
+	refuse = false;
+	commits_fail = true;
+	struct offer_run o = { .rt = rt, .t = &m2, .times = 5 };
+	CU_ASSERT_EQUAL(log_lines(offer_times, &o, "taking replies out of the outbox failed"), 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_PTR_NOT_NULL(router_store_problem(rt));
+
+	commits_fail = false;
+	o.times = 2;
+	CU_ASSERT_EQUAL(log_lines(offer_times, &o, "writes succeed again"), 1);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_PTR_NULL(router_store_problem(rt));
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -444,6 +540,8 @@ int main(void)
 	CU_add_test(su, "restart: answered through the transport the person used",
 		    test_restart_answers_through_the_transport_used);
 	CU_add_test(su, "USSD transport screens are common messages", test_ussd_transport_texts);
+	CU_add_test(su, "outbox commit failure logged once per change",
+		    test_outbox_commit_failure_logged_once);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -739,6 +739,29 @@ static void test_damaged_page(void)
 	talloc_free(ctx);
 }
 
+/* The file removed under an open store: verify says so, and no transaction begins any more
+ * (a replaced file, restored over it, is a new inode: the same). */
+static void test_verify_removed(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	char side[600];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->verify(st), 0);
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	CU_ASSERT_EQUAL(st->ops->verify(st), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "removed or replaced"));
+	CU_ASSERT_EQUAL(st->ops->begin(st), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), path));
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* --- running --- */
 
 static int suite_mem(void)
@@ -795,6 +818,7 @@ int main(void)
 	CU_add_test(s, "sent forgets body and number", test_sent_forgets_body);
 	CU_add_test(s, "schema version and damaged rows", test_schema_and_damage);
 	CU_add_test(s, "damaged page refused at open and by the check", test_damaged_page);
+	CU_add_test(s, "file removed under an open store", test_verify_removed);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# A full disk under the store (a 1 MB tmpfs, filled up): the failed writes are logged once
+# when they start (with "store full") and once when they succeed again, not once per retry;
+# STATUS= says "store full" meanwhile; a text received meanwhile stays on the SIM and is
+# answered once there is room again. Needs root (mount); skipped otherwise.
+# Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/tools/sms_inject"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
+[ "$(id -u)" -eq 0 ] || { echo "skip: needs root to mount a small tmpfs"; exit 77; }
+T=$(mktemp -d /tmp/guichet-storefull.XXXXXX)
+mkdir -p "$T/flows" "$T/modem" "$T/store"
+mount -t tmpfs -o size=1m,mode=0700 tmpfs "$T/store" 2>/dev/null || { rmdir "$T/store" "$T/modem" "$T/flows"; rmdir "$T"; echo "skip: cannot mount a tmpfs here"; exit 77; }
+PIDS=() GD=
+cleanup() {
+  [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  umount "$T/store" 2>/dev/null
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; echo "--- status"; tail -n 3 "$T/notify.log"; exit 1; }
+cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
+
+python3 - "$T/notify" "$T/notify.log" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
+EOF
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
+cat > "$T/guichet.yaml" <<EOF
+flows: $T/flows
+store: $T/store/guichet.db
+modems: [ { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl } ]
+EOF
+NOTIFY_SOCKET=$T/notify "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+GD=$!
+for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
+kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+
+replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
+"$B/tools/sms_inject" "$T/modem" +33612345678 DROITS >/dev/null || fail "inject"
+for _ in $(seq 100); do [ "$(replies)" -ge 1 ] && break; sleep 0.05; done
+[ "$(replies)" -eq 1 ] || fail "no reply before the disk is full"
+
+dd if=/dev/zero of="$T/store/fill" bs=4k 2>/dev/null
+"$B/tools/sms_inject" "$T/modem" +33698765432 DROITS >/dev/null || fail "inject"
+for _ in $(seq 50); do grep -q "store full" "$T/guichetd.log" && break; sleep 0.1; done
+sleep 3		# several retries (the modem retries every second, the outbox every tick)
+grep -q "ERROR store store: .* failed: store full: " "$T/guichetd.log" || fail "no error line saying the store is full"
+[ "$(grep -c "failed: store full" "$T/guichetd.log")" -eq 1 ] || fail "the full store is logged more than once"
+grep -q "STATUS=store full: " "$T/notify.log" || fail "STATUS= does not say store full"
+[ "$(replies)" -eq 1 ] || fail "a reply went out that could not be stored"
+echo "ok - a full disk: one error line saying store full, STATUS= says it, nothing taken"
+
+rm -f "$T/store/fill"
+for _ in $(seq 100); do [ "$(replies)" -ge 2 ] && break; sleep 0.05; done
+[ "$(replies)" -eq 2 ] || fail "the message kept on the SIM was not answered once there was room"
+grep -q "NOTICE store store: writes succeed again" "$T/guichetd.log" || fail "the recovery is not logged"
+[ "$(grep -c "writes succeed again" "$T/guichetd.log")" -eq 1 ] || fail "the recovery is logged more than once"
+sleep 1.5
+tail -n 1 "$T/notify.log" | grep -q "STATUS=1/1 modems up" || fail "STATUS= still says the store fails"
+echo "ok - room again: one line saying so, the waiting message answered, STATUS= back to normal"
+
+kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
+[ $rc -eq 0 ] || fail "exit $rc at stop"
+echo "ok - stopped cleanly"
