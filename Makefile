@@ -50,7 +50,7 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check unit integration valgrind bench demo install deb clean fuzz fuzz-bins \
+.PHONY: all deps check unit integration valgrind bench demo docs install deb clean fuzz fuzz-bins \
 	fuzz-replay soak
 
 all: deps-known $(BUILD)/guichetd $(BUILD)/guichet $(TOOL_BINS)
@@ -136,6 +136,12 @@ fuzz-replay:
 soak: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@BUILD=$(BUILD) tests/soak/soak.sh
+# make docs: the sample flows' drawings, committed in docs/flows/ (DOT and SVG; the DOT is also
+# tests/golden/, which tests/integration/draw.sh compares).
+docs: all
+	@mkdir -p docs/flows
+	$(BUILD)/guichet draw --format dot -o docs/flows flows
+	$(BUILD)/guichet draw --format svg -o docs/flows flows
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all

@@ -4,6 +4,7 @@
  *   guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE] [--from NUMBER]
  *                    [--script FILE] [FLOWS]
  *   guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]
+ *   guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]
  *
  * simulate runs the real router, engine and renderer on an in-memory store, with back-end
  * calls answered from a fixture file or, with --config, by the real HTTPS relay; test plays
@@ -24,8 +25,10 @@
 
 #include "guichet/backend.h"
 #include "guichet/config.h"
+#include "guichet/draw.h"
 #include "guichet/guard.h"
 #include "guichet/flow.h"
+#include "guichet/flow_graph.h"
 #include "guichet/flowtest.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -43,6 +46,7 @@ static void usage(FILE *out)
 	      "                        [--from NUMBER] [--script FILE] [FLOWS]\n"
 	      "       guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]\n"
 	      "       guichet status [--config FILE | --url URL]\n"
+	      "       guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]\n"
 	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
 	      out);
 }
@@ -180,6 +184,100 @@ static int cmd_check(void *ctx, int argc, char **argv)
 		printf("\n");
 	}
 	return 0;
+}
+
+/* ---- draw ---- */
+
+/* Loads the flows exactly as `check` does (same configuration, same located errors); NULL
+ * after printing them. */
+static struct flow_set *load_checked(void *ctx, const char *config_file, const char *arg,
+				     struct config **cp)
+{
+	struct diag *d = diag_alloc(ctx);
+	bool bad_config;
+	struct config *c = config_for(ctx, config_file, arg, false, &bad_config);
+	struct flow_env env;
+	struct flow_set *fs;
+	const char *path;
+
+	*cp = c;
+	if (bad_config)
+		return NULL;
+	path = arg ? arg : c ? c->flows : "flows";
+	flow_env_from(ctx, c, &env);
+	fs = flow_set_load(ctx, path, c ? &env : NULL, d);
+	diag_print(d, stderr);
+	if (!fs)
+		fprintf(stderr, "%s: %u error(s)\n", path, d->n_errors);
+	return fs;
+}
+
+static int cmd_draw(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *config_file = NULL, *dir = ".";
+	enum draw_format fmt = DRAW_SVG;
+	struct config *c = NULL;
+	int o, rc = 0;
+
+	while ((o = getopt_long(argc, argv, "c:o:f:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': config_file = optarg; break;
+		case 'o': dir = optarg; break;
+		case 'f':
+			if (draw_format_parse(optarg, &fmt) < 0) {
+				fprintf(stderr, "guichet draw: format `%s`: svg, png or dot\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!strcmp(dir, "-") && fmt != DRAW_DOT) {
+		fprintf(stderr, "guichet draw: -o - (standard output) is for --format dot\n");
+		return 2;
+	}
+	struct flow_set *fs = load_checked(ctx, config_file, optind < argc ? argv[optind] : NULL, &c);
+	if (!fs)
+		return 1;
+	struct render_opts ro = render_opts_from(c);
+	for (unsigned i = 0; i < fs->n_flows; i++) {
+		const struct flow *f = &fs->flows[i];
+		struct flow_graph *g = flow_graph_build(ctx, fs, f, &ro);
+		char err[512];
+
+		if (!g) {
+			fprintf(stderr, "%s: out of memory\n", f->name);
+			return 1;
+		}
+		if (!strcmp(dir, "-")) {
+			if (flow_graph_write_dot(g, stdout) < 0)
+				rc = 1;
+		} else {
+			char *path = talloc_asprintf(ctx, "%s/%s.%s", dir, f->name,
+						     draw_format_ext(fmt));
+			if (draw_write(ctx, g, fmt, path, err, sizeof(err)) < 0) {
+				fprintf(stderr, "%s: %s\n", path, err);
+				rc = 1;
+			} else {
+				printf("%s", path);
+				if (g->n_unreachable || g->n_dead_ends || g->n_stuck)
+					printf(" (%u inaccessible(s), %u impasse(s), %u sans fin)",
+					       g->n_unreachable, g->n_dead_ends, g->n_stuck);
+				printf("\n");
+			}
+			talloc_free(path);
+		}
+		talloc_free(g);
+	}
+	return rc;
 }
 
 /* ---- test ---- */
@@ -704,6 +802,8 @@ int main(int argc, char **argv)
 		rc = cmd_check(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "simulate") == 0)
 		rc = cmd_simulate(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "draw") == 0)
+		rc = cmd_draw(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "test") == 0)
 		rc = cmd_test(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "status") == 0)
