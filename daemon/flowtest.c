@@ -26,7 +26,7 @@
 static const char *const top_keys[] = { "dialogue", "channel", "from", "backend", "steps" };
 static const char *const step_keys[] = {
 	"send", "wait", "hangup", "backend", "reply", "contains", "replies", "by", "encoding",
-	"parts", "end", "no_reply",
+	"parts", "end", "no_reply", "hurry",
 };
 static const char *const reply_keys[] = { "text", "contains", "by", "encoding", "parts", "end" };
 
@@ -171,6 +171,15 @@ static int parse_step(struct flowtest *t, struct ydoc *y, yaml_node_t *n, struct
 		rc = -1;
 	if ((v = ydoc_get(y, n, "hangup")) && ydoc_bool(y, v, &s->hangup) < 0)
 		rc = -1;
+	if ((v = ydoc_get(y, n, "hurry"))) {
+		if (ydoc_bool(y, v, &s->hurry) < 0)
+			rc = -1;
+		else if (s->hurry && t->channel != CHANNEL_SMS) {
+			ydoc_error(y, v, "`hurry` is for SMS: a USSD screen always waits for its "
+				   "answer");
+			rc = -1;
+		}
+	}
 	if ((v = ydoc_get(y, n, "send"))) {
 		/* `send:` with nothing after it is a mistake, not an empty text: write "" */
 		if (ydoc_is_null(v)) {
@@ -362,6 +371,12 @@ static int load_dialogue(struct flowtest *t, struct ydoc *y)
 	for (unsigned i = 0; i < t->n_steps; i++)
 		if (parse_step(t, y, ydoc_seq_item(y, v, i), &t->steps[i]) < 0)
 			rc = -1;
+	if (t->steps[t->n_steps - 1].hurry) {
+		diag_add(y->diag, DIAG_ERROR, y->file, t->steps[t->n_steps - 1].line,
+			 t->steps[t->n_steps - 1].col, "the last step cannot hurry: no text follows "
+			 "it to come before the back-end's answer");
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -560,6 +575,11 @@ static void ft_stall(void *data)
 /* Runs the loop until every reply owed for the input has come. */
 static void settle(struct ft_run *run)
 {
+	if (run->cur && run->cur->step->hurry) {
+		/* Only what comes at once: calls go on while the next text is sent. */
+		router_flush(run->router);
+		return;
+	}
 	run->stalled = false;
 	osmo_timer_schedule(&run->stall, FLOWTEST_STALL_S, 0);
 	while ((run->in_flight || run->ussd_owed) && !run->stalled)
@@ -864,7 +884,7 @@ static char *yaml_replies(void *ctx, const struct flowtest_step_result *sr, enum
 		const struct flowtest_reply *g = &sr->got[i];
 		if (g->by == ch)
 			out = talloc_asprintf_append(out, "\n%*s- %s", indent + 2, "",
-						     yaml_text(ctx, g->text, indent + 4));
+						     yaml_text(ctx, g->text, indent + 2));
 		else
 			out = talloc_asprintf_append(out, "\n%*s- by: %s\n%*stext: %s", indent + 2,
 						     "", channel_name(g->by), indent + 4, "",

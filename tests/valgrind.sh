@@ -13,6 +13,7 @@ run() { if "${vg[@]}" "$@" >/dev/null 2>"$BUILD/valgrind.err"; then echo "clean:
         else echo "VALGRIND: $*"; cat "$BUILD/valgrind.err"; rc=1; fi; }
 for t in "$BUILD"/tests/test_*; do run "$t"; done
 run "$BUILD/guichet" check flows
+run "$BUILD/guichet" test -q flows
 for in in tests/transcripts/*.in; do
   mode=--sms; case $in in *.ussd.in) mode=--ussd;; esac
   run "$BUILD/guichet" simulate $mode --fixtures config/canned-answers.yaml --script "$in" flows

@@ -39,6 +39,8 @@ struct flowtest_step {
 	unsigned wait_s;		/* time jump before the text (wait: 31m) */
 	const char *send;		/* the text sent, NULL for a step that only waits */
 	bool hangup;			/* USSD: the person ends the dialogue (no text) */
+	bool hurry;			/* SMS: the next text goes before this one's calls have
+					 * answered (their replies come with the next step's) */
 	struct call_port backend;	/* answers for calls made during this step (call NULL:
 					 * the dialogue's) */
 	bool checked;			/* replies are compared (reply/contains/replies/no_reply) */
