@@ -322,10 +322,10 @@ static void check_test_costs(void *ctx, const struct flow_set *fs, const struct 
 		struct flowtest_result *r = flowtest_run(tmp, fs, tests[i], &o);
 		const char *base = strrchr(tests[i]->file, '/');
 		if (tests[i]->channel == CHANNEL_SMS)
-			printf("    %-34s SMS: %u repl%s, %u part%s", base ? base + 1 : tests[i]->file,
+			printf("    %-38s SMS: %u repl%s, %u part%s", base ? base + 1 : tests[i]->file,
 			       r->sms, r->sms == 1 ? "y" : "ies", r->parts, r->parts == 1 ? "" : "s");
 		else
-			printf("    %-34s USSD: %u screen%s", base ? base + 1 : tests[i]->file,
+			printf("    %-38s USSD: %u screen%s", base ? base + 1 : tests[i]->file,
 			       r->screens, r->screens == 1 ? "" : "s");
 		if (tests[i]->channel == CHANNEL_USSD && r->sms)
 			printf(" + %u SMS part%s", r->parts, r->parts == 1 ? "" : "s");
