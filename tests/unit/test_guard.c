@@ -439,7 +439,7 @@ static void test_router_burst(void)
 	}
 	n_sent = 0;
 	CU_ASSERT_EQUAL(router_sms_received(r, m, 60), 0);
-	CU_ASSERT_EQUAL(router_counters(r)->messages_in, 60);	/* all stored */
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_MESSAGES_IN), 60);	/* all stored */
 	CU_ASSERT_TRUE(n_sent <= 10 + 1);
 	CU_ASSERT_EQUAL(router_outbox_pending(r), n_sent);
 	unsigned notices = 0;
@@ -455,7 +455,7 @@ static void test_router_burst(void)
 	n_sent = 0;
 	CU_ASSERT_EQUAL(router_sms_received(r, x, 2), 0);
 	CU_ASSERT_EQUAL(n_sent, 0);
-	CU_ASSERT_EQUAL(router_counters(r)->messages_in, 62);
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_MESSAGES_IN), 62);
 
 	talloc_free(r);
 	talloc_free(g);
