@@ -325,8 +325,9 @@ int main(int argc, char **argv)
 		else if (!check_only)
 			fprintf(stderr, "%s: not started: %u error(s)\n", dm->config_file,
 				d->n_errors);
+		int rc = fs && !d->n_errors ? 0 : 1;
 		talloc_free(ctx);
-		return fs && !d->n_errors ? 0 : 1;
+		return rc;
 	}
 	log_setup(ctx, !foreground && getenv("JOURNAL_STREAM"), dm->cfg->log.level);
 	log_diag(d, LOGL_NOTICE);
