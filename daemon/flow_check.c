@@ -893,6 +893,16 @@ static void check_flow_screens(struct ck *c, const struct flow *f, bool ussd)
 	for (unsigned i = 0; i < f->n_steps; i++) {
 		const struct flow_step *st = &f->steps[i];
 
+		/* Once per step: a question whose wrong answers get a text that says nothing of
+		 * what is expected (menus, yesno and choice name their numbers by themselves). */
+		if ((!ussd || !f->n_keywords) && st->kind == STEP_ASK && !st->retry.n &&
+		    st->expect != EXPECT_YESNO &&
+		    st->expect != EXPECT_CHOICE && !(st->expect == EXPECT_TEXT && st->min_len <= 1 &&
+						     !st->max_len))
+			diag_add(c->d, DIAG_WARNING, st->loc.file, st->loc.line, st->loc.col,
+				 "question `%s` has no `retry`: a wrong answer gets the common "
+				 "`invalid` message, which does not say what is expected", st->name);
+
 		check_step_screens(c, f, st, ussd);
 		if (!ussd && st->kind == STEP_SAY)
 			check_alone(c, f, &st->text, &st->loc, "this text", false);

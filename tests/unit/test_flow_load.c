@@ -1014,6 +1014,11 @@ static void test_keypad_checks(void)
 	CU_ASSERT(has("t.yaml", 21, 10, "this text (fr) asks to type `AIDE`, which a USSD keypad "
 		      "cannot: offer a digit in a `ussd:` version"));
 	CU_ASSERT_EQUAL(d->n_errors, 3);	/* `ok` is fine: its `/` is optional */
+	bool warned = false;
+	for (unsigned i = 0; i < d->n; i++)
+		warned |= d->e[i].level == DIAG_WARNING && d->e[i].line == 10 &&
+			  strstr(d->e[i].msg, "question `ref` has no `retry`");
+	CU_ASSERT_TRUE(warned);
 
 	/* with a ussd: version that offers digits, and on SMS alone: fine */
 	static const char fixed[] =
