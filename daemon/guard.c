@@ -2,9 +2,11 @@
  * patterns, destination prefixes and the daily spend cap. Pure: the time comes in. */
 #include <fnmatch.h>
 #include <string.h>
+#include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/talloc.h>
 
 #include "guichet/guard.h"
+#include "guichet/metrics.h"
 
 #define WAYS 8			/* entries per bucket: a lookup looks at one cache line or two */
 #define TEXT_LETTERS 64		/* letters of a text that its loop hash looks at */
@@ -60,8 +62,35 @@ struct guard {
 	struct spend total;
 	struct spend *via;
 	unsigned n_via;
-	struct guard_counters cnt;
+	struct rate_ctr_group *ctrs;
 };
+
+static const struct rate_ctr_desc guard_ctr_desc[] = {
+	[GUARD_CTR_LIMITED] = { "limited", "SMS not processed: the number is past the per-number limits" },
+	[GUARD_CTR_NOTICES] = { "notices", "Polite `limited` texts sent (one per block of a number)" },
+	[GUARD_CTR_MUTED] = { "muted", "SMS not processed: a reply loop with another robot" },
+	[GUARD_CTR_LOOPS] = { "loops", "Reply loops recognised and muted" },
+	[GUARD_CTR_IGNORED] = { "ignored", "SMS from senders never answered (alphanumeric, short codes, patterns)" },
+	[GUARD_CTR_REFUSED] = { "refused_destination", "SMS from, or replies to, numbers outside the allowed destinations" },
+	[GUARD_CTR_CAPPED] = { "capped", "SMS not processed or replies not sent: the daily spend cap" },
+	[GUARD_CTR_USSD_LIMITED] = { "ussd_limited", "USSD dialogues ended at once: past the per-number rate" },
+};
+static const struct rate_ctr_group_desc guard_ctrg_desc = {
+	.group_name_prefix = "guard",
+	.group_description = "What the cost guard stopped",
+	.num_ctr = _GUARD_CTR_N,
+	.ctr_desc = guard_ctr_desc,
+};
+
+static void count(struct guard *g, enum guard_ctr which)
+{
+	rate_ctr_inc2(g->ctrs, which);
+}
+
+uint64_t guard_counter(const struct guard *g, enum guard_ctr which)
+{
+	return rate_ctr_group_get_ctr(g->ctrs, which)->current;
+}
 
 int64_t guard_day(int64_t now)
 {
@@ -187,7 +216,8 @@ struct guard *guard_create(void *ctx, const struct guard_config *cfg)
 		return NULL;
 	g->day = -1;
 	guard_configure(g, cfg);
-	if (!g->table) {
+	g->ctrs = metrics_ctr_group(g, &guard_ctrg_desc, NULL);
+	if (!g->table || !g->ctrs) {
 		talloc_free(g);
 		return NULL;
 	}
@@ -197,11 +227,6 @@ struct guard *guard_create(void *ctx, const struct guard_config *cfg)
 const struct guard_config *guard_config(const struct guard *g)
 {
 	return &g->cfg;
-}
-
-const struct guard_counters *guard_counters(const struct guard *g)
-{
-	return &g->cnt;
 }
 
 const char *guard_reason_name(enum guard_reason r)
@@ -414,13 +439,13 @@ struct guard_decision guard_sms_in(struct guard *g, const char *from, const char
 		d.first = !(e->flags & F_LOGGED_IGNORED);
 		e->flags |= F_LOGGED_IGNORED;
 		if (ignored)
-			g->cnt.ignored++;
+			count(g, GUARD_CTR_IGNORED);
 		else
-			g->cnt.refused++;
+			count(g, GUARD_CTR_REFUSED);
 		return d;
 	}
 	if (e->muted_until > now) {
-		g->cnt.muted++;
+		count(g, GUARD_CTR_MUTED);
 		return (struct guard_decision){ GUARD_SILENT, GUARD_MUTED, false };
 	}
 
@@ -438,8 +463,8 @@ struct guard_decision guard_sms_in(struct guard *g, const char *from, const char
 		if (e->streak >= g->cfg.loop_exchanges) {
 			e->streak = 0;
 			e->muted_until = now + g->cfg.loop_mute_s;
-			g->cnt.loops++;
-			g->cnt.muted++;
+			count(g, GUARD_CTR_LOOPS);
+			count(g, GUARD_CTR_MUTED);
 			return (struct guard_decision){ GUARD_SILENT, GUARD_MUTED, true };
 		}
 	}
@@ -447,7 +472,7 @@ struct guard_decision guard_sms_in(struct guard *g, const char *from, const char
 	bool over_min = g->cfg.per_minute && e->min_count > g->cfg.per_minute;
 	bool over_day = g->cfg.per_day && e->day_count > g->cfg.per_day;
 	if (e->blocked_until > now || over_min || over_day) {
-		g->cnt.limited++;
+		count(g, GUARD_CTR_LIMITED);
 		d.verdict = GUARD_SILENT;
 		d.reason = GUARD_LIMITED;
 		if (e->blocked_until <= now) {
@@ -460,7 +485,7 @@ struct guard_decision guard_sms_in(struct guard *g, const char *from, const char
 		if (!noticed) {
 			e->flags |= F_NOTICED | (over_day ? F_DAY_NOTICED : 0);
 			d.verdict = GUARD_NOTICE;
-			g->cnt.notices++;
+			count(g, GUARD_CTR_NOTICES);
 		}
 		return d;
 	}
@@ -479,7 +504,7 @@ struct guard_decision guard_ussd_begin(struct guard *g, const char *from, int64_
 	    (g->cfg.ussd_per_day && e->ussd_day_count > g->cfg.ussd_per_day)) {
 		bool first = !(e->flags & F_LOGGED_USSD);
 		e->flags |= F_LOGGED_USSD;
-		g->cnt.ussd_limited++;
+		count(g, GUARD_CTR_USSD_LIMITED);
 		/* A screen is owed to the network anyway, and a USSD screen costs no SMS part. */
 		return (struct guard_decision){ GUARD_NOTICE, GUARD_LIMITED, first };
 	}
@@ -544,7 +569,7 @@ bool guard_capped(struct guard *g, const char *via, bool in_procedure, int64_t n
 
 void guard_count_capped(struct guard *g)
 {
-	g->cnt.capped++;
+	count(g, GUARD_CTR_CAPPED);
 }
 
 /* Crossing the 80 % line or reaching the cap: one note each a day. */
@@ -575,14 +600,14 @@ enum guard_reason guard_reply(struct guard *g, const char *via, const char *to, 
 		note = &dummy;
 	note->kind = GUARD_NOTE_NONE;
 	if (!guard_destination_allowed(g, to)) {
-		g->cnt.refused++;
+		count(g, GUARD_CTR_REFUSED);
 		return GUARD_REFUSED;
 	}
 	roll_day(g, now);
 	s = via ? spend_of(g, via, true) : NULL;
 	if ((over(&g->total, parts) || over(s, parts)) &&
 	    !(in_procedure && g->cfg.capped_in_procedure)) {
-		g->cnt.capped++;
+		count(g, GUARD_CTR_CAPPED);
 		/* Refused before reaching the cap exactly (a long reply): the cap is hit too. */
 		struct spend *which = over(s, parts) ? s : &g->total;
 		if (!which->hit) {

@@ -143,12 +143,19 @@ static void counters_line(struct daemon *dm)
 				bs[i].calls);
 	char guard[200] = "";
 	if (dm->guard) {
-		const struct guard_counters *g = guard_counters(dm->guard);
-		snprintf(guard, sizeof(guard), "; guard: limited %lu (notices %lu), muted %lu "
-			 "(loops %lu), ignored %lu, refused destination %lu, capped %lu, USSD limited "
-			 "%lu, spent today %llu parts", g->limited, g->notices, g->muted, g->loops,
-			 g->ignored, g->refused, g->capped, g->ussd_limited,
-			 (unsigned long long)guard_spent(dm->guard, time(NULL)));
+		const struct guard *g = dm->guard;
+		snprintf(guard, sizeof(guard), "; guard: limited %llu (notices %llu), muted %llu "
+			 "(loops %llu), ignored %llu, refused destination %llu, capped %llu, USSD "
+			 "limited %llu, spent today %llu parts",
+			 (unsigned long long)guard_counter(g, GUARD_CTR_LIMITED),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_NOTICES),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_MUTED),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_LOOPS),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_IGNORED),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_REFUSED),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_CAPPED),
+			 (unsigned long long)guard_counter(g, GUARD_CTR_USSD_LIMITED),
+			 (unsigned long long)guard_spent(g, time(NULL)));
 	}
 	glog(GLOG_MAIN, LOGL_INFO, NULL,
 	     "counters: in %lu, out %lu, replies %lu, parts %lu, sessions %u, calls %lu, "

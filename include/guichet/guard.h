@@ -8,7 +8,7 @@
  *    recently seen number gives its slot up; numbers themselves are not kept);
  *  - the day's spend in SMS parts, in total and per transport (the router keeps it in the
  *    store too, so that it survives a restart: guard_spend_set at start).
- * Everything is counted (guard_counters) for the counters line. */
+ * Everything it stops is counted (guard_counter: a rate_ctr group, so /metrics has it too). */
 #ifndef GUICHET_GUARD_H
 #define GUICHET_GUARD_H
 
@@ -120,10 +120,20 @@ bool guard_destination_allowed(const struct guard *g, const char *number);
 /* True when the sender matches an `ignore` pattern. */
 bool guard_sender_ignored(const struct guard *g, const char *number);
 
-struct guard_counters {
-	unsigned long limited, notices, muted, ignored, refused, capped, ussd_limited, loops;
+/* Since start: the guard's rate_ctr group (prefix "guard", metrics.h), for /metrics and the
+ * counters line. */
+enum guard_ctr {
+	GUARD_CTR_LIMITED,	/* inbound SMS not processed: past the per-number limits */
+	GUARD_CTR_NOTICES,	/* `limited` texts sent (one per block) */
+	GUARD_CTR_MUTED,	/* inbound SMS not processed: a reply loop */
+	GUARD_CTR_LOOPS,	/* reply loops recognised */
+	GUARD_CTR_IGNORED,	/* inbound SMS from senders never answered */
+	GUARD_CTR_REFUSED,	/* inbound SMS and replies to numbers outside the destinations */
+	GUARD_CTR_CAPPED,	/* inbound SMS not processed and replies not sent: the spend cap */
+	GUARD_CTR_USSD_LIMITED,	/* USSD dialogues ended at once: past the per-number rate */
+	_GUARD_CTR_N
 };
-const struct guard_counters *guard_counters(const struct guard *g);
+uint64_t guard_counter(const struct guard *g, enum guard_ctr which);
 
 /* "spend cap reached: 500/500 parts" (for STATUS=), or "" when no cap is reached. */
 const char *guard_status(struct guard *g, int64_t now, char *buf, size_t len);

@@ -60,8 +60,8 @@ static void test_minute_window(void)
 		CU_ASSERT_EQUAL(in(g, n, "1", T0 + 700 + i), GUARD_PROCESS);
 	CU_ASSERT_EQUAL(in(g, n, "1", T0 + 703), GUARD_NOTICE);
 	CU_ASSERT_EQUAL(in(g, n, "1", T0 + 704), GUARD_SILENT);
-	CU_ASSERT_EQUAL(guard_counters(g)->notices, 2);
-	CU_ASSERT_EQUAL(guard_counters(g)->limited, 5);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_NOTICES), 2);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_LIMITED), 5);
 	talloc_free(g);
 }
 
@@ -113,7 +113,7 @@ static void test_loop_detection(void)
 	CU_ASSERT_EQUAL(d.reason, GUARD_MUTED);
 	CU_ASSERT_TRUE(d.first);
 	CU_ASSERT_TRUE(answered <= 4);
-	CU_ASSERT_EQUAL(guard_counters(g)->loops, 1);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_LOOPS), 1);
 	d = guard_sms_in(g, robot, "Message automatique : je suis absent.", t + 3);
 	CU_ASSERT_EQUAL(d.reason, GUARD_MUTED);
 	CU_ASSERT_FALSE(d.first);	/* one journal line per loop */
@@ -158,7 +158,7 @@ static void test_sender_patterns(void)
 	CU_ASSERT_EQUAL(d.reason, GUARD_IGNORED);
 	CU_ASSERT_TRUE(d.first);
 	CU_ASSERT_FALSE(guard_sms_in(g, "ORANGE", "Votre forfait", T0 + 1).first);
-	CU_ASSERT_EQUAL(guard_counters(g)->ignored, 2);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_IGNORED), 2);
 	talloc_free(g);
 }
 
@@ -179,7 +179,7 @@ static void test_destination_prefixes(void)
 	CU_ASSERT_EQUAL(d.verdict, GUARD_SILENT);
 	CU_ASSERT_EQUAL(d.reason, GUARD_REFUSED);
 	CU_ASSERT_EQUAL(guard_reply(g, "m1", "+33123456789", 1, true, T0, NULL), GUARD_REFUSED);
-	CU_ASSERT_EQUAL(guard_counters(g)->refused, 2);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_REFUSED), 2);
 	talloc_free(g);
 }
 
@@ -256,7 +256,7 @@ static void test_ussd_rate(void)
 	CU_ASSERT_EQUAL(d.verdict, GUARD_NOTICE);	/* every screen is answered, with END */
 	CU_ASSERT_FALSE(d.first);
 	CU_ASSERT_EQUAL(guard_ussd_begin(g, "+33612345678", T0 + 70).verdict, GUARD_PROCESS);
-	CU_ASSERT_EQUAL(guard_counters(g)->ussd_limited, 2);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_USSD_LIMITED), 2);
 	talloc_free(g);
 }
 
@@ -537,7 +537,7 @@ static void test_router_cap_across_restart(void)
 		router_sms_received(r, &m, 1);
 	}
 	CU_ASSERT_EQUAL(n_sent, 1);	/* exactly one more new procedure: 3 in all */
-	CU_ASSERT_EQUAL(guard_counters(g)->capped, 2);
+	CU_ASSERT_EQUAL(guard_counter(g, GUARD_CTR_CAPPED), 2);
 	/* The first person, already in the procedure, gets its end. */
 	struct sms_in m = { .via = "m1", .from = "+33613000000", .text = "Eva", .dedup = "c99" };
 	router_sms_received(r, &m, 1);
