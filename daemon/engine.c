@@ -287,7 +287,13 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 
 /* ---- running steps ---- */
 
-static void render_prompt(struct run *r, const struct flow_step *st)
+enum prefix { PREFIX_NONE, PREFIX_RETRY, PREFIX_HELP };
+
+/* The question or the menu page again. After a retry text or the help (prefix), a menu page
+ * is cut without them, so that a page always holds the same options; when both do not fit
+ * one reply (a USSD screen), the help alone is said (the person answers the menu they have
+ * seen), or the menu alone after a retry text: a screen is never cut by the transport. */
+static void render_prompt_after(struct run *r, const struct flow_step *st, enum prefix prefix)
 {
 	if (st->kind == STEP_MENU) {
 		unsigned first, k;
@@ -295,10 +301,22 @@ static void render_prompt(struct run *r, const struct flow_step *st)
 			append(r, say_text(r, &st->text));
 			return;
 		}
-		append(r, menu_page(r, st, r->s->page, &first, &k));
+		char *page = menu_page(r, st, r->s->page, &first, &k);
+		if (prefix != PREFIX_NONE && r->reply &&
+		    !fits(r, talloc_asprintf(r->ctx, "%s\n%s", r->reply, page))) {
+			if (prefix == PREFIX_HELP)
+				return;
+			r->reply = NULL;
+		}
+		append(r, page);
 	} else {
 		append(r, say_text(r, &st->text));
 	}
+}
+
+static void render_prompt(struct run *r, const struct flow_step *st)
+{
+	render_prompt_after(r, st, PREFIX_NONE);
 }
 
 static bool cond_holds(struct run *r, const struct flow_cond *c)
@@ -502,7 +520,7 @@ static void wrong_answer(struct run *r, const struct flow_step *st)
 		retry = &r->fs->msg.pick;
 	}
 	append(r, say_text(r, retry));
-	render_prompt(r, st);
+	render_prompt_after(r, st, PREFIX_RETRY);
 }
 
 static bool all_digits(const char *s)
@@ -720,7 +738,7 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *f
 		const struct flow_text *h = st->help.n ? &st->help
 					    : r->flow->help.n ? &r->flow->help : &r->fs->msg.help;
 		append(r, say_text(r, h));
-		render_prompt(r, st);
+		render_prompt_after(r, st, PREFIX_HELP);
 		return true;
 	}
 	if (word_in(folded, w->restart, w->n_restart)) {

@@ -559,6 +559,25 @@ static void test_root_menu_pick(void)
 	CU_ASSERT_STRING_EQUAL(text2("2#"), "Numéro ?");
 }
 
+/* Help or a retry text and the menu page that do not fit one screen together: the help alone
+ * (the menu is the one shown), or the menu alone; never a screen the transport would cut. */
+static void test_prefix_and_menu_overflow(void)
+{
+	struct engine_channel saved = ussd_ch;
+
+	ussd_ch.budget = text_budget_ussd(40);
+	fresh(CHANNEL_USSD);
+	CU_ASSERT_STRING_EQUAL(text2("*9*1#"), "Service ?\n1 CAF\n2 RSA\n3 CPAM");
+	CU_ASSERT_STRING_EQUAL(text2("AIDE"), "0 retour, 00 recommencer. Conseiller : 3939");
+	CU_ASSERT_STRING_EQUAL(text2("7"), "Service ?\n1 CAF\n2 RSA\n3 CPAM");
+	CU_ASSERT_STRING_EQUAL(text2("2"), "Sûr ?");
+	ussd_ch = saved;
+	/* with room for both, both */
+	fresh(CHANNEL_USSD);
+	text2("*9*1#");
+	CU_ASSERT_STRING_EQUAL(text2("7"), "Répondez 1, 2 ou 3.\nService ?\n1 CAF\n2 RSA\n3 CPAM");
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -585,6 +604,7 @@ int main(void)
 	CU_add_test(su, "after a timeout", test_timeout_names_keyword);
 	CU_add_test(su, "keypad forms of dates, months, digits", test_keypad_forms);
 	CU_add_test(su, "USSD root menu: a wrong pick", test_root_menu_pick);
+	CU_add_test(su, "help or retry and a menu over one screen", test_prefix_and_menu_overflow);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
