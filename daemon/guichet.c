@@ -3,7 +3,7 @@
  *   guichet check [-q] [--config FILE] [FLOWS]
  *   guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE] [--from NUMBER]
  *                    [--script FILE] [FLOWS]
- *   guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]
+ *   guichet test [-q] [-v] [--update] [--export DIR] [--config FILE] [FLOWS [TEST...]]
  *   guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]
  *
  * simulate runs the real router, engine and renderer on an in-memory store, with back-end
@@ -44,7 +44,8 @@ static void usage(FILE *out)
 	fputs("usage: guichet check [-q] [--config FILE] [FLOWS]\n"
 	      "       guichet simulate [--sms|--ussd] [--config FILE] [--fixtures FILE]\n"
 	      "                        [--from NUMBER] [--script FILE] [FLOWS]\n"
-	      "       guichet test [-q] [-v] [--update] [--config FILE] [FLOWS [TEST...]]\n"
+	      "       guichet test [-q] [-v] [--update] [--export DIR] [--config FILE]\n"
+	      "                    [FLOWS [TEST...]]\n"
 	      "       guichet status [--config FILE | --url URL]\n"
 	      "       guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]\n"
 	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
@@ -336,6 +337,50 @@ static void check_test_costs(void *ctx, const struct flow_set *fs, const struct 
 	talloc_free(tmp);
 }
 
+/* --export: the dialogue as the transcript scripts of the transport tests read it, NAME.in
+ * (one text a line, the code dialled first on USSD) and NAME.ok (what simulate prints).
+ * Only dialogues a live daemon can be given line by line: no time jump, hang-up, hurry,
+ * empty text, nor answers for one step. */
+static int export_transcript(void *ctx, const struct flowtest_result *r,
+			     const struct render_opts *ro, const char *dir)
+{
+	const struct flowtest *t = r->t;
+	const char *base = strrchr(t->file, '/');
+	char *name = talloc_strdup(ctx, base ? base + 1 : t->file);
+	size_t l = strlen(name);
+
+	if (l > 5 && !strcmp(name + l - 5, ".yaml"))
+		name[l - 5] = '\0';
+	l = strlen(name);
+	if (t->channel == CHANNEL_USSD && !(l > 5 && !strcmp(name + l - 5, ".ussd")))
+		name = talloc_asprintf_append(name, ".ussd");
+	for (unsigned i = 0; i < t->n_steps; i++) {
+		const struct flowtest_step *s = &t->steps[i];
+		if (s->wait_s || s->hangup || s->hurry || s->backend.call || !s->send || !*s->send ||
+		    strchr(s->send, '\n')) {
+			fprintf(stderr, "%s:%u:%u: cannot be exported as a transcript (a time jump, "
+				"hang-up, hurry, empty text or answers for one step)\n", t->file,
+				s->line, s->col);
+			return -1;
+		}
+	}
+	char *in = talloc_asprintf(ctx, "%s/%s.in", dir, name);
+	char *ok = talloc_asprintf(ctx, "%s/%s.ok", dir, name);
+	FILE *fi = fopen(in, "w"), *fo = fopen(ok, "w");
+	int rc = fi && fo ? 0 : -1;
+	if (fi)
+		fprintf(fi, "# %s (from %s)\n", t->name, t->file);
+	for (unsigned i = 0; fi && i < t->n_steps; i++)
+		fprintf(fi, "%s\n", t->steps[i].send);
+	if (fo)
+		flowtest_print_transcript(ctx, r, ro, fo);
+	if ((fi && fclose(fi) != 0) || (fo && fclose(fo) != 0))
+		rc = -1;
+	if (rc < 0)
+		fprintf(stderr, "%s: cannot write %s or %s: %s\n", t->file, in, ok, strerror(errno));
+	return rc;
+}
+
 static bool is_dir(const char *p)
 {
 	struct stat sb;
@@ -349,19 +394,21 @@ static int cmd_test(void *ctx, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "update", no_argument, NULL, 'u' },
+		{ "export", required_argument, NULL, 'e' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	bool quiet = false, verbose = false, update = false;
-	const char *config_file = NULL;
+	const char *config_file = NULL, *export_dir = NULL;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "qvuc:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "qvuc:e:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'q': quiet = true; break;
 		case 'v': verbose = true; break;
 		case 'u': update = true; break;
+		case 'e': export_dir = optarg; break;
 		case 'c': config_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -435,6 +482,8 @@ static int cmd_test(void *ctx, int argc, char **argv)
 			flowtest_print_transcript(ctx, r, &to.ro, stdout);
 		if (r->n_failed && !update)
 			flowtest_print_failures(r, stdout);
+		if (export_dir && export_transcript(ctx, r, &to.ro, export_dir) < 0)
+			failed++;
 		if (update) {
 			struct diag *ud = diag_alloc(ctx);
 			int k = flowtest_update(ctx, r, ud);

@@ -14,8 +14,12 @@ run() { if "${vg[@]}" "$@" >/dev/null 2>"$BUILD/valgrind.err"; then echo "clean:
 for t in "$BUILD"/tests/test_*; do run "$t"; done
 run "$BUILD/guichet" check flows
 run "$BUILD/guichet" test -q flows
-for in in tests/transcripts/*.in; do
+tr=$(mktemp -d /tmp/guichet-vg.XXXXXX)
+"$BUILD/guichet" test -q --export "$tr" flows flows/tests/{rendez-vous,droits,dossier}.yaml \
+  flows/tests/{droits,rendez-vous}.ussd.yaml >/dev/null
+for in in "$tr"/*.in; do
   mode=--sms; case $in in *.ussd.in) mode=--ussd;; esac
   run "$BUILD/guichet" simulate $mode --fixtures config/canned-answers.yaml --script "$in" flows
 done
+rm -rf "$tr"
 exit $rc

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # guichetd over SMPP, end to end: the test SMSC delivers what a person types, guichetd (sample
 # flows, the demo HTTPS back-end, the durable store) answers through submit_sm.
-#  - each sample flow's transcript (tests/transcripts/*.in, SMS ones) completes over SMPP with
+#  - each sample flow's transcript (flows/tests, SMS ones, exported) completes over SMPP with
 #    the replies of its .ok file;
 #  - kill -9 while submits are outstanding (the SMSC holds its answers): after a restart
 #    every reply is sent, none lost.
@@ -124,7 +124,10 @@ PY
 
 # ---- each sample flow, one message at a time, from its own number ----
 n=0
-for in in "$ROOT"/tests/transcripts/*.in; do
+mkdir -p "$T/transcripts"
+"$B/guichet" test -q --export "$T/transcripts" "$ROOT/flows" \
+  "$ROOT"/flows/tests/{rendez-vous,droits,dossier}.yaml >/dev/null || fail "guichet test --export"
+for in in "$T"/transcripts/*.in; do
   case $in in *.ussd.in) continue;; esac
   name=$(basename "$in" .in); n=$((n + 1))
   num="+3361200000$n"
@@ -138,7 +141,7 @@ for in in "$ROOT"/tests/transcripts/*.in; do
   done < "$in"
   # The replies, in order, against the transcript's (the demo back-end stands in for the
   # canned answers: a transcript reply naming back-end data may differ; flow texts may not).
-  python3 - "$ROOT/tests/transcripts/$name.ok" <(python3 "$T/replies.py" "$T/smsc.log" "$num" texts) "$name" <<'EOF' || fail "$name: replies differ from the transcript"
+  python3 - "$T/transcripts/$name.ok" <(python3 "$T/replies.py" "$T/smsc.log" "$num" texts) "$name" <<'EOF' || fail "$name: replies differ from the transcript"
 import json, sys
 ok, got, name = sys.argv[1:]
 want, cur = [], None

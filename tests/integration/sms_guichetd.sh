@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main road, end to end: guichetd on libGammu's dummy modem, the demo HTTPS back-end, a
-# SQLite store. Each sample SMS dialogue (tests/transcripts/*.in, without .ussd) is texted
+# SQLite store. Each sample SMS dialogue (flows/tests, exported by guichet test) is texted
 # line by line, as a phone would; every line gets exactly one reply, and each procedure
 # reaches its end. A long reply is split into parts as the renderer counted them.
 set -u
@@ -43,7 +43,11 @@ kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
 replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
 last_text() { tail -1 "$T/sent.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'; }
 n=0
-for in in "$ROOT"/tests/transcripts/*.in; do
+# The sample dialogues, as transcripts: NAME.in (the texts) and NAME.ok (the replies).
+mkdir -p "$T/transcripts"
+"$B/guichet" test -q --export "$T/transcripts" "$ROOT/flows" \
+  "$ROOT"/flows/tests/{rendez-vous,droits,dossier}.yaml >/dev/null || fail "guichet test --export"
+for in in "$T"/transcripts/*.in; do
   case $in in *.ussd.in) continue;; esac
   name=$(basename "$in" .in); n=$((n + 1))
   number=$(printf '+3361100%04d' "$n")

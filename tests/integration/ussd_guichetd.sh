@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # guichetd over USSD, end to end, with the sample flows and the demo HTTPS back-end:
 #  - through a real osmo-hlr: the test MSC dials each sample flow's code
-#    (tests/transcripts/*.ussd.in: the code, then one answer a line) and answers until END;
+#    (flows/tests/*.ussd.yaml exported: the code, then one answer a line) and answers until END;
 #  - through the aggregator callback: curl posts the same dialogues (text = inputs joined
 #    by '*'), and a forged history is refused.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -14,7 +14,6 @@ done
 for c in osmo-hlr python3 curl openssl; do
   command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }
 done
-ls "$ROOT"/tests/transcripts/*.ussd.in >/dev/null 2>&1 || { echo "skip: no USSD transcripts"; exit 77; }
 T=$(mktemp -d /tmp/guichet-ussd-d.XXXXXX)
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
 PIDS=() GD=
@@ -67,7 +66,11 @@ grep -q "GSUP link to osmo-hlr .* up" "$T/guichetd.log" || fail "guichetd not co
 sleep 0.3
 
 n=0
-for in in "$ROOT"/tests/transcripts/*.ussd.in; do
+# The sample USSD dialogues, as transcripts (NAME.ussd.in: the code, then the answers).
+mkdir -p "$T/transcripts"
+"$B/guichet" test -q --export "$T/transcripts" "$ROOT/flows" \
+  "$ROOT"/flows/tests/{droits,rendez-vous,menu-racine}.ussd.yaml >/dev/null || fail "guichet test --export"
+for in in "$T"/transcripts/*.ussd.in; do
   name=$(basename "$in" .ussd.in); n=$((n + 1))
   mapfile -t lines < <(grep -v '^\s*\(#.*\)\?$' "$in")
   code=${lines[0]}; answers=("${lines[@]:1}")
