@@ -198,10 +198,10 @@ static void format_body(char *buf, size_t len, const struct log_fields *f, const
 		addf(buf, len, &pos, ": ");
 	}
 	add_escaped(buf, len, &pos, msg);
-	if (f && (f->channel || f->modem || f->backend || f->smsc)) {
+	if (f && (f->channel || f->modem || f->backend || f->smsc || f->guard)) {
 		const struct { const char *key, *val; } kv[] = {
 			{ "channel", f->channel }, { "modem", f->modem }, { "backend", f->backend },
-			{ "smsc", f->smsc },
+			{ "smsc", f->smsc }, { "guard", f->guard },
 		};
 		const char *sep = " [";
 		for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
