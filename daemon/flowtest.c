@@ -196,7 +196,7 @@ static int parse_step(struct flowtest *t, struct ydoc *y, yaml_node_t *n, struct
 			}
 		}
 	}
-	if (!s->send && !s->wait_s && !s->hangup) {
+	if (!ydoc_get(y, n, "send") && !ydoc_get(y, n, "wait") && !ydoc_get(y, n, "hangup")) {
 		ydoc_error(y, n, "a step sends a text (send:), waits (wait: 31m) or hangs up "
 			   "(hangup: true)");
 		rc = -1;

@@ -1,0 +1,232 @@
+/* Test dialogues (flowtest): located errors in a dialogue file, a reply that differs shown as
+ * a diff, canned answers per dialogue and per step, a time jump past a timeout, a text sent
+ * while a call runs, and --update rewriting a file that holds accented text before the
+ * replies (libyaml counts characters, the file is bytes). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/flowtest.h"
+
+static const char *flows_yaml =
+	"flow: t\n"
+	"title: T\n"
+	"entry: { sms: [GO], ussd: \"*1#\" }\n"
+	"timeout: 10m\n"
+	"steps:\n"
+	"  nom:\n"
+	"    ask: \"Nom ?\"\n"
+	"    expect: { text: 20, retry: \"Un nom.\", tries: 2 }\n"
+	"    save: nom\n"
+	"    next: appel\n"
+	"  appel:\n"
+	"    call: svc.hello\n"
+	"    with: { nom: \"{{nom}}\" }\n"
+	"    save: r\n"
+	"    on_error: oups\n"
+	"    next: fin\n"
+	"  fin:\n"
+	"    say: \"Bonjour {{r.greeting}}\"\n"
+	"  oups:\n"
+	"    say: \"Oups\"\n";
+
+static void *ctx;
+static struct flow_set *fs;
+static char dir[64];
+static struct flowtest_opts opts;
+
+static const char *write_file(const char *name, const char *text)
+{
+	char *p = talloc_asprintf(ctx, "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static char *read_file(const char *p)
+{
+	static char buf[8192];
+	FILE *f = fopen(p, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static bool has_error(const struct diag *d, unsigned line, unsigned col, const char *part)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		if (d->e[i].line == line && d->e[i].col == col && strstr(d->e[i].msg, part))
+			return true;
+	diag_print(d, stderr);
+	return false;
+}
+
+static int setup(void)
+{
+	struct diag *d;
+
+	ctx = talloc_named_const(NULL, 0, "test_flowtest");
+	snprintf(dir, sizeof(dir), "/tmp/guichet-flowtest.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	d = diag_alloc(ctx);
+	fs = flow_set_load_string(ctx, "t.yaml", flows_yaml, NULL, d);
+	opts.ro = render_opts_from(NULL);
+	return fs ? 0 : 1;
+}
+
+static int teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		return 1;
+	talloc_free(ctx);
+	return 0;
+}
+
+static void test_errors_located(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	const char *p = write_file("bad.yaml",
+		"channel: sms\n"
+		"steps:\n"
+		"  - send:\n"
+		"  - send: GO\n"
+		"    replyy: x\n"
+		"  - wait: soon\n"
+		"  - send: GO\n"
+		"    hurry: true\n");
+
+	CU_ASSERT_PTR_NULL(flowtest_load(ctx, p, d));
+	CU_ASSERT_TRUE(has_error(d, 3, 10, "an empty text is written \"\""));
+	CU_ASSERT_TRUE(has_error(d, 5, 5, "unknown key `replyy`"));
+	CU_ASSERT_TRUE(has_error(d, 6, 11, ""));
+	CU_ASSERT_TRUE(has_error(d, 7, 5, "the last step cannot hurry"));
+	CU_ASSERT_EQUAL(d->n_errors, 4);	/* no follow-on error for the bad send and wait */
+}
+
+static void test_diff_and_canned_answers(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	const char *p = write_file("diff.yaml",
+		"backend:\n"
+		"  svc.hello: { answer: { greeting: Zoé } }\n"
+		"steps:\n"
+		"  - send: GO\n"
+		"    reply: \"Nom ?\"\n"
+		"  - send: Zoé\n"
+		"    reply: \"Bonjour Zoe\"\n"
+		"  - send: GO\n"
+		"  - send: Léa\n"
+		"    backend: { svc.hello: { error: HTTP 503 } }\n"
+		"    reply: Oups\n");
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_TRUE(r->steps[0].ok);
+	CU_ASSERT_FALSE_FATAL(r->steps[1].ok);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->steps[1].why, "    - Bonjour Zoe\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r->steps[1].why, "    + Bonjour Zoé\n"));
+	CU_ASSERT_TRUE(r->steps[3].ok);		/* the step's own answer: an error */
+	CU_ASSERT_EQUAL(r->parts, 4);
+	CU_ASSERT_EQUAL(r->sms, 4);
+}
+
+static void test_timeout_and_hurry(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	const char *p = write_file("time.yaml",
+		"backend:\n"
+		"  svc.hello: { answer: { greeting: Ana }, delay_ms: 50 }\n"
+		"steps:\n"
+		"  - send: GO\n"
+		"  - wait: 11m\n"
+		"  - send: Ana\n"
+		"    contains: expir\n"
+		"  - send: GO\n"
+		"  - send: Ana\n"
+		"    hurry: true\n"
+		"    no_reply: true\n"
+		"  - send: encore\n"
+		"    replies: [\"Un instant, nous traitons votre demande.\", \"Bonjour Ana\"]\n");
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
+	for (unsigned i = 0; i < r->n_steps; i++)
+		if (!r->steps[i].ok)
+			fprintf(stderr, "\nstep %u: %s\n", i + 1, r->steps[i].why);
+	CU_ASSERT_EQUAL(r->n_failed, 0);
+}
+
+static void test_update_after_accents(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	/* Accented characters before the replies: character and byte offsets differ. */
+	const char *p = write_file("upd.yaml",
+		"# Dialogue d'essai : réponses à réécrire, éèàù\n"
+		"backend: { svc.hello: { answer: { greeting: Élise } } }\n"
+		"steps:\n"
+		"  - send: GO      # le mot-clé\n"
+		"  - send: Élise\n"
+		"    reply: |-\n"
+		"      Bonjour\n"
+		"      personne\n"
+		"  - send: GO\n"
+		"    parts: 1\n");
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 3);
+	CU_ASSERT_STRING_EQUAL(read_file(p),
+		"# Dialogue d'essai : réponses à réécrire, éèàù\n"
+		"backend: { svc.hello: { answer: { greeting: Élise } } }\n"
+		"steps:\n"
+		"  - send: GO      # le mot-clé\n"
+		"    reply: \"Nom ?\"\n"
+		"  - send: Élise\n"
+		"    reply: \"Bonjour Élise\"\n"
+		"  - send: GO\n"
+		"    reply: \"Nom ?\"\n"
+		"    parts: 1\n");
+	t = flowtest_load(ctx, p, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, fs, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 0);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);	/* nothing left to write */
+}
+
+int main(void)
+{
+	CU_pSuite su;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	su = CU_add_suite("flowtest", setup, teardown);
+	CU_add_test(su, "errors in a dialogue file are located", test_errors_located);
+	CU_add_test(su, "a changed reply is a diff; canned answers per dialogue and step",
+		    test_diff_and_canned_answers);
+	CU_add_test(su, "a time jump expires; a hurried text gets the busy message",
+		    test_timeout_and_hurry);
+	CU_add_test(su, "--update rewrites after accented text", test_update_after_accents);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}
