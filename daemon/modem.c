@@ -843,6 +843,15 @@ static void schedule(struct modem *m)
 	osmo_timer_schedule(&m->timer, d / 1000, (d % 1000) * 1000);
 }
 
+/* The thread stops reading the SIM while too much waits for the store (ready here, or
+ * pushed out of reassembly by its bound and not taken yet): what it has not read stays on
+ * the SIM, so memory stays bounded and nothing is lost. */
+static void update_hold(struct modem *m)
+{
+	unsigned pushed_out = sms_reasm_pending(m->reasm) - sms_reasm_waiting(m->reasm);
+	atomic_store(&m->hold, m->nready >= READY_MAX / 2 || pushed_out >= READY_MAX / 2);
+}
+
 /* Hands ready messages to the sink, oldest first, and has their parts deleted once the
  * sink has stored them. */
 static void modem_deliver(struct modem *m)
@@ -850,6 +859,7 @@ static void modem_deliver(struct modem *m)
 	struct sms_sink *sink = &m->pool->sink;
 	int64_t now = mono_ms();
 	if (m->retry_at_ms && now < m->retry_at_ms) {
+		update_hold(m);
 		schedule(m);
 		return;
 	}
@@ -921,7 +931,7 @@ static void modem_deliver(struct modem *m)
 			m->nready += more;
 		}
 	}
-	atomic_store(&m->hold, m->nready >= READY_MAX / 2);
+	update_hold(m);
 	schedule(m);
 }
 

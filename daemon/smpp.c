@@ -729,7 +729,18 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 		     log_mask(mb, sizeof(mb), from));
 		if (m)
 			batch_add(bt, s->sc->name, m->from, m->text, m->tokens, m->n_tokens);
-		else if (!osmo_timer_pending(&b->tick_timer))
+		/* Pushed out by the bound (REASM_MAX waiting): released now, as it is, so that
+		 * its deliver_sm are answered and no more than the bound wait. */
+		while ((m = smpp_reasm_expire(b->reasm, bt->ctx, INT64_MIN))) {
+			/* One line per thousand: a flood must not flood the journal too. */
+			int lvl = p->st.mo_pushed_out++ % 1000 ? LOGL_DEBUG : LOGL_NOTICE;
+			LOGB(b, lvl,
+			     "message from %s released with parts missing: %u messages already "
+			     "wait for parts (%" PRIu64 " released so)", log_mask(mb, sizeof(mb), m->from),
+			     REASM_MAX, p->st.mo_pushed_out);
+			batch_add(bt, s->sc->name, m->from, m->text, m->tokens, m->n_tokens);
+		}
+		if (smpp_reasm_pending(b->reasm) && !osmo_timer_pending(&b->tick_timer))
 			osmo_timer_schedule(&b->tick_timer, 0, 500000);
 		return;
 	}

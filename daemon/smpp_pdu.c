@@ -251,7 +251,7 @@ struct reasm_part {
 };
 
 struct reasm_entry {
-	struct llist_head list;		/* oldest first */
+	struct llist_head list;		/* oldest first (entries), or in due */
 	char *from;
 	uint16_t ref;
 	bool ref16;
@@ -261,8 +261,9 @@ struct reasm_entry {
 };
 
 struct smpp_reasm {
-	struct llist_head entries;
-	unsigned n, max;
+	struct llist_head entries;	/* waiting for parts, at most max */
+	struct llist_head due;		/* pushed out by the bound: released at the next expire */
+	unsigned n, n_due, max;
 };
 
 struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending)
@@ -271,13 +272,14 @@ struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending)
 	if (!r)
 		return NULL;
 	INIT_LLIST_HEAD(&r->entries);
+	INIT_LLIST_HEAD(&r->due);
 	r->max = max_pending ? max_pending : 1;
 	return r;
 }
 
 unsigned smpp_reasm_pending(const struct smpp_reasm *r)
 {
-	return r->n;
+	return r->n + r->n_due;
 }
 
 void smpp_reasm_clear(struct smpp_reasm *r)
@@ -287,11 +289,15 @@ void smpp_reasm_clear(struct smpp_reasm *r)
 		llist_del(&e->list);
 		talloc_free(e);
 	}
-	r->n = 0;
+	llist_for_each_entry_safe(e, tmp, &r->due, list) {
+		llist_del(&e->list);
+		talloc_free(e);
+	}
+	r->n = r->n_due = 0;
 }
 
 /* Joins the parts of e into a message under ctx and frees e. */
-static struct smpp_reasm_msg *reasm_release(struct smpp_reasm *r, struct reasm_entry *e, void *ctx)
+static struct smpp_reasm_msg *reasm_release(struct reasm_entry *e, void *ctx)
 {
 	struct smpp_reasm_msg *m = talloc_zero(ctx, struct smpp_reasm_msg);
 	if (!m)
@@ -322,7 +328,6 @@ static struct smpp_reasm_msg *reasm_release(struct smpp_reasm *r, struct reasm_e
 	}
 out:
 	llist_del(&e->list);
-	r->n--;
 	talloc_free(e);
 	return m;
 }
@@ -344,9 +349,13 @@ struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const cha
 	}
 	if (!found) {
 		if (r->n >= r->max) {
-			/* Full: the oldest goes out as it is, to the caller's next expire. */
+			/* Full: the oldest goes out as it is (its parts acknowledged, nothing lost),
+			 * at the caller's next expire, which the caller runs at once. */
 			struct reasm_entry *old = llist_first_entry(&r->entries, struct reasm_entry, list);
-			old->started_ms = INT64_MIN;
+			llist_del(&old->list);
+			llist_add_tail(&old->list, &r->due);
+			r->n--;
+			r->n_due++;
 		}
 		found = talloc_zero(r, struct reasm_entry);
 		if (!found)
@@ -376,15 +385,22 @@ struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const cha
 	p->tokens[p->n_tokens++] = token;
 	if (found->have < found->total)
 		return NULL;
-	return reasm_release(r, found, ctx);
+	r->n--;
+	return reasm_release(found, ctx);
 }
 
 struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms)
 {
 	struct reasm_entry *e;
+	if (!llist_empty(&r->due)) {
+		r->n_due--;
+		return reasm_release(llist_first_entry(&r->due, struct reasm_entry, list), ctx);
+	}
 	llist_for_each_entry(e, &r->entries, list) {
-		if (e->started_ms < older_than_ms)
-			return reasm_release(r, e, ctx);
+		if (e->started_ms < older_than_ms) {
+			r->n--;
+			return reasm_release(e, ctx);
+		}
 	}
 	return NULL;
 }

@@ -95,14 +95,17 @@ struct group {
 };
 
 struct sms_reasm {
-	struct llist_head groups;
-	unsigned n, timeout_s, max;
+	struct llist_head groups;	/* waiting for parts, at most max */
+	struct llist_head due;		/* pushed out by the bound: released at the next take */
+	unsigned n, n_due, timeout_s, max;
 };
 
 static int reasm_destructor(struct sms_reasm *r)
 {
 	struct group *g, *tmp;
 	llist_for_each_entry_safe(g, tmp, &r->groups, list)
+		llist_del(&g->list);
+	llist_for_each_entry_safe(g, tmp, &r->due, list)
 		llist_del(&g->list);
 	return 0;
 }
@@ -113,21 +116,27 @@ struct sms_reasm *sms_reasm_alloc(void *ctx, unsigned timeout_s, unsigned max_gr
 	if (!r)
 		return NULL;
 	INIT_LLIST_HEAD(&r->groups);
+	INIT_LLIST_HEAD(&r->due);
 	r->timeout_s = timeout_s;
 	r->max = max_groups ? max_groups : 1;
 	talloc_set_destructor(r, reasm_destructor);
 	return r;
 }
 
-static bool holds_location(const struct sms_reasm *r, struct sms_loc loc)
+static bool list_holds_location(const struct llist_head *l, struct sms_loc loc)
 {
 	const struct group *g;
-	llist_for_each_entry(g, &r->groups, list)
+	llist_for_each_entry(g, l, list)
 		for (unsigned i = 0; i < g->total; i++)
 			if (g->parts[i] && g->parts[i]->loc.folder == loc.folder &&
 			    g->parts[i]->loc.location == loc.location)
 				return true;
 	return false;
+}
+
+static bool holds_location(const struct sms_reasm *r, struct sms_loc loc)
+{
+	return list_holds_location(&r->groups, loc) || list_holds_location(&r->due, loc);
 }
 
 int sms_reasm_add(struct sms_reasm *r, const struct sms_part *p, int64_t now_ms, int64_t now_s)
@@ -152,6 +161,15 @@ int sms_reasm_add(struct sms_reasm *r, const struct sms_part *p, int64_t now_ms,
 	if (g && g->parts[seq - 1])
 		return 1;	/* the same part twice (resent by the network): keep the first */
 	if (!g) {
+		if (r->n >= r->max) {
+			/* Full: the oldest goes out as it is at the next take (its parts deleted
+			 * once stored, nothing lost), so no more than max wait for parts. */
+			struct group *old = llist_first_entry(&r->groups, struct group, list);
+			llist_del(&old->list);
+			llist_add_tail(&old->list, &r->due);
+			r->n--;
+			r->n_due++;
+		}
 		g = talloc_zero(r, struct group);
 		if (!g)
 			return -1;
@@ -225,11 +243,22 @@ unsigned sms_reasm_take(struct sms_reasm *r, void *ctx, int64_t now_ms, struct s
 {
 	unsigned k = 0;
 	struct group *g, *tmp;
+	llist_for_each_entry_safe(g, tmp, &r->due, list) {
+		if (k >= max)
+			return k;
+		struct sms_msg *m = group_release(ctx, g);
+		if (!m)
+			return k;	/* out of memory: leave it for the next round */
+		out[k++] = m;
+		llist_del(&g->list);
+		r->n_due--;
+		talloc_free(g);
+	}
 	llist_for_each_entry_safe(g, tmp, &r->groups, list) {
 		if (k >= max)
 			break;
 		bool due = g->have == g->total ||
-			   now_ms >= g->first_ms + (int64_t)r->timeout_s * 1000 || r->n > r->max;
+			   now_ms >= g->first_ms + (int64_t)r->timeout_s * 1000;
 		if (!due)
 			continue;
 		struct sms_msg *m = group_release(ctx, g);
@@ -247,6 +276,8 @@ int64_t sms_reasm_next_deadline(const struct sms_reasm *r)
 {
 	int64_t best = -1;
 	const struct group *g;
+	if (!llist_empty(&r->due))
+		return llist_first_entry(&r->due, struct group, list)->first_ms;
 	llist_for_each_entry(g, &r->groups, list) {
 		int64_t d = g->have == g->total ? g->first_ms
 						: g->first_ms + (int64_t)r->timeout_s * 1000;
@@ -257,6 +288,11 @@ int64_t sms_reasm_next_deadline(const struct sms_reasm *r)
 }
 
 unsigned sms_reasm_pending(const struct sms_reasm *r)
+{
+	return r->n + r->n_due;
+}
+
+unsigned sms_reasm_waiting(const struct sms_reasm *r)
 {
 	return r->n;
 }

@@ -135,7 +135,8 @@ struct sms_msg {
 struct sms_reasm;
 
 /* timeout_s: an incomplete message is released that long after its first part was read.
- * max_groups: bound on messages waiting for parts; past it the oldest is released. */
+ * max_groups: bound on messages waiting for parts; a part starting one more pushes the
+ * oldest out, released (incomplete) by the next take whatever its age. */
 struct sms_reasm *sms_reasm_alloc(void *ctx, unsigned timeout_s, unsigned max_groups);
 /* Copies p in. now_ms: monotonic-ish milliseconds (the same clock as in take), now_s: unix
  * seconds (the message's `received`). Returns 0, or 1 when p's location or its sequence
@@ -147,7 +148,10 @@ unsigned sms_reasm_take(struct sms_reasm *r, void *ctx, int64_t now_ms, struct s
 			unsigned max);
 /* Milliseconds (same clock) of the next expiry, or -1 when nothing waits. */
 int64_t sms_reasm_next_deadline(const struct sms_reasm *r);
+/* Messages held: waiting for parts plus pushed out by the bound and not yet taken. */
 unsigned sms_reasm_pending(const struct sms_reasm *r);
+/* Messages waiting for parts: never more than max_groups. */
+unsigned sms_reasm_waiting(const struct sms_reasm *r);
 
 /* "v1:<from>:<smsc_time>:<ref>/<total>:<fnv-1a 64 of the first held part's UCS-2>" and, when
  * the SMSC time is unknown, ":@<folder>.<location>" of that part. Stable over re-reads. */

@@ -68,6 +68,7 @@ struct smpp_status {
 	uint64_t mo_messages;		/* complete texts handed to sink.received() */
 	uint64_t mo_parts;		/* deliver_sm carrying person-originated text */
 	uint64_t mo_refused;		/* deliver_sm answered with an error (store failed) */
+	uint64_t mo_pushed_out;		/* incomplete messages released early: too many waited */
 	uint64_t mt_messages, mt_parts;	/* taken by send(), submit_sm acknowledged ROK */
 	uint64_t mt_throttled;		/* ESME_RTHROTTLED / ESME_RMSGQFUL answers */
 	uint64_t mt_failed_temp, mt_failed_perm;
@@ -138,7 +139,8 @@ struct smpp_reasm_msg {
 	uint64_t *tokens;		/* of every part that went into text */
 	bool partial;			/* released by timeout with parts missing */
 };
-/* max_pending bounds the messages waiting for parts (the oldest is released when full). */
+/* max_pending bounds the messages waiting for parts: a part starting one more pushes the
+ * oldest out, released (partial) by the next smpp_reasm_expire whatever its age. */
 struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending);
 /* Adds part cc->seq of cc->total from `from`. Returns a completed message (talloc'd under ctx,
  * the caller frees it) or NULL while parts are missing. A duplicate part replaces the former
@@ -146,8 +148,10 @@ struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending);
 struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const char *from,
 				      const struct smpp_concat *cc, const char *text,
 				      uint64_t token, int64_t now_ms);
-/* Releases (partial) the oldest entry started before older_than_ms, or NULL when none. */
+/* Releases (partial) an entry pushed out by the bound, else the oldest entry started before
+ * older_than_ms; NULL when none. Call it until NULL after each smpp_reasm_add. */
 struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms);
+/* Entries held: waiting for parts (at most max_pending) plus pushed out, not yet released. */
 unsigned smpp_reasm_pending(const struct smpp_reasm *r);
 /* Forgets every entry (the link dropped: the SMSC delivers unacknowledged parts again). */
 void smpp_reasm_clear(struct smpp_reasm *r);

@@ -144,6 +144,37 @@ static void test_reassembly_bound(void)
 	CU_ASSERT_EQUAL(out[0]->locs[0].location, 1);
 	CU_ASSERT_EQUAL(sms_reasm_pending(r), 2);
 	talloc_free(r);
+
+	/* Many first-of-two parts with distinct references, no take in between (the store is
+	 * failing): never more than the bound wait for parts; the rest is pushed out, and
+	 * comes out at the next takes, each part once, none lost. */
+	enum { N = 3000, MAX = 256 };
+	r = sms_reasm_alloc(ctx, 3600, MAX);
+	unsigned most = 0;
+	for (unsigned i = 0; i < N; i++) {
+		struct sms_part p = mkpart("+33611111111", (int)i + 1, i & 0xFFFF, 2, 1, "x");
+		CU_ASSERT_EQUAL(sms_reasm_add(r, &p, 100, 1), 0);
+		if (sms_reasm_waiting(r) > most)
+			most = sms_reasm_waiting(r);
+	}
+	CU_ASSERT(most <= MAX);
+	CU_ASSERT_EQUAL(sms_reasm_waiting(r), MAX);
+	unsigned got = 0, k;
+	int next = 1;
+	void *tmp = talloc_new(ctx);
+	while ((k = sms_reasm_take(r, tmp, 200, out, 8)) > 0) {
+		for (unsigned j = 0; j < k; j++) {
+			CU_ASSERT(out[j]->have == 1 && out[j]->total == 2 && out[j]->nloc == 1);
+			CU_ASSERT_EQUAL(out[j]->locs[0].location, next);
+			next++;
+			got++;
+		}
+		talloc_free_children(tmp);
+	}
+	CU_ASSERT_EQUAL(got, N - MAX);
+	CU_ASSERT_EQUAL(sms_reasm_pending(r), MAX);
+	talloc_free(tmp);
+	talloc_free(r);
 }
 
 static void test_surrogates_across_parts(void)

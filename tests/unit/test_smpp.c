@@ -292,6 +292,37 @@ static void test_reasm(void)
 	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
 }
 
+/* 20,000 first-of-two parts with distinct references: never more than the bound wait for
+ * parts (each held an unanswered deliver_sm); the oldest are released as they are, in
+ * order, at the expire the transport runs after each part. */
+static void test_reasm_bound(void)
+{
+	enum { N = 20000, MAX = 1024 };
+	struct smpp_reasm *r = smpp_reasm_alloc(ctx, MAX);
+	void *tmp = talloc_new(ctx);
+	unsigned most = 0, out = 0;
+	for (unsigned i = 0; i < N; i++) {
+		struct smpp_concat c = { .present = true, .ref = (uint16_t)i, .ref16 = true,
+					 .total = 2, .seq = 1 };
+		CU_ASSERT_PTR_NULL(smpp_reasm_add(r, tmp, "+33612345678", &c, "p", i, 1000));
+		struct smpp_reasm_msg *m;
+		while ((m = smpp_reasm_expire(r, tmp, INT64_MIN))) {
+			CU_ASSERT(m->partial && m->n_tokens == 1 && m->tokens[0] == out);
+			CU_ASSERT_STRING_EQUAL(m->text, "p");
+			out++;
+		}
+		if (smpp_reasm_pending(r) > most)
+			most = smpp_reasm_pending(r);
+		if (i % 1000 == 0)
+			talloc_free_children(tmp);
+	}
+	CU_ASSERT(most <= MAX);
+	CU_ASSERT_EQUAL(out, N - MAX);
+	CU_ASSERT_EQUAL(smpp_reasm_pending(r), MAX);
+	talloc_free(tmp);
+	talloc_free(r);
+}
+
 static void test_status(void)
 {
 	char b[16];
@@ -435,6 +466,7 @@ int main(void)
 	CU_add_test(s, "decode", test_decode);
 	CU_add_test(s, "encode and split", test_encode);
 	CU_add_test(s, "reassembly", test_reasm);
+	CU_add_test(s, "reassembly bound", test_reasm_bound);
 	CU_add_test(s, "status classes", test_status);
 	CU_add_test(s, "receipts", test_receipt);
 	CU_add_test(s, "token bucket", test_bucket);
