@@ -23,6 +23,7 @@
 #include "guichet/log.h"
 #include "guichet/metrics_http.h"
 #include "guichet/modem.h"
+#include "guichet/reload.h"
 #include "guichet/preflight.h"
 #include "guichet/router.h"
 #include "guichet/service.h"
@@ -43,6 +44,7 @@ struct daemon {
 	struct backend_relay *relay;
 	struct router *router;
 	struct guard *guard;
+	struct reload *reload;
 	struct modem_pool *modems;
 	struct smpp_pool *smpp;
 	struct ussd_gsup *gsup;
@@ -197,32 +199,51 @@ static bool alive(void *data)
 	return !dm->modems || modem_pool_alive(dm->modems);
 }
 
-/* SIGHUP: new flows for new sessions, or the old ones kept with every error logged. */
-static void reload(struct daemon *dm)
+/* SIGHUP, on the reload thread (reload.h): pure, everything under res->ctx. */
+static void reload_load(struct reload_result *res, const char *config_file)
 {
-	void *tmp = talloc_new(dm->ctx);
-	struct diag *d = diag_alloc(tmp);
+	res->cfg = config_load(res->ctx, config_file, res->diag);
+	res->fs = res->cfg ? load_flows(res->ctx, res->cfg, res->diag) : NULL;
+}
 
-	service_reloading();
-	struct config *c = config_load(tmp, dm->config_file, d);
-	struct flow_set *fs = c ? load_flows(dm->ctx, c, d) : NULL;
+/* Back on the loop: new flows for new sessions, or the old ones kept with every error
+ * logged. */
+static void reload_done(void *data, struct reload_result *res)
+{
+	struct daemon *dm = data;
+	struct flow_set *fs = res->fs;
+	struct diag *d = res->diag;
+
+	if (dm->stopping)
+		return;
 	if (!fs) {
 		log_diag(d, LOGL_ERROR);
 		glog(GLOG_CONFIG, LOGL_ERROR, NULL,
 		     "reload refused: %u error(s); the previous flows keep serving", d->n_errors);
 	} else {
 		log_diag(d, LOGL_NOTICE);
-		router_set_flows(dm->router, fs);
+		router_set_flows(dm->router, fs);	/* takes fs out of res->ctx */
 		/* The limits apply at once; each number's windows and the day's spend are kept. */
-		guard_configure(dm->guard, c->limits);
+		guard_configure(dm->guard, res->cfg->limits);
 		router_set_guard(dm->router, dm->guard);
 		glog(GLOG_CONFIG, LOGL_NOTICE, NULL,
 		     "reload done: %u flows (version %u), limits applied; sessions in progress "
 		     "finish on theirs. Transport and back-end settings take effect at the next "
 		     "restart.", fs->n_flows, fs->version);
 	}
-	talloc_free(tmp);
 	service_ready();
+}
+
+/* The files are read and checked off the loop: dialogues go on being answered meanwhile. */
+static void reload(struct daemon *dm)
+{
+	service_reloading();
+	if (reload_running(dm->reload))
+		glog(GLOG_CONFIG, LOGL_NOTICE, NULL,
+		     "reload requested while one is loading: another follows it");
+	else
+		glog(GLOG_CONFIG, LOGL_INFO, NULL, "reload: loading the configuration and flows");
+	reload_request(dm->reload);
 }
 
 static void stop_check(void *data);
@@ -400,6 +421,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	dm->reload = reload_create(ctx, dm->config_file, reload_load, reload_done, dm);
+	if (!dm->reload) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up reloading (eventfd)");
+		return 1;
+	}
 	if (!osmo_signalfd_setup(ctx, sigs, on_signal, dm)) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
 		return 1;
