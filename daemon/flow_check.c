@@ -810,6 +810,40 @@ static void screen_error(struct ck *c, const struct flow_loc *loc, const char *w
 	err_at(c, loc, "%s (%s) does not fit %s: %s", what, lang, where_screen(ussd), size);
 }
 
+/* The question, or the first page of the menu, of st as shown in lang; *choices gets what a
+ * wrong pick would name (NULL for other questions). NULL for steps that ask nothing. */
+static char *prompt_of(struct ck *c, const struct flow *f, const struct flow_step *st,
+		       const char *lang, bool ussd, char **choices)
+{
+	const struct flow_messages *m = &c->fs->msg;
+
+	*choices = NULL;
+	if (st->kind == STEP_MENU) {
+		unsigned n = st->from_list ? 2 : st->n_options;
+		char **labels = talloc_array(c->tmp, char *, n ? n : 1);
+		const char *more = flow_text_pick(&m->more, lang, ussd);
+		char *more_line = talloc_asprintf(c->tmp, "%s %s", c->fs->words.n_more ?
+						  c->fs->words.more[0] : "9", more ? more : "Suite");
+
+		for (unsigned j = 0; j < n; j++) {
+			labels[j] = shown(c, f, st->from_list ? &st->from_label : &st->options[j].label,
+					  lang, ussd, NULL);
+			if (!labels[j])
+				labels[j] = "";
+		}
+		*choices = choices_of(c, n > 8 ? 8 : n, n > 8 || st->from_list, lang);
+		return menu_first_page(c, shown(c, f, &st->text, lang, ussd, NULL), labels, n,
+				       more_line, ussd);
+	}
+	if (st->kind == STEP_ASK) {
+		if (st->expect == EXPECT_YESNO || st->expect == EXPECT_CHOICE)
+			*choices = choices_of(c, st->expect == EXPECT_CHOICE ? st->n_choices : 2,
+					      false, lang);
+		return shown(c, f, &st->text, lang, ussd, NULL);
+	}
+	return NULL;
+}
+
 /* The screens of one question or menu: itself, after the retry text, after the help. */
 static void check_step_screens(struct ck *c, const struct flow *f, const struct flow_step *st,
 			       bool ussd)
@@ -818,33 +852,11 @@ static void check_step_screens(struct ck *c, const struct flow *f, const struct 
 
 	for (unsigned i = 0; i < st->text.n; i++) {
 		const char *lang = st->text.tr[i].lang;
-		char *prompt, *choices = NULL, *size;
+		char *choices, *size;
+		char *prompt = prompt_of(c, f, st, lang, ussd, &choices);
 
-		if (st->kind == STEP_MENU) {
-			unsigned n = st->from_list ? 2 : st->n_options;
-			char **labels = talloc_array(c->tmp, char *, n ? n : 1);
-			const char *more = flow_text_pick(&m->more, lang, ussd);
-			char *more_line = talloc_asprintf(c->tmp, "%s %s", c->fs->words.n_more ?
-							  c->fs->words.more[0] : "9",
-							  more ? more : "Suite");
-
-			for (unsigned j = 0; j < n; j++) {
-				labels[j] = shown(c, f, st->from_list ? &st->from_label
-							    : &st->options[j].label, lang, ussd, NULL);
-				if (!labels[j])
-					labels[j] = "";
-			}
-			prompt = menu_first_page(c, shown(c, f, &st->text, lang, ussd, NULL), labels, n,
-						 more_line, ussd);
-			choices = choices_of(c, n > 8 ? 8 : n, n > 8 || st->from_list, lang);
-		} else if (st->kind == STEP_ASK) {
-			prompt = shown(c, f, &st->text, lang, ussd, NULL);
-			if (st->expect == EXPECT_YESNO || st->expect == EXPECT_CHOICE)
-				choices = choices_of(c, st->expect == EXPECT_CHOICE ? st->n_choices : 2,
-						     false, lang);
-		} else {
+		if (!prompt)
 			continue;
-		}
 		/* alone: a question on SMS (USSD has its own check, with the option rule) */
 		if (!ussd && (size = overflow(c, prompt, false)))
 			screen_error(c, text_loc(&st->text, lang, false, &st->loc), "this question",
@@ -906,6 +918,23 @@ static void check_flow_screens(struct ck *c, const struct flow *f, bool ussd)
 		check_step_screens(c, f, st, ussd);
 		if (!ussd && st->kind == STEP_SAY)
 			check_alone(c, f, &st->text, &st->loc, "this text", false);
+		/* a message that goes on at once: said with the next question, in one reply */
+		if (st->kind == STEP_SAY && !st->end && st->next_idx >= 0) {
+			const struct flow_step *nx = &f->steps[st->next_idx];
+
+			for (unsigned l = 0; l < st->text.n; l++) {
+				const char *lang = st->text.tr[l].lang;
+				char *choices, *size;
+				char *prompt = prompt_of(c, f, nx, lang, ussd, &choices);
+
+				if (prompt && (size = overflow(c, join(c, shown(c, f, &st->text, lang,
+										ussd, NULL),
+								       prompt), ussd)))
+					err_at(c, text_loc(&st->text, lang, ussd, &st->loc), "this text "
+					       "(%s) and step `%s` after it, said in one reply, do not fit "
+					       "%s: %s", lang, nx->name, where_screen(ussd), size);
+			}
+		}
 		if (!ussd)
 			check_alone(c, f, &st->empty, &st->loc, "the empty text", false);
 	}

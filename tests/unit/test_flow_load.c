@@ -981,6 +981,34 @@ static void test_messages_and_lists_measured(void)
 	talloc_free(fs);
 }
 
+/* A message that goes on at once is said with the next question, in one reply. */
+static void test_say_then_question_measured(void)
+{
+	static const char yaml[] =
+		"flow: t\n"
+		"title: T\n"
+		"entry: { ussd: \"*1#\" }\n"
+		"steps:\n"
+		"  info:\n"
+		"    say: \"Les horaires d'ouverture ont changé : du lundi au vendredi de 9h à 17h, le samedi de 9h à 12h.\"\n"
+		"    next: service\n"
+		"  service:\n"
+		"    menu: \"Pour quel service ?\"\n"
+		"    options: [ Allocations familiales, RSA ]\n"
+		"    next: fin\n"
+		"  fin: { say: Fin }\n";
+	struct flow_env e128 = { .n_ops = 3, .ops = ops, .ussd_screen = 128 };
+	struct flow_set *fs = load_env(yaml, &e128);
+
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has("t.yaml", 6, 10, "this text (fr) and step `service` after it, said in one "
+		      "reply, do not fit one USSD screen: 145 characters, at most 128"));
+	talloc_free(fs);
+	fs = load_env(yaml, &env);
+	CU_ASSERT_PTR_NOT_NULL(fs);
+	talloc_free(fs);
+}
+
 /* USSD: a pattern a keypad cannot type, and texts asking to type letters. */
 static void test_keypad_checks(void)
 {
@@ -1125,6 +1153,7 @@ int main(void)
 	    !CU_add_test(s, "help then prompt measured", test_help_then_prompt_overflow) ||
 	    !CU_add_test(s, "messages and lists measured", test_messages_and_lists_measured) ||
 	    !CU_add_test(s, "USSD keypad checks", test_keypad_checks) ||
+	    !CU_add_test(s, "say then question measured", test_say_then_question_measured) ||
 	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
