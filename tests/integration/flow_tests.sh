@@ -78,4 +78,9 @@ YAML
 out=$("$G" test "$T/flows" 2>&1); st=$?
 [ $st -eq 1 ] && echo "$out" | grep -q "calls dossier.status but the dialogue has no answer" &&
   ok "a call without canned answer fails" || { bad "missing canned answer"; echo "$out"; }
+# 6. guichet simulate: a line holding only "" sends an empty text (a blank line is skipped);
+#    without --fixtures nor a config it starts (calls fail).
+out=$(printf 'DROITS\n\n""\n' | "$G" simulate "$ROOT/flows" 2>&1); st=$?
+[ $st -eq 0 ] && [ "$(echo "$out" | grep -c '^< \[SMS')" -eq 2 ] && echo "$out" | grep -q '^> $' &&
+  ok "simulate: \"\" is an empty text, a blank line nothing" || { bad "simulate empty text"; echo "$out"; }
 exit $rc
