@@ -8,7 +8,8 @@
 #  4. two robots replying to each other (a test phone answering each reply at once with a
 #     near-identical text): the loop is broken within 5 exchanges;
 #  5. a spend cap of 5 parts (fresh store): new procedures stop exactly at the cap, across a
-#     restart; a person already in a procedure finishes it.
+#     restart; a person already in a procedure finishes it; a higher cap by reload (SIGHUP)
+#     applies at once.
 # Inbox files are written the way sms_inject writes them (gammu's smsbackup format, written
 # then linked in), by a small Python helper, so that thousands are written in a second.
 # BURST=N for a smaller burst (the sanitized build). Exit 0 pass, 1 fail, 77 skip.
@@ -194,5 +195,14 @@ grep -q '"to":"+33620000001","text":"Merci Eva"' "$T/sent2.jsonl" ||
 spent=$(rows "$T/g2.db" "SELECT sum(parts) FROM spend")
 [ "$spent" -eq 6 ] || fail "spend in the store: $spent"
 echo "ok - at the cap, a person already in a procedure finishes it (spend 6 parts in the store)"
+# A higher cap by reload (SIGHUP): new procedures are answered again, at once.
+sed -i 's/daily_parts: 5/daily_parts: 10/' "$T/g2.yaml"
+kill -HUP "$GD"
+for _ in $(seq 50); do grep -q "limits applied" "$T/guichetd.log" && break; sleep 0.1; done
+printf '+33620000008\tGO\n' | inject "$T/modem2"
+for _ in $(seq 50); do [ "$(sent_to "$T/sent2.jsonl" +33620000008)" -ge 1 ] && break; sleep 0.1; done
+[ "$(sent_to "$T/sent2.jsonl" +33620000008)" -eq 1 ] || fail "a higher cap by reload was not applied"
+echo "ok - limits reloaded on SIGHUP: a higher cap answers new procedures again"
 stop
+! grep -q "ERROR: .*Sanitizer\|runtime error" "$T/guichetd.log" || fail "sanitizer report"
 echo pass
