@@ -981,6 +981,29 @@ static void test_messages_and_lists_measured(void)
 	talloc_free(fs);
 }
 
+/* The sample flows, as shipped: no error and no warning on osmo-hlr's 128-character screens
+ * and 3 SMS parts (run from the source tree, as make check does). */
+static void test_sample_flows_fit(void)
+{
+	static const char *const sample_ops[] = { "agenda.slots", "agenda.book", "dossier.status" };
+	struct flow_env e = { .n_ops = 3, .ops = sample_ops, .ussd_screen = 128, .sms_parts = 3 };
+	const char *root = getenv("GUICHET_ROOT");
+	char path[512];
+	struct flow_set *fs;
+
+	snprintf(path, sizeof(path), "%s/flows", root ? root : ".");
+	if (access(path, R_OK) != 0)
+		return;		/* not run from the source tree */
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	fs = flow_set_load(ctx, path, &e, d);
+	if (!fs || d->n)
+		diag_print(d, stderr);
+	CU_ASSERT_PTR_NOT_NULL(fs);
+	CU_ASSERT_EQUAL(d->n, 0);
+	talloc_free(fs);
+}
+
 /* A message that goes on at once is said with the next question, in one reply. */
 static void test_say_then_question_measured(void)
 {
@@ -1154,6 +1177,7 @@ int main(void)
 	    !CU_add_test(s, "messages and lists measured", test_messages_and_lists_measured) ||
 	    !CU_add_test(s, "USSD keypad checks", test_keypad_checks) ||
 	    !CU_add_test(s, "say then question measured", test_say_then_question_measured) ||
+	    !CU_add_test(s, "sample flows fit 128-character screens", test_sample_flows_fit) ||
 	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
