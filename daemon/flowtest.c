@@ -457,7 +457,6 @@ struct ft_call {
 };
 
 struct ft_run {
-	void *ctx;
 	const struct flowtest *t;
 	struct flowtest_result *res;
 	struct flowtest_step_result *cur;
@@ -491,7 +490,8 @@ static void add_reply(struct ft_run *run, enum channel by, const char *text, boo
 	}
 }
 
-static void step_fail(struct ft_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void step_fail(struct ft_run *run, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void step_fail(struct ft_run *run, const char *fmt, ...)
 {
@@ -721,7 +721,6 @@ struct flowtest_result *flowtest_run(void *ctx, const struct flow_set *fs,
 	res->t = t;
 	res->n_steps = t->n_steps;
 	res->steps = talloc_zero_array(res, struct flowtest_step_result, t->n_steps);
-	run->ctx = run;
 	run->t = t;
 	run->res = res;
 	INIT_LLIST_HEAD(&run->calls);
