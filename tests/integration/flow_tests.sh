@@ -83,4 +83,24 @@ out=$("$G" test "$T/flows" 2>&1); st=$?
 out=$(printf 'DROITS\n\n""\n' | "$G" simulate "$ROOT/flows" 2>&1); st=$?
 [ $st -eq 0 ] && [ "$(echo "$out" | grep -c '^< \[SMS')" -eq 2 ] && echo "$out" | grep -q '^> $' &&
   ok "simulate: \"\" is an empty text, a blank line nothing" || { bad "simulate empty text"; echo "$out"; }
+# 7. The dialogue examples of the documentation pass (README.md, flows/README.md,
+#    guichet-flows(5)), so the docs follow the flows.
+mkdir -p "$T/doc/tests"
+cp "$ROOT"/flows/*.yaml "$T/doc/"
+python3 - "$ROOT" "$T/doc/tests" <<'PY'
+import re, sys
+root, out = sys.argv[1:]
+s = open(root + "/flows/README.md", encoding="utf-8").read()
+blk = s[s.index("## Testing a procedure"):]
+open(out + "/flows-readme.yaml", "w").write(re.search(r"```yaml\n(.*?)```", blk, re.S).group(1))
+s = open(root + "/README.md", encoding="utf-8").read()
+open(out + "/readme.yaml", "w").write(re.search(r"```yaml\n(# flows/tests/.*?)```", s, re.S).group(1))
+s = open(root + "/man/guichet-flows.5", encoding="utf-8").read()
+blk = s[s.index(".Sh TEST DIALOGUES"):]
+m = re.search(r"\.Bd -literal -offset indent\n(.*?)\.Ed", blk, re.S)
+open(out + "/man.yaml", "w").write(m.group(1).replace("\\(dq", '"'))
+PY
+[ $? -eq 0 ] || bad "the documentation's dialogue examples could not be found"
+out=$("$G" test "$T/doc" 2>&1) && echo "$out" | tail -1 | grep -q "^3 dialogues" &&
+  ok "the documentation's dialogues pass" || { bad "a documentation example fails"; echo "$out"; }
 exit $rc
