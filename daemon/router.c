@@ -374,11 +374,30 @@ static const char *limited_text(struct router *r, void *ctx, bool ussd)
 	return t ? t : ussd ? "" : NULL;
 }
 
-/* The guard's say on an inbound SMS, inside the caller's transaction: true when the engine
- * may run. Otherwise the message stays stored (and done) and, once per block, the number gets
- * the `limited` text. -1 on a store error. */
-static int sms_admit(struct router *r, void *ctx, const char *via, const char *from,
-		     const char *text)
+/* True when the person's session waits for the answer to a secret question, as the engine
+ * would tell (engine_out.input_secret) if it ran. */
+static bool at_secret_step(struct router *r, void *ctx, const char *from)
+{
+	char key[SESSION_KEY_MAX];
+	struct session s;
+
+	snprintf(key, sizeof(key), "sms:%s", from ? from : "");
+	if (r->st->ops->session_get(r->st, key, &s, ctx) != 0 || s.state != SESSION_ACTIVE)
+		return false;
+	const struct flow *f = flow_find(flows_for(r, &s), s.flow);
+	int i = f ? flow_step_index(f, s.step) : -1;
+	if (i < 0)
+		return false;
+	const struct flow_step *st = &f->steps[i];
+	return st->kind == STEP_ASK && (st->secret || st->expect == EXPECT_SECRET);
+}
+
+/* The guard's say on inbound in_id, inside the caller's transaction: 1 when the engine may
+ * run. Otherwise (0) the message stays stored (and done), its text forgotten if it may be
+ * the answer to a secret question, and, once per block, the number gets the `limited` text.
+ * -1 on a store error. */
+static int sms_admit(struct router *r, void *ctx, int64_t in_id, const char *via,
+		     const char *from, const char *text)
 {
 	if (!r->guard)
 		return 1;
@@ -400,6 +419,9 @@ static int sms_admit(struct router *r, void *ctx, const char *via, const char *f
 			guard_log(d.reason == GUARD_IGNORED ? LOGL_INFO : LOGL_NOTICE, from, d.reason,
 				  what[d.reason], "");
 	}
+	if (d.reason != GUARD_IGNORED && d.reason != GUARD_REFUSED &&
+	    at_secret_step(r, ctx, from) && r->st->ops->inbound_forget(r->st, in_id) < 0)
+		return -1;
 	if (d.verdict == GUARD_NOTICE && via && *via) {
 		const char *t = limited_text(r, ctx, false);
 		if (t && queue_reply(r, via, from, t, false) < 0)
@@ -521,7 +543,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
 		bool secret = false;
-		rc = sms_admit(r, ctx, msgs[i].via, msgs[i].from, msgs[i].text);
+		rc = sms_admit(r, ctx, in.id, msgs[i].via, msgs[i].from, msgs[i].text);
 		if (rc < 0 ||
 		    (rc == 1 &&
 		     sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls,
@@ -1163,7 +1185,7 @@ static void recover_inbound(void *data, const struct store_inbound *in)
 	bool secret = false;
 	int admit = -1;
 	if (r->st->ops->begin(r->st) == 0 &&
-	    (admit = sms_admit(r, ctx, m.via, m.from, m.text)) >= 0 &&
+	    (admit = sms_admit(r, ctx, in->id, m.via, m.from, m.text)) >= 0 &&
 	    (admit == 0 ||
 	     sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0) &&
 	    r->st->ops->inbound_done(r->st, in->id) == 0 &&

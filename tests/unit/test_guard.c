@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <CUnit/Basic.h>
+#include <sqlite3.h>
 #include <osmocom/core/talloc.h>
 
 #include "guichet/guard.h"
@@ -555,6 +556,78 @@ static void test_router_cap_across_restart(void)
 	rmdir(dir);
 }
 
+static const char *secret_yaml =
+	"flow: s\n"
+	"title: S\n"
+	"entry: { sms: [CODE] }\n"
+	"steps:\n"
+	"  code:\n"
+	"    ask: \"Code ?\"\n"
+	"    expect: secret\n"
+	"    save: code\n"
+	"    next: fin\n"
+	"  fin:\n"
+	"    say: \"Merci\"\n";
+
+static void one_a_minute(struct guard_config *c)
+{
+	c->per_minute = 1;
+}
+
+/* A text the guard stops while the person's session waits on a secret question is kept as a
+ * row (counted) but without its text: it may be the secret, and no engine ran to say so. */
+static void test_router_stopped_secret_not_stored(void)
+{
+	char dir[] = "/tmp/guichet-guard.XXXXXX", path[64], err[256];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/g.db", dir);
+	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	struct guard *g = make(one_a_minute);
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *fs = flow_set_load_string(ctx, "s.yaml", secret_yaml, NULL, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	struct router *r = router_create(ctx, &rc, st, (struct call_port){ no_call, NULL });
+	router_set_flows(r, fs);
+	router_set_guard(r, g);
+	router_sms_register(r, &modem);
+
+	struct sms_in m[2] = {
+		{ .via = "m1", .from = "+33614000001", .text = "CODE", .dedup = "s1" },
+		{ .via = "m1", .from = "+33614000001", .text = "4321", .dedup = "s2" },
+	};
+	n_sent = 0;
+	router_sms_received(r, &m[0], 1);	/* "Code ?" */
+	router_sms_received(r, &m[1], 1);	/* past 1 a minute: stopped */
+	CU_ASSERT_EQUAL(n_sent, 2);		/* the question and the notice */
+	router_flush(r);
+
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_prepare_v2(db, "SELECT count(*), sum(body = '4321'), "
+					   "sum(body = 'CODE') FROM inbound", -1, &q, NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+	CU_ASSERT_EQUAL(sqlite3_column_int(q, 0), 2);	/* both stored (counted) */
+	CU_ASSERT_EQUAL(sqlite3_column_int(q, 1), 0);	/* the secret's text is not */
+	CU_ASSERT_EQUAL(sqlite3_column_int(q, 2), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	talloc_free(r);
+	talloc_free(g);
+	st->ops->close(st);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/g.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/g.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 static int setup(void)
 {
 	ctx = talloc_named_const(NULL, 0, "test_guard");
@@ -589,6 +662,8 @@ int main(void)
 	CU_add_test(su, "router: USSD past the rate ends at once", test_router_ussd);
 	CU_add_test(su, "router: the cap, exactly, across a restart",
 		    test_router_cap_across_restart);
+	CU_add_test(su, "router: a stopped answer to a secret question is not stored",
+		    test_router_stopped_secret_not_stored);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
