@@ -154,6 +154,8 @@ install: all
 	install -d $(DESTDIR)/etc/guichet/flows
 	install -m 0644 config/guichet.yaml $(DESTDIR)/etc/guichet/guichet.yaml
 	install -m 0644 flows/*.yaml $(DESTDIR)/etc/guichet/flows/
+	install -d $(DESTDIR)/etc/guichet/flows/tests
+	install -m 0644 flows/tests/*.yaml $(DESTDIR)/etc/guichet/flows/tests/
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(UDEVDIR)
 	sed "s|/usr/sbin/guichetd|$(PREFIX)/sbin/guichetd|" systemd/guichetd.service > $(DESTDIR)$(UNITDIR)/guichetd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/guichetd.service

@@ -20,6 +20,10 @@ else
   bad "sample dialogues"; echo "$out"
 fi
 
+# 1b. They pass too with the installed configuration beside them (USSD screens of 128).
+"$G" test -q --config "$ROOT/config/guichet.yaml" "$ROOT/flows" >/dev/null 2>&1 &&
+  ok "sample dialogues with config/guichet.yaml" || bad "sample dialogues with config/guichet.yaml"
+
 # 2. A reply that changed: non-zero exit, a located diff of expected vs got.
 mkdir -p "$T/flows/tests"
 cp "$ROOT"/flows/*.yaml "$T/flows/"
