@@ -137,11 +137,13 @@ soak: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@BUILD=$(BUILD) tests/soak/soak.sh
 # make docs: the sample flows' drawings, committed in docs/flows/ (DOT and SVG; the DOT is also
-# tests/golden/, which tests/integration/draw.sh compares).
+# tests/golden/, which tests/integration/draw.sh compares), and the report of the sample flows
+# in $(BUILD)/report/ (not committed: it is made from the same files; open index.html).
 docs: all
 	@mkdir -p docs/flows
 	$(BUILD)/guichet draw --format dot -o docs/flows flows
 	$(BUILD)/guichet draw --format svg -o docs/flows flows
+	$(BUILD)/guichet report -o $(BUILD)/report flows
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all

@@ -5,6 +5,7 @@
  *                    [--script FILE] [FLOWS]
  *   guichet test [-q] [-v] [--update] [--export DIR] [--config FILE] [FLOWS [TEST...]]
  *   guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]
+ *   guichet report [--config FILE] [-o DIR] [FLOWS]
  *
  * simulate runs the real router, engine and renderer on an in-memory store, with back-end
  * calls answered from a fixture file or, with --config, by the real HTTPS relay; test plays
@@ -35,6 +36,7 @@
 #include "guichet/metrics_client.h"
 #include "guichet/preflight.h"
 #include "guichet/render.h"
+#include "guichet/report.h"
 #include "guichet/router.h"
 #include "guichet/store.h"
 #include "guichet/text.h"
@@ -48,6 +50,7 @@ static void usage(FILE *out)
 	      "                    [FLOWS [TEST...]]\n"
 	      "       guichet status [--config FILE | --url URL]\n"
 	      "       guichet draw [--config FILE] [-o DIR] [--format svg|png|dot] [FLOWS]\n"
+	      "       guichet report [--config FILE] [-o DIR] [FLOWS]\n"
 	      "FLOWS is a directory of flow files or one file (default: the config's, or flows/).\n",
 	      out);
 }
@@ -837,6 +840,55 @@ static int cmd_status(void *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* ---- report ---- */
+
+static int cmd_report(void *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *config_file = NULL, *dir = "report";
+	struct config *c = NULL;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': config_file = optarg; break;
+		case 'o': dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	const char *arg = optind < argc ? argv[optind] : NULL;
+	struct flow_set *fs = load_checked(ctx, config_file, arg, &c);
+	if (!fs)
+		return 1;
+	const char *path = arg ? arg : c ? c->flows : "flows";
+	struct report_opts ro = {
+		.ro = render_opts_from(c),
+		.to = test_opts(c),
+		.tests_dir = is_dir(path) ? tests_dir(ctx, path) : NULL,
+		.flows_path = path,
+	};
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	struct diag *d = diag_alloc(ctx);
+	char err[512];
+	int rc = report_write(ctx, fs, &ro, dir, d, err, sizeof(err));
+	diag_print(d, stderr);
+	if (rc < 0) {
+		fprintf(stderr, "guichet report: %s\n", err);
+		return 1;
+	}
+	printf("%s/index.html: %u flow(s)\n", dir, fs->n_flows);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	void *ctx = talloc_named_const(NULL, 0, "guichet");
@@ -853,6 +905,8 @@ int main(int argc, char **argv)
 		rc = cmd_simulate(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "draw") == 0)
 		rc = cmd_draw(ctx, argc - 1, argv + 1);
+	else if (strcmp(argv[1], "report") == 0)
+		rc = cmd_report(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "test") == 0)
 		rc = cmd_test(ctx, argc - 1, argv + 1);
 	else if (strcmp(argv[1], "status") == 0)
