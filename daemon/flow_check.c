@@ -1393,7 +1393,7 @@ static void check_common(struct ck *c)
 	const struct flow_text *all[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 					  &m->stopped, &m->expired, &m->backend_error, &m->busy,
 					  &m->more, &m->contact, &m->invalid_session, &m->pick,
-					  &m->suggest, &m->limited };
+					  &m->suggest, &m->limited, &m->saturated };
 	struct use_ctx u = { c, NULL, NULL, false, NULL, "a common message" };
 	unsigned i, j;
 

@@ -1214,7 +1214,8 @@ static void load_flow(struct ld *L, yaml_node_t *root)
 /* Built-in texts, short and in GSM-7 (no ê, ô, ç...), so that each fits one SMS part. */
 static const char *const msg_keys[] = { "welcome", "help", "invalid", "too_many_tries",
 					"stopped", "expired", "backend_error", "busy", "more",
-					"contact", "invalid_session", "pick", "suggest", "limited" };
+					"contact", "invalid_session", "pick", "suggest", "saturated",
+					"limited" };	/* limited last: see apply_defaults() */
 static const char *const msg_defaults[] = {
 	"Envoyez le mot-clé d'un service :",
 	NULL,	/* built from the words: see apply_defaults() */
@@ -1229,6 +1230,7 @@ static const char *const msg_defaults[] = {
 	"Session invalide.",
 	"Répondez {{choices}}.",
 	"Vouliez-vous dire {{keyword}} ? Répondez 1 pour oui.",
+	"Service saturé. Merci de rappeler dans quelques minutes.",
 	"Trop de messages. Réessayez dans une heure.",
 };
 
@@ -1238,7 +1240,7 @@ static const char *const msg_defaults_ussd[] = {
 	"Trop d'erreurs. Recomposez le code ou appelez le {{contact}}.",
 	NULL,
 	"Votre demande a expiré. Recomposez le code pour recommencer.",
-	NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	"Trop de demandes. Réessayez dans une heure.",
 };
 _Static_assert(ARRAY_SIZE(msg_defaults_ussd) == ARRAY_SIZE(msg_keys) &&
@@ -1249,7 +1251,7 @@ static struct flow_text *msg_slot(struct flow_messages *m, unsigned i)
 	struct flow_text *slots[] = { &m->welcome, &m->help, &m->invalid, &m->too_many_tries,
 				      &m->stopped, &m->expired, &m->backend_error, &m->busy,
 				      &m->more, &m->contact, &m->invalid_session, &m->pick,
-				      &m->suggest, &m->limited };
+				      &m->suggest, &m->saturated, &m->limited };
 
 	return slots[i];
 }

@@ -1104,6 +1104,7 @@ static const char *sink_ussd_text(void *data, enum ussd_text which)
 	const struct flow_messages *m = &r->flows->msg;
 	const struct flow_text *t = which == USSD_TEXT_EXPIRED ? &m->expired
 				  : which == USSD_TEXT_INVALID ? &m->invalid_session
+				  : which == USSD_TEXT_SATURATED ? &m->saturated
 				  : &m->backend_error;
 	void *ctx = talloc_new(r);
 	const char *text = engine_message(ctx, r->flows, t, "fr", &r->cfg.ussd);
@@ -1125,6 +1126,7 @@ const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)
 		[USSD_TEXT_EXPIRED] = "Session expirée.",
 		[USSD_TEXT_INVALID] = "Session invalide.",
 		[USSD_TEXT_UNAVAILABLE] = "Service interrompu.",
+		[USSD_TEXT_SATURATED] = "Service saturé. Merci de rappeler dans quelques minutes.",
 	};
 	const char *t = sink && sink->text ? sink->text(sink->data, which) : NULL;
 

@@ -19,7 +19,6 @@
 
 #define DLG_BUCKETS 1024
 #define KEY_MAX (OSMO_IMSI_BUF_SIZE + 12)
-#define FULL_TEXT "Service saturé. Merci de rappeler dans quelques minutes."
 
 struct gsup_dlg;
 
@@ -421,7 +420,8 @@ static void rx_ss(struct ussd_gsup *g, const struct osmo_gsup_message *m)
 			uint8_t comp[SS_COMPONENT_MAX];
 			bool trunc;
 			int n = ss_ussd_encode(comp, sizeof(comp), SS_CTYPE_RETURN_RESULT,
-					       c.invoke_id, SS_OP_PROCESS_USS_REQ, FULL_TEXT,
+					       c.invoke_id, SS_OP_PROCESS_USS_REQ,
+					       ussd_sink_text(&g->sink, USSD_TEXT_SATURATED),
 					       g->screen_chars, &trunc);
 
 			if (n > 0)

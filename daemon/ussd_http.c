@@ -24,7 +24,6 @@
 #define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
 #define FIELD_MAX 1024
 #define SESSION_ID_MAX 64
-#define FULL_TEXT "Service saturé. Merci de rappeler dans quelques minutes."
 /* File descriptors kept for everything else (store, back-end sockets, modems, journal) when
  * the connection limit is derived from RLIMIT_NOFILE. */
 #define FD_RESERVE 128
@@ -788,7 +787,8 @@ static void dispatch(struct hreq *r)
 			return;
 		}
 		if (sess_full(h)) {
-			r->reply = talloc_strdup(r, "END " FULL_TEXT);
+			r->reply = talloc_asprintf(r, "END %s",
+						   ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
 			r->ready = true;
 			return;
 		}

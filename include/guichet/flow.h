@@ -190,6 +190,7 @@ struct flow_messages {
 	struct flow_text more;		/* label of the "next page" option, e.g. "Suite" */
 	struct flow_text contact;	/* how to reach a human, {{contact}} in other texts */
 	struct flow_text invalid_session;/* USSD: a request that belongs to no dialogue */
+	struct flow_text saturated;	/* USSD: a new dialogue past max_dialogues */
 	struct flow_text pick;		/* wrong menu pick: "Répondez {{choices}}." */
 	struct flow_text suggest;	/* a keyword with a slip: "Vouliez-vous dire {{keyword}} ?" */
 	struct flow_text limited;	/* the cost guard's one notice to a number past its limits */

@@ -104,6 +104,7 @@ enum ussd_text {
 	USSD_TEXT_EXPIRED,	/* the dialogue was silent too long (`expired`) */
 	USSD_TEXT_INVALID,	/* a request that belongs to no dialogue (`invalid_session`) */
 	USSD_TEXT_UNAVAILABLE,	/* the service is stopping (`backend_error`) */
+	USSD_TEXT_SATURATED,	/* a new dialogue past max_dialogues (`saturated`) */
 };
 
 struct ussd_sink {

@@ -36,7 +36,8 @@
  *     name: guichet        # EUSE name, as in osmo-hlr's `euse guichet`
  *     guard_timeout: 40s   # a dialogue silent this long is ended (keep it above the HLR's
  *                          #   ncss-guard-timeout, 30 s by default)
- *     max_dialogues: 50000 # open at once; beyond, a BEGIN gets "END Service saturé..." */
+ *     max_dialogues: 50000 # open at once; beyond, a BEGIN gets the common
+ *                          #   `saturated` message as its END screen */
 #ifndef USSD_MAX_DIALOGUES
 #define USSD_MAX_DIALOGUES 50000	/* see ussd_http.h */
 #endif

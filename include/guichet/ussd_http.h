@@ -49,7 +49,7 @@ struct ussd_http_allow {
  *     max_connections: 1000   # open connections at most (lowered to fit RLIMIT_NOFILE)
  *     max_connections_per_address: 250
  *     request_timeout: 5s     # a connection gets this long to send a whole request
- *     max_dialogues: 50000    # beyond, a new session gets "END Service saturé..."
+ *     max_dialogues: 50000    # beyond: "END " + the common `saturated` message
  * At least one of secret and allow must be given.
  *
  * Slow or hostile clients (slowloris): an address not in `allow` is closed at accept time,

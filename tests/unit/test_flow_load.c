@@ -406,6 +406,9 @@ static void test_many_steps(void)
 	CU_ASSERT_EQUAL(flow_step_index(f, "q19999"), 19999);
 	CU_ASSERT_EQUAL(flow_step_index(f, "q20000"), -1);
 	CU_ASSERT_EQUAL(flow_step_index(f, "q"), -1);
+	/* The USSD transports' screen past max_dialogues, a common message with a default. */
+	CU_ASSERT_STRING_EQUAL(flow_text_pick(&fs->msg.saturated, "fr", true),
+			       "Service saturé. Merci de rappeler dans quelques minutes.");
 	talloc_free(fs);
 	talloc_free(y);
 
