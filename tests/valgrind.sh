@@ -14,6 +14,10 @@ run() { if "${vg[@]}" "$@" >/dev/null 2>"$BUILD/valgrind.err"; then echo "clean:
 for t in "$BUILD"/tests/test_*; do run "$t"; done
 run "$BUILD/guichet" check flows
 run "$BUILD/guichet" test -q flows
+out=$(mktemp -d /tmp/guichet-vg-draw.XXXXXX)
+run "$BUILD/guichet" draw --format dot -o "$out" flows
+run "$BUILD/guichet" report -o "$out" flows
+rm -rf "$out"
 tr=$(mktemp -d /tmp/guichet-vg.XXXXXX)
 "$BUILD/guichet" test -q --export "$tr" flows flows/tests/{rendez-vous,droits,dossier}.yaml \
   flows/tests/{droits,rendez-vous}.ussd.yaml >/dev/null
