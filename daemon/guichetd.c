@@ -175,6 +175,20 @@ static void counters_line(struct daemon *dm)
 		glog(GLOG_MODEM, LOGL_INFO, NULL, "modems: %s", m ? m : "?");
 		talloc_free(m);
 	}
+	if (dm->gsup) {
+		struct ussd_gsup_stats st;
+		ussd_gsup_stats(dm->gsup, &st);
+		glog(GLOG_USSD, LOGL_INFO, NULL, "USSD GSUP: requests %lu, open %u, saturated %lu, "
+		     "aborts %lu", st.requests, st.open, st.full, st.aborts);
+	}
+	if (dm->ussd_http) {
+		struct ussd_http_stats st;
+		ussd_http_stats(dm->ussd_http, &st);
+		glog(GLOG_USSD, LOGL_INFO, NULL, "USSD HTTP: requests %lu, open %u, saturated %lu, "
+		     "refused %lu, invalid %lu, not allowed %lu, cut at request_timeout %lu",
+		     st.requests, st.open, st.full, st.refused, st.invalid, st.not_allowed,
+		     st.timeouts);
+	}
 }
 
 static void tick(void *data)
