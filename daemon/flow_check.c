@@ -1224,9 +1224,10 @@ static void check_messages(struct ck *c, bool ussd)
 	const struct flow_messages *m = &c->fs->msg;
 	const struct flow_text *alone[] = { &m->too_many_tries, &m->stopped, &m->expired,
 					    &m->backend_error, &m->busy, &m->limited,
+					    ussd ? &m->saturated : &m->suggest,
 					    ussd ? &m->invalid_session : &m->suggest };
 	static const char *const names[] = { "too_many_tries", "stopped", "expired",
-					     "backend_error", "busy", "limited", NULL };
+					     "backend_error", "busy", "limited", NULL, NULL };
 	const struct flow *longest = NULL;
 
 	/* suggest names a keyword: measured with the longest */
@@ -1235,8 +1236,13 @@ static void check_messages(struct ck *c, bool ussd)
 						   strlen(longest->keywords[0])))
 			longest = &c->fs->flows[i];
 	for (unsigned i = 0; i < ARRAY_SIZE(alone); i++) {
-		char *what = talloc_asprintf(c->tmp, "the common `%s` message",
-					     names[i] ? names[i] : ussd ? "invalid_session" : "suggest");
+		const char *name = names[i] ? names[i] : !ussd ? "suggest" :
+				   alone[i] == &m->saturated ? "saturated" : "invalid_session";
+		char *what;
+
+		if (i + 1 < ARRAY_SIZE(alone) && alone[i] == alone[i + 1])
+			continue;	/* suggest, listed twice for SMS */
+		what = talloc_asprintf(c->tmp, "the common `%s` message", name);
 
 		check_alone(c, longest, alone[i], NULL, what, ussd);
 		if (ussd)

@@ -1035,6 +1035,40 @@ static void test_say_then_question_measured(void)
 	talloc_free(fs);
 }
 
+/* The transports' own screens are common messages, measured like the rest. */
+static void test_transport_messages_measured(void)
+{
+	char dir[] = "/tmp/guichet-msg-XXXXXX", path[128];
+	struct flow_env e128 = { .n_ops = 3, .ops = ops, .ussd_screen = 128 };
+	struct flow_set *fs;
+	FILE *f;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("flow: a\ntitle: A\nentry: { ussd: \"*1*1#\" }\nsteps: { s: { say: A } }\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	f = fopen(path, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("common:\n  messages:\n    saturated: \"Le service est saturé en ce moment, car "
+	      "beaucoup de personnes appellent. Merci de rappeler dans quelques minutes, ou "
+	      "demain matin.\"\n", f);
+	fclose(f);
+	talloc_free(d);
+	d = diag_alloc(ctx);
+	fs = flow_set_load(ctx, dir, &e128, d);
+	CU_ASSERT_PTR_NULL(fs);
+	CU_ASSERT(has(path, 3, 16, "the common `saturated` message (fr) does not fit one USSD "
+		      "screen: 130 characters, at most 128"));
+	talloc_free(fs);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* USSD: a pattern a keypad cannot type, and texts asking to type letters. */
 static void test_keypad_checks(void)
 {
@@ -1179,6 +1213,7 @@ int main(void)
 	    !CU_add_test(s, "help then prompt measured", test_help_then_prompt_overflow) ||
 	    !CU_add_test(s, "messages and lists measured", test_messages_and_lists_measured) ||
 	    !CU_add_test(s, "USSD keypad checks", test_keypad_checks) ||
+	    !CU_add_test(s, "transport messages measured", test_transport_messages_measured) ||
 	    !CU_add_test(s, "say then question measured", test_say_then_question_measured) ||
 	    !CU_add_test(s, "sample flows fit 128-character screens", test_sample_flows_fit) ||
 	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded))
