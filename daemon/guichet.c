@@ -251,6 +251,10 @@ static int cmd_draw(void *ctx, int argc, char **argv)
 	struct flow_set *fs = load_checked(ctx, config_file, optind < argc ? argv[optind] : NULL, &c);
 	if (!fs)
 		return 1;
+	if (strcmp(dir, "-") && mkdir(dir, 0777) < 0 && errno != EEXIST) {
+		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+		return 1;
+	}
 	struct render_opts ro = render_opts_from(c);
 	for (unsigned i = 0; i < fs->n_flows; i++) {
 		const struct flow *f = &fs->flows[i];

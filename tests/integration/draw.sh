@@ -29,6 +29,9 @@ fi
 cp -r flows "$T/flows-copy"
 "$G" draw --format dot -o "$T/b" "$T/flows-copy" >/dev/null
 diff -r "$T/a" "$T/b" >/dev/null && ok "same bytes twice" || fail "drawings differ between runs"
+# An output directory that does not exist yet is made.
+"$G" draw --format dot -o "$T/new" flows/dossier.yaml >/dev/null && [ -s "$T/new/dossier.dot" ] \
+  && ok "output directory made" || fail "draw -o into a new directory"
 # One flow file alone, and to standard output.
 "$G" draw --format dot -o - flows/dossier.yaml > "$T/one.dot" 2>/dev/null \
   && grep -q '^digraph "dossier"' "$T/one.dot" && ok "-o - writes DOT" || fail "-o -"

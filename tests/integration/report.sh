@@ -62,6 +62,14 @@ elif grep -q '&lt;img src=x onerror=alert(2)&gt; &amp; &quot;guillemets&quot;' "
 else
   fail "escaped texts not found"
 fi
+# Without Graphviz: the pages all the same, saying why there is no drawing.
+if GUICHET_DOT=/nonexistent/dot timeout 120 "$G" report -o "$T/nodot" flows >/dev/null 2>"$T/nodot.err" \
+   && grep -q 'Pas de dessin' "$T/nodot/droits.html" && grep -q 'warning: no drawing' "$T/nodot.err" \
+   && ! grep -q '<svg' "$T/nodot/droits.html"; then
+  ok "without Graphviz: pages without drawings, and a warning"
+else
+  fail "report without Graphviz"
+fi
 grep -q '@media print' "$T/r/index.html" && grep -q '@media (max-width' "$T/r/index.html" \
   && grep -q 'name="viewport"' "$T/r/index.html" && ok "print and phone styles" || fail "styles"
 

@@ -339,6 +339,13 @@ static void test_stuck(void)
 	/* Free text with no bound cannot be answered wrongly: no error way from q. */
 	CU_ASSERT_PTR_NULL(edge(g, "q", "#essais", FGE_ON_FAIL));
 	CU_ASSERT_EQUAL(edges_between(g, "m", "q"), 1);
+	{
+		char *dot = dot_of(g);
+
+		CU_ASSERT(strstr(dot, "aucune fin atteignable") != NULL);
+		CU_ASSERT(strstr(dot, "penwidth=3") != NULL);
+		talloc_free(dot);
+	}
 	talloc_free(g);
 	talloc_free(fs);
 }
