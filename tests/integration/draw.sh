@@ -2,8 +2,11 @@
 # `guichet draw`: golden DOT per sample flow, same bytes twice, SVG through Graphviz, the same
 # located errors as `guichet check` on malformed flows, and a 20,000-step flow that is drawn
 # (DOT) or refused (layout) without hanging.
+# The goldens are drawn from a frozen copy of the sample flows (tests/golden/flows), so that
+# editing a text in flows/ does not break this test; they change only with the drawing code.
 # To accept a deliberate change of the drawings (then look at the diff):
-#   build/guichet draw --format dot -o tests/golden flows
+#   build/guichet draw --format dot -o tests/golden tests/golden/flows
+# (make docs draws the live flows/ into docs/flows/.)
 set -u
 cd "$GUICHET_ROOT"
 G="$BUILD/guichet"
@@ -15,7 +18,7 @@ fail() { echo "FAIL $*"; rc=1; }
 
 # Golden files: one per flow, nothing more, nothing less.
 mkdir -p "$T/a" "$T/b"
-if timeout 60 "$G" draw --format dot -o "$T/a" flows >/dev/null; then
+if timeout 60 "$G" draw --format dot -o "$T/a" tests/golden/flows >/dev/null; then
   for f in tests/golden/*.dot; do
     if diff -u "$f" "$T/a/$(basename "$f")"; then ok "golden $(basename "$f")"
     else fail "golden $(basename "$f") differs (see the header to accept a change)"; fi
@@ -23,23 +26,23 @@ if timeout 60 "$G" draw --format dot -o "$T/a" flows >/dev/null; then
   [ "$(ls "$T/a" | sort)" = "$(ls tests/golden | grep '\.dot$' | sort)" ] \
     && ok "one drawing per flow" || fail "drawn flows differ from tests/golden: $(ls "$T/a")"
 else
-  fail "guichet draw --format dot flows"
+  fail "guichet draw --format dot tests/golden/flows"
 fi
 # Deterministic: again, from another directory, byte for byte.
-cp -r flows "$T/flows-copy"
+cp -r tests/golden/flows "$T/flows-copy"
 "$G" draw --format dot -o "$T/b" "$T/flows-copy" >/dev/null
 diff -r "$T/a" "$T/b" >/dev/null && ok "same bytes twice" || fail "drawings differ between runs"
 # An output directory that does not exist yet is made.
-"$G" draw --format dot -o "$T/new" flows/dossier.yaml >/dev/null && [ -s "$T/new/dossier.dot" ] \
+"$G" draw --format dot -o "$T/new" tests/golden/flows/dossier.yaml >/dev/null && [ -s "$T/new/dossier.dot" ] \
   && ok "output directory made" || fail "draw -o into a new directory"
 # One flow file alone, and to standard output.
-"$G" draw --format dot -o - flows/dossier.yaml > "$T/one.dot" 2>/dev/null \
+"$G" draw --format dot -o - tests/golden/flows/dossier.yaml > "$T/one.dot" 2>/dev/null \
   && grep -q '^digraph "dossier"' "$T/one.dot" && ok "-o - writes DOT" || fail "-o -"
 
 # SVG and PNG through Graphviz's dot.
 if command -v dot >/dev/null; then
   mkdir -p "$T/svg"
-  if "$G" draw -o "$T/svg" flows >/dev/null && "$G" draw --format png -o "$T/svg" flows >/dev/null; then
+  if "$G" draw -o "$T/svg" tests/golden/flows >/dev/null && "$G" draw --format png -o "$T/svg" tests/golden/flows >/dev/null; then
     good=1
     for s in "$T"/svg/*.svg; do
       grep -q '<svg' "$s" || good=0
@@ -54,7 +57,7 @@ if command -v dot >/dev/null; then
     fail "guichet draw (svg/png)"
   fi
   # Without Graphviz, the tool says what to install.
-  if GUICHET_DOT=/nonexistent/dot "$G" draw -o "$T/svg" flows/dossier.yaml 2>"$T/err" >/dev/null; then
+  if GUICHET_DOT=/nonexistent/dot "$G" draw -o "$T/svg" tests/golden/flows/dossier.yaml 2>"$T/err" >/dev/null; then
     fail "draw succeeded without dot"
   else
     grep -q "apt-get install graphviz" "$T/err" && ok "missing dot explained" || { cat "$T/err"; fail "missing dot message"; }
@@ -65,7 +68,7 @@ fi
 
 # Malformed flows: the very same located errors as `guichet check`, exit 1.
 mkdir -p "$T/bad"
-cp flows/*.yaml "$T/bad/"
+cp tests/golden/flows/*.yaml "$T/bad/"
 sed -i 's/^    next: numero$/    nxt: numero/' "$T/bad/rendez-vous.yaml"
 sed -i 's/on_error: introuvable/on_error: introuvabl/' "$T/bad/dossier.yaml"
 nxt_line=$(grep -n '^    nxt: numero$' "$T/bad/rendez-vous.yaml" | cut -d: -f1)

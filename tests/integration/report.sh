@@ -126,9 +126,14 @@ for page in index $flows; do
   done
   [ -z "$missing" ] && ok "$page: every step shown and drawn" || fail "$page: steps missing:$missing"
 done
-# Every dialogue is on one page; SMS as bubbles, USSD as screens with the parts received.
-[ "$screens" = "$n_tests" ] && ok "all $n_tests dialogues rendered" \
-  || fail "$screens dialogues rendered, $n_tests files"
+# Every dialogue is on one page; SMS as bubbles, USSD as screens with the parts received. A
+# dialogue file guichet test refuses is left out, and the report says so.
+if grep -q "error(s) in the test dialogues" "$T/err"; then
+  echo "note: some dialogue files do not load (guichet test shows them)"
+  n_tests=$(sed -n 's/.*, \([0-9]*\) dialogues* de test.*/\1/p' "$T/r/index.html" | head -1)
+fi
+[ "$screens" = "$n_tests" ] && [ "$n_tests" -gt 1 ] && ok "all $n_tests dialogues rendered" \
+  || fail "$screens dialogues rendered, $n_tests expected"
 grep -q 'class="bubble them"' "$T/droits.dom" && grep -q 'class="screen"' "$T/droits.dom" \
   && grep -q 'Reçu : [0-9]* SMS, [0-9]* partie' "$T/droits.dom" && grep -q 'écrans USSD' "$T/droits.dom" \
   && ok "SMS bubbles, USSD screens, parts received" || fail "dialogue screens not found in droits"
