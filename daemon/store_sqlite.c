@@ -34,6 +34,13 @@ enum sq_stmt {
 	Q_N
 };
 
+/* The schedule's statements (sq_sched_sql, with its functions below). */
+enum sq_sched_stmt {
+	S_ADD, S_BY_KEY, S_GET, S_DUE, S_NEXT, S_MARK, S_OUT_STATUS, S_CANCEL, S_CANCEL_REF,
+	S_OPT_SET, S_OPT_CLEAR, S_OPT_IS, S_PURGE,
+	S_N
+};
+
 static const char *const sq_sql[Q_N] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
@@ -122,6 +129,7 @@ static const char schema_v1[] =
 struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_N];
+	sqlite3_stmt *sched[S_N];
 	char err[256];
 	char *path;
 	dev_t dev;		/* the file opened: a file removed or replaced under us differs */
@@ -561,6 +569,353 @@ fail:
 	return -1;
 }
 
+/* --- the schedule and consent ---
+ * Statements of their own (prepared on first use like the others), so this part reads on
+ * its own. The due query and the next-time query run on a partial index of the open
+ * messages by send_at: the daemon reads a bounded batch and one time, never the whole
+ * schedule, however many messages wait. */
+
+#define SCHED_COLS "id, recipient, body, via, flow, step, vars, send_at, not_after, reference," \
+	" idem, origin, status, reason, created, outbound_id"
+#define SCHED_OPEN "status IN ('queued', 'deferred')"
+
+static const char *const sq_sched_sql[S_N] = {
+	[S_ADD] = "INSERT INTO scheduled(recipient, body, via, flow, step, vars, send_at, not_after,"
+		  " reference, idem, origin, status, reason, created, outbound_id)"
+		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)"
+		  " ON CONFLICT (idem) WHERE idem IS NOT NULL DO NOTHING",
+	[S_BY_KEY] = "SELECT id FROM scheduled WHERE idem = ?1",
+	[S_GET] = "SELECT " SCHED_COLS " FROM scheduled WHERE id = ?1",
+	[S_DUE] = "SELECT " SCHED_COLS " FROM scheduled WHERE " SCHED_OPEN " AND send_at <= ?1"
+		  " ORDER BY send_at, id LIMIT ?2",
+	[S_NEXT] = "SELECT send_at FROM scheduled WHERE " SCHED_OPEN " ORDER BY send_at LIMIT 1",
+	[S_MARK] = "UPDATE scheduled SET status = ?2, reason = ?3,"
+		   " send_at = CASE WHEN ?4 > 0 THEN ?4 ELSE send_at END,"
+		   " outbound_id = CASE WHEN ?5 > 0 THEN ?5 ELSE outbound_id END"
+		   " WHERE id = ?1 AND " SCHED_OPEN,
+	[S_OUT_STATUS] = "UPDATE scheduled SET status = ?2, reason = ?3"
+			 " WHERE outbound_id = ?1 AND outbound_id > 0 AND status IN ('sent', 'delivered')",
+	[S_CANCEL] = "UPDATE scheduled SET status = 'cancelled', reason = NULL"
+		     " WHERE id = ?1 AND " SCHED_OPEN,
+	[S_CANCEL_REF] = "UPDATE scheduled SET status = 'cancelled', reason = NULL"
+			 " WHERE reference = ?1 AND (?2 IS NULL OR recipient = ?2) AND " SCHED_OPEN,
+	[S_OPT_SET] = "INSERT INTO optout(number, since) VALUES (?1, ?2)"
+		      " ON CONFLICT (number) DO NOTHING",
+	[S_OPT_CLEAR] = "DELETE FROM optout WHERE number = ?1",
+	[S_OPT_IS] = "SELECT 1 FROM optout WHERE number = ?1",
+	[S_PURGE] = "UPDATE scheduled SET recipient = NULL, body = NULL, vars = NULL"
+		    " WHERE status NOT IN ('queued', 'deferred') AND created < ?1"
+		    " AND (recipient IS NOT NULL OR body IS NOT NULL OR vars IS NOT NULL)",
+};
+
+/* Added after schema 1, created at open when missing (like spend). */
+static const char schema_schedule[] =
+	"CREATE TABLE IF NOT EXISTS scheduled ("
+	" id INTEGER PRIMARY KEY,"
+	" recipient TEXT,"
+	" body TEXT,"
+	" via TEXT,"
+	" flow TEXT,"
+	" step TEXT,"
+	" vars TEXT,"
+	" send_at INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL DEFAULT 0,"
+	" reference TEXT,"
+	" idem TEXT,"
+	" origin TEXT NOT NULL CHECK (origin IN ('api', 'remind', 'receipt', 'notify')),"
+	" status TEXT NOT NULL CHECK (status IN ('queued', 'deferred', 'sent', 'delivered',"
+	"  'failed', 'expired', 'refused', 'cancelled')),"
+	" reason TEXT,"
+	" created INTEGER NOT NULL,"
+	" outbound_id INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS scheduled_idem ON scheduled(idem) WHERE idem IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS scheduled_due ON scheduled(send_at) WHERE " SCHED_OPEN ";"
+	"CREATE INDEX IF NOT EXISTS scheduled_ref ON scheduled(reference) WHERE reference IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS scheduled_out ON scheduled(outbound_id) WHERE outbound_id > 0;"
+	"CREATE TABLE IF NOT EXISTS optout ("
+	" number TEXT PRIMARY KEY,"
+	" since INTEGER NOT NULL) WITHOUT ROWID;";
+
+static sqlite3_stmt *sq_sched_stmt(struct sq *q, enum sq_sched_stmt i)
+{
+	if (!q->sched[i] &&
+	    sqlite3_prepare_v3(q->db, sq_sched_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->sched[i],
+			       NULL) != SQLITE_OK) {
+		sq_fail(q, "prepare");
+		q->sched[i] = NULL;
+	}
+	return q->sched[i];
+}
+
+static int sq_schedule_add(struct store *st, struct store_scheduled *m)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_ADD);
+	int n, rc;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, m->to);
+	bind_text(s, 2, m->text);
+	bind_text(s, 3, m->via);
+	bind_text(s, 4, m->flow);
+	bind_text(s, 5, m->step);
+	bind_text(s, 6, m->vars);
+	sqlite3_bind_int64(s, 7, m->send_at);
+	sqlite3_bind_int64(s, 8, m->not_after);
+	bind_text(s, 9, m->reference);
+	bind_text(s, 10, m->idempotency_key);
+	bind_text(s, 11, sched_origin_name(m->origin));
+	bind_text(s, 12, sched_status_name(m->status));
+	bind_text(s, 13, m->reason);
+	m->created = (int64_t)time(NULL);
+	sqlite3_bind_int64(s, 14, m->created);
+	n = sq_done(q, s, "schedule_add");
+	if (n < 0)
+		return -1;
+	if (n > 0) {
+		m->id = sqlite3_last_insert_rowid(q->db);
+		return 0;
+	}
+	s = sq_sched_stmt(q, S_BY_KEY);
+	if (!s)
+		return -1;
+	bind_text(s, 1, m->idempotency_key);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sq_fail(q, "schedule_add: the existing key");
+		sqlite3_reset(s);
+		return -1;
+	}
+	m->id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 1;
+}
+
+/* Reads the SCHED_COLS of the current row into m, strings under ctx. */
+static int sched_row(sqlite3_stmt *s, struct store_scheduled *m, void *ctx)
+{
+	int st, org;
+
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(s, 0);
+	m->to = col_text(ctx, s, 1);
+	m->text = col_text(ctx, s, 2);
+	m->via = col_text(ctx, s, 3);
+	m->flow = col_text(ctx, s, 4);
+	m->step = col_text(ctx, s, 5);
+	m->vars = col_text(ctx, s, 6);
+	m->send_at = sqlite3_column_int64(s, 7);
+	m->not_after = sqlite3_column_int64(s, 8);
+	m->reference = col_text(ctx, s, 9);
+	m->idempotency_key = col_text(ctx, s, 10);
+	org = sched_origin_parse((const char *)sqlite3_column_text(s, 11));
+	st = sched_status_parse((const char *)sqlite3_column_text(s, 12));
+	m->origin = org < 0 ? SCHED_API : (enum sched_origin)org;
+	m->status = st < 0 ? SCHED_FAILED : (enum sched_status)st;
+	m->reason = col_text(ctx, s, 13);
+	m->created = sqlite3_column_int64(s, 14);
+	m->outbound_id = sqlite3_column_int64(s, 15);
+	if ((sqlite3_column_type(s, 1) != SQLITE_NULL && !m->to) ||
+	    (sqlite3_column_type(s, 2) != SQLITE_NULL && !m->text) ||
+	    (sqlite3_column_type(s, 3) != SQLITE_NULL && !m->via) ||
+	    (sqlite3_column_type(s, 4) != SQLITE_NULL && !m->flow) ||
+	    (sqlite3_column_type(s, 5) != SQLITE_NULL && !m->step) ||
+	    (sqlite3_column_type(s, 6) != SQLITE_NULL && !m->vars) ||
+	    (sqlite3_column_type(s, 9) != SQLITE_NULL && !m->reference) ||
+	    (sqlite3_column_type(s, 10) != SQLITE_NULL && !m->idempotency_key) ||
+	    (sqlite3_column_type(s, 13) != SQLITE_NULL && !m->reason))
+		return -1;
+	return 0;
+}
+
+static int sq_schedule_get(struct store *st, int64_t id, struct store_scheduled *m, void *ctx)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_GET);
+	int rc;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		sq_fail(q, "schedule_get");
+		sqlite3_reset(s);
+		return -1;
+	}
+	rc = sched_row(s, m, ctx);
+	sqlite3_reset(s);
+	if (rc < 0) {
+		snprintf(q->err, sizeof(q->err), "schedule_get: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int sq_schedule_due(struct store *st, int64_t now_ms, struct store_scheduled *out,
+			   unsigned max, void *ctx)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s;
+	unsigned n = 0;
+	int rc = SQLITE_DONE;
+
+	if (max == 0)
+		return 0;
+	s = sq_sched_stmt(q, S_DUE);
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, now_ms);
+	sqlite3_bind_int64(s, 2, max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (sched_row(s, &out[n++], ctx) < 0) {
+			snprintf(q->err, sizeof(q->err), "schedule_due: out of memory");
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		sq_fail(q, "schedule_due");
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return (int)n;
+}
+
+static int sq_schedule_next(struct store *st, int64_t *when_ms)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_NEXT);
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*when_ms = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		sq_fail(q, "schedule_next");
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* Runs an update of the schedule; 0 when it changed a row, 1 when none, -1 on error. */
+static int sched_change(struct sq *q, sqlite3_stmt *s, const char *what)
+{
+	int n = sq_done(q, s, what);
+
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+static int sq_schedule_mark(struct store *st, int64_t id, enum sched_status status,
+			    const char *reason, int64_t send_at_ms, int64_t outbound_id)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_MARK);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, sched_status_name(status));
+	bind_text(s, 3, reason);
+	sqlite3_bind_int64(s, 4, send_at_ms);
+	sqlite3_bind_int64(s, 5, outbound_id);
+	return sched_change(q, s, "schedule_mark");
+}
+
+static int sq_schedule_outbound_status(struct store *st, int64_t outbound_id,
+				       enum sched_status status, const char *reason)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_OUT_STATUS);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, outbound_id);
+	bind_text(s, 2, sched_status_name(status));
+	bind_text(s, 3, reason);
+	return sched_change(q, s, "schedule_outbound_status");
+}
+
+static int sq_schedule_cancel(struct store *st, int64_t id)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_CANCEL);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return sched_change(q, s, "schedule_cancel");
+}
+
+static int sq_schedule_cancel_ref(struct store *st, const char *reference, const char *to)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_CANCEL_REF);
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, reference);
+	bind_text(s, 2, to);
+	return sq_done(q, s, "schedule_cancel_ref");
+}
+
+static int sq_optout_set(struct store *st, const char *number, int64_t since)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_OPT_SET);
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, number);
+	sqlite3_bind_int64(s, 2, since);
+	return sq_done(q, s, "optout_set") < 0 ? -1 : 0;
+}
+
+static int sq_optout_clear(struct store *st, const char *number)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_OPT_CLEAR);
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, number);
+	return sq_done(q, s, "optout_clear") < 0 ? -1 : 0;
+}
+
+static int sq_optout_is(struct store *st, const char *number)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_OPT_IS);
+	int rc;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, number);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sq_fail(q, "optout_is");
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Part of sq_purge, in its transaction: the number of rows that lost their data, or -1. */
+static int sq_schedule_purge(struct sq *q, int64_t cutoff)
+{
+	sqlite3_stmt *s = sq_sched_stmt(q, S_PURGE);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, cutoff);
+	return sq_done(q, s, "purge");
+}
+
 /* --- upkeep --- */
 
 /* Copies the WAL into the database and truncates it to zero bytes, so that no old version
@@ -602,6 +957,12 @@ static int sq_purge(struct store *st, int64_t now, unsigned keep_s)
 		sqlite3_bind_int64(s, 1, now / 86400 - 31);
 		if (sq_done(q, s, "purge") < 0)
 			goto fail;
+	}
+	{
+		int n = sq_schedule_purge(q, now - (int64_t)keep_s);
+		if (n < 0)
+			goto fail;
+		total += n;
 	}
 	if (own && sq_commit(st) < 0)
 		goto fail;
@@ -699,6 +1060,10 @@ static int sq_destructor(struct sq *q)
 		sqlite3_finalize(q->stmt[i]);
 		q->stmt[i] = NULL;
 	}
+	for (i = 0; i < S_N; i++) {
+		sqlite3_finalize(q->sched[i]);
+		q->sched[i] = NULL;
+	}
 	if (q->db && sqlite3_get_autocommit(q->db))
 		sq_checkpoint(q);
 	if (q->db)
@@ -734,6 +1099,17 @@ static const struct store_ops sq_ops = {
 	.counters = sq_counters,
 	.spend_add = sq_spend_add,
 	.spend_get = sq_spend_get,
+	.schedule_add = sq_schedule_add,
+	.schedule_get = sq_schedule_get,
+	.schedule_due = sq_schedule_due,
+	.schedule_next = sq_schedule_next,
+	.schedule_mark = sq_schedule_mark,
+	.schedule_outbound_status = sq_schedule_outbound_status,
+	.schedule_cancel = sq_schedule_cancel,
+	.schedule_cancel_ref = sq_schedule_cancel_ref,
+	.optout_set = sq_optout_set,
+	.optout_clear = sq_optout_clear,
+	.optout_is = sq_optout_is,
 	.verify = sq_verify,
 	.close = sq_close,
 	.last_error = sq_last_error,
@@ -881,6 +1257,11 @@ static int sq_prepare_db(struct store *st)
 	}
 	if (sqlite3_exec(q->db, schema_spend, NULL, NULL, &errmsg) != SQLITE_OK) {
 		snprintf(q->err, sizeof(q->err), "creating the spend table: %s", errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		goto fail;
+	}
+	if (sqlite3_exec(q->db, schema_schedule, NULL, NULL, &errmsg) != SQLITE_OK) {
+		snprintf(q->err, sizeof(q->err), "creating the schedule: %s", errmsg ? errmsg : "?");
 		sqlite3_free(errmsg);
 		goto fail;
 	}

@@ -36,6 +36,51 @@ struct store_outbound {
 	int64_t not_before;	/* unix ms: retry backoff */
 };
 
+/* A message to send first (not a reply): from the notification API, a flow's reminder or
+ * receipt. The schedule holds it until send_at; the scheduler (scheduler.h) then applies
+ * consent, the cost guard, quiet hours and pacing, and hands it to the outbox. */
+enum sched_origin { SCHED_API, SCHED_REMIND, SCHED_RECEIPT, SCHED_NOTIFY, _SCHED_ORIGIN_N };
+enum sched_status {
+	SCHED_QUEUED,		/* waiting for send_at */
+	SCHED_DEFERRED,		/* waiting for the end of quiet hours (send_at moved) */
+	SCHED_SENT,		/* handed to the outbox (outbound_id) */
+	SCHED_DELIVERED,	/* the network says it reached the phone */
+	SCHED_FAILED,		/* the outbox gave up */
+	SCHED_EXPIRED,		/* not_after passed before it could go */
+	SCHED_REFUSED,		/* opt-out, limits, destination: reason says which */
+	SCHED_CANCELLED,
+	_SCHED_STATUS_N
+};
+
+struct store_scheduled {
+	int64_t id;		/* assigned by the store */
+	const char *to;		/* E.164; NULL once purged */
+	const char *text;	/* rendered; NULL for a flow opening (flow+step), or once purged */
+	const char *via;	/* transport or group; NULL: the default */
+	const char *flow, *step;	/* a procedure to open with the person, or NULL */
+	const char *vars;	/* its variables as a JSON object, or NULL */
+	int64_t send_at;	/* unix ms */
+	int64_t not_after;	/* unix ms; 0: no limit */
+	const char *reference;	/* the caller's (ANNULER <ref>), or NULL */
+	const char *idempotency_key;	/* unique among all scheduled messages, or NULL */
+	enum sched_origin origin;
+	enum sched_status status;
+	const char *reason;	/* why refused, failed, deferred..., or NULL */
+	int64_t created;	/* unix seconds */
+	int64_t outbound_id;	/* the outbox row once sent, else 0 */
+};
+
+const char *sched_status_name(enum sched_status s);
+const char *sched_origin_name(enum sched_origin o);
+/* -1 when the name is none of them. */
+int sched_status_parse(const char *name);
+int sched_origin_parse(const char *name);
+/* Queued and deferred messages may still change; the others are final. */
+static inline bool sched_status_open(enum sched_status s)
+{
+	return s == SCHED_QUEUED || s == SCHED_DEFERRED;
+}
+
 struct store_counters {
 	uint64_t inbound_pending, outbound_pending, sessions, duplicate_sends;
 };
@@ -91,7 +136,8 @@ struct store_ops {
 	/* Drops message bodies and numbers older than keep_s and sessions past their
 	 * deadline; returns the number of rows removed or -1. Removed: done inbound received
 	 * before now - keep_s, sent or dead outbound created before now - keep_s, sessions with
-	 * 0 < deadline < now. */
+	 * 0 < deadline < now. Scheduled messages in a final status created before now - keep_s
+	 * lose their number, text and vars (the status row stays, for GET and idempotency). */
 	int (*purge)(struct store *st, int64_t now, unsigned keep_s);
 	/* The cost guard's daily spend in SMS parts per transport, kept across restarts.
 	 * spend_add adds parts to (day, via), inside the caller's transaction (no commit of its
@@ -100,6 +146,40 @@ struct store_ops {
 	int (*spend_add)(struct store *st, int64_t day, const char *via, unsigned parts);
 	int (*spend_get)(struct store *st, int64_t day,
 			 void (*fn)(void *data, const char *via, uint64_t parts), void *data);
+	/* ---- the schedule (messages sent first) and consent ----
+	 * schedule_add: 0 = stored (m->id set), 1 = a message with the same idempotency_key
+	 * exists (m->id set to it, nothing changed), -1 = error. status is stored as given
+	 * (queued, or refused at once); created is set by the store. */
+	int (*schedule_add)(struct store *st, struct store_scheduled *m);
+	/* 0 = found (strings under ctx), 1 = no such id, -1 = error. */
+	int (*schedule_get)(struct store *st, int64_t id, struct store_scheduled *m, void *ctx);
+	/* Up to max messages queued or deferred with send_at <= now_ms, earliest first (then
+	 * by id), strings under ctx. Nothing changes: the caller marks each one. Returns the
+	 * number written to out, or -1. */
+	int (*schedule_due)(struct store *st, int64_t now_ms, struct store_scheduled *out,
+			    unsigned max, void *ctx);
+	/* The earliest send_at of a queued or deferred message: 0 with *when_ms set, 1 when
+	 * there is none, -1 on error. The scheduler sets its one timer to it. */
+	int (*schedule_next)(struct store *st, int64_t *when_ms);
+	/* Moves an open (queued/deferred) message to status with reason (may be NULL);
+	 * send_at_ms > 0 also moves its time (deferred), outbound_id > 0 links it to the
+	 * outbox row (sent). 0, 1 when no open message has that id, -1 on error. */
+	int (*schedule_mark)(struct store *st, int64_t id, enum sched_status status,
+			     const char *reason, int64_t send_at_ms, int64_t outbound_id);
+	/* The outcome of the outbox row a message went out as (delivered, failed): 0, 1 when
+	 * no sent message is linked to that outbound id, -1 on error. */
+	int (*schedule_outbound_status)(struct store *st, int64_t outbound_id,
+					enum sched_status status, const char *reason);
+	/* Cancels an open message: 0, 1 when none is open with that id, -1. */
+	int (*schedule_cancel)(struct store *st, int64_t id);
+	/* Cancels the open messages with that reference (and to that number when to is not
+	 * NULL): the number cancelled, or -1. */
+	int (*schedule_cancel_ref)(struct store *st, const char *reference, const char *to);
+	/* Consent: STOP remembered per number until START. optout_set keeps the first since;
+	 * optout_is: 1 opted out, 0 not, -1 error. */
+	int (*optout_set)(struct store *st, const char *number, int64_t since);
+	int (*optout_clear)(struct store *st, const char *number);
+	int (*optout_is)(struct store *st, const char *number);
 	int (*counters)(struct store *st, struct store_counters *c);
 	/* Optional (NULL: nothing to check). 0 while the store is still the one opened; -1
 	 * once its file was removed or replaced under it (rm guichet.db*, a restore over it):
