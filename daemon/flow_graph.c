@@ -610,9 +610,15 @@ static void put_html(FILE *out, const char *s, size_t max)
 {
 	unsigned col = 0;
 	const char *p = s, *end = s + strlen(s);
+	bool cut = false;
 
-	if (end - s > (ptrdiff_t)max)
+	if (end - s > (ptrdiff_t)max) {
+		/* on a character boundary: Graphviz wants valid UTF-8 */
 		end = s + max;
+		while (end > s && ((unsigned char)*end & 0xC0) == 0x80)
+			end--;
+		cut = true;
+	}
 	while (p < end) {
 		/* the next word: up to a space or newline */
 		size_t wl = strcspn(p, " \n");
@@ -647,6 +653,10 @@ static void put_html(FILE *out, const char *s, size_t max)
 		}
 		if (p < end)
 			p++;	/* the space or newline */
+	}
+	if (cut) {
+		fputs("\u2026", out);
+		col++;
 	}
 	if (col)
 		fputs("<br align=\"left\"/>", out);

@@ -433,6 +433,34 @@ static void test_bounded(void)
 	talloc_free(longtext);
 }
 
+/* A long text of two-byte characters is cut between characters, never inside one. */
+static void test_bounded_utf8(void)
+{
+	char *text = talloc_strdup(ctx, "a"), *yaml, *dot;
+	struct flow_set *fs;
+	struct flow_graph *g;
+	static const struct flow_env roomy = { .sms_parts = 100 };
+
+	for (unsigned i = 0; i < 400; i++)
+		text = talloc_strdup_append(text, i % 20 == 19 ? "é " : "é");
+	yaml = talloc_asprintf(ctx, "flow: u\ntitle: U\nentry: { sms: U }\nsteps:\n"
+			       "  s:\n    say: \"%s\"\n", text);
+	fs = load_env(yaml, &roomy);
+	CU_ASSERT_FATAL(fs != NULL);
+	g = flow_graph_build(ctx, fs, &fs->flows[0], &fold_opts);
+	CU_ASSERT_FATAL(g != NULL);
+	dot = dot_of(g);
+	for (const unsigned char *p = (const unsigned char *)dot; *p; p++)
+		if (*p == 0xC3)
+			CU_ASSERT(p[1] >= 0x80 && p[1] <= 0xBF);
+	CU_ASSERT(strstr(dot, "\u2026") != NULL);
+	talloc_free(dot);
+	talloc_free(g);
+	talloc_free(fs);
+	talloc_free(yaml);
+	talloc_free(text);
+}
+
 /* 20,000 steps built by hand (the loader is not under test here): every node and way is
  * there and the analysis gives the right answers; it runs in linear time, so this is quick. */
 static void test_huge(void)
@@ -498,6 +526,7 @@ int main(void)
 	    !CU_add_test(s, "steps with no end reachable", test_stuck) ||
 	    !CU_add_test(s, "DOT: escaped, legend, deterministic", test_dot) ||
 	    !CU_add_test(s, "bounded labels", test_bounded) ||
+	    !CU_add_test(s, "bounded texts cut between characters", test_bounded_utf8) ||
 	    !CU_add_test(s, "20,000 steps", test_huge)) {
 		CU_cleanup_registry();
 		return 2;
