@@ -14,6 +14,7 @@
 #include "guichet/router.h"
 
 #define MAX_SMS_TRANSPORTS 32
+#define DLG_BUCKETS 4096
 #define OFFER_BATCH 32
 /* A failed send is retried with a growing delay, then given up (dead-lettered). */
 #define SEND_RETRY_BASE_MS 1000
@@ -30,6 +31,7 @@ struct flowset_entry {
 /* A USSD dialogue lives in memory: the network forgets it within minutes anyway. */
 struct ussd_dialogue {
 	struct llist_head list;
+	struct llist_head bucket;	/* in r->dlg_buckets, by id */
 	struct router *r;
 	char *id;
 	char *via;
@@ -60,6 +62,10 @@ struct router {
 	struct flow_set *flows;
 	struct llist_head flowsets;
 	struct llist_head dialogues;
+	/* Dialogues by id: two transports may hold 50,000 each (max_dialogues), and every
+	 * request looks its dialogue up. */
+	struct llist_head dlg_buckets[DLG_BUCKETS];
+	unsigned n_dialogues;
 	struct llist_head failures;	/* struct send_failure */
 	struct sms_transport *sms[MAX_SMS_TRANSPORTS];
 	unsigned n_sms;
@@ -835,11 +841,20 @@ void router_sms_failed(struct router *r, int64_t id, bool permanent, const char 
 
 /* ---- USSD ---- */
 
+static struct llist_head *dialogue_bucket(struct router *r, const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return &r->dlg_buckets[(h ^ (h >> 15)) % DLG_BUCKETS];
+}
+
 static struct ussd_dialogue *dialogue_find(struct router *r, const char *id)
 {
 	struct ussd_dialogue *d;
 
-	llist_for_each_entry(d, &r->dialogues, list)
+	llist_for_each_entry(d, dialogue_bucket(r, id), bucket)
 		if (strcmp(d->id, id) == 0)
 			return d;
 	return NULL;
@@ -849,6 +864,8 @@ static void dialogue_free(struct ussd_dialogue *d)
 {
 	osmo_timer_del(&d->answer_timer);
 	llist_del(&d->list);
+	llist_del(&d->bucket);
+	d->r->n_dialogues--;
 	talloc_free(d);
 }
 
@@ -1004,6 +1021,8 @@ void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_repl
 		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
 		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
 		llist_add_tail(&d->list, &r->dialogues);
+		llist_add(&d->bucket, dialogue_bucket(r, d->id));
+		r->n_dialogues++;
 		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
 	} else if (d->reply) {
 		/* The network asks again before we answered: the older screen is lost. */
@@ -1163,6 +1182,8 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	r->calls = calls;
 	INIT_LLIST_HEAD(&r->flowsets);
 	INIT_LLIST_HEAD(&r->dialogues);
+	for (unsigned i = 0; i < DLG_BUCKETS; i++)
+		INIT_LLIST_HEAD(&r->dlg_buckets[i]);
 	INIT_LLIST_HEAD(&r->failures);
 	osmo_timer_setup(&r->flush_timer, flush_marks, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
@@ -1279,13 +1300,9 @@ unsigned router_sessions_active(const struct router *r)
 {
 	struct store_counters c = { 0 };
 	unsigned n = 0;
-	struct ussd_dialogue *d;
-
 	if (r->st->ops->counters(r->st, &c) == 0)
 		n = (unsigned)c.sessions;
-	llist_for_each_entry(d, &r->dialogues, list)
-		n++;
-	return n;
+	return n + r->n_dialogues;
 }
 
 uint64_t router_counter(const struct router *r, enum router_ctr which)

@@ -426,6 +426,47 @@ static void test_ussd_transport_texts(void)
 	CU_ASSERT_STRING_EQUAL(ussd_sink_text(&stub, USSD_TEXT_EXPIRED), "Session expirée.");
 }
 
+/* 20,000 dialogues open at once (a flood of session ids, up to max_dialogues per transport):
+ * each is found again by its id, and each one ended leaves the count. */
+static void test_ussd_many_dialogues(void)
+{
+	enum { N = 20000 };
+	unsigned before = router_sessions_active(r), bad = 0;
+	char id[32];
+
+	ussd_replies = 0;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "imsi%u:%u", i, i % 7);
+		struct ussd_req q = { .via = "gsup", .dialogue = id, .from = "+33688888888",
+				      .text = "*1*1#", .begin = true };
+		router_ussd_request(r, &q, ussd_reply, NULL);
+	}
+	CU_ASSERT_EQUAL(ussd_replies, N);
+	CU_ASSERT_EQUAL(router_sessions_active(r), before + N);
+	/* An answer finds its own dialogue: it moves on to the call (no screen yet). */
+	for (unsigned i = 0; i < N; i += 2) {
+		snprintf(id, sizeof(id), "imsi%u:%u", i, i % 7);
+		struct ussd_req q = { .via = "gsup", .dialogue = id, .from = "+33688888888",
+				      .text = "Léo", .begin = false };
+		unsigned replies = ussd_replies;
+
+		router_ussd_request(r, &q, ussd_reply, NULL);
+		bad += ussd_replies != replies;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(id, sizeof(id), "imsi%u:%u", i, i % 7);
+		router_ussd_abort(r, id);
+	}
+	CU_ASSERT_EQUAL(router_sessions_active(r), before);
+	/* An answer for a dialogue no longer open gets the expired text. */
+	struct ussd_req late = { .via = "gsup", .dialogue = "imsi1:1", .from = "+33688888888",
+				 .text = "1", .begin = false };
+	router_ussd_request(r, &late, ussd_reply, NULL);
+	CU_ASSERT_FALSE(ussd_more);
+	spin(5);
+}
+
 /* A memory store whose commits fail on demand, like SQLite on a full disk. */
 static const struct store_ops *real_ops;
 static struct store_ops failing_ops;
@@ -540,6 +581,7 @@ int main(void)
 	CU_add_test(su, "restart: answered through the transport the person used",
 		    test_restart_answers_through_the_transport_used);
 	CU_add_test(su, "USSD transport screens are common messages", test_ussd_transport_texts);
+	CU_add_test(su, "USSD: 20,000 dialogues open at once", test_ussd_many_dialogues);
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
