@@ -480,7 +480,7 @@ static bool analyse(struct flow_graph *g)
 				}
 			}
 		}
-		talloc_free(fstart);
+		g->out = fstart;	/* kept: callers walk a node's ways without a scan */
 	}
 	/* Backward, over ways that are not errors, from every normal end. */
 	for (i = 0; i < g->n_edges; i++)

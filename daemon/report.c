@@ -328,12 +328,10 @@ static void step_card(struct page *p, const struct flow_graph *g, unsigned i)
 	texts_table_close(f);
 ways:
 	fputs("<ul class=\"ways\">", f);
-	for (unsigned k = 0; k < g->n_edges; k++) {
+	for (unsigned k = g->out[i]; k < g->out[i + 1]; k++) {
 		const struct flow_graph_edge *e = &g->edges[k];
 		const struct flow_graph_node *to = &g->nodes[e->to];
 
-		if (e->from != i)
-			continue;
 		fprintf(f, "<li%s>", e->error ? " class=\"err\"" : "");
 		if (*e->label) {
 			h(f, e->label);

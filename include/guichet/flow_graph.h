@@ -85,6 +85,7 @@ struct flow_graph {
 	unsigned n_nodes, n_edges;
 	struct flow_graph_node *nodes;	/* steps first, in the order written, then common ends */
 	struct flow_graph_edge *edges;	/* grouped by their step, in a fixed order */
+	unsigned *out;		/* node i's ways are edges[out[i]] to edges[out[i + 1] - 1] */
 	unsigned n_unreachable, n_dead_ends, n_stuck;
 };
 

@@ -249,9 +249,13 @@ static void test_edges(void)
 	/* A say that ends has no way out; one with next has an unlabelled one. */
 	for (unsigned i = 0; i < g->n_edges; i++)
 		CU_ASSERT(g->edges[i].from != (unsigned)node(g, "fin"));
-	/* Edges are grouped by step, in the order the steps are written. */
+	/* Edges are grouped by step, in the order the steps are written; out[] finds them. */
 	for (unsigned i = 1; i < g->n_edges; i++)
 		CU_ASSERT(g->edges[i - 1].from <= g->edges[i].from);
+	for (unsigned n = 0; n < g->n_nodes; n++)
+		for (unsigned i = g->out[n]; i < g->out[n + 1]; i++)
+			CU_ASSERT(g->edges[i].from == n);
+	CU_ASSERT_EQUAL(g->out[g->n_nodes], g->n_edges);
 	talloc_free(g);
 	talloc_free(fs);
 }
