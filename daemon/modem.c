@@ -96,7 +96,7 @@ struct modem {
 	unsigned queued;
 	bool want_ready, ever_up, store_failing;
 	int64_t down_since_ms;
-	struct sms_reasm *reasm;
+	struct sms_parts *reasm;
 	struct sms_msg **ready;
 	unsigned nready;
 	struct osmo_timer_list timer;
@@ -336,26 +336,24 @@ static int64_t smsc_unix(const GSM_DateTime *d)
 	return (int64_t)timegm(&tm) - d->Timezone;
 }
 
-static void part_from_gammu(struct sms_part *p, const GSM_SMSMessage *sms)
+void sms_part_from_gammu(struct sms_part *p, const GSM_SMSMessage *sms)
 {
 	memset(p, 0, offsetof(struct sms_part, ucs2));
 	p->loc.folder = sms->Folder;
 	p->loc.location = sms->Location;
 	ascii_from_unicode(p->from, sizeof(p->from), sms->Number);
 	p->smsc_time = smsc_unix(&sms->DateTime);
-	p->total = p->seq = 1;
-	if (sms->UDH.Type != UDH_NoUDH &&
-	    !sms_udh_concat(sms->UDH.Text, (size_t)sms->UDH.Length, &p->ref, &p->total, &p->seq)) {
-		if (sms->UDH.Type == UDH_ConcatenatedMessages ||
-		    sms->UDH.Type == UDH_ConcatenatedMessages16bit) {
-			if (sms->UDH.AllParts > 0 && sms->UDH.PartNumber > 0 &&
-			    sms->UDH.PartNumber <= sms->UDH.AllParts) {
-				p->ref = (unsigned)(sms->UDH.Type == UDH_ConcatenatedMessages
-							    ? sms->UDH.ID8bit : sms->UDH.ID16bit);
-				p->total = (unsigned)sms->UDH.AllParts;
-				p->seq = (unsigned)sms->UDH.PartNumber;
-			}
-		}
+	if (sms->UDH.Type != UDH_NoUDH && sms->UDH.Length > 0) {
+		sms_udh_parse(sms->UDH.Text, (size_t)sms->UDH.Length, &p->cc);
+	} else if ((sms->UDH.Type == UDH_ConcatenatedMessages ||
+		    sms->UDH.Type == UDH_ConcatenatedMessages16bit) &&
+		   sms->UDH.AllParts > 0 && sms->UDH.AllParts <= 255 && sms->UDH.PartNumber > 0 &&
+		   sms->UDH.PartNumber <= sms->UDH.AllParts) {
+		bool r16 = sms->UDH.Type == UDH_ConcatenatedMessages16bit;
+		p->cc = (struct sms_concat){ .present = true, .ref16 = r16,
+					     .ref = (uint16_t)(r16 ? sms->UDH.ID16bit : sms->UDH.ID8bit),
+					     .total = (uint8_t)sms->UDH.AllParts,
+					     .seq = (uint8_t)sms->UDH.PartNumber };
 	}
 	if (sms->Coding == SMS_Coding_8bit) {
 		size_t len = sms->Length > 0 ? (size_t)sms->Length : 0;
@@ -363,6 +361,76 @@ static void part_from_gammu(struct sms_part *p, const GSM_SMSMessage *sms)
 	} else {
 		sms_part_set_ucs2(p, sms->Text, UnicodeLength(sms->Text));
 	}
+}
+
+void sms_part_set_8bit(struct sms_part *p, const uint8_t *data, size_t len)
+{
+	if (len > sizeof(p->ucs2) / 2)
+		len = sizeof(p->ucs2) / 2;
+	for (size_t i = 0; i < len; i++) {
+		p->ucs2[2 * i] = 0;
+		p->ucs2[2 * i + 1] = data[i];
+	}
+	p->len = (unsigned)(2 * len);
+}
+
+void sms_part_set_ucs2(struct sms_part *p, const uint8_t *ucs2, size_t units)
+{
+	size_t bytes = 2 * units;
+	if (bytes > sizeof(p->ucs2))
+		bytes = sizeof(p->ucs2);
+	memcpy(p->ucs2, ucs2, bytes);
+	p->len = (unsigned)bytes;
+}
+
+uint64_t sms_loc_handle(struct sms_loc loc)
+{
+	return (uint64_t)(uint32_t)loc.folder << 32 | (uint32_t)loc.location;
+}
+
+struct sms_loc sms_handle_loc(uint64_t h)
+{
+	return (struct sms_loc){ .folder = (int)(uint32_t)(h >> 32), .location = (int)(uint32_t)h };
+}
+
+void sms_part_input(const struct sms_part *p, int64_t received, struct sms_part_in *in)
+{
+	*in = (struct sms_part_in){ .from = p->from, .cc = p->cc, .alphabet = SMS_UCS2,
+				    .data = p->ucs2, .len = p->len, .handle = sms_loc_handle(p->loc),
+				    .smsc_time = p->smsc_time, .received = received };
+}
+
+char *sms_dedup_key(void *ctx, const struct sms_parts_msg *m)
+{
+	char *k = talloc_asprintf(ctx, "v1:%s:%" PRId64 ":%u/%u:%016" PRIx64, m->from, m->smsc_time,
+				  m->total > 1 ? m->ref : 0, m->total, m->first_hash);
+	if (k && m->smsc_time == 0) {
+		struct sms_loc l = sms_handle_loc(m->first_handle);
+		k = talloc_asprintf_append(k, ":@%d.%d", l.folder, l.location);
+	}
+	return k;
+}
+
+struct sms_msg *sms_msg_from_parts(void *ctx, const struct sms_parts_msg *pm)
+{
+	struct sms_msg *m = talloc_zero(ctx, struct sms_msg);
+	if (!m)
+		return NULL;
+	m->from = talloc_strdup(m, pm->from);
+	m->text = talloc_strdup(m, pm->text);
+	m->dedup = sms_dedup_key(m, pm);
+	m->locs = talloc_array(m, struct sms_loc, pm->n_handles ? pm->n_handles : 1);
+	if (!m->from || !m->text || !m->dedup || !m->locs) {
+		talloc_free(m);
+		return NULL;
+	}
+	for (unsigned i = 0; i < pm->n_handles; i++)
+		m->locs[m->nloc++] = sms_handle_loc(pm->handles[i]);
+	m->smsc_time = pm->smsc_time;
+	m->received = pm->received;
+	m->have = pm->have;
+	m->total = pm->total;
+	return m;
 }
 
 /* While replies wait, the inbox is scanned at most this often, in multiples of the last
@@ -407,7 +475,7 @@ static void do_poll(struct mthread *th)
 				break;
 			if (!seen_add(th, loc_key(loc)))
 				break;
-			part_from_gammu(&parts[n++], sms);
+			sms_part_from_gammu(&parts[n++], sms);
 		}
 		if (n >= POLL_BATCH - GSM_MAX_MULTI_SMS) {
 			more = true;
@@ -832,7 +900,7 @@ static int modem_send(struct sms_transport *t, const struct store_outbound *o)
 static void schedule(struct modem *m)
 {
 	int64_t now = mono_ms();
-	int64_t at = sms_reasm_next_deadline(m->reasm);
+	int64_t at = sms_parts_next_deadline(m->reasm);
 	if (m->retry_at_ms && (at < 0 || m->retry_at_ms < at))
 		at = m->retry_at_ms;
 	if (at < 0) {
@@ -848,8 +916,33 @@ static void schedule(struct modem *m)
  * the SIM, so memory stays bounded and nothing is lost. */
 static void update_hold(struct modem *m)
 {
-	unsigned pushed_out = sms_reasm_pending(m->reasm) - sms_reasm_waiting(m->reasm);
+	unsigned pushed_out = sms_parts_pending(m->reasm) - sms_parts_waiting(m->reasm);
 	atomic_store(&m->hold, m->nready >= READY_MAX / 2 || pushed_out >= READY_MAX / 2);
+}
+
+/* Moves up to max messages reassembly has ready into m->ready. */
+static unsigned take_ready(struct modem *m, int64_t now, unsigned max)
+{
+	struct sms_parts_msg *pm[DELIVER_BATCH];
+	unsigned k = 0;
+	while (k < max) {
+		unsigned want = max - k < DELIVER_BATCH ? max - k : DELIVER_BATCH;
+		unsigned n = sms_parts_take(m->reasm, m, now, pm, want);
+		for (unsigned i = 0; i < n; i++) {
+			struct sms_msg *s = sms_msg_from_parts(m, pm[i]);
+			talloc_free(pm[i]);
+			if (s) {
+				m->ready[m->nready + k++] = s;
+			} else {
+				/* Its parts stay on the SIM: read again at the next start. */
+				struct log_fields f = modem_fields(m);
+				glog(GLOG_MODEM, LOGL_ERROR, &f, "out of memory: a message stays on the SIM");
+			}
+		}
+		if (n < want)
+			break;
+	}
+	return k;
 }
 
 /* Hands ready messages to the sink, oldest first, and has their parts deleted once the
@@ -865,8 +958,7 @@ static void modem_deliver(struct modem *m)
 	}
 	m->retry_at_ms = 0;
 	if (m->nready < READY_MAX)
-		m->nready += sms_reasm_take(m->reasm, m, now, m->ready + m->nready,
-					    READY_MAX - m->nready);
+		m->nready += take_ready(m, now, READY_MAX - m->nready);
 	while (m->nready > 0) {
 		unsigned n = m->nready < DELIVER_BATCH ? m->nready : DELIVER_BATCH;
 		struct sms_in in[DELIVER_BATCH];
@@ -926,9 +1018,7 @@ static void modem_deliver(struct modem *m)
 		memmove(m->ready, m->ready + n, (m->nready - n) * sizeof(*m->ready));
 		m->nready -= n;
 		if (m->nready < READY_MAX / 2) {
-			unsigned more = sms_reasm_take(m->reasm, m, now, m->ready + m->nready,
-						       READY_MAX - m->nready);
-			m->nready += more;
+			m->nready += take_ready(m, now, READY_MAX - m->nready);
 		}
 	}
 	update_hold(m);
@@ -949,7 +1039,9 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 	case EV_PARTS:
 		for (unsigned i = 0; i < ev->n; i++) {
 			m->parts_in++;
-			if (sms_reasm_add(m->reasm, &ev->parts[i], now, (int64_t)time(NULL)) < 0)
+			struct sms_part_in in;
+			sms_part_input(&ev->parts[i], (int64_t)time(NULL), &in);
+			if (sms_parts_add(m->reasm, &in, now) < 0)
 				glog(GLOG_MODEM, LOGL_ERROR, &f,
 				     "out of memory: a part stays on the SIM until the next start");
 		}
@@ -1090,7 +1182,7 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 		if (!m->pin)
 			glog(GLOG_MODEM, LOGL_ERROR, &f, "PIN not read, starting without: %s", err);
 	}
-	m->reasm = sms_reasm_alloc(m, d->reassembly_timeout_s, REASM_MAX);
+	m->reasm = sms_parts_alloc(m, (int64_t)d->reassembly_timeout_s * 1000, REASM_MAX);
 	m->ready = talloc_array(m, struct sms_msg *, READY_MAX);
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!m->def.name || !m->def.device || !m->reasm || !m->ready || fd < 0) {

@@ -68,7 +68,7 @@ struct smpp_bind {
 	unsigned backoff_s;
 	uint32_t last_fail_status;	/* to log a repeated bind failure once */
 	char last_fail[128];
-	struct smpp_reasm *reasm;
+	struct sms_parts *reasm;
 	bool was_bound;
 };
 
@@ -680,6 +680,34 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 	     stat[0] ? stat : "?");
 }
 
+/* Moves the messages reassembly has ready (complete, expired, or pushed out by the bound)
+ * into the batch: stored, then every deliver_sm they hold answered. */
+static void bind_take_ready(struct smpp_bind *b, struct mo_batch *bt)
+{
+	struct smpp_pool *p = b->smsc->pool;
+	struct sms_parts_msg *out[16];
+	unsigned n;
+	while ((n = sms_parts_take(b->reasm, bt->ctx, now_us() / 1000, out, 16)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			struct sms_parts_msg *m = out[i];
+			char mb[48];
+			if (m->have < m->total && sms_parts_waiting(b->reasm) >= REASM_MAX) {
+				/* One line per thousand: a flood must not flood the journal too. */
+				int lvl = p->st.mo_pushed_out++ % 1000 ? LOGL_DEBUG : LOGL_NOTICE;
+				LOGB(b, lvl, "message from %s released with parts missing: %u messages "
+				     "already wait for parts (%" PRIu64 " released so)",
+				     log_mask(mb, sizeof(mb), m->from), REASM_MAX, p->st.mo_pushed_out);
+			} else if (m->have < m->total) {
+				LOGB(b, LOGL_NOTICE, "message from %s released with %u of %u parts",
+				     log_mask(mb, sizeof(mb), m->from), m->have, m->total);
+			}
+			batch_add(bt, b->smsc->sc->name, m->from, m->text, m->handles, m->n_handles);
+		}
+	}
+	if (sms_parts_pending(b->reasm) && !osmo_timer_pending(&b->tick_timer))
+		osmo_timer_schedule(&b->tick_timer, 0, 500000);
+}
+
 static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len, uint32_t seq,
 			  struct mo_batch *bt)
 {
@@ -698,54 +726,23 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 		bind_send_header(b, DELIVER_SM_RESP, ESME_ROK, seq);
 		return;
 	}
-	const uint8_t *ud = d.ud;
-	size_t udl = d.udl;
-	struct smpp_concat cc = { 0 };
-	if (d.esm_class & SMPP34_UDHI_IND) {
-		int h = smpp_udh_parse(ud, udl, &cc);
-		if (h < 0) {
-			LOGB(b, LOGL_NOTICE, "deliver_sm with a broken UDH refused");
-			bind_send_header(b, DELIVER_SM_RESP, ESME_RX_P_APPN, seq);
-			return;
-		}
-		ud += h;
-		udl -= (size_t)h;
-	}
-	if (!cc.present)
-		cc = d.sar;
-	char *text = smpp_decode_text(bt->ctx, d.data_coding, ud, udl);
-	const char *from = d.from;
-	if (!text) {
+	uint64_t tok = (uint64_t)b->gen << 32 | seq;
+	struct sms_part_in part;
+	char mb[48];
+	smpp_deliver_part(&d, tok, time(NULL), &part);
+	p->st.mo_parts++;
+	if (part.cc.present && part.cc.total > 1)
+		LOGB(b, LOGL_DEBUG, "part %u/%u (ref %u) from %s", part.cc.seq, part.cc.total,
+		     part.cc.ref, log_mask(mb, sizeof(mb), d.from));
+	else
+		LOGB(b, LOGL_DEBUG, "message from %s", log_mask(mb, sizeof(mb), d.from));
+	int rc = sms_parts_add(b->reasm, &part, now_us() / 1000);
+	if (rc < 0) {
 		bind_send_header(b, DELIVER_SM_RESP, ESME_RX_T_APPN, seq);
 		return;
 	}
-	p->st.mo_parts++;
-	uint64_t tok = (uint64_t)b->gen << 32 | seq;
-	char mb[48];
-	if (cc.present && cc.total > 1) {
-		struct smpp_reasm_msg *m = smpp_reasm_add(b->reasm, bt->ctx, from, &cc, text, tok,
-							  now_us() / 1000);
-		LOGB(b, LOGL_DEBUG, "part %u/%u (ref %u) from %s", cc.seq, cc.total, cc.ref,
-		     log_mask(mb, sizeof(mb), from));
-		if (m)
-			batch_add(bt, s->sc->name, m->from, m->text, m->tokens, m->n_tokens);
-		/* Pushed out by the bound (REASM_MAX waiting): released now, as it is, so that
-		 * its deliver_sm are answered and no more than the bound wait. */
-		while ((m = smpp_reasm_expire(b->reasm, bt->ctx, INT64_MIN))) {
-			/* One line per thousand: a flood must not flood the journal too. */
-			int lvl = p->st.mo_pushed_out++ % 1000 ? LOGL_DEBUG : LOGL_NOTICE;
-			LOGB(b, lvl,
-			     "message from %s released with parts missing: %u messages already "
-			     "wait for parts (%" PRIu64 " released so)", log_mask(mb, sizeof(mb), m->from),
-			     REASM_MAX, p->st.mo_pushed_out);
-			batch_add(bt, s->sc->name, m->from, m->text, m->tokens, m->n_tokens);
-		}
-		if (smpp_reasm_pending(b->reasm) && !osmo_timer_pending(&b->tick_timer))
-			osmo_timer_schedule(&b->tick_timer, 0, 500000);
-		return;
-	}
-	LOGB(b, LOGL_DEBUG, "message from %s", log_mask(mb, sizeof(mb), from));
-	batch_add(bt, s->sc->name, from, text, &tok, 1);
+	/* rc 1: the same sequence number while the first is unanswered: answered with it. */
+	bind_take_ready(b, bt);
 }
 
 static void on_bind_resp(struct smpp_bind *b, uint32_t status)
@@ -896,7 +893,7 @@ static void bind_drop(struct smpp_bind *b, const char *why)
 	b->enquire_pending = false;
 	osmo_timer_del(&b->enquire_timer);
 	osmo_timer_del(&b->tick_timer);
-	smpp_reasm_clear(b->reasm);
+	sms_parts_clear(b->reasm);
 	if (was_bound)
 		s->pool->st.reconnects++;
 	if (b == s->tx)
@@ -1136,21 +1133,14 @@ static void tick_cb(void *data)
 			return;
 		}
 	}
-	if (b->reasm && smpp_reasm_pending(b->reasm) && b->state == B_BOUND) {
+	if (b->reasm && sms_parts_pending(b->reasm) && b->state == B_BOUND) {
 		void *tmp = talloc_new(b);
 		struct mo_batch bt = { .ctx = tmp };
-		int64_t limit = now / 1000 - (int64_t)b->smsc->sc->reassembly_s * 1000;
-		struct smpp_reasm_msg *m;
-		while ((m = smpp_reasm_expire(b->reasm, tmp, limit))) {
-			char mb[48];
-			LOGB(b, LOGL_NOTICE, "message from %s released with parts missing",
-			     log_mask(mb, sizeof(mb), m->from));
-			batch_add(&bt, b->smsc->sc->name, m->from, m->text, m->tokens, m->n_tokens);
-		}
+		bind_take_ready(b, &bt);
 		batch_flush(b, &bt);
 		talloc_free(tmp);
 	}
-	if (!llist_empty(&b->inflight) || (b->reasm && smpp_reasm_pending(b->reasm)))
+	if (!llist_empty(&b->inflight) || (b->reasm && sms_parts_pending(b->reasm)))
 		osmo_timer_schedule(&b->tick_timer, 0, 500000);
 }
 
@@ -1169,7 +1159,7 @@ static struct smpp_bind *bind_alloc(struct smpp_smsc *s, uint32_t cmd, const cha
 	b->can_rx = rx;
 	b->ofd.fd = -1;
 	b->rbuf = talloc_size(b, RBUF_SIZE);
-	b->reasm = smpp_reasm_alloc(b, REASM_MAX);
+	b->reasm = sms_parts_alloc(b, (int64_t)s->sc->reassembly_s * 1000, REASM_MAX);
 	if (!b->rbuf || !b->reasm) {
 		talloc_free(b);
 		return NULL;

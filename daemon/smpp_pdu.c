@@ -17,33 +17,6 @@
 #include "guichet/smpp.h"
 #include "guichet/text.h"
 
-int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc)
-{
-	memset(cc, 0, sizeof(*cc));
-	if (len < 1)
-		return -1;
-	size_t udhl = ud[0];
-	if (1 + udhl > len)
-		return -1;
-	size_t i = 1;
-	while (i + 2 <= 1 + udhl) {
-		uint8_t iei = ud[i], iel = ud[i + 1];
-		if (i + 2 + iel > 1 + udhl)
-			return -1;
-		const uint8_t *v = ud + i + 2;
-		if (iei == 0x00 && iel == 3 && v[1] > 0 && v[2] > 0 && v[2] <= v[1]) {
-			*cc = (struct smpp_concat){ .present = true, .ref = v[0], .total = v[1],
-						    .seq = v[2], .ref16 = false };
-		} else if (iei == 0x08 && iel == 4 && v[2] > 0 && v[3] > 0 && v[3] <= v[2]) {
-			*cc = (struct smpp_concat){ .present = true,
-						    .ref = (uint16_t)(v[0] << 8 | v[1]),
-						    .total = v[2], .seq = v[3], .ref16 = true };
-		}
-		i += 2 + iel;
-	}
-	return (int)(1 + udhl);
-}
-
 /* ---- deliver_sm ---- */
 
 /* Skips a C string of at most max bytes (NUL included) at *off. */
@@ -156,47 +129,44 @@ int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, 
 		d->udl = payload_len;
 	}
 	if (sref && stot && sseq && stot[0] >= 1 && sseq[0] >= 1 && sseq[0] <= stot[0])
-		d->sar = (struct smpp_concat){ .present = true, .ref = (uint16_t)(sref[0] << 8 | sref[1]),
+		d->sar = (struct sms_concat){ .present = true, .ref = (uint16_t)(sref[0] << 8 | sref[1]),
 					       .ref16 = true, .total = stot[0], .seq = sseq[0] };
 	return 0;
 }
 
+enum sms_alphabet smpp_dcs_alphabet(uint8_t dcs)
+{
+	if (dcs == 0x00)
+		return SMS_GSM7;
+	if (dcs == 0x08)
+		return SMS_UCS2;
+	if ((dcs & 0xF0) == 0xF0)
+		return (dcs & 0x04) ? SMS_LATIN1 : SMS_GSM7;
+	if ((dcs & 0xC0) == 0x00 && !(dcs & 0x20) && (dcs & 0x0C) == 0x08)
+		return SMS_UCS2;	/* general data coding group, UCS-2 alphabet */
+	return SMS_LATIN1;		/* 1 = IA5, 3 = Latin-1, and anything else */
+}
+
 char *smpp_decode_text(void *ctx, uint8_t dcs, const uint8_t *ud, size_t len)
 {
-	enum { GSM7, ASCII, LATIN1, UCS2 } alpha;
+	return sms_text_decode(ctx, smpp_dcs_alphabet(dcs), ud, len);
+}
 
-	if (dcs == 0x00)
-		alpha = GSM7;
-	else if (dcs == 0x01)
-		alpha = ASCII;
-	else if (dcs == 0x08)
-		alpha = UCS2;
-	else if ((dcs & 0xF0) == 0xF0)
-		alpha = (dcs & 0x04) ? LATIN1 : GSM7;
-	else if ((dcs & 0xC0) == 0x00 && !(dcs & 0x20) && (dcs & 0x0C) == 0x08)
-		alpha = UCS2;		/* general data coding group, UCS-2 alphabet */
-	else
-		alpha = LATIN1;
-
-	switch (alpha) {
-	case GSM7: {
-		/* Some SMSCs pass septets with bit 7 set; the alphabet is 7-bit. */
-		uint8_t *s = talloc_memdup(ctx, ud, len ? len : 1);
-		if (!s)
-			return NULL;
-		for (size_t i = 0; i < len; i++)
-			s[i] &= 0x7F;
-		char *out = text_gsm7_to_utf8(ctx, s, len);
-		talloc_free(s);
-		return out;
-	}
-	case UCS2:
-		return text_ucs2be_to_utf8(ctx, ud, len);
-	case ASCII:
-	case LATIN1:
-	default:
-		return text_latin1_to_utf8(ctx, ud, len);
-	}
+void smpp_deliver_part(const struct smpp_deliver *d, uint64_t handle, int64_t received,
+		       struct sms_part_in *p)
+{
+	size_t h = 0;
+	memset(p, 0, sizeof(*p));
+	if (d->esm_class & SMPP34_UDHI_IND)
+		h = sms_udh_parse(d->ud, d->udl, &p->cc);
+	if (!p->cc.present)
+		p->cc = d->sar;
+	p->from = d->from;
+	p->alphabet = smpp_dcs_alphabet(d->data_coding);
+	p->data = d->ud + h;
+	p->len = d->udl - h;
+	p->handle = handle;
+	p->received = received;
 }
 
 unsigned smpp_encode_sms(void *ctx, const char *utf8, enum text_coding coding, uint8_t ref,
@@ -240,169 +210,6 @@ fail:
 	talloc_free(parts);
 	talloc_free(texts);
 	return 0;
-}
-
-/* ---- reassembly ---- */
-
-struct reasm_part {
-	char *text;
-	uint64_t *tokens;
-	unsigned n_tokens;
-};
-
-struct reasm_entry {
-	struct llist_head list;		/* oldest first (entries), or in due */
-	char *from;
-	uint16_t ref;
-	bool ref16;
-	uint8_t total, have;
-	int64_t started_ms;
-	struct reasm_part *parts;	/* total entries */
-};
-
-struct smpp_reasm {
-	struct llist_head entries;	/* waiting for parts, at most max */
-	struct llist_head due;		/* pushed out by the bound: released at the next expire */
-	unsigned n, n_due, max;
-};
-
-struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending)
-{
-	struct smpp_reasm *r = talloc_zero(ctx, struct smpp_reasm);
-	if (!r)
-		return NULL;
-	INIT_LLIST_HEAD(&r->entries);
-	INIT_LLIST_HEAD(&r->due);
-	r->max = max_pending ? max_pending : 1;
-	return r;
-}
-
-unsigned smpp_reasm_pending(const struct smpp_reasm *r)
-{
-	return r->n + r->n_due;
-}
-
-void smpp_reasm_clear(struct smpp_reasm *r)
-{
-	struct reasm_entry *e, *tmp;
-	llist_for_each_entry_safe(e, tmp, &r->entries, list) {
-		llist_del(&e->list);
-		talloc_free(e);
-	}
-	llist_for_each_entry_safe(e, tmp, &r->due, list) {
-		llist_del(&e->list);
-		talloc_free(e);
-	}
-	r->n = r->n_due = 0;
-}
-
-/* Joins the parts of e into a message under ctx and frees e. */
-static struct smpp_reasm_msg *reasm_release(struct reasm_entry *e, void *ctx)
-{
-	struct smpp_reasm_msg *m = talloc_zero(ctx, struct smpp_reasm_msg);
-	if (!m)
-		goto out;
-	m->from = talloc_strdup(m, e->from);
-	m->text = talloc_strdup(m, "");
-	unsigned nt = 0;
-	for (unsigned i = 0; i < e->total; i++)
-		nt += e->parts[i].n_tokens;
-	m->tokens = talloc_zero_array(m, uint64_t, nt ? nt : 1);
-	if (!m->from || !m->text || !m->tokens) {
-		TALLOC_FREE(m);
-		goto out;
-	}
-	for (unsigned i = 0; i < e->total; i++) {
-		struct reasm_part *p = &e->parts[i];
-		if (!p->text) {
-			m->partial = true;
-			continue;
-		}
-		m->text = talloc_strdup_append_buffer(m->text, p->text);
-		if (!m->text) {
-			TALLOC_FREE(m);
-			goto out;
-		}
-		for (unsigned k = 0; k < p->n_tokens; k++)
-			m->tokens[m->n_tokens++] = p->tokens[k];
-	}
-out:
-	llist_del(&e->list);
-	talloc_free(e);
-	return m;
-}
-
-struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const char *from,
-				      const struct smpp_concat *cc, const char *text,
-				      uint64_t token, int64_t now_ms)
-{
-	struct reasm_entry *e, *found = NULL;
-
-	if (!cc->present || cc->total < 1 || cc->seq < 1 || cc->seq > cc->total)
-		return NULL;
-	llist_for_each_entry(e, &r->entries, list) {
-		if (e->ref == cc->ref && e->ref16 == cc->ref16 && e->total == cc->total &&
-		    strcmp(e->from, from) == 0) {
-			found = e;
-			break;
-		}
-	}
-	if (!found) {
-		if (r->n >= r->max) {
-			/* Full: the oldest goes out as it is (its parts acknowledged, nothing lost),
-			 * at the caller's next expire, which the caller runs at once. */
-			struct reasm_entry *old = llist_first_entry(&r->entries, struct reasm_entry, list);
-			llist_del(&old->list);
-			llist_add_tail(&old->list, &r->due);
-			r->n--;
-			r->n_due++;
-		}
-		found = talloc_zero(r, struct reasm_entry);
-		if (!found)
-			return NULL;
-		found->from = talloc_strdup(found, from);
-		found->parts = talloc_zero_array(found, struct reasm_part, cc->total);
-		if (!found->from || !found->parts) {
-			talloc_free(found);
-			return NULL;
-		}
-		found->ref = cc->ref;
-		found->ref16 = cc->ref16;
-		found->total = cc->total;
-		found->started_ms = now_ms;
-		llist_add_tail(&found->list, &r->entries);
-		r->n++;
-	}
-	struct reasm_part *p = &found->parts[cc->seq - 1];
-	if (!p->text)
-		found->have++;
-	talloc_free(p->text);
-	p->text = talloc_strdup(found, text);
-	uint64_t *nt = talloc_realloc(found, p->tokens, uint64_t, p->n_tokens + 1);
-	if (!p->text || !nt)
-		return NULL;
-	p->tokens = nt;
-	p->tokens[p->n_tokens++] = token;
-	if (found->have < found->total)
-		return NULL;
-	r->n--;
-	return reasm_release(found, ctx);
-}
-
-struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms)
-{
-	struct reasm_entry *e;
-	if (!llist_empty(&r->due)) {
-		r->n_due--;
-		return reasm_release(llist_first_entry(&r->due, struct reasm_entry, list), ctx);
-	}
-	llist_for_each_entry(e, &r->entries, list) {
-		if (e->started_ms < older_than_ms) {
-			r->n--;
-			return reasm_release(e, ctx);
-		}
-	}
-	return NULL;
 }
 
 /* ---- command status ---- */

@@ -9,7 +9,7 @@
  *
  * Receiving: the thread polls the SIM every poll_ms, copies each new part out at once
  * (sender, SMSC time, concatenation header, text as UCS-2) and hands the batch over. The
- * loop reassembles concatenated messages (sms_reasm below), hands complete texts to
+ * loop reassembles concatenated messages (sms_parts.h), hands complete texts to
  * sink.received() in batches, and only when that returns 0 asks the thread to delete their
  * locations. A location handed over is never handed again until it is deleted.
  *
@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <yaml.h>
 #include "guichet/router.h"
+#include "guichet/sms_parts.h"
 
 struct config;
 struct ydoc;
@@ -94,7 +95,7 @@ int modem_pool_modem(const struct modem_pool *p, unsigned i, struct modem_status
 /* One line for the counters log: "m1 up sig 54% in 3/4 out 2/5 fail 0 resets 1; m2 ...". */
 char *modem_pool_counters(void *ctx, const struct modem_pool *p);
 
-/* ---- reassembly and decoding (pure, loop side; exposed for tests) ---- */
+/* ---- parts (pure; exposed for tests): reassembly itself is sms_parts.h ---- */
 
 struct sms_loc {
 	int folder, location;
@@ -105,22 +106,26 @@ struct sms_part {
 	struct sms_loc loc;
 	char from[48];
 	int64_t smsc_time;	/* unix seconds of the SMSC timestamp, 0: unknown */
-	unsigned ref;		/* concatenation reference (8 or 16 bit) */
-	unsigned total, seq;	/* 1-based; a single SMS is 1 of 1 */
+	struct sms_concat cc;	/* from its UDH (sms_udh_parse), not present: on its own */
 	unsigned len;		/* bytes in ucs2 */
 	uint8_t ucs2[1300];	/* the text as UCS-2/UTF-16 big-endian */
 };
 
-/* Reads a concatenation element (IEI 0x00 or 0x08) from a raw UDH (with its length byte).
- * Returns true and fills ref/total/seq, false when there is none or it is malformed. */
-bool sms_udh_concat(const uint8_t *udh, size_t len, unsigned *ref, unsigned *total,
-		    unsigned *seq);
+#ifdef __gammu_gammu_h
+/* Copies libGammu's message into p (thread side): its UDH read by sms_udh_parse, as SMPP's
+ * is; libGammu's own reading of it only when it kept no raw header. */
+void sms_part_from_gammu(struct sms_part *p, const GSM_SMSMessage *sms);
+#endif
 /* Sets p's text from 8-bit data (taken as Latin-1, as phones show it). */
 void sms_part_set_8bit(struct sms_part *p, const uint8_t *data, size_t len);
 /* Sets p's text from gammu's unicode string (UCS-2 BE, n code units). */
 void sms_part_set_ucs2(struct sms_part *p, const uint8_t *ucs2, size_t units);
+/* p as sms_parts_add() takes it (pointers into p; the handle is its location). */
+void sms_part_input(const struct sms_part *p, int64_t received, struct sms_part_in *in);
+uint64_t sms_loc_handle(struct sms_loc loc);
+struct sms_loc sms_handle_loc(uint64_t handle);
 
-/* A message ready for the sink: complete, or released incomplete after the timeout. */
+/* A message ready for the sink: complete, or released incomplete (timeout, bound). */
 struct sms_msg {
 	char *from;
 	char *text;		/* UTF-8; parts joined in order, missing parts left out */
@@ -132,30 +137,11 @@ struct sms_msg {
 	struct sms_loc *locs;	/* where its parts are, to delete them once stored */
 };
 
-struct sms_reasm;
-
-/* timeout_s: an incomplete message is released that long after its first part was read.
- * max_groups: bound on messages waiting for parts; a part starting one more pushes the
- * oldest out, released (incomplete) by the next take whatever its age. */
-struct sms_reasm *sms_reasm_alloc(void *ctx, unsigned timeout_s, unsigned max_groups);
-/* Copies p in. now_ms: monotonic-ish milliseconds (the same clock as in take), now_s: unix
- * seconds (the message's `received`). Returns 0, or 1 when p's location or its sequence
- * number in its message is already held (p ignored). */
-int sms_reasm_add(struct sms_reasm *r, const struct sms_part *p, int64_t now_ms, int64_t now_s);
-/* Moves up to max ready messages (complete, expired, or pushed out) into out[], talloc'd
- * under ctx, oldest first. Returns their number. */
-unsigned sms_reasm_take(struct sms_reasm *r, void *ctx, int64_t now_ms, struct sms_msg **out,
-			unsigned max);
-/* Milliseconds (same clock) of the next expiry, or -1 when nothing waits. */
-int64_t sms_reasm_next_deadline(const struct sms_reasm *r);
-/* Messages held: waiting for parts plus pushed out by the bound and not yet taken. */
-unsigned sms_reasm_pending(const struct sms_reasm *r);
-/* Messages waiting for parts: never more than max_groups. */
-unsigned sms_reasm_waiting(const struct sms_reasm *r);
+/* m (from sms_parts_take) as the modem hands it on, under ctx; NULL when out of memory. */
+struct sms_msg *sms_msg_from_parts(void *ctx, const struct sms_parts_msg *m);
 
 /* "v1:<from>:<smsc_time>:<ref>/<total>:<fnv-1a 64 of the first held part's UCS-2>" and, when
  * the SMSC time is unknown, ":@<folder>.<location>" of that part. Stable over re-reads. */
-char *sms_dedup_key(void *ctx, const char *from, int64_t smsc_time, unsigned ref,
-		    unsigned total, const struct sms_part *first);
+char *sms_dedup_key(void *ctx, const struct sms_parts_msg *m);
 
 #endif

@@ -18,6 +18,7 @@
 #include <yaml.h>
 #include "guichet/config.h"
 #include "guichet/router.h"
+#include "guichet/sms_parts.h"
 #include "guichet/ydoc.h"
 
 enum smpp_bind_mode { SMPP_BIND_TRX, SMPP_BIND_TX_RX };
@@ -79,26 +80,13 @@ void smpp_status(const struct smpp_pool *p, struct smpp_status *st);
 
 /* ---- pure helpers (smpp_pdu.c), exported for the unit tests and the test SMSC ---- */
 
-/* Concatenation info found in a UDH or in sar_* TLVs. */
-struct smpp_concat {
-	bool present;
-	uint16_t ref;
-	uint8_t total, seq;		/* seq 1-based */
-	bool ref16;
-};
-
-/* Parses the UDH at the start of ud (len bytes; ud[0] = UDHL). Returns the UDH length
- * (1 + UDHL) or -1 when it overflows ud. Fills cc from IEI 0x00 (8-bit ref) or 0x08
- * (16-bit ref) when present. */
-int smpp_udh_parse(const uint8_t *ud, size_t len, struct smpp_concat *cc);
-
 /* A deliver_sm, decoded by smpp_deliver_decode(). ud points into the PDU given. */
 struct smpp_deliver {
 	char from[32];			/* source_addr, "+"-prefixed when its TON is international */
 	uint8_t esm_class, data_coding;
 	const uint8_t *ud;		/* short_message, or message_payload when that is empty */
 	size_t udl;
-	struct smpp_concat sar;		/* from the sar_* TLVs, when all three are consistent */
+	struct sms_concat sar;		/* from the sar_* TLVs, when all three are consistent */
 	char receipted_id[72];		/* receipted_message_id TLV, "" when absent */
 	int message_state;		/* message_state TLV, -1 when absent */
 };
@@ -111,9 +99,17 @@ struct smpp_deliver {
 int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
 			size_t why_len);
 
-/* Decodes user data (without UDH) in data_coding dcs to UTF-8 under ctx: 0 = GSM-7
- * unpacked (one septet per byte), 1 = IA5/ASCII, 3 = Latin-1, 8 = UCS-2 BE; 0xF0..0xFF by
- * its alphabet bit; anything else is taken as Latin-1. NULL when memory runs out. */
+/* The part a decoded deliver_sm carries, for sms_parts_add(): its UDH parsed when esm_class
+ * says there is one (sms_udh_parse: a malformed one is handled there, as for modems), else
+ * the sar_* TLVs; the user data after the UDH in its alphabet. Pointers into d. */
+void smpp_deliver_part(const struct smpp_deliver *d, uint64_t handle, int64_t received,
+		       struct sms_part_in *p);
+
+/* The alphabet of data_coding dcs: 0 = GSM-7 unpacked (one septet per byte), 1 = IA5/ASCII,
+ * 3 = Latin-1, 8 = UCS-2 BE; 0xF0..0xFF by its alphabet bit; anything else Latin-1. */
+enum sms_alphabet smpp_dcs_alphabet(uint8_t dcs);
+/* Decodes user data (without UDH) in data_coding dcs to UTF-8 under ctx; NULL when memory
+ * runs out. */
 char *smpp_decode_text(void *ctx, uint8_t dcs, const uint8_t *ud, size_t len);
 
 /* One encoded SMS part ready for short_message. */
@@ -128,33 +124,6 @@ struct smpp_part {
  * GSM-7 cannot carry, or out of memory). */
 unsigned smpp_encode_sms(void *ctx, const char *utf8, enum text_coding coding, uint8_t ref,
 			 struct smpp_part **parts);
-
-/* Reassembly of concatenated inbound messages. Each part carries an opaque token (the
- * transport uses it to acknowledge the part once the whole message is stored). */
-struct smpp_reasm;
-struct smpp_reasm_msg {
-	char *from;
-	char *text;			/* the parts in order; missing ones left out */
-	unsigned n_tokens;
-	uint64_t *tokens;		/* of every part that went into text */
-	bool partial;			/* released by timeout with parts missing */
-};
-/* max_pending bounds the messages waiting for parts: a part starting one more pushes the
- * oldest out, released (partial) by the next smpp_reasm_expire whatever its age. */
-struct smpp_reasm *smpp_reasm_alloc(void *ctx, unsigned max_pending);
-/* Adds part cc->seq of cc->total from `from`. Returns a completed message (talloc'd under ctx,
- * the caller frees it) or NULL while parts are missing. A duplicate part replaces the former
- * one (its token is kept too). now_ms dates the entry for smpp_reasm_expire. */
-struct smpp_reasm_msg *smpp_reasm_add(struct smpp_reasm *r, void *ctx, const char *from,
-				      const struct smpp_concat *cc, const char *text,
-				      uint64_t token, int64_t now_ms);
-/* Releases (partial) an entry pushed out by the bound, else the oldest entry started before
- * older_than_ms; NULL when none. Call it until NULL after each smpp_reasm_add. */
-struct smpp_reasm_msg *smpp_reasm_expire(struct smpp_reasm *r, void *ctx, int64_t older_than_ms);
-/* Entries held: waiting for parts (at most max_pending) plus pushed out, not yet released. */
-unsigned smpp_reasm_pending(const struct smpp_reasm *r);
-/* Forgets every entry (the link dropped: the SMSC delivers unacknowledged parts again). */
-void smpp_reasm_clear(struct smpp_reasm *r);
 
 /* Classes of command_status for a submit_sm_resp. */
 enum smpp_status_class { SMPP_ST_OK, SMPP_ST_THROTTLE, SMPP_ST_TEMP, SMPP_ST_PERM };

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # guichetd over SMPP, faults a careless or hostile SMSC brings (run it with BUILD=build-san
 # too: CI does, and the use-after-free below is only seen there):
-#  - malformed deliver_sm (a TLV claiming 5000 bytes with 5 there; a UDH longer than the
-#    message): refused, and the journal holds no part of the sender's number, not even at
-#    debug (libsmpp34's PDU dump used to be logged);
+#  - malformed deliver_sm: a TLV claiming 5000 bytes with 5 there (refused), a UDH longer
+#    than the message (taken without UDH, answered); the journal holds no part of the
+#    sender's number, not even at debug (libsmpp34's PDU dump used to be logged);
 #  - 1,100 first parts of two, unanswered: past 1,024 waiting, the oldest is released and
 #    answered at once (the bound was not enforced: entries piled up unanswered);
 #  - SIGTERM while replies wait in the outbox and submits are outstanding (the SMSC holds its
@@ -108,6 +108,10 @@ for n in "$BAD1" "$BAD2"; do
   done
 done
 grep -qi 'source_addr' "$GLOG" && fail "a PDU dump in the log"
+# A UDH longer than the message is no UDH: the message is taken as it is and answered, the
+# same as from a modem (sms_parts.c), not refused (lost).
+for _ in $(seq 50); do grep -q "\"to\":\"+$BAD2\"" "$T/smsc.log" && break; sleep 0.1; done
+grep -q "\"to\":\"+$BAD2\"" "$T/smsc.log" || fail "the message with a broken UDH got no reply"
 echo "ok: malformed deliver_sm answered, no dump and no digit of the sender logged (debug level)"
 
 # ---- more incomplete messages than guichetd keeps waiting for parts (1,024) ----

@@ -645,13 +645,11 @@ static void on_submit(struct conn *c, const uint8_t *pdu, uint32_t len, uint32_t
 		ud = pl->value.octet;
 		udl = pl->length;
 	}
-	struct smpp_concat cc = { 0 };
+	struct sms_concat cc = { 0 };
 	if (s.esm_class & SMPP34_UDHI_IND) {
-		int h = smpp_udh_parse(ud, udl, &cc);
-		if (h > 0) {
-			ud += h;
-			udl -= (size_t)h;
-		}
+		size_t h = sms_udh_parse(ud, udl, &cc);
+		ud += h;
+		udl -= h;
 	}
 	void *tmp = talloc_new(NULL);
 	char *text = smpp_decode_text(tmp, s.data_coding, ud, udl);

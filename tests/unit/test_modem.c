@@ -7,6 +7,8 @@
 #include <CUnit/Basic.h>
 #include <talloc.h>
 
+#include <gammu.h>
+
 #include "guichet/config.h"
 #include "guichet/diag.h"
 #include "guichet/modem.h"
@@ -24,40 +26,65 @@ static struct sms_part mkpart(const char *from, int loc, unsigned ref, unsigned 
 	p.loc.folder = 1;
 	p.loc.location = loc;
 	p.smsc_time = 1700000000;
-	p.ref = ref;
-	p.total = total;
-	p.seq = seq;
+	if (total > 1)
+		p.cc = (struct sms_concat){ .present = true, .ref = (uint16_t)ref,
+					    .total = (uint8_t)total, .seq = (uint8_t)seq };
 	int n = text_utf8_to_ucs2be(utf8, p.ucs2, sizeof(p.ucs2));
 	CU_ASSERT_FATAL(n >= 0);
 	p.len = (unsigned)n;
 	return p;
 }
 
+/* The modem's way through sms_parts: its part in, its message out. */
+static int add(struct sms_parts *r, const struct sms_part *p, int64_t now_ms, int64_t now_s)
+{
+	struct sms_part_in in;
+	sms_part_input(p, now_s, &in);
+	return sms_parts_add(r, &in, now_ms);
+}
+
+static unsigned take(struct sms_parts *r, int64_t now_ms, struct sms_msg **out, unsigned max)
+{
+	struct sms_parts_msg *pm[64];
+	unsigned n = sms_parts_take(r, ctx, now_ms, pm, max < 64 ? max : 64);
+	for (unsigned i = 0; i < n; i++) {
+		out[i] = sms_msg_from_parts(ctx, pm[i]);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(out[i]);
+		talloc_free(pm[i]);
+	}
+	return n;
+}
+
+/* libGammu's message -> our part: the UDH read by sms_udh_parse, as for SMPP. */
 static void test_udh(void)
 {
-	unsigned ref = 0, total = 0, seq = 0;
-	const uint8_t u8[] = { 0x05, 0x00, 0x03, 0x2a, 0x03, 0x02 };
-	CU_ASSERT(sms_udh_concat(u8, sizeof(u8), &ref, &total, &seq));
-	CU_ASSERT_EQUAL(ref, 0x2a);
-	CU_ASSERT_EQUAL(total, 3);
-	CU_ASSERT_EQUAL(seq, 2);
-	const uint8_t u16[] = { 0x06, 0x08, 0x04, 0x12, 0x34, 0x04, 0x04 };
-	CU_ASSERT(sms_udh_concat(u16, sizeof(u16), &ref, &total, &seq));
-	CU_ASSERT_EQUAL(ref, 0x1234);
-	CU_ASSERT_EQUAL(total, 4);
-	CU_ASSERT_EQUAL(seq, 4);
-	/* another element first (port addressing), then concatenation */
-	const uint8_t mixed[] = { 0x0b, 0x05, 0x04, 0x0b, 0x84, 0x23, 0xf0, 0x00, 0x03, 0x07, 0x02, 0x01 };
-	CU_ASSERT(sms_udh_concat(mixed, sizeof(mixed), &ref, &total, &seq));
-	CU_ASSERT_EQUAL(ref, 7);
-	CU_ASSERT_EQUAL(seq, 1);
-	const uint8_t bad_seq[] = { 0x05, 0x00, 0x03, 0x2a, 0x02, 0x03 };
-	CU_ASSERT(!sms_udh_concat(bad_seq, sizeof(bad_seq), &ref, &total, &seq));
-	const uint8_t truncated[] = { 0x05, 0x00, 0x03, 0x2a };
-	CU_ASSERT(!sms_udh_concat(truncated, sizeof(truncated), &ref, &total, &seq));
-	const uint8_t none[] = { 0x04, 0x05, 0x02, 0x0b, 0x84 };
-	CU_ASSERT(!sms_udh_concat(none, sizeof(none), &ref, &total, &seq));
-	CU_ASSERT(!sms_udh_concat(NULL, 0, &ref, &total, &seq));
+	GSM_SMSMessage *sms = talloc_zero(ctx, GSM_SMSMessage);
+	struct sms_part p;
+	EncodeUnicode(sms->Number, "+33611111111", 12);
+	EncodeUnicode(sms->Text, "hi", 2);
+	sms->Coding = SMS_Coding_Default_No_Compression;
+	sms->UDH.Type = UDH_UserUDH;
+	const uint8_t u16[] = { 6, 0x08, 4, 0x12, 0x34, 2, 1 };
+	memcpy(sms->UDH.Text, u16, sizeof(u16));
+	sms->UDH.Length = sizeof(u16);
+	sms_part_from_gammu(&p, sms);
+	CU_ASSERT(p.cc.present && p.cc.ref16 && p.cc.ref == 0x1234 && p.cc.total == 2 && p.cc.seq == 1);
+	CU_ASSERT_STRING_EQUAL(p.from, "+33611111111");
+	/* A broken element: no concatenation (libGammu's own reading is not used then). */
+	const uint8_t broken[] = { 5, 0x00, 3, 7, 2 };
+	memcpy(sms->UDH.Text, broken, sizeof(broken));
+	sms->UDH.Length = sizeof(broken);
+	sms->UDH.Type = UDH_ConcatenatedMessages;
+	sms->UDH.AllParts = 2;
+	sms->UDH.PartNumber = 1;
+	sms_part_from_gammu(&p, sms);
+	CU_ASSERT(!p.cc.present);
+	/* No raw header kept: libGammu's reading stands in. */
+	sms->UDH.Length = 0;
+	sms->UDH.ID8bit = 7;
+	sms_part_from_gammu(&p, sms);
+	CU_ASSERT(p.cc.present && !p.cc.ref16 && p.cc.ref == 7 && p.cc.total == 2 && p.cc.seq == 1);
+	talloc_free(sms);
 }
 
 static void test_decode(void)
@@ -76,93 +103,94 @@ static void test_decode(void)
 
 static void test_reassembly_order(void)
 {
-	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 100);
+	struct sms_parts *r = sms_parts_alloc(ctx, 60 * 1000, 100);
 	struct sms_part a = mkpart("+33611111111", 3, 9, 3, 3, "ô fin");
 	struct sms_part b = mkpart("+33611111111", 1, 9, 3, 1, "Début ");
 	struct sms_part c = mkpart("+33611111111", 2, 9, 3, 2, "milieu ");
 	struct sms_part other = mkpart("+33622222222", 4, 9, 3, 1, "autre ");
 	struct sms_msg *out[4];
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &a, 1000, 1), 0);
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &other, 1000, 1), 0);
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &b, 1100, 1), 0);
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 1100, out, 4), 0);
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &b, 1150, 1), 1);	/* same location again */
+	CU_ASSERT_EQUAL(add(r, &a, 1000, 1), 0);
+	CU_ASSERT_EQUAL(add(r, &other, 1000, 1), 0);
+	CU_ASSERT_EQUAL(add(r, &b, 1100, 1), 0);
+	CU_ASSERT_EQUAL(take(r, 1100, out, 4), 0);
+	CU_ASSERT_EQUAL(add(r, &b, 1150, 1), 1);	/* same location again */
 	struct sms_part b2 = b;
 	b2.loc.location = 9;
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &b2, 1150, 1), 1);	/* same part, another location */
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &c, 1200, 1), 0);
-	CU_ASSERT_EQUAL(sms_reasm_pending(r), 2);
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 1200, out, 4), 1);
+	CU_ASSERT_EQUAL(add(r, &b2, 1150, 1), 0);	/* same part, another location: kept to delete */
+	CU_ASSERT_EQUAL(add(r, &c, 1200, 1), 0);
+	CU_ASSERT_EQUAL(sms_parts_pending(r), 2);
+	CU_ASSERT_EQUAL(take(r, 1200, out, 4), 1);
 	CU_ASSERT_STRING_EQUAL(out[0]->text, "Début milieu ô fin");
 	CU_ASSERT_STRING_EQUAL(out[0]->from, "+33611111111");
 	CU_ASSERT_EQUAL(out[0]->have, 3);
 	CU_ASSERT_EQUAL(out[0]->total, 3);
-	CU_ASSERT_EQUAL(out[0]->nloc, 3);
+	CU_ASSERT_EQUAL(out[0]->nloc, 4);
 	CU_ASSERT_EQUAL(out[0]->locs[0].location, 1);
-	CU_ASSERT_EQUAL(out[0]->locs[2].location, 3);
-	CU_ASSERT_EQUAL(sms_reasm_pending(r), 1);
+	CU_ASSERT_EQUAL(out[0]->locs[1].location, 9);
+	CU_ASSERT_EQUAL(out[0]->locs[3].location, 3);
+	CU_ASSERT_EQUAL(sms_parts_pending(r), 1);
 	talloc_free(r);
 }
 
 static void test_reassembly_timeout(void)
 {
-	struct sms_reasm *r = sms_reasm_alloc(ctx, 10, 100);
+	struct sms_parts *r = sms_parts_alloc(ctx, 10 * 1000, 100);
 	struct sms_part p1 = mkpart("+33611111111", 1, 5, 4, 1, "un ");
 	struct sms_part p3 = mkpart("+33611111111", 3, 5, 4, 3, "trois");
 	struct sms_part single = mkpart("+33611111111", 7, 0, 1, 1, "seul");
 	struct sms_msg *out[4];
-	sms_reasm_add(r, &p1, 0, 100);
-	sms_reasm_add(r, &p3, 5000, 105);
-	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), 10000);
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 9999, out, 4), 0);
-	sms_reasm_add(r, &single, 9999, 110);
-	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), 9999);	/* complete: due now */
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 9999, out, 4), 1);
+	add(r, &p1, 0, 100);
+	add(r, &p3, 5000, 105);
+	CU_ASSERT_EQUAL(sms_parts_next_deadline(r), 10000);
+	CU_ASSERT_EQUAL(take(r, 9999, out, 4), 0);
+	add(r, &single, 9999, 110);
+	CU_ASSERT_EQUAL(sms_parts_next_deadline(r), 0);	/* complete: due now */
+	CU_ASSERT_EQUAL(take(r, 9999, out, 4), 1);
 	CU_ASSERT_STRING_EQUAL(out[0]->text, "seul");
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 10000, out, 4), 1);
+	CU_ASSERT_EQUAL(take(r, 10000, out, 4), 1);
 	CU_ASSERT_STRING_EQUAL(out[0]->text, "un trois");
 	CU_ASSERT_EQUAL(out[0]->have, 2);
 	CU_ASSERT_EQUAL(out[0]->total, 4);
 	CU_ASSERT_EQUAL(out[0]->received, 100);
-	CU_ASSERT_EQUAL(sms_reasm_next_deadline(r), -1);
+	CU_ASSERT_EQUAL(sms_parts_next_deadline(r), -1);
 	/* a late sibling starts a new message of its own */
 	struct sms_part p2 = mkpart("+33611111111", 2, 5, 4, 2, "deux ");
-	CU_ASSERT_EQUAL(sms_reasm_add(r, &p2, 20000, 120), 0);
-	CU_ASSERT_EQUAL(sms_reasm_pending(r), 1);
+	CU_ASSERT_EQUAL(add(r, &p2, 20000, 120), 0);
+	CU_ASSERT_EQUAL(sms_parts_pending(r), 1);
 	talloc_free(r);
 }
 
 static void test_reassembly_bound(void)
 {
-	struct sms_reasm *r = sms_reasm_alloc(ctx, 3600, 2);
+	struct sms_parts *r = sms_parts_alloc(ctx, 3600 * 1000, 2);
 	struct sms_msg *out[8];
 	for (int i = 0; i < 3; i++) {
 		struct sms_part p = mkpart("+33611111111", i + 1, (unsigned)i, 2, 1, "x");
-		sms_reasm_add(r, &p, i, 1);
+		add(r, &p, i, 1);
 	}
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 10, out, 8), 1);	/* the oldest pushed out */
+	CU_ASSERT_EQUAL(take(r, 10, out, 8), 1);	/* the oldest pushed out */
 	CU_ASSERT_EQUAL(out[0]->locs[0].location, 1);
-	CU_ASSERT_EQUAL(sms_reasm_pending(r), 2);
+	CU_ASSERT_EQUAL(sms_parts_pending(r), 2);
 	talloc_free(r);
 
 	/* Many first-of-two parts with distinct references, no take in between (the store is
 	 * failing): never more than the bound wait for parts; the rest is pushed out, and
 	 * comes out at the next takes, each part once, none lost. */
 	enum { N = 3000, MAX = 256 };
-	r = sms_reasm_alloc(ctx, 3600, MAX);
+	r = sms_parts_alloc(ctx, 3600 * 1000, MAX);
 	unsigned most = 0;
 	for (unsigned i = 0; i < N; i++) {
 		struct sms_part p = mkpart("+33611111111", (int)i + 1, i & 0xFFFF, 2, 1, "x");
-		CU_ASSERT_EQUAL(sms_reasm_add(r, &p, 100, 1), 0);
-		if (sms_reasm_waiting(r) > most)
-			most = sms_reasm_waiting(r);
+		CU_ASSERT_EQUAL(add(r, &p, 100, 1), 0);
+		if (sms_parts_waiting(r) > most)
+			most = sms_parts_waiting(r);
 	}
 	CU_ASSERT(most <= MAX);
-	CU_ASSERT_EQUAL(sms_reasm_waiting(r), MAX);
+	CU_ASSERT_EQUAL(sms_parts_waiting(r), MAX);
 	unsigned got = 0, k;
 	int next = 1;
 	void *tmp = talloc_new(ctx);
-	while ((k = sms_reasm_take(r, tmp, 200, out, 8)) > 0) {
+	while ((k = take(r, 200, out, 8)) > 0) {
 		for (unsigned j = 0; j < k; j++) {
 			CU_ASSERT(out[j]->have == 1 && out[j]->total == 2 && out[j]->nloc == 1);
 			CU_ASSERT_EQUAL(out[j]->locs[0].location, next);
@@ -172,7 +200,7 @@ static void test_reassembly_bound(void)
 		talloc_free_children(tmp);
 	}
 	CU_ASSERT_EQUAL(got, N - MAX);
-	CU_ASSERT_EQUAL(sms_reasm_pending(r), MAX);
+	CU_ASSERT_EQUAL(sms_parts_pending(r), MAX);
 	talloc_free(tmp);
 	talloc_free(r);
 }
@@ -180,47 +208,59 @@ static void test_reassembly_bound(void)
 static void test_surrogates_across_parts(void)
 {
 	/* 😀 = D83D DE00, split between two parts */
-	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 10);
+	struct sms_parts *r = sms_parts_alloc(ctx, 60 * 1000, 10);
 	struct sms_part a = mkpart("+1", 1, 1, 2, 1, "a");
 	struct sms_part b = mkpart("+1", 2, 1, 2, 2, "b");
 	a.ucs2[2] = 0xd8; a.ucs2[3] = 0x3d; a.len = 4;
 	b.ucs2[0] = 0xde; b.ucs2[1] = 0x00; b.ucs2[2] = 0x00; b.ucs2[3] = 'b'; b.len = 4;
-	sms_reasm_add(r, &a, 0, 0);
-	sms_reasm_add(r, &b, 0, 0);
+	add(r, &a, 0, 0);
+	add(r, &b, 0, 0);
 	struct sms_msg *out[1];
-	CU_ASSERT_EQUAL(sms_reasm_take(r, ctx, 0, out, 1), 1);
+	CU_ASSERT_EQUAL(take(r, 0, out, 1), 1);
 	CU_ASSERT_STRING_EQUAL(out[0]->text, "a😀b");
 	talloc_free(r);
+}
+
+/* The dedup key of p read alone. */
+static const char *key(const struct sms_part *p)
+{
+	struct sms_parts *r = sms_parts_alloc(ctx, 60000, 10);
+	struct sms_msg *m = NULL;
+	CU_ASSERT_EQUAL(add(r, p, 0, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(take(r, 0, &m, 1), 1);
+	talloc_free(r);
+	return m->dedup;
 }
 
 static void test_dedup(void)
 {
 	struct sms_part p = mkpart("+33611111111", 12, 0, 1, 1, "OUI");
-	char *k1 = sms_dedup_key(ctx, p.from, p.smsc_time, 0, 1, &p);
+	const char *k1 = key(&p);
 	struct sms_part q = p;
 	q.loc.location = 13;	/* re-read at another location: same SMSC time, same key */
-	char *k2 = sms_dedup_key(ctx, q.from, q.smsc_time, 0, 1, &q);
-	CU_ASSERT_STRING_EQUAL(k1, k2);
+	CU_ASSERT_STRING_EQUAL(k1, key(&q));
+	/* the format stored keys were made with */
+	CU_ASSERT_EQUAL(strncmp(k1, "v1:+33611111111:1700000000:0/1:", 31), 0);
 	q.smsc_time++;		/* the same text a second later is another message */
-	CU_ASSERT_STRING_NOT_EQUAL(k1, sms_dedup_key(ctx, q.from, q.smsc_time, 0, 1, &q));
+	CU_ASSERT_STRING_NOT_EQUAL(k1, key(&q));
 	struct sms_part o = mkpart("+33611111111", 12, 0, 1, 1, "NON");
-	CU_ASSERT_STRING_NOT_EQUAL(k1, sms_dedup_key(ctx, o.from, o.smsc_time, 0, 1, &o));
+	CU_ASSERT_STRING_NOT_EQUAL(k1, key(&o));
 	/* no SMSC time: the location stands in */
 	p.smsc_time = 0;
 	q = p;
 	q.loc.location = 13;
-	CU_ASSERT_STRING_NOT_EQUAL(sms_dedup_key(ctx, p.from, 0, 0, 1, &p),
-				   sms_dedup_key(ctx, q.from, 0, 0, 1, &q));
+	CU_ASSERT_STRING_NOT_EQUAL(key(&p), key(&q));
+	CU_ASSERT_PTR_NOT_NULL(strstr(key(&p), ":@1.12"));
 	/* a reassembled message keeps its key when read again */
-	struct sms_reasm *r = sms_reasm_alloc(ctx, 60, 10);
+	struct sms_parts *r = sms_parts_alloc(ctx, 60 * 1000, 10);
 	struct sms_part a = mkpart("+2", 1, 4, 2, 1, "x"), b = mkpart("+2", 2, 4, 2, 2, "y");
 	struct sms_msg *m1, *m2;
-	sms_reasm_add(r, &b, 0, 0);
-	sms_reasm_add(r, &a, 0, 0);
-	sms_reasm_take(r, ctx, 0, &m1, 1);
-	sms_reasm_add(r, &a, 0, 0);
-	sms_reasm_add(r, &b, 0, 0);
-	sms_reasm_take(r, ctx, 0, &m2, 1);
+	add(r, &b, 0, 0);
+	add(r, &a, 0, 0);
+	take(r, 0, &m1, 1);
+	add(r, &a, 0, 0);
+	add(r, &b, 0, 0);
+	take(r, 0, &m2, 1);
 	CU_ASSERT_STRING_EQUAL(m1->dedup, m2->dedup);
 	talloc_free(r);
 }

@@ -1,5 +1,5 @@
 /* SMPP transport, pure parts: UDH parsing, data_coding decoding, encoding and splitting of
- * replies, reassembly (UDH and sar), status classes, receipts, token bucket, config. */
+ * replies, the part a deliver_sm carries, status classes, receipts, token bucket, config. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,44 +14,6 @@
 #include "guichet/ydoc.h"
 
 static void *ctx;
-
-static void test_udh(void)
-{
-	struct smpp_concat cc;
-	const uint8_t u8[] = { 5, 0x00, 3, 0x42, 3, 2, 'h', 'i' };
-	CU_ASSERT_EQUAL(smpp_udh_parse(u8, sizeof(u8), &cc), 6);
-	CU_ASSERT(cc.present && !cc.ref16);
-	CU_ASSERT_EQUAL(cc.ref, 0x42);
-	CU_ASSERT_EQUAL(cc.total, 3);
-	CU_ASSERT_EQUAL(cc.seq, 2);
-
-	const uint8_t u16[] = { 6, 0x08, 4, 0x12, 0x34, 2, 1, 'x' };
-	CU_ASSERT_EQUAL(smpp_udh_parse(u16, sizeof(u16), &cc), 7);
-	CU_ASSERT(cc.present && cc.ref16);
-	CU_ASSERT_EQUAL(cc.ref, 0x1234);
-	CU_ASSERT_EQUAL(cc.total, 2);
-	CU_ASSERT_EQUAL(cc.seq, 1);
-
-	/* Port addressing before the concatenation IE. */
-	const uint8_t mixed[] = { 11, 0x05, 4, 0x0B, 0x84, 0x23, 0xF0, 0x00, 3, 7, 2, 2, 'z' };
-	CU_ASSERT_EQUAL(smpp_udh_parse(mixed, sizeof(mixed), &cc), 12);
-	CU_ASSERT(cc.present);
-	CU_ASSERT_EQUAL(cc.ref, 7);
-	CU_ASSERT_EQUAL(cc.seq, 2);
-
-	/* No concatenation, seq 0, overflowing lengths. */
-	const uint8_t none[] = { 4, 0x05, 2, 1, 2 };
-	CU_ASSERT_EQUAL(smpp_udh_parse(none, sizeof(none), &cc), 5);
-	CU_ASSERT(!cc.present);
-	const uint8_t seq0[] = { 5, 0x00, 3, 1, 2, 0 };
-	CU_ASSERT_EQUAL(smpp_udh_parse(seq0, sizeof(seq0), &cc), 6);
-	CU_ASSERT(!cc.present);
-	const uint8_t over[] = { 9, 0x00, 3, 1, 2, 1 };
-	CU_ASSERT_EQUAL(smpp_udh_parse(over, sizeof(over), &cc), -1);
-	const uint8_t ie_over[] = { 3, 0x00, 3, 1 };
-	CU_ASSERT_EQUAL(smpp_udh_parse(ie_over, sizeof(ie_over), &cc), -1);
-	CU_ASSERT_EQUAL(smpp_udh_parse(u8, 0, &cc), -1);
-}
 
 /* A deliver_sm laid out by hand: header, mandatory fields, then tlv (raw) as given. */
 static size_t build_deliver(uint8_t *buf, const char *src, uint8_t ton, uint8_t esm,
@@ -183,11 +145,11 @@ static char *join_parts(const struct smpp_part *p, unsigned n, uint8_t dcs)
 	for (unsigned i = 0; i < n; i++) {
 		size_t off = 0;
 		if (n > 1) {
-			struct smpp_concat cc;
-			int h = smpp_udh_parse(p[i].data, p[i].len, &cc);
+			struct sms_concat cc;
+			size_t h = sms_udh_parse(p[i].data, p[i].len, &cc);
 			CU_ASSERT_EQUAL(h, 6);
 			CU_ASSERT(cc.present && cc.total == n && cc.seq == i + 1 && cc.ref == 0x77);
-			off = (size_t)h;
+			off = h;
 		}
 		all = talloc_strdup_append(all, smpp_decode_text(ctx, dcs, p[i].data + off, p[i].len - off));
 	}
@@ -233,94 +195,6 @@ static void test_encode(void)
 	/* GSM-7 asked for a text GSM-7 cannot carry: refused (the caller falls back). */
 	CU_ASSERT_EQUAL(smpp_encode_sms(ctx, "garçon", TEXT_GSM7, 1, &p), 0);
 	CU_ASSERT_PTR_NULL(p);
-}
-
-static void test_reasm(void)
-{
-	struct smpp_reasm *r = smpp_reasm_alloc(ctx, 4);
-	struct smpp_concat c1 = { .present = true, .ref = 9, .total = 3, .seq = 3 };
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "C", 13, 0));
-	/* Same ref from another number, and a 16-bit ref of the same value: separate. */
-	struct smpp_concat o = { .present = true, .ref = 9, .total = 3, .seq = 1 };
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+332", &o, "x", 21, 0));
-	struct smpp_concat o16 = { .present = true, .ref = 9, .total = 3, .seq = 1, .ref16 = true };
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &o16, "y", 31, 0));
-	c1.seq = 1;
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "A", 11, 0));
-	c1.seq = 1;	/* a duplicate: replaced, both acknowledged */
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+331", &c1, "A", 111, 0));
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 3);
-	c1.seq = 2;
-	struct smpp_reasm_msg *m = smpp_reasm_add(r, ctx, "+331", &c1, "B", 12, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT_STRING_EQUAL(m->text, "ABC");
-	CU_ASSERT_STRING_EQUAL(m->from, "+331");
-	CU_ASSERT(!m->partial);
-	CU_ASSERT_EQUAL(m->n_tokens, 4);
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 2);
-
-	/* Expiry releases what arrived, oldest first, with its tokens. */
-	CU_ASSERT_PTR_NULL(smpp_reasm_expire(r, ctx, 0));
-	m = smpp_reasm_expire(r, ctx, 1);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT(m->partial);
-	CU_ASSERT_STRING_EQUAL(m->text, "x");
-	CU_ASSERT_EQUAL(m->n_tokens, 1);
-	CU_ASSERT_EQUAL(m->tokens[0], 21);
-	m = smpp_reasm_expire(r, ctx, 1);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT_STRING_EQUAL(m->text, "y");
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
-
-	/* Bounded: past 4 pending, the oldest becomes due at once. */
-	for (unsigned i = 0; i < 5; i++) {
-		struct smpp_concat c = { .present = true, .ref = (uint16_t)i, .total = 2, .seq = 1 };
-		smpp_reasm_add(r, ctx, "+333", &c, "p", i, 1000 + i);
-	}
-	m = smpp_reasm_expire(r, ctx, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT_EQUAL(m->tokens[0], 0);
-	smpp_reasm_clear(r);
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
-
-	/* A single "part" of one completes at once; a seq beyond total is refused. */
-	struct smpp_concat one = { .present = true, .ref = 1, .total = 1, .seq = 1 };
-	m = smpp_reasm_add(r, ctx, "+334", &one, "solo", 5, 0);
-	CU_ASSERT_PTR_NOT_NULL(m);
-	struct smpp_concat bad = { .present = true, .ref = 1, .total = 2, .seq = 3 };
-	CU_ASSERT_PTR_NULL(smpp_reasm_add(r, ctx, "+334", &bad, "x", 6, 0));
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), 0);
-}
-
-/* 20,000 first-of-two parts with distinct references: never more than the bound wait for
- * parts (each held an unanswered deliver_sm); the oldest are released as they are, in
- * order, at the expire the transport runs after each part. */
-static void test_reasm_bound(void)
-{
-	enum { N = 20000, MAX = 1024 };
-	struct smpp_reasm *r = smpp_reasm_alloc(ctx, MAX);
-	void *tmp = talloc_new(ctx);
-	unsigned most = 0, out = 0;
-	for (unsigned i = 0; i < N; i++) {
-		struct smpp_concat c = { .present = true, .ref = (uint16_t)i, .ref16 = true,
-					 .total = 2, .seq = 1 };
-		CU_ASSERT_PTR_NULL(smpp_reasm_add(r, tmp, "+33612345678", &c, "p", i, 1000));
-		struct smpp_reasm_msg *m;
-		while ((m = smpp_reasm_expire(r, tmp, INT64_MIN))) {
-			CU_ASSERT(m->partial && m->n_tokens == 1 && m->tokens[0] == out);
-			CU_ASSERT_STRING_EQUAL(m->text, "p");
-			out++;
-		}
-		if (smpp_reasm_pending(r) > most)
-			most = smpp_reasm_pending(r);
-		if (i % 1000 == 0)
-			talloc_free_children(tmp);
-	}
-	CU_ASSERT(most <= MAX);
-	CU_ASSERT_EQUAL(out, N - MAX);
-	CU_ASSERT_EQUAL(smpp_reasm_pending(r), MAX);
-	talloc_free(tmp);
-	talloc_free(r);
 }
 
 static void test_status(void)
@@ -461,12 +335,9 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	CU_pSuite s = CU_add_suite("smpp", NULL, NULL);
-	CU_add_test(s, "udh", test_udh);
 	CU_add_test(s, "deliver_sm decoding", test_deliver_decode);
 	CU_add_test(s, "decode", test_decode);
 	CU_add_test(s, "encode and split", test_encode);
-	CU_add_test(s, "reassembly", test_reasm);
-	CU_add_test(s, "reassembly bound", test_reasm_bound);
 	CU_add_test(s, "status classes", test_status);
 	CU_add_test(s, "receipts", test_receipt);
 	CU_add_test(s, "token bucket", test_bucket);
