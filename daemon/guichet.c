@@ -791,9 +791,10 @@ static int cmd_simulate(void *ctx, int argc, char **argv)
 		s->in = stdin;
 		s->echo = !isatty(STDIN_FILENO);
 		if (!s->echo) {
-			printf("Guichet — simulation %s depuis %s. Tapez comme sur un téléphone ; "
-			       "Ctrl-D pour finir.\n", s->ussd ? "USSD (composez un code, ex. *4321#)"
-							    : "SMS (ex. RDV)", s->from);
+			printf("Guichet — simulation %s depuis %s. Tapez comme sur un téléphone "
+			       "(\"\" : un texte vide) ; Ctrl-D pour finir.\n",
+			       s->ussd ? "USSD (composez un code, ex. *4321#)" : "SMS (ex. RDV)",
+			       s->from);
 			osmo_fd_setup(&s->stdin_fd, STDIN_FILENO, OSMO_FD_READ, sim_stdin_cb, s, 0);
 			osmo_fd_register(&s->stdin_fd);
 		}
