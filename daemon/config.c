@@ -11,11 +11,13 @@
 #include "guichet/smpp.h"
 #include "guichet/ussd_gsup.h"
 #include "guichet/metrics_http.h"
+#include "guichet/scheduler.h"
 #include "guichet/ussd_http.h"
 
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
 	"backends", "modems", "smpp", "gsup", "ussd_http", "limits", "metrics",
+	"notify", "api",
 };
 
 char *config_path(void *ctx, const struct config *c, const char *p)
@@ -173,6 +175,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	c->limits = guard_config_parse(c, y, ydoc_get(y, root, "limits"));
 	if ((v = ydoc_get(y, root, "metrics")))
 		metrics_http_config_parse(c, y, v, &c->metrics);
+	c->notify = notify_config_parse(c, y, ydoc_get(y, root, "notify"));
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

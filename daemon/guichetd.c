@@ -26,6 +26,7 @@
 #include "guichet/reload.h"
 #include "guichet/preflight.h"
 #include "guichet/router.h"
+#include "guichet/scheduler.h"
 #include "guichet/service.h"
 #include "guichet/smpp.h"
 #include "guichet/ussd_gsup.h"
@@ -44,6 +45,7 @@ struct daemon {
 	struct backend_relay *relay;
 	struct router *router;
 	struct guard *guard;
+	struct scheduler *scheduler;
 	struct reload *reload;
 	struct modem_pool *modems;
 	struct smpp_pool *smpp;
@@ -240,6 +242,8 @@ static void reload_done(void *data, struct reload_result *res)
 		/* The limits apply at once; each number's windows and the day's spend are kept. */
 		guard_configure(dm->guard, res->cfg->limits);
 		router_set_guard(dm->router, dm->guard);
+		/* Quiet hours, pacing, STOP words at once (a new time zone at the next start). */
+		scheduler_configure(dm->scheduler, res->cfg->notify);
 		glog(GLOG_CONFIG, LOGL_NOTICE, NULL,
 		     "reload done: %u flows (version %u), limits applied; sessions in progress "
 		     "finish on theirs. Transport and back-end settings take effect at the next "
@@ -264,6 +268,9 @@ static void stop_check(void *data);
 
 static void begin_stop(struct daemon *dm)
 {
+	/* Nothing more is sent first while stopping: what is due waits for the next start. */
+	if (dm->scheduler)
+		scheduler_set_manual(dm->scheduler, true);
 	if (dm->stopping)
 		return;
 	dm->stopping = true;
@@ -406,6 +413,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	router_set_guard(dm->router, dm->guard);
+	/* Before any thread starts: the C library's local time becomes the quiet hours'. */
+	if (quiet_use_tz(c->notify->quiet.tz) < 0) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "unknown time zone %s", c->notify->quiet.tz);
+		return 1;
+	}
 
 	if (c->modems) {
 		dm->modems = modem_pool_start(ctx, c->modems, c, router_sms_sink(dm->router));
@@ -430,6 +442,12 @@ int main(int argc, char **argv)
 	}
 	/* After the transports registered: stored replies go out through them. */
 	router_recover(dm->router, time(NULL));
+	/* After the transports registered and the replies recovered: messages sent first. */
+	dm->scheduler = scheduler_create(ctx, c->notify, dm->store, dm->router);
+	if (!dm->scheduler) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
+		return 1;
+	}
 	if (c->metrics && !(dm->metrics = metrics_http_start(ctx, c->metrics))) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the metrics endpoint");
 		return 1;

@@ -12,6 +12,7 @@
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/router.h"
+#include "guichet/scheduler.h"
 
 #define MAX_SMS_TRANSPORTS 32
 #define DLG_BUCKETS 4096
@@ -78,6 +79,7 @@ struct router {
 	struct rate_ctr_group *ctrs;
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
+	const struct notify_config *notify;	/* STOP/START words; NULL: none */
 	/* Store health, for one journal line per change and STATUS= (store_result). */
 	bool store_failing;	/* the last write failed */
 	bool store_lost;	/* its file was removed or replaced: nothing is taken any more */
@@ -343,8 +345,17 @@ static void guard_note_log(const struct guard_note *n)
 /* Stores the reply for an SMS session and counts it. With a guard: 1 when the guard
  * refuses it (destination, spend cap), nothing stored; the parts it allows are added to the
  * day's spend in the same transaction. */
+static int queue_out(struct router *r, const char *via, const char *to, const char *text,
+		     bool in_procedure, int64_t *id, enum guard_reason *refused);
+
 static int queue_reply(struct router *r, const char *via, const char *to, const char *text,
 		       bool in_procedure)
+{
+	return queue_out(r, via, to, text, in_procedure, NULL, NULL);
+}
+
+static int queue_out(struct router *r, const char *via, const char *to, const char *text,
+		     bool in_procedure, int64_t *id, enum guard_reason *refused)
 {
 	struct text_measure m;
 	struct store_outbound out = { .via = via, .to = to, .text = text };
@@ -358,8 +369,11 @@ static int queue_reply(struct router *r, const char *via, const char *to, const 
 		enum guard_reason why = guard_reply(r->guard, via, to, m.parts, in_procedure, now,
 						    &note);
 		guard_note_log(&note);
-		if (why != GUARD_OK)
+		if (why != GUARD_OK) {
+			if (refused)
+				*refused = why;
 			return 1;
+		}
 		/* A rollback after this leaves the guard counting parts never queued: it errs on
 		 * the side of spending less. */
 		if (r->st->ops->spend_add(r->st, guard_day(now), via, m.parts) < 0)
@@ -367,8 +381,70 @@ static int queue_reply(struct router *r, const char *via, const char *to, const 
 	}
 	if (r->st->ops->outbound_add(r->st, &out) < 0)
 		return -1;
-	rate_ctr_inc2(r->ctrs, ROUTER_CTR_REPLIES);
+	if (id)
+		*id = out.id;
+	else
+		rate_ctr_inc2(r->ctrs, ROUTER_CTR_REPLIES);
 	return 0;
+}
+
+/* ---- messages sent first (scheduler.h) ---- */
+
+const char *router_sms_via(const struct router *r, const char *want)
+{
+	if (want && *want) {
+		for (unsigned i = 0; i < r->n_sms; i++)
+			if (strcmp(r->sms[i]->name, want) == 0)
+				return r->sms[i]->name;
+		/* A group: one of its transports that is up (the outbox spreads the rest). */
+		for (unsigned i = 0; i < r->n_sms; i++)
+			if (r->sms[i]->group && strcmp(r->sms[i]->group, want) == 0 && r->sms[i]->up)
+				return r->sms[i]->name;
+		for (unsigned i = 0; i < r->n_sms; i++)
+			if (r->sms[i]->group && strcmp(r->sms[i]->group, want) == 0)
+				return r->sms[i]->name;
+		return NULL;
+	}
+	if (r->cfg.sms_followup_via)
+		return r->cfg.sms_followup_via;
+	return r->n_sms ? r->sms[0]->name : NULL;
+}
+
+int router_notify_queue(struct router *r, const char *via, const char *to, const char *text,
+			int64_t *id, const char **why)
+{
+	enum guard_reason g = GUARD_OK;
+	int rc = queue_out(r, via, to, text, false, id, &g);
+
+	if (rc == 1 && why)
+		*why = g == GUARD_REFUSED ? "destination" : g == GUARD_CAPPED ? "spend cap" :
+		       guard_reason_name(g);
+	return rc;
+}
+
+bool router_destination_allowed(const struct router *r, const char *to)
+{
+	return !r->guard || guard_destination_allowed(r->guard, to);
+}
+
+void router_set_notify(struct router *r, const struct notify_config *c)
+{
+	r->notify = c;
+}
+
+/* STOP / START from a person, in the transaction that stores the message: remembered for
+ * messages sent first; the message itself is served like any other (they asked). */
+static int consent_word(struct router *r, const char *from, const char *text)
+{
+	int k = r->notify ? notify_keyword(r->notify, text) : 0;
+	char masked[48];
+
+	if (!k || !from)
+		return 0;
+	glog(GLOG_MAIN, LOGL_INFO, NULL, "%s opts %s notifications", log_mask(masked,
+	     sizeof(masked), from), k > 0 ? "out of" : "back in to");
+	return k > 0 ? r->st->ops->optout_set(r->st, from, now_s())
+		     : r->st->ops->optout_clear(r->st, from);
 }
 
 /* The common `limited` message for the channel, {{contact}} filled in. */
@@ -546,6 +622,8 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 			continue;	/* already stored and answered before a crash */
 		}
 		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
+		if (consent_word(r, msgs[i].from, msgs[i].text) < 0)
+			goto fail_rollback;
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
 		bool secret = false;
@@ -746,6 +824,10 @@ static void flush_marks(void *data)
 		else
 			r->st->ops->outbound_failed(r->st, r->marks[i].id, r->marks[i].not_before,
 						    r->marks[i].kind == MARK_DEAD);
+		/* A message sent first that the outbox gave up: its schedule row says so. */
+		if (r->marks[i].kind == MARK_DEAD && r->st->ops->schedule_outbound_status)
+			r->st->ops->schedule_outbound_status(r->st, r->marks[i].id, SCHED_FAILED,
+							     "send failed");
 	}
 	if (r->st->ops->commit(r->st) < 0) {
 		r->st->ops->rollback(r->st);

@@ -17,6 +17,7 @@ struct gsup_config;		/* ussd_gsup.h */
 struct ussd_http_config;	/* ussd_http.h */
 struct guard_config;		/* guard.h */
 struct metrics_http_config;	/* metrics_http.h */
+struct notify_config;		/* scheduler.h */
 
 struct config {
 	const char *file;
@@ -47,6 +48,7 @@ struct config {
 	struct ussd_http_config *ussd_http;
 	struct guard_config *limits;	/* never NULL: the defaults when there is no section */
 	struct metrics_http_config *metrics;	/* NULL: no /metrics endpoint */
+	struct notify_config *notify;	/* never NULL: quiet hours, pacing, STOP words */
 };
 
 /* Loads path; every error goes to d. NULL when any error was found. */

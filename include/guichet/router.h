@@ -152,6 +152,22 @@ int router_recover(struct router *r, int64_t now);
 void router_tick(struct router *r, int64_t now_ms);
 /* Writes the sent/failed marks still in memory (they are batched per loop iteration). */
 void router_flush(struct router *r);
+/* ---- messages sent first (the scheduler, scheduler.h) ---- */
+
+/* The transport a message for want (a transport or group name; NULL: the default) goes out
+ * through now, or NULL when there is none. */
+const char *router_sms_via(const struct router *r, const char *want);
+/* Inside the caller's transaction: the cost guard's say on the spend (the parts are added to
+ * the day's spend), then the outbox row through via. 0 with *id set, 1 when the guard
+ * refuses it (*why: "destination", "spend cap"), -1 on a store error. After the commit,
+ * router_sms_ready(r, NULL) offers it. */
+int router_notify_queue(struct router *r, const char *via, const char *to, const char *text,
+			int64_t *id, const char **why);
+bool router_destination_allowed(const struct router *r, const char *to);
+/* The STOP/START words (notify_keyword): a person who writes one is opted out / back in,
+ * in the transaction that stores the message, and served as usual. NULL: none. Not owned. */
+struct notify_config;
+void router_set_notify(struct router *r, const struct notify_config *c);
 unsigned router_sessions_active(const struct router *r);
 /* NULL while the store works; else why it does not, for STATUS= ("store full: commit:
  * database or disk is full", "store lost: ... was removed or replaced while in use"). Each

@@ -1,0 +1,380 @@
+/* Messages sent first: quiet hours (Europe/Paris from the system tz database, across
+ * midnight, Sundays, summer time), the STOP/START words, and the scheduler on the memory
+ * store with a router and a fake transport: sent once through the outbox, opt-out refused
+ * then sent after START, expired, deferred then sent, paced, destination refused. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/select.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/guard.h"
+#include "guichet/router.h"
+#include "guichet/scheduler.h"
+
+static const char *flows_yaml =
+	"flow: t\n"
+	"title: T\n"
+	"entry: { sms: [GO] }\n"
+	"steps:\n"
+	"  fin:\n"
+	"    say: \"Bonjour\"\n";
+
+#define S(x) ((int64_t)(x) * 1000)
+
+/* --- quiet hours --- */
+
+static struct quiet_hours paris(void)
+{
+	struct quiet_hours q = { .start_min = 20 * 60, .end_min = 8 * 60, .days_mask = 1,
+				 .tz = "Europe/Paris" };
+	return q;
+}
+
+static void test_quiet_hours(void)
+{
+	struct quiet_hours q = paris();
+
+	CU_ASSERT_EQUAL_FATAL(quiet_use_tz("Europe/Paris"), 0);
+	CU_ASSERT_EQUAL(quiet_use_tz("Europe/Nowhere"), -1);
+	/* Tuesday 10:00: allowed as it is. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796115600) + 123), S(1796115600) + 123);
+	/* Tuesday 21:30 (winter, UTC+1) -> Wednesday 08:00, across midnight. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796157000)), S(1796194800));
+	/* Tuesday 07:59 -> 08:00 the same morning; 08:00 itself is allowed. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796108340)), S(1796108400));
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796108400)), S(1796108400));
+	/* Saturday 22:00 -> Sunday is quiet all day -> Monday 08:00. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796504400)), S(1796626800));
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796554800)), S(1796626800));
+	/* Summer (UTC+2): Tuesday 20:30 -> Wednesday 08:00 local. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1783449000)), S(1783490400));
+	/* The night summer time begins (a Sunday): Saturday 21:00 -> Monday 08:00 CEST. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1774728000)), S(1774850400));
+	/* No quiet hours. */
+	struct quiet_hours off = { .tz = "Europe/Paris" };
+	CU_ASSERT_EQUAL(quiet_next(&off, S(1796157000)), S(1796157000));
+	/* A window within one day (12:00-14:00): 13:00 -> 14:00 (Tuesday 2026-12-01). */
+	struct quiet_hours noon = { .start_min = 12 * 60, .end_min = 14 * 60, .tz = "Europe/Paris" };
+	CU_ASSERT_EQUAL(quiet_next(&noon, S(1796115600 + 3 * 3600)), S(1796115600 + 4 * 3600));
+	/* Every day quiet: no time found, the time given back (never a loop). */
+	struct quiet_hours all = { .days_mask = 0x7f, .tz = "Europe/Paris" };
+	CU_ASSERT_EQUAL(quiet_next(&all, S(1796115600)), S(1796115600));
+}
+
+static void test_keywords(void)
+{
+	struct notify_config c;
+
+	notify_config_defaults(&c);
+	CU_ASSERT_EQUAL(notify_keyword(&c, "STOP"), 1);
+	CU_ASSERT_EQUAL(notify_keyword(&c, " stop \n"), 1);
+	CU_ASSERT_EQUAL(notify_keyword(&c, "Arrêt"), 1);
+	CU_ASSERT_EQUAL(notify_keyword(&c, "ARRET!"), 1);
+	CU_ASSERT_EQUAL(notify_keyword(&c, "start"), -1);
+	CU_ASSERT_EQUAL(notify_keyword(&c, "stop les messages"), 0);
+	CU_ASSERT_EQUAL(notify_keyword(&c, ""), 0);
+	CU_ASSERT_EQUAL(notify_keyword(NULL, "STOP"), 0);
+}
+
+static void test_config(void)
+{
+	void *ctx = talloc_named_const(NULL, 0, "cfg");
+	struct diag *d = diag_alloc(ctx);
+	struct ydoc y = { 0 };
+	const char *text =
+		"notify:\n"
+		"  quiet_hours: { from: \"21:30\", to: \"07:00\", days: [saturday, sunday] }\n"
+		"  pacing: { default: 5, sms0: 50 }\n"
+		"  stop: [STOP, STOPPER]\n";
+	CU_ASSERT_EQUAL_FATAL(ydoc_load_string(&y, ctx, "g.yaml", text, d), 0);
+	struct notify_config *c = notify_config_parse(ctx, &y, ydoc_get(&y, ydoc_root(&y), "notify"));
+	CU_ASSERT_EQUAL(d->n_errors, 0);
+	CU_ASSERT_EQUAL(c->quiet.start_min, 21 * 60 + 30);
+	CU_ASSERT_EQUAL(c->quiet.end_min, 7 * 60);
+	CU_ASSERT_EQUAL(c->quiet.days_mask, 0x41);
+	CU_ASSERT_STRING_EQUAL(c->quiet.tz, "Europe/Paris");
+	CU_ASSERT_EQUAL(c->pace_default, 5);
+	CU_ASSERT_EQUAL_FATAL(c->n_pace, 1);
+	CU_ASSERT_EQUAL(c->pace[0].parts_per_s, 50);
+	CU_ASSERT_EQUAL(notify_keyword(c, "stopper"), 1);
+	CU_ASSERT_EQUAL(notify_keyword(c, "arrêt"), 0);
+	ydoc_free(&y);
+
+	struct ydoc y2 = { 0 };
+	CU_ASSERT_EQUAL_FATAL(ydoc_load_string(&y2, ctx, "g.yaml",
+		"notify: { quiet_hours: { from: \"25:00\" }, pacing: lots }\n", d), 0);
+	notify_config_parse(ctx, &y2, ydoc_get(&y2, ydoc_root(&y2), "notify"));
+	CU_ASSERT_EQUAL(d->n_errors, 2);
+	ydoc_free(&y2);
+	talloc_free(ctx);
+}
+
+/* --- the scheduler --- */
+
+#define MAX_SENT 64
+static char sent_text[MAX_SENT][256];
+static char sent_to[MAX_SENT][32];
+static int64_t sent_id[MAX_SENT];
+static unsigned n_sent;
+
+static int fake_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	if (n_sent == MAX_SENT)
+		return -1;
+	snprintf(sent_text[n_sent], sizeof(sent_text[0]), "%s", m->text);
+	snprintf(sent_to[n_sent], sizeof(sent_to[0]), "%s", m->to);
+	sent_id[n_sent] = m->id;
+	n_sent++;
+	return 0;
+}
+
+static struct sms_transport modem = { .name = "m1", .send = fake_send, .up = true,
+				      .group = "modem" };
+
+static int fake_call(void *impl, const char *op, const struct vars *args, unsigned budget_ms,
+		     call_done_fn done, void *data)
+{
+	(void)impl; (void)op; (void)args; (void)budget_ms; (void)done; (void)data;
+	return -1;
+}
+
+static void *ctx;
+static struct store *st;
+static struct router *r;
+static struct scheduler *sch;
+static struct guard *guard;
+/* A Tuesday, 10:00 in Paris: outside quiet hours. */
+static const int64_t T0 = S(1796115600);
+
+static int setup(void)
+{
+	struct diag *d;
+	struct flow_set *fs;
+	struct notify_config nc;
+	struct guard_config gc;
+	static const char *allow[] = { "+336", "+337" };
+
+	ctx = talloc_named_const(NULL, 0, "test_scheduler");
+	d = diag_alloc(ctx);
+	fs = flow_set_load_string(ctx, "t.yaml", flows_yaml, NULL, d);
+	if (!fs || quiet_use_tz("Europe/Paris") < 0)
+		return 1;
+	st = store_mem_open(ctx);
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	r = router_create(ctx, &rc, st, (struct call_port){ .call = fake_call });
+	router_set_flows(r, fs);
+	guard_config_defaults(&gc);
+	gc.allow = allow;
+	gc.n_allow = 2;
+	guard = guard_create(ctx, &gc);
+	router_set_guard(r, guard);
+	router_sms_register(r, &modem);
+	notify_config_defaults(&nc);
+	nc.pace_default = 0;
+	sch = scheduler_create(ctx, &nc, st, r);
+	scheduler_set_manual(sch, true);
+	return sch ? 0 : 1;
+}
+
+static int teardown(void)
+{
+	talloc_free(ctx);
+	return 0;
+}
+
+static int64_t schedule(const char *to, const char *text, int64_t at, int64_t not_after)
+{
+	struct store_scheduled m = { .to = to, .text = text, .send_at = at,
+				     .not_after = not_after, .origin = SCHED_API };
+
+	CU_ASSERT_EQUAL(st->ops->schedule_add(st, &m), 0);
+	return m.id;
+}
+
+static enum sched_status status_of(int64_t id, char *reason, size_t len)
+{
+	struct store_scheduled m;
+	void *tmp = talloc_new(ctx);
+	enum sched_status s = _SCHED_STATUS_N;
+
+	if (st->ops->schedule_get(st, id, &m, tmp) == 0) {
+		s = m.status;
+		if (reason)
+			snprintf(reason, len, "%s", m.reason ? m.reason : "");
+	}
+	talloc_free(tmp);
+	return s;
+}
+
+/* The transport says every message it was given went out. */
+static void all_sent(void)
+{
+	for (unsigned i = 0; i < n_sent; i++)
+		router_sms_sent(r, sent_id[i]);
+	router_flush(r);
+}
+
+static void test_sent_once(void)
+{
+	int64_t a, b;
+
+	n_sent = 0;
+	a = schedule("+33611111111", "Votre dossier est prêt", T0 + 500, 0);
+	b = schedule("+33622222222", "Rappel: RDV demain", T0 + 5000, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 0);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 500), 1);
+	CU_ASSERT_EQUAL_FATAL(n_sent, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Votre dossier est prêt");
+	CU_ASSERT_STRING_EQUAL(sent_to[0], "+33611111111");
+	CU_ASSERT_EQUAL(status_of(a, NULL, 0), SCHED_SENT);
+	CU_ASSERT_EQUAL(status_of(b, NULL, 0), SCHED_QUEUED);
+	/* Run again: nothing sent twice. */
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 600), 0);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 5000), 1);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	all_sent();
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
+	CU_ASSERT_EQUAL(scheduler_counter(sch, SCHED_CTR_SENT), 2);
+}
+
+static void test_optout_stop_start(void)
+{
+	char why[64];
+	struct sms_in stop = { .via = "m1", .from = "+33633333333", .text = "Stop",
+			       .received = 1, .dedup = "S1" };
+	struct sms_in start = { .via = "m1", .from = "+33633333333", .text = "START",
+				.received = 2, .dedup = "S2" };
+	int64_t a, b;
+
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(r, &stop, 1), 0);
+	CU_ASSERT_EQUAL(st->ops->optout_is(st, "+33633333333"), 1);
+	all_sent();
+	n_sent = 0;
+	a = schedule("+33633333333", "Campagne", T0, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(status_of(a, why, sizeof(why)), SCHED_REFUSED);
+	CU_ASSERT_STRING_EQUAL(why, "opt-out");
+	CU_ASSERT_EQUAL(router_sms_received(r, &start, 1), 0);
+	CU_ASSERT_EQUAL(st->ops->optout_is(st, "+33633333333"), 0);
+	all_sent();
+	n_sent = 0;
+	b = schedule("+33633333333", "Campagne 2", T0, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(status_of(b, NULL, 0), SCHED_SENT);
+	all_sent();
+}
+
+static void test_expired_destination(void)
+{
+	char why[64];
+	int64_t a, b;
+
+	n_sent = 0;
+	a = schedule("+33644444444", "trop tard", T0 - 10000, T0 - 1);
+	b = schedule("+33144444444", "fixe", T0, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 2);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(status_of(a, NULL, 0), SCHED_EXPIRED);
+	CU_ASSERT_EQUAL(status_of(b, why, sizeof(why)), SCHED_REFUSED);
+	CU_ASSERT_STRING_EQUAL(why, "destination");
+}
+
+static void test_quiet_deferred(void)
+{
+	char why[64];
+	/* Tuesday 21:30 in Paris; Wednesday 08:00. */
+	const int64_t evening = S(1796157000), morning = S(1796194800);
+	int64_t a;
+
+	n_sent = 0;
+	a = schedule("+33655555555", "Rappel", evening, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, evening), 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(status_of(a, why, sizeof(why)), SCHED_DEFERRED);
+	CU_ASSERT_STRING_EQUAL(why, "quiet hours");
+	CU_ASSERT_EQUAL(scheduler_run(sch, morning - 1), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, morning), 1);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(status_of(a, NULL, 0), SCHED_SENT);
+	all_sent();
+}
+
+static void test_paced(void)
+{
+	struct notify_config nc;
+	int64_t ids[5];
+
+	notify_config_defaults(&nc);
+	nc.pace_default = 0;
+	nc.n_pace = 1;
+	nc.pace = &(struct pace){ .via = "m1", .parts_per_s = 2 };
+	scheduler_configure(sch, &nc);
+	n_sent = 0;
+	for (int i = 0; i < 5; i++)
+		ids[i] = schedule("+33666666666", "campagne", T0 + 100000, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 100000), 2);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	CU_ASSERT_EQUAL(status_of(ids[2], NULL, 0), SCHED_QUEUED);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 100500), 1);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 101500), 2);
+	CU_ASSERT_EQUAL(n_sent, 5);
+	CU_ASSERT_EQUAL(status_of(ids[4], NULL, 0), SCHED_SENT);
+	all_sent();
+	nc.n_pace = 0;
+	scheduler_configure(sch, &nc);
+}
+
+/* A batch larger than the scheduler's: all of it goes in one run, batch after batch. */
+static void test_many(void)
+{
+	struct notify_config nc;
+
+	notify_config_defaults(&nc);
+	nc.pace_default = 0;
+	nc.batch = 16;
+	scheduler_configure(sch, &nc);
+	n_sent = 0;
+	for (int i = 0; i < 50; i++)
+		schedule("+33677777777", "x", T0 + 200000 + i, 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0 + 300000), 50);
+	CU_ASSERT_EQUAL(n_sent, 50);
+	all_sent();
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite("pure", NULL, NULL);
+	CU_add_test(s, "quiet hours, Europe/Paris", test_quiet_hours);
+	CU_add_test(s, "STOP and START words", test_keywords);
+	CU_add_test(s, "notify: section", test_config);
+	s = CU_add_suite("scheduler", setup, teardown);
+	CU_add_test(s, "due messages sent once through the outbox", test_sent_once);
+	CU_add_test(s, "STOP refuses, START lets through", test_optout_stop_start);
+	CU_add_test(s, "expired, destination refused", test_expired_destination);
+	CU_add_test(s, "deferred by quiet hours, sent in the morning", test_quiet_deferred);
+	CU_add_test(s, "paced per transport", test_paced);
+	CU_add_test(s, "more than one batch", test_many);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	return failures ? 1 : 0;
+}
