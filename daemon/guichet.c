@@ -877,6 +877,7 @@ static int cmd_report(void *ctx, int argc, char **argv)
 		.to = test_opts(c),
 		.tests_dir = is_dir(path) ? tests_dir(ctx, path) : NULL,
 		.flows_path = path,
+		.backends = c ? c->backends : NULL,
 	};
 	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));

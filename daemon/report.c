@@ -382,7 +382,23 @@ static void calls_section(struct page *p, const struct flow *f)
 		h(p->f, st->name);
 		fputs("</a></td><td><code>", p->f);
 		h(p->f, st->op);
-		fputs("</code></td><td>", p->f);
+		fputs("</code>", p->f);
+		if (p->o->backends) {
+			const struct backend_def *def = NULL;
+			const struct backend_op *op = backend_config_find(p->o->backends, st->op, &def);
+
+			/* What the configuration makes of it: the request, as text (never a link). */
+			if (op && def) {
+				fputs("<br><span class=\"muted\">", p->f);
+				h(p->f, op->method);
+				fputs(" ", p->f);
+				h(p->f, def->url);
+				h(p->f, op->path);
+				fprintf(p->f, "%s</span>", op->idempotent ? " (r\u00e9essay\u00e9e si "
+					"besoin)" : "");
+			}
+		}
+		fputs("</td><td>", p->f);
 		for (unsigned k = 0; k < st->n_with; k++) {
 			fputs(k ? "<br><code>" : "<code>", p->f);
 			h(p->f, st->with[k].var);

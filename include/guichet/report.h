@@ -10,6 +10,7 @@
 #ifndef GUICHET_REPORT_H
 #define GUICHET_REPORT_H
 
+#include "guichet/backend.h"
 #include "guichet/diag.h"
 #include "guichet/flow.h"
 #include "guichet/flowtest.h"
@@ -20,6 +21,7 @@ struct report_opts {
 	struct flowtest_opts to;	/* how dialogues are played */
 	const char *tests_dir;		/* the test dialogues (FLOWS/tests), NULL for none */
 	const char *flows_path;		/* shown on the index */
+	const struct backend_config *backends;	/* the configuration's, NULL: calls by name */
 };
 
 /* Writes dir/index.html and, per flow, dir/FLOW.html, dir/FLOW.svg and dir/FLOW.dot (dir must

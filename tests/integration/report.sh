@@ -137,6 +137,30 @@ fi
 grep -q 'class="bubble them"' "$T/droits.dom" && grep -q 'class="screen"' "$T/droits.dom" \
   && grep -q 'Reçu : [0-9]* SMS, [0-9]* partie' "$T/droits.dom" && grep -q 'écrans USSD' "$T/droits.dom" \
   && ok "SMS bubbles, USSD screens, parts received" || fail "dialogue screens not found in droits"
+# With a configuration: USSD sizes against its screen, calls with their requests. (Its own
+# small one: config/guichet.yaml names CA files a fresh machine may not have.)
+cat > "$T/cfg.yaml" <<'YAML'
+flows: flows
+ussd: { screen: 128 }
+backends:
+  agenda:
+    url: https://rdv.example.gouv.fr/api
+    operations:
+      slots: { method: GET, path: /agenda/slots, query: { service: "{{service}}" }, idempotent: true, result: slots }
+      book: { method: POST, path: /agenda/bookings, body: { slot: "{{slot}}" }, require: [reference] }
+  dossier:
+    url: https://dossiers.example.gouv.fr/api
+    operations:
+      status: { method: POST, path: /dossiers/status, body: { numero: "{{numero}}" }, require: [status, label] }
+YAML
+if timeout 120 "$G" report --config "$T/cfg.yaml" -o "$T/conf" flows >/dev/null 2>"$T/conf.err" \
+   && grep -q 'USSD [0-9]*/128' "$T/conf/droits.html" \
+   && grep -q 'agenda.slots</code><br><span class="muted">GET https://' "$T/conf/rendez-vous.html" \
+   && ! grep -qiE '(src|href)="https?:' "$T/conf/rendez-vous.html"; then
+  ok "with --config: its USSD screen and the calls' requests (as text)"
+else
+  cat "$T/conf.err"; fail "report --config"
+fi
 # Printable: the page prints to a PDF.
 chrome --print-to-pdf="$T/droits.pdf" --no-pdf-header-footer "file://$T/r/droits.html" >/dev/null
 [ "$(head -c 5 "$T/droits.pdf" 2>/dev/null)" = "%PDF-" ] && ok "prints to PDF" || fail "print to PDF"
