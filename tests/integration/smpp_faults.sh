@@ -7,8 +7,9 @@
 #  - 1,100 first parts of two, unanswered: past 1,024 waiting, the oldest is released and
 #    answered at once (the bound was not enforced: entries piled up unanswered);
 #  - SIGTERM while replies wait in the outbox and submits are outstanding (the SMSC holds its
-#    answers): guichetd stops cleanly (the SMPP transport was freed while the router still
-#    offered replies to it: heap-use-after-free under ASan).
+#    answers), a dummy modem beside: guichetd stops cleanly (the SMPP and modem transports
+#    were freed while the router still offered replies to them: heap-use-after-free under
+#    ASan).
 # Its guichetd log stays in $GUICHET_LOG_DIR for log_scan.sh, with the sender's number as a
 # forbidden literal. Exit 0 pass, 1 fail, 77 skip.
 set -u
@@ -24,7 +25,7 @@ done
 
 T=$(mktemp -d /tmp/guichet-smpp-f.XXXXXX)
 LOGS=${GUICHET_LOG_DIR:-$T/logs}/smpp_faults
-mkdir -p "$LOGS"
+mkdir -p "$LOGS" "$T/modem"
 GLOG=$LOGS/guichetd.log
 : > "$GLOG"
 PIDS=() GD=
@@ -56,7 +57,9 @@ for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
 [ -s "$T/port" ] || fail "test SMSC did not start"
 PORT=$(cat "$T/port")
 
-# The demo configuration at debug level, its modem replaced by the SMSC.
+# The demo configuration at debug level, with the SMSC and a dummy modem: at stop both
+# transports are freed while the SMSC's outstanding submits, reported failed, arm the
+# router's flush timer.
 python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$BPORT" "$PORT" <<'EOF'
 import sys
 src, dst, root, t, bport, port = sys.argv[1:]
@@ -79,7 +82,13 @@ smpp:
     source: "38123"
     window: 10
     response_timeout: 30s
-""" % port
+modems:
+  - name: m1
+    model: dummy
+    device: %s/modem
+    rate: 0
+    poll_ms: 200
+""" % (port, t)
 open(dst, "w", encoding="utf-8").write(text)
 EOF
 
