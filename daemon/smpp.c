@@ -278,7 +278,8 @@ static int bind_send_pdu(struct smpp_bind *b, uint32_t cmd, void *pdu)
 		return -1;
 	}
 	if (smpp34_pack(cmd, p, room, &len, pdu) != 0) {
-		LOGB(b, LOGL_ERROR, "cannot pack PDU 0x%08x: %s", cmd, smpp34_strerror);
+		/* Not smpp34_strerror: libsmpp34's dump of the fields holds the number. */
+		LOGB(b, LOGL_ERROR, "cannot pack PDU 0x%08x: a field was refused by libsmpp34", cmd);
 		return -1;
 	}
 	b->wlen += (size_t)len;

@@ -117,6 +117,8 @@ for n in "$BAD1" "$BAD2"; do
   done
 done
 grep -qi 'source_addr' "$GLOG" && fail "a PDU dump in the log"
+# libsmpp34's error text is a dump of the PDU's fields (numbers included): never logged.
+grep -n 'smpp34_strerror' "$ROOT"/daemon/*.c | grep -v '/\*' && fail "daemon code logs smpp34_strerror"
 # A UDH longer than the message is no UDH: the message is taken as it is and answered, the
 # same as from a modem (sms_parts.c), not refused (lost).
 for _ in $(seq 50); do grep -q "\"to\":\"+$BAD2\"" "$T/smsc.log" && break; sleep 0.1; done
