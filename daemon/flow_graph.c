@@ -283,9 +283,12 @@ static void option_edges(struct build *b, unsigned from, const struct flow_step 
 				e = &b->g->edges[k];
 				break;
 			}
-		if (e)
-			e->label = talloc_asprintf(b->g, "%s\n%s", e->label, line);
-		else
+		if (e) {
+			char *l2 = talloc_asprintf(b->g, "%s\n%s", e->label, line);
+
+			if (l2)
+				e->label = l2;
+		} else
 			add_edge(b, from, to, FGE_OPTION, line);
 	}
 }

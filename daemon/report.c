@@ -645,15 +645,20 @@ static int flow_page(struct page *p, const struct flow *fl, const struct dialogu
 	if (svg) {
 		fputs("<figure class=\"drawing\">", p->f);
 		fputs(svg, p->f);
-		fprintf(p->f, "</figure>\n<p class=\"muted\">Chaque bo\u00eete est une \u00e9tape, "
-			"avec son texte tel que le t\u00e9l\u00e9phone l'affiche ; chaque fl\u00e8che, "
-			"une r\u00e9ponse ou une condition ; en pointill\u00e9 rouge, les erreurs. "
-			"<a href=\"%s.svg\">Le dessin seul</a> \u00b7 <a href=\"%s.dot\">sa source "
-			"Graphviz</a>.</p>\n", fl->name, fl->name);
+		fputs("</figure>\n<p class=\"muted\">Chaque bo\u00eete est une \u00e9tape, avec son "
+		      "texte tel que le t\u00e9l\u00e9phone l'affiche ; chaque fl\u00e8che, une "
+		      "r\u00e9ponse ou une condition ; en pointill\u00e9 rouge, les erreurs. "
+		      "<a href=\"", p->f);
+		h(p->f, fl->name);
+		fputs(".svg\">Le dessin seul</a> \u00b7 <a href=\"", p->f);
+		h(p->f, fl->name);
+		fputs(".dot\">sa source Graphviz</a>.</p>\n", p->f);
 	} else {
 		fputs("<p class=\"alert\">Pas de dessin : ", p->f);
 		h(p->f, *derr ? derr : "le dessin est trop grand pour \u00eatre int\u00e9gr\u00e9");
-		fprintf(p->f, ". <a href=\"%s.dot\">Source Graphviz</a>.</p>\n", fl->name);
+		fputs(". <a href=\"", p->f);
+		h(p->f, fl->name);
+		fputs(".dot\">Source Graphviz</a>.</p>\n", p->f);
 	}
 	fputs("</section>\n", p->f);
 
