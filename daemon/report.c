@@ -715,10 +715,14 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 	for (unsigned i = 0; i < fs->n_flows; i++) {
 		const struct flow *f = &fs->flows[i];
 		const char *title = fr(&f->title);
-		unsigned nd = 0;
+		unsigned nd = 0, parts = 0, screens = 0;
 
 		for (unsigned k = 0; k < dl->n; k++)
-			nd += dl->flow[k] == f;
+			if (dl->flow[k] == f) {
+				nd++;
+				parts += dl->r[k]->parts;
+				screens += dl->r[k]->screens;
+			}
 		fputs("<li class=\"card\" id=\"demarche-", p->f);
 		id(p->f, f->name);
 		fputs("\"><h3><a href=\"", p->f);
@@ -727,8 +731,12 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 		h(p->f, title ? title : f->name);
 		fputs("</a></h3>\n<p>", p->f);
 		entries(p, f);
-		fprintf(p->f, "</p>\n<p class=\"muted\">%u \u00e9tape%s \u00b7 %u dialogue%s de test"
-			"</p></li>\n", f->n_steps, f->n_steps > 1 ? "s" : "", nd, nd > 1 ? "s" : "");
+		fprintf(p->f, "</p>\n<p class=\"muted\">%u \u00e9tape%s \u00b7 %u dialogue%s de test",
+			f->n_steps, f->n_steps > 1 ? "s" : "", nd, nd > 1 ? "s" : "");
+		if (nd)
+			fprintf(p->f, " (re\u00e7u en tout : %u partie%s SMS, %u \u00e9cran%s USSD)",
+				parts, parts > 1 ? "s" : "", screens, screens > 1 ? "s" : "");
+		fputs("</p></li>\n", p->f);
 	}
 	fputs("</ul>\n", p->f);
 	for (unsigned k = 0; k < dl->n; k++)
