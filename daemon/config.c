@@ -5,6 +5,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/config.h"
+#include "guichet/api_http.h"
 #include "guichet/backend.h"
 #include "guichet/guard.h"
 #include "guichet/modem.h"
@@ -176,6 +177,8 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	if ((v = ydoc_get(y, root, "metrics")))
 		metrics_http_config_parse(c, y, v, &c->metrics);
 	c->notify = notify_config_parse(c, y, ydoc_get(y, root, "notify"));
+	if ((v = ydoc_get(y, root, "api")))
+		api_http_config_parse(c, y, v, c, &c->api);
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

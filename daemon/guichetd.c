@@ -18,6 +18,7 @@
 
 #include "guichet/backend.h"
 #include "guichet/config.h"
+#include "guichet/api_http.h"
 #include "guichet/flow.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
@@ -46,6 +47,7 @@ struct daemon {
 	struct router *router;
 	struct guard *guard;
 	struct scheduler *scheduler;
+	struct api_http *api;
 	struct reload *reload;
 	struct modem_pool *modems;
 	struct smpp_pool *smpp;
@@ -271,6 +273,8 @@ static void begin_stop(struct daemon *dm)
 	/* Nothing more is sent first while stopping: what is due waits for the next start. */
 	if (dm->scheduler)
 		scheduler_set_manual(dm->scheduler, true);
+	api_http_stop(dm->api);
+	dm->api = NULL;
 	if (dm->stopping)
 		return;
 	dm->stopping = true;
@@ -447,6 +451,14 @@ int main(int argc, char **argv)
 	if (!dm->scheduler) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
 		return 1;
+	}
+	if (c->api) {
+		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
+					    .max_parts = c->sms.max_parts, .fold = c->sms.fold };
+		if (!(dm->api = api_http_start(ctx, c->api, &env))) {
+			glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the notification API");
+			return 1;
+		}
 	}
 	if (c->metrics && !(dm->metrics = metrics_http_start(ctx, c->metrics))) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the metrics endpoint");

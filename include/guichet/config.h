@@ -18,6 +18,7 @@ struct ussd_http_config;	/* ussd_http.h */
 struct guard_config;		/* guard.h */
 struct metrics_http_config;	/* metrics_http.h */
 struct notify_config;		/* scheduler.h */
+struct api_http_config;		/* api_http.h */
 
 struct config {
 	const char *file;
@@ -49,6 +50,7 @@ struct config {
 	struct guard_config *limits;	/* never NULL: the defaults when there is no section */
 	struct metrics_http_config *metrics;	/* NULL: no /metrics endpoint */
 	struct notify_config *notify;	/* never NULL: quiet hours, pacing, STOP words */
+	struct api_http_config *api;	/* NULL: no notification API */
 };
 
 /* Loads path; every error goes to d. NULL when any error was found. */

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The notification API with real TLS clients: guichetd on libGammu's dummy modem, curl as a
+# back-end. A bearer token and a client certificate let in; a wrong token, a certificate of
+# another CA, plain HTTP are refused. A message is committed before its 202 and sent once;
+# an idempotency key twice is one message; a batch; a cancel (and a 409 once sent); bad
+# input gets a 400 with a reason; STOP then a notification -> refused: opt-out, START -> sent;
+# kill -9 with messages scheduled: after the restart each is sent once, at its time.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in "$B/guichetd" "$B/tools/sms_inject"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+command -v curl >/dev/null && command -v openssl >/dev/null || { echo "skip: curl/openssl"; exit 77; }
+T=$(mktemp -d /tmp/guichet-api.XXXXXX)
+GD=
+cleanup() {
+  [ -n "$GD" ] && kill "$GD" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 30 "$T/guichetd.log"; exit 1; }
+
+"$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"
+# A client certificate of another CA: must be refused.
+( cd "$T/certs" && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=intruder" -keyout bad.key -out bad.csr 2>/dev/null &&
+  openssl x509 -req -in bad.csr -CA other-ca.pem -CAkey other-ca.key -CAcreateserial \
+    -days 30 -out bad.pem 2>/dev/null ) || fail "the other CA's client certificate"
+mkdir -p "$T/cred" "$T/modem" "$T/flows"
+umask 077
+TOKEN=test-token-0123456789abcdef
+echo "$TOKEN" > "$T/cred/api-token"
+umask 022
+cat > "$T/flows/bonjour.yaml" <<'Y'
+flow: bonjour
+title: Bonjour
+entry: { sms: [BONJOUR] }
+steps:
+  fin:
+    say: "Bonjour !"
+Y
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$T/guichet.yaml" <<Y
+flows: $T/flows
+store: $T/guichet.db
+credentials: $T/cred
+sms: { max_parts: 3, fold: true }
+modems:
+  - name: m1
+    model: dummy
+    device: $T/modem
+    poll_ms: 50
+    rate: 0
+    sent_log: $T/sent.jsonl
+notify:
+  quiet_hours: off
+  pacing: 0
+api:
+  listen: 127.0.0.1
+  port: $PORT
+  cert: $T/certs/server.pem
+  key: $T/certs/server.key
+  tokens: [api-token]
+  client_ca: $T/certs/demo-ca.pem
+Y
+start() {
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+  GD=$!
+  for _ in $(seq 100); do [ "$(grep -c "guichetd started" "$T/guichetd.log")" -ge "$1" ] && break; sleep 0.1; done
+  kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+}
+start 1
+U=https://127.0.0.1:$PORT
+C=(curl -sS --cacert "$T/certs/demo-ca.pem" -o "$T/body" -w '%{http_code}')
+api() { "${C[@]}" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$T/body" "$1"; }
+sent_to() { [ -f "$T/sent.jsonl" ] && grep -c "\"to\": *\"$1\"" "$T/sent.jsonl" || echo 0; }
+wait_sent() { for _ in $(seq 100); do [ "$(sent_to "$1")" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
+
+# --- who gets in ---
+code=$("${C[@]}" -X POST "$U/v1/messages" -d '{}')
+[ "$code" = 401 ] || fail "no credentials: $code"
+code=$("${C[@]}" -H "Authorization: Bearer wrong-token-0123456789" -X POST "$U/v1/messages" -d '{}')
+[ "$code" = 401 ] || fail "a wrong token: $code"
+code=$("${C[@]}" --cert "$T/certs/bad.pem" --key "$T/certs/bad.key" "$U/v1/messages/1")
+[ "$code" = 401 ] || fail "another CA's client certificate: $code"
+curl -s -o /dev/null "http://127.0.0.1:$PORT/v1/messages/1" && fail "plain HTTP answered"
+grep -q "api: POST /v1/messages refused: wrong token" "$T/guichetd.log" || fail "the refusal is not logged"
+echo "ok - no token, a wrong token, another CA's certificate, plain HTTP: refused"
+
+# --- one message, by token, then by client certificate ---
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33611111111","text":"Votre dossier est prêt.","reference":"D-1"}')
+[ "$code" = 202 ] || fail "POST: $code $(cat "$T/body")"
+id1=$(field '["id"]')
+wait_sent +33611111111 1 || fail "the message was not sent"
+grep '"to": *"+33611111111"' "$T/sent.jsonl" | grep -q "Votre dossier est pret\." || fail "text (folded to GSM-7 like flow texts)"
+code=$("${C[@]}" --cert "$T/certs/client.pem" --key "$T/certs/client.key" "$U/v1/messages/$id1")
+[ "$code" = 200 ] || fail "GET with a client certificate: $code"
+[ "$(field '["status"]')" = sent ] || fail "status $(cat "$T/body")"
+[ "$(field '["reference"]')" = D-1 ] || fail "reference"
+echo "ok - a message by token is committed, sent, and read back with a client certificate"
+
+# --- idempotency ---
+code=$(api -X POST "$U/v1/messages" -H 'Idempotency-Key: k-42' -d '{"to":"+33622222222","text":"Une fois"}')
+[ "$code" = 202 ] || fail "POST with a key: $code"
+ida=$(field '["id"]')
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33622222222","text":"Une fois","idempotency_key":"k-42"}')
+[ "$code" = 202 ] && [ "$(field '["id"]')" = "$ida" ] || fail "the same key gave another message"
+wait_sent +33622222222 1 || fail "not sent"
+sleep 0.5
+[ "$(sent_to +33622222222)" = 1 ] || fail "a repeated key was sent twice"
+echo "ok - the same idempotency key twice: one message, one id"
+
+# --- cancel ---
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33633333333","text":"Plus tard","send_at":"2099-01-01T10:00:00+01:00"}')
+[ "$code" = 202 ] && [ "$(field '["status"]')" = queued ] || fail "scheduled: $code"
+idc=$(field '["id"]')
+code=$(api -X DELETE "$U/v1/messages/$idc")
+[ "$code" = 200 ] && [ "$(field '["status"]')" = cancelled ] || fail "DELETE: $code"
+code=$(api -X DELETE "$U/v1/messages/$id1")
+[ "$code" = 409 ] || fail "DELETE of a sent message: $code"
+code=$(api -X DELETE "$U/v1/messages/999999")
+[ "$code" = 404 ] || fail "DELETE of nothing: $code"
+echo "ok - cancel before sending; 409 once sent; 404 for no such message"
+
+# --- batch ---
+python3 - "$T/batch.json" <<'P'
+import json, sys
+json.dump({"messages": [{"to": "+3364444%04d" % i, "template": "Bonjour {{nom}}, RDV {{n}}",
+                         "vars": {"nom": "Zoé", "n": i}} for i in range(50)]}, open(sys.argv[1], "w"))
+P
+code=$(api -X POST "$U/v1/messages:batch" --data-binary @"$T/batch.json")
+[ "$code" = 202 ] || fail "batch: $code $(cat "$T/body")"
+[ "$(field '["messages"].__len__()')" = 50 ] || fail "batch ids"
+for _ in $(seq 100); do [ "$(grep -c '+3364444' "$T/sent.jsonl")" -ge 50 ] && break; sleep 0.05; done
+[ "$(grep -c '+3364444' "$T/sent.jsonl")" = 50 ] || fail "batch: $(grep -c '+3364444' "$T/sent.jsonl") sent"
+python3 -c '
+import json, sys
+ok = any(m["to"] == "+33644440007" and m["text"] == "Bonjour Zoé, RDV 7"
+         for m in map(json.loads, open(sys.argv[1])))
+sys.exit(0 if ok else 1)' "$T/sent.jsonl" || fail "template"
+echo "ok - a batch of 50 templated messages: 50 ids, 50 sent"
+
+# --- validation ---
+bad() {
+  code=$(api -X POST "$U/v1/messages" -d "$1")
+  [ "$code" = 400 ] || fail "[$1] got $code"
+  grep -q '"detail"' "$T/body" || fail "[$1] no detail"
+}
+bad '{"to":"0611111111","text":"x"}'
+bad '{"to":"+33611111111"}'
+bad '{"to":"+33611111111","text":"x","template":"y"}'
+bad '{"to":"+33611111111","text":"x","send_at":"demain"}'
+bad '{"to":"+33611111111","text":"x","send_at":"2099-02-30T10:00:00Z"}'
+bad '{"to":"+33611111111","text":"x","send_at":"2099-01-01T10:00:00Z","not_after":"2099-01-01T09:00:00Z"}'
+bad '{"to":"+33611111111","text":12}'
+bad '{"to":"+33611111111","text":"x","colour":"red"}'
+bad '{"to":"+33611111111","text":"x","to":"+33622222222"}'
+bad 'not json'
+bad "{\"to\":\"+33611111111\",\"text\":\"$(printf 'x%.0s' $(seq 600))\"}"
+code=$(api -X POST "$U/v1/messages:batch" -d '{"messages":[{"to":"+33611111111","text":"ok"},{"to":"bad","text":"x"}]}')
+[ "$code" = 400 ] && grep -q 'messages\[1\]' "$T/body" || fail "a bad batch: $code $(cat "$T/body")"
+sleep 0.3
+[ "$(sent_to +33611111111)" = 1 ] || fail "a message of a refused batch was sent"
+echo "ok - bad numbers, dates, types, members, JSON, sizes: 400 with a reason; a bad batch stores nothing"
+
+# --- consent ---
+"$B/tools/sms_inject" "$T/modem" +33655555555 "STOP" >/dev/null || fail inject
+for _ in $(seq 100); do grep -q "opts out of" "$T/guichetd.log" && break; sleep 0.05; done
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33655555555","text":"Campagne"}')
+[ "$code" = 202 ] && [ "$(field '["status"]')" = refused ] && [ "$(field '["reason"]')" = opt-out ] ||
+  fail "after STOP: $code $(cat "$T/body")"
+"$B/tools/sms_inject" "$T/modem" +33655555555 "START" >/dev/null || fail inject
+for _ in $(seq 100); do grep -q "opts back in" "$T/guichetd.log" && break; sleep 0.05; done
+before=$(sent_to +33655555555)
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33655555555","text":"Campagne 2"}')
+[ "$code" = 202 ] || fail "after START: $code"
+wait_sent +33655555555 $((before + 1)) || fail "not sent after START"
+grep '"to": *"+33655555555"' "$T/sent.jsonl" | grep -q "Campagne\"" && fail "the refused one was sent"
+echo "ok - STOP: refused: opt-out; START: sent"
+
+# --- kill -9 with messages scheduled: each sent once, at its time ---
+at=$(python3 -c 'import datetime; print((datetime.datetime.now(datetime.timezone.utc)+datetime.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4]+"Z")')
+for i in 1 2 3 4 5; do
+  code=$(api -X POST "$U/v1/messages" -d "{\"to\":\"+3366666000$i\",\"text\":\"Rappel $i\",\"send_at\":\"$at\"}")
+  [ "$code" = 202 ] || fail "scheduling $i: $code"
+done
+kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
+[ "$(grep -c '+336666600' "$T/sent.jsonl")" = 0 ] || fail "sent before its time"
+start 2
+for _ in $(seq 150); do [ "$(grep -c '+336666600' "$T/sent.jsonl")" -ge 5 ] && break; sleep 0.05; done
+[ "$(grep -c '+336666600' "$T/sent.jsonl")" = 5 ] || fail "after kill -9: $(grep -c '+336666600' "$T/sent.jsonl") of 5 sent"
+due=$(python3 -c "import datetime; print(datetime.datetime.strptime('$at','%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp())")
+now=$(date +%s.%N)
+python3 -c "import sys; sys.exit(0 if $now >= $due else 1)" || fail "sent before its time"
+sleep 1
+[ "$(grep -c '+336666600' "$T/sent.jsonl")" = 5 ] || fail "sent twice after the restart"
+echo "ok - kill -9 between scheduling and sending: each message sent once, at its time"
+exit 0
