@@ -827,7 +827,8 @@ static void put_entry_legend(FILE *out, const struct flow_graph *g)
 	fputs("<tr><td colspan=\"2\" align=\"left\"><font color=\"#c62828\">- - &#8594; "
 	      "erreur : r\u00e9ponses invalides, service en panne</font></td></tr>"
 	      "<tr><td colspan=\"2\" align=\"left\">double cadre : fin de la d\u00e9marche</td>"
-	      "</tr></table>>];\n", out);
+	      "</tr><tr><td colspan=\"2\" align=\"left\"><font color=\"#c62828\">cadre rouge "
+	      "\u00e9pais : inaccessible, impasse ou sans fin</font></td></tr></table>>];\n", out);
 	fputs("  { rank=min; \"#entree\"; \"#mots\"; }\n", out);
 	if (valid_idx(f, f->start_idx)) {
 		fputs("  \"#entree\" -> \"", out);
