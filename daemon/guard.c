@@ -110,7 +110,7 @@ void guard_config_defaults(struct guard_config *c)
 	*c = (struct guard_config){
 		.per_minute = 10, .per_day = 200, .block_s = 3600,
 		.ussd_per_minute = 5, .ussd_per_day = 100,
-		.loop_window_s = 10, .loop_exchanges = 3, .loop_mute_s = 3600,
+		.loop_window_s = 10, .loop_exchanges = 4, .loop_mute_s = 3600,
 		.n_ignore = 2, .ignore = ignore,
 		.n_allow = sizeof(allow) / sizeof(allow[0]), .allow = allow,
 		.daily_parts = 0, .capped_in_procedure = true, .max_numbers = 65536,

@@ -94,7 +94,7 @@ static void test_day_window_and_rollover(void)
 
 static void test_loop_detection(void)
 {
-	struct guard *g = make(NULL);	/* 3 quick near-identical answers in a row */
+	struct guard *g = make(NULL);	/* 4 quick near-identical answers in a row */
 	const char *robot = "+33698765432";
 	int64_t t = T0;
 	int answered = 0;
