@@ -81,6 +81,7 @@ struct ussd_http {
 	unsigned port;
 	struct osmo_fd ofd;
 	struct osmo_timer_list timer;
+	bool kicked;			/* MHD must run again soon (mhd_kick) */
 	struct osmo_timer_list sweep;	/* closes connections past their request deadline */
 	struct llist_head conns;	/* struct hconn */
 	bool full;			/* at max_dialogues: logged once per change */
@@ -391,7 +392,9 @@ static void mhd_schedule(struct ussd_http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	if (h->d && MHD_get_timeout(h->d, &ms) == MHD_YES)
+	if (h->kicked)
+		osmo_timer_schedule(&h->timer, 0, 0);
+	else if (h->d && MHD_get_timeout(h->d, &ms) == MHD_YES)
 		osmo_timer_schedule(&h->timer, (long)(ms / 1000), (long)(ms % 1000) * 1000);
 	else
 		osmo_timer_del(&h->timer);
@@ -399,6 +402,7 @@ static void mhd_schedule(struct ussd_http *h)
 
 static void mhd_run(struct ussd_http *h)
 {
+	h->kicked = false;
 	MHD_run(h->d);
 	mhd_schedule(h);
 }
@@ -419,6 +423,7 @@ static void mhd_timer_cb(void *data)
  * inside one of its own callbacks). */
 static void mhd_kick(struct ussd_http *h)
 {
+	h->kicked = true;	/* survives the mhd_schedule() that ends a run */
 	osmo_timer_schedule(&h->timer, 0, 0);
 }
 
@@ -501,10 +506,16 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		*socket_context = c;
 		if (!osmo_timer_pending(&h->sweep))
 			osmo_timer_schedule(&h->sweep, 1, 0);
-	} else if (c) {
-		llist_del(&c->list);
-		talloc_free(c);
-		*socket_context = NULL;
+	} else {
+		if (c) {
+			llist_del(&c->list);
+			talloc_free(c);
+			*socket_context = NULL;
+		}
+		/* At the connection limit MHD took its listening socket out of its epoll set;
+		 * it puts it back only when it runs again, and with no connection left nothing
+		 * would make it run: a run soon, from the loop. */
+		mhd_kick(h);
 	}
 }
 

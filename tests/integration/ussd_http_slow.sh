@@ -76,4 +76,31 @@ grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
 lines=$(grep -c "not allowed\|request after\|libmicrohttpd" "$T/probe.err")
 [ "$lines" -lt 200 ] || fail "journal flooded: $lines lines about refused connections"
 ok "no leak, journal not flooded ($lines lines)"
+
+# An allowed address takes every connection the descriptors allow (ulimit -n 40: 20), then
+# goes, leaving its dead connections in the listen queue: the aggregator is served again
+# once they are cleared (libmicrohttpd leaves its listening socket out of its epoll set at
+# the limit; it must be run again to take it back, or it never accepts again).
+cat >"$T/probe2.yaml" <<YAML
+ussd_http:
+  listen: 127.0.0.1
+  port: 0
+  allow: [127.0.0.1, 127.0.0.3]
+  request_timeout: 1s
+YAML
+(ulimit -n 40; exec "$B/tools/ussd_probe" -q -c "$T/probe2.yaml") >"$T/probe.out" 2>"$T/probe.err" &
+PROBE_PID=$!; PIDS+=("$PROBE_PID")
+for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
+PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
+[ -n "$PORT" ] || fail "second probe did not listen"
+grep -q "at most 20 connections" "$T/probe.err" || fail "connection limit not fitted to ulimit -n 40"
+python3 "$ROOT/tests/tools/trickle.py" -s 127.0.0.3 -n 100 -t 3 127.0.0.1 "$PORT" >"$T/allowed.out" ||
+  fail "trickle client"
+r=$(curl -s --max-time 20 --interface 127.0.0.1 -d "sessionId=after&serviceCode=*4321%23&text=" \
+    "http://127.0.0.1:$PORT/")
+expect "after the limit was reached" "$r" $'CON Guichet\n1. Acte de naissance'
+kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?
+[ "$rc" = 0 ] || fail "second probe exited with $rc"
+grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
+ok "every connection taken, then released: the aggregator is served again"
 echo "ussd_http_slow: all passed"

@@ -279,5 +279,7 @@ int main(int argc, char **argv)
 	printf("LEAKS %zu\n", talloc_total_blocks(ctx) - 1);
 	if (talloc_total_blocks(ctx) > 1)
 		talloc_report_full(ctx, stderr);
+	talloc_free(tall);	/* the configuration and diagnostics: LeakSanitizer looks too */
+	log_shutdown();
 	return 0;
 }
