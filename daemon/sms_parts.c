@@ -55,14 +55,20 @@ char *sms_text_decode(void *ctx, enum sms_alphabet a, const uint8_t *data, size_
 
 /* ---- reassembly ---- */
 
+/* A handle held, in the table of every handle held (a part or a copy of it). */
+struct held {
+	struct hlist_node node;
+	uint64_t handle;
+};
+
 struct part {
 	bool held;
 	enum sms_alphabet alphabet;
 	uint8_t *data;
 	size_t len;
 	int64_t smsc_time;
-	uint64_t handle;
-	uint64_t *dups;			/* handles of the same part seen again */
+	struct held h;
+	struct held **dups;		/* the same part seen again, under other handles */
 	unsigned n_dups;
 };
 
@@ -75,11 +81,35 @@ struct group {
 	struct part *parts;		/* cc.total slots, by seq - 1 */
 };
 
+#define HELD_BUCKETS 4096
+
 struct sms_parts {
 	struct llist_head waiting, ready;
 	unsigned n_waiting, n_ready, max;
 	int64_t timeout_ms;
+	/* Every handle held, so that finding one costs the same whatever is held (a scan of
+	 * every part of every message cost seconds under a flood of 255-part messages). */
+	struct hlist_head held[HELD_BUCKETS];
 };
+
+static unsigned held_bucket(uint64_t handle)
+{
+	return (unsigned)((handle * 0x9E3779B97F4A7C15ULL) >> 52) % HELD_BUCKETS;
+}
+
+/* Unlinks the group's handles from the table: a group is always freed through this. */
+static int group_destructor(struct group *g)
+{
+	for (unsigned i = 0; g->parts && i < g->cc.total; i++) {
+		struct part *p = &g->parts[i];
+		if (!p->held)
+			continue;
+		hlist_del(&p->h.node);
+		for (unsigned k = 0; k < p->n_dups; k++)
+			hlist_del(&p->dups[k]->node);
+	}
+	return 0;
+}
 
 static int parts_destructor(struct sms_parts *r)
 {
@@ -94,6 +124,8 @@ struct sms_parts *sms_parts_alloc(void *ctx, int64_t timeout_ms, unsigned max_wa
 		return NULL;
 	INIT_LLIST_HEAD(&r->waiting);
 	INIT_LLIST_HEAD(&r->ready);
+	for (unsigned i = 0; i < HELD_BUCKETS; i++)
+		INIT_HLIST_HEAD(&r->held[i]);
 	r->timeout_ms = timeout_ms;
 	r->max = max_waiting ? max_waiting : 1;
 	talloc_set_destructor(r, parts_destructor);
@@ -124,21 +156,12 @@ unsigned sms_parts_waiting(const struct sms_parts *r)
 	return r->n_waiting;
 }
 
-static bool list_holds(const struct llist_head *l, uint64_t handle)
+static bool holds(const struct sms_parts *r, uint64_t handle)
 {
-	const struct group *g;
-	llist_for_each_entry(g, l, list) {
-		for (unsigned i = 0; i < g->cc.total; i++) {
-			const struct part *p = &g->parts[i];
-			if (!p->held)
-				continue;
-			if (p->handle == handle)
-				return true;
-			for (unsigned k = 0; k < p->n_dups; k++)
-				if (p->dups[k] == handle)
-					return true;
-		}
-	}
+	const struct held *h;
+	hlist_for_each_entry(h, &r->held[held_bucket(handle)], node)
+		if (h->handle == handle)
+			return true;
 	return false;
 }
 
@@ -152,7 +175,7 @@ static void make_ready(struct sms_parts *r, struct group *g)
 
 int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now_ms)
 {
-	if (list_holds(&r->waiting, in->handle) || list_holds(&r->ready, in->handle))
+	if (holds(r, in->handle))
 		return 1;
 	struct sms_concat cc = in->cc;
 	if (!cc.present || cc.total < 2 || cc.seq < 1 || cc.seq > cc.total)
@@ -172,6 +195,7 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 		g = talloc_zero(r, struct group);
 		if (!g)
 			return -1;
+		talloc_set_destructor(g, group_destructor);
 		g->from = talloc_strdup(g, in->from);
 		g->parts = talloc_zero_array(g, struct part, cc.total);
 		if (!g->from || !g->parts) {
@@ -191,21 +215,33 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 	struct part *p = &g->parts[cc.seq - 1];
 	if (p->held) {
 		/* The same part again (resent): first text kept, both acknowledged. */
-		uint64_t *d = talloc_realloc(g, p->dups, uint64_t, p->n_dups + 1);
+		struct held **d = talloc_realloc(g, p->dups, struct held *, p->n_dups + 1);
 		if (!d)
 			return -1;
 		p->dups = d;
-		p->dups[p->n_dups++] = in->handle;
+		struct held *h = talloc_zero(g, struct held);
+		if (!h)
+			return -1;
+		h->handle = in->handle;
+		hlist_add_head(&h->node, &r->held[held_bucket(h->handle)]);
+		p->dups[p->n_dups++] = h;
 		return 0;
 	}
 	p->data = talloc_memdup(g, in->len ? in->data : (const uint8_t *)"", in->len ? in->len : 1);
-	if (!p->data)
+	if (!p->data) {
+		if (g->have == 0) {	/* a message with no part must not wait */
+			llist_del(&g->list);
+			r->n_waiting--;
+			talloc_free(g);
+		}
 		return -1;
+	}
 	p->held = true;
 	p->len = in->len;
 	p->alphabet = in->alphabet;
 	p->smsc_time = in->smsc_time;
-	p->handle = in->handle;
+	p->h.handle = in->handle;
+	hlist_add_head(&p->h.node, &r->held[held_bucket(in->handle)]);
 	if (++g->have == g->cc.total)
 		make_ready(r, g);
 	return 0;
@@ -283,16 +319,16 @@ static struct sms_parts_msg *group_release(void *ctx, const struct group *g)
 		const struct part *p = &g->parts[i];
 		if (!p->held)
 			continue;
-		m->handles[m->n_handles++] = p->handle;
+		m->handles[m->n_handles++] = p->h.handle;
 		for (unsigned k = 0; k < p->n_dups; k++)
-			m->handles[m->n_handles++] = p->dups[k];
+			m->handles[m->n_handles++] = p->dups[k]->handle;
 	}
 	m->have = g->have;
 	m->total = g->cc.total;
 	m->ref = g->cc.ref;
 	m->ref16 = g->cc.ref16;
 	m->smsc_time = first->smsc_time;
-	m->first_handle = first->handle;
+	m->first_handle = first->h.handle;
 	m->first_hash = fnv1a64(first->data, first->len);
 	m->received = g->received;
 	return m;

@@ -215,10 +215,22 @@ static void test_reasm(void)
 	CU_ASSERT_EQUAL_FATAL(sms_parts_take(r, ctx, 0, out, 4), 2);
 	CU_ASSERT_STRING_EQUAL(out[0]->text, "solo");
 	CU_ASSERT(out[0]->total == 1 && out[0]->ref == 0);
+	/* A handle is known while its message is held, ready or not, and forgotten once it
+	 * is taken (a location deleted, then reused, is a new part). */
+	struct sms_part_in w = part("+335", 3, false, 2, 1, "w", 40);
+	CU_ASSERT_EQUAL(sms_parts_add(r, &w, 0), 0);
+	CU_ASSERT_EQUAL(sms_parts_add(r, &solo, 0), 0);		/* ready, not taken */
+	CU_ASSERT_EQUAL(sms_parts_add(r, &solo, 0), 1);
+	CU_ASSERT_EQUAL(sms_parts_add(r, &w, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(sms_parts_take(r, ctx, 0, out, 4), 1);
+	CU_ASSERT_EQUAL(sms_parts_add(r, &solo, 0), 0);
+	CU_ASSERT_EQUAL(sms_parts_take(r, ctx, 0, out, 4), 1);
 	/* Cleared (a link dropped): nothing held. */
 	CU_ASSERT_EQUAL(sms_parts_add(r, &c1, 0), 0);
 	sms_parts_clear(r);
 	CU_ASSERT_EQUAL(sms_parts_pending(r), 0);
+	CU_ASSERT_EQUAL(sms_parts_add(r, &c1, 0), 0);	/* forgotten with it */
+	CU_ASSERT_EQUAL(sms_parts_add(r, &w, 0), 0);
 	talloc_free(r);
 }
 
