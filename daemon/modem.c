@@ -132,6 +132,8 @@ struct mthread {
 	GSM_MultiSMSMessage *in, *out;	/* ~260 KB each: heap, reused */
 	int64_t *seen;			/* sorted folder<<32|location handed to the loop */
 	unsigned nseen, capseen;
+	int unreadable[16];		/* SIM locations already logged as undecodable */
+	unsigned n_unreadable;
 	struct send_job *job;		/* being sent */
 	int part, nparts;
 	int64_t next_poll, next_send, next_signal, next_connect;
@@ -438,6 +440,18 @@ struct sms_msg *sms_msg_from_parts(void *ctx, const struct sms_parts_msg *pm)
  * cost far more than a send: libGammu's dummy driver probes 50,000 paths to end one.) */
 #define POLL_SCAN_RATIO_BUSY 3
 
+static void unreadable_log(struct mthread *th, int location, GSM_Error e)
+{
+	for (unsigned i = 0; i < th->n_unreadable; i++)
+		if (th->unreadable[i] == location)
+			return;
+	if (th->n_unreadable < sizeof(th->unreadable) / sizeof(th->unreadable[0]))
+		th->unreadable[th->n_unreadable++] = location;
+	struct log_fields f = modem_fields(th->m);
+	glog(GLOG_MODEM, LOGL_NOTICE, &f, "message at SIM location %d cannot be decoded (%s): "
+	     "left on the SIM, skipped", location, GSM_ErrorString(e));
+}
+
 /* Reads the inbox once; hands every part not handed yet to the loop. */
 static void do_poll(struct mthread *th)
 {
@@ -447,6 +461,7 @@ static void do_poll(struct mthread *th)
 	struct sms_part *parts = NULL;
 	unsigned n = 0;
 	bool start = true, more = false;
+	unsigned skipped = 0;
 	GSM_Error err;
 	for (;;) {
 		in->Number = 0;
@@ -458,6 +473,15 @@ static void do_poll(struct mthread *th)
 		if (err == ERR_EMPTY) {
 			err = ERR_NONE;
 			break;
+		}
+		if (err != ERR_NONE && !link_error(err) && err != ERR_TIMEOUT &&
+		    in->SMS[0].Location > 0 && skipped++ < 256) {
+			/* A PDU libGammu cannot decode (its location is set): go on with the next
+			 * one, or every message stored after it would wait forever. It stays on
+			 * the SIM; it is skipped again at each scan, logged once. */
+			unreadable_log(th, in->SMS[0].Location, err);
+			start = false;
+			continue;
 		}
 		if (err != ERR_NONE)
 			break;
