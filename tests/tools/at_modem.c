@@ -11,11 +11,17 @@
  *                A long text becomes concatenated parts (UCS-2, 67 units, UDH 050003),
  *                each at its own SIM index; a short ASCII text goes as GSM-7.
  *                The file is removed once all its parts are on the "SIM".
+ *                A file whose first line is "pdu: HEX [LEN]" puts that PDU (SMSC prefix
+ *                included) on the SIM as it is, announced with TPDU length LEN (default:
+ *                what the hex holds): malformed PDUs for the fault tests.
  *     -l LINK    symlink made to the pty's slave (replaced when the line is dropped)
  *     -s FILE    every submitted PDU, decoded, as a JSON line {"to","text","udh","pdu",...}
  *     -c FILE    control file, re-read every 100 ms: "ok" (or absent), "stall" (read
  *                commands, answer nothing), "error" (answer ERROR to everything), "drop"
- *                (close the pty and open a new one, once per write of the file)
+ *                (close the pty and open a new one, once per write of the file), "junk"
+ *                (unsolicited lines between and inside answers, on one occasion out of
+ *                three: RING, +CMTI for slots that hold nothing, +CMT and +CDS with broken
+ *                PDUs, vendor URCs, binary noise)
  *     -d MS      delay before answering each AT+CMGS (default 0; real modems 2500)
  * Prints the slave path on stdout. SIGTERM/SIGINT: exit 0. */
 #include <dirent.h>
@@ -89,12 +95,15 @@ static void logf_(const char *fmt, ...)
 static void put(const char *s)
 {
 	size_t n = strlen(s);
+	unsigned waits = 0;
 	while (n > 0 && M.master >= 0) {
 		ssize_t w = write(M.master, s, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
+			/* Nobody reads the line (the client closed it): after 0.2 s the rest is
+			 * lost, as on a real serial line, rather than the modem hanging. */
+			if (errno == EAGAIN && waits++ < 200) {
 				usleep(1000);
 				continue;
 			}
@@ -268,6 +277,25 @@ static int load_message(const char *path)
 	size_t tl = 0;
 	char *text = NULL;
 	bool body = false;
+	if (fgets(buf, sizeof(buf), f) && !strncmp(buf, "pdu:", 4)) {
+		char hexpdu[sizeof(M.sim[0].pdu)] = "";
+		unsigned len = 0;
+		int k = sscanf(buf + 4, " %799s %u", hexpdu, &len);
+		struct slot *sl = free_slot();
+		fclose(f);
+		if (k < 1 || !sl)
+			return k < 1 ? 0 : -1;
+		snprintf(sl->pdu, sizeof(sl->pdu), "%s", hexpdu);
+		/* The TPDU length the modem announces: what follows the SMSC address. */
+		unsigned smsc = 0;
+		sscanf(hexpdu, "%2x", &smsc);
+		size_t hl = strlen(hexpdu) / 2;
+		sl->tpdu_len = k == 2 ? len : (unsigned)(hl > smsc + 1 ? hl - smsc - 1 : 0);
+		sl->used = true;
+		sl->read = false;
+		return 0;
+	}
+	rewind(f);
 	while (fgets(buf, sizeof(buf), f)) {
 		if (!body) {
 			buf[strcspn(buf, "\r\n")] = 0;
@@ -400,6 +428,24 @@ static void record_submit(const char *pduhex)
 
 /* ---- AT commands ---- */
 
+/* "junk" fault: what some modems say unasked, at any moment. */
+static void junk(void)
+{
+	static const char *const lines[] = {
+		"\r\nRING\r\n", "\r\n+CMTI: \"SM\",99\r\n", "\r\n+CMTI: \"ME\",-1\r\n",
+		"\r\n^BOOT:12345678,0,0,0,72\r\n", "\r\n+CREG: 1\r\n", "\r\n^RSSI:14\r\n",
+		"\r\n+CDS: 25\r\n07913396050066F006\r\n", "\r\n+CMT: ,23\r\n0011000B91\r\n",
+		"\r\n\xff\xfe\x01\x02 noise\r\n", "\r\n+CUSD: 2\r\n", "\r\n\r\n\r\n",
+		"\r\n^MODE:5,4\r\n", "\r\n+CIEV: 2,3\r\n",
+	};
+	static unsigned k, calls;
+	/* Every third occasion: a modem that says nothing sensible at all is a dead modem,
+	 * which other faults cover. */
+	if (strcmp(M.fault, "junk") || calls++ % 3)
+		return;
+	put(lines[k++ % (sizeof(lines) / sizeof(lines[0]))]);
+}
+
 static void ok(void) { put("\r\nOK\r\n"); }
 static void at_error(void) { put("\r\nERROR\r\n"); }
 
@@ -417,6 +463,7 @@ static void command(char *cmd)
 		put(cmd);
 		put("\r");
 	}
+	junk();
 	if (!strcmp(M.fault, "error")) {
 		at_error();
 		return;
@@ -639,6 +686,7 @@ int main(int argc, char **argv)
 		if (now >= next_scan) {
 			read_control();
 			scan_inbox();
+			junk();
 			next_scan = now + 100;
 		}
 		if (M.answer_at && now >= M.answer_at && strcmp(M.fault, "stall")) {
