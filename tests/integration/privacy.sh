@@ -3,12 +3,19 @@
 # status flow by SMS (dummy modem) against the demo HTTPS back-end, with a secret code. The
 # log must hold neither the code nor a raw phone number; log_scan.sh then scans it again
 # with every other test's logs (the code is listed in a *.forbidden file for it).
+# PRIVACY_JOURNAL=1 (privacy_journal.sh): the same with guichetd logging to the journal, every
+# structured field read back with journalctl; skipped (77) when journald is not running.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
 for x in "$B/guichetd" "$B/tools/sms_inject"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
 done
+JOURNAL=${PRIVACY_JOURNAL:-0}
+if [ "$JOURNAL" = 1 ]; then
+  command -v journalctl >/dev/null || { echo "skip: journalctl not installed"; exit 77; }
+  [ -S /run/systemd/journal/socket ] || { echo "skip: journald is not running here (no /run/systemd/journal/socket)"; exit 77; }
+fi
 T=$(mktemp -d /tmp/guichet-privacy.XXXXXX)
 LOGS=${GUICHET_LOG_DIR:-$T/logs}/privacy
 mkdir -p "$T/flows" "$T/modem" "$LOGS"
@@ -54,9 +61,17 @@ backends:
 modems:
   - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
 EOF
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
+if [ "$JOURNAL" = 1 ]; then
+  # Under systemd: no -f, and JOURNAL_STREAM set, as systemd sets it for a service.
+  JOURNAL_STREAM=0:0 "$B/guichetd" -c "$T/guichet.yaml" 2>>"$T/guichetd.stderr" &
+  GD=$!
+  journal() { journalctl --no-pager -q -o verbose _PID="$GD" > "$T/guichetd.log" 2>/dev/null; }
+else
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+  GD=$!
+  journal() { :; }
+fi
+for _ in $(seq 100); do journal; grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
 
 replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
 say() {		# say TEXT: the person texts, and waits for the answer
@@ -69,7 +84,9 @@ say DOSSIER
 say 12345678
 say "$SECRET"
 tail -1 "$T/sent.jsonl" | grep -q "introuvable" || fail "the flow did not reach the back-end's answer"
-kill "$GD"; wait "$GD" 2>/dev/null; GD=
+kill "$GD"; wait "$GD" 2>/dev/null
+sleep 0.5; journal; GD=
+[ "$JOURNAL" = 1 ] && { grep -q "GUICHET_" "$T/guichetd.log" || fail "no structured field in the journal"; }
 
 grep -q "text: (answer to a secret question" "$T/guichetd.log" || fail "debug logging of inputs is not on"
 grep -q "$SECRET" "$T/guichetd.log" && fail "the secret code is in the log"
