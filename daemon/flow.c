@@ -9,6 +9,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow.h"
+#include "guichet/strhash.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Word folding */
@@ -142,15 +143,6 @@ struct flow_index {
 	struct flow_slot *slot;
 };
 
-static uint32_t name_hash(const char *k)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *k; k++)
-		h = (h ^ (uint8_t)*k) * 16777619u;
-	return h ^ (h >> 16);
-}
-
 static struct flow_index *index_new(void *ctx, unsigned n)
 {
 	struct flow_index *ix = talloc_zero(ctx, struct flow_index);
@@ -176,7 +168,7 @@ static void index_put(struct flow_index *ix, const char *name, int idx)
 
 	if (!name)
 		return;
-	for (h = name_hash(name) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
+	for (h = strhash(name, 0) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
 		if (!strcmp(ix->slot[h].name, name))
 			return;
 	ix->slot[h].name = name;
@@ -187,7 +179,7 @@ static int index_get(const struct flow_index *ix, const char *name)
 {
 	uint32_t h;
 
-	for (h = name_hash(name) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
+	for (h = strhash(name, 0) & ix->mask; ix->slot[h].name; h = (h + 1) & ix->mask)
 		if (!strcmp(ix->slot[h].name, name))
 			return ix->slot[h].idx;
 	return -1;

@@ -13,6 +13,7 @@
 #include "guichet/metrics.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
+#include "guichet/strhash.h"
 
 #define MAX_SMS_TRANSPORTS 32
 #define DLG_BUCKETS 4096
@@ -925,11 +926,7 @@ void router_sms_failed(struct router *r, int64_t id, bool permanent, const char 
 
 static struct llist_head *dialogue_bucket(struct router *r, const char *id)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return &r->dlg_buckets[(h ^ (h >> 15)) % DLG_BUCKETS];
+	return &r->dlg_buckets[strhash(id, 0) % DLG_BUCKETS];
 }
 
 static struct ussd_dialogue *dialogue_find(struct router *r, const char *id)

@@ -15,6 +15,7 @@
 
 #include "guichet/log.h"
 #include "guichet/ss_codec.h"
+#include "guichet/strhash.h"
 #include "guichet/ussd_gsup.h"
 
 #define DLG_BUCKETS 1024
@@ -152,12 +153,7 @@ int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct confi
 
 static unsigned dlg_hash(const char *imsi, uint32_t sid)
 {
-	uint32_t h = 2166136261u ^ sid;
-
-	for (; *imsi; imsi++)
-		h = (h ^ (uint8_t)*imsi) * 16777619u;
-	h ^= h >> 15;
-	return h % DLG_BUCKETS;
+	return strhash(imsi, sid) % DLG_BUCKETS;
 }
 
 static struct gsup_dlg *dlg_find(struct ussd_gsup *g, const char *imsi, uint32_t sid)

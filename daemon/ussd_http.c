@@ -17,6 +17,7 @@
 #include <osmocom/core/utils.h>
 
 #include "guichet/log.h"
+#include "guichet/strhash.h"
 #include "guichet/text.h"
 #include "guichet/ussd_http.h"
 
@@ -286,11 +287,7 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 
 static unsigned sess_hash(const char *id)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return (h ^ (h >> 15)) % SESS_BUCKETS;
+	return strhash(id, 0) % SESS_BUCKETS;
 }
 
 static struct hsess *sess_find(struct ussd_http *h, const char *id)

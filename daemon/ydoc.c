@@ -8,6 +8,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/ydoc.h"
+#include "guichet/strhash.h"
 
 /* Line and column (1-based, column in characters like libyaml's marks) of byte offset off. */
 static void offset_to_linecol(const char *text, size_t len, size_t off, unsigned *line,
@@ -320,15 +321,6 @@ void ydoc_warning(struct ydoc *y, const yaml_node_t *at, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint32_t key_hash(const char *k)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *k; k++)
-		h = (h ^ (uint8_t)*k) * 16777619u;
-	return h ^ (h >> 16);
-}
-
 static void dup_error(struct ydoc *y, yaml_node_t *kn, yaml_node_t *prev, const char *k)
 {
 	ydoc_error(y, kn, "duplicate key `%s` (first at line %u, column %u)", k, ydoc_line(prev),
@@ -367,7 +359,7 @@ unsigned ydoc_check_keys(struct ydoc *y, yaml_node_t *map, const char *const *al
 		if (seen) {
 			/* Open addressing: a slot holds 1 + the position of the first key with
 			 * that hash chain's name. */
-			uint32_t hh = key_hash(k) & mask;
+			uint32_t hh = strhash(k, 0) & mask;
 
 			for (; seen[hh]; hh = (hh + 1) & mask) {
 				yaml_node_t *prev = ydoc_map_key(y, map, seen[hh] - 1);
