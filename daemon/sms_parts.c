@@ -62,7 +62,6 @@ struct held {
 };
 
 struct part {
-	bool held;
 	enum sms_alphabet alphabet;
 	uint8_t *data;
 	size_t len;
@@ -78,7 +77,7 @@ struct group {
 	struct sms_concat cc;		/* total 1 for a message on its own */
 	unsigned have;
 	int64_t first_ms, received;
-	struct part *parts;		/* cc.total slots, by seq - 1 */
+	struct part **parts;		/* cc.total slots, by seq - 1, NULL until it comes */
 };
 
 #define HELD_BUCKETS 4096
@@ -101,8 +100,8 @@ static unsigned held_bucket(uint64_t handle)
 static int group_destructor(struct group *g)
 {
 	for (unsigned i = 0; g->parts && i < g->cc.total; i++) {
-		struct part *p = &g->parts[i];
-		if (!p->held)
+		struct part *p = g->parts[i];
+		if (!p)
 			continue;
 		hlist_del(&p->h.node);
 		for (unsigned k = 0; k < p->n_dups; k++)
@@ -197,7 +196,7 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 			return -1;
 		talloc_set_destructor(g, group_destructor);
 		g->from = talloc_strdup(g, in->from);
-		g->parts = talloc_zero_array(g, struct part, cc.total);
+		g->parts = talloc_zero_array(g, struct part *, cc.total);
 		if (!g->from || !g->parts) {
 			talloc_free(g);
 			return -1;
@@ -212,8 +211,8 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 		llist_add_tail(&g->list, &r->waiting);
 		r->n_waiting++;
 	}
-	struct part *p = &g->parts[cc.seq - 1];
-	if (p->held) {
+	struct part *p = g->parts[cc.seq - 1];
+	if (p) {
 		/* The same part again (resent): first text kept, both acknowledged. */
 		struct held **d = talloc_realloc(g, p->dups, struct held *, p->n_dups + 1);
 		if (!d)
@@ -227,8 +226,12 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 		p->dups[p->n_dups++] = h;
 		return 0;
 	}
-	p->data = talloc_memdup(g, in->len ? in->data : (const uint8_t *)"", in->len ? in->len : 1);
-	if (!p->data) {
+	p = talloc_zero(g, struct part);
+	if (p)
+		p->data = talloc_memdup(p, in->len ? in->data : (const uint8_t *)"",
+					in->len ? in->len : 1);
+	if (!p || !p->data) {
+		talloc_free(p);
 		if (g->have == 0) {	/* a message with no part must not wait */
 			llist_del(&g->list);
 			r->n_waiting--;
@@ -236,7 +239,7 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 		}
 		return -1;
 	}
-	p->held = true;
+	g->parts[cc.seq - 1] = p;
 	p->len = in->len;
 	p->alphabet = in->alphabet;
 	p->smsc_time = in->smsc_time;
@@ -263,22 +266,22 @@ static char *group_text(void *ctx, const struct group *g)
 {
 	char *text = talloc_strdup(ctx, "");
 	for (unsigned i = 0; text && i < g->cc.total;) {
-		if (!g->parts[i].held) {
+		if (!g->parts[i]) {
 			i++;
 			continue;
 		}
-		enum sms_alphabet a = g->parts[i].alphabet;
+		enum sms_alphabet a = g->parts[i]->alphabet;
 		size_t len = 0;
 		unsigned j = i;
-		for (; j < g->cc.total && g->parts[j].held && g->parts[j].alphabet == a; j++)
-			len += g->parts[j].len;
+		for (; j < g->cc.total && g->parts[j] && g->parts[j]->alphabet == a; j++)
+			len += g->parts[j]->len;
 		uint8_t *buf = talloc_size(ctx, len ? len : 1);
 		if (!buf)
 			goto fail;
 		size_t off = 0;
 		for (unsigned k = i; k < j; k++) {
-			memcpy(buf + off, g->parts[k].data, g->parts[k].len);
-			off += g->parts[k].len;
+			memcpy(buf + off, g->parts[k]->data, g->parts[k]->len);
+			off += g->parts[k]->len;
 		}
 		char *run = sms_text_decode(ctx, a, buf, len);
 		talloc_free(buf);
@@ -302,11 +305,11 @@ static struct sms_parts_msg *group_release(void *ctx, const struct group *g)
 	unsigned nh = 0;
 	const struct part *first = NULL;
 	for (unsigned i = 0; i < g->cc.total; i++) {
-		if (!g->parts[i].held)
+		if (!g->parts[i])
 			continue;
-		nh += 1 + g->parts[i].n_dups;
+		nh += 1 + g->parts[i]->n_dups;
 		if (!first)
-			first = &g->parts[i];
+			first = g->parts[i];
 	}
 	m->from = talloc_strdup(m, g->from);
 	m->text = group_text(m, g);
@@ -316,8 +319,8 @@ static struct sms_parts_msg *group_release(void *ctx, const struct group *g)
 		return NULL;
 	}
 	for (unsigned i = 0; i < g->cc.total; i++) {
-		const struct part *p = &g->parts[i];
-		if (!p->held)
+		const struct part *p = g->parts[i];
+		if (!p)
 			continue;
 		m->handles[m->n_handles++] = p->h.handle;
 		for (unsigned k = 0; k < p->n_dups; k++)
