@@ -17,7 +17,9 @@
 #include "guichet/api_http.h"
 #include "guichet/config.h"
 #include "guichet/log.h"
+#include "guichet/flow.h"
 #include "guichet/mhd_loop.h"
+#include "guichet/router.h"
 #include "guichet/scheduler.h"
 #include "guichet/store.h"
 #include "guichet/template.h"
@@ -418,8 +420,60 @@ static const char *opt_string(json_t *o, const char *key, size_t max, char *err,
 	return json_string_value(v);
 }
 
+/* `flow` + `step` (+ `vars`): a procedure Guichet opens with the person. The flow and step
+ * must exist in the flows now loaded; vars is an object of strings and integers. */
+static int parse_opening(const struct api_http *a, json_t *o, struct store_scheduled *m,
+			 void *ctx, char *err, size_t err_len)
+{
+	json_t *f = json_object_get(o, "flow"), *st = json_object_get(o, "step");
+	json_t *vars = json_object_get(o, "vars"), *val;
+	const struct flow_set *fs = a->env.router ? router_flows(a->env.router) : NULL;
+	const struct flow *fl;
+	const char *k;
+
+	if (json_object_get(o, "text") || json_object_get(o, "template")) {
+		snprintf(err, err_len, "a procedure (`flow` + `step`) says its own text: no `text` "
+			 "nor `template`");
+		return -1;
+	}
+	if (!json_is_string(f) || !json_is_string(st)) {
+		snprintf(err, err_len, "`flow` and `step` must both be given, as strings");
+		return -1;
+	}
+	fl = fs ? flow_find(fs, json_string_value(f)) : NULL;
+	if (!fl || flow_step_index(fl, json_string_value(st)) < 0) {
+		snprintf(err, err_len, "no step `%.48s` in a flow `%.48s`", json_string_value(st),
+			 json_string_value(f));
+		return -1;
+	}
+	if (vars && !json_is_object(vars)) {
+		snprintf(err, err_len, "`vars` must be an object of strings");
+		return -1;
+	}
+	json_object_foreach(vars, k, val) {
+		if ((!json_is_string(val) && !json_is_integer(val)) || strlen(k) > 48 ||
+		    (json_is_string(val) && json_string_length(val) > 512)) {
+			snprintf(err, err_len, "`vars.%.40s` must be a string (at most 512 bytes) or "
+				 "an integer", k);
+			return -1;
+		}
+	}
+	m->flow = talloc_strdup(ctx, json_string_value(f));
+	m->step = talloc_strdup(ctx, json_string_value(st));
+	if (vars) {
+		char *j = json_dumps(vars, JSON_COMPACT);
+		m->vars = j ? talloc_strdup(ctx, j) : NULL;
+		free(j);
+		if (!m->vars) {
+			snprintf(err, err_len, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Checks and renders one message object into m (strings under ctx). 0, or -1 with err (a
- * 400), or -2 for what this version does not do (a 501). */
+ * 400). */
 static int parse_message(const struct api_http *a, json_t *o, struct store_scheduled *m,
 			 void *ctx, int64_t now, char *err, size_t err_len)
 {
@@ -446,17 +500,17 @@ static int parse_message(const struct api_http *a, json_t *o, struct store_sched
 			return -1;
 		}
 	}
-	if (json_object_get(o, "flow") || json_object_get(o, "step")) {
-		snprintf(err, err_len, "opening a procedure (flow + step) is not available in this "
-			 "version");
-		return -2;
-	}
 	v = json_object_get(o, "to");
 	if (!json_is_string(v) || !api_number_ok(json_string_value(v))) {
 		snprintf(err, err_len, "`to` must be a number in E.164 form, like \"+33612345678\"");
 		return -1;
 	}
 	m->to = talloc_strdup(ctx, json_string_value(v));
+	if (json_object_get(o, "flow") || json_object_get(o, "step")) {
+		if (parse_opening(a, o, m, ctx, err, err_len) < 0)
+			return -1;
+		goto when;
+	}
 	v = json_object_get(o, "text");
 	json_t *tmpl = json_object_get(o, "template");
 	if ((v != NULL) == (tmpl != NULL)) {
@@ -505,6 +559,7 @@ static int parse_message(const struct api_http *a, json_t *o, struct store_sched
 		return -1;
 	}
 	m->text = text;
+when:
 	m->send_at = now;
 	if ((v = json_object_get(o, "send_at"))) {
 		if (!json_is_string(v) || (m->send_at = api_parse_time(json_string_value(v))) < 0) {
@@ -633,8 +688,7 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 				snprintf(detail, sizeof(detail), "messages[%u]: %s", i, err);
 			else
 				snprintf(detail, sizeof(detail), "%s", err);
-			return problem(conn, rc == -2 ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
-				       rc == -2 ? "Not implemented" : "Bad request", detail);
+			return problem(conn, MHD_HTTP_BAD_REQUEST, "Bad request", detail);
 		}
 	}
 	if (!batch) {

@@ -467,6 +467,27 @@ static void start_flow(struct run *r, const struct flow *f)
 	run_from(r, f->start_idx, NULL);
 }
 
+/* EV_OPEN: like start_flow, at a given step and keeping the variables the opener set (the
+ * date of the appointment to confirm). An unknown flow or step leaves the session idle,
+ * with no reply: the caller checked them when it accepted the request. */
+static void open_flow(struct run *r)
+{
+	const struct flow *f = flow_find(r->fs, r->in->flow ? r->in->flow : "");
+	int idx = f && r->in->text ? flow_step_index(f, r->in->text) : -1;
+	struct session *s = r->s;
+
+	if (idx < 0)
+		return;
+	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
+	s->flow_version = r->fs->version;
+	s->started = r->in->now;
+	s->n_history = 0;
+	s->tries = s->page = 0;
+	r->flow = f;
+	r->out->started = true;
+	run_from(r, idx, NULL);
+}
+
 /* "1", "1 ou 2", "1, 2 ou 3" ... "1 à 8 ou 9": the answers a person could have given, in
  * the words of the session's language (French unless English). */
 static const char *choices_text(struct run *r, unsigned n, const char *more_key)
@@ -1070,6 +1091,10 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 	case EV_TIMEOUT:
 		if (s->state != SESSION_IDLE)
 			end_session(&r, OUTCOME_EXPIRED);
+		break;
+	case EV_OPEN:
+		if (s->state == SESSION_IDLE)
+			open_flow(&r);
 		break;
 	}
 

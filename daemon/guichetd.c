@@ -454,6 +454,7 @@ int main(int argc, char **argv)
 	}
 	if (c->api) {
 		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
+					    .router = dm->router,
 					    .max_parts = c->sms.max_parts, .fold = c->sms.fold };
 		if (!(dm->api = api_http_start(ctx, c->api, &env))) {
 			glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the notification API");

@@ -423,6 +423,57 @@ int router_notify_queue(struct router *r, const char *via, const char *to, const
 	return rc;
 }
 
+int router_open_flow(struct router *r, const char *via, const char *to, const char *flow,
+		     const char *step, const struct vars *vars, int64_t *id, const char **why)
+{
+	void *ctx = talloc_new(r);
+	char key[SESSION_KEY_MAX];
+	struct session s, before;
+	struct engine_out out;
+	const struct flow *f = r->flows ? flow_find(r->flows, flow) : NULL;
+	int rc;
+
+	*id = 0;
+	if (!f || flow_step_index(f, step) < 0) {
+		rc = 3;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "sms:%s", to);
+	rc = r->st->ops->session_get(r->st, key, &s, ctx);
+	if (rc < 0)
+		goto out;
+	if (rc == 0 && s.state != SESSION_IDLE) {
+		rc = 2;		/* in a procedure now: not interrupted */
+		goto out;
+	}
+	session_init(&s, ctx, key, CHANNEL_SMS, to);
+	snprintf(s.via, sizeof(s.via), "%s", via);
+	if (vars && vars_merge(&s.vars, vars, "") < 0) {
+		rc = -1;
+		goto out;
+	}
+	session_copy(&before, ctx, &s);
+	struct engine_input ein = { .kind = EV_OPEN, .flow = flow, .text = step,
+				    .now = now_s() + r->clock_shift_s, .channel = &r->cfg.sms };
+	engine_step(ctx, r->flows, &s, &ein, &out);
+	log_outcome(&before, &s, &out);
+	if (out.reply) {
+		rc = router_notify_queue(r, via, to, out.reply, id, why);
+		if (rc != 0)
+			goto out;
+	}
+	if (s.state == SESSION_IDLE && !s.vars.n)
+		rc = r->st->ops->session_del(r->st, key) < 0 ? -1 : 0;
+	else
+		rc = r->st->ops->session_put(r->st, &s) < 0 ? -1 : 0;
+	/* Started now, answered later on the loop: by then the caller has committed. */
+	if (rc == 0 && out.has_call)
+		start_call(r, CHANNEL_SMS, key, via, &out.call, r->cfg.call_budget_ms);
+out:
+	talloc_free(ctx);
+	return rc;
+}
+
 bool router_destination_allowed(const struct router *r, const char *to)
 {
 	return !r->guard || guard_destination_allowed(r->guard, to);

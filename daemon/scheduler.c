@@ -6,12 +6,14 @@
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
+#include <jansson.h>
 
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
 #include "guichet/text.h"
+#include "guichet/vars.h"
 
 /* The timer never sleeps longer than this: a clock set forward, or a transport that was
  * down, is noticed within a minute even if nobody kicks. */
@@ -19,6 +21,8 @@
 /* No transport registered yet: look again after this. */
 #define NO_TRANSPORT_MS 5000
 #define MAX_BUCKETS 32
+/* A person in a procedure is not interrupted by another one: asked again after this. */
+#define BUSY_RETRY_MS (5 * 60 * 1000)
 
 /* Pacing: a token bucket of SMS parts per transport, filled at parts_per_s, holding at most
  * one second's worth. */
@@ -113,6 +117,39 @@ static void log_status(const struct store_scheduled *m, enum sched_status st, co
 	     sched_status_name(st), why ? ": " : "", why ? why : "");
 }
 
+/* A procedure opened with the person (router_open_flow), its variables from the stored
+ * JSON object. Same returns as router_open_flow; 2 moves *send_at a little later. */
+static int open_flow(struct scheduler *s, const struct store_scheduled *m, const char *via,
+		     int64_t now, int64_t *out_id, int64_t *send_at, const char **why)
+{
+	void *ctx = talloc_new(s);
+	struct vars v;
+	json_t *o = m->vars ? json_loads(m->vars, 0, NULL) : NULL;
+	const char *k;
+	json_t *val;
+	int rc;
+
+	vars_init(&v, ctx);
+	json_object_foreach(o, k, val) {
+		char num[32];
+		if (json_is_string(val))
+			vars_set(&v, k, json_string_value(val), false);
+		else if (json_is_integer(val) &&
+			 snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(val)) > 0)
+			vars_set(&v, k, num, false);
+	}
+	json_decref(o);
+	rc = router_open_flow(s->r, via, m->to, m->flow, m->step ? m->step : "", &v, out_id, why);
+	if (rc == 2) {
+		*send_at = now + BUSY_RETRY_MS;
+		*why = "in a procedure";
+	} else if (rc == 3) {
+		*why = "unknown flow or step";
+	}
+	talloc_free(ctx);
+	return rc;
+}
+
 /* Decides one due message inside the batch's transaction. Returns 1 when its status
  * changed, 0 when it stays (pacing), 2 when pacing holds everything after it on the same
  * transport (*wait_ms set), -1 on a store error. */
@@ -127,10 +164,9 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 
 	if (m->not_after > 0 && now > m->not_after) {
 		to = SCHED_EXPIRED;
-	} else if (!m->to || !m->text) {
-		/* Purged, or a flow opening this version cannot send. */
-		to = SCHED_FAILED;
-		why = m->flow ? "opening a flow is not supported yet" : "no number or text";
+	} else if (!m->to || (!m->text && !m->flow)) {
+		to = SCHED_FAILED;	/* purged */
+		why = "no number or text";
 	} else if ((rc = st->ops->optout_is(st, m->to)) != 0) {
 		if (rc < 0)
 			return -1;
@@ -151,7 +187,7 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 			*wait_ms = NO_TRANSPORT_MS;
 			return 2;
 		}
-		text_measure(m->text, &tm);
+		text_measure(m->text ? m->text : "", &tm);
 		unsigned pps = pace_of(s, via);
 		if (pps) {
 			struct bucket *b = bucket_of(s, via, now, pps);
@@ -162,11 +198,16 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 			/* A long message may take the bucket below zero: the next waits longer. */
 			b->tokens -= tm.parts;
 		}
-		rc = router_notify_queue(s->r, via, m->to, m->text, &out_id, &why);
+		rc = m->flow ? open_flow(s, m, via, now, &out_id, &send_at, &why)
+			     : router_notify_queue(s->r, via, m->to, m->text, &out_id, &why);
 		if (rc < 0)
 			return -1;
 		if (rc == 1)
 			to = SCHED_REFUSED;
+		else if (rc == 2)
+			to = SCHED_DEFERRED;
+		else if (rc == 3)
+			to = SCHED_FAILED;
 	}
 	if (st->ops->schedule_mark(st, m->id, to, why, send_at, out_id) < 0)
 		return -1;

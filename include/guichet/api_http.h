@@ -3,8 +3,9 @@
  * request is authenticated by a bearer token (secret files, compared in constant time) or a
  * client certificate signed by client_ca. docs/api.yaml describes it (OpenAPI 3.0):
  *
- *   POST   /v1/messages          {to, text | template+vars, send_at?, not_after?, via?,
- *                                 reference?, idempotency_key?} -> 202 {id, status}
+ *   POST   /v1/messages          {to, text | template+vars | flow+step+vars, send_at?,
+ *                                 not_after?, via?, reference?, idempotency_key?}
+ *                                 -> 202 {id, status}
  *   POST   /v1/messages:batch    {messages: [...]} -> 202 {messages: [{id, status}]}
  *   GET    /v1/messages/{id}     -> 200 {id, status, reason, ...}
  *   DELETE /v1/messages/{id}     -> 200 cancelled, 409 when it already left
@@ -33,6 +34,7 @@ struct ydoc;
 struct config;
 struct store;
 struct scheduler;
+struct router;
 struct api_http;
 
 struct api_http_config {
@@ -53,6 +55,7 @@ int api_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, const st
 struct api_http_env {
 	struct store *st;
 	struct scheduler *sched;	/* kicked after each commit; may be NULL (tests) */
+	struct router *router;		/* its flows check `flow` + `step`; NULL: none accepted */
 	unsigned max_parts;		/* longest text, in SMS parts */
 	bool fold;			/* fold texts to GSM-7 like flow texts */
 };

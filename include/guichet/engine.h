@@ -17,6 +17,8 @@ enum engine_event {
 	EV_RESULT,		/* the call call_id answered; result holds its flattened values */
 	EV_FAILURE,		/* the call call_id failed (error says why, for the log only) */
 	EV_TIMEOUT,		/* the session's deadline passed with no answer (USSD, or a sweep) */
+	EV_OPEN,		/* Guichet speaks first: flow `flow` begins at step `text`, with the
+				 * variables already in the session (the notification API) */
 };
 
 /* What the channel can carry, decided by the transport's configuration. */
@@ -28,7 +30,8 @@ struct engine_channel {
 
 struct engine_input {
 	enum engine_event kind;
-	const char *text;		/* EV_TEXT, UTF-8 */
+	const char *text;		/* EV_TEXT, UTF-8; EV_OPEN: the step */
+	const char *flow;		/* EV_OPEN */
 	const struct vars *result;	/* EV_RESULT */
 	const char *error;		/* EV_FAILURE */
 	uint32_t call_id;		/* EV_RESULT / EV_FAILURE */

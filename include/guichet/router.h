@@ -163,6 +163,13 @@ const char *router_sms_via(const struct router *r, const char *want);
  * router_sms_ready(r, NULL) offers it. */
 int router_notify_queue(struct router *r, const char *via, const char *to, const char *text,
 			int64_t *id, const char **why);
+/* Inside the caller's transaction: Guichet opens flow at step with the person `to`, as if
+ * they had started it (their answer continues it), with vars (may be NULL), and queues the
+ * step's text through via like router_notify_queue. 0 with *id the outbox row (0 when the
+ * step said nothing), 1 refused by the guard (*why), 2 when the person is in a procedure
+ * now (not interrupted: try later), 3 when flow or step is unknown, -1 on a store error. */
+int router_open_flow(struct router *r, const char *via, const char *to, const char *flow,
+		     const char *step, const struct vars *vars, int64_t *id, const char **why);
 bool router_destination_allowed(const struct router *r, const char *to);
 /* The STOP/START words (notify_keyword): a person who writes one is opted out / back in,
  * in the transaction that stores the message, and served as usual. NULL: none. Not owned. */

@@ -41,6 +41,27 @@ steps:
   fin:
     say: "Bonjour !"
 Y
+cat > "$T/flows/rappel.yaml" <<'Y'
+flow: rappel
+title: Rappel
+entry: { sms: [RAPPEL] }
+steps:
+  debut:
+    say: "Les rappels arrivent par SMS."
+    set: { date: "prochain" }
+    next: confirmer
+  confirmer:
+    menu: "Votre RDV du {{date}} est-il maintenu ?"
+    options:
+      - { label: "Oui", next: oui }
+      - { label: "Non", next: non }
+  oui:
+    say: "Merci, RDV du {{date}} maintenu."
+    end: true
+  non:
+    say: "RDV du {{date}} annule."
+    end: true
+Y
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
@@ -180,6 +201,21 @@ code=$(api -X POST "$U/v1/messages" -d '{"to":"+33655555555","text":"Campagne 2"
 wait_sent +33655555555 $((before + 1)) || fail "not sent after START"
 grep '"to": *"+33655555555"' "$T/sent.jsonl" | grep -q "Campagne\"" && fail "the refused one was sent"
 echo "ok - STOP: refused: opt-out; START: sent"
+
+# --- a procedure Guichet opens; the person's answer continues it ---
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33688888888","flow":"rappel","step":"confirmer","vars":{"date":"3/12"}}')
+[ "$code" = 202 ] || fail "opening a flow: $code $(cat "$T/body")"
+wait_sent +33688888888 1 || fail "the opening question was not sent"
+last_to() { python3 -c '
+import json, sys
+print([m["text"] for m in map(json.loads, open(sys.argv[1])) if m["to"] == sys.argv[2]][-1])' "$T/sent.jsonl" "$1"; }
+last_to +33688888888 | grep -q "Votre RDV du 3/12 est-il maintenu" || fail "opening text: $(last_to +33688888888)"
+"$B/tools/sms_inject" "$T/modem" +33688888888 "1" >/dev/null || fail inject
+wait_sent +33688888888 2 || fail "the answer was not answered"
+[ "$(last_to +33688888888)" = "Merci, RDV du 3/12 maintenu." ] || fail "the flow did not go on: $(last_to +33688888888)"
+code=$(api -X POST "$U/v1/messages" -d '{"to":"+33688888888","flow":"rappel","step":"nulle_part"}')
+[ "$code" = 400 ] || fail "an unknown step: $code"
+echo "ok - a procedure opened by the API, answered by SMS, continues as if the person had started it"
 
 # --- guichet send, an operator through the same API ---
 out=$("$B/guichet" send --config "$T/guichet.yaml" --to +33677777777 --text "Message de l'accueil") ||

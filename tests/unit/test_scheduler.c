@@ -20,8 +20,21 @@ static const char *flows_yaml =
 	"title: T\n"
 	"entry: { sms: [GO] }\n"
 	"steps:\n"
-	"  fin:\n"
-	"    say: \"Bonjour\"\n";
+	"  debut:\n"
+	"    say: \"Bonjour\"\n"
+	"    set: { date: \"?\" }\n"
+	"    next: confirmer\n"
+	"  confirmer:\n"
+	"    menu: \"RDV du {{date}} maintenu ?\"\n"
+	"    options:\n"
+	"      - { label: \"Oui\", next: oui }\n"
+	"      - { label: \"Non\", next: non }\n"
+	"  oui:\n"
+	"    say: \"Merci, RDV du {{date}} maintenu.\"\n"
+	"    end: true\n"
+	"  non:\n"
+	"    say: \"RDV annule.\"\n"
+	"    end: true\n";
 
 #define S(x) ((int64_t)(x) * 1000)
 
@@ -354,6 +367,55 @@ static void test_many(void)
 	all_sent();
 }
 
+/* The notification API's flow + step: the person gets the step's question, and their
+ * answer continues the flow; a person already in a procedure is not interrupted. */
+static void test_open_flow(void)
+{
+	char why[64];
+	struct sms_in one = { .via = "m1", .from = "+33688888888", .text = "1", .received = 5,
+			      .dedup = "O1" };
+	struct sms_in go = { .via = "m1", .from = "+33699999999", .text = "GO", .received = 6,
+			     .dedup = "O2" };
+	struct store_scheduled m = { .to = "+33688888888", .flow = "t", .step = "confirmer",
+				     .vars = "{\"date\":\"3/12\"}", .send_at = T0,
+				     .origin = SCHED_API };
+	int64_t busy;
+
+	n_sent = 0;
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &m), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL_FATAL(n_sent, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(sent_text[0], "RDV du 3/12 maintenu ?"));
+	CU_ASSERT_EQUAL(status_of(m.id, NULL, 0), SCHED_SENT);
+	all_sent();
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(r, &one, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(n_sent, 1);
+	CU_ASSERT_STRING_EQUAL(sent_text[0], "Merci, RDV du 3/12 maintenu.");
+	all_sent();
+
+	/* In a procedure of their own: the opening waits. */
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(r, &go, 1), 0);
+	all_sent();
+	n_sent = 0;
+	struct store_scheduled b = { .to = "+33699999999", .flow = "t", .step = "confirmer",
+				     .send_at = T0, .origin = SCHED_API };
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &b), 0);
+	busy = b.id;
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(status_of(busy, why, sizeof(why)), SCHED_DEFERRED);
+	CU_ASSERT_STRING_EQUAL(why, "in a procedure");
+	/* An unknown step (the flows changed since): failed, with the reason. */
+	struct store_scheduled u = { .to = "+33677777777", .flow = "t", .step = "disparu",
+				     .send_at = T0, .origin = SCHED_API };
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &u), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(status_of(u.id, why, sizeof(why)), SCHED_FAILED);
+	CU_ASSERT_STRING_EQUAL(why, "unknown flow or step");
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -372,6 +434,7 @@ int main(void)
 	CU_add_test(s, "deferred by quiet hours, sent in the morning", test_quiet_deferred);
 	CU_add_test(s, "paced per transport", test_paced);
 	CU_add_test(s, "more than one batch", test_many);
+	CU_add_test(s, "a procedure opened first, continued by the answer", test_open_flow);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
