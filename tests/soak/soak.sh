@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# make soak: SOAK_MINUTES (default 30) of random dialogues over two dummy modems, the test
+# SMSC and the USSD callback, with kill -9 at random, SIGHUP every minute and back-end
+# outages; then checks that nothing was lost and that memory came back to its baseline
+# (see soak.py). Not part of make check or CI. SOAK_SEED replays a run's random choices;
+# KEEP=1 keeps the directory (logs, store). Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+for x in guichetd tools/sms_inject tools/smsc; do
+  [ -x "$B/$x" ] || { echo "skip: $B/$x not built"; exit 77; }
+done
+for c in python3 curl openssl; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
+T=$(mktemp -d /tmp/guichet-soak.XXXXXX)
+cleanup() {
+  # Whatever soak.py left running in its directory (it stops its peers itself when it ends).
+  for p in $(pgrep -f "$T" 2>/dev/null); do kill "$p" 2>/dev/null; done
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+umask 077
+python3 "$ROOT/tests/soak/soak.py" "$ROOT" "$B" "$T"
