@@ -1,0 +1,24 @@
+/* When a flow's reminder is due: "<date> <offset>... [HH:MM]" -> unix seconds. Pure apart
+ * from the C library's local time zone (guichetd sets it once at start to the notify
+ * section's zone, Europe/Paris by default: see quiet_use_tz), so days and clock times are
+ * the person's wall clock across summer time.
+ *
+ *   "2026-12-07T09:30 -1d 18:00"  the day before at 18:00
+ *   "2026-12-07T09:30 -2h"        two hours before (07:30)
+ *   "2026-12-07 +1d 09:00"        a bare date is its midnight
+ *   "+5s", "now +10m"             from the time of the step
+ *
+ * Offsets: a sign, a number and d (calendar days, same wall-clock time), h, m or s; several
+ * may follow each other. The optional HH:MM, last, sets the time of day once moved. */
+#ifndef GUICHET_REMIND_H
+#define GUICHET_REMIND_H
+
+#include <stdint.h>
+
+/* 0 with *at set (unix seconds), or -1 with *err saying what is wrong with spec (static). */
+int remind_at(const char *spec, int64_t now, int64_t *at, const char **err);
+/* The written form, before its templates are expanded: a leading {{...}} stands for a date,
+ * the rest is checked as remind_at would. 0, or -1 with *err set. */
+int remind_spec_check(const char *spec, const char **err);
+
+#endif
