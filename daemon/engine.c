@@ -7,6 +7,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/engine.h"
+#include "guichet/remind.h"
 #include "guichet/template.h"
 #include "guichet/text.h"
 
@@ -366,6 +367,77 @@ static int branch_target(struct run *r, const struct flow_step *st)
 	return st->else_idx;
 }
 
+/* ---- messages sent first: remind:, receipt:, cancel_reminders: ---- */
+
+/* t's SMS wording for the person, expanded and folded as the channel folds. */
+static const char *sms_text(struct run *r, const struct flow_text *t)
+{
+	const char *tmpl = flow_text_pick(t, r->s->lang, false);
+	const char *text = tmpl ? expand(r, tmpl) : NULL;
+
+	if (text && r->in->channel && r->in->channel->fold && !text_is_gsm7(text))
+		text = text_fold_gsm7(r->ctx, text);
+	return text;
+}
+
+static void add_send(struct run *r, const struct flow_step *st, bool receipt, unsigned i,
+		     int64_t at, const char *text, const char *ref)
+{
+	struct engine_out *out = r->out;
+	struct engine_send *n = talloc_realloc(r->ctx, out->sends, struct engine_send,
+					       out->n_sends + 1);
+
+	if (!n || !text || !*text)
+		return;
+	out->sends = n;
+	n = &out->sends[out->n_sends++];
+	n->receipt = receipt;
+	n->at = at;
+	n->text = text;
+	n->reference = ref;
+	/* The same person, step, message and time (and reference) is the same message. */
+	n->key = talloc_asprintf(r->ctx, "flow:%s:%s:%s:%s%u:%lld:%s", r->s->address,
+				 r->flow->name, st->name, receipt ? "r" : "m", i, (long long)at,
+				 ref ? ref : "");
+}
+
+static void step_sends(struct run *r, const struct flow_step *st)
+{
+	const char *ref = NULL;
+
+	if (st->cancel_reminders) {
+		const char *c = expand(r, st->cancel_reminders);
+		char *t = c ? trim(r->ctx, c) : NULL;
+		if (t && *t) {
+			const char **n = talloc_realloc(r->ctx, r->out->cancels, const char *,
+							r->out->n_cancels + 1);
+			if (n) {
+				r->out->cancels = n;
+				n[r->out->n_cancels++] = t;
+			}
+		}
+	}
+	if (!st->n_remind && !st->receipt.n)
+		return;
+	if (st->reference) {
+		char *t = trim(r->ctx, expand(r, st->reference));
+		ref = t && *t ? t : NULL;
+	}
+	if (st->receipt.n)
+		add_send(r, st, true, 0, r->in->now, sms_text(r, &st->receipt), ref);
+	for (unsigned i = 0; i < st->n_remind; i++) {
+		int64_t at;
+		/* A reminder already past (a booking for tomorrow morning and "-1d 18:00") or
+		 * without a date is not sent: late, it would mislead. */
+		if (remind_at(expand(r, st->remind[i].at), r->in->now, &at, NULL) < 0 ||
+		    at <= r->in->now) {
+			r->out->n_skipped++;
+			continue;
+		}
+		add_send(r, st, false, i, at, sms_text(r, &st->remind[i].text), ref);
+	}
+}
+
 static void start_call(struct run *r, const struct flow_step *st)
 {
 	struct engine_out *out = r->out;
@@ -409,6 +481,7 @@ static void run_from(struct run *r, int idx, const char *prev)
 		}
 		const struct flow_step *st = &r->flow->steps[idx];
 		apply_set(r, st->set, st->n_set);
+		step_sends(r, st);
 		switch (st->kind) {
 		case STEP_SAY:
 			append(r, say_text(r, &st->text));

@@ -6,6 +6,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow.h"
+#include "guichet/remind.h"
 #include "guichet/template.h"
 #include "guichet/text.h"
 
@@ -513,6 +514,13 @@ static void check_step_vars(struct ck *c, const struct flow *f, const struct flo
 		check_text_vars(&u, &st->options[i].label);
 		check_assign_vars(&u, st->options[i].set, st->options[i].n_set);
 	}
+	for (i = 0; i < st->n_remind; i++) {
+		check_tmpl(&u, st->remind[i].at, &st->remind[i].at_loc);
+		check_text_vars(&u, &st->remind[i].text);
+	}
+	check_text_vars(&u, &st->receipt);
+	check_tmpl(&u, st->reference, &st->reference_loc);
+	check_tmpl(&u, st->cancel_reminders, &st->cancel_loc);
 	for (i = 0; i < st->n_when; i++)
 		for (j = 0; j < st->when[i].n_all; j++)
 			check_name_use(&u, st->when[i].all[j].var, &st->when[i].all[j].loc);
@@ -1411,6 +1419,54 @@ static void check_common(struct ck *c)
 			       "{{contact}} and cannot hold variables itself");
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Messages sent first: reminders and receipts */
+
+/* A reminder or receipt goes by SMS whatever the channel: it must fit the parts a reply may
+ * take, and what it costs is said (a note), as shown with its variables empty. */
+static void check_send_text(struct ck *c, const struct flow *f, const struct flow_step *st,
+			    const struct flow_text *t, const char *what)
+{
+	for (unsigned i = 0; i < t->n; i++) {
+		const char *lang = t->tr[i].lang;
+		char *text = shown(c, f, t, lang, false, NULL);
+		struct text_measure m;
+		char *over;
+
+		if (!text)
+			continue;
+		if ((over = overflow(c, text, false))) {
+			err_at(c, &t->tr[i].loc, "the %s of step `%s` (%s) takes %s: it goes by SMS, "
+			       "shorten it", what, st->name, lang, over);
+			continue;
+		}
+		text_measure(text, &m);
+		diag_add(c->d, DIAG_NOTE, t->tr[i].loc.file, t->tr[i].loc.line, t->tr[i].loc.col,
+			 "the %s of step `%s` (%s) costs %u SMS part%s, with its variables empty",
+			 what, st->name, lang, m.parts, m.parts > 1 ? "s" : "");
+	}
+}
+
+static void check_sends(struct ck *c, const struct flow *f)
+{
+	for (unsigned s = 0; s < f->n_steps; s++) {
+		const struct flow_step *st = &f->steps[s];
+
+		for (unsigned i = 0; i < st->n_remind; i++) {
+			const char *why = NULL;
+
+			if (remind_spec_check(st->remind[i].at, &why) < 0)
+				err_at(c, &st->remind[i].at_loc, "reminder %u of step `%s`: `at: %s`: "
+				       "%s", i + 1, st->name, st->remind[i].at, why);
+			check_send_text(c, f, st, &st->remind[i].text, "reminder");
+		}
+		check_send_text(c, f, st, &st->receipt, "receipt");
+		if (st->reference && !st->n_remind && !st->receipt.n)
+			err_at(c, &st->reference_loc, "step `%s` has a `reference` but no `remind` "
+			       "or `receipt` to carry it", st->name);
+	}
+}
+
 unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struct diag *d)
 {
 	struct ck c = { .fs = fs, .env = env, .d = d };
@@ -1440,6 +1496,7 @@ unsigned flow_check(const struct flow_set *fs, const struct flow_env *env, struc
 		check_loops(&c, f);
 		check_flow_vars(&c, f, reach);
 		check_ops(&c, f);
+		check_sends(&c, f);
 		if (f->n_ussd)
 			check_flow_ussd(&c, f);
 		talloc_free(reach);

@@ -359,17 +359,19 @@ static void parse_assigns(struct ld *L, yaml_node_t *n, struct flow_assign **out
 enum { K_MENU, K_ASK, K_CALL, K_BRANCH, K_SAY, K_N };
 static const char *const kind_keys[K_N] = { "menu", "ask", "call", "branch", "say" };
 
+/* Messages sent first, on any step but a branch (parse_sends). */
+#define SEND_KEYS "remind", "receipt", "reference", "cancel_reminders"
 static const char *const menu_keys[] = { "menu", "options", "options_from", "retry", "tries",
-					 "on_fail", "next", "set", "help" };
+					 "on_fail", "next", "set", "help", SEND_KEYS };
 static const char *const ask_keys[] = { "ask", "expect", "save", "secret", "next", "set",
-					"help" };
+					"help", SEND_KEYS };
 static const char *const call_keys[] = { "call", "with", "save", "on_error", "wait", "next",
-					 "set", "help" };
-static const char *const say_keys[] = { "say", "next", "end", "set", "help" };
+					 "set", "help", SEND_KEYS };
+static const char *const say_keys[] = { "say", "next", "end", "set", "help", SEND_KEYS };
 static const char *const all_step_keys[] = {
 	"menu", "ask", "call", "branch", "say", "options", "options_from", "retry", "tries",
 	"on_fail", "next", "set", "help", "expect", "save", "secret", "with", "on_error", "wait",
-	"else", "end",
+	"else", "end", SEND_KEYS,
 };
 
 /* A pair of numbers [min, max] or a single number (single_is_exact: min = max = N; else
@@ -808,6 +810,68 @@ static void parse_when(struct ld *L, struct flow_when *w, yaml_node_t *n)
 		w->n_all = 1;
 }
 
+/* remind: [{ at: "{{rdv.start}} -1d 18:00", text: "..." }, ...] */
+static void parse_remind(struct ld *L, struct flow_step *st, yaml_node_t *n)
+{
+	if (!ydoc_is_seq(n) || !ydoc_len(n)) {
+		ydoc_error(L->y, n, "expected a list of { at: \"{{date}} -1d 18:00\", text: ... }, "
+			   "found %s", ydoc_is_seq(n) ? "an empty list" : ydoc_kind(n));
+		return;
+	}
+	unsigned len = ydoc_len(n);
+	if (len > FLOW_MAX_CHOICES) {
+		ydoc_error(L->y, n, "%u reminders on one step: at most %u", len, FLOW_MAX_CHOICES);
+		len = FLOW_MAX_CHOICES;
+	}
+	st->remind = talloc_zero_array(L->fs, struct flow_remind, len);
+	if (!st->remind)
+		return;
+	for (unsigned i = 0; i < len; i++) {
+		yaml_node_t *it = ydoc_seq_item(L->y, n, i), *v;
+		struct flow_remind *m = &st->remind[st->n_remind];
+
+		m->loc = loc_of(L, it);
+		if (!ydoc_is_map(it)) {
+			ydoc_error(L->y, it, "expected { at: ..., text: ... }, found %s",
+				   ydoc_kind(it));
+			continue;
+		}
+		ydoc_check_keys(L->y, it, KEYS("at", "text"));
+		if ((v = ydoc_get(L->y, it, "at"))) {
+			m->at = tmpl(L, v);
+			m->at_loc = loc_of(L, v);
+		} else {
+			ydoc_error(L->y, it, "a reminder needs `at`: when to send it, e.g. "
+				   "\"{{rdv.start}} -1d 18:00\"");
+		}
+		if ((v = ydoc_get(L->y, it, "text")))
+			parse_text(L, v, &m->text);
+		else
+			ydoc_error(L->y, it, "a reminder needs `text`");
+		if (m->at && m->text.n)
+			st->n_remind++;
+	}
+}
+
+/* remind:, receipt:, reference:, cancel_reminders: — what a step sends later or cancels. */
+static void parse_sends(struct ld *L, struct flow_step *st, yaml_node_t *n)
+{
+	yaml_node_t *v;
+
+	if ((v = ydoc_get(L->y, n, "remind")))
+		parse_remind(L, st, v);
+	if ((v = ydoc_get(L->y, n, "receipt")))
+		parse_text(L, v, &st->receipt);
+	if ((v = ydoc_get(L->y, n, "reference"))) {
+		st->reference = tmpl(L, v);
+		st->reference_loc = loc_of(L, v);
+	}
+	if ((v = ydoc_get(L->y, n, "cancel_reminders"))) {
+		st->cancel_reminders = tmpl(L, v);
+		st->cancel_loc = loc_of(L, v);
+	}
+}
+
 static void parse_step(struct ld *L, struct flow_step *st, const char *name, yaml_node_t *kn,
 		       yaml_node_t *n)
 {
@@ -875,6 +939,8 @@ static void parse_step(struct ld *L, struct flow_step *st, const char *name, yam
 		parse_text(L, v, &st->help);
 	if (kind != K_BRANCH && (v = ydoc_get(L->y, n, "next")))
 		st->next = step_ref(L, v, &st->next_loc);
+	if (kind != K_BRANCH)
+		parse_sends(L, st, n);
 
 	switch (kind) {
 	case K_MENU: {

@@ -93,12 +93,14 @@ static void log_diag(const struct diag *d, int level)
 {
 	for (unsigned i = 0; i < d->n; i++) {
 		const struct diag_entry *e = &d->e[i];
+		/* Notes (what a receipt costs) are for guichet check, not the journal. */
+		int lvl = e->level == DIAG_ERROR ? level : e->level == DIAG_NOTE ? LOGL_INFO
+										   : LOGL_NOTICE;
 		if (e->line)
-			glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL,
-			     "%s:%u:%u: %s", e->file ? e->file : "?", e->line, e->col, e->msg);
+			glog(GLOG_CONFIG, lvl, NULL, "%s:%u:%u: %s", e->file ? e->file : "?",
+			     e->line, e->col, e->msg);
 		else
-			glog(GLOG_CONFIG, e->level == DIAG_ERROR ? level : LOGL_NOTICE, NULL,
-			     "%s: %s", e->file ? e->file : "?", e->msg);
+			glog(GLOG_CONFIG, lvl, NULL, "%s: %s", e->file ? e->file : "?", e->msg);
 	}
 }
 
@@ -452,6 +454,7 @@ int main(int argc, char **argv)
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
 		return 1;
 	}
+	router_set_scheduler(dm->router, dm->scheduler);
 	if (c->api) {
 		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
 					    .router = dm->router,

@@ -81,6 +81,8 @@ struct router {
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
 	const struct notify_config *notify;	/* STOP/START words; NULL: none */
+	struct scheduler *sched;	/* told when a flow scheduled something; NULL: none */
+	bool sched_dirty;		/* a flow scheduled or cancelled in this transaction */
 	/* Store health, for one journal line per change and STATUS= (store_result). */
 	bool store_failing;	/* the last write failed */
 	bool store_lost;	/* its file was removed or replaced: nothing is taken any more */
@@ -292,6 +294,70 @@ static void log_input(const struct session *s, const struct engine_input *in,
 		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: (answer to a secret question, not logged)");
 	else
 		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: %s", in->text ? in->text : "");
+}
+
+/* ---- messages a flow sends first (remind:, receipt:, cancel_reminders:) ---- */
+
+/* Inside the caller's transaction, with the step that decided them: a crash either keeps
+ * both or neither, and the idempotency keys make a replay schedule nothing twice. to: the
+ * person's number; via: the transport they wrote to (NULL: the default). */
+static int flow_sends(struct router *r, const struct session *s, const struct engine_out *out,
+		      const char *to, const char *via)
+{
+	struct store *st = r->st;
+	struct log_fields f = { .flow = out->flow, .step = out->step,
+				.channel = channel_name(s->channel) };
+	char pseudo[32];
+
+	if (!out->n_sends && !out->n_cancels && !out->n_skipped)
+		return 0;
+	f.session = log_pseudonym(pseudo, sizeof(pseudo), s->key);
+	if (!to || !*to || !st->ops->schedule_add) {
+		glog(GLOG_SESSION, LOGL_NOTICE, &f, "%u reminder(s)/receipt(s) not scheduled: no "
+		     "number to send them to", out->n_sends);
+		return 0;
+	}
+	for (unsigned i = 0; i < out->n_cancels; i++) {
+		int n = st->ops->schedule_cancel_ref(st, out->cancels[i], to);
+		if (n < 0)
+			return -1;
+		glog(GLOG_SESSION, LOGL_INFO, &f, "%d scheduled message(s) cancelled", n);
+		r->sched_dirty = true;
+	}
+	for (unsigned i = 0; i < out->n_sends; i++) {
+		const struct engine_send *e = &out->sends[i];
+		struct store_scheduled m = {
+			.to = to, .text = e->text, .via = via && *via ? via : NULL,
+			.send_at = e->at * 1000, .reference = e->reference,
+			.idempotency_key = e->key,
+			.origin = e->receipt ? SCHED_RECEIPT : SCHED_REMIND,
+			.status = SCHED_QUEUED,
+		};
+		int rc = st->ops->schedule_add(st, &m);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			glog(GLOG_SESSION, LOGL_INFO, &f, "%s %lld scheduled", e->receipt ?
+			     "receipt" : "reminder", (long long)m.id);
+		r->sched_dirty = true;
+	}
+	if (out->n_skipped)
+		glog(GLOG_SESSION, LOGL_NOTICE, &f, "%u reminder(s) not scheduled: their time is "
+		     "past or not a time", out->n_skipped);
+	return 0;
+}
+
+/* After a commit: the scheduler looks again (a receipt is due now). */
+static void sched_kick(struct router *r)
+{
+	if (r->sched_dirty && r->sched)
+		scheduler_kick(r->sched);
+	r->sched_dirty = false;
+}
+
+void router_set_scheduler(struct router *r, struct scheduler *s)
+{
+	r->sched = s;
 }
 
 /* ---- SMS ---- */
@@ -628,6 +694,8 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 		if (q == 1 && in->kind == EV_TEXT)
 			return 0;
 	}
+	if (flow_sends(r, &s, &out, from, s.via[0] ? s.via : via) < 0)
+		return -1;
 	if (s.state == SESSION_IDLE && !s.vars.n)
 		rc = r->st->ops->session_del(r->st, key);
 	else
@@ -694,6 +762,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 	if (st->ops->commit(st) < 0)
 		goto fail_rollback;
 	store_result(r, true, NULL);
+	sched_kick(r);
 	start_calls(r, CHANNEL_SMS, calls, n_calls);
 	talloc_free(ctx);
 	offer_outbox(r);
@@ -701,6 +770,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 
 fail_rollback:
 	st->ops->rollback(st);
+	r->sched_dirty = false;
 fail:
 	store_result(r, false, "storing received messages");
 	talloc_free(ctx);
@@ -735,11 +805,13 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls, NULL) < 0 ||
 	    r->st->ops->commit(r->st) < 0) {
 		r->st->ops->rollback(r->st);
+		r->sched_dirty = false;
 		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: %s", p->op,
 		     store_last_error(r->st));
 		store_result(r, false, "storing a call's outcome");
 	} else {
 		store_result(r, true, NULL);
+		sched_kick(r);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
 	}
 	talloc_free(ctx);
@@ -1054,6 +1126,21 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 	if (out.started)
 		d->s.flow_version = r->flows->version;
 	log_outcome(&before, &d->s, &out);
+
+	/* Reminders and receipts go by SMS to the number behind the dialogue, as a follow-up
+	 * does. */
+	if (out.n_sends || out.n_cancels || out.n_skipped) {
+		if (r->st->ops->begin(r->st) == 0 &&
+		    flow_sends(r, &d->s, &out, d->from, NULL) == 0 &&
+		    r->st->ops->commit(r->st) == 0) {
+			store_result(r, true, NULL);
+			sched_kick(r);
+		} else {
+			r->st->ops->rollback(r->st);
+			r->sched_dirty = false;
+			store_result(r, false, "scheduling a USSD dialogue's reminders");
+		}
+	}
 
 	if (d->followup_sms) {
 		/* The USSD screen was closed with the wait text: the answer goes by SMS. */

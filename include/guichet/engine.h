@@ -54,6 +54,17 @@ struct engine_call {
 	struct vars args;		/* expanded `with:` (secret flag kept for the logs) */
 };
 
+/* A message sent first that a step decided (remind:, receipt:): the router stores it in the
+ * schedule with the step's transaction. Always by SMS, to the person. */
+struct engine_send {
+	bool receipt;			/* a receipt (at = now), else a reminder */
+	int64_t at;			/* unix seconds */
+	const char *text;		/* final: SMS wording, expanded, folded when the channel folds */
+	const char *reference;		/* the step's reference, or NULL */
+	const char *key;		/* idempotency key: entering the step again (back, a
+					 * replay after a crash) schedules nothing twice */
+};
+
 struct engine_out {
 	const char *reply;		/* text to send, or NULL; for USSD one screen */
 	bool expects_answer;		/* USSD: CONTINUE (true) or END (false) */
@@ -65,6 +76,13 @@ struct engine_out {
 	const char *flow;		/* flow and step after the event, for logs */
 	const char *step;
 	bool input_secret;		/* the text answered a secret question: never log it */
+	unsigned n_sends;		/* reminders and receipts to schedule */
+	struct engine_send *sends;
+	unsigned n_cancels;		/* references whose open messages to this person are
+					 * cancelled (cancel_reminders:) */
+	const char **cancels;
+	unsigned n_skipped;		/* reminders not scheduled: their time was already past
+					 * or did not read as a time (for the log) */
 };
 
 /* Applies one event to *s (updated in place to its new state) with flows fs. Everything in

@@ -40,6 +40,13 @@ struct flow_assign {		/* set: { var: "template" } */
 	struct flow_loc loc;	/* of the value */
 };
 
+/* remind: one message sent later, at a time computed from a date variable (remind.h). */
+struct flow_remind {
+	const char *at;		/* "{{rdv.start}} -1d 18:00", a template */
+	struct flow_text text;	/* the SMS wording is sent, whatever the channel */
+	struct flow_loc loc, at_loc;
+};
+
 struct flow_option {
 	struct flow_text label;
 	unsigned n_set;
@@ -144,6 +151,16 @@ struct flow_step {
 
 	/* STEP_SAY */
 	bool end;		/* end the session after this message */
+
+	/* Messages sent first, decided when the step is entered (any kind but branch): stored
+	 * in the schedule with the step's transaction (store.h). */
+	unsigned n_remind;
+	struct flow_remind *remind;
+	struct flow_text receipt;	/* an SMS proof sent at once (after USSD too) */
+	const char *reference;	/* template: the reference reminders and receipt carry */
+	const char *cancel_reminders;	/* template: cancels the person's open messages with
+					 * that reference (ANNULER <ref>) */
+	struct flow_loc reference_loc, cancel_loc;
 
 	/* Where each step name and variable name above was written (file NULL when absent),
 	 * so that flow_check() can point at the value itself. */

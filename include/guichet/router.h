@@ -175,6 +175,10 @@ bool router_destination_allowed(const struct router *r, const char *to);
  * in the transaction that stores the message, and served as usual. NULL: none. Not owned. */
 struct notify_config;
 void router_set_notify(struct router *r, const struct notify_config *c);
+/* The scheduler to tell when a flow schedules a reminder or a receipt (scheduler_kick after
+ * the commit). NULL: none (the rows wait in the store). Not owned. */
+struct scheduler;
+void router_set_scheduler(struct router *r, struct scheduler *s);
 unsigned router_sessions_active(const struct router *r);
 /* NULL while the store works; else why it does not, for STATUS= ("store full: commit:
  * database or disk is full", "store lost: ... was removed or replaced while in use"). Each
