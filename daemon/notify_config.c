@@ -15,7 +15,7 @@ static const char *const day_names[7] = {
 	"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 };
 static const char *const notify_keys[] = { "quiet_hours", "pacing", "stop", "start", "via",
-					   "batch" };
+					   "batch", "status_call" };
 static const char *const quiet_keys[] = { "from", "to", "days", "tz" };
 
 void notify_config_defaults(struct notify_config *c)
@@ -167,6 +167,9 @@ struct notify_config *notify_config_parse(void *ctx, struct ydoc *y, yaml_node_t
 		parse_words(ctx, y, v, &c->start, &c->n_start);
 	if ((v = ydoc_get(y, n, "via")))
 		c->via = ydoc_string(y, v);
+	if ((v = ydoc_get(y, n, "status_call")) && (c->status_call = ydoc_string(y, v)) &&
+	    !strchr(c->status_call, '.'))
+		ydoc_error(y, v, "status_call: a back-end operation, like \"agenda.status\"");
 	if ((v = ydoc_get(y, n, "batch")) && ydoc_uint(y, v, &c->batch) == 0 &&
 	    (c->batch == 0 || c->batch > 10000)) {
 		ydoc_error(y, v, "batch: between 1 and 10000");

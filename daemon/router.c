@@ -540,6 +540,19 @@ out:
 	return rc;
 }
 
+static void ignore_done(void *data, bool ok, const struct vars *result, const char *error)
+{
+	(void)data; (void)ok; (void)result; (void)error;
+}
+
+int router_call(struct router *r, const char *op, const struct vars *args, unsigned budget_ms,
+		call_done_fn done, void *data)
+{
+	if (!r->calls.call)
+		return -1;
+	return r->calls.call(r->calls.impl, op, args, budget_ms, done ? done : ignore_done, data);
+}
+
 bool router_destination_allowed(const struct router *r, const char *to)
 {
 	return !r->guard || guard_destination_allowed(r->guard, to);

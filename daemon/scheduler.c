@@ -24,6 +24,10 @@
 /* A person in a procedure is not interrupted by another one: asked again after this. */
 #define BUSY_RETRY_MS (5 * 60 * 1000)
 
+#define STATUS_CALL_MS 10000
+
+struct change;
+
 /* Pacing: a token bucket of SMS parts per transport, filled at parts_per_s, holding at most
  * one second's worth. */
 struct bucket {
@@ -42,6 +46,9 @@ struct scheduler {
 	unsigned n_buckets;
 	bool manual;
 	struct rate_ctr_group *ctrs;
+	struct change *changes;	/* status call-backs of the batch being decided */
+	unsigned n_changes, cap_changes;
+	bool status_call_warned;
 };
 
 static const struct rate_ctr_desc sched_ctr_desc[] = {
@@ -115,6 +122,64 @@ static void log_status(const struct store_scheduled *m, enum sched_status st, co
 	     "message %lld to %s (%s): %s%s%s", (long long)m->id,
 	     log_mask(masked, sizeof(masked), m->to ? m->to : "?"), sched_origin_name(m->origin),
 	     sched_status_name(st), why ? ": " : "", why ? why : "");
+}
+
+/* Status call-backs: the changes of a batch are kept until its commit, then each is told
+ * to the configured operation (not durable: a crash between the two loses the call-back,
+ * never the message; GET /v1/messages/{id} always has the status). */
+struct change {
+	int64_t id;
+	enum sched_status status;
+	enum sched_origin origin;
+	char reason[48], reference[72];
+};
+
+static void note_change(struct scheduler *s, const struct store_scheduled *m,
+			enum sched_status to, const char *why)
+{
+	struct change *c;
+
+	if (s->n_changes == s->cap_changes) {
+		unsigned cap = s->cap_changes ? s->cap_changes * 2 : 64;
+		struct change *n = talloc_realloc(s, s->changes, struct change, cap);
+		if (!n)
+			return;
+		s->changes = n;
+		s->cap_changes = cap;
+	}
+	c = &s->changes[s->n_changes++];
+	c->id = m->id;
+	c->status = to;
+	c->origin = m->origin;
+	snprintf(c->reason, sizeof(c->reason), "%s", why ? why : "");
+	snprintf(c->reference, sizeof(c->reference), "%s", m->reference ? m->reference : "");
+}
+
+static void tell_changes(struct scheduler *s)
+{
+	for (unsigned i = 0; i < s->n_changes; i++) {
+		const struct change *c = &s->changes[i];
+		void *ctx = talloc_new(s);
+		struct vars v;
+		char id[24];
+
+		vars_init(&v, ctx);
+		snprintf(id, sizeof(id), "%lld", (long long)c->id);
+		vars_set(&v, "id", id, false);
+		vars_set(&v, "status", sched_status_name(c->status), false);
+		vars_set(&v, "reason", c->reason, false);
+		vars_set(&v, "reference", c->reference, false);
+		vars_set(&v, "origin", sched_origin_name(c->origin), false);
+		if (router_call(s->r, s->cfg.status_call, &v, STATUS_CALL_MS, NULL, NULL) < 0 &&
+		    !s->status_call_warned) {
+			s->status_call_warned = true;
+			glog(GLOG_MAIN, LOGL_ERROR, NULL, "notify: status_call %s is not a "
+			     "configured back-end operation: no status call-backs",
+			     s->cfg.status_call);
+		}
+		talloc_free(ctx);
+	}
+	s->n_changes = 0;
 }
 
 /* A procedure opened with the person (router_open_flow), its variables from the stored
@@ -211,6 +276,8 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 	}
 	if (st->ops->schedule_mark(st, m->id, to, why, send_at, out_id) < 0)
 		return -1;
+	if (s->cfg.status_call)
+		note_change(s, m, to, why);
 	rate_ctr_inc2(s->ctrs, to == SCHED_SENT ? SCHED_CTR_SENT : to == SCHED_DEFERRED ?
 		      SCHED_CTR_DEFERRED : to == SCHED_EXPIRED ? SCHED_CTR_EXPIRED : SCHED_CTR_REFUSED);
 	log_status(m, to, why);
@@ -248,12 +315,14 @@ int scheduler_run(struct scheduler *s, int64_t now)
 		}
 		if (n < 0 || (i < n && !held) || st->ops->commit(st) < 0) {
 			st->ops->rollback(st);
+			s->n_changes = 0;
 			glog(GLOG_STORE, LOGL_ERROR, NULL, "schedule: %s", store_last_error(st));
 			talloc_free(ctx);
 			arm(s, NO_TRANSPORT_MS);
 			return -1;
 		}
 		talloc_free(ctx);
+		tell_changes(s);
 		changed += done;
 		if (done)
 			router_sms_ready(s->r, NULL);
@@ -308,6 +377,8 @@ void scheduler_configure(struct scheduler *s, const struct notify_config *cfg)
 		s->cfg.start[i] = talloc_strdup(c, cfg->start[i]);
 	s->cfg.quiet.tz = cfg->quiet.tz ? talloc_strdup(c, cfg->quiet.tz) : NULL;
 	s->cfg.via = cfg->via ? talloc_strdup(c, cfg->via) : NULL;
+	s->cfg.status_call = cfg->status_call ? talloc_strdup(c, cfg->status_call) : NULL;
+	s->status_call_warned = false;
 	talloc_free(s->cfg_ctx);
 	s->cfg_ctx = c;
 	router_set_notify(s->r, &s->cfg);

@@ -171,6 +171,10 @@ int router_notify_queue(struct router *r, const char *via, const char *to, const
 int router_open_flow(struct router *r, const char *via, const char *to, const char *flow,
 		     const char *step, const struct vars *vars, int64_t *id, const char **why);
 bool router_destination_allowed(const struct router *r, const char *to);
+/* Calls op on the back-end port the flows use, outside any session (a status call-back).
+ * done may be NULL. 0, or -1 when op is unknown. */
+int router_call(struct router *r, const char *op, const struct vars *args, unsigned budget_ms,
+		call_done_fn done, void *data);
 /* The STOP/START words (notify_keyword): a person who writes one is opted out / back in,
  * in the transaction that stores the message, and served as usual. NULL: none. Not owned. */
 struct notify_config;

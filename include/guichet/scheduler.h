@@ -55,6 +55,9 @@ struct notify_config {
 	const char *via;	/* default transport or group for messages with no via (NULL: the
 				 * first registered) */
 	unsigned batch;		/* due messages read at once (default 200) */
+	const char *status_call;	/* "backend.operation" told of each status the scheduler
+					 * gives (id, status, reason, reference, origin; never
+					 * the number nor the text), or NULL */
 };
 
 /* The defaults: quiet 20:00–08:00 and Sundays in Europe/Paris, pacing 10 parts/s, STOP and

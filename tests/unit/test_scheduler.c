@@ -149,11 +149,23 @@ static int fake_send(struct sms_transport *t, const struct store_outbound *m)
 static struct sms_transport modem = { .name = "m1", .send = fake_send, .up = true,
 				      .group = "modem" };
 
+static unsigned n_status_calls;
+static char status_call_args[256];
+
+/* Only the status call-back exists; it records its arguments (and never answers: the
+ * scheduler does not wait for it). */
 static int fake_call(void *impl, const char *op, const struct vars *args, unsigned budget_ms,
 		     call_done_fn done, void *data)
 {
-	(void)impl; (void)op; (void)args; (void)budget_ms; (void)done; (void)data;
-	return -1;
+	(void)impl; (void)budget_ms; (void)done; (void)data;
+	if (strcmp(op, "svc.status") != 0)
+		return -1;
+	n_status_calls++;
+	snprintf(status_call_args, sizeof(status_call_args), "%s %s %s %s %s to=%s",
+		 vars_get(args, "id"), vars_get(args, "status"), vars_get(args, "reason"),
+		 vars_get(args, "reference"), vars_get(args, "origin"),
+		 vars_get(args, "to") ? vars_get(args, "to") : "(none)");
+	return 0;
 }
 
 static void *ctx;
@@ -416,6 +428,37 @@ static void test_open_flow(void)
 	CU_ASSERT_STRING_EQUAL(why, "unknown flow or step");
 }
 
+/* Each status the scheduler gives is told to the configured operation, without the number
+ * or the text. */
+static void test_status_call(void)
+{
+	struct notify_config nc;
+	struct store_scheduled m = { .to = "+33611112222", .text = "x", .send_at = T0,
+				     .reference = "D-9", .origin = SCHED_REMIND };
+	struct store_scheduled e = { .to = "+33611113333", .text = "y", .send_at = T0 - 5,
+				     .not_after = T0 - 1, .origin = SCHED_API };
+	char want[128];
+
+	notify_config_defaults(&nc);
+	nc.pace_default = 0;
+	nc.status_call = "svc.status";
+	scheduler_configure(sch, &nc);
+	n_sent = n_status_calls = 0;
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &m), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(n_status_calls, 1);
+	snprintf(want, sizeof(want), "%lld sent  D-9 remind to=(none)", (long long)m.id);
+	CU_ASSERT_STRING_EQUAL(status_call_args, want);
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &e), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, T0), 1);
+	CU_ASSERT_EQUAL(n_status_calls, 2);
+	snprintf(want, sizeof(want), "%lld expired   api to=(none)", (long long)e.id);
+	CU_ASSERT_STRING_EQUAL(status_call_args, want);
+	all_sent();
+	nc.status_call = NULL;
+	scheduler_configure(sch, &nc);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -435,6 +478,7 @@ int main(void)
 	CU_add_test(s, "paced per transport", test_paced);
 	CU_add_test(s, "more than one batch", test_many);
 	CU_add_test(s, "a procedure opened first, continued by the answer", test_open_flow);
+	CU_add_test(s, "status call-back", test_status_call);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
