@@ -1001,10 +1001,12 @@ static void test_sample_flows_fit(void)
 	talloc_free(d);
 	d = diag_alloc(ctx);
 	fs = flow_set_load(ctx, path, &e, d);
-	if (!fs || d->n)
+	if (!fs || d->n_errors || d->n_warnings)
 		diag_print(d, stderr);
 	CU_ASSERT_PTR_NOT_NULL(fs);
-	CU_ASSERT_EQUAL(d->n, 0);
+	/* Notes (what a receipt or a reminder costs) are information, not problems. */
+	CU_ASSERT_EQUAL(d->n_errors, 0);
+	CU_ASSERT_EQUAL(d->n_warnings, 0);
 	talloc_free(fs);
 }
 
