@@ -918,7 +918,10 @@ static int cmd_report(void *ctx, int argc, char **argv)
 	struct report_opts ro = {
 		.ro = render_opts_from(c),
 		.to = test_opts(c),
-		.tests_dir = is_dir(path) ? tests_dir(ctx, path) : NULL,
+		/* one flow file: the dialogues beside it that are about its flows */
+		.tests_dir = tests_dir(ctx, is_dir(path) ? path
+					     : dirname(talloc_strdup(ctx, path))),
+		.only_flows = !is_dir(path),
 		.flows_path = path,
 		.backends = c ? c->backends : NULL,
 	};

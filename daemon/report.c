@@ -799,8 +799,12 @@ int report_write(void *ctx, const struct flow_set *fs, const struct report_opts 
 		dl.r = talloc_zero_array(p.tmp, struct flowtest_result *, n ? n : 1);
 		dl.flow = talloc_zero_array(p.tmp, const struct flow *, n ? n : 1);
 		for (unsigned i = 0; dl.r && dl.flow && i < n; i++) {
+			const struct flow *f = dialogue_flow(fs, tests[i]);
+
+			if (!f && o->only_flows)
+				continue;
 			dl.r[dl.n] = flowtest_run(p.tmp, fs, tests[i], &o->to);
-			dl.flow[dl.n] = dialogue_flow(fs, tests[i]);
+			dl.flow[dl.n] = f;
 			dl.n++;
 		}
 	}

@@ -10,6 +10,7 @@
 #ifndef GUICHET_REPORT_H
 #define GUICHET_REPORT_H
 
+#include <stdbool.h>
 #include "guichet/backend.h"
 #include "guichet/diag.h"
 #include "guichet/flow.h"
@@ -21,6 +22,8 @@ struct report_opts {
 	struct flowtest_opts to;	/* how dialogues are played */
 	const char *tests_dir;		/* the test dialogues (FLOWS/tests), NULL for none */
 	const char *flows_path;		/* shown on the index */
+	bool only_flows;		/* only the dialogues that start one of the flows (the
+					 * flows are one file of a directory) */
 	const struct backend_config *backends;	/* the configuration's, NULL: calls by name */
 };
 

@@ -137,6 +137,15 @@ fi
 grep -q 'class="bubble them"' "$T/droits.dom" && grep -q 'class="screen"' "$T/droits.dom" \
   && grep -q 'Reçu : [0-9]* SMS, [0-9]* partie' "$T/droits.dom" && grep -q 'écrans USSD' "$T/droits.dom" \
   && ok "SMS bubbles, USSD screens, parts received" || fail "dialogue screens not found in droits"
+# One flow file: its page, with the dialogues about it (and no others).
+if timeout 120 "$G" report -o "$T/one" flows/dossier.yaml >/dev/null 2>&1 \
+   && [ -s "$T/one/dossier.html" ] && [ ! -e "$T/one/droits.html" ] \
+   && [ "$(grep -c 'class="dialogue' "$T/one/dossier.html")" = "$(grep -c 'class="dialogue' "$T/r/dossier.html")" ] \
+   && ! grep -q 'class="dialogue' "$T/one/index.html"; then
+  ok "one flow file: its page and its dialogues"
+else
+  fail "report of one flow file"
+fi
 # With a configuration: USSD sizes against its screen, calls with their requests. (Its own
 # small one: config/guichet.yaml names CA files a fresh machine may not have.)
 cat > "$T/cfg.yaml" <<'YAML'
