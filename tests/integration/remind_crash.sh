@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A flow's receipt and reminders are stored with the step: guichetd killed -9 after the
+# booking and before the reminders' time, then started again, sends every reminder exactly
+# once, not before its time, and the receipt once. Then ANNULER cancels the reminders of a
+# second booking before they go. guichetd on libGammu's dummy modem, a real SQLite store.
+set -u
+BUILD=${BUILD:-build}
+root=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
+[ -x "$bin/tools/sms_inject" ] || { echo "skip: $bin/tools/sms_inject not built"; exit 77; }
+command -v python3 >/dev/null || { echo "skip: python3"; exit 77; }
+dir=$(mktemp -d /tmp/guichet-remind.XXXXXX)
+mkdir -p "$dir/modem" "$dir/flows"
+pid=""
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null; [ "${KEEP:-}" = 1 ] && echo "kept $dir" || rm -rf "$dir"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; tail -n 20 "$dir/guichetd.log"; exit 1; }
+
+cat > "$dir/flows/rappel.yaml" <<'Y'
+flow: rappel
+title: Rappel
+entry: { sms: [INSCRIPTION, ANNULER] }
+start: choix
+steps:
+  choix:
+    menu: "Inscription ?"
+    options:
+      - { label: "Oui", next: inscrit }
+      - { label: "Annuler", next: annule }
+  inscrit:
+    say: "Inscrit."
+    set: { ref: "T1" }
+    reference: "{{ref}}"
+    receipt: "Recu {{ref}}."
+    remind:
+      - { at: "+5s", text: "Rappel un {{ref}}." }
+      - { at: "now +7s", text: "Rappel deux {{ref}}." }
+    end: true
+  annule:
+    say: "Annule."
+    cancel_reminders: "T1"
+    end: true
+Y
+cat > "$dir/guichet.yaml" <<Y
+flows: $dir/flows
+store: $dir/guichet.db
+log: { level: info }
+modems:
+  - name: m1
+    model: dummy
+    device: $dir/modem
+    poll_ms: 50
+    rate: 0
+    sent_log: $dir/sent.jsonl
+notify:
+  quiet_hours: off
+  pacing: 0
+Y
+start() {
+  "$bin/guichetd" -f -c "$dir/guichet.yaml" 2>>"$dir/guichetd.log" &
+  pid=$!
+}
+count() { if [ -f "$dir/sent.jsonl" ]; then grep -c "$1" "$dir/sent.jsonl"; else echo 0; fi; }
+wait_count() { for _ in $(seq 1 "${3:-100}"); do [ "$(count "$1")" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
+say() { "$bin/tools/sms_inject" "$dir/modem" "$1" "$2" >/dev/null || fail "inject"; }
+
+start
+N=3
+for i in $(seq 1 $N); do say "+3361000000$i" INSCRIPTION; done
+wait_count "Inscription" $N || fail "the menus were not sent"
+t0=$(date +%s)
+for i in $(seq 1 $N); do say "+3361000000$i" 1; done
+wait_count "Inscrit" $N || fail "the bookings were not answered"
+wait_count "Recu T1" $N || fail "the receipts were not sent"
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=""
+[ "$(count "Rappel")" -eq 0 ] || fail "a reminder went before its time"
+echo "ok receipts sent, killed -9 before the reminders' time"
+start
+wait_count "Rappel deux" $N 200 || fail "not every reminder was sent after the restart"
+sleep 1.5
+[ "$(count "Rappel un T1")" -eq $N ] || fail "reminder one sent $(count "Rappel un T1") times to $N people"
+[ "$(count "Rappel deux T1")" -eq $N ] || fail "reminder two sent $(count "Rappel deux T1") times to $N people"
+[ "$(count "Recu T1")" -eq $N ] || fail "receipts sent $(count "Recu T1") times to $N people"
+python3 - "$dir/sent.jsonl" "$t0" <<'P' || fail "a reminder was sent before its time"
+import json, sys
+t0 = int(sys.argv[2])
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["text"].startswith("Rappel un") and m["time"] < t0 + 5: sys.exit(1)
+    if m["text"].startswith("Rappel deux") and m["time"] < t0 + 7: sys.exit(1)
+P
+for i in $(seq 1 $N); do
+  [ "$(grep "+3361000000$i" "$dir/sent.jsonl" | grep -c Rappel || true)" -eq 2 ] || fail "+3361000000$i did not get its 2 reminders"
+done
+echo "ok every reminder sent once, at its time, after kill -9"
+
+# A second booking, then ANNULER before its reminders: nothing more goes out.
+say "+33610000009" INSCRIPTION
+wait_count "Inscription" $((N + 1)) || fail "menu"
+say "+33610000009" 1
+wait_count "Inscrit" $((N + 1)) || fail "booking"
+say "+33610000009" ANNULER
+wait_count "Inscription" $((N + 2)) || fail "menu"
+say "+33610000009" 2
+wait_count "Annule" 1 || fail "cancel answered"
+sleep 8
+[ "$(grep "+33610000009" "$dir/sent.jsonl" | grep -c Rappel || true)" -eq 0 ] || fail "a cancelled reminder was sent"
+echo "ok ANNULER cancels the reminders not yet sent"
+exit 0
