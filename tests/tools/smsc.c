@@ -2,7 +2,11 @@
  * benchmark. Single-threaded, poll().
  *
  *   smsc --port-file F [--port P] [--control FIFO] [--log FILE] [--system-id ID]
- *        [--password PW] [--window N] [--receipts]
+ *        [--password PW] [--window N] [--receipts 0|1] [--nodelay 0|1]
+ *
+ * --nodelay 0: the SMSC's sockets keep Nagle's algorithm (and the kernel's delayed ACKs), as
+ * many SMSCs do; an ESME that does not set TCP_NODELAY itself then sees its small PDUs held
+ * ~40 ms whenever it has nothing else to send (2-part messages: bursts every ~50 ms).
  *
  * Commands, one per line on the control FIFO:
  *   deliver MODE FROM TO TEXT...   MODE: single (GSM-7 or UCS-2 as the text needs), ucs2,
@@ -11,6 +15,8 @@
  *                                  carrying 5: malformed), badudh (UDHI set, UDH length 0x7F
  *                                  past the data: malformed)
  *   throttle PCT | qfull PCT | error PCT STATUS   answers to submit_sm (percentages)
+ *   ratelimit X                    accepts X submit_sm per second (a bucket of X/10 parts,
+ *                                  at least 1), answers ESME_RTHROTTLED above; 0: no limit
  *   receipts 0|1                   delivery receipts for submits asking for them
  *   drop                           closes every ESME connection
  *   mute_enquire 0|1               stop answering enquire_link
@@ -18,7 +24,9 @@
  *   hold 0|1                       leave submit_sm unanswered (logged "held")
  *   window N                       deliver_sm outstanding per connection
  *   bench N TO TEXT                N messages from N numbers; logs the MO->reply rate once a
- *                                  submit_sm has come back (ROK) to each of them
+ *                                  submit_sm has come back (ROK) to each of them. A text
+ *                                  that is not GSM-7 goes as UCS-2; one longer than a part
+ *                                  goes as concatenated parts (8-bit reference UDH)
  *   stats                          logs counters
  * Log (JSON lines): {"event":"submit",...} per submit_sm, {"event":"message",...} per complete
  * accepted reply (parts joined), {"event":"bind"...}, {"event":"mo_ack",...}, {"event":"bench"...}. */
@@ -101,8 +109,9 @@ static struct {
 	struct mo *queue, **qtail;
 	unsigned window;
 	unsigned throttle, qfull, errpct;
+	double rl_rate, rl_tokens, rl_last;	/* ratelimit: bucket of accepted submits */
 	uint32_t errstatus;
-	bool receipts, mute_enquire, hang, hold;
+	bool receipts, mute_enquire, hang, hold, nagle;
 	uint64_t msg_ids;
 	struct mt *mts;
 	char ctlbuf[65536];
@@ -464,20 +473,44 @@ static void cmd_bench(int n, const char *to, const char *text)
 	g.bench_n = n;
 	g.bench_done = 0;
 	snprintf(g.bench_prefix, sizeof(g.bench_prefix), "3369");
-	uint8_t buf[256];
-	int len = encode(text, TEXT_GSM7, buf, sizeof(buf));
-	if (len < 0 || len > 160) {
-		fprintf(stderr, "smsc: bench text must be GSM-7, 160 characters at most\n");
+	enum text_coding coding = text_is_gsm7(text) ? TEXT_GSM7 : TEXT_UCS2;
+	void *tmp = talloc_new(NULL);
+	char **parts = NULL;
+	unsigned np = text_split_sms(tmp, text, coding, &parts);
+	if (np == 0 || np > 8) {
+		fprintf(stderr, "smsc: bench text cannot be split into 1 to 8 parts\n");
+		talloc_free(tmp);
 		return;
 	}
+	uint8_t buf[8][256];
+	int len[8];
+	for (unsigned k = 0; k < np; k++) {
+		len[k] = encode(parts[k], coding, buf[k], sizeof(buf[k]) - 8);
+		if (len[k] < 0) {
+			fprintf(stderr, "smsc: bench text cannot be encoded\n");
+			talloc_free(tmp);
+			return;
+		}
+	}
+	talloc_free(tmp);
 	for (int i = 0; i < n; i++) {
 		char from[24];
 		snprintf(from, sizeof(from), "+%s%07d", g.bench_prefix, i);
-		struct mo *m = mo_new(from, to);
-		memcpy(m->sm, buf, (size_t)len);
-		m->sm_len = (unsigned)len;
-		m->bench_idx = i;
-		mo_enqueue(m, false);
+		for (unsigned k = 0; k < np; k++) {
+			struct mo *m = mo_new(from, to);
+			m->dcs = coding == TEXT_GSM7 ? 0 : 8;
+			size_t off = 0;
+			if (np > 1) {
+				uint8_t h[] = { 5, 0, 3, (uint8_t)i, (uint8_t)np, (uint8_t)(k + 1) };
+				memcpy(m->sm, h, sizeof(h));
+				off = sizeof(h);
+				m->esm_class = SMPP34_UDHI_IND;
+			}
+			memcpy(m->sm + off, buf[k], (size_t)len[k]);
+			m->sm_len = (unsigned)(off + (size_t)len[k]);
+			m->bench_idx = i;
+			mo_enqueue(m, false);
+		}
 	}
 	g.bench_t0 = now_s();
 }
@@ -522,6 +555,10 @@ static void control_line(char *line)
 			fprintf(stderr, "smsc: bad command\n");
 	} else if (strcmp(w, "throttle") == 0 && a1) {
 		g.throttle = (unsigned)atoi(a1);
+	} else if (strcmp(w, "ratelimit") == 0 && a1) {
+		g.rl_rate = atof(a1);
+		g.rl_tokens = g.rl_rate / 10 < 1 ? 1 : g.rl_rate / 10;
+		g.rl_last = now_s();
 	} else if (strcmp(w, "qfull") == 0 && a1) {
 		g.qfull = (unsigned)atoi(a1);
 	} else if (strcmp(w, "error") == 0 && a1) {
@@ -635,6 +672,19 @@ static void on_submit(struct conn *c, const uint8_t *pdu, uint32_t len, uint32_t
 		status = ESME_RMSGQFUL;
 	else if (r < g.throttle + g.qfull + g.errpct)
 		status = g.errstatus;
+	if (status == ESME_ROK && g.rl_rate > 0) {
+		/* A token bucket of X/10 parts refilled at X per second: what a rate-limited
+		 * SMSC accepts; the rest is throttled. */
+		double t = now_s(), cap = g.rl_rate / 10 < 1 ? 1 : g.rl_rate / 10;
+		g.rl_tokens += (t - g.rl_last) * g.rl_rate;
+		g.rl_last = t;
+		if (g.rl_tokens > cap)
+			g.rl_tokens = cap;
+		if (g.rl_tokens >= 1)
+			g.rl_tokens -= 1;
+		else
+			status = ESME_RTHROTTLED;
+	}
 	const uint8_t *ud = s.short_message;
 	size_t udl = s.sm_length;
 	const tlv_t *pl = NULL;
@@ -895,6 +945,8 @@ int main(int argc, char **argv)
 			g.window = (unsigned)atoi(v);
 		else if (strcmp(a, "--receipts") == 0)
 			g.receipts = atoi(v) != 0;
+		else if (strcmp(a, "--nodelay") == 0)
+			g.nagle = atoi(v) == 0;
 		else {
 			fprintf(stderr, "smsc: unknown option %s\n", a);
 			return 2;
@@ -992,7 +1044,8 @@ int main(int argc, char **argv)
 					continue;
 				}
 				fcntl(fd, F_SETFL, O_NONBLOCK);
-				setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+				if (!g.nagle)
+					setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
 				struct conn *c = &g.conns[slot];
 				uint8_t *rb = c->rbuf, *wb = c->wbuf;
 				size_t wc = c->wcap;
