@@ -117,7 +117,9 @@ struct smpp_smsc {
 	struct smpp_bucket bucket;
 	double rate;			/* current rate (lowered by throttling), 0: unlimited */
 	int64_t pause_until_us;
-	unsigned throttle_ms;
+	unsigned throttle_ms;		/* pause after a streak of throttles, 0: none */
+	unsigned thr_streak;		/* throttles in a row, no success between */
+	struct smpp_adapt adapt;
 	struct osmo_timer_list send_timer, ready_timer;
 	uint8_t next_ref;
 	struct llist_head receipts;
@@ -504,40 +506,47 @@ static void smsc_set_rate(struct smpp_smsc *s, double rate)
 	smpp_bucket_set_rate(&s->bucket, rate);
 }
 
-/* Throttled: halve the rate, pause a little longer each time in a row, resend r first. */
+/* Throttling (see smpp_adapt in smpp.h): a throttled part is resent first and the window
+ * stays open; the rate follows what the SMSC accepts. Only a streak of throttles as long as
+ * the window (everything refused) pauses sending: 50 ms, doubling up to 1 s, never a stall. */
+#define THROTTLE_PAUSE_MAX_MS 1000u
+
+static void smsc_adapt(struct smpp_smsc *s, bool throttled)
+{
+	double before = s->adapt.rate;
+	unsigned ok = s->adapt.ok + !throttled, thr = s->adapt.thr + throttled;
+	if (smpp_adapt_answer(&s->adapt, throttled, now_us())) {
+		LOGS(s, LOGL_INFO, "%u of %u parts throttled: rate %.0f -> %.0f parts/s%s", thr,
+		     ok + thr, before, s->adapt.rate, s->adapt.rate == 0 ? " (unlimited)" : "");
+		smsc_set_rate(s, s->adapt.rate);
+	}
+}
+
+/* Throttled: resend r first; pause only when the whole window came back throttled. */
 static void smsc_throttled(struct smpp_smsc *s, struct req *r, uint32_t status)
 {
 	char nb[16];
-	double base = s->rate > 0 ? s->rate : 1000;
-	double rate = base / 2 < 1 ? 1 : base / 2;
-	s->throttle_ms = s->throttle_ms ? s->throttle_ms * 2 : 50;
-	if (s->throttle_ms > 2000)
-		s->throttle_ms = 2000;
-	s->pause_until_us = now_us() + (int64_t)s->throttle_ms * 1000;
-	smsc_set_rate(s, rate);
 	s->pool->st.mt_throttled++;
-	LOGS(s, LOGL_INFO, "%s: slowing down to %.0f parts/s, pause %u ms",
-	     smpp_status_name(status, nb, sizeof(nb)), rate, s->throttle_ms);
+	if (++s->thr_streak >= s->sc->window) {
+		s->thr_streak = 0;
+		s->throttle_ms = s->throttle_ms ? s->throttle_ms * 2 : 50;
+		if (s->throttle_ms > THROTTLE_PAUSE_MAX_MS)
+			s->throttle_ms = THROTTLE_PAUSE_MAX_MS;
+		s->pause_until_us = now_us() + (int64_t)s->throttle_ms * 1000;
+		LOGS(s, LOGL_INFO, "%s on a whole window: pause %u ms",
+		     smpp_status_name(status, nb, sizeof(nb)), s->throttle_ms);
+	}
 	r->bind = NULL;
 	llist_add(&r->list, &s->queue);
 	s->queued++;
+	smsc_adapt(s, true);
 }
 
 static void smsc_unthrottle(struct smpp_smsc *s)
 {
-	double cfg = s->sc->parts_per_second;
+	s->thr_streak = 0;
 	s->throttle_ms = 0;
-	if (s->rate == cfg)
-		return;
-	double step = (cfg > 0 ? cfg : 1000) / 20;
-	if (step < 1)
-		step = 1;
-	double rate = s->rate + step;
-	if (cfg > 0 && rate >= cfg)
-		rate = cfg;
-	else if (cfg == 0 && rate >= 100000)
-		rate = 0;	/* back to unlimited */
-	smsc_set_rate(s, rate);
+	smsc_adapt(s, false);
 }
 
 static struct req *inflight_take(struct smpp_bind *b, uint32_t seq)
@@ -1209,6 +1218,7 @@ struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const stru
 		s->next_ref = (uint8_t)(rand() & 0xFF);
 		s->rate = sc->parts_per_second;
 		smpp_bucket_init(&s->bucket, s->rate, now_us());
+		smpp_adapt_init(&s->adapt, s->rate, now_us());
 		osmo_timer_setup(&s->send_timer, send_timer_cb, s);
 		osmo_timer_setup(&s->ready_timer, smsc_ready_cb, s);
 		s->t = (struct sms_transport){ .name = sc->name, .send = smsc_send, .room = smsc_room, .priv = s, .up = false };

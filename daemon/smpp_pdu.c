@@ -331,3 +331,49 @@ int64_t smpp_bucket_take(struct smpp_bucket *b, int64_t now_us)
 	int64_t wait = (int64_t)((1 - b->tokens) * 1e6 / b->rate) + 1;
 	return wait > 0 ? wait : 1;
 }
+
+#define ADAPT_MIN_US 250000
+#define ADAPT_MAX_US 1000000
+#define ADAPT_MIN_ANSWERS 20u
+#define ADAPT_DECREASE_SHARE 0.35
+
+void smpp_adapt_init(struct smpp_adapt *a, double cfg, int64_t now_us)
+{
+	*a = (struct smpp_adapt){ .cfg = cfg, .rate = cfg, .start_us = now_us };
+}
+
+bool smpp_adapt_answer(struct smpp_adapt *a, bool throttled, int64_t now_us)
+{
+	if (throttled)
+		a->thr++;
+	else
+		a->ok++;
+	int64_t el = now_us - a->start_us;
+	unsigned n = a->ok + a->thr;
+	if (el < ADAPT_MAX_US && (el < ADAPT_MIN_US || n < ADAPT_MIN_ANSWERS))
+		return false;
+	double secs = el > 0 ? el / 1e6 : 1e-6, share = (double)a->thr / n;
+	double rate = a->rate;
+	/* Nothing accepted at all says nothing of a rate: the transport pauses instead. */
+	if (share > ADAPT_DECREASE_SHARE && n >= 10 && a->ok > 0) {
+		double base = a->rate > 0 ? a->rate : n / secs;
+		rate = a->ok / secs * 1.05;
+		if (rate < base / 2)
+			rate = base / 2;
+		if (rate < 1)
+			rate = 1;
+		if (a->cfg > 0 && rate > a->cfg)
+			rate = a->cfg;
+	} else if (a->thr == 0 && a->rate > 0 && a->rate != a->cfg) {
+		rate = a->rate * 1.25;
+		if (a->cfg > 0 && rate >= a->cfg)
+			rate = a->cfg;
+		else if (a->cfg == 0 && rate >= 100000)
+			rate = 0;
+	}
+	a->start_us = now_us;
+	a->ok = a->thr = 0;
+	bool changed = rate != a->rate;
+	a->rate = rate;
+	return changed;
+}

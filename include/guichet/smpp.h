@@ -146,4 +146,20 @@ void smpp_bucket_init(struct smpp_bucket *b, double rate, int64_t now_us);
 int64_t smpp_bucket_take(struct smpp_bucket *b, int64_t now_us);
 void smpp_bucket_set_rate(struct smpp_bucket *b, double rate);
 
+/* The sending rate under SMSC throttling, adapted per period (>= 250 ms and 20 answers, or
+ * 1 s) from what the SMSC accepted. An SMSC throttles because it limits parts per second
+ * (sending slower helps) or sheds a share of submits whatever the rate (sending slower only
+ * loses throughput). So: more than 35 % of a period throttled -> the accepted rate + 5 % (at
+ * least half the former rate); a period without a throttle -> +25 % up to the configured
+ * rate (cfg 0: unlimited, reached again past 100,000/s); anything between -> unchanged. A
+ * rate limit X is held at ~1.05 X; random throttling under a third changes nothing. */
+struct smpp_adapt {
+	double cfg, rate;	/* configured and current parts/s, 0: unlimited */
+	int64_t start_us;
+	unsigned ok, thr;
+};
+void smpp_adapt_init(struct smpp_adapt *a, double cfg, int64_t now_us);
+/* One submit_sm answer (throttled or accepted); true when a->rate changed. */
+bool smpp_adapt_answer(struct smpp_adapt *a, bool throttled, int64_t now_us);
+
 #endif
