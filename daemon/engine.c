@@ -39,6 +39,50 @@ struct run {
 	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
 };
 
+/* i in decimal, in buf (12 bytes). */
+static const char *utoa(char *buf, unsigned i)
+{
+	char rev[10];
+	int k = 0, n = 0;
+
+	do
+		rev[k++] = (char)('0' + i % 10);
+	while ((i /= 10) && k < (int)sizeof(rev));
+	while (k)
+		buf[n++] = rev[--k];
+	buf[n] = '\0';
+	return buf;
+}
+
+/* a, sep and b joined into buf, cut like snprintf when too long: names are built on every
+ * lookup of a menu's labels, so this spares printf. */
+static const char *join3(char *buf, size_t size, const char *a, char sep, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > size - 1)
+		la = size - 1;
+	memcpy(buf, a, la);
+	if (la < size - 1)
+		buf[la++] = sep;
+	if (lb > size - 1 - la)
+		lb = size - 1 - la;
+	memcpy(buf + la, b, lb);
+	buf[la + lb] = '\0';
+	return buf;
+}
+
+/* src into the fixed field dst, cut to fit (as snprintf "%s" would). */
+static void copy_name(char *dst, size_t size, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len > size - 1)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 static bool is_ussd(const struct run *r)
 {
 	return r->in->channel && r->in->channel->kind == CHANNEL_USSD;
@@ -52,8 +96,7 @@ static const char *lookup(void *data, const char *name)
 
 	if (r->item_prefix && strncmp(name, "item.", 5) == 0) {
 		char full[2 * SESSION_NAME_MAX + 32];
-		snprintf(full, sizeof(full), "%s.%s", r->item_prefix, name + 5);
-		return vars_get(&r->s->vars, full);
+		return vars_get(&r->s->vars, join3(full, sizeof(full), r->item_prefix, '.', name + 5));
 	}
 	if (strcmp(name, "item") == 0 && r->item_prefix)
 		return vars_get(&r->s->vars, r->item_prefix);
@@ -105,7 +148,12 @@ static char *add_line(char *buf, unsigned num, const char *label)
 {
 	size_t len = strlen(buf), l = strlen(label);
 	char digits[12];
-	int nd = num ? snprintf(digits, sizeof(digits), "%u ", num) : 0;
+	int nd = 0;
+
+	if (num) {
+		nd = (int)strlen(utoa(digits, num));
+		digits[nd++] = ' ';
+	}
 	char *out = talloc_realloc(NULL, buf, char, len + 1 + nd + l + 1);
 	char *p = out + len;
 
@@ -180,14 +228,15 @@ static void push_history(struct run *r, const char *step)
 		memmove(s->history[0], s->history[1], sizeof(s->history[0]) * (SESSION_HISTORY - 1));
 		s->n_history--;
 	}
-	snprintf(s->history[s->n_history++], SESSION_NAME_MAX, "%s", step);
+	copy_name(s->history[s->n_history++], SESSION_NAME_MAX, step);
 }
 
 static void set_step(struct run *r, const struct flow_step *st)
 {
-	snprintf(r->s->step, sizeof(r->s->step), "%s", st->name);
+	copy_name(r->s->step, sizeof(r->s->step), st->name);
 	r->s->tries = 0;
 	r->s->page = 0;
+	r->s->page_n = 0;
 }
 
 /* ---- menus ---- */
@@ -198,8 +247,7 @@ static unsigned menu_count(struct run *r, const struct flow_step *st)
 	if (!st->from_list)
 		return st->n_options;
 	char name[SESSION_NAME_MAX + 8];
-	snprintf(name, sizeof(name), "%s.count", st->from_list);
-	const char *c = vars_get(&r->s->vars, name);
+	const char *c = vars_get(&r->s->vars, join3(name, sizeof(name), st->from_list, '.', "count"));
 	long n = c ? strtol(c, NULL, 10) : 0;
 	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
 }
@@ -208,9 +256,8 @@ static const char *menu_label(struct run *r, const struct flow_step *st, unsigne
 {
 	if (!st->from_list)
 		return say_text(r, &st->options[i].label);
-	char prefix[SESSION_NAME_MAX + 16];
-	snprintf(prefix, sizeof(prefix), "%s.%u", st->from_list, i);
-	r->item_prefix = prefix;
+	char prefix[SESSION_NAME_MAX + 16], num[12];
+	r->item_prefix = join3(prefix, sizeof(prefix), st->from_list, '.', utoa(num, i));
 	const char *label = say_text(r, &st->from_label);
 	r->item_prefix = NULL;
 	return label;
@@ -225,6 +272,15 @@ static bool fits(struct run *r, const char *text)
 	/* Folding can turn a UCS-2 text that does not fit into a GSM-7 one that does. */
 	return r->in->channel->fold && !text_is_gsm7(text) &&
 	       text_fits(text_fold_gsm7(r->ctx, text), &r->in->channel->budget);
+}
+
+/* The options of the page just cut, for the answer to it (see answer_menu). */
+static void remember_page(struct run *r, unsigned first, unsigned k)
+{
+	bool keep = first <= UINT16_MAX && k <= PAGE_MAX_OPTIONS;
+
+	r->s->page_first = keep ? (uint16_t)first : 0;
+	r->s->page_n = keep ? (uint8_t)k : 0;
 }
 
 /* Renders page `page` of a menu and returns its text; *first_out gets the index of its first
@@ -249,6 +305,7 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 			*first_out = 0;
 			*n_on_page = n;
 			r->s->page = 0;
+			remember_page(r, 0, n);
 			return all;
 		}
 	}
@@ -279,6 +336,7 @@ static char *menu_page(struct run *r, const struct flow_step *st, unsigned page,
 			*first_out = first;
 			*n_on_page = k;
 			r->s->page = p;
+			remember_page(r, first, k);
 			return text;
 		}
 		first += k;
@@ -780,8 +838,16 @@ static void answer_menu(struct run *r, const struct flow_step *st, const char *a
 	unsigned first, k;
 	bool more = r->fs->words.n_more ? word_in(answer, r->fs->words.more, r->fs->words.n_more)
 					: strcmp(answer, "9") == 0;
-	(void)menu_page(r, st, r->s->page, &first, &k);
 	unsigned n = menu_count(r, st);
+	/* The page the person answers was cut when it was shown; cut it again only when that
+	 * was not kept (a session stored by an older guichetd) or no longer matches. */
+	if (r->s->page_n && r->s->flow_version == r->fs->version &&
+	    r->s->page_first + r->s->page_n <= n) {
+		first = r->s->page_first;
+		k = r->s->page_n;
+	} else {
+		(void)menu_page(r, st, r->s->page, &first, &k);
+	}
 
 	if (more && first + k < n) {
 		r->s->page++;

@@ -1,18 +1,20 @@
 /* Sessions: initialisation, copying, and the stored form.
  *
- * Stored form, version 2 ("G2"): a flat sequence of fields, each either a number written in
+ * Stored form, version 3 ("G3"): a flat sequence of fields, each either a number written in
  * decimal and ended by ',' (an optional '-' for signed fields) or a string written as its
  * byte length, ':', then the bytes. No field can contain a NUL, so the result is also a C
  * string. Variable names share prefixes with the previous name ("slots.0.id",
  * "slots.0.label" ...), so each name is stored as the length of the prefix it shares plus
  * the rest:
  *
- *   "G1" key address channel, state, flow flow_version, step tries, page, n_history,
+ *   "G3" key address channel, state, flow flow_version, step tries, page, n_history,
  *   history[n_history]... call_id, started, deadline, lang n_vars,
- *   (shared, name_rest value)[n_vars] via
+ *   (shared, name_rest value)[n_vars] via page_first, page_n,
  *
- * Version 1 ("G1", before the transport was kept) is the same without the trailing via; it
- * still decodes, with an empty via, so sessions stored by an older guichetd survive.
+ * Version 2 ("G2", before the menu page's options were kept) is the same without the
+ * trailing page_first and page_n; version 1 ("G1", before the transport was kept) also
+ * lacks via. Both still decode (empty via, page layout unknown), so sessions stored by an
+ * older guichetd survive.
  *
  * The decoder reads bytes from disk: every length is checked against what remains and
  * against the field it fills, and anything left over or missing is an error. */
@@ -24,8 +26,11 @@
 
 #include "guichet/session.h"
 
-#define SESSION_MAGIC "G2"
+#define SESSION_MAGIC "G3"
+#define SESSION_MAGIC_V2 "G2"
 #define SESSION_MAGIC_V1 "G1"
+/* A menu page never shows more options than this (the engine's PAGE_MAX_OPTIONS). */
+#define PAGE_N_MAX 8
 
 static void copy_field(char *dst, size_t size, const char *src)
 {
@@ -73,6 +78,7 @@ void session_reset(struct session *s)
 	s->step[0] = '\0';
 	s->tries = 0;
 	s->page = 0;
+	s->page_first = s->page_n = 0;
 	s->n_history = 0;
 	memset(s->history, 0, sizeof(s->history));
 	s->started = 0;
@@ -202,6 +208,8 @@ char *session_encode(void *ctx, const struct session *s, size_t *len)
 		prev = v->name;
 	}
 	enc_str(&e, s->via);
+	enc_uint(&e, s->page_first);
+	enc_uint(&e, s->page_n);
 	if (e.fail) {
 		talloc_free(e.buf);
 		return NULL;
@@ -301,12 +309,13 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 	char *name = NULL;
 	size_t name_len = 0;
 
-	bool v1;
+	bool v1, v2;
 
 	if (!data || len < strlen(SESSION_MAGIC))
 		return -1;
 	v1 = memcmp(data, SESSION_MAGIC_V1, strlen(SESSION_MAGIC_V1)) == 0;
-	if (!v1 && memcmp(data, SESSION_MAGIC, strlen(SESSION_MAGIC)) != 0)
+	v2 = memcmp(data, SESSION_MAGIC_V2, strlen(SESSION_MAGIC_V2)) == 0;
+	if (!v1 && !v2 && memcmp(data, SESSION_MAGIC, strlen(SESSION_MAGIC)) != 0)
 		return -1;
 	d.p += strlen(SESSION_MAGIC);
 	memset(&tmp, 0, sizeof(tmp));
@@ -379,6 +388,14 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 	}
 	if (!v1 && dec_field(&d, tmp.via, sizeof(tmp.via)) < 0)
 		goto fail;
+	if (!v1 && !v2) {
+		if (dec_uint(&d, UINT16_MAX, &u) < 0)
+			goto fail;
+		tmp.page_first = (uint16_t)u;
+		if (dec_uint(&d, PAGE_N_MAX, &u) < 0)
+			goto fail;
+		tmp.page_n = (uint8_t)u;
+	}
 	if (d.p != d.end)
 		goto fail;
 	talloc_free(name);

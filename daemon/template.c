@@ -193,12 +193,16 @@ int template_check(const char *tmpl, template_var_fn each_var, void *data,
 
 /* ---- Output buffer -------------------------------------------------------------------- */
 
-/* Growable output with a ceiling fixed at creation. */
+/* Growable output with a ceiling fixed at creation. It starts in a buffer on the stack
+ * (most texts are a line or two) and moves to the heap only when it outgrows it: the
+ * result is copied once, at the end, instead of reallocated as it grows. */
+#define OUTBUF_STACK 512
 struct outbuf {
 	void *ctx;
 	char *s;
 	size_t len, cap;
 	bool failed;
+	char stack[OUTBUF_STACK];
 };
 
 static void out_add(struct outbuf *o, const char *p, size_t n)
@@ -217,7 +221,16 @@ static void out_add(struct outbuf *o, const char *p, size_t n)
 			cap *= 2;
 		if (cap > TEMPLATE_EXPAND_MAX + 1)
 			cap = TEMPLATE_EXPAND_MAX + 1;
-		s = talloc_realloc(o->ctx, o->s, char, cap);
+		if (!o->s && cap <= sizeof(o->stack)) {
+			s = o->stack;
+			cap = sizeof(o->stack);
+		} else if (o->s == o->stack) {
+			s = talloc_size(o->ctx, cap);
+			if (s)
+				memcpy(s, o->stack, o->len + 1);
+		} else {
+			s = talloc_realloc(o->ctx, o->s, char, cap);
+		}
 		if (!s) {
 			o->failed = true;
 			return;
@@ -538,42 +551,54 @@ static bool tag_value(void *tmp, const struct tag *t, const char *value, const c
 char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, void *data)
 {
 	struct outbuf o = { .ctx = ctx };
-	void *tmp = talloc_new(NULL);
+	void *tmp = NULL;	/* for the filters' results, made when a tag has filters */
 	const char *open;
 	size_t i = 0;
+	char *res;
 
-	if (!tmp)
-		return NULL;
 	while ((open = strstr(tmpl + i, "{{"))) {
 		size_t at = (size_t)(open - tmpl);
 		struct parse_error e;
 		struct tag t;
 		const char *value = NULL;
-		char *name;
+		char stack_name[128], *name = stack_name;
 
 		out_add(&o, tmpl + i, at - i);
 		if (tag_parse(tmpl, at, &t, &e) < 0)
 			goto fail;
+		if (t.n_filters && !tmp && !(tmp = talloc_new(NULL)))
+			goto fail;
 		/* The lookup wants a terminated name; tmp is emptied after every tag. */
-		name = talloc_strndup(tmp, t.name, t.name_len);
-		if (!name)
+		if (t.name_len < sizeof(stack_name)) {
+			memcpy(stack_name, t.name, t.name_len);
+			stack_name[t.name_len] = '\0';
+		} else if (!(name = talloc_strndup(NULL, t.name, t.name_len))) {
 			goto fail;
+		}
 		value = lookup ? lookup(data, name) : NULL;
-		if (!tag_value(tmp, &t, value, &value))
+		if (name != stack_name)
+			talloc_free(name);
+		if (t.n_filters && !tag_value(tmp, &t, value, &value))
 			goto fail;
+		if (!value)
+			value = "";
 		out_add(&o, value, strlen(value));
-		talloc_free_children(tmp);
+		if (tmp)
+			talloc_free_children(tmp);
 		i = t.end;
 	}
 	out_add(&o, tmpl + i, strlen(tmpl + i));
 	if (o.failed)
 		goto fail;
-	if (!o.s)
-		o.s = talloc_strdup(ctx, "");
+	if (!o.s || o.s == o.stack)
+		res = talloc_strndup(ctx, o.s ? o.s : "", o.len);
+	else
+		res = o.s;
 	talloc_free(tmp);
-	return o.s;
+	return res;
 fail:
-	talloc_free(o.s);
+	if (o.s != o.stack)
+		talloc_free(o.s);
 	talloc_free(tmp);
 	return NULL;
 }

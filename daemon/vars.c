@@ -153,9 +153,16 @@ int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)
 		if (prefix && *prefix) {
 			/* Names are short: a stack buffer spares an allocation per variable. */
 			char buf[128];
-			int len = snprintf(buf, sizeof(buf), "%s.%s", prefix, v->name);
-			char *name = len >= 0 && (size_t)len < sizeof(buf)
-					     ? buf : talloc_asprintf(NULL, "%s.%s", prefix, v->name);
+			size_t lp = strlen(prefix), ln = strlen(v->name);
+			char *name = buf;
+
+			if (lp + 1 + ln < sizeof(buf)) {
+				memcpy(buf, prefix, lp);
+				buf[lp] = '.';
+				memcpy(buf + lp + 1, v->name, ln + 1);
+			} else {
+				name = talloc_asprintf(NULL, "%s.%s", prefix, v->name);
+			}
 
 			if (!name || vars_set(dst, name, v->value, v->secret) < 0)
 				rc = -1;

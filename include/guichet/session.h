@@ -34,6 +34,11 @@ struct session {
 	char step[SESSION_NAME_MAX];
 	uint8_t tries;		/* wrong answers at this step */
 	uint8_t page;		/* menu page shown (0-based) */
+	/* The options that page shows: the first one's index and how many (page_n 0: not
+	 * known, the engine cuts the page again). Kept so that an answer is read against the
+	 * page the person saw without rendering the menu a second time. */
+	uint16_t page_first;
+	uint8_t page_n;
 	uint8_t n_history;
 	char history[SESSION_HISTORY][SESSION_NAME_MAX];	/* steps to go back to with "0" */
 	uint32_t call_id;	/* the call in flight when WAITING; increases per call */

@@ -294,6 +294,10 @@ static void test_ussd_code_and_paging(void)
 	CU_ASSERT_TRUE(text_fits(p2, &ussd_ch.budget));
 	CU_ASSERT_STRING_NOT_EQUAL(p2, first_page);
 	CU_ASSERT_EQUAL(s.page, 1);
+	/* The page's options are kept with the session: the answer is read against them
+	 * without cutting the menu a second time. */
+	CU_ASSERT_TRUE(s.page_first >= 1 && s.page_first < 12);
+	CU_ASSERT_TRUE(s.page_n >= 1 && s.page_first + s.page_n <= 12);
 	/* option 1 of page 2 is the first item of that page */
 	text("1");
 	CU_ASSERT_EQUAL(out.outcome, OUTCOME_COMPLETED);

@@ -360,6 +360,40 @@ static int decode_str(void *ctx, const char *data)
 	return rc;
 }
 
+/* The options of the menu page shown survive the store; a session stored before they were
+ * kept (G2) decodes with them unknown, so the engine cuts the page again. */
+static void test_page_layout(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct session s, d;
+	size_t len;
+	char *e;
+
+	session_init(&s, ctx, "sms:m1:+33612345678", CHANNEL_SMS, "+33612345678");
+	s.state = SESSION_ACTIVE;
+	s.page = 1;
+	s.page_first = 300;
+	s.page_n = 5;
+	e = session_encode(ctx, &s, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	CU_ASSERT_EQUAL(memcmp(e, "G3", 2), 0);
+	CU_ASSERT_EQUAL_FATAL(session_decode(&d, ctx, e, len), 0);
+	CU_ASSERT_EQUAL(d.page, 1);
+	CU_ASSERT_EQUAL(d.page_first, 300);
+	CU_ASSERT_EQUAL(d.page_n, 5);
+	/* the same without the trailing layout, as a G2 */
+	char *old = talloc_strndup(ctx, e, len);
+	old[1] = '2';
+	old[len - strlen("300,5,")] = '\0';
+	CU_ASSERT_EQUAL_FATAL(session_decode(&d, ctx, old, strlen(old)), 0);
+	CU_ASSERT_EQUAL(d.page, 1);
+	CU_ASSERT_EQUAL(d.page_n, 0);
+	/* more than a page's options is corruption */
+	char *bad = talloc_asprintf(ctx, "%.*s300,9,", (int)(len - strlen("300,5,")), e);
+	CU_ASSERT_EQUAL(session_decode(&d, ctx, bad, strlen(bad)), -1);
+	talloc_free(ctx);
+}
+
 /* Starts from a small valid encoding and changes one thing at a time. */
 static void test_decode_rejects(void)
 {
@@ -516,6 +550,7 @@ int main(void)
 	CU_add_test(s, "secrets never encoded", test_encode_no_secrets);
 	CU_add_test(s, "typical session under 1 KiB", test_typical_size);
 	CU_add_test(s, "malformed and truncated data rejected", test_decode_rejects);
+	CU_add_test(s, "menu page layout kept, G2 still decodes", test_page_layout);
 	CU_add_test(s, "garbage rejected without a crash", test_decode_garbage);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
