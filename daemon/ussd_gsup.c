@@ -15,10 +15,9 @@
 
 #include "guichet/log.h"
 #include "guichet/ss_codec.h"
-#include "guichet/strhash.h"
 #include "guichet/ussd_gsup.h"
+#include "guichet/ussd_table.h"
 
-#define DLG_BUCKETS 1024
 #define KEY_MAX (OSMO_IMSI_BUF_SIZE + 12)
 
 struct gsup_dlg;
@@ -32,7 +31,7 @@ struct gsup_ticket {
 };
 
 struct gsup_dlg {
-	struct llist_head bucket;
+	struct ussd_table_entry ent;	/* in g->table, by key */
 	struct ussd_gsup *g;
 	char imsi[OSMO_IMSI_BUF_SIZE];
 	uint32_t sid;
@@ -53,9 +52,8 @@ struct ussd_gsup {
 	struct osmo_gsup_client *gc;
 	enum { LINK_UNKNOWN, LINK_UP, LINK_DOWN } link;
 	bool stopping;
-	bool full;			/* at max_dialogues: logged once per change */
 	struct llist_head detached;	/* tickets whose dialogue is gone */
-	struct llist_head buckets[DLG_BUCKETS];
+	struct ussd_table table;	/* the dialogues, by key, capped at max_dialogues */
 	struct ussd_gsup_stats st;
 };
 
@@ -151,19 +149,14 @@ int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct confi
 
 /* ---- dialogues ---- */
 
-static unsigned dlg_hash(const char *imsi, uint32_t sid)
-{
-	return strhash(imsi, sid) % DLG_BUCKETS;
-}
-
 static struct gsup_dlg *dlg_find(struct ussd_gsup *g, const char *imsi, uint32_t sid)
 {
-	struct gsup_dlg *d;
+	char key[KEY_MAX];
+	struct ussd_table_entry *e;
 
-	llist_for_each_entry(d, &g->buckets[dlg_hash(imsi, sid)], bucket)
-		if (d->sid == sid && !strcmp(d->imsi, imsi))
-			return d;
-	return NULL;
+	snprintf(key, sizeof(key), "%s:%" PRIu32, imsi, sid);
+	e = ussd_table_find(&g->table, key);
+	return e ? container_of(e, struct gsup_dlg, ent) : NULL;
 }
 
 static void guard_expired(void *data);
@@ -180,26 +173,8 @@ static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t 
 	snprintf(d->key, sizeof(d->key), "%s:%" PRIu32, imsi, sid);
 	log_pseudonym(d->pseudo, sizeof(d->pseudo), d->key);
 	osmo_timer_setup(&d->guard, guard_expired, d);
-	llist_add(&d->bucket, &g->buckets[dlg_hash(imsi, sid)]);
-	g->st.open++;
+	ussd_table_add(&g->table, &d->ent, d->key);
 	return d;
-}
-
-/* True when a new dialogue must be refused: max_dialogues are open. Logged once each way. */
-static bool dlg_full(struct ussd_gsup *g)
-{
-	if (g->st.open < g->cfg.max_dialogues) {
-		if (g->full)
-			LOGG(LOGL_NOTICE, "USSD dialogues below the limit again: new ones accepted");
-		g->full = false;
-		return false;
-	}
-	if (!g->full)
-		LOGG(LOGL_ERROR, "USSD dialogues at the limit (max_dialogues %u): new ones refused "
-		     "with an END screen", g->cfg.max_dialogues);
-	g->full = true;
-	g->st.full++;
-	return true;
 }
 
 /* Forgets d. abort: tell the sink the network side is gone. */
@@ -208,8 +183,7 @@ static void dlg_end(struct gsup_dlg *d, bool abort)
 	struct ussd_gsup *g = d->g;
 
 	osmo_timer_del(&d->guard);
-	llist_del(&d->bucket);
-	g->st.open--;
+	ussd_table_del(&g->table, &d->ent);
 	if (d->pending) {
 		d->pending->d = NULL;
 		llist_add(&d->pending->detached, &g->detached);
@@ -412,7 +386,7 @@ static void rx_ss(struct ussd_gsup *g, const struct osmo_gsup_message *m)
 			send_error_end(g, m->imsi, m->session_id, have ? c.invoke_id : 0);
 			return;
 		}
-		if (dlg_full(g)) {
+		if (!ussd_table_room(&g->table)) {
 			uint8_t comp[SS_COMPONENT_MAX];
 			bool trunc;
 			int n = ss_ussd_encode(comp, sizeof(comp), SS_CTYPE_RETURN_RESULT,
@@ -493,11 +467,10 @@ static int read_cb(struct osmo_gsup_client *gc, struct msgb *msg)
 
 static void abort_all(struct ussd_gsup *g)
 {
-	unsigned i;
+	struct ussd_table_entry *e;
 
-	for (i = 0; i < DLG_BUCKETS; i++)
-		while (!llist_empty(&g->buckets[i]))
-			dlg_end(llist_first_entry(&g->buckets[i], struct gsup_dlg, bucket), true);
+	while ((e = ussd_table_any(&g->table)))
+		dlg_end(container_of(e, struct gsup_dlg, ent), true);
 }
 
 static bool up_down_cb(struct osmo_gsup_client *gc, bool up)
@@ -527,7 +500,6 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	struct ussd_gsup *g;
 	struct ipaccess_unit *dev;
 	struct osmo_gsup_client_config cc = { 0 };
-	unsigned i;
 
 	if (!gc || !sink.request || !screen_chars)
 		return NULL;
@@ -543,8 +515,7 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	g->screen_chars = screen_chars;
 	g->sink = sink;
 	INIT_LLIST_HEAD(&g->detached);
-	for (i = 0; i < DLG_BUCKETS; i++)
-		INIT_LLIST_HEAD(&g->buckets[i]);
+	ussd_table_init(&g->table, "USSD dialogues (GSUP)", g->cfg.max_dialogues);
 	dev = talloc_zero(g, struct ipaccess_unit);
 	if (!g->cfg.host || !g->cfg.name || !dev)
 		goto fail;
@@ -599,4 +570,6 @@ bool ussd_gsup_up(const struct ussd_gsup *g)
 void ussd_gsup_stats(const struct ussd_gsup *g, struct ussd_gsup_stats *st)
 {
 	*st = g->st;
+	st->open = g->table.open;
+	st->full = g->table.refused;
 }

@@ -17,11 +17,10 @@
 #include <osmocom/core/utils.h>
 
 #include "guichet/log.h"
-#include "guichet/strhash.h"
 #include "guichet/text.h"
 #include "guichet/ussd_http.h"
+#include "guichet/ussd_table.h"
 
-#define SESS_BUCKETS 1024
 #define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
 #define FIELD_MAX 1024
 #define SESSION_ID_MAX 64
@@ -41,7 +40,7 @@ struct hticket {
 };
 
 struct hsess {
-	struct llist_head bucket;
+	struct ussd_table_entry ent;	/* in h->table, by id */
 	struct ussd_http *h;
 	char id[SESSION_ID_MAX + 1];
 	char key[SESSION_ID_MAX + 6];	/* "http:<id>" */
@@ -85,12 +84,11 @@ struct ussd_http {
 	bool kicked;			/* MHD must run again soon (mhd_kick) */
 	struct osmo_timer_list sweep;	/* closes connections past their request deadline */
 	struct llist_head conns;	/* struct hconn */
-	bool full;			/* at max_dialogues: logged once per change */
 	int64_t log_s;			/* rate limit of the lines about refused connections */
 	unsigned log_n, log_dropped;
 	bool stopping;
 	struct llist_head detached;
-	struct llist_head buckets[SESS_BUCKETS];
+	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues */
 	struct ussd_http_stats st;
 };
 
@@ -285,19 +283,11 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 
 /* ======================= sessions ======================= */
 
-static unsigned sess_hash(const char *id)
-{
-	return strhash(id, 0) % SESS_BUCKETS;
-}
-
 static struct hsess *sess_find(struct ussd_http *h, const char *id)
 {
-	struct hsess *s;
+	struct ussd_table_entry *e = ussd_table_find(&h->table, id);
 
-	llist_for_each_entry(s, &h->buckets[sess_hash(id)], bucket)
-		if (!strcmp(s->id, id))
-			return s;
-	return NULL;
+	return e ? container_of(e, struct hsess, ent) : NULL;
 }
 
 static void idle_expired(void *data);
@@ -321,28 +311,10 @@ static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *c
 		return NULL;
 	}
 	osmo_timer_setup(&s->idle, idle_expired, s);
-	llist_add(&s->bucket, &h->buckets[sess_hash(id)]);
-	h->st.open++;
+	ussd_table_add(&h->table, &s->ent, s->id);
 	return s;
 }
 
-/* True when a new session must be refused: max_dialogues are open. Logged once each way. */
-static bool sess_full(struct ussd_http *h)
-{
-	if (h->st.open < h->cfg.max_dialogues) {
-		if (h->full)
-			LOGH(LOGL_NOTICE, "USSD HTTP sessions below the limit again: new sessions "
-			     "accepted");
-		h->full = false;
-		return false;
-	}
-	if (!h->full)
-		LOGH(LOGL_ERROR, "USSD HTTP sessions at the limit (max_dialogues %u): new "
-		     "sessions refused with an END screen", h->cfg.max_dialogues);
-	h->full = true;
-	h->st.full++;
-	return true;
-}
 
 static void ticket_detach(struct ussd_http *h, struct hticket *t)
 {
@@ -355,8 +327,7 @@ static void sess_end(struct hsess *s, bool abort)
 	struct ussd_http *h = s->h;
 
 	osmo_timer_del(&s->idle);
-	llist_del(&s->bucket);
-	h->st.open--;
+	ussd_table_del(&h->table, &s->ent);
 	if (s->pending) {
 		s->pending->s = NULL;
 		ticket_detach(h, s->pending);
@@ -794,7 +765,7 @@ static void dispatch(struct hreq *r)
 			refuse_invalid(r, NULL, "history for a session not open here");
 			return;
 		}
-		if (sess_full(h)) {
+		if (!ussd_table_room(&h->table)) {
 			r->reply = talloc_asprintf(r, "END %s",
 						   ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
 			r->ready = true;
@@ -1014,7 +985,7 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	unsigned i, max_conns;
+	unsigned max_conns;
 
 	if (!cfg || !sink.request || !screen_chars)
 		return NULL;
@@ -1046,8 +1017,7 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	h->sink = sink;
 	INIT_LLIST_HEAD(&h->detached);
 	INIT_LLIST_HEAD(&h->conns);
-	for (i = 0; i < SESS_BUCKETS; i++)
-		INIT_LLIST_HEAD(&h->buckets[i]);
+	ussd_table_init(&h->table, "USSD HTTP sessions", h->cfg.max_dialogues);
 	osmo_timer_setup(&h->timer, mhd_timer_cb, h);
 	osmo_timer_setup(&h->sweep, sweep_cb, h);
 	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
@@ -1114,31 +1084,29 @@ unsigned ussd_http_port(const struct ussd_http *h)
 void ussd_http_stop(struct ussd_http *h)
 {
 	struct hticket *t, *tmp;
+	struct ussd_table_entry *e;
 	unsigned i;
 
 	if (!h)
 		return;
 	h->stopping = true;
 	/* Every session: requests waiting get a last screen, then the dialogue is aborted. */
-	for (i = 0; i < SESS_BUCKETS; i++) {
-		while (!llist_empty(&h->buckets[i])) {
-			struct hsess *s = llist_first_entry(&h->buckets[i], struct hsess, bucket);
-			struct hreq *r = s->pending ? s->pending->r : NULL;
+	while ((e = ussd_table_any(&h->table))) {
+		struct hsess *s = container_of(e, struct hsess, ent);
+		struct hreq *r = s->pending ? s->pending->r : NULL;
 
-			if (r) {
-				r->ticket->r = NULL;
-				r->ticket = NULL;
-				r->reply = talloc_asprintf(r, "END %s",
-							   ussd_sink_text(&h->sink,
-									  USSD_TEXT_UNAVAILABLE));
-				r->ready = true;
-				if (r->suspended) {
-					r->suspended = false;
-					MHD_resume_connection(r->conn);
-				}
+		if (r) {
+			r->ticket->r = NULL;
+			r->ticket = NULL;
+			r->reply = talloc_asprintf(r, "END %s",
+						   ussd_sink_text(&h->sink, USSD_TEXT_UNAVAILABLE));
+			r->ready = true;
+			if (r->suspended) {
+				r->suspended = false;
+				MHD_resume_connection(r->conn);
 			}
-			sess_end(s, true);
 		}
+		sess_end(s, true);
 	}
 	if (h->d) {
 		for (i = 0; i < 3; i++)
@@ -1159,4 +1127,6 @@ void ussd_http_stop(struct ussd_http *h)
 void ussd_http_stats(const struct ussd_http *h, struct ussd_http_stats *st)
 {
 	*st = h->st;
+	st->open = h->table.open;
+	st->full = h->table.refused;
 }
