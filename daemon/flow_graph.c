@@ -412,6 +412,16 @@ static char *step_detail(void *ctx, const struct flow_step *st)
 		sb_add(&b, "le premier cas vrai d\u00e9cide");
 		break;
 	}
+	/* Messages the step sends besides its text, later or at once. */
+	if (st->receipt.n)
+		sb_add(&b, *b.s ? " ; + re\u00e7u par SMS" : "+ re\u00e7u par SMS");
+	if (st->n_remind) {
+		char n[48];
+
+		snprintf(n, sizeof(n), "%s+ %u rappel%s par SMS", *b.s ? " ; " : "", st->n_remind,
+			 st->n_remind > 1 ? "s" : "");
+		sb_add(&b, n);
+	}
 	return b.s;
 }
 

@@ -308,7 +308,7 @@ static void step_card(struct page *p, const struct flow_graph *g, unsigned i)
 		fputs("</span></div></div>\n", f);
 	}
 	if (st->text.n || st->n_options || st->from_label.n || st->empty.n || st->retry.n ||
-	    st->help.n || st->wait.n)
+	    st->help.n || st->wait.n || st->receipt.n || st->n_remind)
 		texts_table_open(f);
 	else
 		goto ways;
@@ -325,6 +325,13 @@ static void step_card(struct page *p, const struct flow_graph *g, unsigned i)
 	text_rows(p, "apr\u00e8s une mauvaise r\u00e9ponse", &st->retry);
 	text_rows(p, "aide de l'\u00e9tape", &st->help);
 	text_rows(p, "attente (USSD)", &st->wait);
+	text_rows(p, "re\u00e7u (SMS envoy\u00e9 aussit\u00f4t)", &st->receipt);
+	for (unsigned k = 0; k < st->n_remind; k++) {
+		char *what = talloc_asprintf(p->tmp, "rappel (SMS envoy\u00e9 \u00e0 %s)",
+					     st->remind[k].at ? st->remind[k].at : "?");
+
+		text_rows(p, what ? what : "rappel", &st->remind[k].text);
+	}
 	texts_table_close(f);
 ways:
 	fputs("<ul class=\"ways\">", f);
@@ -762,6 +769,11 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 			{ "service en panne (backend_error)", &m->backend_error },
 			{ "occup\u00e9 (busy)", &m->busy }, { "page suivante (more)", &m->more },
 			{ "contact", &m->contact },
+			{ "USSD hors dialogue (invalid_session)", &m->invalid_session },
+			{ "USSD satur\u00e9 (saturated)", &m->saturated },
+			{ "mauvais num\u00e9ro de menu (pick)", &m->pick },
+			{ "mot-cl\u00e9 mal tap\u00e9 (suggest)", &m->suggest },
+			{ "limite atteinte (limited)", &m->limited },
 		};
 
 		for (unsigned i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)

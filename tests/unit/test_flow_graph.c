@@ -63,6 +63,8 @@ static const char rdv_yaml[] =
 	"    next: fin\n"
 	"  fin:\n"
 	"    say: \"C'est noté.\"\n"
+	"    receipt: \"Reçu.\"\n"
+	"    remind: [ { at: \"2026-12-01 -1d 18:00\", text: \"Rappel.\" } ]\n"
 	"  aide:\n"
 	"    say: \"Appelez le {{contact}}.\"\n";
 
@@ -174,6 +176,9 @@ static void test_nodes(void)
 	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "reserver")].text.sms, "Réponse par SMS.");
 
 	CU_ASSERT(g->nodes[node(g, "fin")].end);
+	/* what the step sends besides its text */
+	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "fin")].detail,
+			       "fin de la démarche ; + reçu par SMS ; + 1 rappel par SMS");
 	CU_ASSERT(g->nodes[node(g, "aide")].end);
 	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "decision")].kind_name, "aiguillage");
 	CU_ASSERT_EQUAL(g->n_unreachable + g->n_dead_ends + g->n_stuck, 0);
