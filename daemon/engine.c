@@ -24,6 +24,10 @@
  * "Vouliez-vous dire RDV ?": a yes starts it. Kept until the session's deadline. */
 #define VAR_SUGGEST "_suggest"
 #define SUGGEST_S (15 * 60)
+/* The dialogue so far ("> " what the person sent, "< " what was answered), kept during a
+ * procedure for a handoff: secret answers are masked, the oldest lines go past the bound. */
+#define VAR_TRANSCRIPT "_transcript"
+#define TRANSCRIPT_MAX 1500
 
 struct run {
 	void *ctx;
@@ -37,6 +41,7 @@ struct run {
 	const char *item_prefix;
 	const char *keyword;	/* {{keyword}} when it is not the flow's own (a suggestion) */
 	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
+	char *transcript;	/* the dialogue so far, this event's text included */
 };
 
 /* i in decimal, in buf (12 bytes). */
@@ -425,6 +430,47 @@ static int branch_target(struct run *r, const struct flow_step *st)
 	return st->else_idx;
 }
 
+/* ---- the transcript (for a handoff) ---- */
+
+/* Appends "<mark> text" as a line, then drops whole lines from the start past the bound. */
+static char *transcript_add(void *ctx, char *t, const char *mark, const char *text)
+{
+	if (!text || !*text)
+		return t;
+	t = talloc_asprintf_append(t ? t : talloc_strdup(ctx, ""), "%s%s %s", t && *t ? "\n" : "",
+				   mark, text);
+	size_t len = t ? strlen(t) : 0;
+	if (len <= TRANSCRIPT_MAX)
+		return t;
+	const char *cut = t + len - TRANSCRIPT_MAX;
+	const char *nl = strchr(cut, '\n');
+	return talloc_strdup(ctx, nl ? nl + 1 : cut);
+}
+
+/* Before the event: the transcript so far plus the text received (masked when it answers a
+ * secret question). */
+static void transcript_begin(struct run *r)
+{
+	const char *prev = r->s->state != SESSION_IDLE ? vars_get(&r->s->vars, VAR_TRANSCRIPT)
+							 : NULL;
+	r->transcript = prev ? talloc_strdup(r->ctx, prev) : NULL;
+	if (r->in->kind != EV_TEXT)
+		return;
+	const struct flow_step *st = r->s->state == SESSION_ACTIVE ? cur_step(r) : NULL;
+	r->transcript = transcript_add(r->ctx, r->transcript, ">",
+				       st && st->secret ? "(réponse secrète)" : r->in->text);
+}
+
+/* After the event: what was answered, kept while a procedure runs. */
+static void transcript_end(struct run *r)
+{
+	if (r->s->state == SESSION_IDLE)
+		return;
+	char *t = transcript_add(r->ctx, r->transcript, "<", r->reply);
+	if (t)
+		vars_set(&r->s->vars, VAR_TRANSCRIPT, t, false);
+}
+
 /* ---- messages sent first: remind:, receipt:, cancel_reminders: ---- */
 
 /* t's SMS wording for the person, expanded and folded as the channel folds. */
@@ -514,6 +560,11 @@ static void start_call(struct run *r, const struct flow_step *st)
 				secret = true;
 		vars_set(&c->args, a->var, expand(r, a->value), secret);
 	}
+	if (st->handoff) {
+		/* Who to call back and what was said: the human does not ask again. */
+		vars_set(&c->args, "phone", r->s->address, false);
+		vars_set(&c->args, "transcript", r->transcript ? r->transcript : "", false);
+	}
 	/* The secret has been used: it is not kept a moment longer. */
 	vars_drop_secrets(&r->s->vars);
 	if (st->wait.n)
@@ -590,6 +641,9 @@ static void start_flow(struct run *r, const struct flow *f)
 	session_reset(s);
 	snprintf(s->lang, sizeof(s->lang), "%s", lang);
 	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
+	/* The dialogue so far stays in r->transcript (and is stored again at the end of the
+	 * event): a flow started in the middle of another (CONSEILLER after a few questions)
+	 * hands it to its human. */
 	s->flow_version = r->fs->version;
 	s->started = r->in->now;
 	s->n_history = 0;
@@ -1217,6 +1271,7 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 			session_reset(s);	/* its flow is gone: the person starts afresh */
 	}
 
+	transcript_begin(&r);
 	switch (in->kind) {
 	case EV_TEXT:
 		on_text(&r);
@@ -1245,6 +1300,7 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		out->expects_answer = true;
 	if (r.reply && in->channel && in->channel->fold && !text_is_gsm7(r.reply))
 		r.reply = text_fold_gsm7(ctx, r.reply);
+	transcript_end(&r);
 	out->reply = r.reply;
 	out->flow = r.flow ? talloc_strdup(ctx, r.flow->name) : NULL;
 	out->step = s->state != SESSION_IDLE ? talloc_strdup(ctx, s->step) : NULL;

@@ -356,8 +356,9 @@ static void parse_assigns(struct ld *L, yaml_node_t *n, struct flow_assign **out
 /* ------------------------------------------------------------------------------------------ */
 /* Steps */
 
-enum { K_MENU, K_ASK, K_CALL, K_BRANCH, K_SAY, K_N };
-static const char *const kind_keys[K_N] = { "menu", "ask", "call", "branch", "say" };
+/* handoff is a call (to a human's call-back service) that also sends the transcript. */
+enum { K_MENU, K_ASK, K_CALL, K_BRANCH, K_SAY, K_HANDOFF, K_N };
+static const char *const kind_keys[K_N] = { "menu", "ask", "call", "branch", "say", "handoff" };
 
 /* Messages sent first, on any step but a branch (parse_sends). */
 #define SEND_KEYS "remind", "receipt", "reference", "cancel_reminders"
@@ -368,10 +369,12 @@ static const char *const ask_keys[] = { "ask", "expect", "save", "secret", "next
 static const char *const call_keys[] = { "call", "with", "save", "on_error", "wait", "next",
 					 "set", "help", SEND_KEYS };
 static const char *const say_keys[] = { "say", "next", "end", "set", "help", SEND_KEYS };
+static const char *const handoff_keys[] = { "handoff", "with", "save", "on_error", "wait", "next",
+					    "set", "help", SEND_KEYS };
 static const char *const all_step_keys[] = {
 	"menu", "ask", "call", "branch", "say", "options", "options_from", "retry", "tries",
 	"on_fail", "next", "set", "help", "expect", "save", "secret", "with", "on_error", "wait",
-	"else", "end", SEND_KEYS,
+	"else", "end", "handoff", SEND_KEYS,
 };
 
 /* A pair of numbers [min, max] or a single number (single_is_exact: min = max = N; else
@@ -901,11 +904,15 @@ static void parse_step(struct ld *L, struct flow_step *st, const char *name, yam
 	}
 	if (kind == K_N) {
 		ydoc_check_keys(L->y, n, all_step_keys, ARRAY_SIZE(all_step_keys));
-		ydoc_error(L->y, kn, "step `%s` needs one of menu, ask, call, branch or say", name);
+		ydoc_error(L->y, kn, "step `%s` needs one of menu, ask, call, branch, say or handoff", name);
 		return;
 	}
-	st->kind = (enum flow_step_kind)kind;
+	st->kind = kind == K_HANDOFF ? STEP_CALL : (enum flow_step_kind)kind;
 	switch (kind) {
+	case K_HANDOFF:
+		ydoc_check_keys(L->y, n, handoff_keys, ARRAY_SIZE(handoff_keys));
+		st->handoff = true;
+		break;
 	case K_MENU:
 		ydoc_check_keys(L->y, n, menu_keys, ARRAY_SIZE(menu_keys));
 		break;
@@ -1014,15 +1021,17 @@ static void parse_step(struct ld *L, struct flow_step *st, const char *name, yam
 		if (!st->next)
 			ydoc_error(L->y, kn, "ask `%s` needs `next`: the step after the answer", name);
 		break;
-	case K_CALL: {
-		const char *op = ydoc_string(L->y, kv[K_CALL]);
+	case K_CALL:
+	case K_HANDOFF: {
+		yaml_node_t *opn = kv[kind];
+		const char *op = ydoc_string(L->y, opn);
 
 		if (op && (!strchr(op, '.') || op[0] == '.' || op[strlen(op) - 1] == '.'))
-			ydoc_error(L->y, kv[K_CALL], "`%s` is not an operation: write "
+			ydoc_error(L->y, opn, "`%s` is not an operation: write "
 				   "backend.operation, e.g. agenda.slots", op);
 		else if (op) {
 			st->op = dup(L, op);
-			st->op_loc = loc_of(L, kv[K_CALL]);
+			st->op_loc = loc_of(L, opn);
 		}
 		if ((v = ydoc_get(L->y, n, "with")))
 			parse_assigns(L, v, &st->with, &st->n_with, false);
@@ -1033,7 +1042,8 @@ static void parse_step(struct ld *L, struct flow_step *st, const char *name, yam
 		if ((v = ydoc_get(L->y, n, "wait")))
 			parse_text(L, v, &st->wait);
 		if (!st->next)
-			ydoc_error(L->y, kn, "call `%s` needs `next`: the step after the answer", name);
+			ydoc_error(L->y, kn, "%s `%s` needs `next`: the step after the answer",
+				   kind_keys[kind], name);
 		break;
 	}
 	case K_BRANCH: {

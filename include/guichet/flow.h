@@ -142,6 +142,8 @@ struct flow_step {
 	const char *on_error;
 	int on_error_idx;	/* -1: the common back-end error message, then end */
 	struct flow_text wait;	/* optional: USSD screen when the answer will come later by SMS */
+	bool handoff;		/* written `handoff:`: the call also gets `phone` and `transcript`
+				 * (the dialogue so far, secret answers masked) */
 
 	/* STEP_BRANCH */
 	unsigned n_when;

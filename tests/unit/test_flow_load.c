@@ -463,7 +463,7 @@ static void test_bad_type(void)
 		     "steps:\n"
 		     "  a: { say: Bonjour }\n"
 		     "  b: { help: Aide }\n",
-		     6, 3, "step `b` needs one of menu, ask, call, branch or say");
+		     6, 3, "step `b` needs one of menu, ask, call, branch, say or handoff");
 }
 
 static void test_missing_next(void)
