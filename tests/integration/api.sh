@@ -245,4 +245,10 @@ python3 -c "import sys; sys.exit(0 if $now >= $due else 1)" || fail "sent before
 sleep 1
 [ "$(grep -c '+336666600' "$T/sent.jsonl")" = 5 ] || fail "sent twice after the restart"
 echo "ok - kill -9 between scheduling and sending: each message sent once, at its time"
+
+kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
+[ "$rc" = 0 ] || fail "guichetd exited $rc at SIGTERM"
+grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$T/guichetd.log" && fail "sanitizer report"
+grep -q "+33611111111\|+33688888888" "$T/guichetd.log" && fail "a number in the journal"
+echo "ok - a clean stop; no sanitizer report; no number in the journal"
 exit 0
