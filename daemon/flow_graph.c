@@ -422,6 +422,8 @@ static char *step_detail(void *ctx, const struct flow_step *st)
 			 st->n_remind > 1 ? "s" : "");
 		sb_add(&b, n);
 	}
+	if (st->cancel_reminders)
+		sb_add(&b, *b.s ? " ; annule les rappels en cours" : "annule les rappels en cours");
 	return b.s;
 }
 

@@ -66,7 +66,8 @@ static const char rdv_yaml[] =
 	"    receipt: \"Reçu.\"\n"
 	"    remind: [ { at: \"2026-12-01 -1d 18:00\", text: \"Rappel.\" } ]\n"
 	"  aide:\n"
-	"    say: \"Appelez le {{contact}}.\"\n";
+	"    say: \"Appelez le {{contact}}.\"\n"
+	"    cancel_reminders: \"{{phone}}\"\n";
 
 static struct flow_set *load_env(const char *yaml, const struct flow_env *e)
 {
@@ -179,6 +180,8 @@ static void test_nodes(void)
 	/* what the step sends besides its text */
 	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "fin")].detail,
 			       "fin de la démarche ; + reçu par SMS ; + 1 rappel par SMS");
+	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "aide")].detail,
+			       "fin de la démarche ; annule les rappels en cours");
 	CU_ASSERT(g->nodes[node(g, "aide")].end);
 	CU_ASSERT_STRING_EQUAL(g->nodes[node(g, "decision")].kind_name, "aiguillage");
 	CU_ASSERT_EQUAL(g->n_unreachable + g->n_dead_ends + g->n_stuck, 0);
