@@ -30,6 +30,13 @@
  * kept-alive connections, calls beyond it wait their turn in curl's queue (within their
  * budget) instead of all opening a TLS connection at once and timing out together. */
 #define BACKEND_MAX_HOST_CONNECTIONS 256
+/* New connections (TCP + TLS handshake) being set up at once to one back-end host: calls
+ * beyond wait in our queue and start as earlier ones get their connection. A burst of
+ * hundreds of calls to a cold back-end, or to one that handshakes one connection at a time,
+ * so never has hundreds of handshakes queued there until they all time out; over HTTP/2 the
+ * calls share one multiplexed connection anyway (PIPEWAIT). "Connecting" ends when curl is
+ * about to send the request (CURLOPT_PREREQFUNCTION), which on a warm connection is at once. */
+#define BACKEND_MAX_CONNECTING 16
 /* A retry is not worth starting with less time than this left in the budget. */
 #define RETRY_MIN_LEFT_MS 100u
 
@@ -38,6 +45,8 @@ struct rt_backend {
 	char *token;			/* bearer */
 	char *password;			/* basic */
 	struct backend_stats st;
+	unsigned connecting;		/* calls in curl not yet past their connection */
+	struct llist_head waiting;	/* calls waiting for connecting < BACKEND_MAX_CONNECTING */
 };
 
 struct backend_relay {
@@ -49,6 +58,7 @@ struct backend_relay {
 	unsigned n_bk;
 	struct llist_head calls;
 	unsigned in_flight;
+	struct osmo_timer_list admit_timer;
 	backend_timing_fn timing;
 	void *timing_data;
 };
@@ -68,6 +78,9 @@ struct relay_call {
 	struct curl_slist *headers;
 	CURL *easy;
 	bool in_multi;
+	bool connecting;		/* counted in b->connecting */
+	bool waiting;			/* in b->waiting */
+	struct llist_head wait_entry;
 	char *resp;
 	size_t resp_len, resp_cap;
 	bool too_big;
@@ -213,6 +226,29 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* The call no longer counts as setting up a connection: its place goes to a waiting call
+ * (from a timer: curl must not be re-entered from its own callbacks). */
+static void call_connected(struct relay_call *c)
+{
+	if (!c->connecting)
+		return;
+	c->connecting = false;
+	c->b->connecting--;
+	if (!llist_empty(&c->b->waiting) && !osmo_timer_pending(&c->r->admit_timer))
+		osmo_timer_schedule(&c->r->admit_timer, 0, 0);
+}
+
+static int prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+		     int local_port)
+{
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	call_connected(clientp);
+	return CURL_PREREQFUNC_OK;
+}
+
 /* Ends a call: one journal line when it failed, counters, then done, then frees it. */
 static void call_finish(struct relay_call *c, bool ok, const struct vars *result,
 			const char *reason)
@@ -225,6 +261,7 @@ static void call_finish(struct relay_call *c, bool ok, const struct vars *result
 		curl_multi_remove_handle(r->multi, c->easy);
 		c->in_multi = false;
 	}
+	call_connected(c);
 	llist_del(&c->entry);
 	r->in_flight--;
 	c->b->st.calls++;
@@ -268,6 +305,11 @@ static void call_start_attempt(struct relay_call *c)
 	long connect = d->connect_timeout_ms;
 	CURLMcode mc;
 
+	if (c->b->connecting >= BACKEND_MAX_CONNECTING) {
+		llist_add_tail(&c->wait_entry, &c->b->waiting);
+		c->waiting = true;
+		return;
+	}
 	if (left <= 0) {
 		c->fail = talloc_strdup(c, "no time left in the call's budget");
 		call_finish(c, false, NULL, c->fail);
@@ -292,6 +334,26 @@ static void call_start_attempt(struct relay_call *c)
 		return;
 	}
 	c->in_multi = true;
+	c->connecting = true;
+	c->b->connecting++;
+}
+
+/* Starts waiting calls while their back-end has room for new connections. */
+static void admit_cb(void *data)
+{
+	struct backend_relay *r = data;
+
+	for (unsigned i = 0; i < r->n_bk; i++) {
+		struct rt_backend *b = &r->bk[i];
+
+		while (b->connecting < BACKEND_MAX_CONNECTING && !llist_empty(&b->waiting)) {
+			struct relay_call *c = llist_first_entry(&b->waiting, struct relay_call,
+								 wait_entry);
+			llist_del(&c->wait_entry);
+			c->waiting = false;
+			call_start_attempt(c);
+		}
+	}
 }
 
 static bool is_tls_error(CURLcode rc)
@@ -328,6 +390,7 @@ static void call_attempt_done(struct relay_call *c, CURLcode rc)
 
 	curl_multi_remove_handle(c->r->multi, c->easy);
 	c->in_multi = false;
+	call_connected(c);
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME, &total);
 	curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME, &connect_t);
@@ -479,6 +542,12 @@ static int setup_easy(struct relay_call *c, const struct vars *args, char *err, 
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_SHARE, c->r->share);
+	/* HTTP/2 when the back-end offers it (ALPN), and then wait for the one multiplexed
+	 * connection instead of opening one per call while it is being set up. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
@@ -528,6 +597,10 @@ static int call_free(struct relay_call *c)
 {
 	if (c->in_multi)
 		curl_multi_remove_handle(c->r->multi, c->easy);
+	if (c->waiting)
+		llist_del(&c->wait_entry);
+	if (c->connecting)
+		c->b->connecting--;
 	if (c->easy)
 		curl_easy_cleanup(c->easy);
 	curl_slist_free_all(c->headers);
@@ -584,6 +657,7 @@ static int relay_free(struct backend_relay *r)
 		talloc_free(c);
 	}
 	osmo_timer_del(&r->curl_timer);
+	osmo_timer_del(&r->admit_timer);
 	/* Closes the cached connections: curl_socket_cb unregisters their osmo_fds. */
 	if (r->multi)
 		curl_multi_cleanup(r->multi);
@@ -619,6 +693,7 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 	r->cfg = c;
 	INIT_LLIST_HEAD(&r->calls);
 	osmo_timer_setup(&r->curl_timer, curl_timer_fired, r);
+	osmo_timer_setup(&r->admit_timer, admit_cb, r);
 	talloc_set_destructor(r, relay_free);
 	r->n_bk = bc ? bc->n : 0;
 	r->bk = talloc_zero_array(r, struct rt_backend, r->n_bk ? r->n_bk : 1);
@@ -630,6 +705,7 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 		char e[300];
 
 		b->def = d;
+		INIT_LLIST_HEAD(&b->waiting);
 		b->st.name = d->name;
 		b->st.last_ok = true;
 		if (d->auth == BACKEND_AUTH_BEARER &&
@@ -658,6 +734,7 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 	 * connection costs a few milliseconds of CPU at both ends. */
 	curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)BACKEND_MAX_IDLE_CONNECTIONS);
 	curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)BACKEND_MAX_HOST_CONNECTIONS);
+	curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return r;
 oom:
 	snprintf(err, err_len, "out of memory");
