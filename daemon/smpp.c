@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1081,6 +1082,10 @@ static void bind_connect(struct smpp_bind *b)
 		bind_schedule_reconnect(b);
 		return;
 	}
+	/* Without TCP_NODELAY a small PDU written while an earlier one is unacknowledged waits for
+	 * the peer's delayed ACK (~40 ms): answers and submits left in bursts every ~50 ms. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	osmo_fd_setup(&b->ofd, fd, OSMO_FD_READ | OSMO_FD_WRITE, bind_fd_cb, b, 0);
 	if (osmo_fd_register(&b->ofd) != 0) {
 		close(fd);
