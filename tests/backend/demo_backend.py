@@ -164,6 +164,9 @@ class Handler(BaseHTTPRequestHandler):
         if u.path == "/test/big":
             n = int(q.get("kb", ["512"])[0])
             return self.reply(200, {"pad": "x" * (n * 1024)})
+        if u.path == "/test/rappels":
+            with self.server.lock:
+                return self.reply(200, {"rappels": list(self.server.rappels)})
         if u.path == "/test/echo":
             return self.reply(200, {"echo": None, "query": {k: v[0] for k, v in q.items()},
                                     "path": u.path})
@@ -188,6 +191,14 @@ class Handler(BaseHTTPRequestHandler):
             code, obj = self.server.store.status(str(body.get("numero", "")),
                                                  str(body.get("code", "")))
             return self.reply(code, obj)
+        if u.path == "/conseil/rappels":
+            # A handoff: who calls back and when. Kept in memory for the tests to read back
+            # (GET /test/rappels): the number and the transcript, as Guichet sent them.
+            if not body.get("phone"):
+                return self.reply(400, {"error": "missing phone"})
+            with self.server.lock:
+                self.server.rappels.append(body)
+            return self.reply(201, {"qui": "Un conseiller", "quand": "demain entre 9h et 12h"})
         if u.path.startswith("/test/echo"):
             return self.reply(200, {"echo": body, "query": {k: v[0] for k, v in q.items()},
                                     "path": u.path})
@@ -242,6 +253,8 @@ def main():
     srv.token = token
     srv.verbose = a.verbose
     srv.store = Store(a.db)
+    srv.lock = threading.Lock()
+    srv.rappels = []            # handoffs received (POST /conseil/rappels)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(a.cert, a.key)
