@@ -227,12 +227,16 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 	int64_t send_at = 0, out_id = 0;
 	int rc;
 
+	/* A receipt answers what the person just did (the proof of a USSD dialogue): like a
+	 * reply, it is neither held by quiet hours and pacing nor refused by their STOP. */
+	bool solicited = m->origin == SCHED_RECEIPT;
+
 	if (m->not_after > 0 && now > m->not_after) {
 		to = SCHED_EXPIRED;
 	} else if (!m->to || (!m->text && !m->flow)) {
 		to = SCHED_FAILED;	/* purged */
 		why = "no number or text";
-	} else if ((rc = st->ops->optout_is(st, m->to)) != 0) {
+	} else if (!solicited && (rc = st->ops->optout_is(st, m->to)) != 0) {
 		if (rc < 0)
 			return -1;
 		to = SCHED_REFUSED;
@@ -240,7 +244,7 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 	} else if (!router_destination_allowed(s->r, m->to)) {
 		to = SCHED_REFUSED;
 		why = "destination";
-	} else if ((send_at = quiet_next(&s->cfg.quiet, now)) > now) {
+	} else if (!solicited && (send_at = quiet_next(&s->cfg.quiet, now)) > now) {
 		to = SCHED_DEFERRED;
 		why = "quiet hours";
 	} else {
@@ -253,7 +257,7 @@ static int decide(struct scheduler *s, const struct store_scheduled *m, int64_t 
 			return 2;
 		}
 		text_measure(m->text ? m->text : "", &tm);
-		unsigned pps = pace_of(s, via);
+		unsigned pps = solicited ? 0 : pace_of(s, via);
 		if (pps) {
 			struct bucket *b = bucket_of(s, via, now, pps);
 			if (b->tokens < 1) {

@@ -7,7 +7,9 @@
  * per transport) → left for later; the day's spend cap → refused "spend cap"; otherwise into
  * the router's outbox (router_notify_queue), so transports, retries and sent marks are the
  * replies'. One osmo timer waits for the next due time: memory does not grow with the
- * schedule. Replies to a person who wrote never come here: they are never deferred. */
+ * schedule. Replies to a person who wrote never come here: they are never deferred. A
+ * receipt (origin receipt) answers what the person just did: neither quiet hours, pacing
+ * nor their STOP hold it; the guard still applies. */
 #ifndef GUICHET_SCHEDULER_H
 #define GUICHET_SCHEDULER_H
 

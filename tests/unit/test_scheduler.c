@@ -337,6 +337,23 @@ static void test_quiet_deferred(void)
 	all_sent();
 }
 
+/* A receipt answers the person: sent at once at night and after STOP. */
+static void test_receipt_solicited(void)
+{
+	const int64_t evening = S(1796157000);
+	struct store_scheduled m = { .to = "+33612121212", .text = "Recu: RDV 3/12",
+				     .send_at = evening, .origin = SCHED_RECEIPT };
+
+	n_sent = 0;
+	CU_ASSERT_EQUAL(st->ops->optout_set(st, "+33612121212", 1), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->schedule_add(st, &m), 0);
+	CU_ASSERT_EQUAL(scheduler_run(sch, evening), 1);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(status_of(m.id, NULL, 0), SCHED_SENT);
+	CU_ASSERT_EQUAL(st->ops->optout_clear(st, "+33612121212"), 0);
+	all_sent();
+}
+
 static void test_paced(void)
 {
 	struct notify_config nc;
@@ -475,6 +492,7 @@ int main(void)
 	CU_add_test(s, "STOP refuses, START lets through", test_optout_stop_start);
 	CU_add_test(s, "expired, destination refused", test_expired_destination);
 	CU_add_test(s, "deferred by quiet hours, sent in the morning", test_quiet_deferred);
+	CU_add_test(s, "a receipt is not held by quiet hours nor STOP", test_receipt_solicited);
 	CU_add_test(s, "paced per transport", test_paced);
 	CU_add_test(s, "more than one batch", test_many);
 	CU_add_test(s, "a procedure opened first, continued by the answer", test_open_flow);
