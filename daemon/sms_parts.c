@@ -224,6 +224,10 @@ int sms_parts_add(struct sms_parts *r, const struct sms_part_in *in, int64_t now
 		h->handle = in->handle;
 		hlist_add_head(&h->node, &r->held[held_bucket(h->handle)]);
 		p->dups[p->n_dups++] = h;
+		/* Resent again and again: released as it is, so that copies do not pile up
+		 * unanswered (each is a deliver_sm or a SIM location). */
+		if (p->n_dups >= SMS_PARTS_MAX_COPIES)
+			make_ready(r, g);
 		return 0;
 	}
 	p = talloc_zero(g, struct part);

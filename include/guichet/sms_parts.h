@@ -15,7 +15,8 @@
  *  - a concatenation element with total 0, seq 0 or seq > total is ignored (the first valid
  *    one counts); none: the message stands alone.
  * Duplicates: a part whose handle is held already is ignored; a second part with the same
- * sequence number keeps the first one's text and adds its handle (both acknowledged). */
+ * sequence number keeps the first one's text and adds its handle (both acknowledged); a part
+ * seen SMS_PARTS_MAX_COPIES more times makes its message ready at once, as it is. */
 #ifndef GUICHET_SMS_PARTS_H
 #define GUICHET_SMS_PARTS_H
 
@@ -73,6 +74,8 @@ struct sms_parts_msg {
 };
 
 struct sms_parts;
+
+#define SMS_PARTS_MAX_COPIES 16
 
 /* timeout_ms: an incomplete message is released that long after its first part was added.
  * max_waiting: bound on messages waiting for parts; a part starting one more pushes the

@@ -225,6 +225,16 @@ static void test_reasm(void)
 	CU_ASSERT_EQUAL_FATAL(sms_parts_take(r, ctx, 0, out, 4), 1);
 	CU_ASSERT_EQUAL(sms_parts_add(r, &solo, 0), 0);
 	CU_ASSERT_EQUAL(sms_parts_take(r, ctx, 0, out, 4), 1);
+	/* The same part resent over and over: released once it has SMS_PARTS_MAX_COPIES
+	 * copies, every copy's handle with it. */
+	for (unsigned i = 0; i <= SMS_PARTS_MAX_COPIES; i++) {
+		struct sms_part_in cp = part("+336", 4, false, 2, 1, "again", 500 + i);
+		CU_ASSERT_EQUAL(sms_parts_add(r, &cp, 0), 0);
+		CU_ASSERT_EQUAL(sms_parts_take(r, ctx, 0, out, 4), i == SMS_PARTS_MAX_COPIES);
+	}
+	CU_ASSERT_STRING_EQUAL(out[0]->text, "again");
+	CU_ASSERT_EQUAL(out[0]->n_handles, SMS_PARTS_MAX_COPIES + 1);
+	CU_ASSERT(out[0]->have == 1 && out[0]->total == 2);
 	/* Cleared (a link dropped): nothing held. */
 	CU_ASSERT_EQUAL(sms_parts_add(r, &c1, 0), 0);
 	sms_parts_clear(r);
