@@ -278,6 +278,7 @@ run_at() {
     echo "  $name a$i: $1 parts, $2 parts/min, idle gap between parts mean $3 s" \
          "(max $4 s), first part submitted $5 s after the burst, last one done at $6 s"
     R[${name}_a${i}_rate]=$2
+    R[${name}_a${i}_gap]=$3
     R[${name}_a${i}_end]=$6
   done
   local end=0
@@ -287,12 +288,46 @@ run_at() {
   echo "  $name: $total parts to $PEOPLE people in $end s from the burst ->" \
        "${R[${name}_total]} parts/min over all modems"
 }
+# run_dead: one fake modem serving a burst stops answering ("stall") right after a part
+# is submitted; the time until guichetd logs it down is R[dead_s]. Healthy modems get no
+# extra AT command for this (libGammu commands are bounded, and a part's status wait
+# is bounded by 3x the longest status seen, at least 6 s).
+run_dead() {
+  local d=$T/dead
+  mkdir -p "$d/a1.in"
+  printf 'flows: %s\nstore: %s\nlog: { level: info }\nmodems:\n' "$T/flows-a" "$d/guichet.db" \
+    >"$d/guichet.yaml"
+  printf '  - { name: a1, device: %s, connection: at, poll_ms: 1000, rate: 0 }\n' "$d/a1.tty" \
+    >>"$d/guichet.yaml"
+  "$B/tools/at_modem" -n a1 -i "$d/a1.in" -l "$d/a1.tty" -s "$d/a1.sent.jsonl" -c "$d/a1.ctl" \
+    -d "$AT_DELAY_MS" >/dev/null 2>"$d/a1.err" &
+  local mp=$!
+  PIDS+=($mp)
+  for _ in $(seq 50); do [ -L "$d/a1.tty" ] && break; sleep 0.1; done
+  "$B/guichetd" -f -c "$d/guichet.yaml" 2> >(stamp >"$d/guichetd.log") &
+  local gpid=$!
+  PIDS+=($gpid)
+  for k in 1 2 3 4; do
+    printf 'from: +3362%07d\n\nDROITS\n' "$k" >"$d/a1.in/.p$k"
+    mv "$d/a1.in/.p$k" "$d/a1.in/p$k"
+  done
+  for _ in $(seq 600); do [ "$(grep -c "part submitted" "$d/a1.err")" -ge 2 ] && break; sleep 0.05; done
+  echo stall >"$d/a1.ctl"
+  local t0; t0=$(now)
+  for _ in $(seq 600); do grep -q "modem down" "$d/guichetd.log" 2>/dev/null && break; sleep 0.1; done
+  local t1; t1=$(grep -m1 "modem down" "$d/guichetd.log" | cut -d' ' -f1)
+  R[dead_s]=$( [ -n "$t1" ] && calc %.1f "$t1 - $t0" || echo "not detected in 60 s")
+  echo "  a modem that stops answering during a burst: logged down after ${R[dead_s]} s"
+  stop "$gpid"
+  stop "$mp"
+}
 if [ "${SKIP_AT:-}" != 1 ]; then
   echo "== fake AT modems, $AT_DELAY_MS ms per part, $PEOPLE people text DROITS at once" \
        "(1-part replies; poll_ms 1000, rate 0)"
   run_at at1 1 alternate
   run_at at2 2 alternate
   run_at at2first 2 first
+  run_dead
   R[at_speedup]=$(calc %.2f "${R[at1_end]:-0} / (${R[at2_end]:-0} > 0 ? ${R[at2_end]:-0} : 1)")
   echo "  2 modems (people on both) vs 1: the burst is served ${R[at_speedup]}x faster;" \
        "all people on a1: a2 sent ${R[at2first_a2]%% parts*} parts (replies leave by the" \
@@ -313,5 +348,9 @@ if [ -n "${R[at1_a1]:-}" ]; then
   echo "  AT, 1 modem:            a1 ${R[at1_a1]}"
   echo "  AT, 2 modems:           a1 ${R[at2_a1]}; a2 ${R[at2_a2]}; ${R[at2_total]} parts/min total (1 modem: ${R[at1_total]}), burst ${R[at_speedup]}x faster"
   echo "  AT, 2 modems, all on a1: a1 ${R[at2first_a1]}; a2 ${R[at2first_a2]}"
+  # The gap is mostly libGammu's own: ATGEN_SendSMS sleeps 0.1 s after the prompt, 0.5 s
+  # after writing the PDU and 0.1 s after Ctrl-Z, fixed, no setting (see docs/benchmarks.md).
+  echo "figure modem_gap_s_per_part: ${R[at1_a1_gap]}"
+  echo "figure modem_dead_detect_s: ${R[dead_s]}"
 fi
 exit 0

@@ -37,12 +37,24 @@
 #define READY_MAX 1024
 /* Concatenated messages waiting for parts, per modem. */
 #define REASM_MAX 2048
-/* How long a sent part may wait for its status (real modems: 2.5-10 s). */
+/* How long a sent part may wait for its status (real modems: 2.5-10 s): at most this, and
+ * once the modem has answered a send, STATUS_FACTOR times the longest it took, but not
+ * less than STATUS_MIN_MS. A modem that stops answering in the middle of a send is then
+ * noticed within seconds, not after 30 s, and a slow network is still waited for. */
 #define SEND_STATUS_MS 30000
+#define STATUS_FACTOR 3
+#define STATUS_MIN_MS 6000
 #define SIGNAL_PERIOD_MS 60000
 #define BACKOFF_MAX_S 30
 /* Consecutive errors that take a modem down (a timeout or a link error does at once). */
 #define ERROR_LIMIT 4
+/* A command a healthy modem answers at once (reading or deleting messages, signal quality,
+ * the prompt of AT+CMGS) that has not returned after this long is aborted and the modem
+ * taken down: libGammu's own timeouts wait up to 30 s (the AT+CMGS prompt). The wait for
+ * a sent part's status is not bounded by this (the network takes seconds). With the
+ * watchdog's 1 s tick, a modem that stops answering is down within ~7 s of its next
+ * command, without any traffic added to a healthy modem. */
+#define COMMAND_MAX_MS 5000
 
 /* ---- records crossing threads (malloc'd, never talloc) ---- */
 
@@ -89,6 +101,13 @@ struct modem {
 	/* lock-free */
 	atomic_int_least64_t beat_ms;
 	atomic_bool hold;		/* loop -> thread: too much waits for the store */
+	/* under mu: the libGammu command in progress, for the loop's watchdog (cmd_watch_cb) */
+	GSM_StateMachine *cmd_sm;	/* NULL: none */
+	int64_t cmd_since_ms;
+	bool cmd_aborted;
+	pthread_t watch;		/* cmd_watch_thread */
+	bool watch_started;
+	pthread_cond_t watch_cv;	/* signalled on stop */
 
 	struct osmo_fd ofd;
 
@@ -141,8 +160,40 @@ struct mthread {
 	unsigned backoff_s, errs;
 	bool got_status;
 	int status;
+	bool aborted;			/* libGammu's abort flag is set on s: replace s */
+	int64_t status_max_ms;		/* longest a part's status took (0: none seen yet) */
 	char down_why[160];
 };
+
+/* A libGammu command starts: the watchdog may abort it after COMMAND_MAX_MS. */
+static void cmd_begin(struct mthread *th)
+{
+	struct modem *m = th->m;
+
+	pthread_mutex_lock(&m->mu);
+	m->cmd_sm = th->s;
+	m->cmd_since_ms = mono_ms();
+	m->cmd_aborted = false;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* The command returned err: a command the watchdog aborted counts as a timeout. */
+static GSM_Error cmd_end(struct mthread *th, GSM_Error err)
+{
+	struct modem *m = th->m;
+
+	pthread_mutex_lock(&m->mu);
+	bool aborted = m->cmd_aborted;
+	m->cmd_sm = NULL;
+	m->cmd_aborted = false;
+	pthread_mutex_unlock(&m->mu);
+	if (!aborted)
+		return err;
+	/* libGammu never clears its abort flag: every later command on this state machine
+	 * would fail at once, so it is replaced when the modem goes down. */
+	th->aborted = true;
+	return ERR_TIMEOUT;
+}
 
 static void post(struct modem *m, struct modem_ev *ev)
 {
@@ -259,6 +310,11 @@ static void go_down(struct mthread *th, const char *why)
 	struct modem *m = th->m;
 	if (th->connected)
 		GSM_TerminateConnection(th->s);
+	if (th->aborted) {
+		GSM_FreeStateMachine(th->s);
+		th->s = GSM_AllocStateMachine();	/* NULL: do_connect tries again */
+		th->aborted = false;
+	}
 	bool was_up = th->confirmed;
 	th->connected = th->confirmed = false;
 	th->errs = 0;
@@ -469,7 +525,8 @@ static void do_poll(struct mthread *th)
 			in->SMS[0].Folder = 0;
 			in->SMS[0].Location = 0;
 		}
-		err = GSM_GetNextSMS(th->s, in, start);
+		cmd_begin(th);
+		err = cmd_end(th, GSM_GetNextSMS(th->s, in, start));
 		if (err == ERR_EMPTY) {
 			err = ERR_NONE;
 			break;
@@ -549,7 +606,8 @@ static void do_deletes(struct mthread *th, struct llist_head *dels)
 			struct sms_loc l = d->loc[d->n - 1];
 			sms->Folder = l.folder;
 			sms->Location = l.location;
-			GSM_Error err = GSM_DeleteSMS(th->s, sms);
+			cmd_begin(th);
+			GSM_Error err = cmd_end(th, GSM_DeleteSMS(th->s, sms));
 			if (err == ERR_NONE || err == ERR_EMPTY || err == ERR_INVALIDLOCATION) {
 				seen_del(th, loc_key(l));
 				d->n--;
@@ -648,8 +706,15 @@ static void do_send(struct mthread *th)
 	th->got_status = false;
 	th->status = -1;
 	GSM_SetSendSMSStatusCallback(th->s, status_cb, th);
-	GSM_Error err = GSM_SendSMS(th->s, sms);
-	int64_t deadline = mono_ms() + SEND_STATUS_MS;
+	cmd_begin(th);
+	GSM_Error err = cmd_end(th, GSM_SendSMS(th->s, sms));
+	int64_t sent_at = mono_ms(), limit = SEND_STATUS_MS;
+	if (th->status_max_ms) {
+		limit = th->status_max_ms * STATUS_FACTOR;
+		limit = limit < STATUS_MIN_MS ? STATUS_MIN_MS : limit > SEND_STATUS_MS ? SEND_STATUS_MS
+											: limit;
+	}
+	int64_t deadline = sent_at + limit;
 	while (err == ERR_NONE && !th->got_status) {
 		if (mono_ms() > deadline) {
 			err = ERR_TIMEOUT;
@@ -674,6 +739,8 @@ static void do_send(struct mthread *th)
 		return;
 	}
 	th->errs = 0;
+	if (mono_ms() - sent_at > th->status_max_ms)
+		th->status_max_ms = mono_ms() - sent_at;
 	if (th->status != 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "part %d/%d refused (status %d)", th->part + 1,
@@ -694,7 +761,8 @@ static void do_signal(struct mthread *th)
 {
 	GSM_SignalQuality sq;
 	memset(&sq, 0, sizeof(sq));
-	GSM_Error err = GSM_GetSignalQuality(th->s, &sq);
+	cmd_begin(th);
+	GSM_Error err = cmd_end(th, GSM_GetSignalQuality(th->s, &sq));
 	th->next_signal = mono_ms() + SIGNAL_PERIOD_MS;
 	if (err == ERR_NONE)
 		post_simple(th->m, EV_SIGNAL, 0, false, sq.SignalPercent, NULL);
@@ -712,6 +780,8 @@ static char *dup_or_null(const char *s)
 static GSM_Error do_connect(struct mthread *th)
 {
 	struct modem *m = th->m;
+	if (!th->s && !(th->s = GSM_AllocStateMachine()))
+		return ERR_MOREMEMORY;
 	GSM_Config *cfg = GSM_GetConfig(th->s, 0);
 	free(cfg->Device);
 	free(cfg->Connection);
@@ -864,6 +934,29 @@ out:
 	free(th.in);
 	free(th.out);
 	free(th.seen);
+	return NULL;
+}
+
+/* The modem's watchdog thread (the loop never calls libGammu): every second, aborts a
+ * libGammu command that has run for more than COMMAND_MAX_MS; the modem thread then takes
+ * the modem down. GSM_AbortOperation only sets a flag that libGammu's wait loop reads
+ * every 10 ms; mu keeps the state machine from being freed meanwhile. */
+static void *cmd_watch_thread(void *arg)
+{
+	struct modem *m = arg;
+
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop) {
+		if (m->cmd_sm && !m->cmd_aborted && mono_ms() - m->cmd_since_ms > COMMAND_MAX_MS) {
+			GSM_AbortOperation(m->cmd_sm);
+			m->cmd_aborted = true;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&m->watch_cv, &m->mu, &ts);
+	}
+	pthread_mutex_unlock(&m->mu);
 	return NULL;
 }
 
@@ -1054,6 +1147,7 @@ static void modem_timer_cb(void *data)
 	modem_deliver(data);
 }
 
+
 static void handle_event(struct modem *m, struct modem_ev *ev)
 {
 	struct sms_sink *sink = &m->pool->sink;
@@ -1165,6 +1259,7 @@ static int modem_destructor(struct modem *m)
 	free_records(m);
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->cv);
+	pthread_cond_destroy(&m->watch_cv);
 	return 0;
 }
 
@@ -1194,6 +1289,7 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, &ca);
+	pthread_cond_init(&m->watch_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	talloc_set_destructor(m, modem_destructor);
 	atomic_store(&m->beat_ms, mono_ms());
@@ -1274,6 +1370,15 @@ struct modem_pool *modem_pool_start(void *ctx, const struct modem_config *mc,
 			goto fail;
 		}
 		m->started = true;
+		rc = pthread_create(&m->watch, NULL, cmd_watch_thread, m);
+		if (rc != 0) {
+			struct log_fields f = modem_fields(m);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			glog(GLOG_MODEM, LOGL_ERROR, &f, "cannot start the modem watchdog: %s",
+			     strerror(rc));
+			goto fail;
+		}
+		m->watch_started = true;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return p;
@@ -1297,11 +1402,15 @@ void modem_pool_stop(struct modem_pool *p)
 		pthread_mutex_lock(&m->mu);
 		m->stop = true;
 		pthread_cond_signal(&m->cv);
+		pthread_cond_signal(&m->watch_cv);
 		pthread_mutex_unlock(&m->mu);
 	}
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i < p->n; i++) {
 		if (p->m[i]->started)
 			pthread_join(p->m[i]->thread, NULL);
+		if (p->m[i]->watch_started)
+			pthread_join(p->m[i]->watch, NULL);
+	}
 	talloc_free(p);
 }
 
