@@ -92,7 +92,8 @@ to, mode = sys.argv[2], sys.argv[3]
 msgs = []
 for l in open(sys.argv[1], encoding="utf-8"):
     e = json.loads(l)
-    if e.get("event") == "message" and e["to"] == to:
+    # The booking's SMS receipt (a message sent first, not a reply) is left out.
+    if e.get("event") == "message" and e["to"] == to and "Gardez ce SMS" not in e["text"]:
         msgs.append(e["text"])
 if mode == "count":
     print(len(msgs))

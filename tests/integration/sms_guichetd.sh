@@ -40,8 +40,9 @@ GD=$!
 for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
 kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
 
-replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
-last_text() { tail -1 "$T/sent.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'; }
+# Replies only: the booking's SMS receipt (a message sent first, "Gardez ce SMS") is left out.
+replies() { [ -f "$T/sent.jsonl" ] && { grep -v "Gardez ce SMS" "$T/sent.jsonl" || true; } | wc -l || echo 0; }
+last_text() { grep -v "Gardez ce SMS" "$T/sent.jsonl" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'; }
 n=0
 # The sample dialogues, as transcripts: NAME.in (the texts) and NAME.ok (the replies).
 mkdir -p "$T/transcripts"
