@@ -73,8 +73,12 @@ struct router {
 	unsigned n_sms;
 	/* sent/failed marks are written together once per loop iteration: one fsync for all */
 	struct osmo_timer_list flush_timer;
-	struct { int64_t id; int kind; int64_t not_before; } *marks;
+	struct {
+		int64_t id; int kind; int64_t not_before;
+		const char *via, *remote, *stat;	/* SMSC ids and receipts, under marks_ctx */
+	} *marks;
 	unsigned n_marks, cap_marks;
+	void *marks_ctx;
 	int64_t last_purge_ms;
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;
@@ -942,7 +946,34 @@ void router_sms_ready(struct router *r, struct sms_transport *t)
 	offer_outbox(r);
 }
 
-enum { MARK_SENT, MARK_RETRY, MARK_DEAD };
+enum { MARK_SENT, MARK_RETRY, MARK_DEAD, MARK_REMOTE, MARK_DELIVERED, MARK_UNDELIVERED };
+
+/* A delivery receipt: the message it is about (known to the transport, else found by the
+ * SMSC's id in the store), and its schedule row's status if it was sent first. */
+static void mark_receipt(struct router *r, unsigned i)
+{
+	struct store *st = r->st;
+	int64_t id = r->marks[i].id;
+	char pseudo[24];
+
+	if (id <= 0 && (!st->ops->outbound_by_remote ||
+			st->ops->outbound_by_remote(st, r->marks[i].via, r->marks[i].remote, &id) != 0)) {
+		glog(GLOG_STORE, LOGL_INFO, NULL, "delivery receipt %s for an unknown message id",
+		     r->marks[i].stat ? r->marks[i].stat : "?");
+		return;
+	}
+	bool ok = r->marks[i].kind == MARK_DELIVERED;
+	snprintf(pseudo, sizeof(pseudo), "%lld", (long long)id);
+	int rc = st->ops->schedule_outbound_status ?
+		 st->ops->schedule_outbound_status(st, id, ok ? SCHED_DELIVERED : SCHED_FAILED,
+						   ok ? NULL : r->marks[i].stat) : 1;
+	/* Replies are many and their receipts say little: only messages sent first are logged
+	 * above debug. */
+	glog(GLOG_STORE, rc != 0 ? LOGL_DEBUG : ok ? LOGL_INFO : LOGL_NOTICE, NULL,
+	     "delivery receipt for message %s: %s%s", pseudo,
+	     r->marks[i].stat ? r->marks[i].stat : "?",
+	     rc == 0 ? (ok ? " (delivered)" : " (failed)") : "");
+}
 
 static void flush_marks(void *data)
 {
@@ -956,6 +987,16 @@ static void flush_marks(void *data)
 		return;		/* kept: retried at the next flush */
 	}
 	for (unsigned i = 0; i < n; i++) {
+		if (r->marks[i].kind == MARK_REMOTE) {
+			if (r->st->ops->outbound_remote)
+				r->st->ops->outbound_remote(r->st, r->marks[i].id, r->marks[i].via,
+							    r->marks[i].remote);
+			continue;
+		}
+		if (r->marks[i].kind == MARK_DELIVERED || r->marks[i].kind == MARK_UNDELIVERED) {
+			mark_receipt(r, i);
+			continue;
+		}
 		if (r->marks[i].kind == MARK_SENT)
 			r->st->ops->outbound_sent(r->st, r->marks[i].id);
 		else
@@ -973,6 +1014,7 @@ static void flush_marks(void *data)
 	}
 	store_result(r, true, NULL);
 	r->n_marks = 0;
+	TALLOC_FREE(r->marks_ctx);
 	offer_outbox(r);
 }
 
@@ -985,6 +1027,7 @@ static void add_mark(struct router *r, int64_t id, int kind, int64_t not_before)
 	r->marks[r->n_marks].id = id;
 	r->marks[r->n_marks].kind = kind;
 	r->marks[r->n_marks].not_before = not_before;
+	r->marks[r->n_marks].via = r->marks[r->n_marks].remote = r->marks[r->n_marks].stat = NULL;
 	r->n_marks++;
 	if (!osmo_timer_pending(&r->flush_timer))
 		osmo_timer_schedule(&r->flush_timer, 0, 0);
@@ -996,6 +1039,31 @@ void router_flush(struct router *r)
 {
 	osmo_timer_del(&r->flush_timer);
 	flush_marks(r);
+}
+
+/* A mark carrying the SMSC's id (and a receipt's status), written with the next flush. */
+static void add_remote_mark(struct router *r, int64_t id, int kind, const char *via,
+			    const char *remote, const char *stat)
+{
+	if (!via || !remote || !*remote)
+		return;
+	if (!r->marks_ctx)
+		r->marks_ctx = talloc_named_const(r, 0, "marks");
+	add_mark(r, id, kind, 0);
+	r->marks[r->n_marks - 1].via = talloc_strdup(r->marks_ctx, via);
+	r->marks[r->n_marks - 1].remote = talloc_strdup(r->marks_ctx, remote);
+	r->marks[r->n_marks - 1].stat = stat ? talloc_strdup(r->marks_ctx, stat) : NULL;
+}
+
+void router_sms_remote_id(struct router *r, int64_t id, const char *via, const char *remote)
+{
+	add_remote_mark(r, id, MARK_REMOTE, via, remote, NULL);
+}
+
+void router_sms_receipt(struct router *r, int64_t id, const char *via, const char *remote,
+			bool delivered, const char *stat)
+{
+	add_remote_mark(r, id, delivered ? MARK_DELIVERED : MARK_UNDELIVERED, via, remote, stat);
 }
 
 void router_sms_sent(struct router *r, int64_t id)
@@ -1325,12 +1393,24 @@ static void sink_unregistered(void *data, struct sms_transport *t)
 	router_sms_unregister(data, t);
 }
 
+static void sink_remote_id(void *data, int64_t id, const char *via, const char *remote)
+{
+	router_sms_remote_id(data, id, via, remote);
+}
+
+static void sink_receipt(void *data, int64_t id, const char *via, const char *remote,
+			 bool delivered, const char *stat)
+{
+	router_sms_receipt(data, id, via, remote, delivered, stat);
+}
+
 struct sms_sink router_sms_sink(struct router *r)
 {
 	return (struct sms_sink){ .received = sink_received, .sent = sink_sent,
 				  .failed = sink_failed, .ready = sink_ready,
 				  .registered = sink_registered,
-				  .unregistered = sink_unregistered, .data = r };
+				  .unregistered = sink_unregistered,
+				  .remote_id = sink_remote_id, .receipt = sink_receipt, .data = r };
 }
 
 static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,

@@ -586,6 +586,9 @@ static void on_submit_resp(struct smpp_bind *b, uint32_t seq, uint32_t status, c
 	case SMPP_ST_OK:
 		p->st.mt_parts++;
 		receipt_remember(s, msg_id, o->id, r->part + 1, o->n_parts);
+		/* Kept in the store too: a receipt after a restart still finds its message. */
+		if (p->sink.remote_id && msg_id[0])
+			p->sink.remote_id(p->sink.data, o->id, s->t.name, msg_id);
 		talloc_free(r);
 		smsc_unthrottle(s);
 		if (++o->acked == o->n_parts) {
@@ -681,9 +684,17 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 	}
 	s->pool->st.receipts++;
 	struct receipt_ent *e = receipt_find(s, id);
+	/* Final states only: delivered, or failed for good (ENROUTE, ACCEPTD say nothing yet). */
+	bool delivered = strcmp(stat, "DELIVRD") == 0;
+	bool final = delivered || !strcmp(stat, "UNDELIV") || !strcmp(stat, "REJECTD") ||
+		     !strcmp(stat, "EXPIRED") || !strcmp(stat, "DELETED");
+	struct smpp_pool *p = s->pool;
+	if (final && p->sink.receipt && id[0])
+		p->sink.receipt(p->sink.data, e ? e->out_id : 0, s->t.name, id, delivered, stat);
 	if (!e) {
+		/* Not in memory (sent before a restart): the store may know it (the router). */
 		s->pool->st.receipts_unmatched++;
-		LOGB(b, LOGL_INFO, "receipt %s for an unknown message id", stat[0] ? stat : "?");
+		LOGB(b, LOGL_INFO, "receipt %s for a message id not in memory", stat[0] ? stat : "?");
 		return;
 	}
 	LOGB(b, strcmp(stat, "DELIVRD") == 0 ? LOGL_DEBUG : LOGL_NOTICE,

@@ -37,7 +37,7 @@ enum sq_stmt {
 /* The schedule's statements (sq_sched_sql, with its functions below). */
 enum sq_sched_stmt {
 	S_ADD, S_BY_KEY, S_GET, S_DUE, S_NEXT, S_MARK, S_OUT_STATUS, S_CANCEL, S_CANCEL_REF,
-	S_OPT_SET, S_OPT_CLEAR, S_OPT_IS, S_PURGE,
+	S_OPT_SET, S_OPT_CLEAR, S_OPT_IS, S_PURGE, S_REMOTE_ADD, S_REMOTE_GET, S_REMOTE_PURGE,
 	S_N
 };
 
@@ -606,6 +606,11 @@ static const char *const sq_sched_sql[S_N] = {
 	[S_PURGE] = "UPDATE scheduled SET recipient = NULL, body = NULL, vars = NULL"
 		    " WHERE status NOT IN ('queued', 'deferred') AND created < ?1"
 		    " AND (recipient IS NOT NULL OR body IS NOT NULL OR vars IS NOT NULL)",
+	[S_REMOTE_ADD] = "INSERT INTO remote_ids(via, remote, outbound_id, created)"
+			 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (via, remote) DO UPDATE SET"
+			 " outbound_id = excluded.outbound_id, created = excluded.created",
+	[S_REMOTE_GET] = "SELECT outbound_id FROM remote_ids WHERE via = ?1 AND remote = ?2",
+	[S_REMOTE_PURGE] = "DELETE FROM remote_ids WHERE created < ?1",
 };
 
 /* Added after schema 1, created at open when missing (like spend). */
@@ -634,7 +639,15 @@ static const char schema_schedule[] =
 	"CREATE INDEX IF NOT EXISTS scheduled_out ON scheduled(outbound_id) WHERE outbound_id > 0;"
 	"CREATE TABLE IF NOT EXISTS optout ("
 	" number TEXT PRIMARY KEY,"
-	" since INTEGER NOT NULL) WITHOUT ROWID;";
+	" since INTEGER NOT NULL) WITHOUT ROWID;"
+	/* The SMSC's id of each part sent (submit_sm_resp): a delivery receipt that comes after
+	 * a restart still finds its message. */
+	"CREATE TABLE IF NOT EXISTS remote_ids ("
+	" via TEXT NOT NULL,"
+	" remote TEXT NOT NULL,"
+	" outbound_id INTEGER NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" PRIMARY KEY (via, remote)) WITHOUT ROWID;";
 
 static sqlite3_stmt *sq_sched_stmt(struct sq *q, enum sq_sched_stmt i)
 {
@@ -913,7 +926,47 @@ static int sq_schedule_purge(struct sq *q, int64_t cutoff)
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, cutoff);
-	return sq_done(q, s, "purge");
+	int n = sq_done(q, s, "purge");
+	sqlite3_stmt *r = n < 0 ? NULL : sq_sched_stmt(q, S_REMOTE_PURGE);
+	if (!r)
+		return -1;
+	sqlite3_bind_int64(r, 1, cutoff);
+	return sq_done(q, r, "purge") < 0 ? -1 : n;
+}
+
+static int sq_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_REMOTE_ADD);
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, via);
+	bind_text(s, 2, remote);
+	sqlite3_bind_int64(s, 3, id);
+	sqlite3_bind_int64(s, 4, (int64_t)time(NULL));
+	return sq_done(q, s, "outbound_remote") < 0 ? -1 : 0;
+}
+
+static int sq_outbound_by_remote(struct store *st, const char *via, const char *remote,
+				 int64_t *id)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = sq_sched_stmt(q, S_REMOTE_GET);
+	int rc;
+
+	if (!s)
+		return -1;
+	bind_text(s, 1, via);
+	bind_text(s, 2, remote);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(q, "outbound_by_remote");
+	return rc == SQLITE_ROW ? 0 : 1;
 }
 
 /* --- upkeep --- */
@@ -1105,6 +1158,8 @@ static const struct store_ops sq_ops = {
 	.schedule_next = sq_schedule_next,
 	.schedule_mark = sq_schedule_mark,
 	.schedule_outbound_status = sq_schedule_outbound_status,
+	.outbound_remote = sq_outbound_remote,
+	.outbound_by_remote = sq_outbound_by_remote,
 	.schedule_cancel = sq_schedule_cancel,
 	.schedule_cancel_ref = sq_schedule_cancel_ref,
 	.optout_set = sq_optout_set,

@@ -64,6 +64,14 @@ void router_sms_register(struct router *r, struct sms_transport *t);
 void router_sms_unregister(struct router *r, struct sms_transport *t);
 void router_sms_ready(struct router *r, struct sms_transport *t);
 void router_sms_sent(struct router *r, int64_t id);
+/* Delivery status, written with the next batch of sent marks. The SMSC's id (remote) for a
+ * part of reply id sent through via: kept in the store, so that a receipt after a restart
+ * finds it. A delivery receipt: id > 0 when the transport still knows the message, else 0
+ * and it is found by via + remote; a message sent first (the schedule) becomes delivered
+ * or failed (stat, e.g. UNDELIV, as the reason). */
+void router_sms_remote_id(struct router *r, int64_t id, const char *via, const char *remote);
+void router_sms_receipt(struct router *r, int64_t id, const char *via, const char *remote,
+			bool delivered, const char *stat);
 void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why);
 
 /* ---- USSD dialogues (osmo-hlr EUSE, aggregator callbacks) ---- */
@@ -95,6 +103,10 @@ struct sms_sink {
 	void (*ready)(void *data, struct sms_transport *t);
 	void (*registered)(void *data, struct sms_transport *t);
 	void (*unregistered)(void *data, struct sms_transport *t);	/* before t is freed */
+	/* Optional: delivery status (router_sms_remote_id, router_sms_receipt). */
+	void (*remote_id)(void *data, int64_t id, const char *via, const char *remote);
+	void (*receipt)(void *data, int64_t id, const char *via, const char *remote,
+			bool delivered, const char *stat);
 	void *data;
 };
 

@@ -170,6 +170,13 @@ struct store_ops {
 	 * no sent message is linked to that outbound id, -1 on error. */
 	int (*schedule_outbound_status)(struct store *st, int64_t outbound_id,
 					enum sched_status status, const char *reason);
+	/* Optional (NULL: receipts match only while the transport remembers the ids). The id
+	 * the SMSC gave a part of outbound row id (submit_sm_resp) through via, kept like the
+	 * outbox rows (purge), so that a delivery receipt after a restart finds its message:
+	 * outbound_remote 0 or -1; outbound_by_remote 0 with *id set, 1 unknown, -1 error. */
+	int (*outbound_remote)(struct store *st, int64_t id, const char *via, const char *remote);
+	int (*outbound_by_remote)(struct store *st, const char *via, const char *remote,
+				  int64_t *id);
 	/* Cancels an open message: 0, 1 when none is open with that id, -1. */
 	int (*schedule_cancel)(struct store *st, int64_t id);
 	/* Cancels the open messages with that reference (and to that number when to is not

@@ -18,6 +18,8 @@
  *   ratelimit X                    accepts X submit_sm per second (a bucket of X/10 parts,
  *                                  at least 1), answers ESME_RTHROTTLED above; 0: no limit
  *   receipts 0|1                   delivery receipts for submits asking for them
+ *   receipt MSGID STAT TO ESME     one receipt now (stat DELIVRD, UNDELIV...) for message
+ *                                  MSGID sent to TO from ESME's address (a late receipt)
  *   drop                           closes every ESME connection
  *   mute_enquire 0|1               stop answering enquire_link
  *   hang 0|1                       stop answering anything
@@ -537,6 +539,9 @@ static void bench_reply(const char *to)
 	}
 }
 
+static void queue_receipt_stat(const char *esme_addr, const char *to, const char *msg_id,
+			       const char *stat);
+
 static void control_line(char *line)
 {
 	char *save = NULL, *w = strtok_r(line, " \t", &save);
@@ -551,6 +556,14 @@ static void control_line(char *line)
 			cmd_deliver(a1, a2, a3, rest);
 		else if (strcmp(w, "bench") == 0 && a1 && a2)
 			cmd_bench(atoi(a1), a2, rest);
+		else
+			fprintf(stderr, "smsc: bad command\n");
+	} else if (strcmp(w, "receipt") == 0 && a1) {
+		/* receipt MSGID STAT TO ESME_ADDR: a receipt sent later (after a restart) */
+		char *st = strtok_r(NULL, " \t", &save), *to = strtok_r(NULL, " \t", &save);
+		char *esme = strtok_r(NULL, " \t", &save);
+		if (st && to && esme)
+			queue_receipt_stat(esme, to, a1, st);
 		else
 			fprintf(stderr, "smsc: bad command\n");
 	} else if (strcmp(w, "throttle") == 0 && a1) {
@@ -638,16 +651,22 @@ static void mt_add(const char *to, unsigned ref, unsigned total, unsigned seq, c
 	free(m);
 }
 
-static void queue_receipt(const char *esme_addr, const char *to, const char *msg_id)
+static void queue_receipt_stat(const char *esme_addr, const char *to, const char *msg_id,
+			       const char *stat)
 {
 	struct mo *m = mo_new(to, esme_addr);
 	m->esm_class = SMPP34_DELIVERY_RECEIPT;
 	scopy(m->receipt_id, sizeof(m->receipt_id), msg_id);
 	int n = snprintf((char *)m->sm, sizeof(m->sm),
 			 "id:%s sub:001 dlvr:001 submit date:2601011200 done date:2601011200 "
-			 "stat:DELIVRD err:000 text:", msg_id);
+			 "stat:%s err:000 text:", msg_id, stat);
 	m->sm_len = (unsigned)n;
 	mo_enqueue(m, false);
+}
+
+static void queue_receipt(const char *esme_addr, const char *to, const char *msg_id)
+{
+	queue_receipt_stat(esme_addr, to, msg_id, "DELIVRD");
 }
 
 static void on_submit(struct conn *c, const uint8_t *pdu, uint32_t len, uint32_t seq)
