@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Notifications accepted durably through the API: guichetd with a real TLS API and a SQLite
 # store (WAL, synchronous=FULL), a client posting batches of 500 messages with keep-alive
-# (each batch one transaction, answered 202 after its commit), and single messages for
-# comparison. Messages are due next year, so nothing is sent while measuring.
+# (each batch one transaction, answered 202 after its commit), and single messages, from one
+# client and from 32 at once (requests arriving together share one commit). Messages are due next year, so nothing is sent while measuring.
 # Prints `figure api_accepted_per_s: N` (batched) and the single-message rate.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -50,6 +50,24 @@ t = time.monotonic()
 for i in range(n):
     post("/v1/messages", msg(1000000 + i))
 single = n / (time.monotonic() - t)
-print("api: batches of %d: %.0f messages/s; one message a request: %.0f/s" % (size, batched, single))
+# 32 clients at once, one message a request: the daemon commits what arrives together in one
+# transaction (group commit), so they share each fsync.
+import threading
+conn.close()	# the server allows 32 connections from one address
+clients, each = 32, 100
+def client(k):
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+    for i in range(each):
+        c.request("POST", "/v1/messages", body=json.dumps(msg(2000000 + k * each + i)), headers=hdr)
+        r = c.getresponse(); r.read()
+        assert r.status == 202, r.status
+th = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+t = time.monotonic()
+for x in th: x.start()
+for x in th: x.join()
+concurrent = clients * each / (time.monotonic() - t)
+print("api: batches of %d: %.0f messages/s; one message a request: %.0f/s sequential, "
+      "%.0f/s from %d clients at once" % (size, batched, single, concurrent, clients))
 print("figure api_accepted_per_s: %.0f" % batched)
+print("figure api_single_concurrent_per_s: %.0f" % concurrent)
 P

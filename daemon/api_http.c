@@ -11,7 +11,9 @@
 #include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <osmocom/core/linuxlist.h>
 #include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
 #include <osmocom/core/utils.h>
 
 #include "guichet/api_http.h"
@@ -38,14 +40,31 @@ struct api_http {
 	struct mhd_loop *loop;
 	struct api_http_config cfg;
 	struct api_http_env env;
+	/* Group commit: the requests checked during one loop iteration wait (suspended) for
+	 * one transaction, so concurrent clients share each fsync. */
+	struct llist_head pending;	/* struct areq */
+	struct osmo_timer_list flush;
 };
 
 /* One request: its body, gathered up to a bound fixed by the route. */
 struct areq {
+	struct api_http *a;
+	struct MHD_Connection *conn;
 	char *body;
 	size_t len, max;
 	bool too_big;
 	bool done;		/* an answer is queued already (refused early) */
+	/* waiting for the group commit */
+	struct llist_head entry;
+	bool queued, batch;
+	struct store_scheduled *ms;
+	bool *again;		/* per message: its idempotency key was known */
+	unsigned n;
+	/* its answer, once committed (or not): given to MHD when it runs the request again */
+	bool ready;
+	unsigned status;
+	json_t *resp;
+	const char *type;
 };
 
 /* ---- configuration ---- */
@@ -587,6 +606,10 @@ when:
 		m->idempotency_key = opt_string(o, "idempotency_key", KEY_MAX, err, err_len);
 	if (*err)
 		return -1;
+	/* Copies: the JSON body is gone before the group commit stores them. */
+	m->via = m->via ? talloc_strdup(ctx, m->via) : NULL;
+	m->reference = m->reference ? talloc_strdup(ctx, m->reference) : NULL;
+	m->idempotency_key = m->idempotency_key ? talloc_strdup(ctx, m->idempotency_key) : NULL;
 	if ((s = m->via))
 		for (; *s; s++)
 			if (!(*s == '_' || *s == '-' || *s == '.' || (*s >= '0' && *s <= '9') ||
@@ -609,40 +632,90 @@ static json_t *status_json(const struct store_scheduled *m)
 	return o;
 }
 
-/* Stores n parsed messages in one transaction: each opted-out number is refused at once.
- * Fills each m's id and status (a repeated key: the first message's). 0, or -1. */
-static int store_messages(struct api_http *a, struct store_scheduled *ms, unsigned n, void *ctx)
+/* Adds r's messages inside the open transaction: each opted-out number is refused at once.
+ * *again[i] tells a repeated idempotency key. 0, or -1. */
+static int store_request(struct store *st, struct areq *r, bool *again)
 {
-	struct store *st = a->env.st;
-	bool *again = talloc_zero_array(ctx, bool, n ? n : 1);
-	unsigned i;
-
-	if (!again || st->ops->begin(st) < 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		int rc = st->ops->optout_is(st, ms[i].to);
+	for (unsigned i = 0; i < r->n; i++) {
+		int rc = st->ops->optout_is(st, r->ms[i].to);
 		if (rc < 0)
-			goto fail;
+			return -1;
 		if (rc == 1) {
-			ms[i].status = SCHED_REFUSED;
-			ms[i].reason = "opt-out";
+			r->ms[i].status = SCHED_REFUSED;
+			r->ms[i].reason = "opt-out";
 		}
-		rc = st->ops->schedule_add(st, &ms[i]);
+		rc = st->ops->schedule_add(st, &r->ms[i]);
 		if (rc < 0)
-			goto fail;
+			return -1;
 		again[i] = rc == 1;
 	}
-	if (st->ops->commit(st) < 0)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (again[i])
-			st->ops->schedule_get(st, ms[i].id, &ms[i], ctx);
-	if (a->env.sched)
-		scheduler_kick(a->env.sched);
 	return 0;
-fail:
-	st->ops->rollback(st);
-	return -1;
+}
+
+static json_t *problem_json(unsigned status, const char *title, const char *detail)
+{
+	return json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title,
+			 "status", (int)status, "detail", detail ? detail : title);
+}
+
+/* The group commit: every waiting request's messages in one transaction, then each answer
+ * (202 with the ids, or 503 for all when the store failed: nothing was accepted). */
+static void flush_pending(void *data)
+{
+	struct api_http *a = data;
+	struct store *st = a->env.st;
+	struct areq *r, *tmp;
+	bool ok;
+
+	if (llist_empty(&a->pending))
+		return;
+	ok = st->ops->begin(st) == 0;
+	llist_for_each_entry(r, &a->pending, entry) {
+		r->again = talloc_zero_array(r, bool, r->n);
+		if (!ok || !r->again || store_request(st, r, r->again) < 0) {
+			ok = false;
+			break;
+		}
+	}
+	if (ok && st->ops->commit(st) < 0)
+		ok = false;
+	if (!ok) {
+		st->ops->rollback(st);
+		glog(GLOG_STORE, LOGL_ERROR, NULL, "api: %s", store_last_error(st));
+	}
+	llist_for_each_entry_safe(r, tmp, &a->pending, entry) {
+		bool *again = r->again;
+		json_t *list = NULL;
+
+		llist_del(&r->entry);
+		r->queued = false;
+		r->again = NULL;
+		if (ok) {
+			if (r->batch)
+				list = json_array();
+			for (unsigned i = 0; i < r->n; i++) {
+				if (again && again[i])
+					st->ops->schedule_get(st, r->ms[i].id, &r->ms[i], r);
+				if (list)
+					json_array_append_new(list, status_json(&r->ms[i]));
+			}
+			r->status = MHD_HTTP_ACCEPTED;
+			r->type = "application/json";
+			r->resp = r->batch ? json_pack("{s:o}", "messages", list)
+					   : status_json(&r->ms[0]);
+		} else {
+			r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			r->type = "application/problem+json";
+			r->resp = problem_json(r->status, "Store unavailable", "the messages could "
+					       "not be stored; nothing was accepted: retry later");
+		}
+		talloc_free(again);
+		r->ready = true;
+		MHD_resume_connection(r->conn);
+	}
+	mhd_loop_kick(a->loop);
+	if (ok && a->env.sched)
+		scheduler_kick(a->env.sched);
 }
 
 /* ---- routes ---- */
@@ -655,11 +728,11 @@ static enum MHD_Result store_error(struct MHD_Connection *conn, struct api_http 
 }
 
 static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *conn,
-				     json_t *body, bool batch, void *ctx)
+				     json_t *body, bool batch, struct areq *r, void *ctx)
 {
 	char err[256];
 	int64_t now = wall_ms();
-	json_t *list = body, *out;
+	json_t *list = body;
 	unsigned n, i;
 	struct store_scheduled *ms;
 
@@ -703,15 +776,16 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 			ms[0].idempotency_key = talloc_strdup(ctx, hk);
 		}
 	}
-	if (store_messages(a, ms, n, ctx) < 0)
-		return store_error(conn, a);
-	if (!batch)
-		return answer(conn, MHD_HTTP_ACCEPTED, "application/json", status_json(&ms[0]));
-	out = json_array();
-	for (i = 0; out && i < n; i++)
-		json_array_append_new(out, status_json(&ms[i]));
-	return answer(conn, MHD_HTTP_ACCEPTED, "application/json",
-		      json_pack("{s:o}", "messages", out));
+	/* Checked: it waits for the group commit at the end of this loop iteration. */
+	r->ms = ms;
+	r->n = n;
+	r->batch = batch;
+	r->queued = true;
+	llist_add_tail(&r->entry, &a->pending);
+	MHD_suspend_connection(conn);
+	if (!osmo_timer_pending(&a->flush))
+		osmo_timer_schedule(&a->flush, 0, 0);
+	return MHD_YES;
 }
 
 static enum MHD_Result one_message(struct api_http *a, struct MHD_Connection *conn,
@@ -762,7 +836,7 @@ static enum MHD_Result one_message(struct api_http *a, struct MHD_Connection *co
 static enum MHD_Result route(struct api_http *a, struct MHD_Connection *conn, const char *url,
 			     const char *method, struct areq *r)
 {
-	void *ctx = talloc_new(NULL);
+	void *ctx = talloc_new(r);	/* the messages live in it until the group commit */
 	enum MHD_Result rc;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
@@ -781,7 +855,7 @@ static enum MHD_Result route(struct api_http *a, struct MHD_Connection *conn, co
 			rc = problem(conn, MHD_HTTP_BAD_REQUEST, "Bad request", detail);
 			goto out;
 		}
-		rc = post_messages(a, conn, body, url[12] == ':', ctx);
+		rc = post_messages(a, conn, body, url[12] == ':', r, ctx);
 		json_decref(body);
 	} else if (strncmp(url, "/v1/messages/", 13) == 0) {
 		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_DELETE))
@@ -795,8 +869,17 @@ static enum MHD_Result route(struct api_http *a, struct MHD_Connection *conn, co
 		rc = problem(conn, MHD_HTTP_NOT_FOUND, "Not found", "see docs/api.yaml");
 	}
 out:
-	talloc_free(ctx);
+	if (!r->queued)
+		talloc_free(ctx);
 	return rc;
+}
+
+static int areq_destroy(struct areq *r)
+{
+	if (r->queued)
+		llist_del(&r->entry);
+	json_decref(r->ready ? r->resp : NULL);
+	return 0;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -811,6 +894,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		r = talloc_zero(a, struct areq);
 		if (!r)
 			return MHD_NO;
+		r->a = a;
+		r->conn = conn;
+		INIT_LLIST_HEAD(&r->entry);
+		talloc_set_destructor(r, areq_destroy);
 		*con_cls = r;
 		r->max = strcmp(url, "/v1/messages:batch") == 0 ? BODY_MAX_BATCH : BODY_MAX_ONE;
 		const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -823,6 +910,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 				       "a bearer token or an accepted client certificate is needed");
 		}
 		return MHD_YES;
+	}
+	if (r->ready) {
+		json_t *b = r->resp;
+
+		r->ready = false;
+		r->resp = NULL;
+		return answer(conn, r->status, r->type, b);
 	}
 	if (r->done) {
 		*upload_size = 0;
@@ -866,7 +960,7 @@ struct api_http *api_http_start(void *ctx, const struct api_http_config *cfg,
 	struct MHD_Daemon *d;
 	struct api_http *a;
 	bool ipv6;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_TLS | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
 	if (!cfg || !cfg->cert_pem || !cfg->key_pem ||
 	    !mhd_loop_sockaddr(cfg->listen, cfg->port, &ss, &ipv6)) {
@@ -880,6 +974,8 @@ struct api_http *api_http_start(void *ctx, const struct api_http_config *cfg,
 		return NULL;
 	a->cfg = *cfg;
 	a->env = *env;
+	INIT_LLIST_HEAD(&a->pending);
+	osmo_timer_setup(&a->flush, flush_pending, a);
 	/* Client certificates only when a CA says which: MHD then asks the client for one
 	 * and GnuTLS checks it against that CA (client_cert_ok). */
 	struct MHD_OptionItem trust[] = {
@@ -925,6 +1021,9 @@ void api_http_stop(struct api_http *a)
 {
 	if (!a)
 		return;
+	/* What was checked is committed and answered before the server goes. */
+	osmo_timer_del(&a->flush);
+	flush_pending(a);
 	mhd_loop_stop(a->loop);
 	a->loop = NULL;
 	talloc_free(a);

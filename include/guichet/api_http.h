@@ -11,7 +11,8 @@
  *   DELETE /v1/messages/{id}     -> 200 cancelled, 409 when it already left
  *
  * A 202 is answered only after the message is committed to the store (a batch in one
- * transaction). A number that opted out (STOP) gets its message stored as refused:
+ * transaction; the requests checked during one loop iteration wait, suspended, for one
+ * group commit, so concurrent clients share each fsync). A number that opted out (STOP) gets its message stored as refused:
  * opt-out, at once.
  *
  *   api:

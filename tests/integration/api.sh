@@ -164,6 +164,17 @@ ok = any(m["to"] == "+33644440007" and m["text"] == "Bonjour Zoé, RDV 7"
 sys.exit(0 if ok else 1)' "$T/sent.jsonl" || fail "template"
 echo "ok - a batch of 50 templated messages: 50 ids, 50 sent"
 
+# --- concurrent clients: their requests may share one commit; each gets its own id ---
+seq 40 | xargs -P 20 -I{} curl -sS --cacert "$T/certs/demo-ca.pem" -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -o "$T/par.{}" -w '%{http_code}\n' -X POST "$U/v1/messages" \
+  -d '{"to":"+336555500{}","text":"Ensemble {}"}' > "$T/par.codes" 2>/dev/null
+[ "$(grep -c '^202$' "$T/par.codes")" = 40 ] || fail "concurrent: $(sort "$T/par.codes" | uniq -c | tr '\n' ' ')"
+[ "$(cat "$T"/par.[0-9]* | python3 -c 'import sys, json; print(len({json.loads(l)["id"] for l in sys.stdin.read().replace("}{", "}\n{").splitlines()}))')" = 40 ] ||
+  fail "concurrent: ids not distinct"
+for _ in $(seq 100); do [ "$(grep -c '+336555500' "$T/sent.jsonl")" -ge 40 ] && break; sleep 0.05; done
+[ "$(grep -c '+336555500' "$T/sent.jsonl")" = 40 ] || fail "concurrent: $(grep -c '+336555500' "$T/sent.jsonl") of 40 sent"
+echo "ok - 40 concurrent requests: 40 ids, 40 sent"
+
 # --- validation ---
 bad() {
   code=$(api -X POST "$U/v1/messages" -d "$1")
