@@ -437,9 +437,19 @@ static char *transcript_add(void *ctx, char *t, const char *mark, const char *te
 {
 	if (!text || !*text)
 		return t;
-	t = talloc_asprintf_append(t ? t : talloc_strdup(ctx, ""), "%s%s %s", t && *t ? "\n" : "",
-				   mark, text);
-	size_t len = t ? strlen(t) : 0;
+	/* Appended in place (one realloc, no printf): this runs twice on every step. */
+	size_t tl = t ? strlen(t) : 0, ml = strlen(mark), xl = strlen(text);
+	size_t sep = tl ? 1 : 0, len = tl + sep + ml + 1 + xl;
+	char *n = t ? talloc_realloc(NULL, t, char, len + 1) : talloc_size(ctx, len + 1);
+	if (!n)
+		return NULL;
+	t = n;
+	n += tl;
+	if (sep)
+		*n++ = '\n';
+	memcpy(n, mark, ml);
+	n[ml] = ' ';
+	memcpy(n + ml + 1, text, xl + 1);
 	if (len <= TRANSCRIPT_MAX)
 		return t;
 	const char *cut = t + len - TRANSCRIPT_MAX;
