@@ -5,6 +5,7 @@
  * Steps:
  *   dial IMSI CODE     BEGIN a dialogue (processUnstructuredSS-Request CODE), new session id
  *   sid N              the next dial uses session id N (reuse one on purpose)
+ *   msisdn NUMBER      the dials after it carry this MSISDN (as an MSC does)
  *   answer TEXT        CONTINUE: ReturnResult to the last prompt with TEXT
  *   expect con|end|err|none [TEXT]
  *                      wait (-t seconds) for the next screen of the current dialogue and
@@ -69,6 +70,27 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The MSISDN the next BEGIN carries (script verb msisdn), 04.08 BCD as an MSC sends it. */
+static uint8_t msisdn_enc[12];
+static size_t msisdn_len;
+
+static void set_msisdn(const char *num)
+{
+	bool intl = num[0] == '+';
+	size_t o = 1, k = 0;
+
+	memset(msisdn_enc, 0xff, sizeof(msisdn_enc));
+	msisdn_enc[0] = intl ? 0x91 : 0x81;
+	for (const char *p = num + intl; *p && o < sizeof(msisdn_enc); p++, k++) {
+		uint8_t d = (uint8_t)(*p - '0');
+		if (k % 2 == 0)
+			msisdn_enc[o] = 0xf0 | d;
+		else
+			msisdn_enc[o] = (uint8_t)((msisdn_enc[o] & 0x0f) | (d << 4)), o++;
+	}
+	msisdn_len = o + (k % 2);
+}
+
 static int send_ss(const char *imsi, uint32_t sid, enum osmo_gsup_session_state st,
 		   uint8_t *comp, size_t len)
 {
@@ -81,6 +103,10 @@ static int send_ss(const char *imsi, uint32_t sid, enum osmo_gsup_session_state 
 	};
 
 	OSMO_STRLCPY_ARRAY(m.imsi, imsi);
+	if (st == OSMO_GSUP_SESSION_STATE_BEGIN && msisdn_len) {
+		m.msisdn_enc = msisdn_enc;
+		m.msisdn_enc_len = msisdn_len;
+	}
 	return osmo_gsup_client_enc_send(gc, &m);
 }
 
@@ -257,6 +283,8 @@ static void run_steps(void)
 			inbox_n = 0;
 			if (send_dial(cur_imsi, cur_sid, a2) < 0)
 				step_fail("cannot send%s", "");
+		} else if (!strcmp(verb, "msisdn") && n >= 2) {
+			set_msisdn(a1);
 		} else if (!strcmp(verb, "sid") && n >= 2) {
 			cur_sid = (uint32_t)strtoul(a1, NULL, 0);
 			forced_sid = true;
