@@ -352,6 +352,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* A peer gone mid-write (osmo-hlr killed, an SMSC dropping the link: libosmo-abis and
+	 * smpp.c write() to sockets) must be an EPIPE the transport handles, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 
 	dm->ctx = ctx;
 	dm->config_file = "/etc/guichet/guichet.yaml";

@@ -25,6 +25,7 @@
  *   screens/s and the latency of each screen (request sent -> screen received) p50/p99. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,6 +542,8 @@ int main(int argc, char **argv)
 	struct ipaccess_unit *dev;
 	int c;
 
+	/* osmo-hlr killed under load (fault tests): a write to it is an EPIPE, not our end. */
+	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "H:p:n:t:f:c:m:d:q", lo, NULL)) != -1) {
 		switch (c) {
 		case 'H': opt.host = optarg; break;
