@@ -5,7 +5,7 @@ Peers: the demo HTTPS back-end, two dummy modems (sms_inject), the test SMSC (sm
 aggregator USSD callback (HTTP). For SOAK_MINUTES:
   - people text random words of the sample flows through the modems and the SMSC (a person
     waits at least 1.5 s between two texts), and dial *4321# through the USSD callback;
-  - SIGHUP every minute (the daemon must still be running after it);
+  - SIGHUP every minute (SOAK_HUP_S; the daemon must still be running after it);
   - kill -9 at random (every ~90 s on average), restarted at once;
   - back-end outages of 5-20 s every ~2 minutes.
 The last fifth (at least 60 s) runs the same load without faults; guichetd's RSS is taken
@@ -113,10 +113,14 @@ unexpected_exits = 0
 
 
 def start_guichetd():
+    """Starts guichetd and waits for its own "started" line (the log holds earlier ones)."""
     global gd
+    before = open(T + "/guichetd.log", "rb").read().count(b"guichetd started")
     gd = subprocess.Popen([B + "/guichetd", "-f", "-c", T + "/guichet.yaml"], stderr=glog)
-    for _ in range(200):
-        if b"guichetd started" in open(T + "/guichetd.log", "rb").read()[-20000:]:
+    for _ in range(400):
+        if open(T + "/guichetd.log", "rb").read().count(b"guichetd started") > before:
+            return
+        if gd.poll() is not None:
             return
         time.sleep(0.05)
 
@@ -125,7 +129,9 @@ def alive():
     global unexpected_exits
     if gd.poll() is not None:
         unexpected_exits += 1
-        log("guichetd exited by itself (status %s): restarted" % gd.returncode)
+        tail = open(T + "/guichetd.log", "rb").read()[-600:].decode("utf-8", "replace")
+        log("guichetd exited by itself (status %s): restarted; its last lines:\n%s" %
+            (gd.returncode, "\n".join("    " + l for l in tail.splitlines()[-4:])))
         start_guichetd()
         return False
     return True
@@ -188,7 +194,8 @@ def ussd_dialogue(sid):
 t0 = time.time()
 deadline = t0 + MINUTES * 60
 calm_from = deadline - max(60.0, MINUTES * 60 / 5)
-next_hup = t0 + 60
+HUP_S = float(os.environ.get("SOAK_HUP_S", "60"))
+next_hup = t0 + HUP_S
 next_kill = t0 + rng.expovariate(1 / 90.0)
 next_outage = t0 + rng.uniform(60, 180)
 backend_down_until = 0.0
@@ -207,7 +214,7 @@ while time.time() < deadline:
         th.start()
         threads.append(th)
     if now >= next_hup:
-        next_hup += 60
+        next_hup += HUP_S
         if alive():
             gd.send_signal(signal.SIGHUP)
             hups += 1
