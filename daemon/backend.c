@@ -15,12 +15,14 @@
 #include <time.h>
 #include <curl/curl.h>
 #include <osmocom/core/linuxlist.h>
+#include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
 #include "guichet/backend.h"
 #include "guichet/log.h"
+#include "guichet/metrics.h"
 
 #define BACKOFF_FIRST_MS 100u
 #define BACKOFF_MAX_MS 2000u
@@ -44,7 +46,8 @@ struct rt_backend {
 	const struct backend_def *def;
 	char *token;			/* bearer */
 	char *password;			/* basic */
-	struct backend_stats st;
+	struct rate_ctr_group *ctrs;	/* enum backend_ctr, named after the back-end */
+	bool last_ok;			/* for STATUS=: the last call's outcome */
 	unsigned connecting;		/* calls in curl not yet past their connection */
 	struct llist_head waiting;	/* calls waiting for connecting < BACKEND_MAX_CONNECTING */
 };
@@ -62,6 +65,26 @@ struct backend_relay {
 	backend_timing_fn timing;
 	void *timing_data;
 };
+
+static const struct rate_ctr_desc backend_ctr_desc[] = {
+	[BACKEND_CTR_CALLS] = { "calls", "Calls to this back-end (finished, retries included in one)" },
+	[BACKEND_CTR_ERRORS] = { "errors", "Calls that failed after their last attempt" },
+	[BACKEND_CTR_RETRIES] = { "retries", "Attempts started again after a failed one" },
+	[BACKEND_CTR_LE_100MS] = { "latency_le_100ms", "Calls finished within 100 ms (cumulative)" },
+	[BACKEND_CTR_LE_250MS] = { "latency_le_250ms", "Calls finished within 250 ms (cumulative)" },
+	[BACKEND_CTR_LE_500MS] = { "latency_le_500ms", "Calls finished within 500 ms (cumulative)" },
+	[BACKEND_CTR_LE_1000MS] = { "latency_le_1000ms", "Calls finished within 1 s (cumulative)" },
+	[BACKEND_CTR_LE_2500MS] = { "latency_le_2500ms", "Calls finished within 2.5 s (cumulative)" },
+	[BACKEND_CTR_LE_5000MS] = { "latency_le_5000ms", "Calls finished within 5 s (cumulative)" },
+};
+static const struct rate_ctr_group_desc backend_ctrg_desc = {
+	.group_name_prefix = "backend",
+	.group_description = "Calls to one back-end",
+	.num_ctr = _BACKEND_CTR_N,
+	.ctr_desc = backend_ctr_desc,
+};
+/* The upper bound of each latency bucket, in the order of enum backend_ctr. */
+static const int64_t latency_le_ms[] = { 100, 250, 500, 1000, 2500, 5000 };
 
 /* One socket curl asked us to watch. */
 struct relay_sock {
@@ -264,20 +287,24 @@ static void call_finish(struct relay_call *c, bool ok, const struct vars *result
 	call_connected(c);
 	llist_del(&c->entry);
 	r->in_flight--;
-	c->b->st.calls++;
-	c->b->st.last_ok = ok;
+	int64_t took = now_ms() - c->start_ms;
+	rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_CALLS);
+	for (unsigned i = 0; i < sizeof(latency_le_ms) / sizeof(latency_le_ms[0]); i++)
+		if (took <= latency_le_ms[i])
+			rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_LE_100MS + i);
+	c->b->last_ok = ok;
 	if (!ok) {
-		c->b->st.errors++;
+		rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_ERRORS);
 		error = talloc_asprintf(c, "%s: %s", c->op->full, reason);
 		/* Which back-end, which operation, what failed: never an argument nor a body. */
 		glog(GLOG_BACKEND, LOGL_ERROR, &(struct log_fields){ .backend = c->b->def->name },
 		     "back-end %s, operation %s %s: %s (%u attempt%s, %lld ms)", c->b->def->name,
 		     c->op->name, c->op->method, reason, c->attempt, c->attempt == 1 ? "" : "s",
-		     (long long)(now_ms() - c->start_ms));
+		     (long long)took);
 	} else {
 		glog(GLOG_BACKEND, LOGL_DEBUG, &(struct log_fields){ .backend = c->b->def->name },
 		     "back-end %s, operation %s: ok in %lld ms", c->b->def->name, c->op->name,
-		     (long long)(now_ms() - c->start_ms));
+		     (long long)took);
 	}
 	c->done(c->data, ok, result, ok ? NULL : (error ? error : reason));
 	talloc_free(c);
@@ -294,7 +321,10 @@ static void call_start_attempt(struct relay_call *c);
 
 static void call_retry(void *data)
 {
-	call_start_attempt(data);
+	struct relay_call *c = data;
+
+	rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_RETRIES);
+	call_start_attempt(c);
 }
 
 static void call_start_attempt(struct relay_call *c)
@@ -706,8 +736,9 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 
 		b->def = d;
 		INIT_LLIST_HEAD(&b->waiting);
-		b->st.name = d->name;
-		b->st.last_ok = true;
+		b->last_ok = true;
+		if (!(b->ctrs = metrics_ctr_group(r, &backend_ctrg_desc, d->name)))
+			goto oom;
 		if (d->auth == BACKEND_AUTH_BEARER &&
 		    !(b->token = config_read_secret(r, c, d->token, e, sizeof(e)))) {
 			snprintf(err, err_len, "back-end %s: %s", d->name, e);
@@ -753,13 +784,24 @@ unsigned backend_relay_in_flight(const struct backend_relay *b)
 	return b ? b->in_flight : 0;
 }
 
-unsigned backend_relay_stats(const struct backend_relay *b, struct backend_stats *out, unsigned max)
+unsigned backend_relay_count(const struct backend_relay *b)
 {
-	unsigned i;
+	return b ? b->n_bk : 0;
+}
 
-	for (i = 0; b && i < b->n_bk && i < max; i++)
-		out[i] = b->bk[i].st;
-	return i;
+const char *backend_relay_name(const struct backend_relay *b, unsigned i)
+{
+	return b->bk[i].def->name;
+}
+
+bool backend_relay_last_ok(const struct backend_relay *b, unsigned i)
+{
+	return b->bk[i].last_ok;
+}
+
+uint64_t backend_relay_counter(const struct backend_relay *b, unsigned i, enum backend_ctr which)
+{
+	return rate_ctr_group_get_ctr(b->bk[i].ctrs, which)->current;
 }
 
 void backend_relay_set_timing(struct backend_relay *b, backend_timing_fn fn, void *data)

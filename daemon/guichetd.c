@@ -107,8 +107,7 @@ static void log_diag(const struct diag *d, int level)
 static void status_line(struct daemon *dm)
 {
 	unsigned up = 0, total = 0;
-	struct backend_stats bs[16];
-	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
+	unsigned nb = backend_relay_count(dm->relay);
 	bool backends_ok = true;
 
 	char smpp[48] = "", ussd[48] = "";
@@ -123,7 +122,7 @@ static void status_line(struct daemon *dm)
 	if (dm->gsup)
 		snprintf(ussd, sizeof(ussd), ", HLR link %s", ussd_gsup_up(dm->gsup) ? "up" : "down");
 	for (unsigned i = 0; i < nb; i++)
-		backends_ok &= bs[i].last_ok;
+		backends_ok &= backend_relay_last_ok(dm->relay, i);
 	char cap[96] = "";
 	if (dm->guard && *guard_status(dm->guard, time(NULL), cap + 3, sizeof(cap) - 3)) {
 		/* First, so that it is never cut off the end of the line. */
@@ -142,13 +141,14 @@ static void counters_line(struct daemon *dm)
 {
 	const struct router *r = dm->router;
 	char be[256] = "";
-	struct backend_stats bs[16];
-	unsigned nb = dm->relay ? backend_relay_stats(dm->relay, bs, 16) : 0;
+	unsigned nb = backend_relay_count(dm->relay);
 	size_t off = 0;
 
 	for (unsigned i = 0; i < nb && off < sizeof(be); i++)
-		off += snprintf(be + off, sizeof(be) - off, " %s=%lu/%lu", bs[i].name, bs[i].errors,
-				bs[i].calls);
+		off += snprintf(be + off, sizeof(be) - off, " %s=%llu/%llu",
+				backend_relay_name(dm->relay, i),
+				(unsigned long long)backend_relay_counter(dm->relay, i, BACKEND_CTR_ERRORS),
+				(unsigned long long)backend_relay_counter(dm->relay, i, BACKEND_CTR_CALLS));
 	char guard[200] = "";
 	if (dm->guard) {
 		const struct guard *g = dm->guard;

@@ -21,11 +21,14 @@
 #include <jansson.h>
 #include <talloc.h>
 #include <osmocom/core/linuxlist.h>
+#include <osmocom/core/rate_ctr.h>
+#include <osmocom/core/stat_item.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/timer.h>
 
 #include "guichet/config.h"
 #include "guichet/log.h"
+#include "guichet/metrics.h"
 #include "guichet/modem.h"
 #include "guichet/text.h"
 
@@ -121,8 +124,52 @@ struct modem {
 	struct osmo_timer_list timer;
 	int64_t retry_at_ms;		/* store retry, 0: none */
 	int signal;
-	uint64_t parts_in, msgs_in, msgs_out, parts_out, failed, resets, released;
+	struct rate_ctr_group *ctrs;		/* enum modem_ctr, named after the modem */
+	struct osmo_stat_item_group *stats;	/* enum modem_stat */
 };
+
+/* Counted on the loop only (rate_ctr is not thread-safe): /metrics and the counters line. */
+enum modem_ctr {
+	MODEM_CTR_PARTS_IN, MODEM_CTR_RECEIVED, MODEM_CTR_SENT, MODEM_CTR_PARTS_OUT,
+	MODEM_CTR_FAILURES, MODEM_CTR_RESETS, MODEM_CTR_INCOMPLETE,
+	_MODEM_CTR_N
+};
+static const struct rate_ctr_desc modem_ctr_desc[] = {
+	[MODEM_CTR_PARTS_IN] = { "parts_in", "SMS parts read from the SIM" },
+	[MODEM_CTR_RECEIVED] = { "received", "Messages read (parts reassembled) and handed on" },
+	[MODEM_CTR_SENT] = { "sent", "Messages sent" },
+	[MODEM_CTR_PARTS_OUT] = { "parts_out", "SMS parts sent" },
+	[MODEM_CTR_FAILURES] = { "failures", "Messages the modem failed to send" },
+	[MODEM_CTR_RESETS] = { "resets", "Times the modem went down after having been up" },
+	[MODEM_CTR_INCOMPLETE] = { "incomplete", "Messages released with parts missing" },
+};
+static const struct rate_ctr_group_desc modem_ctrg_desc = {
+	.group_name_prefix = "modem",
+	.group_description = "One GSM modem",
+	.num_ctr = _MODEM_CTR_N,
+	.ctr_desc = modem_ctr_desc,
+};
+enum modem_stat { MODEM_STAT_SIGNAL, MODEM_STAT_UP, _MODEM_STAT_N };
+static const struct osmo_stat_item_desc modem_stat_desc[] = {
+	[MODEM_STAT_SIGNAL] = { "signal", "Signal strength in percent, -1 when unknown", "%", 4, -1 },
+	[MODEM_STAT_UP] = { "up", "1 while the modem is connected", "", 4, 0 },
+};
+static const struct osmo_stat_item_group_desc modem_statg_desc = {
+	.group_name_prefix = "modem",
+	.group_description = "One GSM modem",
+	.num_items = _MODEM_STAT_N,
+	.item_desc = modem_stat_desc,
+};
+
+static void modem_count(struct modem *m, enum modem_ctr which, uint64_t n)
+{
+	rate_ctr_add(rate_ctr_group_get_ctr(m->ctrs, which), (int)n);
+}
+
+static uint64_t modem_counter(const struct modem *m, enum modem_ctr which)
+{
+	return rate_ctr_group_get_ctr(m->ctrs, which)->current;
+}
 
 struct modem_pool {
 	struct sms_sink sink;
@@ -1111,7 +1158,7 @@ static void modem_deliver(struct modem *m)
 			char masked[64];
 			log_mask(masked, sizeof(masked), s->from);
 			if (s->have < s->total) {
-				m->released++;
+				modem_count(m, MODEM_CTR_INCOMPLETE, 1);
 				glog(GLOG_MODEM, LOGL_NOTICE, &f,
 				     "message from %s released with %u of %u parts", masked, s->have,
 				     s->total);
@@ -1121,7 +1168,7 @@ static void modem_deliver(struct modem *m)
 			}
 			/* No text here, not even at debug: only the router knows whether it
 			 * answers a secret question (it logs the others at debug). */
-			m->msgs_in++;
+			modem_count(m, MODEM_CTR_RECEIVED, 1);
 			if (d) {
 				memcpy(d->loc + d->n, s->locs, s->nloc * sizeof(struct sms_loc));
 				d->n += s->nloc;
@@ -1156,7 +1203,7 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 	switch (ev->kind) {
 	case EV_PARTS:
 		for (unsigned i = 0; i < ev->n; i++) {
-			m->parts_in++;
+			modem_count(m, MODEM_CTR_PARTS_IN, 1);
 			struct sms_part_in in;
 			sms_part_input(&ev->parts[i], (int64_t)time(NULL), &in);
 			if (sms_parts_add(m->reasm, &in, now) < 0)
@@ -1166,14 +1213,14 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 		break;
 	case EV_SENT:
 		m->queued--;
-		m->msgs_out++;
-		m->parts_out += (unsigned)ev->value;
+		modem_count(m, MODEM_CTR_SENT, 1);
+		modem_count(m, MODEM_CTR_PARTS_OUT, (unsigned)ev->value);
 		if (sink->sent)
 			sink->sent(sink->data, ev->id);
 		break;
 	case EV_FAILED:
 		m->queued--;
-		m->failed++;
+		modem_count(m, MODEM_CTR_FAILURES, 1);
 		glog(GLOG_MODEM, ev->permanent ? LOGL_ERROR : LOGL_NOTICE, &f,
 		     "reply %" PRId64 " not sent: %s", ev->id, ev->why);
 		if (sink->failed)
@@ -1181,6 +1228,7 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 		break;
 	case EV_UP:
 		m->t.up = true;
+		osmo_stat_item_set(osmo_stat_item_group_get_item(m->stats, MODEM_STAT_UP), 1);
 		if (m->ever_up)
 			glog(GLOG_MODEM, LOGL_NOTICE, &f, "modem back after %" PRId64 " s",
 			     (now - m->down_since_ms) / 1000);
@@ -1191,13 +1239,16 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 		break;
 	case EV_DOWN:
 		m->t.up = false;
+		osmo_stat_item_set(osmo_stat_item_group_get_item(m->stats, MODEM_STAT_UP), 0);
 		m->down_since_ms = now;
 		if (m->ever_up)
-			m->resets++;
+			modem_count(m, MODEM_CTR_RESETS, 1);
 		glog(GLOG_MODEM, LOGL_ERROR, &f, "modem down: %s; reconnecting", ev->why);
 		break;
 	case EV_SIGNAL:
 		m->signal = ev->value;
+		osmo_stat_item_set(osmo_stat_item_group_get_item(m->stats, MODEM_STAT_SIGNAL),
+				   m->signal);
 		break;
 	}
 }
@@ -1281,6 +1332,12 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 		m->def.poll_ms = 1000;
 	m->signal = -1;
 	m->ofd.fd = -1;
+	m->ctrs = metrics_ctr_group(m, &modem_ctrg_desc, m->def.name);
+	m->stats = metrics_stat_group(m, &modem_statg_desc, m->def.name);
+	if (!m->ctrs || !m->stats) {
+		talloc_free(m);
+		return NULL;
+	}
 	INIT_LLIST_HEAD(&m->sends);
 	INIT_LLIST_HEAD(&m->dels);
 	INIT_LLIST_HEAD(&m->events);
@@ -1432,42 +1489,27 @@ bool modem_pool_alive(const struct modem_pool *p)
 	return true;
 }
 
-unsigned modem_pool_count(const struct modem_pool *p)
-{
-	return p ? p->n : 0;
-}
-
-int modem_pool_modem(const struct modem_pool *p, unsigned i, struct modem_status *st)
-{
-	if (!p || i >= p->n)
-		return -1;
-	const struct modem *m = p->m[i];
-	*st = (struct modem_status){
-		.name = m->def.name, .up = m->t.up, .signal = m->signal, .queued = m->queued,
-		.parts_in = m->parts_in, .msgs_in = m->msgs_in, .msgs_out = m->msgs_out,
-		.parts_out = m->parts_out, .failed = m->failed, .resets = m->resets,
-		.released_incomplete = m->released,
-	};
-	return 0;
-}
-
 char *modem_pool_counters(void *ctx, const struct modem_pool *p)
 {
 	char *s = talloc_strdup(ctx, "");
 	for (unsigned i = 0; s && p && i < p->n; i++) {
-		struct modem_status st;
-		modem_pool_modem(p, i, &st);
+		const struct modem *m = p->m[i];
 		char sig[16];
-		if (st.signal >= 0)
-			snprintf(sig, sizeof(sig), "%d%%", st.signal);
+		if (m->signal >= 0)
+			snprintf(sig, sizeof(sig), "%d%%", m->signal);
 		else
 			snprintf(sig, sizeof(sig), "?");
 		s = talloc_asprintf_append(s, "%s%s %s sig %s in %" PRIu64 "/%" PRIu64 " out %" PRIu64
 					   "/%" PRIu64 " fail %" PRIu64 " resets %" PRIu64
 					   " incomplete %" PRIu64 " queued %u",
-					   i ? "; " : "", st.name, st.up ? "up" : "down", sig,
-					   st.msgs_in, st.parts_in, st.msgs_out, st.parts_out, st.failed,
-					   st.resets, st.released_incomplete, st.queued);
+					   i ? "; " : "", m->def.name, m->t.up ? "up" : "down", sig,
+					   modem_counter(m, MODEM_CTR_RECEIVED),
+					   modem_counter(m, MODEM_CTR_PARTS_IN),
+					   modem_counter(m, MODEM_CTR_SENT),
+					   modem_counter(m, MODEM_CTR_PARTS_OUT),
+					   modem_counter(m, MODEM_CTR_FAILURES),
+					   modem_counter(m, MODEM_CTR_RESETS),
+					   modem_counter(m, MODEM_CTR_INCOMPLETE), m->queued);
 	}
 	return s;
 }

@@ -8,6 +8,7 @@
 #define GUICHET_BACKEND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "guichet/config.h"
 #include "guichet/router.h"
 #include "guichet/vars.h"
@@ -26,13 +27,22 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 					   size_t err_len);
 struct call_port backend_relay_port(struct backend_relay *b);
 unsigned backend_relay_in_flight(const struct backend_relay *b);
-/* Per back-end counters for the status line and the counters log line. */
-struct backend_stats {
-	const char *name;
-	unsigned long calls, errors;
-	bool last_ok;
+/* Per back-end counters: one rate_ctr group per back-end (label name="<back-end>", prefix
+ * "backend") shown on /metrics, and read here for STATUS= and the counters log line. The
+ * latency buckets are cumulative, as Prometheus histograms are: a call of 80 ms counts in
+ * every latency_le_* from 100 ms up; calls is the total. */
+enum backend_ctr {
+	BACKEND_CTR_CALLS, BACKEND_CTR_ERRORS, BACKEND_CTR_RETRIES,
+	BACKEND_CTR_LE_100MS, BACKEND_CTR_LE_250MS, BACKEND_CTR_LE_500MS, BACKEND_CTR_LE_1000MS,
+	BACKEND_CTR_LE_2500MS, BACKEND_CTR_LE_5000MS,
+	_BACKEND_CTR_N
 };
-unsigned backend_relay_stats(const struct backend_relay *b, struct backend_stats *out, unsigned max);
+/* Back-ends in the relay (0 for NULL); i below is 0-based, < that count. */
+unsigned backend_relay_count(const struct backend_relay *b);
+const char *backend_relay_name(const struct backend_relay *b, unsigned i);
+/* False when back-end i's last call failed. */
+bool backend_relay_last_ok(const struct backend_relay *b, unsigned i);
+uint64_t backend_relay_counter(const struct backend_relay *b, unsigned i, enum backend_ctr which);
 void backend_relay_destroy(struct backend_relay *b);
 
 /* Canned answers for `guichet simulate` and unit tests: a YAML fixture file mapping

@@ -67,14 +67,6 @@ int modem_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct conf
 
 struct modem_pool;
 
-struct modem_status {
-	const char *name;
-	bool up;
-	int signal;			/* percent, -1 when unknown */
-	unsigned queued;		/* replies handed to the thread, not yet reported */
-	uint64_t parts_in, msgs_in, msgs_out, parts_out, failed, resets, released_incomplete;
-};
-
 /* Starts one thread per modem (the loop must be osmo_select_main's). Each modem registers
  * its transport through sink.registered() before this returns; it goes up later, when its
  * thread has connected (sink.ready() is then called). A PIN file that cannot be read is
@@ -89,10 +81,9 @@ void modem_pool_stop(struct modem_pool *p);
 void modem_pool_status(const struct modem_pool *p, unsigned *up, unsigned *total);
 /* True when every modem thread's heartbeat is fresh (for the systemd watchdog). */
 bool modem_pool_alive(const struct modem_pool *p);
-unsigned modem_pool_count(const struct modem_pool *p);
-/* Fills st for modem i (0-based); -1 when i is out of range. */
-int modem_pool_modem(const struct modem_pool *p, unsigned i, struct modem_status *st);
-/* One line for the counters log: "m1 up sig 54% in 3/4 out 2/5 fail 0 resets 1; m2 ...". */
+/* Each modem's counters (received, sent, parts_in, parts_out, failures, resets, incomplete)
+ * are a rate_ctr group named after it and its signal and up a stat item group, shown on
+ * /metrics; this is the same, as one line for the counters log: "m1 up sig 54% in 3/4 out 2/5 fail 0 resets 1; m2 ...". */
 char *modem_pool_counters(void *ctx, const struct modem_pool *p);
 
 /* ---- parts (pure; exposed for tests): reassembly itself is sms_parts.h ---- */

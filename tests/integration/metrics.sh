@@ -33,6 +33,11 @@ store: $T/guichet.db
 modems:
   - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
 metrics: { listen: 127.0.0.1, port: $MPORT }
+backends:
+  agenda:
+    url: https://127.0.0.1:1
+    operations:
+      slots: { path: /agenda/slots }
 CFG
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
 GD=$!
@@ -53,6 +58,15 @@ for _ in $(seq 100); do [ "$(value messages_out)" -ge 1 ] 2>/dev/null && break; 
 [ "$(value messages_out)" -ge 1 ] || fail "messages_out did not count the reply"
 [ "$(value parts_out)" -ge 1 ] || fail "parts_out did not count the reply's parts"
 ok "a text in and its reply out move messages_in, messages_out and parts_out"
+m=$(get)
+echo "$m" | grep -q '^guichet_modem_received_total{name="m1"} 1$' || fail "no modem m1 received series"
+echo "$m" | grep -q '^guichet_modem_sent_total{name="m1"} [1-9]' || fail "no modem m1 sent series"
+echo "$m" | grep -q '^guichet_modem_signal{name="m1"} ' || fail "no modem m1 signal gauge"
+echo "$m" | grep -q '^# TYPE guichet_modem_signal gauge$' || fail "modem signal not a gauge"
+ok "the modem's series (received, sent, signal) are on /metrics, named after it"
+echo "$m" | grep -q '^guichet_backend_calls_total{name="agenda"} 0$' || fail "no back-end agenda calls series"
+echo "$m" | grep -q '^guichet_backend_latency_le_1000ms_total{name="agenda"} 0$' || fail "no back-end latency bucket"
+ok "the back-end's series (calls, latency buckets) are on /metrics, named after it"
 get | grep -q '+3361\|33611000001' && fail "a number in /metrics"
 ok "no number in /metrics"
 

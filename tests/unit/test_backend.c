@@ -511,7 +511,6 @@ static void test_relay_deferred_failure(void)
 	struct backend_config *bc = parse(yaml, &d);
 	struct config c = { .dir = tmpdir, .backends = bc };
 	struct backend_relay *r;
-	struct backend_stats st[2];
 	struct got g = { 0 };
 	struct call_port p;
 	struct vars args;
@@ -532,10 +531,13 @@ static void test_relay_deferred_failure(void)
 	CU_ASSERT_FALSE(g.ok);
 	CU_ASSERT_STRING_EQUAL(g.error, "agenda.h: header X-V: value contains a line break");
 	CU_ASSERT_EQUAL(backend_relay_in_flight(r), 0);
-	CU_ASSERT_EQUAL(backend_relay_stats(r, st, 2), 1);
-	CU_ASSERT_EQUAL(st[0].calls, 1);
-	CU_ASSERT_EQUAL(st[0].errors, 1);
-	CU_ASSERT_FALSE(st[0].last_ok);
+	CU_ASSERT_EQUAL(backend_relay_count(r), 1);
+	CU_ASSERT_STRING_EQUAL(backend_relay_name(r, 0), "agenda");
+	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_CALLS), 1);
+	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_ERRORS), 1);
+	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_RETRIES), 0);
+	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_LE_5000MS), 1);
+	CU_ASSERT_FALSE(backend_relay_last_ok(r, 0));
 	backend_relay_destroy(r);
 	talloc_free(bc);
 	talloc_free(d);
