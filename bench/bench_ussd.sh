@@ -5,8 +5,13 @@
 # (utime+stime from /proc/<pid>/stat over the run, divided by the screens).
 #
 # Env: CONC (concurrent dialogues, 100), SCREENS (per dialogue, 5), DUR (seconds, 10),
-#      SUBS (subscribers, 100), EUSE="guichetd probe" (which EUSEs to measure: guichetd with
-#      bench/flows, and the transport alone behind a stub menu).
+#      SUBS (subscribers, 100), EUSE="minimal guichetd probe" (which EUSEs to measure:
+#      build/bench/euse_minimal, the smallest EUSE there is (libosmo-gsup-client answering
+#      every request with one fixed screen from memory); guichetd with bench/flows; and
+#      Guichet's transport alone behind a stub menu). All against the same osmo-hlr and the
+#      same test MSC, one after the other in this run.
+# Figures: ussd_cpu_us_per_screen (guichetd's CPU per screen), ussd_screens_vs_minimal_euse_pct
+#      (guichetd's screens/s in percent of the minimal EUSE's).
 # Targets (issue 7): >= 15,000 screens/s, EUSE CPU < 25 us/screen, p99 added < 1 ms.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -31,7 +36,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HLR_PID=$("$ROOT/tests/ussd/start-hlr.sh" "$T/hlr" "$IP" "$SUBS" 30) || { echo "osmo-hlr did not start"; exit 1; }
 run_euse() {	# run_euse probe|guichetd: start it, wait for the HLR link
   local what=$1 log="$T/$1.err"
-  if [ "$what" = probe ]; then
+  if [ "$what" = minimal ]; then
+    "$B/bench/euse_minimal" "$IP" 4222 guichet >"$T/euse.out" 2>"$log" &
+  elif [ "$what" = probe ]; then
     cat >"$T/probe.yaml" <<YAML
 gsup:
   host: $IP
@@ -54,12 +61,17 @@ YAML
     "$B/guichetd" -f -c "$T/guichet.yaml" >"$T/euse.out" 2>"$log" &
   fi
   EUSE_PID=$!
-  for _ in $(seq 100); do grep -q "link to osmo-hlr .* up" "$log" && break; sleep 0.05; done
-  grep -q "link to osmo-hlr .* up" "$log" || { echo "EUSE ($what) not connected"; cat "$log"; exit 1; }
+  if [ "$what" = minimal ]; then
+    sleep 1.5	# it logs nothing: give the IPA link time to come up
+  else
+    for _ in $(seq 100); do grep -q "link to osmo-hlr .* up" "$log" && break; sleep 0.05; done
+    grep -q "link to osmo-hlr .* up" "$log" || { echo "EUSE ($what) not connected"; cat "$log"; exit 1; }
+  fi
   sleep 0.3
 }
 
-for EUSE in ${EUSE:-guichetd probe}; do
+declare -A RATE CPU
+for EUSE in ${EUSE:-minimal guichetd probe}; do
 run_euse "$EUSE"
 
 hz=$(getconf CLK_TCK)
@@ -73,6 +85,7 @@ lat=$(grep '^latency_us' "$T/msc.out")
 errors=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' "$T/msc.out")
 euse_us=$(awk -v t=$((e1 - e0)) -v hz="$hz" -v n="$screens" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
 hlr_us=$(awk -v t=$((h1 - h0)) -v hz="$hz" -v n="$screens" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+RATE[$EUSE]=$rate CPU[$EUSE]=$euse_us
 echo "bench_ussd: concurrency=$CONC screens/dialogue=$SCREENS duration=${DUR}s subscribers=$SUBS euse=$EUSE"
 echo "  screens through osmo-hlr: $screens ($rate screens/s), errors: $errors"
 echo "  $lat (at the MSC: HLR both ways + EUSE)"
@@ -84,3 +97,11 @@ echo "  EUSE CPU per screen: $euse_us us (target < 25); osmo-hlr CPU per screen:
 echo "  one dialogue at a time: $(sed -n 's/^screens_per_s=//p' "$T/msc1.out") screens/s, $(grep '^latency_us' "$T/msc1.out")"
 kill "$EUSE_PID"; wait "$EUSE_PID" 2>/dev/null; EUSE_PID=
 done
+if [ -n "${CPU[guichetd]:-}" ]; then
+  echo "figure ussd_cpu_us_per_screen: ${CPU[guichetd]}"
+  if [ -n "${RATE[minimal]:-}" ]; then
+    echo "  guichetd ${RATE[guichetd]} screens/s, ${CPU[guichetd]} us CPU/screen; minimal EUSE" \
+         "${RATE[minimal]} screens/s, ${CPU[minimal]} us CPU/screen (same osmo-hlr, same MSC)"
+    echo "figure ussd_screens_vs_minimal_euse_pct: $(awk -v g="${RATE[guichetd]}" -v m="${RATE[minimal]}" 'BEGIN { printf "%.1f", (m > 0 ? 100 * g / m : 0) }')"
+  fi
+fi

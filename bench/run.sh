@@ -9,6 +9,7 @@ export BUILD GUICHET_ROOT=$root
 cd "$root"
 for b in "$BUILD"/bench/*; do
   [ -x "$b" ] || continue
+  case $(basename "$b") in bench_*) ;; *) continue ;; esac	# helpers (euse_minimal)
   echo "== $(basename "$b")"
   case $(basename "$b") in
     bench_engine) "$b" flows ;;
