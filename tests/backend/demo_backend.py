@@ -19,6 +19,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -94,6 +95,12 @@ class Store:
                             (ref, slot, service, allocataire,
                              time.strftime("%Y-%m-%dT%H:%M:%S")))
         return 201, {"reference": ref, "start": row[0], "label": row[1]}
+
+    def set_status(self, numero, status, label):
+        with self.lock:
+            cur = self.db.execute("UPDATE dossiers SET status=?, label=?, updated=? WHERE numero=?",
+                                  (status, label, time.strftime("%Y-%m-%d"), numero))
+        return cur.rowcount == 1
 
     def status(self, numero, code):
         with self.lock:
@@ -191,6 +198,19 @@ class Handler(BaseHTTPRequestHandler):
             code, obj = self.server.store.status(str(body.get("numero", "")),
                                                  str(body.get("code", "")))
             return self.reply(code, obj)
+        if u.path.startswith("/admin/dossiers/") and u.path.endswith("/status"):
+            # A case's status changes: its owner is told by SMS through guichetd's
+            # notification API (POST /v1/messages), as an administration's system would.
+            numero = u.path[len("/admin/dossiers/"):-len("/status")]
+            if not body.get("status") or not body.get("label") or not body.get("phone"):
+                return self.reply(400, {"error": "status, label and phone are needed"})
+            if not self.server.store.set_status(numero, str(body["status"]), str(body["label"])):
+                return self.reply(404, {"error": "inconnu"})
+            code, answer = self.server.notify({
+                "to": body["phone"], "reference": "dossier-" + numero,
+                "idempotency_key": "dossier-%s-%s" % (numero, body["status"]),
+                "text": "Dossier %s : %s Envoyez DOSSIER pour le detail." % (numero, body["label"])})
+            return self.reply(200 if code == 202 else 502, {"notify": code, "answer": answer})
         if u.path == "/conseil/rappels":
             # A handoff: who calls back and when. Kept in memory for the tests to read back
             # (GET /test/rappels): the number and the transcript, as Guichet sent them.
@@ -243,6 +263,9 @@ def main():
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--notify-url", help="guichetd's notification API, e.g. https://127.0.0.1:8444")
+    ap.add_argument("--notify-token-file", help="its bearer token")
+    ap.add_argument("--notify-ca", help="the CA its certificate is checked against")
     a = ap.parse_args()
 
     with open(a.token_file, encoding="utf-8") as f:
@@ -254,6 +277,25 @@ def main():
     srv.verbose = a.verbose
     srv.store = Store(a.db)
     srv.lock = threading.Lock()
+
+    def notify(msg):
+        if not a.notify_url:
+            return 0, "no --notify-url"
+        with open(a.notify_token_file, encoding="utf-8") as f:
+            tok = f.readline().strip()
+        req = urllib.request.Request(a.notify_url.rstrip("/") + "/v1/messages",
+                                     data=json.dumps(msg).encode(), method="POST",
+                                     headers={"Authorization": "Bearer " + tok,
+                                              "Content-Type": "application/json"})
+        tls = ssl.create_default_context(cafile=a.notify_ca)
+        try:
+            with urllib.request.urlopen(req, context=tls, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
+        except (OSError, ValueError) as e:
+            return 0, str(e)
+    srv.notify = notify
     srv.rappels = []            # handoffs received (POST /conseil/rappels)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
