@@ -388,6 +388,8 @@ static char *step_detail(void *ctx, const struct flow_step *st)
 			sb_add(&b, st->with[i].var);
 		}
 		sb_add(&b, ")");
+		if (st->handoff)	/* what reviewers must see: personal data leaves */
+			sb_add(&b, " + num\u00e9ro et conversation (secrets masqu\u00e9s)");
 		if (st->save) {
 			sb_add(&b, " \u2192 ");
 			sb_add(&b, st->save);

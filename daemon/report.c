@@ -413,6 +413,10 @@ static void calls_section(struct page *p, const struct flow *f)
 			h(p->f, st->with[k].value);
 			fputs("</code>", p->f);
 		}
+		if (st->handoff)
+			fprintf(p->f, "%s<strong>le num\u00e9ro de la personne et la conversation "
+				"jusqu'ici</strong> (r\u00e9ponses secr\u00e8tes masqu\u00e9es)",
+				st->n_with ? "<br>" : "");
 		fputs("</td><td>", p->f);
 		if (st->save) {
 			fputs("<code>", p->f);

@@ -12,8 +12,8 @@
 
 static void *ctx;
 
-static const char *const ops[] = { "agenda.slots", "agenda.book" };
-static const struct flow_env env = { .n_ops = 2, .ops = ops };
+static const char *const ops[] = { "agenda.slots", "agenda.book", "conseil.rappel" };
+static const struct flow_env env = { .n_ops = 3, .ops = ops };
 static const struct render_opts fold_opts = { 3, true, 128 };
 
 static const char rdv_yaml[] =
@@ -473,6 +473,36 @@ static void test_bounded_utf8(void)
 	talloc_free(text);
 }
 
+/* A handoff sends the number and the conversation: the drawing says so. */
+static void test_handoff(void)
+{
+	struct flow_set *fs = load(
+		"flow: conseiller\n"
+		"title: Conseiller\n"
+		"entry: { sms: CONSEILLER }\n"
+		"steps:\n"
+		"  humain:\n"
+		"    handoff: conseil.rappel\n"
+		"    save: rappel\n"
+		"    on_error: desole\n"
+		"    next: dit\n"
+		"  dit:\n"
+		"    say: \"On vous rappelle.\"\n"
+		"  desole:\n"
+		"    say: \"Le service ne répond pas.\"\n");
+	struct flow_graph *g;
+
+	CU_ASSERT_FATAL(fs != NULL);
+	g = flow_graph_build(ctx, fs, &fs->flows[0], &fold_opts);
+	CU_ASSERT_FATAL(g != NULL);
+	CU_ASSERT_STRING_EQUAL(g->nodes[0].kind_name, "appel");
+	CU_ASSERT_STRING_EQUAL(g->nodes[0].detail, "conseil.rappel() + numéro et conversation "
+			       "(secrets masqués) \u2192 rappel");
+	CU_ASSERT(edge(g, "humain", "desole", FGE_ON_ERROR) != NULL);
+	talloc_free(g);
+	talloc_free(fs);
+}
+
 /* 20,000 steps built by hand (the loader is not under test here): every node and way is
  * there and the analysis gives the right answers; it runs in linear time, so this is quick. */
 static void test_huge(void)
@@ -539,6 +569,7 @@ int main(void)
 	    !CU_add_test(s, "DOT: escaped, legend, deterministic", test_dot) ||
 	    !CU_add_test(s, "bounded labels", test_bounded) ||
 	    !CU_add_test(s, "bounded texts cut between characters", test_bounded_utf8) ||
+	    !CU_add_test(s, "handoff", test_handoff) ||
 	    !CU_add_test(s, "20,000 steps", test_huge)) {
 		CU_cleanup_registry();
 		return 2;
