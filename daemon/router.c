@@ -71,8 +71,10 @@ struct router {
 	struct llist_head failures;	/* struct send_failure */
 	struct sms_transport *sms[MAX_SMS_TRANSPORTS];
 	unsigned n_sms;
-	/* sent/failed marks are written together once per loop iteration: one fsync for all */
+	/* sent/failed marks and SMS call outcomes are written together once per loop iteration:
+	 * one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
+	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct {
 		int64_t id; int kind; int64_t not_before;
 		const char *via, *remote, *stat;	/* SMSC ids and receipts, under marks_ctx */
@@ -796,9 +798,55 @@ fail:
 
 /* ---- calls ---- */
 
+/* An SMS call's outcome waiting for the iteration's group write (flush_writes). */
+struct call_result {
+	struct llist_head list;
+	struct pending_call *p;
+	bool ok;
+	struct vars result;
+	char *error;
+};
+
 static void ussd_call_done(struct router *r, struct pending_call *p, bool ok,
 			   const struct vars *result, const char *error);
 
+/* One call outcome through the engine, inside the caller's transaction. */
+static int result_apply(struct router *r, void *ctx, struct call_result *cr,
+			struct call_req **calls, unsigned *n_calls)
+{
+	struct engine_input ein = {
+		.kind = cr->ok ? EV_RESULT : EV_FAILURE, .result = cr->ok ? &cr->result : NULL,
+		.error = cr->error, .call_id = cr->p->call_id, .now = now_s() + r->clock_shift_s,
+	};
+	return sms_event(r, ctx, cr->p->via, NULL, &ein, cr->p->key, calls, n_calls, NULL);
+}
+
+/* A call outcome alone in its transaction (when the group write failed). */
+static void result_write_alone(struct router *r, struct call_result *cr)
+{
+	void *ctx = talloc_new(r);
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+
+	if (r->st->ops->begin(r->st) < 0 || result_apply(r, ctx, cr, &calls, &n_calls) < 0 ||
+	    r->st->ops->commit(r->st) < 0) {
+		r->st->ops->rollback(r->st);
+		r->sched_dirty = false;
+		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: %s", cr->p->op,
+		     store_last_error(r->st));
+		store_result(r, false, "storing a call's outcome");
+	} else {
+		store_result(r, true, NULL);
+		sched_kick(r);
+		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	}
+	talloc_free(ctx);
+}
+
+/* An SMS call's outcome is kept (result copied) for this iteration's group write: the
+ * outcomes of every call answered in one loop iteration, with the sent marks, go into one
+ * transaction (flush_writes). Nothing is acknowledged to anyone before it commits: the
+ * reply it makes is offered to a transport only after. */
 static void call_done(void *data, bool ok, const struct vars *result, const char *error)
 {
 	struct pending_call *p = data;
@@ -811,29 +859,21 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		talloc_free(p);
 		return;
 	}
-	void *ctx = talloc_new(r);
-	struct call_req *calls = NULL;
-	unsigned n_calls = 0;
-	struct engine_input ein = {
-		.kind = ok ? EV_RESULT : EV_FAILURE, .result = result, .error = error,
-		.call_id = p->call_id, .now = now_s() + r->clock_shift_s,
-	};
-	if (r->st->ops->begin(r->st) < 0 ||
-	    sms_event(r, ctx, p->via, NULL, &ein, p->key, &calls, &n_calls, NULL) < 0 ||
-	    r->st->ops->commit(r->st) < 0) {
-		r->st->ops->rollback(r->st);
-		r->sched_dirty = false;
-		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: %s", p->op,
-		     store_last_error(r->st));
-		store_result(r, false, "storing a call's outcome");
-	} else {
-		store_result(r, true, NULL);
-		sched_kick(r);
-		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	struct call_result *cr = talloc_zero(r, struct call_result);
+	if (cr) {
+		vars_init(&cr->result, cr);
+		cr->p = talloc_steal(cr, p);
+		cr->ok = ok;
+		cr->error = error ? talloc_strdup(cr, error) : NULL;
 	}
-	talloc_free(ctx);
-	talloc_free(p);
-	offer_outbox(r);
+	if (!cr || (error && !cr->error) || (ok && result && vars_merge(&cr->result, result, "") < 0)) {
+		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: out of memory", p->op);
+		talloc_free(cr ? (void *)cr : (void *)p);
+		return;
+	}
+	llist_add_tail(&cr->list, &r->results);
+	if (!osmo_timer_pending(&r->flush_timer))
+		osmo_timer_schedule(&r->flush_timer, 0, 0);
 }
 
 /* ---- outbox ---- */
@@ -975,18 +1015,10 @@ static void mark_receipt(struct router *r, unsigned i)
 	     rc == 0 ? (ok ? " (delivered)" : " (failed)") : "");
 }
 
-static void flush_marks(void *data)
+/* The sent/failed marks, inside the caller's transaction. */
+static void marks_apply(struct router *r)
 {
-	struct router *r = data;
-	unsigned n = r->n_marks;
-
-	if (!n)
-		return;
-	if (r->st->ops->begin(r->st) < 0) {
-		store_result(r, false, "marking replies sent");
-		return;		/* kept: retried at the next flush */
-	}
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < r->n_marks; i++) {
 		if (r->marks[i].kind == MARK_REMOTE) {
 			if (r->st->ops->outbound_remote)
 				r->st->ops->outbound_remote(r->st, r->marks[i].id, r->marks[i].via,
@@ -1007,14 +1039,62 @@ static void flush_marks(void *data)
 			r->st->ops->schedule_outbound_status(r->st, r->marks[i].id, SCHED_FAILED,
 							     "send failed");
 	}
-	if (r->st->ops->commit(r->st) < 0) {
-		r->st->ops->rollback(r->st);
-		store_result(r, false, "marking replies sent");
-		return;		/* kept: retried at the next flush */
+}
+
+/* This iteration's group write: every call outcome and every sent/failed mark in one
+ * transaction. If it fails, the outcomes are written one by one (one that cannot be written
+ * is lost, as before: the person's session waits and times out) and the marks stay for the
+ * next flush. Then the calls the outcomes started, and the replies they made go out. */
+static void flush_writes(void *data)
+{
+	struct router *r = data;
+	struct call_result *cr, *tmp;
+	struct call_req *calls = NULL;
+	unsigned n_calls = 0;
+	bool ok;
+
+	if (!r->n_marks && llist_empty(&r->results))
+		return;
+	void *ctx = talloc_new(r);
+	ok = r->st->ops->begin(r->st) == 0;
+	llist_for_each_entry(cr, &r->results, list) {
+		if (!ok)
+			break;
+		ok = result_apply(r, ctx, cr, &calls, &n_calls) == 0;
 	}
-	store_result(r, true, NULL);
-	r->n_marks = 0;
-	TALLOC_FREE(r->marks_ctx);
+	if (ok)
+		marks_apply(r);
+	if (ok && r->st->ops->commit(r->st) == 0) {
+		store_result(r, true, NULL);
+		sched_kick(r);
+		r->n_marks = 0;
+		TALLOC_FREE(r->marks_ctx);
+		start_calls(r, CHANNEL_SMS, calls, n_calls);
+	} else {
+		r->st->ops->rollback(r->st);
+		r->sched_dirty = false;
+		/* Calls the rolled-back outcomes would have started: not started. */
+		llist_for_each_entry(cr, &r->results, list)
+			result_write_alone(r, cr);
+		if (r->n_marks && r->st->ops->begin(r->st) == 0) {
+			marks_apply(r);
+			if (r->st->ops->commit(r->st) == 0) {
+				r->n_marks = 0;
+				TALLOC_FREE(r->marks_ctx);
+				store_result(r, true, NULL);
+			} else {
+				r->st->ops->rollback(r->st);
+				store_result(r, false, "marking replies sent");
+			}
+		} else if (r->n_marks) {
+			store_result(r, false, "marking replies sent");	/* kept: next flush */
+		}
+	}
+	llist_for_each_entry_safe(cr, tmp, &r->results, list) {
+		llist_del(&cr->list);
+		talloc_free(cr);
+	}
+	talloc_free(ctx);
 	offer_outbox(r);
 }
 
@@ -1038,7 +1118,7 @@ static void forget_failures(struct router *r, int64_t id);
 void router_flush(struct router *r)
 {
 	osmo_timer_del(&r->flush_timer);
-	flush_marks(r);
+	flush_writes(r);
 }
 
 /* A mark carrying the SMSC's id (and a receipt's status), written with the next flush. */
@@ -1495,7 +1575,8 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	for (unsigned i = 0; i < DLG_BUCKETS; i++)
 		INIT_LLIST_HEAD(&r->dlg_buckets[i]);
 	INIT_LLIST_HEAD(&r->failures);
-	osmo_timer_setup(&r->flush_timer, flush_marks, r);
+	INIT_LLIST_HEAD(&r->results);
+	osmo_timer_setup(&r->flush_timer, flush_writes, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
 	if (!r->ctrs) {
 		talloc_free(r);

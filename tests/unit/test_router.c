@@ -562,6 +562,83 @@ static void test_outbox_commit_failure_logged_once(void)
 	talloc_free(c);
 }
 
+/* A memory store counting its commits. */
+static const struct store_ops *count_real;
+static struct store_ops count_ops;
+static unsigned n_commits;
+
+static int counting_commit(struct store *s)
+{
+	n_commits++;
+	return count_real->commit(s);
+}
+
+static unsigned commits_at_send[MAX_SENT];
+
+static int counting_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	if (n_sent < MAX_SENT)
+		commits_at_send[n_sent] = n_commits;
+	return fake_send(t, m);
+}
+
+/* Ten back-end calls answered in the same loop iteration: their ten outcomes (sessions and
+ * replies) and the sent marks of that iteration are written in ONE transaction, and each
+ * reply reaches the transport only after it committed (before: one commit per outcome). */
+static void test_call_outcomes_grouped(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m3 = { .name = "m3", .send = counting_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	struct sms_in m[10];
+	char from[10][16], dedup[10][8];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	count_real = cst->ops;
+	count_ops = *cst->ops;
+	count_ops.commit = counting_commit;
+	cst->ops = &count_ops;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m3);
+	calls_fail = false;
+	refuse = false;
+	for (unsigned i = 0; i < 10; i++) {
+		snprintf(from[i], sizeof(from[i]), "+3366000000%u", i);
+		snprintf(dedup[i], sizeof(dedup[i]), "G%u", i);
+		m[i] = (struct sms_in){ .via = "m3", .from = from[i], .text = "GO", .dedup = dedup[i] };
+	}
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(rt, m, 10), 0);	/* "Nom ?" to each */
+	CU_ASSERT_EQUAL_FATAL(n_sent, 10);
+	for (unsigned i = 0; i < 10; i++) {
+		router_sms_sent(rt, sent_id[i]);
+		m[i].text = "Zoé";
+		dedup[i][0] = 'H';
+	}
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_received(rt, m, 10), 0);	/* ten calls start */
+	CU_ASSERT_EQUAL(n_sent, 0);
+	usleep(20000);		/* every call's answer is due: they come in one iteration */
+	unsigned before = n_commits;
+	spin(3);
+	CU_ASSERT_EQUAL(n_sent, 10);
+	/* one group write (outcomes + the marks), then the replies taken out of the outbox */
+	CU_ASSERT(n_commits - before <= 2);
+	for (unsigned i = 0; i < n_sent; i++)
+		CU_ASSERT(commits_at_send[i] > before);
+	for (unsigned i = 0; i < n_sent; i++)
+		CU_ASSERT_STRING_EQUAL(sent_text[i], "Bonjour Zoé");
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -584,6 +661,7 @@ int main(void)
 	CU_add_test(su, "USSD: 20,000 dialogues open at once", test_ussd_many_dialogues);
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
+	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
