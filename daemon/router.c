@@ -732,6 +732,14 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 }
 
 static void offer_outbox(struct router *r);
+/* Replies taken out of the outbox inside a transaction, sent once it committed. */
+struct taken {
+	struct sms_transport *t;
+	struct store_outbound *due;
+	int n;
+};
+static int take_in_tx(struct router *r, void *ctx, struct taken *tk);
+static void taken_send(struct router *r, struct taken *tk, int k);
 
 static void start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n)
 {
@@ -778,11 +786,15 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 		if (secret && st->ops->inbound_forget(st, in.id) < 0)
 			goto fail_rollback;
 	}
-	if (st->ops->commit(st) < 0)
+	/* The replies made here leave the outbox in the same transaction (one fsync). */
+	struct taken tk[MAX_SMS_TRANSPORTS];
+	int n_tk = take_in_tx(r, ctx, tk);
+	if (n_tk < 0 || st->ops->commit(st) < 0)
 		goto fail_rollback;
 	store_result(r, true, NULL);
 	sched_kick(r);
 	start_calls(r, CHANNEL_SMS, calls, n_calls);
+	taken_send(r, tk, n_tk);
 	talloc_free(ctx);
 	offer_outbox(r);
 	return 0;
@@ -957,6 +969,65 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 	}
 }
 
+/* Replies taken out of the outbox inside the caller's transaction (marked "taken" with
+ * the writes that made them), handed to their transports once it committed (taken_send). */
+
+static int take_in_tx(struct router *r, void *ctx, struct taken *tk)
+{
+	int64_t now = now_ms();
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < r->n_sms; i++) {
+		struct sms_transport *t = r->sms[i];
+		unsigned room = t->up ? (t->room ? t->room(t) : OFFER_BATCH) : 0;
+
+		if (room == 0)
+			continue;
+		if (room > OFFER_BATCH)
+			room = OFFER_BATCH;
+		struct store_outbound *due = talloc_array(ctx, struct store_outbound, room);
+		if (!due)
+			return -1;
+		int n = r->st->ops->outbound_due(r->st, t->name, now, due, room, ctx);
+		if (n < 0)
+			return -1;
+		for (int j = 0; j < n; j++)
+			if (r->st->ops->outbound_taken(r->st, due[j].id) < 0)
+				return -1;
+		if (n > 0)
+			tk[k++] = (struct taken){ .t = t, .due = due, .n = n };
+	}
+	return (int)k;
+}
+
+static void taken_send(struct router *r, struct taken *tk, int k)
+{
+	int64_t now = now_ms();
+
+	for (int x = 0; x < k; x++) {
+		struct sms_transport *t = tk[x].t;
+		int i = 0;
+
+		for (; i < tk[x].n && t->up; i++) {
+			if (t->send(t, &tk[x].due[i]) < 0)
+				break;
+			rate_ctr_add(rate_ctr_group_get_ctr(r->ctrs, ROUTER_CTR_PARTS_OUT),
+				     (int)tk[x].due[i].parts);
+		}
+		if (i < tk[x].n) {
+			/* Refused (queue full or transport down): back in the queue, due now. */
+			bool ok = r->st->ops->begin(r->st) == 0;
+			for (int j = i; ok && j < tk[x].n; j++)
+				r->st->ops->outbound_failed(r->st, tk[x].due[j].id, now, false);
+			if (ok && r->st->ops->commit(r->st) < 0) {
+				r->st->ops->rollback(r->st);
+				ok = false;
+			}
+			store_result(r, ok, "putting refused replies back in the outbox");
+		}
+	}
+}
+
 static void offer_outbox(struct router *r)
 {
 	void *ctx = talloc_new(r);
@@ -1064,12 +1135,19 @@ static void flush_writes(void *data)
 	}
 	if (ok)
 		marks_apply(r);
+	/* The replies due now, these outcomes' among them, leave the outbox in the same
+	 * transaction: one fsync for the iteration. */
+	struct taken tk[MAX_SMS_TRANSPORTS];
+	int n_tk = ok ? take_in_tx(r, ctx, tk) : 0;
+	if (n_tk < 0)
+		ok = false;
 	if (ok && r->st->ops->commit(r->st) == 0) {
 		store_result(r, true, NULL);
 		sched_kick(r);
 		r->n_marks = 0;
 		TALLOC_FREE(r->marks_ctx);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
+		taken_send(r, tk, n_tk);
 	} else {
 		r->st->ops->rollback(r->st);
 		r->sched_dirty = false;
