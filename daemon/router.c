@@ -267,6 +267,13 @@ static void log_outcome(const struct session *before, const struct session *afte
 			const struct engine_out *out)
 {
 	char pseudo[32];
+	int level = out->outcome == OUTCOME_FAILED ? LOGL_NOTICE : LOGL_INFO;
+
+	/* Most steps neither start nor end a session, and INFO is often off: the pseudonym
+	 * (an HMAC-SHA-256) only when a line is written. */
+	if ((!out->started && out->outcome == OUTCOME_NONE) ||
+	    !log_enabled(GLOG_SESSION, out->started ? LOGL_INFO : level))
+		return;
 	struct log_fields f = {
 		.session = log_pseudonym(pseudo, sizeof(pseudo), after->key),
 		.flow = out->flow ? out->flow : before->flow[0] ? before->flow : NULL,
@@ -279,8 +286,8 @@ static void log_outcome(const struct session *before, const struct session *afte
 	if (out->outcome != OUTCOME_NONE) {
 		f.flow = before->flow[0] ? before->flow : f.flow;
 		f.step = before->step[0] ? before->step : NULL;
-		glog(GLOG_SESSION, out->outcome == OUTCOME_FAILED ? LOGL_NOTICE : LOGL_INFO, &f,
-		     "session ended: %s", engine_outcome_name(out->outcome));
+		glog(GLOG_SESSION, level, &f, "session ended: %s",
+		     engine_outcome_name(out->outcome));
 	}
 }
 

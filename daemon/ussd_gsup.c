@@ -37,7 +37,7 @@ struct gsup_dlg {
 	uint32_t sid;
 	char key[KEY_MAX];
 	char from[OSMO_IMSI_BUF_SIZE];
-	char pseudo[24];		/* log_pseudonym(key), for every log line */
+	char pseudo[24];		/* log_pseudonym(key) once a line needs it, else "" */
 	uint8_t invoke0;		/* the phone's processUnstructuredSS-Request */
 	uint8_t next_invoke;		/* for our unstructuredSS-Requests */
 	struct gsup_ticket *pending;
@@ -57,9 +57,20 @@ struct ussd_gsup {
 	struct ussd_gsup_stats st;
 };
 
-#define LOGD(d, level, fmt, ...) \
-	glog(GLOG_USSD, level, &(struct log_fields){ .session = (d)->pseudo, .channel = "ussd" }, \
-	     fmt, ##__VA_ARGS__)
+static const char *dlg_pseudo(struct gsup_dlg *d)
+{
+	if (!d->pseudo[0])
+		log_pseudonym(d->pseudo, sizeof(d->pseudo), d->key);
+	return d->pseudo;
+}
+
+/* The pseudonym (an HMAC-SHA-256) is computed when a line is about to be written, not for
+ * every dialogue: at notice level most dialogues log nothing. */
+#define LOGD(d, level, fmt, ...) do { \
+	if (log_enabled(GLOG_USSD, level)) \
+		glog(GLOG_USSD, level, &(struct log_fields){ .session = dlg_pseudo(d), \
+			.channel = "ussd" }, fmt, ##__VA_ARGS__); \
+	} while (0)
 #define LOGG(level, fmt, ...) \
 	glog(GLOG_USSD, level, &(struct log_fields){ .channel = "ussd" }, fmt, ##__VA_ARGS__)
 
@@ -171,7 +182,6 @@ static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t 
 	OSMO_STRLCPY_ARRAY(d->imsi, imsi);
 	d->sid = sid;
 	snprintf(d->key, sizeof(d->key), "%s:%" PRIu32, imsi, sid);
-	log_pseudonym(d->pseudo, sizeof(d->pseudo), d->key);
 	osmo_timer_setup(&d->guard, guard_expired, d);
 	ussd_table_add(&g->table, &d->ent, d->key);
 	return d;
