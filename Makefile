@@ -113,6 +113,7 @@ valgrind: deps
 	@BUILD=$(BUILD) tests/valgrind.sh
 
 bench: deps
+	@bench/deps.sh || true
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(BENCH_BINS)
 	@BUILD=$(BUILD) bench/run.sh
 

@@ -1,49 +1,111 @@
 #!/usr/bin/env bash
-# SMPP end to end, MO -> reply, in messages per second, against the test SMSC (no
-# throttling, no receipts): the SMSC injects N messages from N numbers ("bonjour", which the
-# sample flows answer with their menu) as fast as its deliver window allows and stops the
-# clock when a submit_sm (ROK) has come back to every one of them.
-#   1. guichetd: sample flows, durable SQLite store (synchronous=FULL), one transceiver bind.
-#   2. Kannel 1.4.5 (Debian's bearerbox + smsbox) bound to the same SMSC, sms-service with
-#      get-url to a tiny local HTTP back-end that returns the same reply text.
-# Prints both figures and their ratio. Kannel is installed with apt-get when missing and we are
-# root; otherwise (or when it does not come up) its half is skipped with the reason.
-# Env: N (messages, 5000), WINDOW (deliver_sm / submit_sm outstanding, 50).
+# SMPP end to end, equal work: Guichet and Kannel bound in turn to the same test SMSC
+# (tests/tools/smsc.c: Debian ships no SMPP SMSC simulator), each making ONE HTTPS call per
+# message to the same back-end, then replying. The SMSC injects N messages from N numbers as
+# fast as its deliver window allows and stops the clock when a submit_sm (ROK) has come back
+# to every one of them.
+#   back-end: nginx (Debian) over TLS (a test CA from tests/backend/make-certs.sh), HTTP/2 and
+#     keep-alive, answering a fixed body: JSON for Guichet's call (GET /dossiers/status?...),
+#     the reply as plain text for Kannel's get-url (GET /kannel?...): nginx is not the
+#     bottleneck. (GET for both: nginx's `return` answers a POST before reading its body, and
+#     over HTTP/2 libcurl 7.88 then fails ~2 % of calls with "Stream error in the HTTP/2
+#     framing layer"; a real back-end reads the body.)
+#   Guichet: bench/flows/sms/statut.yaml (STATUT -> dossier.status -> "Dossier ... : label"),
+#     durable SQLite store (WAL, synchronous=FULL), run under strace counting fsync/fdatasync.
+#   Kannel 1.4.5: bearerbox + smsbox, sms-service get-url https://... (no store file).
+# Rows: windows 10 and 100 (GSM-7 "STATUT"), two-part UCS-2 MO (window 10), then Guichet alone
+# under 20 % random ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
+# Prints `figure NAME: VALUE` lines. Env: N (3000), N_THR (2000), RL (400), KEEP=1.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-N=${N:-5000} WINDOW=${WINDOW:-50}
+N=${N:-3000} N_THR=${N_THR:-2000} RL=${RL:-400}
 for x in "$B/guichetd" "$B/tools/smsc"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
 done
 command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
+"$ROOT/bench/deps.sh" >/dev/null || true
+command -v nginx >/dev/null || { echo "skip: nginx not installed (bench/deps.sh)"; exit 77; }
 
 T=$(mktemp -d /tmp/guichet-bench-smpp.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+calc() { python3 -c "print('$1' % ($2))"; }
+HZ=$(getconf CLK_TCK)
+REPLY_TEXT="Dossier 12345678 : en cours d'instruction"
+UCS2_TEXT="STATUT déjà reçu ? Ma demande de prime d'activité a été déposée le 3 mars à l'accueil, ça fait trois semaines : où en est-elle ?"
+ERRORS=0
 
-start_smsc() {  # $1: tag
+# ---------------- back-end: nginx, TLS, HTTP/2, keep-alive ----------------
+bash "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || { echo "certificates failed"; exit 1; }
+NG=$(free_port)
+mkdir -p "$T/nginx"
+cat > "$T/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_timeout 120s;
+  keepalive_requests 1000000;
+  http2_max_requests 1000000;
+  client_body_temp_path $T/nginx/body;
+  proxy_temp_path $T/nginx/proxy;
+  fastcgi_temp_path $T/nginx/fcgi;
+  uwsgi_temp_path $T/nginx/uwsgi;
+  scgi_temp_path $T/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NG ssl http2;
+    ssl_certificate $T/certs/server.pem;
+    ssl_certificate_key $T/certs/server.key;
+    ssl_session_cache shared:tls:10m;
+    location = /dossiers/status {
+      default_type application/json;
+      return 200 '{"status":"open","label":"en cours d\'instruction"}';
+    }
+    location = /kannel {
+      default_type text/plain;
+      return 200 "$REPLY_TEXT";
+    }
+  }
+}
+EOF
+nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" 2>"$T/nginx/stderr" &
+PIDS+=($!)
+for _ in $(seq 50); do
+  curl -s --cacert "$T/certs/demo-ca.pem" "https://127.0.0.1:$NG/kannel" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -s --http2 --cacert "$T/certs/demo-ca.pem" -o /dev/null -w '%{http_version}' \
+  "https://127.0.0.1:$NG/kannel" > "$T/httpv" 2>/dev/null || { echo "nginx did not start"; cat "$T/nginx/stderr"; exit 1; }
+echo "back-end: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), TLS, HTTP/$(cat "$T/httpv") with keep-alive, fixed body"
+
+# ---------------- the SMSC ----------------
+start_smsc() {  # $1: tag, $2: window
   rm -f "$T/port" "$T/ctl"
   "$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc-$1.log" \
-    --system-id guichet --password opxpass1 --window "$WINDOW" --receipts 0 2>"$T/smsc-$1.err" &
+    --system-id guichet --password opxpass1 --window "$2" --receipts 0 2>"$T/smsc-$1.err" &
   SMSC_PID=$!
   PIDS+=($SMSC_PID)
   for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
   [ -s "$T/port" ] || { echo "test SMSC did not start"; exit 1; }
   PORT=$(cat "$T/port")
 }
-# Runs the bench on the SMSC and prints the rate (empty on timeout).
-run_bench() {  # $1: tag, $2: timeout s
-  ctl "bench $N 38123 bonjour"
-  local end=$((SECONDS + $2))
+ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+# run_bench TAG N TEXT TIMEOUT: the SMSC's MO->reply rate (empty on timeout).
+run_bench() {
+  ctl "bench $2 38123 $3"
+  local end=$((SECONDS + $4))
   while [ $SECONDS -le $end ]; do
     if grep -q '"event":"bench"' "$T/smsc-$1.log" 2>/dev/null; then
       python3 -c 'import json,sys
@@ -52,95 +114,118 @@ for l in open(sys.argv[1]):
     if e.get("event") == "bench": print("%.0f" % e["rate"])' "$T/smsc-$1.log"
       return 0
     fi
-    sleep 0.2
+    sleep 0.1
   done
   return 1
 }
+# error_replies TAG: complete replies in the SMSC's log other than the back-end's answer.
+error_replies() {
+  python3 - "$T/smsc-$1.log" "$REPLY_TEXT" <<'EOF'
+import json, sys
+bad = 0
+for l in open(sys.argv[1], encoding="utf-8"):
+    e = json.loads(l)
+    if e.get("event") == "message" and e.get("text") != sys.argv[2]:
+        bad += 1
+print(bad)
+EOF
+}
 
 # ---------------- Guichet ----------------
-start_smsc guichet
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-printf 'unused\n' > "$T/agenda-token"; chmod 600 "$T/agenda-token"
-python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$PORT" "$WINDOW" <<'EOF'
-import sys
-src, dst, root, t, port, window = sys.argv[1:]
-text = open(src, encoding="utf-8").read().split("\nmodems:")[0]
-text = text.replace("flows: ../flows", "flows: %s/flows" % root)
-text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
-text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
-text = text.replace("../build/demo/demo-ca.pem", "/etc/ssl/certs/ca-certificates.crt")
-text = text.replace("level: info", "level: notice")
-text += """
+mkdir -p "$T/flows"
+cp "$ROOT/bench/flows/sms/statut.yaml" "$T/flows/"
+printf 'opxpass1\n' > "$T/certs/opx-password"
+printf 'unused\n' > "$T/certs/agenda-token"
+chmod 600 "$T/certs/opx-password" "$T/certs/agenda-token"
+# guichet_run TAG WINDOW N TEXT [SMSC COMMAND]: sets G_RATE G_CPU G_FSYNC G_ERR.
+guichet_run() {
+  local tag=$1 w=$2 n=$3 text=$4 cmd=${5:-}
+  G_RATE="" G_CPU="" G_FSYNC="" G_ERR=""
+  start_smsc "g-$tag" "$w"
+  [ -n "$cmd" ] && ctl "$cmd"
+  rm -f "$T/guichet.db"*
+  cat > "$T/g-$tag.yaml" <<EOF
+flows: $T/flows
+store: $T/guichet.db
+credentials: $T/certs
+log: { level: notice }
+call_budget_ms: 8000
+backends:
+  dossier:
+    url: https://127.0.0.1:$NG
+    ca: $T/certs/demo-ca.pem
+    auth: { bearer: agenda-token }
+    timeout_ms: 3000
+    operations:
+      status:
+        method: GET
+        path: /dossiers/status
+        query: { numero: "{{numero}}", code: "{{code}}" }
+        idempotent: true
+        require: [status, label]
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: %s
+    port: $PORT
     system_id: guichet
     password: opx-password
     bind: transceiver
     source: "38123"
     parts_per_second: 0
-    window: %s
+    window: $w
     enquire_link: 30s
-""" % (port, window)
-open(dst, "w", encoding="utf-8").write(text)
 EOF
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>"$T/guichetd.log" &
-GD=$!; PIDS+=($GD)
-for _ in $(seq 100); do grep -q 'bound as transceiver' "$T/guichetd.log" && break; sleep 0.1; done
-grep -q 'bound as transceiver' "$T/guichetd.log" || { echo "guichetd did not bind"; tail "$T/guichetd.log"; exit 1; }
-cpu0=$(awk '{print $14 + $15}' /proc/$GD/stat)
-G_RATE=$(run_bench guichet 300)
-cpu1=$(awk '{print $14 + $15}' /proc/$GD/stat)
-[ -n "$G_RATE" ] || { echo "Guichet: bench did not finish"; tail "$T/guichetd.log"; exit 1; }
-G_CPU=$(python3 -c "print('%.0f' % (($cpu1 - $cpu0) * 1e6 / $(getconf CLK_TCK) / $N))")
-echo "Guichet  (guichetd, durable store, window $WINDOW): $G_RATE MO->reply msg/s, ${G_CPU} us CPU/msg in guichetd"
-kill "$GD" "$SMSC_PID" 2>/dev/null; wait "$GD" "$SMSC_PID" 2>/dev/null
+  local pid
+  if command -v strace >/dev/null; then
+    # Only fsync/fdatasync stop the process (seccomp filter): the count costs ~nothing.
+    strace -f -c --seccomp-bpf -e trace=fsync,fdatasync -o "$T/strace-$tag" \
+      "$B/guichetd" -f -c "$T/g-$tag.yaml" 2>"$T/guichetd-$tag.log" &
+    pid=$!
+    PIDS+=($pid)
+    local gd=""
+    for _ in $(seq 50); do gd=$(pgrep -P "$pid" guichetd) && break; sleep 0.1; done
+  else
+    "$B/guichetd" -f -c "$T/g-$tag.yaml" 2>"$T/guichetd-$tag.log" &
+    pid=$!; gd=$pid
+    PIDS+=($pid)
+  fi
+  for _ in $(seq 100); do grep -q 'bound as transceiver' "$T/guichetd-$tag.log" && break; sleep 0.1; done
+  grep -q 'bound as transceiver' "$T/guichetd-$tag.log" || { echo "guichetd did not bind"; tail -3 "$T/guichetd-$tag.log"; return 1; }
+  local c0; c0=$(awk '{print $14 + $15}' "/proc/$gd/stat")
+  G_RATE=$(run_bench "g-$tag" "$n" "$text" 300)
+  local c1; c1=$(awk '{print $14 + $15}' "/proc/$gd/stat")
+  kill "$gd" 2>/dev/null; wait "$pid" 2>/dev/null
+  kill "$SMSC_PID" 2>/dev/null; wait "$SMSC_PID" 2>/dev/null
+  [ -n "$G_RATE" ] || { echo "Guichet $tag: bench did not finish"; tail -3 "$T/guichetd-$tag.log"; return 1; }
+  G_CPU=$(calc %.0f "($c1 - $c0) * 1e6 / $HZ / $n")
+  G_ERR=$(error_replies "g-$tag")
+  ERRORS=$((ERRORS + G_ERR))
+  if [ -s "$T/strace-$tag" ]; then
+    local fs; fs=$(awk '$NF=="fsync"||$NF=="fdatasync"{s+=$4} END{print s+0}' "$T/strace-$tag")
+    G_FSYNC=$(calc %.3f "$fs / $n")
+  fi
+  echo "Guichet $tag (window $w): $G_RATE msg/s, ${G_CPU} us CPU/msg, ${G_FSYNC:-?} fsyncs/msg, $G_ERR error replies"
+}
 
 # ---------------- Kannel ----------------
-kannel_skip() { echo "Kannel: skipped ($*)"; echo "ratio: n/a"; exit 0; }
+K_OK=1
 if ! command -v bearerbox >/dev/null || ! command -v smsbox >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing kannel (apt-get)..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q kannel >"$T/apt.log" 2>&1 ||
-      kannel_skip "apt-get install kannel failed: $(tail -1 "$T/apt.log")"
-  else
-    kannel_skip "bearerbox/smsbox not installed and not root to install them"
-  fi
+  K_OK=0; echo "Kannel: not installed (bench/deps.sh needs root)"
 fi
-# Debian starts a bearerbox of its own at install: ours uses other ports anyway.
-start_smsc kannel
-HP=$(free_port) ADMIN=$(free_port) SMSBOXP=$(free_port) SENDP=$(free_port)
-REPLY=$(python3 -c 'import json,sys
-for l in open(sys.argv[1], encoding="utf-8"):
-    e = json.loads(l)
-    if e.get("event") == "message": print(e["text"].replace("\n", " ")); break' "$T/smsc-guichet.log")
-printf '%s' "${REPLY:-Guichet}" > "$T/reply.txt"
-cat > "$T/backend.py" <<'EOF'
-import sys, http.server, socketserver
-reply = open(sys.argv[2], "rb").read()
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-    def log_message(self, *a): pass
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
-python3 "$T/backend.py" "$HP" "$T/reply.txt" 2>"$T/backend.err" &
-PIDS+=($!)
-cat > "$T/kannel.conf" <<EOF
+# kannel_run TAG WINDOW N TEXT: sets K_RATE K_ERR.
+kannel_run() {
+  local tag=$1 w=$2 n=$3 text=$4
+  K_RATE="" K_ERR=""
+  [ $K_OK = 1 ] || return 1
+  start_smsc "k-$tag" "$w"
+  local admin smsboxp sendp
+  admin=$(free_port) smsboxp=$(free_port) sendp=$(free_port)
+  cat > "$T/kannel-$tag.conf" <<EOF
 group = core
-admin-port = $ADMIN
+admin-port = $admin
 admin-password = bench
-smsbox-port = $SMSBOXP
-log-file = "$T/bearerbox.log"
+smsbox-port = $smsboxp
+log-file = "$T/bearerbox-$tag.log"
 log-level = 3
 box-allow-ip = 127.0.0.1
 dlr-storage = internal
@@ -158,36 +243,91 @@ source-addr-ton = 3
 source-addr-npi = 0
 source-addr-autodetect = false
 enquire-link-interval = 30
-max-pending-submits = $WINDOW
+max-pending-submits = $w
 msg-id-type = 0x01
 
 group = smsbox
 bearerbox-host = 127.0.0.1
-bearerbox-port = $SMSBOXP
-sendsms-port = $SENDP
-log-file = "$T/smsbox.log"
+bearerbox-port = $smsboxp
+sendsms-port = $sendp
+log-file = "$T/smsbox-$tag.log"
 log-level = 3
 mo-recode = false
 
 group = sms-service
 keyword = default
 catch-all = true
-get-url = "http://127.0.0.1:$HP/?from=%p&text=%a"
+get-url = "https://127.0.0.1:$NG/kannel?from=%p&text=%a"
 max-messages = 3
 concatenation = true
 omit-empty = true
 EOF
-bearerbox "$T/kannel.conf" >"$T/bearerbox.out" 2>&1 &
-PIDS+=($!)
-sleep 1
-smsbox "$T/kannel.conf" >"$T/smsbox.out" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do grep -q '"event":"bind"' "$T/smsc-kannel.log" 2>/dev/null && break; sleep 0.1; done
-grep -q '"event":"bind","kind":9,"system_id":"guichet","status":0' "$T/smsc-kannel.log" ||
-  kannel_skip "bearerbox did not bind to the test SMSC; see bearerbox.log"
-sleep 1
-K_RATE=$(run_bench kannel 300) || true
-[ -n "$K_RATE" ] || kannel_skip "the Kannel run did not finish in 300 s"
-echo "Kannel   (bearerbox+smsbox, get-url, max-pending-submits $WINDOW, no store-file): $K_RATE MO->reply msg/s"
-python3 -c "print('ratio Guichet/Kannel: %.2f' % ($G_RATE / $K_RATE))"
+  bearerbox "$T/kannel-$tag.conf" >"$T/bearerbox-$tag.out" 2>&1 &
+  local bb=$!; PIDS+=($bb)
+  sleep 1
+  smsbox "$T/kannel-$tag.conf" >"$T/smsbox-$tag.out" 2>&1 &
+  local sb=$!; PIDS+=($sb)
+  for _ in $(seq 100); do grep -q '"event":"bind"' "$T/smsc-k-$tag.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 1
+  local c0 c1
+  c0=$(cat "/proc/$bb/stat" "/proc/$sb/stat" | awk '{s += $14 + $15} END {print s}')
+  K_RATE=$(run_bench "k-$tag" "$n" "$text" 300) || true
+  c1=$(cat "/proc/$bb/stat" "/proc/$sb/stat" | awk '{s += $14 + $15} END {print s}')
+  kill "$sb" "$bb" "$SMSC_PID" 2>/dev/null; wait "$sb" "$bb" "$SMSC_PID" 2>/dev/null
+  [ -n "$K_RATE" ] || { echo "Kannel $tag: bench did not finish in 300 s"; return 1; }
+  K_ERR=$(error_replies "k-$tag")
+  ERRORS=$((ERRORS + K_ERR))
+  echo "Kannel  $tag (window $w): $K_RATE msg/s, $(calc %.0f "($c1 - $c0) * 1e6 / $HZ / $n") us CPU/msg (bearerbox+smsbox), $K_ERR error replies"
+}
+ratio() {  # NAME: prints the figure from G_RATE/K_RATE
+  if [ -n "$G_RATE" ] && [ -n "$K_RATE" ]; then
+    echo "figure $1: $(calc %.2f "$G_RATE / $K_RATE")"
+  else
+    echo "figure $1: n/a"
+  fi
+}
+
+echo "== MO -> one HTTPS call -> reply, $N messages, GSM-7"
+guichet_run w10 10 "$N" STATUT; G10=$G_RATE; CPU10=$G_CPU; FS10=$G_FSYNC
+kannel_run w10 10 "$N" STATUT
+ratio smpp_https_w10_vs_kannel
+guichet_run w100 100 "$N" STATUT
+kannel_run w100 100 "$N" STATUT
+ratio smpp_https_w100_vs_kannel
+echo "figure cpu_us_per_msg_https: ${CPU10:-n/a}"
+# The relay alone (tests/tools/backend_probe), same nginx, warm HTTP/2 connection: CPU per call.
+if [ -x "$B/tools/backend_probe" ]; then
+  printf '%s\n' "backends:" "  dossier:" "    url: https://127.0.0.1:$NG" "    ca: demo-ca.pem" \
+    "    auth: { bearer: agenda-token }" "    timeout_ms: 3000" "    operations:" \
+    "      status: { path: /dossiers/status, query: { numero: \"12345678\", code: \"4321\" }, require: [status, label] }" \
+    > "$T/certs/probe.yaml"
+  PROBE_LOG_LEVEL=error "$B/tools/backend_probe" -c "$T/certs/probe.yaml" -q -t -n 10 -r 300 dossier.status \
+    > "$T/probe.out" 2>"$T/probe.err"
+  RELAY_CPU=$(sed -n 's/^cpu: .*(\([0-9.]*\) us per call.*/\1/p' "$T/probe.out")
+  echo "relay alone, 10 calls at a time x 300 rounds, warm connection: $(grep '^summary' "$T/probe.out")"
+  echo "figure relay_cpu_us_per_call_warm: ${RELAY_CPU:-n/a}"
+fi
+echo "figure fsyncs_per_msg: ${FS10:-n/a}"
+
+echo "== two-part UCS-2 MO -> one HTTPS call -> reply, window 10, $N messages"
+guichet_run ucs2 10 "$N" "$UCS2_TEXT"
+kannel_run ucs2 10 "$N" "$UCS2_TEXT"
+ratio smpp_ucs2_concat_vs_kannel
+
+echo "== Guichet under SMSC throttling, window 10, $N_THR messages"
+# The unthrottled rate again, just before (the machine's load drifts between rows).
+guichet_run base 10 "$N_THR" STATUT; GB=$G_RATE
+guichet_run thr20 10 "$N_THR" STATUT "throttle 20"
+if [ -n "$G_RATE" ] && [ -n "$GB" ]; then
+  echo "figure smpp_throttle20_kept_pct: $(calc %.0f "100.0 * $G_RATE / $GB") (of $GB msg/s unthrottled)"
+else
+  echo "figure smpp_throttle20_kept_pct: n/a"
+fi
+guichet_run rl 10 "$N_THR" STATUT "ratelimit $RL"
+if [ -n "$G_RATE" ]; then
+  echo "figure smpp_ratelimit_kept_pct: $(calc %.0f "100.0 * $G_RATE / $RL") (of $RL parts/s)"
+else
+  echo "figure smpp_ratelimit_kept_pct: n/a"
+fi
+echo "figure backend_errors_zero: $([ "$ERRORS" = 0 ] && echo 1 || echo 0)"
 exit 0
