@@ -53,8 +53,7 @@ struct ussd_gsup {
 	enum { LINK_UNKNOWN, LINK_UP, LINK_DOWN } link;
 	bool stopping;
 	struct llist_head detached;	/* tickets whose dialogue is gone */
-	struct ussd_table table;	/* the dialogues, by key, capped at max_dialogues */
-	struct ussd_gsup_stats st;
+	struct ussd_table table;	/* the dialogues, by key, capped at max_dialogues; counters */
 };
 
 static const char *dlg_pseudo(struct gsup_dlg *d)
@@ -202,7 +201,7 @@ static void dlg_end(struct gsup_dlg *d, bool abort)
 	if (abort) {
 		char key[KEY_MAX];
 
-		g->st.aborts++;
+		ussd_table_count(&g->table, USSD_CTR_ABORTS, 1);
 		/* The sink may look the dialogue up again: hand it a copy that survives. */
 		OSMO_STRLCPY_ARRAY(key, d->key);
 		talloc_free(d);
@@ -276,7 +275,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 
 	if (!d) {
 		if (g) {
-			g->st.dropped++;
+			ussd_table_count(&g->table, USSD_CTR_DROPPED, 1);
 			llist_del(&t->detached);
 		}
 		talloc_free(t);
@@ -294,7 +293,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 				   SS_OP_PROCESS_USS_REQ, text, g->screen_chars, &trunc);
 	}
 	if (trunc) {
-		g->st.truncated++;
+		ussd_table_count(&g->table, USSD_CTR_TRUNCATED, 1);
 		LOGD(d, LOGL_NOTICE, "USSD screen longer than %u characters: cut", g->screen_chars);
 	}
 	if (n < 0) {
@@ -310,10 +309,11 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		return;
 	}
 	if (expects_answer) {
-		g->st.prompts++;
+		ussd_table_count(&g->table, USSD_CTR_SCREENS, 1);
 		dlg_arm(d);
 	} else {
-		g->st.finals++;
+		ussd_table_count(&g->table, USSD_CTR_SCREENS, 1);
+		ussd_table_count(&g->table, USSD_CTR_ENDED, 1);
 		dlg_end(d, false);
 	}
 }
@@ -339,7 +339,7 @@ static void dlg_request(struct gsup_dlg *d, const char *text, bool begin)
 	t->g = g;
 	t->d = d;
 	d->pending = t;
-	g->st.requests++;
+	ussd_table_count(&g->table, USSD_CTR_REQUESTS, 1);
 	dlg_arm(d);
 	g->sink.request(g->sink.data, &req, reply_cb, t);
 }
@@ -525,9 +525,10 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	g->screen_chars = screen_chars;
 	g->sink = sink;
 	INIT_LLIST_HEAD(&g->detached);
-	ussd_table_init(&g->table, "USSD dialogues (GSUP)", g->cfg.max_dialogues);
+	int trc = ussd_table_init(&g->table, g, "gsup", "USSD dialogues (GSUP)",
+				  g->cfg.max_dialogues);
 	dev = talloc_zero(g, struct ipaccess_unit);
-	if (!g->cfg.host || !g->cfg.name || !dev)
+	if (trc < 0 || !g->cfg.host || !g->cfg.name || !dev)
 		goto fail;
 	dev->unit_name = talloc_asprintf(dev, "EUSE-%s", g->cfg.name);
 	dev->serno = talloc_asprintf(dev, "EUSE-%s", g->cfg.name);
@@ -579,7 +580,16 @@ bool ussd_gsup_up(const struct ussd_gsup *g)
 
 void ussd_gsup_stats(const struct ussd_gsup *g, struct ussd_gsup_stats *st)
 {
-	*st = g->st;
-	st->open = g->table.open;
-	st->full = g->table.refused;
+	const struct ussd_table *t = &g->table;
+
+	*st = (struct ussd_gsup_stats){
+		.requests = ussd_table_counter(t, USSD_CTR_REQUESTS),
+		.prompts = ussd_table_counter(t, USSD_CTR_SCREENS) - ussd_table_counter(t, USSD_CTR_ENDED),
+		.finals = ussd_table_counter(t, USSD_CTR_ENDED),
+		.aborts = ussd_table_counter(t, USSD_CTR_ABORTS),
+		.dropped = ussd_table_counter(t, USSD_CTR_DROPPED),
+		.truncated = ussd_table_counter(t, USSD_CTR_TRUNCATED),
+		.full = ussd_table_counter(t, USSD_CTR_CAPPED),
+		.open = t->open,
+	};
 }

@@ -88,8 +88,7 @@ struct ussd_http {
 	unsigned log_n, log_dropped;
 	bool stopping;
 	struct llist_head detached;
-	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues */
-	struct ussd_http_stats st;
+	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues; counters */
 };
 
 #define LOGS(s, level, fmt, ...) \
@@ -336,7 +335,7 @@ static void sess_end(struct hsess *s, bool abort)
 	if (abort) {
 		char key[sizeof(s->key)];
 
-		h->st.aborts++;
+		ussd_table_count(&h->table, USSD_CTR_ABORTS, 1);
 		OSMO_STRLCPY_ARRAY(key, s->key);
 		talloc_free(s);
 		if (h->sink.abort)
@@ -453,7 +452,7 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen
 	(void)addrlen;
 	if (addr_allowed(h, addr))
 		return MHD_YES;
-	h->st.not_allowed++;
+	ussd_table_count(&h->table, USSD_CTR_NOT_ALLOWED, 1);
 	log_limited(h, "USSD HTTP connection from an address not allowed: closed");
 	return MHD_NO;
 }
@@ -515,7 +514,7 @@ static void sweep_cb(void *data)
 			cut++;
 	}
 	if (cut) {
-		h->st.timeouts += cut;
+		ussd_table_count(&h->table, USSD_CTR_TIMEOUTS, cut);
 		log_limited(h, "USSD HTTP: %u connection(s) without a complete request after %u s: "
 			    "closed", cut, h->cfg.request_s);
 		mhd_kick(h);
@@ -676,7 +675,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		return;
 	}
 	if (!s && !r) {
-		h->st.dropped++;
+		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
 		llist_del(&t->detached);
 		talloc_free(t);
 		return;
@@ -700,19 +699,21 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		}
 	}
 	if (!r) {
-		h->st.dropped++;
+		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
 		return;
 	}
 	r->ticket = NULL;
 	screen = fit_screen(h, r, text, &cut);
 	if (cut) {
-		h->st.truncated++;
+		ussd_table_count(&h->table, USSD_CTR_TRUNCATED, 1);
 		LOGH(LOGL_NOTICE, "USSD screen longer than %u characters: cut", h->screen_chars);
 	}
 	r->reply = talloc_asprintf(r, "%s %s", expects_answer ? "CON" : "END",
 				   screen ? screen : "");
 	r->ready = true;
-	h->st.replies++;
+	ussd_table_count(&h->table, USSD_CTR_SCREENS, 1);
+	if (!expects_answer)
+		ussd_table_count(&h->table, USSD_CTR_ENDED, 1);
 	if (r->suspended) {
 		r->suspended = false;
 		MHD_resume_connection(r->conn);
@@ -724,7 +725,7 @@ static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
 {
 	struct ussd_http *h = r->h;
 
-	h->st.invalid++;
+	ussd_table_count(&h->table, USSD_CTR_INVALID, 1);
 	if (s) {
 		LOGS(s, LOGL_NOTICE, "USSD callback refused (%s): session ended", why);
 		sess_end(s, true);
@@ -822,7 +823,7 @@ static void dispatch(struct hreq *r)
 	req.from = s->phone[0] ? s->phone : s->key;
 	req.text = input;
 	req.begin = begin;
-	h->st.requests++;
+	ussd_table_count(&h->table, USSD_CTR_REQUESTS, 1);
 	h->sink.request(h->sink.data, &req, reply_cb, t);
 }
 
@@ -859,7 +860,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		*con_cls = r;
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (!addr_allowed(h, ci ? ci->client_addr : NULL)) {
-			h->st.refused++;
+			ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
 			r->refused = true;
 			LOGH(LOGL_NOTICE, "USSD callback from an address not allowed: refused");
 			return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
@@ -869,7 +870,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			if (!sec)
 				sec = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "secret");
 			if (!secret_ok(h->secret, sec)) {
-				h->st.refused++;
+				ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
 				r->refused = true;
 				LOGH(LOGL_NOTICE, "USSD callback without the right secret: refused");
 				return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
@@ -920,7 +921,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 				     "session ended");
 				sess_end(s, true);
 			}
-			h->st.dropped++;
+			ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
 			return MHD_NO;
 		}
 		if (!r->reply)
@@ -1017,7 +1018,8 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	h->sink = sink;
 	INIT_LLIST_HEAD(&h->detached);
 	INIT_LLIST_HEAD(&h->conns);
-	ussd_table_init(&h->table, "USSD HTTP sessions", h->cfg.max_dialogues);
+	if (ussd_table_init(&h->table, h, "http", "USSD HTTP sessions", h->cfg.max_dialogues) < 0)
+		goto fail;
 	osmo_timer_setup(&h->timer, mhd_timer_cb, h);
 	osmo_timer_setup(&h->sweep, sweep_cb, h);
 	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
@@ -1126,7 +1128,19 @@ void ussd_http_stop(struct ussd_http *h)
 
 void ussd_http_stats(const struct ussd_http *h, struct ussd_http_stats *st)
 {
-	*st = h->st;
-	st->open = h->table.open;
-	st->full = h->table.refused;
+	const struct ussd_table *t = &h->table;
+
+	*st = (struct ussd_http_stats){
+		.requests = ussd_table_counter(t, USSD_CTR_REQUESTS),
+		.replies = ussd_table_counter(t, USSD_CTR_SCREENS),
+		.refused = ussd_table_counter(t, USSD_CTR_REFUSED),
+		.invalid = ussd_table_counter(t, USSD_CTR_INVALID),
+		.aborts = ussd_table_counter(t, USSD_CTR_ABORTS),
+		.dropped = ussd_table_counter(t, USSD_CTR_DROPPED),
+		.truncated = ussd_table_counter(t, USSD_CTR_TRUNCATED),
+		.full = ussd_table_counter(t, USSD_CTR_CAPPED),
+		.timeouts = ussd_table_counter(t, USSD_CTR_TIMEOUTS),
+		.not_allowed = ussd_table_counter(t, USSD_CTR_NOT_ALLOWED),
+		.open = t->open,
+	};
 }

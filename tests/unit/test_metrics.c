@@ -10,6 +10,7 @@
 #include <osmocom/core/talloc.h>
 
 #include <guichet/metrics.h>
+#include <guichet/ussd_table.h>
 
 static void *ctx;
 
@@ -119,6 +120,33 @@ static void test_table(void)
 	fclose(out);
 }
 
+/* A USSD transport's table holds its counters: dialogues, capped and the open gauge move
+ * with the table, and show on /metrics under the transport's name. */
+static void test_ussd_counters(void)
+{
+	void *c = talloc_named_const(ctx, 0, "ussd");
+	struct ussd_table t;
+	struct ussd_table_entry a, b;
+	char *text;
+
+	CU_ASSERT_EQUAL_FATAL(ussd_table_init(&t, c, "tu", "test dialogues", 1), 0);
+	CU_ASSERT_TRUE(ussd_table_room(&t));
+	ussd_table_add(&t, &a, "k1");
+	CU_ASSERT_FALSE(ussd_table_room(&t));
+	ussd_table_count(&t, USSD_CTR_SCREENS, 2);
+	text = metrics_render(c);
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_dialogues_total{name=\"tu\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_capped_total{name=\"tu\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_screens_total{name=\"tu\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_open{name=\"tu\"} 1\n"));
+	ussd_table_del(&t, &a);
+	CU_ASSERT_TRUE(ussd_table_room(&t));
+	ussd_table_add(&t, &b, "k2");
+	CU_ASSERT_EQUAL(ussd_table_counter(&t, USSD_CTR_DIALOGUES), 2);
+	CU_ASSERT_EQUAL(ussd_table_counter(&t, USSD_CTR_CAPPED), 1);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -134,7 +162,8 @@ int main(void)
 	if (!CU_add_test(s, "counters rendered", test_counters_rendered) ||
 	    !CU_add_test(s, "label values escaped", test_label_escaped) ||
 	    !CU_add_test(s, "stat items as gauges", test_stat_items) ||
-	    !CU_add_test(s, "the operator's table", test_table))
+	    !CU_add_test(s, "the operator's table", test_table) ||
+	    !CU_add_test(s, "a USSD transport's counters", test_ussd_counters))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
