@@ -42,6 +42,9 @@ struct run {
 	const char *keyword;	/* {{keyword}} when it is not the flow's own (a suggestion) */
 	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
 	char *transcript;	/* the dialogue so far, this event's text included */
+	const char *secret_in;	/* this event's text when it answers a secret question */
+	bool no_secrets;	/* expanding a text that is stored (receipt, reminder): a secret
+				 * answer expands to nothing */
 };
 
 /* i in decimal, in buf (12 bytes). */
@@ -107,7 +110,7 @@ static const char *lookup(void *data, const char *name)
 		return vars_get(&r->s->vars, r->item_prefix);
 	const char *v = vars_get(&r->s->vars, name);
 	if (v)
-		return v;
+		return r->no_secrets && vars_is_secret(&r->s->vars, name) ? "" : v;
 	if (strcmp(name, "contact") == 0) {
 		const char *c = flow_text_pick(&r->fs->msg.contact, r->s->lang, is_ussd(r));
 		return c ? c : "";
@@ -467,8 +470,25 @@ static void transcript_begin(struct run *r)
 	if (r->in->kind != EV_TEXT)
 		return;
 	const struct flow_step *st = r->s->state == SESSION_ACTIVE ? cur_step(r) : NULL;
+	if (st && st->secret)
+		r->secret_in = r->in->text;
 	r->transcript = transcript_add(r->ctx, r->transcript, ">",
 				       st && st->secret ? "(réponse secrète)" : r->in->text);
+}
+
+/* text with every occurrence of secret replaced by "***" (a reply that repeats an answer). */
+static const char *scrub(void *ctx, const char *text, const char *secret)
+{
+	char *t;
+	const char *p, *hit;
+	size_t n;
+
+	if (!text || !secret || !(n = strlen(secret)) || !strstr(text, secret))
+		return text;
+	t = talloc_strdup(ctx, "");
+	for (p = text; (hit = strstr(p, secret)); p = hit + n)
+		t = talloc_asprintf_append(t, "%.*s***", (int)(hit - p), p);
+	return talloc_strdup_append(t, p);
 }
 
 /* After the event: what was answered, kept while a procedure runs. */
@@ -476,7 +496,11 @@ static void transcript_end(struct run *r)
 {
 	if (r->s->state == SESSION_IDLE)
 		return;
-	char *t = transcript_add(r->ctx, r->transcript, "<", r->reply);
+	const char *reply = scrub(r->ctx, r->reply, r->secret_in);
+	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
+		if (r->s->vars.v[i].secret)
+			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
+	char *t = transcript_add(r->ctx, r->transcript, "<", reply);
 	if (t)
 		vars_set(&r->s->vars, VAR_TRANSCRIPT, t, false);
 }
@@ -487,7 +511,10 @@ static void transcript_end(struct run *r)
 static const char *sms_text(struct run *r, const struct flow_text *t)
 {
 	const char *tmpl = flow_text_pick(t, r->s->lang, false);
+	/* Stored in the schedule until sent: never with a secret answer in it. */
+	r->no_secrets = true;
 	const char *text = tmpl ? expand(r, tmpl) : NULL;
+	r->no_secrets = false;
 
 	if (text && r->in->channel && r->in->channel->fold && !text_is_gsm7(text))
 		text = text_fold_gsm7(r->ctx, text);
@@ -534,7 +561,9 @@ static void step_sends(struct run *r, const struct flow_step *st)
 	if (!st->n_remind && !st->receipt.n)
 		return;
 	if (st->reference) {
+		r->no_secrets = true;
 		char *t = trim(r->ctx, expand(r, st->reference));
+		r->no_secrets = false;
 		ref = t && *t ? t : NULL;
 	}
 	if (st->receipt.n)

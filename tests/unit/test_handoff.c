@@ -27,7 +27,9 @@ static const char *dossier_yaml =
 	"    save: code\n"
 	"    next: encore\n"
 	"  encore:\n"
-	"    ask: \"Autre chose ?\"\n"
+	"    ask: \"Code {{code}} noté. Autre chose ?\"\n"
+	"    receipt: \"Demande {{numero}} code {{code}}.\"\n"
+	"    reference: \"{{numero}}-{{code}}\"\n"
 	"    save: autre\n"
 	"    next: humain\n"
 	"  humain:\n"
@@ -86,6 +88,10 @@ static void test_transcript_without_secret(void)
 	send_text("12345678");
 	send_text("4321");
 	CU_ASSERT_FALSE(out.has_call);
+	/* A receipt stored in the schedule never holds the secret answer. */
+	CU_ASSERT_EQUAL_FATAL(out.n_sends, 1);
+	CU_ASSERT_STRING_EQUAL(out.sends[0].text, "Demande 12345678 code .");
+	CU_ASSERT_STRING_EQUAL(out.sends[0].reference, "12345678-");
 	send_text("Je ne comprends pas le courrier");
 	CU_ASSERT_TRUE_FATAL(out.has_call);
 	CU_ASSERT_STRING_EQUAL(out.call.op, "conseil.rappel");
@@ -94,7 +100,8 @@ static void test_transcript_without_secret(void)
 	const char *t = vars_get(&out.call.args, "transcript");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "> DOSSIER\n< Numéro ?\n> 12345678\n< Code secret ?\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(t, "> (réponse secrète)\n< Autre chose ?\n"));
+	/* Nor the transcript, even where a reply repeated it. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "> (réponse secrète)\n< Code *** noté. Autre chose ?\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "> Je ne comprends pas le courrier"));
 	CU_ASSERT_PTR_NULL(strstr(t, "4321"));
 	/* The answer says who will call back and when. */
