@@ -263,7 +263,20 @@ const struct flow_set *router_flows(const struct router *r)
 
 /* ---- logging ---- */
 
-static void log_outcome(const struct session *before, const struct session *after,
+/* Where a session was before a step, for log_outcome: only the names (a whole session_copy
+ * per step, variables and all, was a good part of a USSD screen's CPU). */
+struct step_before {
+	char flow[SESSION_NAME_MAX];
+	char step[SESSION_NAME_MAX];
+};
+
+static void before_keep(struct step_before *b, const struct session *s)
+{
+	memcpy(b->flow, s->flow, sizeof(b->flow));
+	memcpy(b->step, s->step, sizeof(b->step));
+}
+
+static void log_outcome(const struct step_before *before, const struct session *after,
 			const struct engine_out *out)
 {
 	char pseudo[32];
@@ -507,7 +520,8 @@ int router_open_flow(struct router *r, const char *via, const char *to, const ch
 {
 	void *ctx = talloc_new(r);
 	char key[SESSION_KEY_MAX];
-	struct session s, before;
+	struct session s;
+	struct step_before before;
 	struct engine_out out;
 	const struct flow *f = r->flows ? flow_find(r->flows, flow) : NULL;
 	int rc;
@@ -531,7 +545,7 @@ int router_open_flow(struct router *r, const char *via, const char *to, const ch
 		rc = -1;
 		goto out;
 	}
-	session_copy(&before, ctx, &s);
+	before_keep(&before, &s);
 	struct engine_input ein = { .kind = EV_OPEN, .flow = flow, .text = step,
 				    .now = now_s() + r->clock_shift_s, .channel = &r->cfg.sms };
 	engine_step(ctx, r->flows, &s, &ein, &out);
@@ -668,7 +682,8 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 		     const struct engine_input *in, const char *key_in, struct call_req **calls,
 		     unsigned *n_calls, bool *secret)
 {
-	struct session s, before;
+	struct session s;
+	struct step_before before;
 	struct engine_out out;
 	char key[SESSION_KEY_MAX];
 	int rc;
@@ -698,7 +713,7 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	 * from the number they wrote to (a short number, not another modem's long one). */
 	if (in->kind == EV_TEXT && via && *via)
 		snprintf(s.via, sizeof(s.via), "%s", via);
-	session_copy(&before, ctx, &s);
+	before_keep(&before, &s);
 	const struct flow_set *fs = flows_for(r, &s);
 	struct engine_input ein = *in;
 	ein.channel = &r->cfg.sms;
@@ -1361,11 +1376,11 @@ static void answer_timeout(void *data)
 
 static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct engine_input *in)
 {
-	struct session before;
+	struct step_before before;
 	struct engine_out out;
 	void *ctx = talloc_new(r);
 
-	session_copy(&before, ctx, &d->s);
+	before_keep(&before, &d->s);
 	const struct flow_set *fs = flows_for(r, &d->s);
 	engine_step(ctx, fs, &d->s, in, &out);
 	log_input(&d->s, in, &out);
@@ -1516,7 +1531,7 @@ void router_ussd_abort(struct router *r, const char *dialogue)
 
 	if (!d || d->followup_sms)
 		return;		/* a follow-up by SMS still owes the person an answer */
-	if (d->s.state != SESSION_IDLE) {
+	if (d->s.state != SESSION_IDLE && log_enabled(GLOG_SESSION, LOGL_INFO)) {
 		char pseudo[32];
 		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), d->s.key),
 					.flow = d->s.flow, .step = d->s.step, .channel = "ussd" };
