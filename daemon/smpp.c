@@ -1072,7 +1072,9 @@ static int bind_fd_cb(struct osmo_fd *ofd, unsigned int what)
 	}
 	if (what & OSMO_FD_READ)
 		bind_read(b);
-	if (b->gen == gen && (what & OSMO_FD_WRITE) && b->ofd.fd >= 0)
+	/* What the read made (deliver_sm_resp once stored, submits) is written now rather than
+	 * at the next select: with a window of 10 the SMSC waits for those answers. */
+	if (b->gen == gen && b->ofd.fd >= 0 && ((what & OSMO_FD_WRITE) || b->woff < b->wlen))
 		bind_write(b);
 	if (b->gen == gen)
 		smsc_maybe_ready(b->smsc);
