@@ -15,12 +15,13 @@
 #   Kannel 1.4.5: bearerbox + smsbox, sms-service get-url https://... (no store file).
 # Rows: windows 10 and 100 (GSM-7 "STATUT"), two-part UCS-2 MO (window 10), then Guichet alone
 # under 20 % random ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
-# Prints `figure NAME: VALUE` lines. Env: N (3000), N_THR (2000), RL (400), KEEP=1.
+# Each comparison is REPS alternated runs, medians compared (the 2-core machine's load drifts).
+# Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-N=${N:-3000} N_THR=${N_THR:-2000} RL=${RL:-400}
+N=${N:-2000} N_THR=${N_THR:-2000} RL=${RL:-400} REPS=${REPS:-3}
 for x in "$B/guichetd" "$B/tools/smsc"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
 done
@@ -287,12 +288,24 @@ ratio() {  # NAME: prints the figure from G_RATE/K_RATE
   fi
 }
 
+median() { python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1:]]; print("%.0f" % statistics.median(v)) if v else print("")' "$@"; }
+# pair TAG WINDOW TEXT: REPS runs of Guichet and Kannel, alternated (the machine's load
+# drifts: each pair shares it), then G_RATE/K_RATE are the medians; G_CPU and G_FSYNC too.
+pair() {
+  local tag=$1 w=$2 text=$3 gr=() kr=() gc=() gf=()
+  for i in $(seq "$REPS"); do
+    guichet_run "$tag-$i" "$w" "$N" "$text" && { gr+=("$G_RATE"); gc+=("$G_CPU"); gf+=("${G_FSYNC:-0}"); }
+    kannel_run "$tag-$i" "$w" "$N" "$text" && kr+=("$K_RATE")
+  done
+  G_RATE=$(median "${gr[@]}") K_RATE=$(median "${kr[@]}") G_CPU=$(median "${gc[@]}")
+  G_FSYNC=$(python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v)) if v else print("")' "${gf[@]}")
+  echo "median of $REPS: Guichet $G_RATE msg/s (${G_CPU} us CPU/msg, $G_FSYNC fsyncs/msg), Kannel ${K_RATE:-?} msg/s"
+}
+
 echo "== MO -> one HTTPS call -> reply, $N messages, GSM-7"
-guichet_run w10 10 "$N" STATUT; G10=$G_RATE; CPU10=$G_CPU; FS10=$G_FSYNC
-kannel_run w10 10 "$N" STATUT
+pair w10 10 STATUT; CPU10=$G_CPU; FS10=$G_FSYNC
 ratio smpp_https_w10_vs_kannel
-guichet_run w100 100 "$N" STATUT
-kannel_run w100 100 "$N" STATUT
+pair w100 100 STATUT
 ratio smpp_https_w100_vs_kannel
 echo "figure cpu_us_per_msg_https: ${CPU10:-n/a}"
 # The relay alone (tests/tools/backend_probe), same nginx, warm HTTP/2 connection: CPU per call.
@@ -310,16 +323,19 @@ fi
 echo "figure fsyncs_per_msg: ${FS10:-n/a}"
 
 echo "== two-part UCS-2 MO -> one HTTPS call -> reply, window 10, $N messages"
-guichet_run ucs2 10 "$N" "$UCS2_TEXT"
-kannel_run ucs2 10 "$N" "$UCS2_TEXT"
+pair ucs2 10 "$UCS2_TEXT"
 ratio smpp_ucs2_concat_vs_kannel
 
 echo "== Guichet under SMSC throttling, window 10, $N_THR messages"
-# The unthrottled rate again, just before (the machine's load drifts between rows).
-guichet_run base 10 "$N_THR" STATUT; GB=$G_RATE
-guichet_run thr20 10 "$N_THR" STATUT "throttle 20"
+# Unthrottled and throttled runs alternated (the machine's load drifts), medians compared.
+BR=() TR=()
+for i in $(seq "$REPS"); do
+  guichet_run "base-$i" 10 "$N_THR" STATUT && BR+=("$G_RATE")
+  guichet_run "thr20-$i" 10 "$N_THR" STATUT "throttle 20" && TR+=("$G_RATE")
+done
+GB=$(median "${BR[@]}") G_RATE=$(median "${TR[@]}")
 if [ -n "$G_RATE" ] && [ -n "$GB" ]; then
-  echo "figure smpp_throttle20_kept_pct: $(calc %.0f "100.0 * $G_RATE / $GB") (of $GB msg/s unthrottled)"
+  echo "figure smpp_throttle20_kept_pct: $(calc %.0f "100.0 * $G_RATE / $GB") ($G_RATE msg/s throttled, $GB unthrottled, medians of $REPS)"
 else
   echo "figure smpp_throttle20_kept_pct: n/a"
 fi
