@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <talloc.h>
 #include <osmocom/core/linuxlist.h>
+#include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/socket.h>
 #include <osmocom/core/timer.h>
@@ -34,6 +35,7 @@
 #pragma GCC diagnostic pop
 
 #include "guichet/log.h"
+#include "guichet/metrics.h"
 #include "guichet/smpp.h"
 
 #define PDU_MAX		(64 * 1024)	/* larger command_length: the peer is confused */
@@ -48,6 +50,40 @@ static const char *const state_names[] = { "idle", "connecting", "binding", "bou
 
 struct smpp_pool;
 struct smpp_smsc;
+
+/* Each SMSC's counters: a rate_ctr group named after it, on /metrics; smpp_status() sums
+ * them for STATUS= and the tests. */
+enum smpp_ctr {
+	SMPP_CTR_RECEIVED, SMPP_CTR_PARTS_IN, SMPP_CTR_REFUSED, SMPP_CTR_INCOMPLETE,
+	SMPP_CTR_SUBMITTED, SMPP_CTR_PARTS_OUT, SMPP_CTR_THROTTLED, SMPP_CTR_RETRIES,
+	SMPP_CTR_FAILED, SMPP_CTR_RECEIPTS, SMPP_CTR_RECEIPTS_UNMATCHED, SMPP_CTR_RECONNECTS,
+	SMPP_CTR_BINDS, SMPP_CTR_UNBINDS, SMPP_CTR_ENQUIRE_TIMEOUTS,
+	_SMPP_CTR_N
+};
+static const struct rate_ctr_desc smpp_ctr_desc[] = {
+	[SMPP_CTR_RECEIVED] = { "received", "Complete texts received and stored" },
+	[SMPP_CTR_PARTS_IN] = { "parts_in", "deliver_sm carrying a person's text" },
+	[SMPP_CTR_REFUSED] = { "refused", "deliver_sm answered with an error (the store failed): the SMSC retries" },
+	[SMPP_CTR_INCOMPLETE] = { "incomplete", "Texts released early with parts missing: too many waited" },
+	[SMPP_CTR_SUBMITTED] = { "submitted", "Replies taken for sending" },
+	[SMPP_CTR_PARTS_OUT] = { "parts_out", "Parts the SMSC accepted (submit_sm_resp ROK)" },
+	[SMPP_CTR_THROTTLED] = { "throttled", "Parts answered ESME_RTHROTTLED or ESME_RMSGQFUL, resent" },
+	[SMPP_CTR_RETRIES] = { "retries", "Replies failed temporarily: the outbox sends them again" },
+	[SMPP_CTR_FAILED] = { "failed", "Replies failed permanently" },
+	[SMPP_CTR_RECEIPTS] = { "receipts", "Delivery receipts received" },
+	[SMPP_CTR_RECEIPTS_UNMATCHED] = { "receipts_unmatched", "Delivery receipts for no known part" },
+	[SMPP_CTR_RECONNECTS] = { "reconnects", "Binds lost after having been bound" },
+	[SMPP_CTR_BINDS] = { "binds", "Successful binds" },
+	[SMPP_CTR_UNBINDS] = { "unbinds", "Unbinds, from the SMSC or at stop" },
+	[SMPP_CTR_ENQUIRE_TIMEOUTS] = { "enquire_link_timeouts", "Binds dropped for an enquire_link left unanswered" },
+};
+static const struct rate_ctr_group_desc smpp_ctrg_desc = {
+	.group_name_prefix = "smpp",
+	.group_description = "One SMSC",
+	.num_ctr = _SMPP_CTR_N,
+	.ctr_desc = smpp_ctr_desc,
+};
+#define SMPP_COUNT(s, which, n) rate_ctr_add(rate_ctr_group_get_ctr((s)->ctrs, (which)), (int)(n))
 
 struct smpp_bind {
 	struct smpp_smsc *smsc;
@@ -126,13 +162,13 @@ struct smpp_smsc {
 	struct llist_head receipts;
 	unsigned n_receipts;
 	struct hlist_head rbuckets[RECEIPT_BUCKETS];
+	struct rate_ctr_group *ctrs;	/* enum smpp_ctr */
 };
 
 struct smpp_pool {
 	struct sms_sink sink;
 	const struct config *c;
 	struct llist_head smscs;
-	struct smpp_status st;
 	bool stopping;
 };
 
@@ -345,9 +381,9 @@ static void out_fail(struct out_msg *o, bool permanent, const char *why)
 		}
 	}
 	if (permanent)
-		p->st.mt_failed_perm++;
+		SMPP_COUNT(s, SMPP_CTR_FAILED, 1);
 	else
-		p->st.mt_failed_temp++;
+		SMPP_COUNT(s, SMPP_CTR_RETRIES, 1);
 	LOGS(s, permanent ? LOGL_NOTICE : LOGL_INFO, "reply %" PRId64 " failed (%s): %s", o->id,
 	     permanent ? "permanent" : "will retry", why);
 	if (p->sink.failed)
@@ -425,7 +461,7 @@ static int smsc_send(struct sms_transport *t, const struct store_outbound *m)
 	}
 	talloc_free(parts);
 	llist_add_tail(&o->list, &s->outs);
-	s->pool->st.mt_messages++;
+	SMPP_COUNT(s, SMPP_CTR_SUBMITTED, 1);
 	if (!osmo_timer_pending(&s->send_timer))
 		osmo_timer_schedule(&s->send_timer, 0, 0);
 	return 0;
@@ -527,7 +563,7 @@ static void smsc_adapt(struct smpp_smsc *s, bool throttled)
 static void smsc_throttled(struct smpp_smsc *s, struct req *r, uint32_t status)
 {
 	char nb[16];
-	s->pool->st.mt_throttled++;
+	SMPP_COUNT(s, SMPP_CTR_THROTTLED, 1);
 	if (++s->thr_streak >= s->sc->window) {
 		s->thr_streak = 0;
 		s->throttle_ms = s->throttle_ms ? s->throttle_ms * 2 : 50;
@@ -584,7 +620,7 @@ static void on_submit_resp(struct smpp_bind *b, uint32_t seq, uint32_t status, c
 	}
 	switch (cls) {
 	case SMPP_ST_OK:
-		p->st.mt_parts++;
+		SMPP_COUNT(s, SMPP_CTR_PARTS_OUT, 1);
 		receipt_remember(s, msg_id, o->id, r->part + 1, o->n_parts);
 		/* Kept in the store too: a receipt after a restart still finds its message. */
 		if (p->sink.remote_id && msg_id[0])
@@ -653,9 +689,9 @@ static void batch_flush(struct smpp_bind *b, struct mo_batch *bt)
 		return;
 	int rc = p->sink.received ? p->sink.received(p->sink.data, bt->msgs, bt->n) : -1;
 	if (rc == 0) {
-		p->st.mo_messages += bt->n;
+		SMPP_COUNT(s, SMPP_CTR_RECEIVED, bt->n);
 	} else {
-		p->st.mo_refused += bt->n_tokens;
+		SMPP_COUNT(s, SMPP_CTR_REFUSED, bt->n_tokens);
 		LOGB(b, LOGL_ERROR, "%u messages not stored: answering ESME_RX_T_APPN so the SMSC retries",
 		     bt->n);
 	}
@@ -682,7 +718,7 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 		unsigned v = (unsigned)d->message_state;
 		snprintf(stat, sizeof(stat), "%s", v < 9 ? states[v] : "UNKNOWN");
 	}
-	s->pool->st.receipts++;
+	SMPP_COUNT(s, SMPP_CTR_RECEIPTS, 1);
 	struct receipt_ent *e = receipt_find(s, id);
 	/* Final states only: delivered, or failed for good (ENROUTE, ACCEPTD say nothing yet). */
 	bool delivered = strcmp(stat, "DELIVRD") == 0;
@@ -693,7 +729,7 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 		p->sink.receipt(p->sink.data, e ? e->out_id : 0, s->t.name, id, delivered, stat);
 	if (!e) {
 		/* Not in memory (sent before a restart): the store may know it (the router). */
-		s->pool->st.receipts_unmatched++;
+		SMPP_COUNT(s, SMPP_CTR_RECEIPTS_UNMATCHED, 1);
 		LOGB(b, LOGL_INFO, "receipt %s for a message id not in memory", stat[0] ? stat : "?");
 		return;
 	}
@@ -706,7 +742,7 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
  * into the batch: stored, then every deliver_sm they hold answered. */
 static void bind_take_ready(struct smpp_bind *b, struct mo_batch *bt)
 {
-	struct smpp_pool *p = b->smsc->pool;
+	struct smpp_smsc *s = b->smsc;
 	struct sms_parts_msg *out[16];
 	unsigned n;
 	while ((n = sms_parts_take(b->reasm, bt->ctx, now_us() / 1000, out, 16)) > 0) {
@@ -715,10 +751,12 @@ static void bind_take_ready(struct smpp_bind *b, struct mo_batch *bt)
 			char mb[48];
 			if (m->have < m->total && sms_parts_waiting(b->reasm) >= REASM_MAX) {
 				/* One line per thousand: a flood must not flood the journal too. */
-				int lvl = p->st.mo_pushed_out++ % 1000 ? LOGL_DEBUG : LOGL_NOTICE;
+				uint64_t pushed = rate_ctr_group_get_ctr(s->ctrs, SMPP_CTR_INCOMPLETE)->current;
+				int lvl = pushed % 1000 ? LOGL_DEBUG : LOGL_NOTICE;
+				SMPP_COUNT(s, SMPP_CTR_INCOMPLETE, 1);
 				LOGB(b, lvl, "message from %s released with parts missing: %u messages "
 				     "already wait for parts (%" PRIu64 " released so)",
-				     log_mask(mb, sizeof(mb), m->from), REASM_MAX, p->st.mo_pushed_out);
+				     log_mask(mb, sizeof(mb), m->from), REASM_MAX, pushed + 1);
 			} else if (m->have < m->total) {
 				LOGB(b, LOGL_NOTICE, "message from %s released with %u of %u parts",
 				     log_mask(mb, sizeof(mb), m->from), m->have, m->total);
@@ -734,7 +772,6 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 			  struct mo_batch *bt)
 {
 	struct smpp_smsc *s = b->smsc;
-	struct smpp_pool *p = s->pool;
 	struct smpp_deliver d;
 	char why[128];
 	if (smpp_deliver_decode(pdu, len, &d, why, sizeof(why)) != 0) {
@@ -752,7 +789,7 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 	struct sms_part_in part;
 	char mb[48];
 	smpp_deliver_part(&d, tok, time(NULL), &part);
-	p->st.mo_parts++;
+	SMPP_COUNT(s, SMPP_CTR_PARTS_IN, 1);
 	if (part.cc.present && part.cc.total > 1)
 		LOGB(b, LOGL_DEBUG, "part %u/%u (ref %u) from %s", part.cc.seq, part.cc.total,
 		     part.cc.ref, log_mask(mb, sizeof(mb), d.from));
@@ -784,6 +821,7 @@ static void on_bind_resp(struct smpp_bind *b, uint32_t status)
 	}
 	b->state = B_BOUND;
 	b->was_bound = true;
+	SMPP_COUNT(s, SMPP_CTR_BINDS, 1);
 	b->backoff_s = 0;
 	b->last_fail[0] = '\0';
 	b->last_fail_status = 0;
@@ -843,6 +881,7 @@ static void bind_handle_pdu(struct smpp_bind *b, const uint8_t *pdu, uint32_t le
 	case UNBIND:
 		bind_send_header(b, UNBIND_RESP, ESME_ROK, seq);
 		LOGB(b, LOGL_NOTICE, "the SMSC unbinds");
+		SMPP_COUNT(b->smsc, SMPP_CTR_UNBINDS, 1);
 		b->state = B_UNBINDING;	/* closed once the answer is written */
 		break;
 	case UNBIND_RESP:
@@ -917,7 +956,7 @@ static void bind_drop(struct smpp_bind *b, const char *why)
 	osmo_timer_del(&b->tick_timer);
 	sms_parts_clear(b->reasm);
 	if (was_bound)
-		s->pool->st.reconnects++;
+		SMPP_COUNT(s, SMPP_CTR_RECONNECTS, 1);
 	if (b == s->tx)
 		s->t.up = false;
 
@@ -1157,6 +1196,8 @@ static void tick_cb(void *data)
 				 oldest->cmd == ENQUIRE_LINK ? "enquire_link" :
 				 oldest->cmd == SUBMIT_SM ? "submit_sm" : "bind",
 				 b->smsc->sc->response_timeout_s);
+			if (oldest->cmd == ENQUIRE_LINK)
+				SMPP_COUNT(b->smsc, SMPP_CTR_ENQUIRE_TIMEOUTS, 1);
 			bind_drop(b, why);
 			return;
 		}
@@ -1216,6 +1257,10 @@ struct smpp_pool *smpp_start(void *ctx, const struct smpp_config *sc, const stru
 		s->pool = p;
 		s->sc = sc;
 		s->lf.smsc = sc->name;
+		if (!(s->ctrs = metrics_ctr_group(s, &smpp_ctrg_desc, sc->name))) {
+			talloc_free(s);
+			goto fail;
+		}
 		INIT_LLIST_HEAD(&s->queue);
 		INIT_LLIST_HEAD(&s->outs);
 		INIT_LLIST_HEAD(&s->receipts);
@@ -1284,6 +1329,7 @@ void smpp_stop(struct smpp_pool *p)
 			if (b->state == B_BOUND) {
 				/* Best effort: an unbind written without waiting for its answer. */
 				bind_send_header(b, UNBIND, 0, bind_next_seq(b));
+				SMPP_COUNT(s, SMPP_CTR_UNBINDS, 1);
 				if (b->ofd.fd >= 0)
 					(void)!write(b->ofd.fd, b->wbuf + b->woff, b->wlen - b->woff);
 			}
@@ -1304,10 +1350,24 @@ void smpp_stop(struct smpp_pool *p)
 
 void smpp_status(const struct smpp_pool *p, struct smpp_status *st)
 {
-	*st = p->st;
-	st->binds_up = st->binds_total = 0;
 	const struct smpp_smsc *s;
+
+	*st = (struct smpp_status){ 0 };
 	llist_for_each_entry(s, &p->smscs, list) {
+#define C(which) rate_ctr_group_get_ctr(s->ctrs, (which))->current
+		st->mo_messages += C(SMPP_CTR_RECEIVED);
+		st->mo_parts += C(SMPP_CTR_PARTS_IN);
+		st->mo_refused += C(SMPP_CTR_REFUSED);
+		st->mo_pushed_out += C(SMPP_CTR_INCOMPLETE);
+		st->mt_messages += C(SMPP_CTR_SUBMITTED);
+		st->mt_parts += C(SMPP_CTR_PARTS_OUT);
+		st->mt_throttled += C(SMPP_CTR_THROTTLED);
+		st->mt_failed_temp += C(SMPP_CTR_RETRIES);
+		st->mt_failed_perm += C(SMPP_CTR_FAILED);
+		st->receipts += C(SMPP_CTR_RECEIPTS);
+		st->receipts_unmatched += C(SMPP_CTR_RECEIPTS_UNMATCHED);
+		st->reconnects += C(SMPP_CTR_RECONNECTS);
+#undef C
 		for (unsigned i = 0; i < s->n_binds; i++) {
 			st->binds_total++;
 			if (s->binds[i] && s->binds[i]->state == B_BOUND)

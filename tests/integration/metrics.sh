@@ -26,6 +26,7 @@ ok() { echo "ok - $*"; }
 
 # The flows without back-end calls: counters are the subject here, not back-ends.
 mkdir -p "$T/flows"; cp "$ROOT/flows/commun.yaml" "$ROOT/flows/droits.yaml" "$T/flows/"
+printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
 MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$T/guichet.yaml" <<CFG
 flows: $T/flows
@@ -38,6 +39,8 @@ backends:
     url: https://127.0.0.1:1
     operations:
       slots: { path: /agenda/slots }
+smpp:
+  - { name: opx, host: 127.0.0.1, port: 1, system_id: guichet, password: opx-password, bind: transceiver, source: "38123" }
 CFG
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
 GD=$!
@@ -67,6 +70,9 @@ ok "the modem's series (received, sent, signal) are on /metrics, named after it"
 echo "$m" | grep -q '^guichet_backend_calls_total{name="agenda"} 0$' || fail "no back-end agenda calls series"
 echo "$m" | grep -q '^guichet_backend_latency_le_1000ms_total{name="agenda"} 0$' || fail "no back-end latency bucket"
 ok "the back-end's series (calls, latency buckets) are on /metrics, named after it"
+echo "$m" | grep -q '^guichet_smpp_binds_total{name="opx"} 0$' || fail "no SMSC opx binds series"
+echo "$m" | grep -q '^guichet_smpp_enquire_link_timeouts_total{name="opx"} 0$' || fail "no SMSC opx enquire_link series"
+ok "the SMSC's series (binds, enquire_link timeouts) are on /metrics, named after it"
 get | grep -q '+3361\|33611000001' && fail "a number in /metrics"
 ok "no number in /metrics"
 
