@@ -9,7 +9,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 BUILD   ?= build
 
 PKGS    := gammu libosmocore libosmogsm libosmo-gsup-client libcurl yaml-0.1 jansson \
-           sqlite3 libsystemd libmicrohttpd libsmpp34 gnutls
+           sqlite3 libsystemd libmicrohttpd libsmpp34 gnutls libpq
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # libosmocore's linuxlist.h uses the GNU spelling typeof; C11 only has __typeof__.

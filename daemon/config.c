@@ -5,6 +5,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/config.h"
+#include "guichet/store.h"
 #include "guichet/api_http.h"
 #include "guichet/backend.h"
 #include "guichet/guard.h"
@@ -139,7 +140,8 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	else
 		c->flows = config_path(c, c, "flows");
 	if ((v = ydoc_get(y, root, "store")) && (s = ydoc_string(y, v)))
-		c->store = config_path(c, c, s);
+		/* postgresql://... names a shared database, not a file beside the config. */
+		c->store = store_is_pg(s) ? talloc_strdup(c, s) : config_path(c, c, s);
 	else if (getenv("STATE_DIRECTORY"))
 		c->store = talloc_asprintf(c, "%s/guichet.db", getenv("STATE_DIRECTORY"));
 	else

@@ -391,7 +391,9 @@ int main(int argc, char **argv)
 	log_diag(d, LOGL_NOTICE);
 
 	char err[256];
-	dm->store = store_sqlite_open(ctx, dm->cfg->store, err, sizeof(err));
+	dm->store = store_is_pg(dm->cfg->store) ?
+		store_pg_open(ctx, dm->cfg->store, err, sizeof(err)) :
+		store_sqlite_open(ctx, dm->cfg->store, err, sizeof(err));
 	if (!dm->store) {
 		glog(GLOG_STORE, LOGL_FATAL, NULL, "cannot open the store %s: %s", dm->cfg->store, err);
 		return 1;

@@ -162,7 +162,8 @@ static void check_store(struct pf *p)
 {
 	char err[512];
 
-	if (store_sqlite_check(p->c->store, err, sizeof(err)) < 0)
+	/* A PostgreSQL store is checked by connecting, at start. */
+	if (!store_is_pg(p->c->store) && store_sqlite_check(p->c->store, err, sizeof(err)) < 0)
 		pf_add(p, DIAG_ERROR, "store: %s", err);
 }
 

@@ -2,7 +2,7 @@
 # Installs Guichet's Debian 12 build and test dependencies when any is missing.
 set -euo pipefail
 PKGS="build-essential pkg-config libgammu-dev libosmocore-dev libosmo-gsup-client-dev
- libcurl4-openssl-dev libyaml-dev libcunit1-dev libjansson-dev libsqlite3-dev libsystemd-dev
+ libcurl4-openssl-dev libyaml-dev libcunit1-dev libjansson-dev libsqlite3-dev libpq-dev postgresql libsystemd-dev
  libmicrohttpd-dev libgnutls28-dev libsmpp34-dev gammu osmo-hlr openssl python3 curl sqlite3 systemd
  clang libclang-rt-14-dev debhelper lintian graphviz chromium fonts-dejavu-core"
 missing=""

@@ -211,6 +211,11 @@ struct store *store_sqlite_open(void *ctx, const char *path, char *err, size_t e
  * nearest existing directory of path not writable, the file not a writable regular file, or
  * damaged. 0 (a missing file is fine: it is created at start), or -1 with err set. */
 int store_sqlite_check(const char *path, char *err, size_t err_len);
+/* url: postgresql://... (libpq's URI: host, dbname, sslmode, sslrootcert, sslcert, passfile;
+ * PGPASSFILE works too). The schema is created or migrated. NULL and a message on error. */
+struct store *store_pg_open(void *ctx, const char *url, char *err, size_t err_len);
+/* Whether the store setting names a PostgreSQL database rather than an SQLite file. */
+bool store_is_pg(const char *where);
 struct store *store_mem_open(void *ctx);
 /* Does to a memory store what reopening does to an SQLite one after a crash: messages left
  * "taken" are queued again and counted in duplicate_sends. For tests of recovery. */

@@ -1,5 +1,6 @@
-/* The store: one behaviour suite run against the memory store and the SQLite store, then
- * what only a file can do (modes, reopening, schema versions, damaged rows). */
+/* The store: one behaviour suite run against the memory store, the SQLite store and
+ * PostgreSQL (a server started here: pg_server.h; skipped when none can be), then what only
+ * a file can do (modes, reopening, schema versions, damaged rows). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,15 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/store.h"
+#include "pg_server.h"
 
 static void *root;
 static char tmpdir[] = "/tmp/guichet-test-store.XXXXXX";
 static unsigned file_seq;
 static bool use_sqlite;
 static char path[512];		/* the current SQLite file */
+static bool use_pg;
+static char pg_url[512];	/* the current PostgreSQL database */
 
 /* --- helpers --- */
 
@@ -26,6 +30,14 @@ static struct store *store_open(void *ctx)
 	char err[256];
 	struct store *st;
 
+	if (use_pg) {
+		if (!pg_new_db(pg_url, sizeof(pg_url)))
+			return NULL;
+		st = store_pg_open(ctx, pg_url, err, sizeof(err));
+		if (!st)
+			fprintf(stderr, "open %s: %s\n", pg_url, err);
+		return st;
+	}
 	if (!use_sqlite)
 		return store_mem_open(ctx);
 	snprintf(path, sizeof(path), "%s/d%u/sub/guichet.db", tmpdir, ++file_seq);
@@ -48,6 +60,15 @@ static struct store *store_reopen_file(void *ctx)
 /* What a crash and a restart do, for either store. */
 static struct store *store_restart(void *ctx, struct store *st)
 {
+	if (use_pg) {
+		char err[256];
+
+		st->ops->close(st);
+		st = store_pg_open(ctx, pg_url, err, sizeof(err));
+		if (!st)
+			fprintf(stderr, "reopen %s: %s\n", pg_url, err);
+		return st;
+	}
 	if (!use_sqlite) {
 		store_mem_simulate_restart(st);
 		return st;
@@ -776,6 +797,19 @@ static int suite_sqlite(void)
 	return 0;
 }
 
+static int suite_pg(void)
+{
+	use_sqlite = false;
+	use_pg = true;
+	return 0;
+}
+
+static int suite_pg_end(void)
+{
+	use_pg = false;
+	return 0;
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -819,6 +853,12 @@ int main(void)
 	CU_add_test(s, "schema version and damaged rows", test_schema_and_damage);
 	CU_add_test(s, "damaged page refused at open and by the check", test_damaged_page);
 	CU_add_test(s, "file removed under an open store", test_verify_removed);
+	s = CU_add_suite("store_pg", suite_pg, suite_pg_end);
+	SHARED_TESTS(s);
+	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
+	CU_set_fail_on_inactive(CU_FALSE);
+	if (!pg_server_start())
+		CU_set_suite_active(s, CU_FALSE);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
@@ -832,6 +872,7 @@ int main(void)
 		failures++;
 	}
 	talloc_free(root);
+	pg_server_stop();
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failures ? 1 : 0;
 }
