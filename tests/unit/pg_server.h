@@ -24,11 +24,14 @@ static int pg_as_user(const char *cmd)
 {
 	char line[2048];
 
+	/* From the server's directory: initdb fails when the current one is not readable by
+	 * the user it runs as (CI's checkout under /root). */
 	if (geteuid() == 0)
-		snprintf(line, sizeof(line), "runuser -u nobody -- sh -c '%s' >>%s/setup.log 2>&1",
-			 cmd, pg_dir);
+		snprintf(line, sizeof(line), "runuser -u nobody -- sh -c 'cd %s && %s' >>%s/setup.log"
+			 " 2>&1", pg_dir, cmd, pg_dir);
 	else
-		snprintf(line, sizeof(line), "sh -c '%s' >>%s/setup.log 2>&1", cmd, pg_dir);
+		snprintf(line, sizeof(line), "sh -c 'cd %s && %s' >>%s/setup.log 2>&1", pg_dir, cmd,
+			 pg_dir);
 	return system(line);
 }
 
