@@ -105,6 +105,8 @@ static const struct rate_ctr_desc router_ctr_desc[] = {
 	[ROUTER_CTR_SEND_FAILURES] = { "send_failures", "SMS replies a transport failed to send (retried)" },
 	[ROUTER_CTR_CALLS] = { "calls", "Back-end calls started by flows" },
 	[ROUTER_CTR_CALL_ERRORS] = { "call_errors", "Back-end calls that took their flow's error way" },
+	[ROUTER_CTR_STORE_COMMITS] = { "store_commits", "Store write transactions committed" },
+	[ROUTER_CTR_STORE_FAILURES] = { "store_failures", "Store write transactions that failed (retried)" },
 };
 static const struct rate_ctr_group_desc router_ctrg_desc = {
 	.group_name_prefix = "router",
@@ -134,6 +136,7 @@ static int64_t now_ms(void)
  * meanwhile router_store_problem() gives the reason for STATUS=. */
 static void store_result(struct router *r, bool ok, const char *what)
 {
+	rate_ctr_inc2(r->ctrs, ok ? ROUTER_CTR_STORE_COMMITS : ROUTER_CTR_STORE_FAILURES);
 	if (ok) {
 		if (r->store_failing && !r->store_lost)
 			glog(GLOG_STORE, LOGL_NOTICE, NULL, "store: writes succeed again, after %lu "

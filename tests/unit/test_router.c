@@ -165,6 +165,9 @@ static void test_receive_reply_dedup(void)
 	CU_ASSERT_EQUAL(router_sms_received(r, &m, 1), 0);
 	CU_ASSERT_EQUAL(n_sent, 1);
 	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_DUPLICATES_IN), 1);
+	/* Each message's write transaction counted (the store's series on /metrics). */
+	CU_ASSERT(router_counter(r, ROUTER_CTR_STORE_COMMITS) >= 2);
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_STORE_FAILURES), 0);
 	router_sms_sent(r, sent_id[0]);
 	spin(3);
 	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
