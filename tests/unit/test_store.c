@@ -783,6 +783,74 @@ static void test_verify_removed(void)
 	talloc_free(ctx);
 }
 
+/* --- PostgreSQL only: several hosts on one database --- */
+
+/* Two hosts read the outbox at once: rows one is handing out are skipped by the other,
+ * never handed out twice; a host that closes leaves its taken rows to the next host that
+ * checks the leases, counted as possible duplicates. */
+static void test_pg_two_hosts(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b, *c;
+	struct store_outbound o[8];
+	char err[256];
+	int i, n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	add_out(a, "smsc0", "+33611111111", "un", 0);
+	add_out(a, "smsc0", "+33622222222", "deux", 0);
+	add_out(b, "smsc0", "+33633333333", "trois", 0);
+
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	n = a->ops->outbound_due(a, NULL, 0, o, 2, ctx);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	for (i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(a->ops->outbound_taken(a, o[i].id), 0);
+	/* While a's transaction is open, b sees only the third row. */
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	n = b->ops->outbound_due(b, NULL, 0, o, 8, ctx);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_STRING_EQUAL(o[0].text, "trois");
+	CU_ASSERT_EQUAL(b->ops->outbound_taken(b, o[0].id), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(b->ops->outbound_due(b, NULL, 0, o, 8, ctx), 0);
+	CU_ASSERT_EQUAL(counters(b).duplicate_sends, 0);
+
+	/* a stops with two rows taken: a host that starts puts them back, not b's. */
+	a->ops->close(a);
+	c = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	n = c->ops->outbound_due(c, NULL, 0, o, 8, ctx);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(counters(c).duplicate_sends, 2);
+	CU_ASSERT_EQUAL(counters(c).outbound_pending, 3);
+	b->ops->close(b);
+	c->ops->close(c);
+	talloc_free(ctx);
+}
+
+/* A database written by a newer guichetd is refused with a reason. */
+static void test_pg_schema_newer(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	char err[256];
+	PGconn *db;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	st->ops->close(st);
+	db = PQconnectdb(pg_url);
+	PQclear(PQexec(db, "UPDATE schema_version SET version = version + 1"));
+	PQfinish(db);
+	st = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NULL(st);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer"));
+	talloc_free(ctx);
+}
+
 /* --- running --- */
 
 static int suite_mem(void)
@@ -855,6 +923,9 @@ int main(void)
 	CU_add_test(s, "file removed under an open store", test_verify_removed);
 	s = CU_add_suite("store_pg", suite_pg, suite_pg_end);
 	SHARED_TESTS(s);
+	CU_add_test(s, "two hosts: outbox claimed once, a stopped host's rows return",
+		    test_pg_two_hosts);
+	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
 	if (!pg_server_start())

@@ -1,5 +1,6 @@
 /* The schedule and consent parts of the store (store.h): the same suite against the memory
- * store and the SQLite store, then what only a file does (kept across a reopen). */
+ * store, the SQLite store and PostgreSQL (a server started here, pg_server.h; skipped when
+ * none can be), then what only a file does (kept across a reopen). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,12 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/store.h"
+#include "pg_server.h"
 
 static void *root;
 static char tmpdir[] = "/tmp/guichet-test-sched.XXXXXX";
 static unsigned file_seq;
-static bool use_sqlite;
+static bool use_sqlite, use_pg;
 static char path[512];
 
 static struct store *store_open(void *ctx)
@@ -21,6 +23,16 @@ static struct store *store_open(void *ctx)
 	char err[256];
 	struct store *st;
 
+	if (use_pg) {
+		char url[512];
+
+		if (!pg_new_db(url, sizeof(url)))
+			return NULL;
+		st = store_pg_open(ctx, url, err, sizeof(err));
+		if (!st)
+			fprintf(stderr, "open %s: %s\n", url, err);
+		return st;
+	}
 	if (!use_sqlite)
 		return store_mem_open(ctx);
 	snprintf(path, sizeof(path), "%s/d%u/guichet.db", tmpdir, ++file_seq);
@@ -320,6 +332,19 @@ static int suite_sqlite(void)
 	return 0;
 }
 
+static int suite_pg(void)
+{
+	use_sqlite = false;
+	use_pg = true;
+	return 0;
+}
+
+static int suite_pg_end(void)
+{
+	use_pg = false;
+	return 0;
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -356,6 +381,11 @@ int main(void)
 	s = CU_add_suite("schedule_sqlite", suite_sqlite, NULL);
 	SHARED_TESTS(s);
 	CU_add_test(s, "reopen keeps the schedule and opt-outs", test_reopen);
+	s = CU_add_suite("schedule_pg", suite_pg, suite_pg_end);
+	SHARED_TESTS(s);
+	CU_set_fail_on_inactive(CU_FALSE);
+	if (!pg_server_start())
+		CU_set_suite_active(s, CU_FALSE);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
@@ -368,6 +398,7 @@ int main(void)
 		failures++;
 	}
 	talloc_free(root);
+	pg_server_stop();
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failures ? 1 : 0;
 }
