@@ -67,6 +67,20 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 		value = "";
 	if (i >= 0) {
 		v = &vs->v[i];
+		size_t len = strlen(value);
+		/* A new value that fits the old one's memory is written over it: no allocation
+		 * (the engine rewrites a few variables, the transcript among them, on every
+		 * step). What the old value held past the new end is wiped, as a freed secret
+		 * would be. */
+		if (v->value && v->value != value && talloc_get_size(v->value) > len) {
+			size_t old = strlen(v->value);
+
+			memmove(v->value, value, len + 1);
+			if (old > len)
+				explicit_bzero(v->value + len + 1, old - len);
+			v->secret = secret;
+			return 0;
+		}
 		nv = talloc_strdup(vs->ctx, value);
 		if (!nv)
 			return -1;

@@ -54,6 +54,32 @@ static void test_vars_basic(void)
 	talloc_free(ctx);
 }
 
+/* A value replaced by a shorter one is rewritten in the old one's memory (no allocation):
+ * the old bytes past the new end must not survive, a secret's least of all; the value read
+ * back is the new one, a value taken from the variable itself included. */
+static void test_vars_replace_in_place(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars vs;
+
+	vars_init(&vs, ctx);
+	CU_ASSERT_EQUAL(vars_set(&vs, "pin", "12345678", true), 0);
+	const char *mem = vars_get(&vs, "pin");
+	CU_ASSERT_EQUAL(vars_set(&vs, "pin", "ok", false), 0);
+	const char *now = vars_get(&vs, "pin");
+	CU_ASSERT_STRING_EQUAL(now, "ok");
+	CU_ASSERT_FALSE(vars_is_secret(&vs, "pin"));
+	if (now == mem)	/* rewritten in place: nothing of the secret left after "ok" */
+		for (size_t i = 3; i < 9; i++)
+			CU_ASSERT_EQUAL(now[i], 0);
+	CU_ASSERT_EQUAL(vars_set(&vs, "pin", now + 1, false), 0);	/* overlapping */
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "pin"), "k");
+	CU_ASSERT_EQUAL(vars_set(&vs, "pin", "a longer value than before", false), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "pin"), "a longer value than before");
+	vars_clear(&vs);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -542,6 +568,7 @@ int main(void)
 	s = CU_add_suite("vars", NULL, NULL);
 	CU_add_test(s, "get, set, replace, clear", test_vars_basic);
 	CU_add_test(s, "unset_tree", test_vars_tree);
+	CU_add_test(s, "a shorter value rewritten in place, old bytes wiped", test_vars_replace_in_place);
 	CU_add_test(s, "merge and drop_secrets", test_vars_merge_secrets);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
