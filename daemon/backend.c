@@ -38,7 +38,7 @@
  * so never has hundreds of handshakes queued there until they all time out; over HTTP/2 the
  * calls share one multiplexed connection anyway (PIPEWAIT). "Connecting" ends when curl is
  * about to send the request (CURLOPT_PREREQFUNCTION), which on a warm connection is at once. */
-#define BACKEND_MAX_CONNECTING 16
+#define BACKEND_MAX_CONNECTING 32	/* 16 slowed a cold burst to an HTTP/1.1 back-end by ~0.6 s */
 /* A retry is not worth starting with less time than this left in the budget. */
 #define RETRY_MIN_LEFT_MS 100u
 
