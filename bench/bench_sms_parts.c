@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "guichet/sms_parts.h"
 

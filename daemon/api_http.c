@@ -16,6 +16,7 @@
 #include <osmocom/core/timer.h>
 #include <osmocom/core/utils.h>
 
+#include "guichet/clock.h"
 #include "guichet/api_http.h"
 #include "guichet/config.h"
 #include "guichet/log.h"
@@ -284,14 +285,6 @@ static void format_time(char *buf, size_t len, int64_t ms)
 
 	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(buf, len, "?");
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- answers ---- */
@@ -731,7 +724,7 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 				     json_t *body, bool batch, struct areq *r, void *ctx)
 {
 	char err[256];
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	json_t *list = body;
 	unsigned n, i;
 	struct store_scheduled *ms;
@@ -1010,11 +1003,6 @@ struct api_http *api_http_start(void *ctx, const struct api_http_config *cfg,
 		 mhd_loop_port(a->loop), cfg->n_tokens,
 		 cfg->client_ca_pem ? ", client certificates" : "");
 	return a;
-}
-
-unsigned api_http_port(const struct api_http *a)
-{
-	return mhd_loop_port(a->loop);
 }
 
 void api_http_stop(struct api_http *a)

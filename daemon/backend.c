@@ -20,6 +20,7 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/clock.h"
 #include "guichet/backend.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -115,14 +116,6 @@ struct relay_call {
 	char *fail;			/* that failure */
 	char errbuf[CURL_ERROR_SIZE];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void schedule_ms(struct osmo_timer_list *t, int64_t ms)
 {
@@ -287,7 +280,7 @@ static void call_finish(struct relay_call *c, bool ok, const struct vars *result
 	call_connected(c);
 	llist_del(&c->entry);
 	r->in_flight--;
-	int64_t took = now_ms() - c->start_ms;
+	int64_t took = clock_mono_ms() - c->start_ms;
 	rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_CALLS);
 	for (unsigned i = 0; i < sizeof(latency_le_ms) / sizeof(latency_le_ms[0]); i++)
 		if (took <= latency_le_ms[i])
@@ -330,7 +323,7 @@ static void call_retry(void *data)
 static void call_start_attempt(struct relay_call *c)
 {
 	const struct backend_def *d = c->b->def;
-	int64_t left = c->deadline_ms - now_ms();
+	int64_t left = c->deadline_ms - clock_mono_ms();
 	long timeout = c->op->timeout_ms ? c->op->timeout_ms : d->timeout_ms;
 	long connect = d->connect_timeout_ms;
 	CURLMcode mc;
@@ -485,7 +478,7 @@ static void call_attempt_done(struct relay_call *c, CURLcode rc)
 
 		if (backoff > BACKOFF_MAX_MS)
 			backoff = BACKOFF_MAX_MS;
-		if (now_ms() + backoff + RETRY_MIN_LEFT_MS < c->deadline_ms) {
+		if (clock_mono_ms() + backoff + RETRY_MIN_LEFT_MS < c->deadline_ms) {
 			glog(GLOG_BACKEND, LOGL_DEBUG,
 			     &(struct log_fields){ .backend = d->name },
 			     "back-end %s, operation %s: %s, retrying in %u ms", d->name,
@@ -657,7 +650,7 @@ static int relay_call(void *impl, const char *op, const struct vars *args, unsig
 	c->op = o;
 	c->done = done;
 	c->data = data;
-	c->start_ms = now_ms();
+	c->start_ms = clock_mono_ms();
 	/* No budget: one attempt's timeout, and retries within twice that. */
 	c->deadline_ms = c->start_ms +
 			 (budget_ms ? budget_ms

@@ -16,6 +16,7 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/clock.h"
 #include "guichet/backend.h"
 #include "guichet/config.h"
 #include "guichet/api_http.h"
@@ -60,14 +61,6 @@ struct daemon {
 	int64_t stop_deadline;
 	unsigned flows_version;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *out)
 {
@@ -200,7 +193,7 @@ static void counters_line(struct daemon *dm)
 static void tick(void *data)
 {
 	struct daemon *dm = data;
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 
 	router_tick(dm->router, now);
 	status_line(dm);
@@ -300,7 +293,7 @@ static void begin_stop(struct daemon *dm)
 		ussd_http_stop(dm->ussd_http);
 		dm->ussd_http = NULL;
 	}
-	dm->stop_deadline = now_ms() + SHUTDOWN_GRACE_S * 1000;
+	dm->stop_deadline = clock_wall_ms() + SHUTDOWN_GRACE_S * 1000;
 	osmo_timer_del(&dm->tick);
 	osmo_timer_setup(&dm->tick, stop_check, dm);
 	osmo_timer_schedule(&dm->tick, 0, 100000);
@@ -310,7 +303,7 @@ static void stop_check(void *data)
 {
 	struct daemon *dm = data;
 
-	if ((dm->relay && backend_relay_in_flight(dm->relay) > 0) && now_ms() < dm->stop_deadline) {
+	if ((dm->relay && backend_relay_in_flight(dm->relay) > 0) && clock_wall_ms() < dm->stop_deadline) {
 		osmo_timer_schedule(&dm->tick, 0, 100000);
 		return;
 	}
@@ -486,7 +479,7 @@ int main(int argc, char **argv)
 
 	osmo_timer_setup(&dm->tick, tick, dm);
 	osmo_timer_schedule(&dm->tick, 0, 0);
-	dm->last_counters = now_ms();
+	dm->last_counters = clock_wall_ms();
 	service_watchdog_setup(alive, dm);
 	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd started: %u flows, store %s", fs->n_flows,
 	     c->store);

@@ -143,11 +143,6 @@ struct metrics_http *metrics_http_start(void *ctx, const struct metrics_http_con
 	return m;
 }
 
-unsigned metrics_http_port(const struct metrics_http *m)
-{
-	return mhd_loop_port(m->loop);
-}
-
 void metrics_http_stop(struct metrics_http *m)
 {
 	if (!m)

@@ -19,13 +19,14 @@
 #pragma GCC diagnostic pop
 
 #include <jansson.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/stat_item.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/clock.h"
 #include "guichet/config.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -177,13 +178,6 @@ struct modem_pool {
 	struct modem **m;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct log_fields modem_fields(const struct modem *m)
 {
 	return (struct log_fields){ .modem = m->def.name, .channel = "sms" };
@@ -219,7 +213,7 @@ static void cmd_begin(struct mthread *th)
 
 	pthread_mutex_lock(&m->mu);
 	m->cmd_sm = th->s;
-	m->cmd_since_ms = mono_ms();
+	m->cmd_since_ms = clock_mono_ms();
 	m->cmd_aborted = false;
 	pthread_mutex_unlock(&m->mu);
 }
@@ -383,7 +377,7 @@ static void go_down(struct mthread *th, const char *why)
 		post_simple(m, EV_DOWN, 0, false, 0, why);
 	snprintf(th->down_why, sizeof(th->down_why), "%s", why);
 	th->backoff_s = 1;
-	th->next_connect = mono_ms() + 1000;
+	th->next_connect = clock_mono_ms() + 1000;
 }
 
 /* Counts an error from a libGammu call; a link error, a timeout or a few errors in a row
@@ -559,7 +553,7 @@ static void unreadable_log(struct mthread *th, int location, GSM_Error e)
 static void do_poll(struct mthread *th)
 {
 	struct modem *m = th->m;
-	int64_t started = mono_ms();
+	int64_t started = clock_mono_ms();
 	GSM_MultiSMSMessage *in = th->in;
 	struct sms_part *parts = NULL;
 	unsigned n = 0;
@@ -633,7 +627,7 @@ static void do_poll(struct mthread *th)
 		}
 	}
 	free(parts);
-	int64_t end = mono_ms();
+	int64_t end = clock_mono_ms();
 	th->scan_ms = end - started;
 	int64_t gap = m->def.poll_ms;
 	pthread_mutex_lock(&m->mu);
@@ -755,7 +749,7 @@ static void do_send(struct mthread *th)
 	GSM_SetSendSMSStatusCallback(th->s, status_cb, th);
 	cmd_begin(th);
 	GSM_Error err = cmd_end(th, GSM_SendSMS(th->s, sms));
-	int64_t sent_at = mono_ms(), limit = SEND_STATUS_MS;
+	int64_t sent_at = clock_mono_ms(), limit = SEND_STATUS_MS;
 	if (th->status_max_ms) {
 		limit = th->status_max_ms * STATUS_FACTOR;
 		limit = limit < STATUS_MIN_MS ? STATUS_MIN_MS : limit > SEND_STATUS_MS ? SEND_STATUS_MS
@@ -763,18 +757,18 @@ static void do_send(struct mthread *th)
 	}
 	int64_t deadline = sent_at + limit;
 	while (err == ERR_NONE && !th->got_status) {
-		if (mono_ms() > deadline) {
+		if (clock_mono_ms() > deadline) {
 			err = ERR_TIMEOUT;
 			break;
 		}
-		atomic_store(&m->beat_ms, mono_ms());
+		atomic_store(&m->beat_ms, clock_mono_ms());
 		if (GSM_ReadDevice(th->s, TRUE) <= 0)
 			usleep(10000);	/* it returns at once when the line is quiet */
 		if (!GSM_IsConnected(th->s))
 			err = ERR_NOTCONNECTED;
 	}
 	if (m->def.rate)
-		th->next_send = mono_ms() + 60000 / m->def.rate;
+		th->next_send = clock_mono_ms() + 60000 / m->def.rate;
 	if (err != ERR_NONE) {
 		char why[160];
 		snprintf(why, sizeof(why), "sending part %d/%d: %s", th->part + 1, th->nparts,
@@ -786,8 +780,8 @@ static void do_send(struct mthread *th)
 		return;
 	}
 	th->errs = 0;
-	if (mono_ms() - sent_at > th->status_max_ms)
-		th->status_max_ms = mono_ms() - sent_at;
+	if (clock_mono_ms() - sent_at > th->status_max_ms)
+		th->status_max_ms = clock_mono_ms() - sent_at;
 	if (th->status != 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "part %d/%d refused (status %d)", th->part + 1,
@@ -810,7 +804,7 @@ static void do_signal(struct mthread *th)
 	memset(&sq, 0, sizeof(sq));
 	cmd_begin(th);
 	GSM_Error err = cmd_end(th, GSM_GetSignalQuality(th->s, &sq));
-	th->next_signal = mono_ms() + SIGNAL_PERIOD_MS;
+	th->next_signal = clock_mono_ms() + SIGNAL_PERIOD_MS;
 	if (err == ERR_NONE)
 		post_simple(th->m, EV_SIGNAL, 0, false, sq.SignalPercent, NULL);
 	else if (err == ERR_NOTSUPPORTED || err == ERR_NOTIMPLEMENTED)
@@ -868,7 +862,7 @@ static GSM_Error do_connect(struct mthread *th)
 	th->connected = true;
 	th->confirmed = false;
 	th->errs = 0;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	th->next_poll = now;
 	th->next_signal = now;
 	return ERR_NONE;
@@ -891,7 +885,7 @@ static void *modem_thread(void *arg)
 	}
 	th.backoff_s = 1;
 	for (;;) {
-		int64_t now = mono_ms();
+		int64_t now = clock_mono_ms();
 		atomic_store(&m->beat_ms, now);
 		pthread_mutex_lock(&m->mu);
 		bool stop = m->stop;
@@ -913,7 +907,7 @@ static void *modem_thread(void *arg)
 					if (first)	/* the loop hears of the first failure */
 						post_simple(m, EV_DOWN, 0, false, 0, why);
 					snprintf(th.down_why, sizeof(th.down_why), "%s", why);
-					th.next_connect = mono_ms() + (int64_t)th.backoff_s * 1000;
+					th.next_connect = clock_mono_ms() + (int64_t)th.backoff_s * 1000;
 					th.backoff_s = th.backoff_s * 2 > BACKOFF_MAX_S
 							       ? BACKOFF_MAX_S : th.backoff_s * 2;
 				}
@@ -925,9 +919,9 @@ static void *modem_thread(void *arg)
 				do_deletes(&th, &dels);
 			if (th.connected && now >= th.next_poll && !atomic_load(&m->hold))
 				do_poll(&th);
-			if (th.connected && th.confirmed && have_send && mono_ms() >= th.next_send)
+			if (th.connected && th.confirmed && have_send && clock_mono_ms() >= th.next_send)
 				do_send(&th);
-			if (th.connected && mono_ms() >= th.next_signal)
+			if (th.connected && clock_mono_ms() >= th.next_signal)
 				do_signal(&th);
 			if (!th.connected)
 				continue;
@@ -943,8 +937,8 @@ static void *modem_thread(void *arg)
 			until = th.next_send;
 		if (th.connected && !llist_empty(&m->dels))
 			until = 0;
-		while (!m->stop && !m->work && mono_ms() < until) {
-			int64_t wait = until - mono_ms();
+		while (!m->stop && !m->work && clock_mono_ms() < until) {
+			int64_t wait = until - clock_mono_ms();
 			if (wait > 1000)
 				wait = 1000;	/* keeps the heartbeat fresh */
 			struct timespec ts;
@@ -956,7 +950,7 @@ static void *modem_thread(void *arg)
 				ts.tv_nsec -= 1000000000;
 			}
 			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-			atomic_store(&m->beat_ms, mono_ms());
+			atomic_store(&m->beat_ms, clock_mono_ms());
 		}
 		m->work = false;
 		pthread_mutex_unlock(&m->mu);
@@ -994,7 +988,7 @@ static void *cmd_watch_thread(void *arg)
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
-		if (m->cmd_sm && !m->cmd_aborted && mono_ms() - m->cmd_since_ms > COMMAND_MAX_MS) {
+		if (m->cmd_sm && !m->cmd_aborted && clock_mono_ms() - m->cmd_since_ms > COMMAND_MAX_MS) {
 			GSM_AbortOperation(m->cmd_sm);
 			m->cmd_aborted = true;
 		}
@@ -1063,7 +1057,7 @@ static int modem_send(struct sms_transport *t, const struct store_outbound *o)
 
 static void schedule(struct modem *m)
 {
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	int64_t at = sms_parts_next_deadline(m->reasm);
 	if (m->retry_at_ms && (at < 0 || m->retry_at_ms < at))
 		at = m->retry_at_ms;
@@ -1114,7 +1108,7 @@ static unsigned take_ready(struct modem *m, int64_t now, unsigned max)
 static void modem_deliver(struct modem *m)
 {
 	struct sms_sink *sink = &m->pool->sink;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	if (m->retry_at_ms && now < m->retry_at_ms) {
 		update_hold(m);
 		schedule(m);
@@ -1199,7 +1193,7 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 {
 	struct sms_sink *sink = &m->pool->sink;
 	struct log_fields f = modem_fields(m);
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	switch (ev->kind) {
 	case EV_PARTS:
 		for (unsigned i = 0; i < ev->n; i++) {
@@ -1349,7 +1343,7 @@ static struct modem *modem_create(struct modem_pool *p, const struct modem_def *
 	pthread_cond_init(&m->watch_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	talloc_set_destructor(m, modem_destructor);
-	atomic_store(&m->beat_ms, mono_ms());
+	atomic_store(&m->beat_ms, clock_mono_ms());
 	osmo_timer_setup(&m->timer, modem_timer_cb, m);
 
 	struct log_fields f = modem_fields(m);
@@ -1482,7 +1476,7 @@ void modem_pool_status(const struct modem_pool *p, unsigned *up, unsigned *total
 
 bool modem_pool_alive(const struct modem_pool *p)
 {
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	for (unsigned i = 0; p && i < p->n; i++)
 		if (now - atomic_load(&p->m[i]->beat_ms) > (int64_t)MODEM_HEARTBEAT_MAX_S * 1000)
 			return false;

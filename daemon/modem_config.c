@@ -1,6 +1,6 @@
 /* The `modems:` section of the configuration. */
 #include <string.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "guichet/config.h"
 #include "guichet/modem.h"

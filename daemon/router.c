@@ -8,6 +8,7 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/clock.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -118,14 +119,6 @@ static const struct rate_ctr_group_desc router_ctrg_desc = {
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- store health ---- */
@@ -943,7 +936,7 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 {
 	struct store_outbound due[OFFER_BATCH];
 	struct store *st = r->st;
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 
 	for (;;) {
 		unsigned room = t->room ? t->room(t) : OFFER_BATCH;
@@ -999,7 +992,7 @@ static void offer_to(struct router *r, struct sms_transport *t, const char *via,
 
 static int take_in_tx(struct router *r, void *ctx, struct taken *tk)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 	unsigned k = 0;
 
 	for (unsigned i = 0; i < r->n_sms; i++) {
@@ -1027,7 +1020,7 @@ static int take_in_tx(struct router *r, void *ctx, struct taken *tk)
 
 static void taken_send(struct router *r, struct taken *tk, int k)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_wall_ms();
 
 	for (int x = 0; x < k; x++) {
 		struct sms_transport *t = tk[x].t;
@@ -1306,7 +1299,7 @@ void router_sms_failed(struct router *r, int64_t id, bool permanent, const char 
 	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
 	if (give_up)
 		forget_failures(r, id);
-	add_mark(r, id, give_up ? MARK_DEAD : MARK_RETRY, now_ms() + delay);
+	add_mark(r, id, give_up ? MARK_DEAD : MARK_RETRY, clock_wall_ms() + delay);
 }
 
 /* ---- USSD ---- */

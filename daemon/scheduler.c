@@ -8,6 +8,7 @@
 #include <osmocom/core/timer.h>
 #include <jansson.h>
 
+#include "guichet/clock.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/router.h"
@@ -63,14 +64,6 @@ static const struct rate_ctr_group_desc sched_ctrg_desc = {
 	.num_ctr = _SCHED_CTR_N,
 	.ctr_desc = sched_ctr_desc,
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned pace_of(const struct scheduler *s, const char *via)
 {
@@ -346,7 +339,7 @@ static void timer_cb(void *data)
 {
 	struct scheduler *s = data;
 
-	scheduler_run(s, wall_ms());
+	scheduler_run(s, clock_wall_ms());
 }
 
 void scheduler_kick(struct scheduler *s)

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/select.h>

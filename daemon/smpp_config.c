@@ -1,6 +1,6 @@
 /* The `smpp:` section of the config: one mapping per SMSC. */
 #include <string.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include "guichet/smpp.h"
 
 static const char *const smpp_keys[] = {

@@ -2,7 +2,7 @@
  * receipts, token bucket. No sockets, no clock: the callers pass the time. */
 #include <stdio.h>
 #include <string.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/linuxlist.h>
 #include <arpa/inet.h>
 

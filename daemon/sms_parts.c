@@ -1,6 +1,6 @@
 /* SMS parts: UDH parsing and reassembly for every SMS transport (see sms_parts.h). */
 #include <string.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/linuxlist.h>
 
 #include "guichet/sms_parts.h"

@@ -1,6 +1,6 @@
 /* GSM 04.80 USSD components: see include/guichet/ss_codec.h. */
 #include <string.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "guichet/ss_codec.h"
 #include "guichet/text.h"

@@ -16,6 +16,7 @@
 #include <osmocom/core/timer.h>
 #include <osmocom/core/utils.h>
 
+#include "guichet/clock.h"
 #include "guichet/log.h"
 #include "guichet/text.h"
 #include "guichet/ussd_http.h"
@@ -394,21 +395,13 @@ static void mhd_kick(struct ussd_http *h)
 	osmo_timer_schedule(&h->timer, 0, 0);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Lines about connections refused or cut are what an attacker controls the rate of: at most
  * a few a second reach the journal, with how many were left out. */
 static void log_limited(struct ussd_http *h, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void log_limited(struct ussd_http *h, const char *fmt, ...)
 {
-	int64_t now = mono_ms() / 1000;
+	int64_t now = clock_mono_ms() / 1000;
 	char line[256];
 	va_list ap;
 
@@ -468,7 +461,7 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		if (!c)
 			return;	/* then only MHD's idle timeout bounds it */
 		c->conn = conn;
-		c->deadline_ms = mono_ms() + (int64_t)h->cfg.request_s * 1000;
+		c->deadline_ms = clock_mono_ms() + (int64_t)h->cfg.request_s * 1000;
 		llist_add_tail(&c->list, &h->conns);
 		*socket_context = c;
 		if (!osmo_timer_pending(&h->sweep))
@@ -500,7 +493,7 @@ static void sweep_cb(void *data)
 {
 	struct ussd_http *h = data;
 	struct hconn *c;
-	int64_t now = mono_ms();
+	int64_t now = clock_mono_ms();
 	unsigned cut = 0;
 
 	llist_for_each_entry(c, &h->conns, list) {
@@ -949,7 +942,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 		/* Kept alive: the next request gets as long as the first one did. */
 		if (c)
-			c->deadline_ms = mono_ms() + (int64_t)h->cfg.request_s * 1000;
+			c->deadline_ms = clock_mono_ms() + (int64_t)h->cfg.request_s * 1000;
 	}
 	if (!r)
 		return;

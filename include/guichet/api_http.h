@@ -64,7 +64,6 @@ struct api_http_env {
 /* Listens; NULL (and a journal line) when it cannot. */
 struct api_http *api_http_start(void *ctx, const struct api_http_config *cfg,
 				const struct api_http_env *env);
-unsigned api_http_port(const struct api_http *a);
 void api_http_stop(struct api_http *a);
 
 /* Pure helpers, exported for the unit tests. */

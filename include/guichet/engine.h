@@ -86,8 +86,8 @@ struct engine_out {
 };
 
 /* Applies one event to *s (updated in place to its new state) with flows fs. Everything in
- * out is talloc'd under ctx. Returns 0, or -1 on an internal inconsistency (the session is
- * then reset and out->reply holds the common error text). */
+ * out is talloc'd under ctx. Always returns 0: it cannot fail (a session whose flow is gone
+ * is reset and starts afresh; what goes wrong inside a flow is a reply in out). */
 int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		const struct engine_input *in, struct engine_out *out);
 

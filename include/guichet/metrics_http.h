@@ -24,7 +24,6 @@ int metrics_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node,
 			      struct metrics_http_config **out);
 /* Listens; NULL (and a journal line) when it cannot. */
 struct metrics_http *metrics_http_start(void *ctx, const struct metrics_http_config *cfg);
-unsigned metrics_http_port(const struct metrics_http *m);
 void metrics_http_stop(struct metrics_http *m);
 
 #endif

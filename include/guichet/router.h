@@ -54,9 +54,9 @@ struct sms_transport {
 };
 
 /* Hands n received messages to the router, which stores them and their replies durably in
- * one transaction; stored(data) is then called (before return) so the transport may delete
- * them from the SIM / acknowledge them to the SMSC. Returns 0, -1 when the store failed (do
- * not delete anything then; hand them again later). */
+ * one transaction before it returns. Returns 0 once they are committed: the transport may
+ * then delete them from the SIM / acknowledge them to the SMSC; -1 when the store failed
+ * (do not delete anything then; hand them again later). */
 int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n);
 void router_sms_register(struct router *r, struct sms_transport *t);
 /* Forgets t: the router never touches it again (offers, group stand-ins). A transport calls

@@ -3,7 +3,7 @@
  * gave are fed to the request builders, as a later call's arguments would be. Checks that
  * what a back-end sends can never put CR/LF into a header or break the URL or the body. */
 #include <jansson.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/backend.h"

@@ -3,7 +3,7 @@
  * which also holds a secret file (mode 0600) the config may name. */
 #include <fcntl.h>
 #include <unistd.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/backend.h"

@@ -7,7 +7,7 @@
  *
  * Input: the PDU body; the 16-byte header (command_length, DELIVER_SM, 0, seq) is added. */
 #include <arpa/inet.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/smpp.h"

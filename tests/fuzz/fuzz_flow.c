@@ -1,6 +1,6 @@
 /* Fuzz target: a flow file (YAML) through the loader and the static checker, as `guichet check`
  * and a reload read it; then the look-ups the router makes on a loaded set. */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/diag.h"

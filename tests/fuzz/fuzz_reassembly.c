@@ -8,7 +8,7 @@
  * flags: bits 0-1 sender, bit 2 16-bit ref, bit 3 raw UDH (the text starts with a UDH parsed
  * by sms_udh_parse instead of the header's ref/total/seq), bits 4-7 seconds passing before
  * the part; bit 4 also: take now (the daemon's tick). ref lo also picks the alphabet. */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/sms_parts.h"

@@ -1,7 +1,7 @@
 /* Fuzz target: a stored session record (what the store hands back at start-up or for a
  * person's next message) through session_decode(); a record that decodes must encode again
  * to a record that decodes to the same encoding. */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/session.h"

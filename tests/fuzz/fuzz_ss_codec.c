@@ -1,7 +1,7 @@
 /* Fuzz target: GSM 04.80 components as osmo-hlr forwards them in GSUP's ss_info, through
  * ss_component_decode() (BER, DCS, 7-bit unpacking, UCS-2 and Latin-1); a decoded USSD
  * string encoded again must decode to the same text. */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/ss_codec.h"

@@ -1,6 +1,6 @@
 /* Fuzz target: templates. Input: the template, then NUL-separated values; a variable's value
  * is picked by a hash of its name among them (or unset). */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/template.h"

@@ -1,6 +1,6 @@
 /* Fuzz target: UTF-8 -> GSM-7 / UCS-2, measures, SMS parts, folding, and the decoders of what
  * phones send (septets, UCS-2, Latin-1). Checks the documented round trips. */
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "fuzz.h"
 #include "guichet/smpp.h"

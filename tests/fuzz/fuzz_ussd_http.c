@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/timer.h>
 

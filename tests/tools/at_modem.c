@@ -44,7 +44,7 @@
 #include <gammu.h>
 #pragma GCC diagnostic pop
 #include <jansson.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/gsm/gsm_utils.h>
 
 #include "guichet/text.h"

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/timer.h>

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include "guichet/text.h"
 

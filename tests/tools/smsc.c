@@ -48,7 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-compare"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <CUnit/Basic.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 
 #include <gammu.h>
 

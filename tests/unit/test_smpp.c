@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <CUnit/Basic.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <arpa/inet.h>
 
 #include "guichet/diag.h"

@@ -2,7 +2,7 @@
  * osmo-hlr runs on every component it routes). */
 #include <string.h>
 #include <CUnit/Basic.h>
-#include <talloc.h>
+#include <osmocom/core/talloc.h>
 #include <osmocom/core/msgb.h>
 #include <osmocom/core/utils.h>
 #include <osmocom/gsm/gsm0480.h>
