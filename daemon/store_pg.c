@@ -6,9 +6,11 @@
  *   router reads due rows and marks them taken in one transaction), so two hosts never
  *   hand the same row to a transport;
  * - a row marked taken records the host that took it (taken_by, a random id per open
- *   store). Each host renews its lease in the hosts table; rows taken by a host whose
- *   lease expired (LEASE_S: the host died) or that closed its store go back to the queue
- *   and count as possible duplicate sends, as a crash does with SQLite;
+ *   store). Each host renews its lease in the hosts table (with its server process id);
+ *   rows taken by a host that is gone go back to the queue and count as possible duplicate
+ *   sends, as a crash does with SQLite. Gone: its connection ended (killed, or the
+ *   database restarted: its server process is not in pg_stat_activity), its lease expired
+ *   (LEASE_S: silent), or it closed its store. Checked at open and every RENEW_S;
  * - session_get locks the person's session row (FOR UPDATE) in the transaction that
  *   applies a step, so two hosts receiving two texts of one person apply them in order.
  *
@@ -101,6 +103,9 @@ static const char *const migrations[] = {
 	" outbound_id BIGINT NOT NULL,"
 	" created BIGINT NOT NULL,"
 	" PRIMARY KEY (via, remote));",
+	/* 2: the host's server process, so that a host killed is known gone at once (its
+	 * connection ends) rather than after LEASE_S. */
+	"ALTER TABLE hosts ADD COLUMN pid INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -227,6 +232,7 @@ static int pg_begin(struct store *st)
 		PQreset(q->db);
 		if (PQstatus(q->db) != CONNECTION_OK)
 			return pg_fail(q, "begin: reconnect", NULL);
+		q->renewed = 0;		/* a new server process: say so at once */
 	}
 	if (pg_in_tx(q)) {
 		snprintf(q->err, sizeof(q->err), "begin: a transaction is already open");
@@ -394,7 +400,8 @@ static int pg_requeue(struct pg *q, const char *sql, const struct params *p)
 }
 
 static const char requeue_expired[] =
-	"WITH gone AS (DELETE FROM hosts WHERE seen < $1 RETURNING id),"
+	"WITH gone AS (DELETE FROM hosts WHERE seen < $1"
+	"  OR (pid IS NOT NULL AND pid NOT IN (SELECT pid FROM pg_stat_activity)) RETURNING id),"
 	" back AS (UPDATE outbound SET state = 'queued', taken_by = NULL"
 	"  WHERE state = 'taken' AND (taken_by IS NULL OR taken_by IN (SELECT id FROM gone)"
 	"   OR taken_by NOT IN (SELECT id FROM hosts)) RETURNING id)"
@@ -411,8 +418,8 @@ static int pg_lease(struct pg *q, bool force)
 		return 0;
 	p_int(&p, q->host);
 	p_int(&p, now);
-	if (pg_change(q, "lease", "INSERT INTO hosts(id, seen) VALUES ($1, $2)"
-		      " ON CONFLICT (id) DO UPDATE SET seen = excluded.seen", &p) < 0)
+	if (pg_change(q, "lease", "INSERT INTO hosts(id, seen, pid) VALUES ($1, $2, pg_backend_pid())"
+		      " ON CONFLICT (id) DO UPDATE SET seen = excluded.seen, pid = excluded.pid", &p) < 0)
 		return -1;
 	p.n = 0;
 	p_int(&p, now - LEASE_S);

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Two guichetd on one PostgreSQL database, both bound to the same test SMSC, which hands
+# each deliver_sm to the next bind: the texts of one person alternate between the hosts.
+#  - N people x a 3-step dialogue: every dialogue completes, in order, each reply once;
+#  - kill -9 one host in the middle of a round: the other finishes everything.
+# PostgreSQL is started here (initdb/pg_ctl from Debian's postgresql, unix socket in the
+# temporary directory, as nobody under root). Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+for x in "$B/guichetd" "$B/tools/smsc"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
+PGB=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+[ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
+# Fewer people under the sanitizers (each step is several times slower).
+case $BUILD in *san*) N=${N:-100};; *) N=${N:-300};; esac
+
+T=$(mktemp -d /tmp/guichet-pg2.XXXXXX)
+chmod 755 "$T"
+PIDS=() H1= H2= PGUP=
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- sh -c "cd $T/pg && $*"; else sh -c "cd $T/pg && $*"; fi; }
+cleanup() {
+  for p in $H1 $H2 "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "$PGUP" ] && as_pg "$PGB/pg_ctl -D $T/pg/data -m immediate -w stop" >/dev/null 2>&1
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for h in 1 2; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
+         echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
+ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+
+mkdir -p "$T/pg"
+[ "$(id -u)" = 0 ] && chown nobody "$T/pg"
+as_pg "$PGB/initdb -D $T/pg/data -U guichet -A trust --no-sync -E UTF8" >"$T/pg.log" 2>&1 ||
+  { echo "skip: initdb failed"; exit 77; }
+as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses= -c fsync=off\" start" \
+  >>"$T/pg.log" 2>&1 || { echo "skip: PostgreSQL did not start"; exit 77; }
+PGUP=1
+URL="postgresql:///postgres?host=$T/pg&user=guichet"
+
+"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
+  --password pw 2>"$T/smsc.err" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || fail "test SMSC did not start"
+printf 'pw\n' > "$T/pw"; chmod 600 "$T/pw"
+
+mkdir -p "$T/flows"
+cat > "$T/flows/etapes.yaml" <<'Y'
+flow: etapes
+title: Etapes
+entry: { sms: [ETAPES] }
+steps:
+  un:
+    menu: "Etape 1 ?"
+    options:
+      - { label: "Suite", next: deux }
+  deux:
+    menu: "Etape 2 ?"
+    options:
+      - { label: "Suite", next: fin }
+  fin:
+    say: "Fini."
+    end: true
+Y
+cat > "$T/guichet.yaml" <<Y
+flows: $T/flows
+store: $URL
+credentials: $T
+sms: { max_parts: 3, fold: true }
+smpp:
+  - name: opx
+    host: 127.0.0.1
+    port: $(cat "$T/port")
+    system_id: guichet
+    password: pw
+    bind: transceiver
+    source: "38123"
+    parts_per_second: 1000
+    window: 10
+    enquire_link: 2s
+    response_timeout: 3s
+    reconnect_min: 1s
+    reconnect_max: 2s
+Y
+start_host() {
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/h$1.log" &
+  eval H$1=$!
+  for _ in $(seq 100); do
+    grep -q 'bound as transceiver' "$T/h$1.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "host $1 did not bind"
+}
+start_host 1
+start_host 2
+
+# replies K: waits until every person has K replies; prints how many are short.
+cat > "$T/check.py" <<'EOF'
+import json, sys
+log, n, k, final = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "--final" in sys.argv
+got = {}
+for l in open(log, encoding="utf-8"):
+    if '"message"' in l:
+        e = json.loads(l)
+        got.setdefault(e["to"], []).append(e["text"])
+want = ["Etape 1 ?", "Etape 2 ?", "Fini."]
+short = [i for i in range(n) if len(got.get("+3370%07d" % i, [])) < k]
+if final:
+    # SMPP gives a text no identity (smpp.c stores it without a dedup key): a text the
+    # killed host had committed but not yet acknowledged is delivered again to the other
+    # one, which answers it as a new text (the keyword list). That is the transport's
+    # at-least-once, as after a single host's crash; at most the bind's window of them.
+    extra = 0
+    bad = []
+    for i in range(n):
+        r = [t.split("\n")[0] for t in got.get("+3370%07d" % i, [])]
+        kept = [t for t in r if t in want]
+        extra += len(r) - len(kept)
+        if kept != want:
+            bad.append(i)
+    print("redelivered texts answered again: %d" % extra)
+    if extra > 10:
+        bad.append(-1)
+    if bad:
+        i = bad[0]
+        print("%d dialogues wrong, e.g. +3370%07d: %r" % (len(bad), i, got.get("+3370%07d" % i)))
+        sys.exit(1)
+    sys.exit(0)
+if short:
+    print(len(short)); sys.exit(1)
+EOF
+wait_round() {
+  local end=$((SECONDS + $2))
+  until python3 "$T/check.py" "$T/smsc.log" "$N" "$1" >/dev/null; do
+    [ $SECONDS -ge $end ] && fail "round $1: $(python3 "$T/check.py" "$T/smsc.log" "$N" "$1") people without a reply"
+    sleep 0.3
+  done
+}
+texts=(ETAPES 1 1)
+for k in 1 2 3; do
+  [ $k = 3 ] && ctl "hold 1"
+  for i in $(seq 0 $((N - 1))); do ctl "deliver single $(printf '+3370%07d' "$i") 38123 ${texts[$((k - 1))]}"; done
+  if [ $k = 3 ]; then
+    # Host 1 dies in the middle of the last round, with replies taken from the outbox and
+    # not yet acknowledged by the SMSC (it holds its answers).
+    for _ in $(seq 100); do [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1; done
+    held=$(grep -c '"held"' "$T/smsc.log")
+    kill -9 "$H1"; wait "$H1" 2>/dev/null; H1=
+    ctl "hold 0"
+  fi
+  wait_round $k 60
+done
+python3 "$T/check.py" "$T/smsc.log" "$N" 3 --final >/dev/null || fail "dialogues wrong: $(python3 "$T/check.py" "$T/smsc.log" "$N" 3 --final)"
+
+echo "ok: $N people x 3-step dialogues over two hosts on one PostgreSQL: every one complete, in order"
+echo "ok: kill -9 of one host during the last round ($held submits outstanding): the other finished everything ($(python3 "$T/check.py" "$T/smsc.log" "$N" 3 --final))"
+grep -E '\+337[0-9]{8}' "$T"/h?.log && fail "a phone number in the journal"
+echo "pass"
+exit 0
