@@ -65,7 +65,21 @@ def rss_kb(pid):
     return 0
 
 
-# ---- peers ----
+# ---- peers (stopped by pid at exit, whatever the exit) ----
+children = []
+
+
+def stop_children():
+    for p in children:
+        try:
+            os.kill(p() if callable(p) else p, signal.SIGKILL)
+        except (OSError, TypeError):
+            pass
+
+
+import atexit
+atexit.register(stop_children)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 bport = free_port()
 backend_pid = int(subprocess.check_output([ROOT + "/tests/backend/run-demo-backend.sh",
                                            T + "/backend", str(bport)]).decode().strip())
@@ -84,6 +98,9 @@ for _ in range(100):
         break
     time.sleep(0.1)
 sport = int(open(T + "/smsc.port").read().strip())
+children.append(smsc.pid)
+children.append(lambda: backend_pid)
+children.append(lambda: gd.pid if gd else None)
 smsc_ctl = open(T + "/smsc.ctl", "w")
 hport = free_port()
 

@@ -12,11 +12,17 @@ for x in guichetd tools/sms_inject tools/smsc; do
 done
 for c in python3 curl openssl; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
 T=$(mktemp -d /tmp/guichet-soak.XXXXXX)
+DRIVER=
 cleanup() {
-  # Whatever soak.py left running in its directory (it stops its peers itself when it ends).
-  for p in $(pgrep -f "$T" 2>/dev/null); do kill "$p" 2>/dev/null; done
+  # soak.py stops the peers it started (by pid) when it exits, however it exits.
+  [ -n "$DRIVER" ] && kill "$DRIVER" 2>/dev/null && wait "$DRIVER" 2>/dev/null
   if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 umask 077
-python3 "$ROOT/tests/soak/soak.py" "$ROOT" "$B" "$T"
+python3 "$ROOT/tests/soak/soak.py" "$ROOT" "$B" "$T" &
+DRIVER=$!
+wait "$DRIVER"; rc=$?
+DRIVER=
+exit $rc
