@@ -124,7 +124,6 @@ int api_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, const st
 	static const char *const keys[] = { "listen", "port", "cert", "key", "tokens",
 					    "client_ca", "max_batch" };
 	struct api_http_config *ac;
-	struct in6_addr tmp;
 	yaml_node_t *v;
 	const char *s;
 	unsigned errors = y->diag ? y->diag->n_errors : 0;
@@ -142,14 +141,10 @@ int api_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, const st
 	ac->port = 8443;
 	ac->max_batch = 1000;
 	ydoc_check_keys(y, node, keys, ARRAY_SIZE(keys));
-	if ((v = ydoc_get(y, node, "listen")) && (s = ydoc_string(y, v))) {
-		if (inet_pton(AF_INET, s, &tmp) != 1 && inet_pton(AF_INET6, s, &tmp) != 1)
-			ydoc_error(y, v, "listen must be an IPv4 or IPv6 address, found `%s`", s);
-		else
-			ac->listen = talloc_strdup(ac, s);
-	}
-	if ((v = ydoc_get(y, node, "port")) && ydoc_uint(y, v, &ac->port) == 0 && ac->port > 65535)
-		ydoc_error(y, v, "port must be between 0 and 65535");
+	if ((v = ydoc_get(y, node, "listen")) && (s = ydoc_listen(y, v)))
+		ac->listen = talloc_strdup(ac, s);
+	if ((v = ydoc_get(y, node, "port")))
+		(void)ydoc_port(y, v, 0, &ac->port);
 	if ((v = ydoc_get(y, node, "max_batch")) && ydoc_uint(y, v, &ac->max_batch) == 0 &&
 	    (ac->max_batch == 0 || ac->max_batch > 100000))
 		ydoc_error(y, v, "max_batch must be between 1 and 100000");

@@ -21,7 +21,6 @@ int metrics_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node,
 {
 	static const char *const keys[] = { "listen", "port" };
 	struct metrics_http_config *mc;
-	struct in6_addr tmp;
 	yaml_node_t *v;
 	const char *s;
 	int rc = 0;
@@ -40,23 +39,13 @@ int metrics_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node,
 	if (ydoc_check_keys(y, node, keys, ARRAY_SIZE(keys)))
 		rc = -1;
 	if ((v = ydoc_get(y, node, "listen"))) {
-		if (!(s = ydoc_string(y, v))) {
-			rc = -1;
-		} else if (inet_pton(AF_INET, s, &tmp) != 1 && inet_pton(AF_INET6, s, &tmp) != 1) {
-			ydoc_error(y, v, "listen must be an IPv4 or IPv6 address, found `%s`", s);
-			rc = -1;
-		} else {
+		if ((s = ydoc_listen(y, v)))
 			mc->listen = talloc_strdup(mc, s);
-		}
-	}
-	if ((v = ydoc_get(y, node, "port"))) {
-		if (ydoc_uint(y, v, &mc->port)) {
+		else
 			rc = -1;
-		} else if (mc->port > 65535) {
-			ydoc_error(y, v, "port must be between 0 and 65535");
-			rc = -1;
-		}
 	}
+	if ((v = ydoc_get(y, node, "port")) && ydoc_port(y, v, 0, &mc->port))
+		rc = -1;
 	if (rc) {
 		talloc_free(mc);
 		return -1;

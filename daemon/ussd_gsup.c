@@ -110,14 +110,8 @@ int gsup_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct confi
 			else
 				rc = -1;
 		}
-		if ((v = ydoc_get(y, node, "port"))) {
-			if (ydoc_uint(y, v, &gc->port))
-				rc = -1;
-			else if (gc->port < 1 || gc->port > 65535) {
-				ydoc_error(y, v, "port must be between 1 and 65535");
-				rc = -1;
-			}
-		}
+		if ((v = ydoc_get(y, node, "port")) && ydoc_port(y, v, 1, &gc->port))
+			rc = -1;
 		if ((v = ydoc_get(y, node, "name"))) {
 			s = ydoc_string(y, v);
 			if (!s)

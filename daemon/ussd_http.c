@@ -140,7 +140,6 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 					    "max_connections", "max_connections_per_address",
 					    "request_timeout", "max_dialogues" };
 	struct ussd_http_config *hc;
-	struct in6_addr tmp;
 	yaml_node_t *v;
 	const char *s;
 	int rc = 0;
@@ -165,24 +164,13 @@ int ussd_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct 
 	if (ydoc_check_keys(y, node, keys, ARRAY_SIZE(keys)))
 		rc = -1;
 	if ((v = ydoc_get(y, node, "listen"))) {
-		s = ydoc_string(y, v);
-		if (!s)
-			rc = -1;
-		else if (inet_pton(AF_INET, s, &tmp) != 1 && inet_pton(AF_INET6, s, &tmp) != 1) {
-			ydoc_error(y, v, "listen must be an IPv4 or IPv6 address, found `%s`", s);
-			rc = -1;
-		} else {
+		if ((s = ydoc_listen(y, v)))
 			hc->listen = talloc_strdup(hc, s);
-		}
-	}
-	if ((v = ydoc_get(y, node, "port"))) {
-		if (ydoc_uint(y, v, &hc->port))
+		else
 			rc = -1;
-		else if (hc->port > 65535) {
-			ydoc_error(y, v, "port must be between 0 and 65535");
-			rc = -1;
-		}
 	}
+	if ((v = ydoc_get(y, node, "port")) && ydoc_port(y, v, 0, &hc->port))
+		rc = -1;
 	if ((v = ydoc_get(y, node, "session_timeout"))) {
 		if (ydoc_duration(y, v, &hc->session_s))
 			rc = -1;

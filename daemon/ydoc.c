@@ -1,4 +1,5 @@
 /* YAML documents with locations, over libyaml's document API (yaml_parser_load). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -512,5 +513,33 @@ const char *ydoc_string(struct ydoc *y, yaml_node_t *n)
 
 	if (!s && n)
 		ydoc_error(y, n, "expected text, found %s", ydoc_kind(n));
+	return s;
+}
+
+int ydoc_port(struct ydoc *y, yaml_node_t *n, unsigned min, unsigned *out)
+{
+	unsigned v;
+
+	if (ydoc_uint(y, n, &v))
+		return -1;
+	if (v < min || v > 65535) {
+		ydoc_error(y, n, "port must be between %u and 65535", min);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+const char *ydoc_listen(struct ydoc *y, yaml_node_t *n)
+{
+	unsigned char tmp[16];
+	const char *s = ydoc_string(y, n);
+
+	if (!s)
+		return NULL;
+	if (inet_pton(AF_INET, s, tmp) != 1 && inet_pton(AF_INET6, s, tmp) != 1) {
+		ydoc_error(y, n, "listen must be an IPv4 or IPv6 address, found `%s`", s);
+		return NULL;
+	}
 	return s;
 }

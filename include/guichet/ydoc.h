@@ -62,4 +62,11 @@ int ydoc_duration(struct ydoc *y, yaml_node_t *n, unsigned *seconds);
 /* A scalar, or a located error "expected text". Result lives as long as the document. */
 const char *ydoc_string(struct ydoc *y, yaml_node_t *n);
 
+/* Options every listening or connecting section shares, one wording for all of them. */
+/* A TCP port from min (0: "pick one", 1: a port to connect to) to 65535. */
+int ydoc_port(struct ydoc *y, yaml_node_t *n, unsigned min, unsigned *out);
+/* A numeric IPv4 or IPv6 address to listen on (no names: no resolver at start); NULL with a
+ * located error otherwise. Lives as long as the document. */
+const char *ydoc_listen(struct ydoc *y, yaml_node_t *n);
+
 #endif

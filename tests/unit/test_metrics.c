@@ -10,6 +10,9 @@
 #include <osmocom/core/talloc.h>
 
 #include <guichet/metrics.h>
+#include <guichet/metrics_http.h>
+#include <guichet/ussd_gsup.h>
+#include <guichet/ydoc.h>
 #include <guichet/ussd_table.h>
 
 static void *ctx;
@@ -147,6 +150,44 @@ static void test_ussd_counters(void)
 	talloc_free(c);
 }
 
+static bool diag_has(const struct diag *d, unsigned line, const char *needle)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		if (d->e[i].line == line && strstr(d->e[i].msg, needle))
+			return true;
+	return false;
+}
+
+/* listen and port read by the shared ydoc helpers: one wording in every section. */
+static void test_listen_port_config(void)
+{
+	static const char yaml[] =
+		"metrics: { listen: localhost, port: 70000 }\n"
+		"gsup: { port: 0 }\n"
+		"ok: { listen: '::1', port: 0 }\n";
+	void *c = talloc_named_const(ctx, 0, "cfg");
+	struct diag *d = diag_alloc(c);
+	struct ydoc y = { 0 };
+	struct metrics_http_config *mc = NULL;
+	struct gsup_config *gc = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(ydoc_load_string(&y, c, "guichet.yaml", yaml, d), 0);
+	CU_ASSERT_EQUAL(metrics_http_config_parse(c, &y, ydoc_get(&y, ydoc_root(&y), "metrics"),
+						  &mc), -1);
+	CU_ASSERT(diag_has(d, 1, "listen must be an IPv4 or IPv6 address, found `localhost`"));
+	CU_ASSERT(diag_has(d, 1, "port must be between 0 and 65535"));
+	CU_ASSERT_EQUAL(gsup_config_parse(c, &y, ydoc_get(&y, ydoc_root(&y), "gsup"), NULL, &gc),
+			-1);
+	CU_ASSERT(diag_has(d, 2, "port must be between 1 and 65535"));
+	CU_ASSERT_EQUAL(metrics_http_config_parse(c, &y, ydoc_get(&y, ydoc_root(&y), "ok"), &mc),
+			0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mc);
+	CU_ASSERT_STRING_EQUAL(mc->listen, "::1");
+	CU_ASSERT_EQUAL(mc->port, 0);
+	ydoc_free(&y);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -163,7 +204,8 @@ int main(void)
 	    !CU_add_test(s, "label values escaped", test_label_escaped) ||
 	    !CU_add_test(s, "stat items as gauges", test_stat_items) ||
 	    !CU_add_test(s, "the operator's table", test_table) ||
-	    !CU_add_test(s, "a USSD transport's counters", test_ussd_counters))
+	    !CU_add_test(s, "a USSD transport's counters", test_ussd_counters) ||
+	    !CU_add_test(s, "listen and port in the config", test_listen_port_config))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
