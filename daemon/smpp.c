@@ -780,6 +780,7 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 		bind_send_header(b, DELIVER_SM_RESP, ESME_RX_P_APPN, seq);
 		return;
 	}
+	smpp_number_international(d.from, sizeof(d.from), d.source_ton, s->sc->country_code);
 	if (d.esm_class & 0x3C) {	/* receipt, SME ack, intermediate notification */
 		on_receipt(b, &d);
 		bind_send_header(b, DELIVER_SM_RESP, ESME_ROK, seq);

@@ -5,7 +5,7 @@
 
 static const char *const smpp_keys[] = {
 	"name", "host", "port", "system_id", "password", "system_type", "bind", "source",
-	"source_ton", "source_npi", "parts_per_second", "window", "enquire_link",
+	"source_ton", "source_npi", "country_code", "parts_per_second", "window", "enquire_link",
 	"response_timeout", "reconnect_min", "reconnect_max", "reassembly", "tls",
 };
 
@@ -61,7 +61,7 @@ static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map
 		.port = 2775, .system_type = "", .bind = SMPP_BIND_TRX, .parts_per_second = 10,
 		.window = 10, .enquire_link_s = 30, .response_timeout_s = 10,
 		.reconnect_min_s = 1, .reconnect_max_s = 60, .reassembly_s = 60,
-		.source_ton = 99, .source_npi = 99,
+		.source_ton = 99, .source_npi = 99, .country_code = "33",
 	};
 	if (ydoc_check_keys(y, map, smpp_keys, sizeof(smpp_keys) / sizeof(smpp_keys[0])))
 		*ok = false;
@@ -81,6 +81,7 @@ static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map
 	*ok &= opt_string(sc, y, map, "system_type", &sc->system_type);
 	*ok &= opt_string(sc, y, map, "bind", &bind);
 	*ok &= opt_string(sc, y, map, "source", &sc->source);
+	*ok &= opt_string(sc, y, map, "country_code", &sc->country_code);
 	*ok &= opt_uint(y, map, "port", &sc->port);
 	*ok &= opt_uint(y, map, "source_ton", &sc->source_ton);
 	*ok &= opt_uint(y, map, "source_npi", &sc->source_npi);

@@ -117,6 +117,7 @@ int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, 
 	}
 	d->esm_class = pd.esm_class;
 	d->data_coding = pd.data_coding;
+	d->source_ton = pd.source_addr_ton;
 	if (pd.source_addr_ton == TON_International && pd.source_addr[0] != '+')
 		snprintf(d->from, sizeof(d->from), "+%s", (const char *)pd.source_addr);
 	else
@@ -376,4 +377,33 @@ bool smpp_adapt_answer(struct smpp_adapt *a, bool throttled, int64_t now_us)
 	bool changed = rate != a->rate;
 	a->rate = rate;
 	return changed;
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+void smpp_number_international(char *num, size_t len, unsigned ton, const char *cc)
+{
+	char out[32];
+	size_t n;
+
+	if (!num || !cc || !*cc || !all_digits(num))
+		return;		/* "+…" already, or an alphanumeric sender */
+	n = strlen(num);
+	if (ton == TON_Unknown && n > 4 && num[0] == '0' && num[1] == '0')
+		snprintf(out, sizeof(out), "+%s", num + 2);			/* 0033 6… */
+	else if (ton == TON_National && n > 4)
+		snprintf(out, sizeof(out), "+%s%s", cc, num[0] == '0' ? num + 1 : num);
+	else if (ton == TON_Unknown && n >= 9 && num[0] == '0')
+		snprintf(out, sizeof(out), "+%s%s", cc, num + 1);		/* 06 12 … */
+	else
+		return;		/* short codes, and what cannot be told */
+	snprintf(num, len, "%s", out);
 }

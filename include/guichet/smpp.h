@@ -44,6 +44,9 @@ struct smpp_config {
 	unsigned reconnect_min_s, reconnect_max_s;	/* backoff bounds (default 1, 60) */
 	unsigned reassembly_s;		/* a concatenated message missing parts is released
 					 * with what arrived after this (default 60) */
+	const char *country_code;	/* a sender in national form (TON national, or unknown
+					 * with one leading 0) is this country's: "0612345678" ->
+					 * "+33612345678" (default "33") */
 	bool tls;			/* must be false: refused by the parser for now */
 };
 
@@ -83,6 +86,7 @@ void smpp_status(const struct smpp_pool *p, struct smpp_status *st);
 /* A deliver_sm, decoded by smpp_deliver_decode(). ud points into the PDU given. */
 struct smpp_deliver {
 	char from[32];			/* source_addr, "+"-prefixed when its TON is international */
+	uint8_t source_ton;
 	uint8_t esm_class, data_coding;
 	const uint8_t *ud;		/* short_message, or message_payload when that is empty */
 	size_t udl;
@@ -98,6 +102,12 @@ struct smpp_deliver {
  * no byte of the PDU's content (it is logged: never libsmpp34's dump, which holds numbers). */
 int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
 			size_t why_len);
+/* A sender's number in international form, so that replies, the cost guard's destinations
+ * and sessions all see one spelling of a person: TON national "0612345678" or "612345678"
+ * and TON unknown "0612345678" become "+33612345678" (cc "33"), TON unknown "0033…" becomes
+ * "+33…"; anything else (already "+…", short codes, alphanumeric senders) is left as it
+ * is. num holds len bytes. */
+void smpp_number_international(char *num, size_t len, unsigned ton, const char *cc);
 
 /* The part a decoded deliver_sm carries, for sms_parts_add(): its UDH parsed when esm_class
  * says there is one (sms_udh_parse: a malformed one is handled there, as for modems), else

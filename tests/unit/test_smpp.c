@@ -48,6 +48,31 @@ static size_t build_deliver(uint8_t *buf, const char *src, uint8_t ton, uint8_t 
 	return n;
 }
 
+/* A sender in national form is spelt internationally, so that the reply, the cost guard's
+ * destinations and the session all see one person. */
+static void test_number_international(void)
+{
+	/* TON: 0 unknown, 1 international, 2 national, 5 alphanumeric (SMPP 3.4, 5.2.5) */
+	static const struct { unsigned ton; const char *in, *want; } cases[] = {
+		{ 2, "0612345678", "+33612345678" },
+		{ 2, "612345678", "+33612345678" },
+		{ 0, "0612345678", "+33612345678" },
+		{ 0, "0033612345678", "+33612345678" },
+		{ 0, "+33612345678", "+33612345678" },
+		{ 1, "+262692123456", "+262692123456" },
+		{ 0, "36180", "36180" },		/* a short code stays one */
+		{ 5, "ORANGE", "ORANGE" },
+		{ 0, "06 12", "06 12" },		/* not a number: as it is */
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%s", cases[i].in);
+		smpp_number_international(num, sizeof(num), cases[i].ton, "33");
+		CU_ASSERT_STRING_EQUAL(num, cases[i].want);
+	}
+}
+
 static void test_deliver_decode(void)
 {
 	uint8_t pdu[2048];
@@ -429,6 +454,7 @@ int main(void)
 		return 1;
 	CU_pSuite s = CU_add_suite("smpp", NULL, NULL);
 	CU_add_test(s, "deliver_sm decoding", test_deliver_decode);
+	CU_add_test(s, "senders in international form", test_number_international);
 	CU_add_test(s, "decode", test_decode);
 	CU_add_test(s, "encode and split", test_encode);
 	CU_add_test(s, "status classes", test_status);
