@@ -7,6 +7,7 @@
 #define GUICHET_CONFIG_H
 
 #include <stdbool.h>
+#include "guichet/config_paths.h"
 #include "guichet/diag.h"
 #include "guichet/ydoc.h"
 
@@ -59,13 +60,5 @@ struct config *config_load(void *ctx, const char *path, struct diag *d);
  * an osmo-hlr (1.5) link carries when `gsup:` is configured. */
 unsigned config_ussd_screen(const struct config *c);
 #define CONFIG_GSUP_SCREEN 128
-/* Resolves a path relative to the config's directory (absolute paths unchanged). */
-char *config_path(void *ctx, const struct config *c, const char *p);
-
-/* Reads a secret from a file named name under c->credentials (or an absolute path): the
- * first line, without its newline. Refuses a file readable by group or others. NULL with a
- * message in err otherwise. Never logs the content. */
-char *config_read_secret(void *ctx, const struct config *c, const char *name, char *err,
-			 size_t err_len);
 
 #endif

@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <yaml.h>
-#include "guichet/config.h"
+#include "guichet/config_paths.h"
+#include "guichet/ydoc.h"
 #include "guichet/router.h"
 #include "guichet/sms_parts.h"
 #include "guichet/ydoc.h"

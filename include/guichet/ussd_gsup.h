@@ -26,7 +26,8 @@
 #define GUICHET_USSD_GSUP_H
 
 #include <stdbool.h>
-#include "guichet/config.h"
+#include "guichet/config_paths.h"
+#include "guichet/ydoc.h"
 #include "guichet/router.h"
 
 /* The `gsup:` section:

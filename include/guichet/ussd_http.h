@@ -30,7 +30,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "guichet/config.h"
+#include "guichet/config_paths.h"
+#include "guichet/ydoc.h"
 #include "guichet/router.h"
 
 struct ussd_http_allow {

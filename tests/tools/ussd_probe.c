@@ -29,6 +29,7 @@
 #include <osmocom/core/timer.h>
 #include <osmocom/core/utils.h>
 
+#include "guichet/config.h"
 #include "guichet/log.h"
 #include "guichet/ussd_gsup.h"
 #include "guichet/ussd_http.h"

@@ -8,6 +8,7 @@
 #include <osmocom/core/talloc.h>
 #include <arpa/inet.h>
 
+#include "guichet/config.h"
 #include "guichet/diag.h"
 #include "guichet/smpp.h"
 #include "guichet/text.h"
