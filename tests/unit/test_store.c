@@ -832,6 +832,39 @@ static void test_pg_two_hosts(void)
 	talloc_free(ctx);
 }
 
+/* Two hosts' schedulers at once: a message one is deciding on (in its transaction) is not
+ * read by the other, so each scheduled message is sent once. */
+static void test_pg_schedule_once(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	struct store_scheduled m1 = { .to = "+33611111111", .text = "un", .send_at = 1,
+				      .origin = SCHED_API, .status = SCHED_QUEUED }, m2 = m1, due[4];
+	char err[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	m2.text = "deux";
+	m2.send_at = 2;
+	CU_ASSERT_EQUAL(a->ops->schedule_add(a, &m1), 0);
+	CU_ASSERT_EQUAL(a->ops->schedule_add(a, &m2), 0);
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL_FATAL(a->ops->schedule_due(a, 10, due, 1, ctx), 1);
+	CU_ASSERT_EQUAL(due[0].id, m1.id);
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	CU_ASSERT_EQUAL_FATAL(b->ops->schedule_due(b, 10, due, 4, ctx), 1);
+	CU_ASSERT_EQUAL(due[0].id, m2.id);
+	CU_ASSERT_EQUAL(b->ops->schedule_mark(b, m2.id, SCHED_SENT, NULL, 0, 7), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_EQUAL(a->ops->schedule_mark(a, m1.id, SCHED_SENT, NULL, 0, 8), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(b->ops->schedule_due(b, 10, due, 4, ctx), 0);
+	a->ops->close(a);
+	b->ops->close(b);
+	talloc_free(ctx);
+}
+
 /* A database written by a newer guichetd is refused with a reason. */
 static void test_pg_schema_newer(void)
 {
@@ -925,6 +958,7 @@ int main(void)
 	SHARED_TESTS(s);
 	CU_add_test(s, "two hosts: outbox claimed once, a stopped host's rows return",
 		    test_pg_two_hosts);
+	CU_add_test(s, "two hosts: each scheduled message read by one", test_pg_schedule_once);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
