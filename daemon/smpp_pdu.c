@@ -1,5 +1,6 @@
-/* Pure SMPP helpers: UDH parsing, text decoding and encoding, reassembly, status classes,
- * receipts, token bucket. No sockets, no clock: the callers pass the time. */
+/* Pure SMPP helpers: deliver_sm decoding (its SAR TLVs; a UDH is read by sms_parts.c's
+ * sms_udh_parse, and reassembly is sms_parts.c's too, for both transports), text encoding,
+ * status classes, receipts, token bucket. No sockets, no clock: the callers pass the time. */
 #include <stdio.h>
 #include <string.h>
 #include <osmocom/core/talloc.h>
