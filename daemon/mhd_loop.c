@@ -14,6 +14,7 @@ struct mhd_loop {
 	struct osmo_fd ofd;
 	struct osmo_timer_list timer;
 	unsigned port;
+	bool kicked;		/* MHD must run again at once (mhd_loop_kick) */
 };
 
 bool mhd_loop_sockaddr(const char *listen, unsigned port, struct sockaddr_storage *ss,
@@ -44,7 +45,9 @@ static void schedule(struct mhd_loop *l)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	if (MHD_get_timeout(l->d, &ms) == MHD_YES)
+	if (l->kicked)
+		osmo_timer_schedule(&l->timer, 0, 0);
+	else if (MHD_get_timeout(l->d, &ms) == MHD_YES)
 		osmo_timer_schedule(&l->timer, (long)(ms / 1000), (long)(ms % 1000) * 1000);
 	else
 		osmo_timer_del(&l->timer);
@@ -52,6 +55,7 @@ static void schedule(struct mhd_loop *l)
 
 static void run(struct mhd_loop *l)
 {
+	l->kicked = false;
 	MHD_run(l->d);
 	schedule(l);
 }
@@ -93,7 +97,19 @@ struct mhd_loop *mhd_loop_attach(void *ctx, struct MHD_Daemon *d)
 
 void mhd_loop_kick(struct mhd_loop *l)
 {
+	/* Called from inside one of MHD's callbacks, a plain reschedule would be overwritten
+	 * by the schedule that ends the run (MHD's own timeout, maybe none): the flag keeps
+	 * the kick. */
+	l->kicked = true;
 	osmo_timer_schedule(&l->timer, 0, 0);
+}
+
+void mhd_loop_flush(struct mhd_loop *l)
+{
+	if (!l)
+		return;
+	for (int i = 0; i < 3; i++)
+		MHD_run(l->d);
 }
 
 unsigned mhd_loop_port(const struct mhd_loop *l)

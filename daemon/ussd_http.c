@@ -19,6 +19,7 @@
 #include "guichet/clock.h"
 #include "guichet/log.h"
 #include "guichet/text.h"
+#include "guichet/mhd_loop.h"
 #include "guichet/ussd_http.h"
 #include "guichet/ussd_table.h"
 
@@ -80,9 +81,7 @@ struct ussd_http {
 	struct ussd_sink sink;
 	struct MHD_Daemon *d;
 	unsigned port;
-	struct osmo_fd ofd;
-	struct osmo_timer_list timer;
-	bool kicked;			/* MHD must run again soon (mhd_kick) */
+	struct mhd_loop *loop;		/* MHD on the osmo loop */
 	struct osmo_timer_list sweep;	/* closes connections past their request deadline */
 	struct llist_head conns;	/* struct hconn */
 	int64_t log_s;			/* rate limit of the lines about refused connections */
@@ -173,43 +172,12 @@ static void idle_expired(void *data)
 
 /* ======================= the MHD loop ======================= */
 
-static void mhd_schedule(struct ussd_http *h)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (h->kicked)
-		osmo_timer_schedule(&h->timer, 0, 0);
-	else if (h->d && MHD_get_timeout(h->d, &ms) == MHD_YES)
-		osmo_timer_schedule(&h->timer, (long)(ms / 1000), (long)(ms % 1000) * 1000);
-	else
-		osmo_timer_del(&h->timer);
-}
-
-static void mhd_run(struct ussd_http *h)
-{
-	h->kicked = false;
-	MHD_run(h->d);
-	mhd_schedule(h);
-}
-
-static int mhd_fd_cb(struct osmo_fd *ofd, unsigned what)
-{
-	(void)what;
-	mhd_run(ofd->data);
-	return 0;
-}
-
-static void mhd_timer_cb(void *data)
-{
-	mhd_run(data);
-}
-
-/* After MHD_resume_connection: MHD processes it on its next run, from the loop (never from
- * inside one of its own callbacks). */
+/* After MHD_resume_connection, or when MHD must look at its listening socket again: a run
+ * soon, from the loop (never from inside one of its own callbacks). */
 static void mhd_kick(struct ussd_http *h)
 {
-	h->kicked = true;	/* survives the mhd_schedule() that ends a run */
-	osmo_timer_schedule(&h->timer, 0, 0);
+	if (h->loop)
+		mhd_loop_kick(h->loop);
 }
 
 /* Lines about connections refused or cut are what an attacker controls the rate of: at most
@@ -794,7 +762,7 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 {
 	struct ussd_http *h;
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *di;
+	bool ipv6;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	unsigned max_conns;
 
@@ -830,28 +798,16 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	INIT_LLIST_HEAD(&h->conns);
 	if (ussd_table_init(&h->table, h, "http", "USSD HTTP sessions", h->cfg.max_dialogues) < 0)
 		goto fail;
-	osmo_timer_setup(&h->timer, mhd_timer_cb, h);
 	osmo_timer_setup(&h->sweep, sweep_cb, h);
 	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
 		goto fail;
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, h->cfg.listen, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)cfg->port);
-	} else if (inet_pton(AF_INET6, h->cfg.listen,
-			     &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)cfg->port);
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (!mhd_loop_sockaddr(h->cfg.listen, cfg->port, &ss, &ipv6)) {
 		LOGH(LOGL_ERROR, "USSD HTTP: bad listen address");
 		goto fail;
 	}
+	if (ipv6)
+		flags |= MHD_USE_IPv6;
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, accept_cb, h, access_cb, h,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -868,18 +824,12 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 		LOGH(LOGL_ERROR, "USSD HTTP: cannot listen on %s port %u", h->cfg.listen, cfg->port);
 		goto fail;
 	}
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!di) {
-		LOGH(LOGL_ERROR, "USSD HTTP: libmicrohttpd without epoll");
+	if (!(h->loop = mhd_loop_attach(h, h->d))) {
+		LOGH(LOGL_ERROR, "USSD HTTP: cannot run libmicrohttpd on the loop (no epoll?)");
 		goto fail;
 	}
-	osmo_fd_setup(&h->ofd, di->epoll_fd, OSMO_FD_READ, mhd_fd_cb, h, 0);
-	if (osmo_fd_register(&h->ofd) < 0)
-		goto fail;
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	h->port = di ? di->port : cfg->port;
+	h->port = mhd_loop_port(h->loop) ? mhd_loop_port(h->loop) : cfg->port;
 	LOGH(LOGL_NOTICE, "USSD HTTP callback listening on %s port %u", h->cfg.listen, h->port);
-	mhd_schedule(h);
 	return h;
 fail:
 	if (h->d)
@@ -897,7 +847,6 @@ void ussd_http_stop(struct ussd_http *h)
 {
 	struct hticket *t, *tmp;
 	struct ussd_table_entry *e;
-	unsigned i;
 
 	if (!h)
 		return;
@@ -920,14 +869,12 @@ void ussd_http_stop(struct ussd_http *h)
 		}
 		sess_end(s, true);
 	}
-	if (h->d) {
-		for (i = 0; i < 3; i++)
-			MHD_run(h->d);
-		osmo_fd_unregister(&h->ofd);
-		MHD_stop_daemon(h->d);
+	if (h->loop) {
+		mhd_loop_flush(h->loop);
+		mhd_loop_stop(h->loop);	/* stops h->d too */
+		h->loop = NULL;
 		h->d = NULL;
 	}
-	osmo_timer_del(&h->timer);
 	osmo_timer_del(&h->sweep);
 	llist_for_each_entry_safe(t, tmp, &h->detached, detached) {
 		llist_del(&t->detached);

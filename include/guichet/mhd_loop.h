@@ -22,6 +22,8 @@ struct mhd_loop *mhd_loop_attach(void *ctx, struct MHD_Daemon *d);
 /* MHD processes resumed connections on its next run: call after MHD_resume_connection()
  * (never from inside one of MHD's own callbacks, so the run happens from the loop). */
 void mhd_loop_kick(struct mhd_loop *l);
+/* Lets MHD write what is ready (resumed connections' answers) before a stop. */
+void mhd_loop_flush(struct mhd_loop *l);
 /* The port MHD listens on (the one it picked when 0 was asked). */
 unsigned mhd_loop_port(const struct mhd_loop *l);
 /* Takes d off the loop, stops it and frees the handle. NULL is accepted. */
