@@ -121,8 +121,10 @@ void mhd_loop_stop(struct mhd_loop *l)
 {
 	if (!l)
 		return;
-	osmo_timer_del(&l->timer);
 	osmo_fd_unregister(&l->ofd);
+	/* Stopping closes the connections left, and their callbacks may kick: the timer goes
+	 * last. */
 	MHD_stop_daemon(l->d);
+	osmo_timer_del(&l->timer);
 	talloc_free(l);
 }
