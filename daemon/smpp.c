@@ -37,6 +37,7 @@
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/smpp.h"
+#include "guichet/strhash.h"
 
 #define PDU_MAX		(64 * 1024)	/* larger command_length: the peer is confused */
 #define RBUF_SIZE	(PDU_MAX + 16)
@@ -224,10 +225,7 @@ static struct req *req_alloc(void *ctx, uint32_t cmd)
 
 static unsigned receipt_hash(const char *id)
 {
-	uint32_t h = 2166136261u;
-	for (; *id; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return h % RECEIPT_BUCKETS;
+	return strhash(id, 0) % RECEIPT_BUCKETS;
 }
 
 static void receipt_remember(struct smpp_smsc *s, const char *msg_id, int64_t out_id,

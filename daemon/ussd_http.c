@@ -46,7 +46,7 @@ struct hsess {
 	struct ussd_http *h;
 	char id[SESSION_ID_MAX + 1];
 	char key[SESSION_ID_MAX + 6];	/* "http:<id>" */
-	char pseudo[24];
+	char pseudo[24];	/* log_pseudonym(key) once a line needs it, else "" */
 	char *code, *phone;
 	char *history;		/* `text` of the last request answered */
 	char *next_history;	/* `text` of the request in progress */
@@ -91,9 +91,20 @@ struct ussd_http {
 	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues; counters */
 };
 
-#define LOGS(s, level, fmt, ...) \
-	glog(GLOG_USSD, level, &(struct log_fields){ .session = (s)->pseudo, .channel = "ussd" }, \
-	     fmt, ##__VA_ARGS__)
+static const char *sess_pseudo(struct hsess *s)
+{
+	if (!s->pseudo[0])
+		log_pseudonym(s->pseudo, sizeof(s->pseudo), s->key);
+	return s->pseudo;
+}
+
+/* The pseudonym (an HMAC-SHA-256) is computed when a line is about to be written, not for
+ * every session: at notice level most sessions log nothing. */
+#define LOGS(s, level, fmt, ...) do { \
+	if (log_enabled(GLOG_USSD, level)) \
+		glog(GLOG_USSD, level, &(struct log_fields){ .session = sess_pseudo(s), \
+			.channel = "ussd" }, fmt, ##__VA_ARGS__); \
+	} while (0)
 #define LOGH(level, fmt, ...) \
 	glog(GLOG_USSD, level, &(struct log_fields){ .channel = "ussd" }, fmt, ##__VA_ARGS__)
 
@@ -118,7 +129,6 @@ static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *c
 	s->h = h;
 	OSMO_STRLCPY_ARRAY(s->id, id);
 	snprintf(s->key, sizeof(s->key), "http:%s", id);
-	log_pseudonym(s->pseudo, sizeof(s->pseudo), s->key);
 	s->code = talloc_strdup(s, code);
 	s->phone = talloc_strdup(s, phone);
 	s->history = talloc_strdup(s, "");
