@@ -56,11 +56,21 @@ struct mem_optout {
 	int64_t since;
 };
 
+/* The SMSC's id of a part sent (submit_sm_resp), so a delivery receipt after a restart finds
+ * its outbox row; (via, remote) is unique, as in the SQLite table. */
+struct mem_remote {
+	char *via, *remote;
+	int64_t outbound_id;
+	int64_t created;
+};
+
 struct mem_state {
 	struct mem_sched *sched;
 	size_t n_sched;
 	struct mem_optout *optout;
 	size_t n_optout;
+	struct mem_remote *remote;
+	size_t n_remote;
 	int64_t last_sched;
 	struct mem_spend *spend;
 	size_t n_spend;
@@ -118,94 +128,153 @@ static int sched_copy(void *ctx, const struct store_scheduled *r, struct store_s
 
 /* --- transactions --- */
 
+/* Each *_copy below fills d's table from src's (strings under d); false when memory runs
+ * out, d then being freed by the caller. */
+static bool spend_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_spend)
+		return true;
+	d->spend = talloc_array(d, struct mem_spend, src->n_spend);
+	if (!d->spend)
+		return false;
+	for (size_t i = 0; i < src->n_spend; i++) {
+		d->spend[i] = src->spend[i];
+		d->spend[i].via = dup_or_null(d, src->spend[i].via, &oom);
+	}
+	d->n_spend = src->n_spend;
+	return !oom;
+}
+
+static bool sched_table_copy(struct mem_state *d, const struct mem_state *src)
+{
+	if (!src->n_sched)
+		return true;
+	d->sched = talloc_array(d, struct mem_sched, src->n_sched);
+	if (!d->sched)
+		return false;
+	for (size_t i = 0; i < src->n_sched; i++) {
+		d->sched[i].strs = talloc_named_const(d, 0, "sched");
+		if (!d->sched[i].strs ||
+		    sched_copy(d->sched[i].strs, &src->sched[i].m, &d->sched[i].m) < 0)
+			return false;
+	}
+	d->n_sched = src->n_sched;
+	return true;
+}
+
+static bool optout_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_optout)
+		return true;
+	d->optout = talloc_array(d, struct mem_optout, src->n_optout);
+	if (!d->optout)
+		return false;
+	for (size_t i = 0; i < src->n_optout; i++) {
+		d->optout[i] = src->optout[i];
+		d->optout[i].number = dup_or_null(d, src->optout[i].number, &oom);
+	}
+	d->n_optout = src->n_optout;
+	return !oom;
+}
+
+static bool remote_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_remote)
+		return true;
+	d->remote = talloc_array(d, struct mem_remote, src->n_remote);
+	if (!d->remote)
+		return false;
+	for (size_t i = 0; i < src->n_remote; i++) {
+		d->remote[i] = src->remote[i];
+		d->remote[i].via = dup_or_null(d, src->remote[i].via, &oom);
+		d->remote[i].remote = dup_or_null(d, src->remote[i].remote, &oom);
+	}
+	d->n_remote = src->n_remote;
+	return !oom;
+}
+
+static bool in_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_in)
+		return true;
+	d->in = talloc_array(d, struct mem_in, src->n_in);
+	if (!d->in)
+		return false;
+	for (size_t i = 0; i < src->n_in; i++) {
+		d->in[i] = src->in[i];
+		d->in[i].via = dup_or_null(d, src->in[i].via, &oom);
+		d->in[i].from = dup_or_null(d, src->in[i].from, &oom);
+		d->in[i].text = dup_or_null(d, src->in[i].text, &oom);
+		d->in[i].dedup = dup_or_null(d, src->in[i].dedup, &oom);
+	}
+	d->n_in = src->n_in;
+	return !oom;
+}
+
+static bool out_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_out)
+		return true;
+	d->out = talloc_array(d, struct mem_out, src->n_out);
+	if (!d->out)
+		return false;
+	for (size_t i = 0; i < src->n_out; i++) {
+		d->out[i] = src->out[i];
+		d->out[i].via = dup_or_null(d, src->out[i].via, &oom);
+		d->out[i].to = dup_or_null(d, src->out[i].to, &oom);
+		d->out[i].text = dup_or_null(d, src->out[i].text, &oom);
+	}
+	d->n_out = src->n_out;
+	return !oom;
+}
+
+static bool sess_copy(struct mem_state *d, const struct mem_state *src)
+{
+	bool oom = false;
+
+	if (!src->n_sess)
+		return true;
+	d->sess = talloc_array(d, struct mem_sess, src->n_sess);
+	if (!d->sess)
+		return false;
+	for (size_t i = 0; i < src->n_sess; i++) {
+		d->sess[i] = src->sess[i];
+		d->sess[i].key = dup_or_null(d, src->sess[i].key, &oom);
+		d->sess[i].data = talloc_memdup(d, src->sess[i].data, src->sess[i].len + 1);
+		if (!d->sess[i].data)
+			oom = true;
+	}
+	d->n_sess = src->n_sess;
+	return !oom;
+}
+
+/* A deep copy of src under ctx (a transaction's snapshot), or NULL. */
 static struct mem_state *state_copy(void *ctx, const struct mem_state *src)
 {
 	struct mem_state *d = talloc_zero(ctx, struct mem_state);
-	bool oom = false;
-	size_t i;
 
 	if (!d)
 		return NULL;
 	d->last_in = src->last_in;
 	d->last_out = src->last_out;
-	d->duplicate_sends = src->duplicate_sends;
-	if (src->n_spend) {
-		d->spend = talloc_array(d, struct mem_spend, src->n_spend);
-		if (!d->spend)
-			goto fail;
-		for (i = 0; i < src->n_spend; i++) {
-			d->spend[i] = src->spend[i];
-			d->spend[i].via = dup_or_null(d, src->spend[i].via, &oom);
-		}
-		d->n_spend = src->n_spend;
-	}
 	d->last_sched = src->last_sched;
-	if (src->n_sched) {
-		d->sched = talloc_array(d, struct mem_sched, src->n_sched);
-		if (!d->sched)
-			goto fail;
-		for (i = 0; i < src->n_sched; i++) {
-			d->sched[i].strs = talloc_named_const(d, 0, "sched");
-			if (!d->sched[i].strs || sched_copy(d->sched[i].strs, &src->sched[i].m,
-							    &d->sched[i].m) < 0)
-				goto fail;
-		}
-		d->n_sched = src->n_sched;
+	d->duplicate_sends = src->duplicate_sends;
+	if (!spend_copy(d, src) || !sched_table_copy(d, src) || !optout_copy(d, src) ||
+	    !remote_copy(d, src) || !in_copy(d, src) || !out_copy(d, src) || !sess_copy(d, src)) {
+		talloc_free(d);
+		return NULL;
 	}
-	if (src->n_optout) {
-		d->optout = talloc_array(d, struct mem_optout, src->n_optout);
-		if (!d->optout)
-			goto fail;
-		for (i = 0; i < src->n_optout; i++) {
-			d->optout[i] = src->optout[i];
-			d->optout[i].number = dup_or_null(d, src->optout[i].number, &oom);
-		}
-		d->n_optout = src->n_optout;
-	}
-	if (src->n_in) {
-		d->in = talloc_array(d, struct mem_in, src->n_in);
-		if (!d->in)
-			goto fail;
-		for (i = 0; i < src->n_in; i++) {
-			d->in[i] = src->in[i];
-			d->in[i].via = dup_or_null(d, src->in[i].via, &oom);
-			d->in[i].from = dup_or_null(d, src->in[i].from, &oom);
-			d->in[i].text = dup_or_null(d, src->in[i].text, &oom);
-			d->in[i].dedup = dup_or_null(d, src->in[i].dedup, &oom);
-		}
-		d->n_in = src->n_in;
-	}
-	if (src->n_out) {
-		d->out = talloc_array(d, struct mem_out, src->n_out);
-		if (!d->out)
-			goto fail;
-		for (i = 0; i < src->n_out; i++) {
-			d->out[i] = src->out[i];
-			d->out[i].via = dup_or_null(d, src->out[i].via, &oom);
-			d->out[i].to = dup_or_null(d, src->out[i].to, &oom);
-			d->out[i].text = dup_or_null(d, src->out[i].text, &oom);
-		}
-		d->n_out = src->n_out;
-	}
-	if (src->n_sess) {
-		d->sess = talloc_array(d, struct mem_sess, src->n_sess);
-		if (!d->sess)
-			goto fail;
-		for (i = 0; i < src->n_sess; i++) {
-			d->sess[i] = src->sess[i];
-			d->sess[i].key = dup_or_null(d, src->sess[i].key, &oom);
-			d->sess[i].data = talloc_memdup(d, src->sess[i].data, src->sess[i].len + 1);
-			if (!d->sess[i].data)
-				oom = true;
-		}
-		d->n_sess = src->n_sess;
-	}
-	if (oom)
-		goto fail;
 	return d;
-fail:
-	talloc_free(d);
-	return NULL;
 }
 
 static int mem_begin(struct store *st)
@@ -836,6 +905,71 @@ static int mem_schedule_purge(struct mem_state *s, int64_t cutoff)
 	return n;
 }
 
+/* --- the SMSC's ids of parts sent --- */
+
+static struct mem_remote *find_remote(struct mem_state *s, const char *via, const char *remote)
+{
+	for (size_t i = 0; i < s->n_remote; i++)
+		if (strcmp(s->remote[i].via, via) == 0 && strcmp(s->remote[i].remote, remote) == 0)
+			return &s->remote[i];
+	return NULL;
+}
+
+static int mem_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote)
+{
+	struct mem *m = mem_of(st);
+	struct mem_state *s = m->cur;
+	struct mem_remote *r;
+
+	if (!via || !remote)
+		return mem_fail(m, "outbound_remote: no via or id");
+	r = find_remote(s, via, remote);
+	if (!r) {
+		char *v = talloc_strdup(s, via), *rem = talloc_strdup(s, remote);
+
+		r = v && rem ? grow(s, (void **)&s->remote, s->n_remote, sizeof(*r)) : NULL;
+		if (!r) {
+			talloc_free(v);
+			talloc_free(rem);
+			return mem_fail(m, "outbound_remote: out of memory");
+		}
+		r->via = v;
+		r->remote = rem;
+		s->n_remote++;
+	}
+	/* An SMSC that reuses an id: the latest message has it (SQLite's ON CONFLICT). */
+	r->outbound_id = id;
+	r->created = (int64_t)time(NULL);
+	return 0;
+}
+
+static int mem_outbound_by_remote(struct store *st, const char *via, const char *remote,
+				  int64_t *id)
+{
+	struct mem_remote *r = via && remote ? find_remote(mem_of(st)->cur, via, remote) : NULL;
+
+	if (!r)
+		return 1;
+	*id = r->outbound_id;
+	return 0;
+}
+
+/* Part of mem_purge: ids kept as long as the outbox rows; not counted as removed rows. */
+static void mem_remote_purge(struct mem_state *s, int64_t cutoff)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < s->n_remote; i++) {
+		if (s->remote[i].created < cutoff) {
+			talloc_free(s->remote[i].via);
+			talloc_free(s->remote[i].remote);
+		} else {
+			s->remote[j++] = s->remote[i];
+		}
+	}
+	s->n_remote = j;
+}
+
 /* --- upkeep --- */
 
 static int mem_purge(struct store *st, int64_t now, unsigned keep_s)
@@ -880,6 +1014,7 @@ static int mem_purge(struct store *st, int64_t now, unsigned keep_s)
 	}
 	s->n_spend = j;
 	removed += mem_schedule_purge(s, cutoff);
+	mem_remote_purge(s, cutoff);
 	for (i = 0; i < s->n_sess; ) {
 		if (s->sess[i].deadline > 0 && s->sess[i].deadline < now) {
 			sess_remove(s, i);
@@ -983,6 +1118,8 @@ static const struct store_ops mem_ops = {
 	.schedule_next = mem_schedule_next,
 	.schedule_mark = mem_schedule_mark,
 	.schedule_outbound_status = mem_schedule_outbound_status,
+	.outbound_remote = mem_outbound_remote,
+	.outbound_by_remote = mem_outbound_by_remote,
 	.schedule_cancel = mem_schedule_cancel,
 	.schedule_cancel_ref = mem_schedule_cancel_ref,
 	.optout_set = mem_optout_set,

@@ -532,6 +532,57 @@ static void test_rollback(void)
 	talloc_free(ctx);
 }
 
+/* The SMSC's ids of the parts sent (delivery receipts matched after a restart): every store
+ * keeps them, per transport, through a restart, not through a rollback, until purge. */
+static void test_remote_ids(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	int64_t o1, o2, id, now = (int64_t)time(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_remote);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_by_remote);
+	o1 = add_out(st, "smsc0", "+33611111111", "one", 0);
+	o2 = add_out(st, "smsc0", "+33611111111", "two", 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, o1, "smsc0", "A1"), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, o1, "smsc0", "A2"), 0);	/* 2nd part */
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, o2, "smsc0", "B1"), 0);
+	id = -5;
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "A2", &id), 0);
+	CU_ASSERT_EQUAL(id, o1);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "B1", &id), 0);
+	CU_ASSERT_EQUAL(id, o2);
+	/* Ids are the SMSC's: another transport's "A1" is another message. */
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc1", "A1", &id), 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "nope", &id), 1);
+	/* An SMSC that reuses an id: the latest message has it. */
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, o2, "smsc0", "A1"), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "A1", &id), 0);
+	CU_ASSERT_EQUAL(id, o2);
+
+	CU_ASSERT_EQUAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, o1, "smsc0", "C1"), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "C1", &id), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "C1", &id), 1);
+
+	st = store_restart(ctx, st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "B1", &id), 0);
+	CU_ASSERT_EQUAL(id, o2);
+
+	/* Kept as long as the outbox rows; they do not count among the rows purge removes. */
+	CU_ASSERT_EQUAL(st->ops->purge(st, now + 5, 100), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "A2", &id), 0);
+	CU_ASSERT_EQUAL(st->ops->purge(st, now + 200, 100), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "A2", &id), 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", "B1", &id), 1);
+
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 static void test_errors(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -929,6 +980,8 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 	CU_add_test(s, "purge", test_purge);					\
 	CU_add_test(s, "rollback leaves nothing", test_rollback);		\
 	CU_add_test(s, "errors", test_errors);					\
+	CU_add_test(s, "SMSC remote ids: per transport, restart, rollback, purge", \
+		    test_remote_ids);						\
 } while (0)
 
 int main(void)
