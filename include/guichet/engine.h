@@ -85,9 +85,10 @@ struct engine_out {
 					 * or did not read as a time (for the log) */
 };
 
-/* Applies one event to *s (updated in place to its new state) with flows fs. Everything in
- * out is talloc'd under ctx. Always returns 0: it cannot fail (a session whose flow is gone
- * is reset and starts afresh; what goes wrong inside a flow is a reply in out). */
+/* Applies one event to *s (updated in place to its new state) with flows fs. out's strings
+ * live under ctx or are fs's own (a text without {{ }}, e.g. wait_text): read them while
+ * both are alive. Returns 0 in every case, callers may ignore it: a session whose flow is
+ * gone is reset and starts afresh, and what goes wrong inside a flow is a reply in out. */
 int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		const struct engine_input *in, struct engine_out *out);
 

@@ -1,0 +1,468 @@
+/* The engine's texts: templates expanded against the session, menus cut into pages that fit
+ * the channel, the service lists, and the handoff transcript. Part of the pure engine
+ * (include/guichet/engine_run.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/engine_run.h"
+#include "guichet/template.h"
+#include "guichet/text.h"
+
+/* i in decimal, in buf (12 bytes). */
+static const char *utoa(char *buf, unsigned i)
+{
+	char rev[10];
+	int k = 0, n = 0;
+
+	do
+		rev[k++] = (char)('0' + i % 10);
+	while ((i /= 10) && k < (int)sizeof(rev));
+	while (k)
+		buf[n++] = rev[--k];
+	buf[n] = '\0';
+	return buf;
+}
+
+/* a, sep and b joined into buf, cut like snprintf when too long: names are built on every
+ * lookup of a menu's labels, so this spares printf. */
+static const char *join3(char *buf, size_t size, const char *a, char sep, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > size - 1)
+		la = size - 1;
+	memcpy(buf, a, la);
+	if (la < size - 1)
+		buf[la++] = sep;
+	if (lb > size - 1 - la)
+		lb = size - 1 - la;
+	memcpy(buf + la, b, lb);
+	buf[la + lb] = '\0';
+	return buf;
+}
+
+/* ---- variables and templates ---- */
+
+const char *engine_lookup(void *data, const char *name)
+{
+	struct run *r = data;
+
+	if (r->item_prefix && strncmp(name, "item.", 5) == 0) {
+		char full[2 * SESSION_NAME_MAX + 32];
+		return vars_get(&r->s->vars, join3(full, sizeof(full), r->item_prefix, '.', name + 5));
+	}
+	if (strcmp(name, "item") == 0 && r->item_prefix)
+		return vars_get(&r->s->vars, r->item_prefix);
+	const char *v = vars_get(&r->s->vars, name);
+	if (v)
+		return r->no_secrets && vars_is_secret(&r->s->vars, name) ? "" : v;
+	if (strcmp(name, "contact") == 0) {
+		const char *c = flow_text_pick(&r->fs->msg.contact, r->s->lang, engine_is_ussd(r));
+		return c ? c : "";
+	}
+	if (strcmp(name, "channel") == 0)
+		return channel_name(r->s->channel);
+	if (strcmp(name, "lang") == 0)
+		return r->s->lang;
+	if (strcmp(name, "phone") == 0)
+		return r->s->address;
+	if (strcmp(name, "keyword") == 0) {
+		if (r->keyword)
+			return r->keyword;
+		return r->flow && r->flow->n_keywords ? r->flow->keywords[0] : "";
+	}
+	if (strcmp(name, "choices") == 0)
+		return r->choices ? r->choices : "";
+	return NULL;
+}
+
+/* The expanded text, read-only: a text without {{ }} is the flow's own string (most are, and
+ * menus are rendered on every answer). */
+const char *engine_expand(struct run *r, const char *tmpl)
+{
+	if (!tmpl)
+		return NULL;
+	if (!strstr(tmpl, "{{"))
+		return tmpl;
+	char *t = template_expand(r->ctx, tmpl, engine_lookup, r);
+	return t ? t : talloc_strdup(r->ctx, "");
+}
+
+/* The administrator's text for this person's language and channel, expanded. */
+const char *engine_say_text(struct run *r, const struct flow_text *t)
+{
+	const char *tmpl = flow_text_pick(t, r->s->lang, engine_is_ussd(r));
+	return tmpl ? engine_expand(r, tmpl) : NULL;
+}
+
+/* Appends "\n" (unless buf is empty) then "<num> <label>" to a talloc'd string: menus are
+ * built line by line on every answer, so this avoids printf for each line. */
+static char *add_line(char *buf, unsigned num, const char *label)
+{
+	size_t len = strlen(buf), l = strlen(label);
+	char digits[12];
+	int nd = 0;
+
+	if (num) {
+		nd = (int)strlen(utoa(digits, num));
+		digits[nd++] = ' ';
+	}
+	char *out = talloc_realloc(NULL, buf, char, len + 1 + nd + l + 1);
+	char *p = out + len;
+
+	if (len)
+		*p++ = '\n';
+	memcpy(p, digits, nd);
+	memcpy(p + nd, label, l + 1);
+	return out;
+}
+
+void engine_append(struct run *r, const char *text)
+{
+	if (!text || !*text)
+		return;
+	r->reply = add_line(r->reply ? r->reply : talloc_strdup(r->ctx, ""), 0, text);
+}
+
+void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const char *v = engine_expand(r, set[i].value);
+		vars_set(&r->s->vars, set[i].var, v, false);
+		if (strcmp(set[i].var, "lang") == 0 && strlen(v) < sizeof(r->s->lang))
+			strcpy(r->s->lang, v);
+	}
+}
+
+/* ---- menus ---- */
+
+
+unsigned engine_menu_count(struct run *r, const struct flow_step *st)
+{
+	if (!st->from_list)
+		return st->n_options;
+	char name[SESSION_NAME_MAX + 8];
+	const char *c = vars_get(&r->s->vars, join3(name, sizeof(name), st->from_list, '.', "count"));
+	long n = c ? strtol(c, NULL, 10) : 0;
+	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
+}
+
+static const char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
+{
+	if (!st->from_list)
+		return engine_say_text(r, &st->options[i].label);
+	char prefix[SESSION_NAME_MAX + 16], num[12];
+	r->item_prefix = join3(prefix, sizeof(prefix), st->from_list, '.', utoa(num, i));
+	const char *label = engine_say_text(r, &st->from_label);
+	r->item_prefix = NULL;
+	return label;
+}
+
+static bool fits(struct run *r, const char *text)
+{
+	if (!r->in->channel)
+		return true;
+	if (text_fits(text, &r->in->channel->budget))
+		return true;
+	/* Folding can turn a UCS-2 text that does not fit into a GSM-7 one that does. */
+	return r->in->channel->fold && !text_is_gsm7(text) &&
+	       text_fits(text_fold_gsm7(r->ctx, text), &r->in->channel->budget);
+}
+
+/* The options of the page just cut, for the answer to it (see answer_menu). */
+static void remember_page(struct run *r, unsigned first, unsigned k)
+{
+	bool keep = first <= UINT16_MAX && k <= PAGE_MAX_OPTIONS;
+
+	r->s->page_first = keep ? (uint16_t)first : 0;
+	r->s->page_n = keep ? (uint8_t)k : 0;
+}
+
+/* Renders page `page` of a menu and returns its text; *first_out gets the index of its first
+ * option and *n_on_page how many it shows. Pages are cut greedily from the first so that the
+ * same page always holds the same options. */
+char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
+		       unsigned *first_out, unsigned *n_on_page)
+{
+	unsigned n = engine_menu_count(r, st);
+	const char *title = engine_say_text(r, &st->text);
+	const char **labels = talloc_array(r->ctx, const char *, n ? n : 1);
+
+	for (unsigned i = 0; i < n; i++)
+		labels[i] = menu_label(r, st, i);
+
+	/* The common case: everything on one page. */
+	if (n <= PAGE_MAX_OPTIONS) {
+		char *all = talloc_strdup(r->ctx, title ? title : "");
+		for (unsigned i = 0; i < n; i++)
+			all = add_line(all, i + 1, labels[i]);
+		if (fits(r, all)) {
+			*first_out = 0;
+			*n_on_page = n;
+			r->s->page = 0;
+			remember_page(r, 0, n);
+			return all;
+		}
+	}
+
+	const char *more = flow_text_pick(&r->fs->msg.more, r->s->lang, engine_is_ussd(r));
+	const char *more_key = r->fs->words.n_more ? r->fs->words.more[0] : "9";
+	char *more_line = talloc_asprintf(r->ctx, "%s %s", more_key, more ? more : "Suite");
+	unsigned first = 0, p = 0;
+	char *text = NULL;
+
+	for (;;) {
+		text = talloc_strdup(r->ctx, title ? title : "");
+		unsigned k = 0;
+		while (first + k < n && k < PAGE_MAX_OPTIONS) {
+			char *candidate = add_line(talloc_strdup(r->ctx, text), k + 1, labels[first + k]);
+			bool last = first + k + 1 == n;
+			char *with_more = last ? candidate
+					       : add_line(talloc_strdup(r->ctx, candidate), 0, more_line);
+			/* Always show at least one option, even if it overflows. */
+			if (k > 0 && !fits(r, with_more))
+				break;
+			text = candidate;
+			k++;
+		}
+		if (first + k < n)
+			text = add_line(text, 0, more_line);
+		if (p == page || first + k >= n) {
+			*first_out = first;
+			*n_on_page = k;
+			r->s->page = p;
+			remember_page(r, first, k);
+			return text;
+		}
+		first += k;
+		p++;
+	}
+}
+
+/* ---- running steps ---- */
+
+/* The question or the menu page again. After a retry text or the help (prefix), a menu page
+ * is cut without them, so that a page always holds the same options; when both do not fit
+ * one reply (a USSD screen), the help alone is said (the person answers the menu they have
+ * seen), or the menu alone after a retry text: a screen is never cut by the transport. */
+void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum prefix prefix)
+{
+	if (st->kind == STEP_MENU) {
+		unsigned first, k;
+		if (engine_menu_count(r, st) == 0) {
+			engine_append(r, engine_say_text(r, &st->text));
+			return;
+		}
+		char *page = engine_menu_page(r, st, r->s->page, &first, &k);
+		if (prefix != PREFIX_NONE && r->reply &&
+		    !fits(r, talloc_asprintf(r->ctx, "%s\n%s", r->reply, page))) {
+			if (prefix == PREFIX_HELP)
+				return;
+			r->reply = NULL;
+		}
+		engine_append(r, page);
+	} else {
+		engine_append(r, engine_say_text(r, &st->text));
+	}
+}
+
+void engine_render_prompt(struct run *r, const struct flow_step *st)
+{
+	engine_render_prompt_after(r, st, PREFIX_NONE);
+}
+/* ---- the transcript (for a handoff) ---- */
+
+/* Appends "<mark> text" as a line, then drops whole lines from the start past the bound. */
+static char *transcript_add(void *ctx, char *t, const char *mark, const char *text)
+{
+	if (!text || !*text)
+		return t;
+	/* Appended in place (one realloc, no printf): this runs twice on every step. */
+	size_t tl = t ? strlen(t) : 0, ml = strlen(mark), xl = strlen(text);
+	size_t sep = tl ? 1 : 0, len = tl + sep + ml + 1 + xl;
+	char *n = t ? talloc_realloc(NULL, t, char, len + 1) : talloc_size(ctx, len + 1);
+	if (!n)
+		return NULL;
+	t = n;
+	n += tl;
+	if (sep)
+		*n++ = '\n';
+	memcpy(n, mark, ml);
+	n[ml] = ' ';
+	memcpy(n + ml + 1, text, xl + 1);
+	if (len <= TRANSCRIPT_MAX)
+		return t;
+	const char *cut = t + len - TRANSCRIPT_MAX;
+	const char *nl = strchr(cut, '\n');
+	return talloc_strdup(ctx, nl ? nl + 1 : cut);
+}
+
+/* Before the event: the transcript so far plus the text received (masked when it answers a
+ * secret question). */
+void engine_transcript_begin(struct run *r)
+{
+	const char *prev = r->s->state != SESSION_IDLE ? vars_get(&r->s->vars, VAR_TRANSCRIPT)
+							 : NULL;
+	r->transcript = prev ? talloc_strdup(r->ctx, prev) : NULL;
+	if (r->in->kind != EV_TEXT)
+		return;
+	const struct flow_step *st = r->s->state == SESSION_ACTIVE ? engine_cur_step(r) : NULL;
+	if (st && st->secret)
+		r->secret_in = r->in->text;
+	r->transcript = transcript_add(r->ctx, r->transcript, ">",
+				       st && st->secret ? "(réponse secrète)" : r->in->text);
+}
+
+/* text with every occurrence of secret replaced by "***" (a reply that repeats an answer). */
+static const char *scrub(void *ctx, const char *text, const char *secret)
+{
+	char *t;
+	const char *p, *hit;
+	size_t n;
+
+	if (!text || !secret || !(n = strlen(secret)) || !strstr(text, secret))
+		return text;
+	t = talloc_strdup(ctx, "");
+	for (p = text; (hit = strstr(p, secret)); p = hit + n)
+		t = talloc_asprintf_append(t, "%.*s***", (int)(hit - p), p);
+	return talloc_strdup_append(t, p);
+}
+
+/* After the event: what was answered, kept while a procedure runs. */
+void engine_transcript_end(struct run *r)
+{
+	if (r->s->state == SESSION_IDLE)
+		return;
+	const char *reply = scrub(r->ctx, r->reply, r->secret_in);
+	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
+		if (r->s->vars.v[i].secret)
+			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
+	char *t = transcript_add(r->ctx, r->transcript, "<", reply);
+	if (t)
+		vars_set(&r->s->vars, VAR_TRANSCRIPT, t, false);
+}
+
+
+/* "1", "1 ou 2", "1, 2 ou 3" ... "1 à 8 ou 9": the answers a person could have given, in
+ * the words of the session's language (French unless English). */
+const char *engine_choices_text(struct run *r, unsigned n, const char *more_key)
+{
+	bool en = !strcmp(r->s->lang, "en");
+	const char *or = en ? "or" : "ou", *to = en ? "to" : "\u00e0";
+	char *t;
+
+	if (n == 0)
+		return more_key ? talloc_strdup(r->ctx, more_key) : "";
+	if (n > 4) {
+		t = talloc_asprintf(r->ctx, "1 %s %u", to, n);
+	} else {
+		t = talloc_strdup(r->ctx, "1");
+		for (unsigned i = 2; i <= n; i++) {
+			if (i == n && !more_key)
+				t = talloc_asprintf_append(t, " %s %u", or, i);
+			else
+				t = talloc_asprintf_append(t, ", %u", i);
+		}
+	}
+	if (more_key)
+		t = talloc_asprintf_append(t, " %s %s", or, more_key);
+	return t;
+}
+
+/* The list of services, for a text that starts nothing. */
+void engine_welcome(struct run *r)
+{
+	engine_append(r, engine_say_text(r, &r->fs->msg.welcome));
+	for (unsigned i = 0; i < r->fs->n_flows; i++) {
+		const struct flow *f = &r->fs->flows[i];
+		const char *title = flow_text_pick(&f->title, r->s->lang, engine_is_ussd(r));
+		if (engine_is_ussd(r) && f->n_ussd)
+			engine_append(r, talloc_asprintf(r->ctx, "%s %s", f->ussd_codes[0], title ? title : f->name));
+		else if (!engine_is_ussd(r) && f->n_keywords)
+			engine_append(r, talloc_asprintf(r->ctx, "%s : %s", f->keywords[0], title ? title : f->name));
+	}
+}
+
+/* USSD: "*4321#" when flows use "*4321*1#", "*4321*2#": a menu of those flows, in the
+ * order of their sub-codes. */
+struct root_entry {
+	const char *sub;
+	int sub_len;
+	const char *title;
+};
+
+static int root_entry_cmp(const void *a, const void *b)
+{
+	const struct root_entry *x = a, *y = b;
+
+	if (x->sub_len != y->sub_len)
+		return x->sub_len - y->sub_len;
+	return strncmp(x->sub, y->sub, x->sub_len);
+}
+
+bool engine_ussd_root_menu(struct run *r, const char *code)
+{
+	size_t len = strlen(code);
+	if (len < 2 || code[len - 1] != '#')
+		return false;
+	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
+	struct root_entry *e = NULL;
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->fs->n_flows; i++) {
+		const struct flow *f = &r->fs->flows[i];
+		for (unsigned j = 0; j < f->n_ussd; j++) {
+			const char *c = f->ussd_codes[j];
+			if (strncmp(c, prefix, strlen(prefix)) != 0)
+				continue;
+			const char *title = flow_text_pick(&f->title, r->s->lang, true);
+			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
+			e[n].sub = c + strlen(prefix);
+			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
+			e[n].title = title ? title : f->name;
+			n++;
+		}
+	}
+	if (!n)
+		return false;
+	qsort(e, n, sizeof(*e), root_entry_cmp);
+	engine_append(r, engine_say_text(r, &r->fs->msg.welcome));
+	for (unsigned i = 0; i < n; i++)
+		engine_append(r, talloc_asprintf(r->ctx, "%.*s %s", e[i].sub_len, e[i].sub, e[i].title));
+	vars_set(&r->s->vars, VAR_ROOT, prefix, false);
+	return true;
+}
+
+/* The sub-codes the root menu of code offers, as {{choices}}: "1, 2 ou 3". */
+const char *engine_root_choices(struct run *r, const char *code)
+{
+	size_t len = strlen(code);
+	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
+	struct root_entry *e = NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < r->fs->n_flows; i++) {
+		const struct flow *f = &r->fs->flows[i];
+		for (unsigned j = 0; j < f->n_ussd; j++) {
+			const char *c = f->ussd_codes[j];
+			if (strncmp(c, prefix, strlen(prefix)) != 0)
+				continue;
+			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
+			e[n].sub = c + strlen(prefix);
+			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
+			e[n].title = NULL;
+			n++;
+		}
+	}
+	if (!n)
+		return "";
+	qsort(e, n, sizeof(*e), root_entry_cmp);
+	bool en = !strcmp(r->s->lang, "en");
+	char *t = talloc_strdup(r->ctx, "");
+	for (unsigned i = 0; i < n; i++)
+		t = talloc_asprintf_append(t, "%s%.*s", i == 0 ? "" : i + 1 == n ?
+					   (en ? " or " : " ou ") : ", ", e[i].sub_len, e[i].sub);
+	return t;
+}
+

@@ -1,0 +1,86 @@
+/* Inside the engine (engine.c, engine_input.c, engine_render.c): the state of one event's run
+ * and the verbs the three files share. Not for other modules: they use guichet/engine.h. */
+#ifndef GUICHET_ENGINE_RUN_H
+#define GUICHET_ENGINE_RUN_H
+
+#include "guichet/engine.h"
+
+/* A chain of say/branch steps longer than this without waiting for the person is a loop the
+ * checker should have refused; the engine stops rather than spin. */
+#define MAX_CHAIN 64
+/* Options per menu page: 9 is the "more" key. */
+#define PAGE_MAX_OPTIONS 8
+/* Kept in the session while a call is in flight: text to say before the call's outcome. */
+#define VAR_PENDING "_pending"
+/* Root USSD code whose sub-codes are offered as a menu ("*4321#" -> "*4321*1#"...). */
+#define VAR_ROOT "_root"
+/* The flow a keyword with a typing slip was taken for ("RDB" -> rendez-vous), offered with
+ * "Vouliez-vous dire RDV ?": a yes starts it. Kept until the session's deadline. */
+#define VAR_SUGGEST "_suggest"
+#define SUGGEST_S (15 * 60)
+/* The dialogue so far ("> " what the person sent, "< " what was answered), kept during a
+ * procedure for a handoff: secret answers are masked, the oldest lines go past the bound. */
+#define VAR_TRANSCRIPT "_transcript"
+#define TRANSCRIPT_MAX 1500
+
+
+struct run {
+	void *ctx;
+	const struct flow_set *fs;
+	const struct flow *flow;
+	struct session *s;
+	const struct engine_input *in;
+	struct engine_out *out;
+	char *reply;		/* accumulated text, talloc'd under ctx */
+	/* options_from: the item being expanded, e.g. "slots.2" */
+	const char *item_prefix;
+	const char *keyword;	/* {{keyword}} when it is not the flow's own (a suggestion) */
+	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
+	char *transcript;	/* the dialogue so far, this event's text included */
+	const char *secret_in;	/* this event's text when it answers a secret question */
+	bool no_secrets;	/* expanding a text that is stored (receipt, reminder): a secret
+				 * answer expands to nothing */
+};
+
+static inline bool engine_is_ussd(const struct run *r)
+{
+	return r->in->channel && r->in->channel->kind == CHANNEL_USSD;
+}
+
+/* engine.c: moving the session */
+const struct flow_step *engine_cur_step(const struct run *r);
+void engine_end_session(struct run *r, enum engine_outcome outcome);
+void engine_set_step(struct run *r, const struct flow_step *st);
+/* Enters step idx and runs until the session waits for the person or a back-end, or ends.
+ * prev: the interactive step we leave (history for "back"), or NULL. */
+void engine_run_from(struct run *r, int idx, const char *prev);
+void engine_start_flow(struct run *r, const struct flow *f);
+
+/* engine_input.c: what the person sent */
+char *engine_trim(void *ctx, const char *text);
+void engine_on_text(struct run *r);
+
+/* engine_render.c: texts, menus and the transcript */
+enum prefix { PREFIX_NONE, PREFIX_RETRY, PREFIX_HELP };
+
+const char *engine_lookup(void *data, const char *name);
+/* The expanded text, read-only: a text without {{ }} is the flow's own string. */
+const char *engine_expand(struct run *r, const char *tmpl);
+/* The administrator's text for this person's language and channel, expanded. */
+const char *engine_say_text(struct run *r, const struct flow_text *t);
+/* Adds text as a line of the reply. */
+void engine_append(struct run *r, const char *text);
+void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n);
+unsigned engine_menu_count(struct run *r, const struct flow_step *st);
+char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
+		       unsigned *first_out, unsigned *n_on_page);
+void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum prefix prefix);
+void engine_render_prompt(struct run *r, const struct flow_step *st);
+const char *engine_choices_text(struct run *r, unsigned n, const char *more_key);
+void engine_welcome(struct run *r);
+bool engine_ussd_root_menu(struct run *r, const char *code);
+const char *engine_root_choices(struct run *r, const char *code);
+void engine_transcript_begin(struct run *r);
+void engine_transcript_end(struct run *r);
+
+#endif
