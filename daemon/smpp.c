@@ -108,6 +108,10 @@ struct smpp_bind {
 	char last_fail[128];
 	struct sms_parts *reasm;
 	bool was_bound;
+	/* The deliver_sm being handled: its token and user_message_reference, for the dedup
+	 * key of the single-part message it completes at once (bind_take_ready). */
+	uint64_t cur_tok;
+	int cur_user_ref;
 };
 
 struct out_msg {
@@ -649,8 +653,8 @@ static void on_submit_resp(struct smpp_bind *b, uint32_t seq, uint32_t status, c
 
 /* ---- inbound ---- */
 
-static void batch_add(struct mo_batch *bt, const char *via, const char *from, const char *text,
-		      const uint64_t *tokens, unsigned n_tokens)
+static void batch_add(struct mo_batch *bt, const char *via, const struct sms_parts_msg *pm,
+		      const char *dedup)
 {
 	if (bt->n == bt->cap) {
 		unsigned cap = bt->cap ? bt->cap * 2 : 16;
@@ -660,6 +664,8 @@ static void batch_add(struct mo_batch *bt, const char *via, const char *from, co
 		bt->msgs = m;
 		bt->cap = cap;
 	}
+	const uint64_t *tokens = pm->handles;
+	unsigned n_tokens = pm->n_handles;
 	if (bt->n_tokens + n_tokens > bt->tok_cap) {
 		unsigned cap = bt->tok_cap ? bt->tok_cap * 2 : 32;
 		while (cap < bt->n_tokens + n_tokens)
@@ -671,8 +677,8 @@ static void batch_add(struct mo_batch *bt, const char *via, const char *from, co
 		bt->tok_cap = cap;
 	}
 	bt->msgs[bt->n++] = (struct sms_in){
-		.via = via, .from = talloc_strdup(bt->ctx, from), .text = talloc_strdup(bt->ctx, text),
-		.received = time(NULL), .dedup = NULL,
+		.via = via, .from = talloc_strdup(bt->ctx, pm->from),
+		.text = talloc_strdup(bt->ctx, pm->text), .received = time(NULL), .dedup = dedup,
 	};
 	memcpy(bt->tokens + bt->n_tokens, tokens, n_tokens * sizeof(*tokens));
 	bt->n_tokens += n_tokens;
@@ -759,7 +765,10 @@ static void bind_take_ready(struct smpp_bind *b, struct mo_batch *bt)
 				LOGB(b, LOGL_NOTICE, "message from %s released with %u of %u parts",
 				     log_mask(mb, sizeof(mb), m->from), m->have, m->total);
 			}
-			batch_add(bt, b->smsc->sc->name, m->from, m->text, m->handles, m->n_handles);
+			/* A single part is complete as it arrives: the deliver_sm being handled. */
+			int user_ref = m->total <= 1 && m->n_handles == 1 &&
+				       m->handles[0] == b->cur_tok ? b->cur_user_ref : -1;
+			batch_add(bt, b->smsc->sc->name, m, smpp_dedup_key(bt->ctx, m, user_ref));
 		}
 	}
 	if (sms_parts_pending(b->reasm) && !osmo_timer_pending(&b->tick_timer))
@@ -800,7 +809,10 @@ static void on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len,
 		return;
 	}
 	/* rc 1: the same sequence number while the first is unanswered: answered with it. */
+	b->cur_tok = tok;
+	b->cur_user_ref = d.user_ref;
 	bind_take_ready(b, bt);
+	b->cur_user_ref = -1;
 }
 
 static void on_bind_resp(struct smpp_bind *b, uint32_t status)
@@ -1226,6 +1238,7 @@ static struct smpp_bind *bind_alloc(struct smpp_smsc *s, uint32_t cmd, const cha
 	b->can_tx = tx;
 	b->can_rx = rx;
 	b->ofd.fd = -1;
+	b->cur_user_ref = -1;
 	b->rbuf = talloc_size(b, RBUF_SIZE);
 	b->reasm = sms_parts_alloc(b, (int64_t)s->sc->reassembly_s * 1000, REASM_MAX);
 	if (!b->rbuf || !b->reasm) {

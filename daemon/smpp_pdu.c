@@ -1,6 +1,7 @@
 /* Pure SMPP helpers: deliver_sm decoding (its SAR TLVs; a UDH is read by sms_parts.c's
  * sms_udh_parse, and reassembly is sms_parts.c's too, for both transports), text encoding,
  * status classes, receipts, token bucket. No sockets, no clock: the callers pass the time. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <osmocom/core/talloc.h>
@@ -32,6 +33,87 @@ static bool skip_cstring(const uint8_t *p, size_t len, size_t *off, size_t max)
 	return true;
 }
 
+/* The optional TLVs of a deliver_sm that Guichet reads, found by deliver_tlvs(). */
+struct deliver_tlvs {
+	size_t payload_off, payload_len;
+	const uint8_t *sref, *stot, *sseq;
+};
+
+/* Walks the TLVs from off to len, every length checked: 0, or -1 with why. */
+static int deliver_tlvs(const uint8_t *pdu, size_t len, size_t off, struct smpp_deliver *d,
+			struct deliver_tlvs *t, char *why, size_t why_len)
+{
+	while (off < len) {
+		if (len - off < 4) {
+			snprintf(why, why_len, "%zu stray bytes after the TLVs", len - off);
+			return -1;
+		}
+		uint16_t tag = (uint16_t)(pdu[off] << 8 | pdu[off + 1]);
+		size_t l = (size_t)(pdu[off + 2] << 8 | pdu[off + 3]);
+		if (l > len - off - 4) {
+			snprintf(why, why_len, "TLV 0x%04x of length %zu runs past the PDU (%zu bytes left)",
+				 tag, l, len - off - 4);
+			return -1;
+		}
+		const uint8_t *v = pdu + off + 4;
+		if (tag == TLVID_message_payload) {
+			t->payload_off = off + 4;
+			t->payload_len = l;
+		} else if (tag == TLVID_sar_msg_ref_num && l == 2) {
+			t->sref = v;
+		} else if (tag == TLVID_sar_total_segments && l == 1) {
+			t->stot = v;
+		} else if (tag == TLVID_sar_segment_seqnum && l == 1) {
+			t->sseq = v;
+		} else if (tag == TLVID_user_message_reference && l == 2) {
+			d->user_ref = v[0] << 8 | v[1];
+		} else if (tag == TLVID_receipted_message_id && l > 0) {
+			size_t n = strnlen((const char *)v, l);
+			if (n >= sizeof(d->receipted_id))
+				n = sizeof(d->receipted_id) - 1;
+			memcpy(d->receipted_id, v, n);
+			d->receipted_id[n] = '\0';
+		} else if (tag == TLVID_message_state && l == 1) {
+			d->message_state = v[0];
+		}
+		off += 4 + l;
+	}
+	return 0;
+}
+
+/* The mandatory part (mand bytes) through libsmpp34, TLVs cut off: nothing for it to
+ * allocate. 0, or -1 with why. */
+static int deliver_mandatory(const uint8_t *pdu, size_t mand, struct smpp_deliver *d,
+			     char *why, size_t why_len)
+{
+	uint8_t copy[512];
+	struct deliver_sm_t pd;
+	if (mand + 1 > sizeof(copy)) {
+		snprintf(why, why_len, "mandatory fields of %zu bytes", mand);
+		return -1;
+	}
+	memcpy(copy, pdu, mand);
+	copy[mand] = 0;
+	uint32_t cl = htonl((uint32_t)mand);
+	memcpy(copy, &cl, 4);
+	memset(&pd, 0, sizeof(pd));
+	if (smpp34_unpack(DELIVER_SM, &pd, copy, (int)mand) != 0 || pd.tlv) {
+		snprintf(why, why_len, "mandatory fields refused by libsmpp34");
+		return -1;
+	}
+	d->esm_class = pd.esm_class;
+	d->data_coding = pd.data_coding;
+	d->source_ton = pd.source_addr_ton;
+	if (pd.source_addr_ton == TON_International && pd.source_addr[0] != '+')
+		snprintf(d->from, sizeof(d->from), "+%s", (const char *)pd.source_addr);
+	else
+		snprintf(d->from, sizeof(d->from), "%s", (const char *)pd.source_addr);
+	/* short_message lies at the end of the mandatory part, in the caller's PDU. */
+	d->udl = pd.sm_length;
+	d->ud = pdu + mand - d->udl;
+	return 0;
+}
+
 int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
 			size_t why_len)
 {
@@ -41,6 +123,7 @@ int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, 
 	};
 	memset(d, 0, sizeof(*d));
 	d->message_state = -1;
+	d->user_ref = -1;
 	uint32_t cl;
 	if (len < 16) {
 		snprintf(why, why_len, "PDU of %zu bytes", len);
@@ -65,75 +148,45 @@ int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, 
 		return -1;
 	}
 	size_t mand = off + 1 + pdu[off];
-	size_t payload_off = 0, payload_len = 0;
-	const uint8_t *sref = NULL, *stot = NULL, *sseq = NULL;
-	for (off = mand; off < len;) {
-		if (len - off < 4) {
-			snprintf(why, why_len, "%zu stray bytes after the TLVs", len - off);
-			return -1;
-		}
-		uint16_t tag = (uint16_t)(pdu[off] << 8 | pdu[off + 1]);
-		size_t l = (size_t)(pdu[off + 2] << 8 | pdu[off + 3]);
-		if (l > len - off - 4) {
-			snprintf(why, why_len, "TLV 0x%04x of length %zu runs past the PDU (%zu bytes left)",
-				 tag, l, len - off - 4);
-			return -1;
-		}
-		const uint8_t *v = pdu + off + 4;
-		if (tag == TLVID_message_payload) {
-			payload_off = off + 4;
-			payload_len = l;
-		} else if (tag == TLVID_sar_msg_ref_num && l == 2) {
-			sref = v;
-		} else if (tag == TLVID_sar_total_segments && l == 1) {
-			stot = v;
-		} else if (tag == TLVID_sar_segment_seqnum && l == 1) {
-			sseq = v;
-		} else if (tag == TLVID_receipted_message_id && l > 0) {
-			size_t n = strnlen((const char *)v, l);
-			if (n >= sizeof(d->receipted_id))
-				n = sizeof(d->receipted_id) - 1;
-			memcpy(d->receipted_id, v, n);
-			d->receipted_id[n] = '\0';
-		} else if (tag == TLVID_message_state && l == 1) {
-			d->message_state = v[0];
-		}
-		off += 4 + l;
-	}
-	/* The mandatory part through libsmpp34, TLVs cut off: nothing for it to allocate. */
-	uint8_t copy[512];
-	struct deliver_sm_t pd;
-	if (mand + 1 > sizeof(copy)) {
-		snprintf(why, why_len, "mandatory fields of %zu bytes", mand);
+	struct deliver_tlvs t = { 0 };
+	if (deliver_tlvs(pdu, len, mand, d, &t, why, why_len) < 0 ||
+	    deliver_mandatory(pdu, mand, d, why, why_len) < 0)
 		return -1;
+	if (d->udl == 0 && t.payload_off) {
+		d->ud = pdu + t.payload_off;
+		d->udl = t.payload_len;
 	}
-	memcpy(copy, pdu, mand);
-	copy[mand] = 0;
-	cl = htonl((uint32_t)mand);
-	memcpy(copy, &cl, 4);
-	memset(&pd, 0, sizeof(pd));
-	if (smpp34_unpack(DELIVER_SM, &pd, copy, (int)mand) != 0 || pd.tlv) {
-		snprintf(why, why_len, "mandatory fields refused by libsmpp34");
-		return -1;
-	}
-	d->esm_class = pd.esm_class;
-	d->data_coding = pd.data_coding;
-	d->source_ton = pd.source_addr_ton;
-	if (pd.source_addr_ton == TON_International && pd.source_addr[0] != '+')
-		snprintf(d->from, sizeof(d->from), "+%s", (const char *)pd.source_addr);
-	else
-		snprintf(d->from, sizeof(d->from), "%s", (const char *)pd.source_addr);
-	/* short_message lies at the end of the mandatory part, in the caller's PDU. */
-	d->udl = pd.sm_length;
-	d->ud = pdu + mand - d->udl;
-	if (d->udl == 0 && payload_off) {
-		d->ud = pdu + payload_off;
-		d->udl = payload_len;
-	}
-	if (sref && stot && sseq && stot[0] >= 1 && sseq[0] >= 1 && sseq[0] <= stot[0])
-		d->sar = (struct sms_concat){ .present = true, .ref = (uint16_t)(sref[0] << 8 | sref[1]),
-					       .ref16 = true, .total = stot[0], .seq = sseq[0] };
+	if (t.sref && t.stot && t.sseq && t.stot[0] >= 1 && t.sseq[0] >= 1 && t.sseq[0] <= t.stot[0])
+		d->sar = (struct sms_concat){ .present = true,
+					       .ref = (uint16_t)(t.sref[0] << 8 | t.sref[1]),
+					       .ref16 = true, .total = t.stot[0], .seq = t.sseq[0] };
 	return 0;
+}
+
+/* What tells an SMSC's re-delivery of a message from the person writing the same words
+ * again. SMPP's deliver_sm carries no SMSC timestamp (the modems' key has one) and no
+ * message id, and an SMSC re-delivering after a lost deliver_sm_resp does so on a new PDU,
+ * usually on a new connection: its sequence_number is new too. What it repeats unchanged
+ * is what the phone put in the message: the concatenation reference of a long message
+ * (8 or 16 bits, new for each long message the phone sends) and the phone's TP-MR, which
+ * SMSCs pass as the user_message_reference TLV (new for each SMS the phone sends). With
+ * the sender, the text's hash and the day, either identifies one message: the same text
+ * from the same phone with the same reference on the same day is a re-delivery. A single
+ * part without user_message_reference has nothing of the kind: it gets no key (answering a
+ * re-delivery twice is better than ignoring a person who answered "1" twice). */
+char *smpp_dedup_key(void *ctx, const struct sms_parts_msg *m, int user_ref)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const unsigned char *c = (const unsigned char *)m->text; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	int64_t day = m->received / 86400;
+	if (m->total > 1)
+		return talloc_asprintf(ctx, "smpp1:%s:c%s%u/%u:%016" PRIx64 ":%" PRId64, m->from,
+				       m->ref16 ? "16." : "", m->ref, m->total, h, day);
+	if (user_ref >= 0)
+		return talloc_asprintf(ctx, "smpp1:%s:u%d:%016" PRIx64 ":%" PRId64, m->from,
+				       user_ref, h, day);
+	return NULL;
 }
 
 enum sms_alphabet smpp_dcs_alphabet(uint8_t dcs)

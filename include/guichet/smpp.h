@@ -94,6 +94,8 @@ struct smpp_deliver {
 	struct sms_concat sar;		/* from the sar_* TLVs, when all three are consistent */
 	char receipted_id[72];		/* receipted_message_id TLV, "" when absent */
 	int message_state;		/* message_state TLV, -1 when absent */
+	int user_ref;			/* user_message_reference TLV (the phone's TP-MR), -1
+					 * when absent */
 };
 
 /* Decodes the deliver_sm pdu (len bytes, header included). Every length (C strings,
@@ -103,6 +105,12 @@ struct smpp_deliver {
  * no byte of the PDU's content (it is logged: never libsmpp34's dump, which holds numbers). */
 int smpp_deliver_decode(const uint8_t *pdu, size_t len, struct smpp_deliver *d, char *why,
 			size_t why_len);
+/* The key under which the store recognises an SMSC's re-delivery of message m (via +
+ * key, store.h): "smpp1:<from>:<reference>:<hash of the text>:<day>", where the reference
+ * is m's concatenation reference, or user_ref (the single part's user_message_reference,
+ * -1: none). NULL when m has neither (nothing tells a re-delivery from the same words sent
+ * again), or when memory runs out. See smpp_pdu.c for why. */
+char *smpp_dedup_key(void *ctx, const struct sms_parts_msg *m, int user_ref);
 /* A sender's number in international form, so that replies, the cost guard's destinations
  * and sessions all see one spelling of a person: TON national "0612345678" or "612345678"
  * and TON unknown "0612345678" become "+33612345678" (cc "33"), TON unknown "0033…" becomes

@@ -3,6 +3,8 @@
 # flows, the demo HTTPS back-end, the durable store) answers through submit_sm.
 #  - each sample flow's transcript (flows/tests, SMS ones, exported) completes over SMPP with
 #    the replies of its .ok file;
+#  - an SMSC delivering a message again (its deliver_sm_resp lost) gets it answered once; the
+#    same words sent again by the person (a new message) are answered again;
 #  - kill -9 while submits are outstanding (the SMSC holds its answers): after a restart
 #    every reply is sent, none lost.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -180,6 +182,23 @@ S0=$SECONDS
 all_replied +336140000 10 39 60 || fail "replies lost under throttling + drop"
 ctl "throttle 0"
 echo "ok: 30 % throttling and a dropped bind through guichetd: all 30 replies sent ($((SECONDS - S0)) s)"
+
+# ---- a re-delivery is recognised, a repeated message is not ----
+num=+33615000001
+ctl "deliver single $num 38123 bonjour"
+for _ in $(seq 100); do [ "$(count "$num")" -ge 1 ] && break; sleep 0.1; done
+[ "$(count "$num")" -eq 1 ] || fail "no reply to the first message"
+acks=$(grep -c '"mo_ack"' "$T/smsc.log")
+ctl "redeliver"
+for _ in $(seq 100); do [ "$(grep -c '"mo_ack"' "$T/smsc.log")" -gt "$acks" ] && break; sleep 0.1; done
+[ "$(grep -c '"mo_ack"' "$T/smsc.log")" -gt "$acks" ] || fail "the re-delivery was not acknowledged"
+sleep 1
+[ "$(count "$num")" -eq 1 ] || fail "a re-delivered deliver_sm answered twice ($(count "$num") replies)"
+echo "ok: a re-delivered deliver_sm acknowledged and answered once"
+ctl "deliver single $num 38123 bonjour"
+for _ in $(seq 100); do [ "$(count "$num")" -ge 2 ] && break; sleep 0.1; done
+[ "$(count "$num")" -eq 2 ] || fail "the same words sent again were not answered"
+echo "ok: the same words sent again (a new message) answered again"
 
 # ---- kill -9 with submits outstanding ----
 ctl "hold 1"

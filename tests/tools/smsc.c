@@ -13,7 +13,9 @@
  *                                  latin1, udh8, udh16, sar, payload, partial (part 1 of 2 only),
  *                                  badtlv (single, then a TLV 0x0424 claiming 5000 bytes and
  *                                  carrying 5: malformed), badudh (UDHI set, UDH length 0x7F
- *                                  past the data: malformed)
+ *                                  past the data: malformed). Single parts carry a
+ *                                  user_message_reference TLV (the phone's TP-MR), counting
+ *                                  up per message as a phone's does
  *   throttle PCT | qfull PCT | error PCT STATUS   answers to submit_sm (percentages)
  *   ratelimit X                    accepts X submit_sm per second (a bucket of X/10 parts,
  *                                  at least 1), answers ESME_RTHROTTLED above; 0: no limit
@@ -29,6 +31,8 @@
  *                                  submit_sm has come back (ROK) to each of them. A text
  *                                  that is not GSM-7 goes as UCS-2; one longer than a part
  *                                  goes as concatenated parts (8-bit reference UDH)
+ *   redeliver                      the last person's message acknowledged, delivered again as
+ *                                  it was (an SMSC whose deliver_sm_resp got lost retrying)
  *   stats                          logs counters
  * Log (JSON lines): {"event":"submit",...} per submit_sm, {"event":"message",...} per complete
  * accepted reply (parts joined), {"event":"bind"...}, {"event":"mo_ack",...}, {"event":"bench"...}. */
@@ -75,6 +79,7 @@ struct mo {
 	uint16_t sar_ref;
 	uint8_t sar_total, sar_seq;
 	char receipt_id[66];		/* receipts: receipted_message_id */
+	int user_ref;			/* user_message_reference TLV, -1: none */
 	uint8_t junk[16];		/* raw bytes after the packed PDU (malformed TLVs) */
 	unsigned junk_len;
 	uint32_t seq;			/* while outstanding */
@@ -116,6 +121,8 @@ static struct {
 	bool receipts, mute_enquire, hang, hold, nagle;
 	uint64_t msg_ids;
 	struct mt *mts;
+	struct mo last_acked;		/* for redeliver */
+	bool have_last;
 	char ctlbuf[65536];
 	size_t ctllen;
 	/* bench */
@@ -252,7 +259,7 @@ static void conn_close(struct conn *c, const char *why)
 static void send_deliver(struct conn *c, struct mo *m)
 {
 	struct deliver_sm_t d;
-	tlv_t tl[4];
+	tlv_t tl[5];
 	memset(&d, 0, sizeof(d));
 	memset(tl, 0, sizeof(tl));
 	d.command_id = DELIVER_SM;
@@ -282,6 +289,11 @@ static void send_deliver(struct conn *c, struct mo *m)
 	if (m->payload_len) {
 		tl[k].tag = TLVID_message_payload; tl[k].length = (uint16_t)m->payload_len;
 		memcpy(tl[k].value.octet, m->payload, m->payload_len);
+		tl[k].next = head; head = &tl[k++];
+	}
+	if (m->user_ref >= 0) {
+		tl[k].tag = TLVID_user_message_reference; tl[k].length = 2;
+		tl[k].value.val16 = (uint16_t)m->user_ref;
 		tl[k].next = head; head = &tl[k++];
 	}
 	if (m->receipt_id[0]) {
@@ -346,6 +358,7 @@ static struct mo *mo_new(const char *from, const char *to)
 	scopy(m->from, sizeof(m->from), from);
 	scopy(m->to, sizeof(m->to), to);
 	m->bench_idx = -1;
+	m->user_ref = -1;
 	return m;
 }
 
@@ -364,6 +377,8 @@ static void cmd_deliver(const char *mode, const char *from, const char *to, cons
 	    strcmp(mode, "payload") == 0 || strcmp(mode, "badtlv") == 0 ||
 	    strcmp(mode, "badudh") == 0) {
 		struct mo *m = mo_new(from, to);
+		static unsigned tp_mr;
+		m->user_ref = (int)(tp_mr++ & 0xFF);
 		if (strcmp(mode, "badtlv") == 0) {
 			static const uint8_t j[] = { 0x04, 0x24, 0x13, 0x88, 'a', 'b', 'c', 'd', 'e' };
 			memcpy(m->junk, j, sizeof(j));
@@ -591,6 +606,16 @@ static void control_line(char *line)
 	} else if (strcmp(w, "drop") == 0) {
 		for (unsigned i = 0; i < MAX_CONN; i++)
 			conn_close(&g.conns[i], "drop command");
+	} else if (strcmp(w, "redeliver") == 0) {
+		if (g.have_last) {
+			struct mo *m = malloc(sizeof(*m));
+			if (!m)
+				abort();
+			*m = g.last_acked;
+			m->next = NULL;
+			m->not_before = 0;
+			mo_enqueue(m, false);
+		}
 	} else if (strcmp(w, "stats") == 0) {
 		unsigned q = 0;
 		for (struct mo *m = g.queue; m; m = m->next)
@@ -813,6 +838,10 @@ static void on_deliver_resp(struct conn *c, uint32_t seq, uint32_t status)
 		if (m->bench_idx < 0)
 			logj("{\"event\":\"mo_ack\",\"seq\":%u,\"receipt\":%s}\n", seq,
 			     m->esm_class & SMPP34_DELIVERY_RECEIPT ? "true" : "false");
+		if (m->bench_idx < 0 && !(m->esm_class & SMPP34_DELIVERY_RECEIPT)) {
+			g.last_acked = *m;
+			g.have_last = true;
+		}
 		free(m);
 		return;
 	}

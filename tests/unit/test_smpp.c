@@ -94,6 +94,13 @@ static void test_deliver_decode(void)
 	CU_ASSERT_EQUAL(d.sar.seq, 2);
 	CU_ASSERT_STRING_EQUAL(d.receipted_id, "abc");
 	CU_ASSERT_EQUAL(d.message_state, 2);
+	CU_ASSERT_EQUAL(d.user_ref, -1);
+
+	/* user_message_reference: the phone's TP-MR, for the dedup key. */
+	const uint8_t umr[] = { 0x02, 0x04, 0, 2, 0x00, 0x2A };
+	n = build_deliver(pdu, "33612345678", 1, 0, "1", umr, sizeof(umr));
+	CU_ASSERT_EQUAL_FATAL(smpp_deliver_decode(pdu, n, &d, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(d.user_ref, 42);
 
 	/* message_payload stands for an empty short_message; a national number stays as is. */
 	const uint8_t pl[] = { 0x04, 0x24, 0, 3, 'a', 'b', 'c' };
@@ -142,6 +149,36 @@ static void test_deliver_decode(void)
 			talloc_free(c);
 		}
 	}
+}
+
+/* The key that recognises an SMSC's re-delivery: the same for the same message delivered
+ * again, different for the same words sent again (a new reference), none when the message
+ * carries no reference to tell the two apart. */
+static void test_dedup_key(void)
+{
+	struct sms_parts_msg m = { .from = "+33612345678", .text = "1", .total = 1,
+				   .received = 1764500000 };
+	char *a = smpp_dedup_key(ctx, &m, 42), *b = smpp_dedup_key(ctx, &m, 42);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_STRING_EQUAL(a, b);
+	m.received += 600;	/* re-delivered ten minutes later: still the same message */
+	CU_ASSERT_STRING_EQUAL(smpp_dedup_key(ctx, &m, 42), a);
+	CU_ASSERT_STRING_NOT_EQUAL(smpp_dedup_key(ctx, &m, 43), a);	/* sent again */
+	CU_ASSERT_PTR_NULL(smpp_dedup_key(ctx, &m, -1));
+	m.text = "2";
+	CU_ASSERT_STRING_NOT_EQUAL(smpp_dedup_key(ctx, &m, 42), a);
+	m.from = "+33612345679";
+	m.text = "1";
+	CU_ASSERT_STRING_NOT_EQUAL(smpp_dedup_key(ctx, &m, 42), a);
+	/* A long message: its concatenation reference, whatever the TLV. */
+	struct sms_parts_msg l = { .from = "+33612345678", .text = "un long texte", .total = 2,
+				   .have = 2, .ref = 7, .received = 1764500000 };
+	char *c = smpp_dedup_key(ctx, &l, -1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	l.ref = 8;
+	CU_ASSERT_STRING_NOT_EQUAL(smpp_dedup_key(ctx, &l, -1), c);
+	CU_ASSERT_PTR_NULL(strstr(c, "un long"));	/* the text itself is not in the key */
 }
 
 static void test_decode(void)
@@ -457,6 +494,7 @@ int main(void)
 	CU_add_test(s, "deliver_sm decoding", test_deliver_decode);
 	CU_add_test(s, "senders in international form", test_number_international);
 	CU_add_test(s, "decode", test_decode);
+	CU_add_test(s, "dedup key", test_dedup_key);
 	CU_add_test(s, "encode and split", test_encode);
 	CU_add_test(s, "status classes", test_status);
 	CU_add_test(s, "receipts", test_receipt);
