@@ -1,0 +1,230 @@
+/* The PostgreSQL store: inbound messages, the outbox (claimed with FOR UPDATE SKIP LOCKED
+ * so that two hosts never hand the same row to a transport) and the SMSC's ids of the parts
+ * sent (delivery receipts after a restart). */
+#include <string.h>
+#include <time.h>
+
+#include "guichet/store_pg.h"
+
+/* --- inbound --- */
+
+int pg_inbound_add(struct store *st, struct store_inbound *in)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	PGresult *r;
+	int n;
+
+	p_int(&p, in->channel);
+	p_text(&p, in->via);
+	p_text(&p, in->from);
+	p_text(&p, in->text);
+	p_int(&p, in->received);
+	p_text(&p, in->dedup);
+	r = pg_run(q, "inbound_add",
+		   "INSERT INTO inbound(channel, via, sender, body, received, dedup)"
+		   " VALUES ($1, $2, $3, $4, $5, $6)"
+		   " ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id",
+		   &p, 0);
+	if (!r)
+		return -1;
+	n = PQntuples(r);
+	if (n > 0)
+		in->id = col_int(r, 0, 0);
+	PQclear(r);
+	return n > 0 ? 0 : 1;
+}
+
+int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql)
+{
+	struct params p = { .n = 0 };
+	int n;
+
+	p_int(&p, id);
+	n = pg_change(pg_of(st), what, sql, &p);
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+int pg_inbound_done(struct store *st, int64_t id)
+{
+	return pg_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
+}
+
+int pg_inbound_forget(struct store *st, int64_t id)
+{
+	return pg_by_id(st, id, "inbound_forget",
+			"UPDATE inbound SET body = NULL, dedup = NULL WHERE id = $1");
+}
+
+int pg_inbound_pending(struct store *st,
+		       void (*fn)(void *data, const struct store_inbound *in), void *data)
+{
+	struct pg *q = pg_of(st);
+	PGresult *r = pg_run(q, "inbound_pending",
+			     "SELECT id, channel, via, sender, body, received, dedup FROM inbound"
+			     " WHERE NOT done ORDER BY id", NULL, 0);
+	int i, n;
+
+	if (!r)
+		return -1;
+	/* The rows are all in r before the first call: fn may use the store. */
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		struct store_inbound in = {
+			.id = col_int(r, i, 0),
+			.channel = (enum channel)col_int(r, i, 1),
+			.via = PQgetvalue(r, i, 2),
+			.from = PQgetvalue(r, i, 3),
+			.text = PQgetvalue(r, i, 4),
+			.received = col_int(r, i, 5),
+			.dedup = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+		};
+		fn(data, &in);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* --- outbound --- */
+
+int pg_outbound_add(struct store *st, struct store_outbound *out)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	PGresult *r;
+
+	p_text(&p, out->via);
+	p_text(&p, out->to);
+	p_text(&p, out->text);
+	p_int(&p, out->coding);
+	p_int(&p, out->parts);
+	p_int(&p, out->attempts);
+	p_int(&p, out->not_before);
+	p_int(&p, (int64_t)time(NULL));
+	r = pg_run(q, "outbound_add",
+		   "INSERT INTO outbound(via, recipient, body, coding, parts, attempts,"
+		   " not_before_ms, state, created) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)"
+		   " RETURNING id", &p, 0);
+	if (!r)
+		return -1;
+	out->id = col_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int pg_outbound_due(struct store *st, const char *via, int64_t now_ms,
+		    struct store_outbound *out, unsigned max, void *ctx)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	PGresult *r;
+	int i, n;
+
+	if (max == 0)
+		return 0;
+	if (pg_lease(q, false) < 0)
+		return -1;
+	p_text(&p, via);
+	p_int(&p, now_ms);
+	p_int(&p, max);
+	/* SKIP LOCKED: rows another host is handing out right now are not ours to read. */
+	r = pg_run(q, "outbound_due",
+		   "SELECT id, via, recipient, body, coding, parts, attempts, not_before_ms"
+		   " FROM outbound WHERE state = 'queued' AND not_before_ms <= $2"
+		   " AND ($1::text IS NULL OR via = $1) ORDER BY id LIMIT $3"
+		   " FOR UPDATE SKIP LOCKED", &p, 0);
+	if (!r)
+		return -1;
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		struct store_outbound *o = &out[i];
+
+		o->id = col_int(r, i, 0);
+		o->via = col_text_nn(ctx, r, i, 1);
+		o->to = col_text_nn(ctx, r, i, 2);
+		o->text = col_text_nn(ctx, r, i, 3);
+		o->coding = col_int(r, i, 4) == TEXT_UCS2 ? TEXT_UCS2 : TEXT_GSM7;
+		o->parts = (unsigned)col_int(r, i, 5);
+		o->attempts = (unsigned)col_int(r, i, 6);
+		o->not_before = col_int(r, i, 7);
+		if (!o->via || !o->to || !o->text) {
+			snprintf(q->err, sizeof(q->err), "outbound_due: out of memory");
+			PQclear(r);
+			return -1;
+		}
+	}
+	PQclear(r);
+	return n;
+}
+
+int pg_outbound_taken(struct store *st, int64_t id)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	int n;
+
+	p_int(&p, id);
+	p_int(&p, q->host);
+	n = pg_change(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
+		      " attempts = attempts + 1, taken_by = $2 WHERE id = $1 AND state = 'queued'", &p);
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+int pg_outbound_sent(struct store *st, int64_t id)
+{
+	return pg_by_id(st, id, "outbound_sent", "UPDATE outbound SET state = 'sent', body = NULL,"
+			" recipient = NULL, taken_by = NULL WHERE id = $1 AND state IN ('queued', 'taken')");
+}
+
+int pg_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up)
+{
+	struct params p = { .n = 0 };
+	int n;
+
+	if (give_up)
+		return pg_by_id(st, id, "outbound_failed", "UPDATE outbound SET state = 'dead',"
+				" taken_by = NULL WHERE id = $1 AND state IN ('queued', 'taken')");
+	p_int(&p, id);
+	p_int(&p, not_before_ms);
+	n = pg_change(pg_of(st), "outbound_failed", "UPDATE outbound SET state = 'queued',"
+		      " not_before_ms = $2, taken_by = NULL WHERE id = $1 AND state IN ('queued', 'taken')",
+		      &p);
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+/* --- the SMSC's ids of sent parts --- */
+
+int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote)
+{
+	struct params p = { .n = 0 };
+
+	p_text(&p, via);
+	p_text(&p, remote);
+	p_int(&p, id);
+	p_int(&p, (int64_t)time(NULL));
+	return pg_change(pg_of(st), "outbound_remote", "INSERT INTO remote_ids(via, remote,"
+			 " outbound_id, created) VALUES ($1, $2, $3, $4) ON CONFLICT (via, remote)"
+			 " DO UPDATE SET outbound_id = excluded.outbound_id, created = excluded.created",
+			 &p) < 0 ? -1 : 0;
+}
+
+int pg_outbound_by_remote(struct store *st, const char *via, const char *remote,
+			  int64_t *id)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	PGresult *r;
+	int rc;
+
+	p_text(&p, via);
+	p_text(&p, remote);
+	r = pg_run(q, "outbound_by_remote", "SELECT outbound_id FROM remote_ids"
+		   " WHERE via = $1 AND remote = $2", &p, 0);
+	if (!r)
+		return -1;
+	rc = PQntuples(r) ? 0 : 1;
+	if (rc == 0)
+		*id = col_int(r, 0, 0);
+	PQclear(r);
+	return rc;
+}

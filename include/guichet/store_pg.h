@@ -1,0 +1,145 @@
+/* The PostgreSQL store's modules (daemon/store_pg*.c): what they share. Not for the rest
+ * of the daemon, which sees the store only through store.h. Their functions are named pg_*.
+ *
+ * store_pg.c          the connection, transactions, the hosts' leases, upkeep, opening
+ * store_pg_schema.c   the schema and its migrations
+ * store_pg_queue.c    inbound, the outbox, the SMSC's ids of sent parts
+ * store_pg_session.c  sessions
+ * store_pg_sched.c    the schedule, consent, the cost guard's spend */
+#ifndef GUICHET_STORE_PG_H
+#define GUICHET_STORE_PG_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <libpq-fe.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/store.h"
+
+#define LEASE_S 60		/* a host silent that long is dead: its taken rows return */
+#define RENEW_S 10		/* how often a host renews its lease (at most) */
+
+struct pg {
+	PGconn *db;
+	int64_t host;		/* this open store's id in hosts and outbound.taken_by */
+	int64_t renewed;	/* when the lease was last renewed (unix s) */
+	char err[256];
+};
+
+/* Parameters as text, built on the stack. */
+#define PMAX 16
+struct params {
+	const char *v[PMAX];
+	int len[PMAX], fmt[PMAX];
+	char buf[PMAX][24];
+	int n;
+};
+
+static inline void p_int(struct params *p, int64_t x)
+{
+	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%" PRId64, x);
+	p->v[p->n] = p->buf[p->n];
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
+}
+
+static inline void p_text(struct params *p, const char *s)
+{
+	p->v[p->n] = s;
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
+}
+
+static inline void p_bin(struct params *p, const void *d, size_t len)
+{
+	p->v[p->n] = d;
+	p->len[p->n] = (int)len;
+	p->fmt[p->n++] = 1;
+}
+
+static inline struct pg *pg_of(struct store *st)
+{
+	return st->priv;
+}
+
+
+static inline int64_t col_int(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static inline char *col_text(void *ctx, const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : talloc_strdup(ctx, PQgetvalue(r, row, col));
+}
+
+static inline char *col_text_nn(void *ctx, const PGresult *r, int row, int col)
+{
+	return talloc_strdup(ctx, PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+/* 0 when a row changed, 1 when none did, -1 on error (n from pg_change). */
+static inline int changed(int n)
+{
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
+/* Sets q->err to "what: the server's message" (r's, else the connection's); returns -1. */
+int pg_fail(struct pg *q, const char *what, const PGresult *r);
+/* Runs sql; the result on success (PQclear it), NULL with q->err set. binary: results in
+ * binary format (only for the session rows). */
+PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct params *p,
+		 int binary);
+/* Runs a change: the number of rows changed, or -1. */
+int pg_change(struct pg *q, const char *what, const char *sql, const struct params *p);
+/* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
+int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);
+bool pg_in_tx(struct pg *q);
+/* Renews this host's lease and returns gone hosts' rows to the queue, at most every
+ * RENEW_S unless force. 0 or -1. */
+int pg_lease(struct pg *q, bool force);
+/* Creates or migrates the schema (store_pg_schema.c). 0, or -1 with err set. */
+int pg_migrate(struct pg *q, char *err, size_t err_len);
+
+/* The operations of store.h, by module. */
+int pg_inbound_add(struct store *st, struct store_inbound *in);
+int pg_inbound_done(struct store *st, int64_t id);
+int pg_inbound_forget(struct store *st, int64_t id);
+int pg_inbound_pending(struct store *st, void (*fn)(void *data, const struct store_inbound *in),
+		       void *data);
+int pg_outbound_add(struct store *st, struct store_outbound *out);
+int pg_outbound_due(struct store *st, const char *via, int64_t now_ms,
+		    struct store_outbound *out, unsigned max, void *ctx);
+int pg_outbound_taken(struct store *st, int64_t id);
+int pg_outbound_sent(struct store *st, int64_t id);
+int pg_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote);
+int pg_outbound_by_remote(struct store *st, const char *via, const char *remote, int64_t *id);
+
+int pg_session_get(struct store *st, const char *key, struct session *s, void *ctx);
+int pg_session_put(struct store *st, const struct session *s);
+int pg_session_del(struct store *st, const char *key);
+int pg_session_each(struct store *st, void (*fn)(void *data, const struct session *s),
+		    void *data, void *ctx);
+
+int pg_schedule_add(struct store *st, struct store_scheduled *m);
+int pg_schedule_get(struct store *st, int64_t id, struct store_scheduled *m, void *ctx);
+int pg_schedule_due(struct store *st, int64_t now_ms, struct store_scheduled *out,
+		    unsigned max, void *ctx);
+int pg_schedule_next(struct store *st, int64_t *when_ms);
+int pg_schedule_mark(struct store *st, int64_t id, enum sched_status status,
+		     const char *reason, int64_t send_at_ms, int64_t outbound_id);
+int pg_schedule_outbound_status(struct store *st, int64_t outbound_id,
+				enum sched_status status, const char *reason);
+int pg_schedule_cancel(struct store *st, int64_t id);
+int pg_schedule_cancel_ref(struct store *st, const char *reference, const char *to);
+int pg_optout_set(struct store *st, const char *number, int64_t since);
+int pg_optout_clear(struct store *st, const char *number);
+int pg_optout_is(struct store *st, const char *number);
+int pg_spend_add(struct store *st, int64_t day, const char *via, unsigned parts);
+int pg_spend_get(struct store *st, int64_t day,
+		 void (*fn)(void *data, const char *via, uint64_t parts), void *data);
+
+#endif
