@@ -76,7 +76,7 @@ struct del_job {
 	struct sms_loc loc[];
 };
 
-enum ev_kind { EV_PARTS, EV_SENT, EV_FAILED, EV_UP, EV_DOWN, EV_SIGNAL };
+enum ev_kind { EV_PARTS, EV_REPORTS, EV_SENT, EV_FAILED, EV_UP, EV_DOWN, EV_SIGNAL };
 
 struct modem_ev {
 	struct llist_head list;
@@ -87,6 +87,9 @@ struct modem_ev {
 	char why[160];
 	unsigned n;
 	struct sms_part *parts;	/* EV_PARTS: n parts, malloc'd */
+	struct sms_report *reports;	/* EV_REPORTS: n reports, malloc'd */
+	unsigned nrefs;		/* EV_SENT: the message reference of each part, -1 unknown */
+	int refs[GSM_MAX_MULTI_SMS];
 };
 
 struct modem {
@@ -132,7 +135,7 @@ struct modem {
 /* Counted on the loop only (rate_ctr is not thread-safe): /metrics and the counters line. */
 enum modem_ctr {
 	MODEM_CTR_PARTS_IN, MODEM_CTR_RECEIVED, MODEM_CTR_SENT, MODEM_CTR_PARTS_OUT,
-	MODEM_CTR_FAILURES, MODEM_CTR_RESETS, MODEM_CTR_INCOMPLETE,
+	MODEM_CTR_FAILURES, MODEM_CTR_RESETS, MODEM_CTR_INCOMPLETE, MODEM_CTR_REPORTS,
 	_MODEM_CTR_N
 };
 static const struct rate_ctr_desc modem_ctr_desc[] = {
@@ -143,6 +146,7 @@ static const struct rate_ctr_desc modem_ctr_desc[] = {
 	[MODEM_CTR_FAILURES] = { "failures", "Messages the modem failed to send" },
 	[MODEM_CTR_RESETS] = { "resets", "Times the modem went down after having been up" },
 	[MODEM_CTR_INCOMPLETE] = { "incomplete", "Messages released with parts missing" },
+	[MODEM_CTR_REPORTS] = { "status_reports", "Status reports read from the SIM" },
 };
 static const struct rate_ctr_group_desc modem_ctrg_desc = {
 	.group_name_prefix = "modem",
@@ -200,7 +204,8 @@ struct mthread {
 	int64_t scan_ms;		/* how long the last inbox scan took */
 	unsigned backoff_s, errs;
 	bool got_status;
-	int status;
+	int status, mr;			/* the status callback's: 0 = sent, message reference */
+	int refs[GSM_MAX_MULTI_SMS];	/* the job's parts' message references */
 	bool aborted;			/* libGammu's abort flag is set on s: replace s */
 	int64_t status_max_ms;		/* longest a part's status took (0: none seen yet) */
 	char down_why[160];
@@ -399,9 +404,9 @@ static void health_error(struct mthread *th, GSM_Error e, const char *what)
 static void status_cb(GSM_StateMachine *s, int status, int mr, void *user)
 {
 	(void)s;
-	(void)mr;
 	struct mthread *th = user;
 	th->status = status;
+	th->mr = mr;
 	th->got_status = true;
 }
 
@@ -549,14 +554,70 @@ static void unreadable_log(struct mthread *th, int location, GSM_Error e)
 	     "left on the SIM, skipped", location, GSM_ErrorString(e));
 }
 
-/* Reads the inbox once; hands every part not handed yet to the loop. */
+/* What one inbox scan found and has not handed over yet (malloc'd, POLL_BATCH each). */
+struct scan {
+	struct sms_part *parts;
+	struct sms_report *reports;
+	unsigned n, nrep;
+};
+
+/* Copies sms into the scan unless it was handed over already. False when out of memory. */
+static bool scan_take(struct mthread *th, struct scan *sc, const GSM_SMSMessage *sms)
+{
+	struct sms_loc loc = { sms->Folder, sms->Location };
+	bool found;
+	seen_find(th, loc_key(loc), &found);
+	if (found)
+		return true;
+	if (sms->PDU == SMS_Status_Report) {
+		if (!sc->reports && !(sc->reports = malloc(POLL_BATCH * sizeof(*sc->reports))))
+			return false;
+		if (!seen_add(th, loc_key(loc)))
+			return false;
+		sc->reports[sc->nrep++] = (struct sms_report){ .loc = loc,
+			.ref = sms->MessageReference, .status = sms->DeliveryStatus };
+		return true;
+	}
+	if (!sc->parts && !(sc->parts = malloc(POLL_BATCH * sizeof(*sc->parts))))
+		return false;
+	if (!seen_add(th, loc_key(loc)))
+		return false;
+	sms_part_from_gammu(&sc->parts[sc->n++], sms);
+	return true;
+}
+
+/* Posts what the scan found to the loop. Without memory for an event, what it held is
+ * forgotten as handed over, so the next scan reads it again. */
+static void scan_post(struct mthread *th, struct scan *sc)
+{
+	struct modem_ev *ev;
+	if (sc->n && (ev = ev_new(EV_PARTS))) {
+		ev->n = sc->n;
+		ev->parts = sc->parts;
+		sc->parts = NULL;
+		post(th->m, ev);
+	}
+	if (sc->nrep && (ev = ev_new(EV_REPORTS))) {
+		ev->n = sc->nrep;
+		ev->reports = sc->reports;
+		sc->reports = NULL;
+		post(th->m, ev);
+	}
+	for (unsigned i = 0; sc->parts && i < sc->n; i++)
+		seen_del(th, loc_key(sc->parts[i].loc));
+	for (unsigned i = 0; sc->reports && i < sc->nrep; i++)
+		seen_del(th, loc_key(sc->reports[i].loc));
+	free(sc->parts);
+	free(sc->reports);
+}
+
+/* Reads the inbox once; hands every part and status report not handed yet to the loop. */
 static void do_poll(struct mthread *th)
 {
 	struct modem *m = th->m;
 	int64_t started = clock_mono_ms();
 	GSM_MultiSMSMessage *in = th->in;
-	struct sms_part *parts = NULL;
-	unsigned n = 0;
+	struct scan sc = { 0 };
 	bool start = true, more = false;
 	unsigned skipped = 0;
 	GSM_Error err;
@@ -586,20 +647,12 @@ static void do_poll(struct mthread *th)
 		start = false;
 		for (int i = 0; i < in->Number && i < GSM_MAX_MULTI_SMS; i++) {
 			const GSM_SMSMessage *sms = &in->SMS[i];
-			if (sms->PDU != SMS_Deliver)
-				continue;
-			struct sms_loc loc = { sms->Folder, sms->Location };
-			bool found;
-			seen_find(th, loc_key(loc), &found);
-			if (found)
-				continue;
-			if (!parts && !(parts = malloc(POLL_BATCH * sizeof(*parts))))
+			if ((sms->PDU == SMS_Deliver || sms->PDU == SMS_Status_Report) &&
+			    !scan_take(th, &sc, sms))
 				break;
-			if (!seen_add(th, loc_key(loc)))
-				break;
-			sms_part_from_gammu(&parts[n++], sms);
 		}
-		if (n >= POLL_BATCH - GSM_MAX_MULTI_SMS) {
+		if (sc.n >= POLL_BATCH - GSM_MAX_MULTI_SMS ||
+		    sc.nrep >= POLL_BATCH - GSM_MAX_MULTI_SMS) {
 			more = true;
 			break;
 		}
@@ -614,19 +667,7 @@ static void do_poll(struct mthread *th)
 			post_simple(m, EV_UP, 0, false, 0, NULL);
 		}
 	}
-	if (n) {
-		struct modem_ev *ev = ev_new(EV_PARTS);
-		if (ev) {
-			ev->n = n;
-			ev->parts = parts;
-			post(m, ev);
-			parts = NULL;
-		} else {
-			for (unsigned i = 0; i < n; i++)
-				seen_del(th, loc_key(parts[i].loc));
-		}
-	}
-	free(parts);
+	scan_post(th, &sc);
 	int64_t end = clock_mono_ms();
 	th->scan_ms = end - started;
 	int64_t gap = m->def.poll_ms;
@@ -720,7 +761,8 @@ static int encode_job(struct mthread *th)
 	}
 	for (int i = 0; i < th->out->Number; i++) {
 		GSM_SMSMessage *sms = &th->out->SMS[i];
-		sms->PDU = SMS_Submit;
+		/* libGammu's way of setting TP-SRR in a submit. */
+		sms->PDU = th->m->def.status_reports ? SMS_Status_Report : SMS_Submit;
 		sms->SMSC.Location = 1;
 		unicode_from_ascii(sms->Number, GSM_MAX_NUMBER_LENGTH, j->to);
 	}
@@ -745,7 +787,7 @@ static void do_send(struct mthread *th)
 	}
 	GSM_SMSMessage *sms = &th->out->SMS[th->part];
 	th->got_status = false;
-	th->status = -1;
+	th->status = th->mr = -1;
 	GSM_SetSendSMSStatusCallback(th->s, status_cb, th);
 	cmd_begin(th);
 	GSM_Error err = cmd_end(th, GSM_SendSMS(th->s, sms));
@@ -790,10 +832,18 @@ static void do_send(struct mthread *th)
 		th->job = NULL;
 		return;
 	}
+	th->refs[th->part] = th->mr;
 	if (++th->part < th->nparts)
 		return;
 	write_sent_log(th, th->job);
-	post_simple(m, EV_SENT, th->job->id, false, th->nparts, NULL);
+	struct modem_ev *ev = ev_new(EV_SENT);
+	if (ev) {	/* out of memory: the reply stays "taken" until the next start */
+		ev->id = th->job->id;
+		ev->value = th->nparts;
+		ev->nrefs = (unsigned)th->nparts;
+		memcpy(ev->refs, th->refs, (size_t)th->nparts * sizeof(th->refs[0]));
+		post(m, ev);
+	}
 	free(th->job);
 	th->job = NULL;
 }
@@ -1189,6 +1239,51 @@ static void modem_timer_cb(void *data)
 }
 
 
+int sms_report_outcome(int status, char *stat, size_t len)
+{
+	/* 3GPP TS 23.040 9.2.3.15: 0x00-0x1F the transaction is completed (received,
+	 * forwarded, replaced), 0x20-0x3F the SMSC still tries, 0x40-0x5F a permanent error,
+	 * 0x60-0x7F a temporary error the SMSC no longer retries, 0x80-0xFF reserved. */
+	if (status >= 0 && status < 0x20) {
+		snprintf(stat, len, "DELIVRD");
+		return 1;
+	}
+	if (status >= 0x40 && status < 0x80) {
+		snprintf(stat, len, "%s 0x%02X", status == 0x46 || status == 0x65 ? "EXPIRED"
+						 : "UNDELIV", (unsigned)status);
+		return 0;
+	}
+	snprintf(stat, len, "0x%02X", (unsigned)status & 0xff);
+	return -1;
+}
+
+/* Status reports read from the SIM: each final one to the sink (the store finds its message
+ * by modem and reference), then all deleted, pending ones too (a final one follows). */
+static void modem_reports(struct modem *m, const struct sms_report *r, unsigned n)
+{
+	struct sms_sink *sink = &m->pool->sink;
+	struct log_fields f = modem_fields(m);
+	struct del_job *d = malloc(sizeof(*d) + n * sizeof(struct sms_loc));
+	if (d)
+		d->n = 0;
+	for (unsigned i = 0; i < n; i++) {
+		char stat[24], ref[8];
+		int outcome = sms_report_outcome(r[i].status, stat, sizeof(stat));
+		modem_count(m, MODEM_CTR_REPORTS, 1);
+		snprintf(ref, sizeof(ref), "%d", r[i].ref);
+		glog(GLOG_MODEM, outcome == 0 ? LOGL_NOTICE : LOGL_DEBUG, &f,
+		     "status report for reference %s: %s", ref, stat);
+		if (outcome >= 0 && sink->receipt)
+			sink->receipt(sink->data, 0, m->def.name, ref, outcome == 1, stat);
+		if (d)
+			d->loc[d->n++] = r[i].loc;
+	}
+	/* Without memory for the delete job the reports stay on the SIM; read again at the
+	 * next start, they only say the same again. */
+	if (d)
+		to_thread(m, &d->list, &m->dels);
+}
+
 static void handle_event(struct modem *m, struct modem_ev *ev)
 {
 	struct sms_sink *sink = &m->pool->sink;
@@ -1205,10 +1300,21 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 				     "out of memory: a part stays on the SIM until the next start");
 		}
 		break;
+	case EV_REPORTS:
+		modem_reports(m, ev->reports, ev->n);
+		break;
 	case EV_SENT:
 		m->queued--;
 		modem_count(m, MODEM_CTR_SENT, 1);
 		modem_count(m, MODEM_CTR_PARTS_OUT, (unsigned)ev->value);
+		/* Before the sent mark: the router writes both in one batch, in this order. */
+		for (unsigned i = 0; m->def.status_reports && sink->remote_id && i < ev->nrefs; i++) {
+			char ref[8];
+			if (ev->refs[i] < 0 || ev->refs[i] > 255)
+				continue;
+			snprintf(ref, sizeof(ref), "%d", ev->refs[i]);
+			sink->remote_id(sink->data, ev->id, m->def.name, ref);
+		}
 		if (sink->sent)
 			sink->sent(sink->data, ev->id);
 		break;
@@ -1265,6 +1371,7 @@ static int modem_fd_cb(struct osmo_fd *ofd, unsigned int what)
 		handle_event(m, ev);
 		parts |= ev->kind == EV_PARTS;
 		free(ev->parts);
+		free(ev->reports);
 		free(ev);
 	}
 	if (parts)
@@ -1289,6 +1396,7 @@ static void free_records(struct modem *m)
 	llist_for_each_entry_safe(ev, et, &m->events, list) {
 		llist_del(&ev->list);
 		free(ev->parts);
+		free(ev->reports);
 		free(ev);
 	}
 }

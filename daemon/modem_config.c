@@ -8,7 +8,7 @@
 
 static const char *const modem_keys[] = {
 	"name", "device", "connection", "model", "pin", "rate", "poll_ms",
-	"reassembly_timeout", "sent_log",
+	"reassembly_timeout", "sent_log", "status_reports",
 };
 
 /* Relative paths are taken from the config's directory (as config_path() does). */
@@ -93,6 +93,10 @@ int modem_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct conf
 		opt_uint(y, it, "poll_ms", &d->poll_ms, 10, 600000, &errs);
 		yaml_node_t *rt = ydoc_get(y, it, "reassembly_timeout");
 		if (rt && ydoc_duration(y, rt, &d->reassembly_timeout_s) < 0)
+			errs++;
+		d->status_reports = true;
+		yaml_node_t *sr = ydoc_get(y, it, "status_reports");
+		if (sr && ydoc_bool(y, sr, &d->status_reports) < 0)
 			errs++;
 
 		if (!d->name || !d->name[0]) {

@@ -18,6 +18,13 @@
  * (GSM-7 or UCS-2, never a substitution), splits it, sends part by part at the configured
  * rate while still polling between parts, and the loop reports sink.sent / sink.failed.
  *
+ * Delivery status: with status_reports, each part is sent asking for an SMS-STATUS-REPORT;
+ * the message reference (TP-MR) the modem gives each part becomes its remote id
+ * (sink.remote_id: via = the modem's name, remote = the reference in decimal), kept in the
+ * store. A status report read from the SIM is handed to sink.receipt with id 0, so the store
+ * finds the message by modem and reference, after a restart too; it is then deleted. The
+ * reference is one octet: the newest part sent with it wins.
+ *
  * Health: timeouts and repeated errors take a modem down (logged once), the thread
  * terminates the connection and reconnects with backoff (logged once when back); replies
  * queued to a down modem fail as temporary so the router can retry them elsewhere. */
@@ -51,6 +58,7 @@ struct modem_def {
 	unsigned rate;			/* parts per minute, 0: as fast as the modem goes */
 	unsigned poll_ms;		/* inbox poll period */
 	unsigned reassembly_timeout_s;	/* release incomplete concatenated messages after */
+	bool status_reports;		/* ask the network for a status report of each part */
 };
 
 struct modem_config {
@@ -115,6 +123,18 @@ void sms_part_set_ucs2(struct sms_part *p, const uint8_t *ucs2, size_t units);
 void sms_part_input(const struct sms_part *p, int64_t received, struct sms_part_in *in);
 uint64_t sms_loc_handle(struct sms_loc loc);
 struct sms_loc sms_handle_loc(uint64_t handle);
+
+/* A status report read from one location (thread side, copied out of libGammu). */
+struct sms_report {
+	struct sms_loc loc;
+	int ref;		/* TP-MR of the part it is about, 0..255 */
+	int status;		/* TP-ST (3GPP TS 23.040 9.2.3.15) */
+};
+
+/* What a status report's TP-ST says about its part: 1 delivered, 0 failed for good (the
+ * SMSC gave up; stat, e.g. "UNDELIV 0x41", becomes the message's reason), -1 not final
+ * (the SMSC still tries, or a reserved value): nothing to record. */
+int sms_report_outcome(int status, char *stat, size_t len);
 
 /* A message ready for the sink: complete, or released incomplete (timeout, bound). */
 struct sms_msg {

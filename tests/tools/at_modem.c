@@ -15,7 +15,8 @@
  *                included) on the SIM as it is, announced with TPDU length LEN (default:
  *                what the hex holds): malformed PDUs for the fault tests.
  *     -l LINK    symlink made to the pty's slave (replaced when the line is dropped)
- *     -s FILE    every submitted PDU, decoded, as a JSON line {"to","text","udh","pdu",...}
+ *     -s FILE    every submitted PDU, decoded, as a JSON line {"to","text","udh","pdu",...,
+ *                "mr" (the reference answered), "srr" (a status report was requested)}
  *     -c FILE    control file, re-read every 100 ms: "ok" (or absent), "stall" (read
  *                commands, answer nothing), "error" (answer ERROR to everything), "drop"
  *                (close the pty and open a new one, once per write of the file), "junk"
@@ -386,7 +387,7 @@ static void scan_inbox(void)
 
 /* ---- sent PDUs ---- */
 
-static void record_submit(const char *pduhex)
+static void record_submit(const char *pduhex, unsigned mr)
 {
 	size_t n = strlen(pduhex) / 2;
 	uint8_t *b = malloc(n + 1);
@@ -399,9 +400,12 @@ static void record_submit(const char *pduhex)
 	size_t pos = 0;
 	char to[256] = "", text[4096] = "", udh[300] = "";
 	const char *coding = "?";
+	bool srr = false;
 	GSM_Error err = GSM_DecodePDUFrame(GSM_GetGlobalDebug(), sms, b, n, &pos, TRUE);
 	if (err == ERR_NONE) {
 		EncodeUTF8(to, sms->Number);
+		/* TP-SRR, bit 5 of the first octet after the SMSC address */
+		srr = n > (size_t)b[0] + 1 && (b[b[0] + 1] & 0x20);
 		if (sms->Coding != SMS_Coding_8bit)
 			EncodeUTF8(text, sms->Text);
 		if (sms->UDH.Type != UDH_NoUDH)
@@ -410,8 +414,9 @@ static void record_submit(const char *pduhex)
 			 : sms->Coding == SMS_Coding_8bit		     ? "8bit"
 									     : "gsm7";
 	}
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "to", to, "text", text, "udh", udh,
-			      "coding", coding, "pdu", pduhex, "time", (json_int_t)time(NULL));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:b}", "to", to, "text", text,
+			      "udh", udh, "coding", coding, "pdu", pduhex, "time",
+			      (json_int_t)time(NULL), "mr", (int)mr, "srr", srr);
 	char *line = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (M.sent && line) {
@@ -564,8 +569,8 @@ static void submit_done(char *pdu)
 		at_error();
 		return;
 	}
-	record_submit(pdu);
 	M.mr = (M.mr + 1) & 0xff;
+	record_submit(pdu, M.mr);
 	snprintf(M.pending_answer, sizeof(M.pending_answer), "\r\n+CMGS: %u\r\n\r\nOK\r\n", M.mr);
 	M.answer_at = now_ms() + M.delay_ms;
 	logf_("part submitted (mr %u)", M.mr);

@@ -1,7 +1,7 @@
 /* Modem transport, pure parts: UDH concatenation headers, part decoding (8-bit, UCS-2 with
  * surrogate pairs split across parts), reassembly in any order, duplicates, missing parts
- * released after the timeout, the bound on waiting messages, dedup keys, and the `modems:`
- * config section with located errors. */
+ * released after the timeout, the bound on waiting messages, dedup keys, what a status
+ * report's TP-ST says, and the `modems:` config section with located errors. */
 #include <stdio.h>
 #include <string.h>
 #include <CUnit/Basic.h>
@@ -265,6 +265,24 @@ static void test_dedup(void)
 	talloc_free(r);
 }
 
+/* TP-ST (23.040 9.2.3.15) -> delivered / failed for good / nothing yet. */
+static void test_report_outcome(void)
+{
+	char stat[24];
+	CU_ASSERT_EQUAL(sms_report_outcome(0x00, stat, sizeof(stat)), 1);
+	CU_ASSERT_STRING_EQUAL(stat, "DELIVRD");
+	CU_ASSERT_EQUAL(sms_report_outcome(0x02, stat, sizeof(stat)), 1);	/* replaced */
+	CU_ASSERT_EQUAL(sms_report_outcome(0x20, stat, sizeof(stat)), -1);	/* congestion */
+	CU_ASSERT_EQUAL(sms_report_outcome(0x25, stat, sizeof(stat)), -1);
+	CU_ASSERT_EQUAL(sms_report_outcome(0x41, stat, sizeof(stat)), 0);	/* incompatible */
+	CU_ASSERT_STRING_EQUAL(stat, "UNDELIV 0x41");
+	CU_ASSERT_EQUAL(sms_report_outcome(0x46, stat, sizeof(stat)), 0);	/* validity over */
+	CU_ASSERT_STRING_EQUAL(stat, "EXPIRED 0x46");
+	CU_ASSERT_EQUAL(sms_report_outcome(0x62, stat, sizeof(stat)), 0);	/* SC gave up */
+	CU_ASSERT_EQUAL(sms_report_outcome(0x80, stat, sizeof(stat)), -1);	/* reserved */
+	CU_ASSERT_EQUAL(sms_report_outcome(0xff, stat, sizeof(stat)), -1);
+}
+
 static int parse(const char *yaml, struct modem_config **mc, struct diag **d)
 {
 	*d = diag_alloc(ctx);
@@ -304,6 +322,17 @@ static void test_config(void)
 	CU_ASSERT_STRING_EQUAL(mc->m[1].device, "/etc/guichet/modem");
 	CU_ASSERT_STRING_EQUAL(mc->m[1].sent_log, "/etc/guichet/sent.jsonl");
 	CU_ASSERT_EQUAL(mc->m[1].poll_ms, 50);
+	CU_ASSERT(mc->m[0].status_reports);	/* asked for by default, as SMPP does */
+	CU_ASSERT_EQUAL(parse("modems:\n"
+			      "  - name: m1\n"
+			      "    device: /dev/ttyUSB0\n"
+			      "    status_reports: false\n", &mc, &d), 0);
+	CU_ASSERT_FATAL(mc != NULL);
+	CU_ASSERT(!mc->m[0].status_reports);
+	CU_ASSERT_EQUAL(parse("modems:\n"
+			      "  - name: m1\n"
+			      "    device: /dev/ttyUSB0\n"
+			      "    status_reports: often\n", &mc, &d), -1);
 
 	CU_ASSERT_EQUAL(parse("modems:\n"
 			      "  - name: m1\n"
@@ -342,6 +371,7 @@ int main(void)
 	CU_add_test(s, "surrogates across parts", test_surrogates_across_parts);
 	CU_add_test(s, "dedup", test_dedup);
 	CU_add_test(s, "config", test_config);
+	CU_add_test(s, "status report outcome", test_report_outcome);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
