@@ -277,6 +277,26 @@ void text_measure(const char *utf8, struct text_measure *m)
 	bool gsm7 = true;
 
 	while (*utf8) {
+		unsigned char c = (unsigned char)*utf8;
+
+		/* ASCII, most of every text, straight from the table. */
+		if (c < 0x80) {
+			utf8++;
+			chars++;
+			units++;
+			part_fill_add(&u, 1, SMS_UCS2_PART);
+			if (gsm7) {
+				unsigned gc = !ascii_to_gsm7[c] ? 0 : ascii_to_gsm7[c] & GSM7_EXT ? 2 : 1;
+
+				if (gc == 0) {
+					gsm7 = false;
+				} else {
+					septets += gc;
+					part_fill_add(&g, gc, SMS_GSM7_PART);
+				}
+			}
+			continue;
+		}
 		uint32_t cp = utf8_next(&utf8);
 		unsigned uc = ucs2_cost(cp);
 
@@ -309,8 +329,15 @@ void text_measure(const char *utf8, struct text_measure *m)
 bool text_is_gsm7(const char *utf8)
 {
 	while (*utf8) {
-		if (gsm7_cost(utf8_next(&utf8)) == 0)
+		unsigned char c = (unsigned char)*utf8;
+
+		if (c < 0x80) {
+			if (!ascii_to_gsm7[c])
+				return false;
+			utf8++;
+		} else if (gsm7_cost(utf8_next(&utf8)) == 0) {
 			return false;
+		}
 	}
 	return true;
 }
@@ -360,7 +387,17 @@ bool text_fits(const char *utf8, const struct text_budget *b)
 {
 	struct text_measure m;
 	unsigned sms_parts = budget_sms_parts(b);
+	size_t len = strlen(utf8);
 
+	/* Short texts fit without measuring (menus are checked on every answer): a byte is at
+	 * most one UTF-16 unit or two septets, and a part left by the greedy fill wastes at most
+	 * one unit (66 of 67) or septet (152 of 153). */
+	if (sms_parts == 1 && len <= SMS_UCS2_SINGLE)
+		return true;
+	if (sms_parts > 1 && len <= sms_parts * (SMS_UCS2_PART - 1))
+		return true;
+	if (!sms_parts && len <= b->ucs2_units && 2 * len <= b->gsm7_units)
+		return true;
 	text_measure(utf8, &m);
 	if (sms_parts)
 		return m.parts <= sms_parts;

@@ -291,6 +291,53 @@ static void check_fold(const char *in, const char *expect)
 	talloc_free(out);
 }
 
+/* text_fits answers short texts without measuring them: over random texts of every size
+ * around the bounds (ASCII, escapes, accents outside GSM-7, emoji, broken bytes), it must
+ * agree with the full measure, for SMS budgets of 1 to 4 parts and USSD screens. */
+static bool fits_by_measure(const char *t, const struct text_budget *b, unsigned sms_parts)
+{
+	struct text_measure m;
+
+	text_measure(t, &m);
+	if (sms_parts)
+		return m.parts <= sms_parts;
+	return m.units <= (m.coding == TEXT_GSM7 ? b->gsm7_units : b->ucs2_units);
+}
+
+static void test_fits_short_cut(void)
+{
+	static const char *const units[] = { "a", "{", "\u00e9", "\u00ea", "\U0001F600", "\xff",
+					     "\u20ac", " " };
+	unsigned seed = 14;
+
+	for (unsigned round = 0; round < 3000; round++) {
+		char buf[600];
+		size_t len = 0, want = 40 + round % 260;
+
+		while (len < want) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned pick = (seed >> 16) % 64;
+			/* Mostly ASCII with a rare character outside GSM-7: a byte per unit, the
+			 * tightest case for the shortcut. */
+			const char *u = round % 3 == 0 ? units[pick % 8] : round % 3 == 1 ? units[pick % 2]
+				      : pick ? "a" : "\u00ea";
+			size_t ul = strlen(u);
+			if (len + ul >= sizeof(buf))
+				break;
+			memcpy(buf + len, u, ul);
+			len += ul;
+		}
+		buf[len] = '\0';
+		for (unsigned n = 1; n <= 4; n++) {
+			struct text_budget b = text_budget_sms(n);
+			CU_ASSERT_EQUAL(text_fits(buf, &b), fits_by_measure(buf, &b, n));
+		}
+		struct text_budget u1 = text_budget_ussd(182), u2 = text_budget_ussd(128);
+		CU_ASSERT_EQUAL(text_fits(buf, &u1), fits_by_measure(buf, &u1, 0));
+		CU_ASSERT_EQUAL(text_fits(buf, &u2), fits_by_measure(buf, &u2, 0));
+	}
+}
+
 static void test_fold(void)
 {
 	check_fold("fenêtre château île hôtel sûr Noël maïs L'Haÿ", "fenetre chateau ile hotel sur "
@@ -495,6 +542,7 @@ int main(void)
 	    !CU_add_test(s, "extension table", test_extension_table) ||
 	    !CU_add_test(s, "split", test_split) ||
 	    !CU_add_test(s, "budgets", test_budgets) ||
+	    !CU_add_test(s, "short texts fit as measured", test_fits_short_cut) ||
 	    !CU_add_test(s, "fold", test_fold) ||
 	    !CU_add_test(s, "fold restores GSM-7", test_fold_restores_gsm7) ||
 	    !CU_add_test(s, "GSM-7 round trip", test_gsm7_roundtrip) ||
