@@ -12,17 +12,12 @@
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
+#include "guichet/outbox.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
 #include "guichet/strhash.h"
 
-#define MAX_SMS_TRANSPORTS 32
 #define DLG_BUCKETS 4096
-#define OFFER_BATCH 32
-/* A failed send is retried with a growing delay, then given up (dead-lettered). */
-#define SEND_RETRY_BASE_MS 1000
-#define SEND_RETRY_MAX_MS (10 * 60 * 1000)
-#define SEND_MAX_ATTEMPTS 8
 #define PURGE_PERIOD_MS (60 * 1000)
 
 struct flowset_entry {
@@ -69,19 +64,11 @@ struct router {
 	 * request looks its dialogue up. */
 	struct llist_head dlg_buckets[DLG_BUCKETS];
 	unsigned n_dialogues;
-	struct llist_head failures;	/* struct send_failure */
-	struct sms_transport *sms[MAX_SMS_TRANSPORTS];
-	unsigned n_sms;
-	/* sent/failed marks and SMS call outcomes are written together once per loop iteration:
-	 * one transaction, one fsync for all (flush_writes) */
+	struct outbox *ob;	/* the SMS transports and the queue they take from */
+	/* The outbox's marks and SMS call outcomes are written together once per loop
+	 * iteration: one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
-	struct {
-		int64_t id; int kind; int64_t not_before;
-		const char *via, *remote, *stat;	/* SMSC ids and receipts, under marks_ctx */
-	} *marks;
-	unsigned n_marks, cap_marks;
-	void *marks_ctx;
 	int64_t last_purge_ms;
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;
@@ -481,22 +468,11 @@ static int queue_out(struct router *r, const char *via, const char *to, const ch
 
 const char *router_sms_via(const struct router *r, const char *want)
 {
-	if (want && *want) {
-		for (unsigned i = 0; i < r->n_sms; i++)
-			if (strcmp(r->sms[i]->name, want) == 0)
-				return r->sms[i]->name;
-		/* A group: one of its transports that is up (the outbox spreads the rest). */
-		for (unsigned i = 0; i < r->n_sms; i++)
-			if (r->sms[i]->group && strcmp(r->sms[i]->group, want) == 0 && r->sms[i]->up)
-				return r->sms[i]->name;
-		for (unsigned i = 0; i < r->n_sms; i++)
-			if (r->sms[i]->group && strcmp(r->sms[i]->group, want) == 0)
-				return r->sms[i]->name;
-		return NULL;
-	}
+	if (want && *want)
+		return outbox_via(r->ob, want);
 	if (r->cfg.sms_followup_via)
 		return r->cfg.sms_followup_via;
-	return r->n_sms ? r->sms[0]->name : NULL;
+	return outbox_first(r->ob) ? outbox_first(r->ob)->name : NULL;
 }
 
 int router_notify_queue(struct router *r, const char *via, const char *to, const char *text,
@@ -749,16 +725,6 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	return 0;
 }
 
-static void offer_outbox(struct router *r);
-/* Replies taken out of the outbox inside a transaction, sent once it committed. */
-struct taken {
-	struct sms_transport *t;
-	struct store_outbound *due;
-	int n;
-};
-static int take_in_tx(struct router *r, void *ctx, struct taken *tk);
-static void taken_send(struct router *r, struct taken *tk, int k);
-
 static void start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -805,16 +771,15 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 			goto fail_rollback;
 	}
 	/* The replies made here leave the outbox in the same transaction (one fsync). */
-	struct taken tk[MAX_SMS_TRANSPORTS];
-	int n_tk = take_in_tx(r, ctx, tk);
-	if (n_tk < 0 || st->ops->commit(st) < 0)
+	struct outbox_taken *tk;
+	if (outbox_take(r->ob, ctx, &tk) < 0 || st->ops->commit(st) < 0)
 		goto fail_rollback;
 	store_result(r, true, NULL);
 	sched_kick(r);
 	start_calls(r, CHANNEL_SMS, calls, n_calls);
-	taken_send(r, tk, n_tk);
+	outbox_send_taken(r->ob, tk);
 	talloc_free(ctx);
-	offer_outbox(r);
+	outbox_offer(r->ob);
 	return 0;
 
 fail_rollback:
@@ -906,228 +871,43 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		osmo_timer_schedule(&r->flush_timer, 0, 0);
 }
 
-/* ---- outbox ---- */
+/* ---- the outbox's transports and marks (outbox.h) ---- */
 
 void router_sms_register(struct router *r, struct sms_transport *t)
 {
-	for (unsigned i = 0; i < r->n_sms; i++)
-		if (r->sms[i] == t)
-			return;
-	if (r->n_sms < MAX_SMS_TRANSPORTS)
-		r->sms[r->n_sms++] = t;
-	offer_outbox(r);
+	outbox_register(r->ob, t);
 }
 
 void router_sms_unregister(struct router *r, struct sms_transport *t)
 {
-	for (unsigned i = 0; i < r->n_sms; i++) {
-		if (r->sms[i] == t) {
-			memmove(r->sms + i, r->sms + i + 1, (r->n_sms - i - 1) * sizeof(r->sms[0]));
-			r->n_sms--;
-			return;
-		}
-	}
-}
-
-/* Hands due replies to their transports. Each is marked "taken" and committed *before* the
- * transport sees it, so that a crash after a send is always counted as a possible duplicate
- * at restart; a reply the transport refuses goes straight back to the queue. */
-static void offer_to(struct router *r, struct sms_transport *t, const char *via, void *ctx)
-{
-	struct store_outbound due[OFFER_BATCH];
-	struct store *st = r->st;
-	int64_t now = clock_wall_ms();
-
-	for (;;) {
-		unsigned room = t->room ? t->room(t) : OFFER_BATCH;
-		if (room == 0)
-			return;
-		if (room > OFFER_BATCH)
-			room = OFFER_BATCH;
-		if (st->ops->begin(st) < 0) {
-			store_result(r, false, "taking replies out of the outbox");
-			return;
-		}
-		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
-		for (int i = 0; i < n; i++)
-			st->ops->outbound_taken(st, due[i].id);
-		if (n == 0) {
-			st->ops->rollback(st);
-			return;
-		}
-		if (n < 0 || st->ops->commit(st) < 0) {
-			st->ops->rollback(st);
-			store_result(r, false, "taking replies out of the outbox");
-			return;
-		}
-		store_result(r, true, NULL);
-		int i = 0;
-		for (; i < n && t->up; i++) {
-			if (t->send(t, &due[i]) < 0)
-				break;
-			rate_ctr_add(rate_ctr_group_get_ctr(r->ctrs, ROUTER_CTR_PARTS_OUT),
-				     (int)due[i].parts);
-		}
-		if (i < n) {
-			/* Refused (queue full or transport down): back in the queue, due now. */
-			bool ok = st->ops->begin(st) == 0;
-			for (int j = i; ok && j < n; j++)
-				st->ops->outbound_failed(st, due[j].id, now, false);
-			if (ok && st->ops->commit(st) < 0) {
-				st->ops->rollback(st);
-				ok = false;
-			}
-			/* Not written: they come back as "taken" after a restart, counted as
-			 * possible duplicates, which they are not; nothing is lost. */
-			store_result(r, ok, "putting refused replies back in the outbox");
-			return;
-		}
-		if ((unsigned)n < room)
-			return;
-	}
-}
-
-/* Replies taken out of the outbox inside the caller's transaction (marked "taken" with
- * the writes that made them), handed to their transports once it committed (taken_send). */
-
-static int take_in_tx(struct router *r, void *ctx, struct taken *tk)
-{
-	int64_t now = clock_wall_ms();
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < r->n_sms; i++) {
-		struct sms_transport *t = r->sms[i];
-		unsigned room = t->up ? (t->room ? t->room(t) : OFFER_BATCH) : 0;
-
-		if (room == 0)
-			continue;
-		if (room > OFFER_BATCH)
-			room = OFFER_BATCH;
-		struct store_outbound *due = talloc_array(ctx, struct store_outbound, room);
-		if (!due)
-			return -1;
-		int n = r->st->ops->outbound_due(r->st, t->name, now, due, room, ctx);
-		if (n < 0)
-			return -1;
-		for (int j = 0; j < n; j++)
-			if (r->st->ops->outbound_taken(r->st, due[j].id) < 0)
-				return -1;
-		if (n > 0)
-			tk[k++] = (struct taken){ .t = t, .due = due, .n = n };
-	}
-	return (int)k;
-}
-
-static void taken_send(struct router *r, struct taken *tk, int k)
-{
-	int64_t now = clock_wall_ms();
-
-	for (int x = 0; x < k; x++) {
-		struct sms_transport *t = tk[x].t;
-		int i = 0;
-
-		for (; i < tk[x].n && t->up; i++) {
-			if (t->send(t, &tk[x].due[i]) < 0)
-				break;
-			rate_ctr_add(rate_ctr_group_get_ctr(r->ctrs, ROUTER_CTR_PARTS_OUT),
-				     (int)tk[x].due[i].parts);
-		}
-		if (i < tk[x].n) {
-			/* Refused (queue full or transport down): back in the queue, due now. */
-			bool ok = r->st->ops->begin(r->st) == 0;
-			for (int j = i; ok && j < tk[x].n; j++)
-				r->st->ops->outbound_failed(r->st, tk[x].due[j].id, now, false);
-			if (ok && r->st->ops->commit(r->st) < 0) {
-				r->st->ops->rollback(r->st);
-				ok = false;
-			}
-			store_result(r, ok, "putting refused replies back in the outbox");
-		}
-	}
-}
-
-static void offer_outbox(struct router *r)
-{
-	void *ctx = talloc_new(r);
-
-	for (unsigned i = 0; i < r->n_sms; i++)
-		if (r->sms[i]->up)
-			offer_to(r, r->sms[i], r->sms[i]->name, ctx);
-	/* Replies waiting for a transport that is down, or full (a burst on one modem while
-	 * another idles): another of its group with room takes them. The person's own modem
-	 * had the first pick above; this only spreads what it cannot take now. */
-	for (unsigned i = 0; i < r->n_sms; i++) {
-		struct sms_transport *down = r->sms[i];
-		if (!down->group || (down->up && (!down->room || down->room(down) > 0)))
-			continue;
-		for (unsigned j = 0; j < r->n_sms; j++) {
-			struct sms_transport *t = r->sms[j];
-			if (t != down && t->up && t->group && strcmp(t->group, down->group) == 0)
-				offer_to(r, t, down->name, ctx);
-		}
-	}
-	talloc_free(ctx);
+	outbox_unregister(r->ob, t);
 }
 
 void router_sms_ready(struct router *r, struct sms_transport *t)
 {
 	(void)t;
-	offer_outbox(r);
+	outbox_offer(r->ob);
 }
 
-enum { MARK_SENT, MARK_RETRY, MARK_DEAD, MARK_REMOTE, MARK_DELIVERED, MARK_UNDELIVERED };
-
-/* A delivery receipt: the message it is about (known to the transport, else found by the
- * SMSC's id in the store), and its schedule row's status if it was sent first. */
-static void mark_receipt(struct router *r, unsigned i)
+void router_sms_sent(struct router *r, int64_t id)
 {
-	struct store *st = r->st;
-	int64_t id = r->marks[i].id;
-	char pseudo[24];
-
-	if (id <= 0 && (!st->ops->outbound_by_remote ||
-			st->ops->outbound_by_remote(st, r->marks[i].via, r->marks[i].remote, &id) != 0)) {
-		glog(GLOG_STORE, LOGL_INFO, NULL, "delivery receipt %s for an unknown message id",
-		     r->marks[i].stat ? r->marks[i].stat : "?");
-		return;
-	}
-	bool ok = r->marks[i].kind == MARK_DELIVERED;
-	snprintf(pseudo, sizeof(pseudo), "%lld", (long long)id);
-	int rc = st->ops->schedule_outbound_status ?
-		 st->ops->schedule_outbound_status(st, id, ok ? SCHED_DELIVERED : SCHED_FAILED,
-						   ok ? NULL : r->marks[i].stat) : 1;
-	/* Replies are many and their receipts say little: only messages sent first are logged
-	 * above debug. */
-	glog(GLOG_STORE, rc != 0 ? LOGL_DEBUG : ok ? LOGL_INFO : LOGL_NOTICE, NULL,
-	     "delivery receipt for message %s: %s%s", pseudo,
-	     r->marks[i].stat ? r->marks[i].stat : "?",
-	     rc == 0 ? (ok ? " (delivered)" : " (failed)") : "");
+	outbox_sent(r->ob, id);
 }
 
-/* The sent/failed marks, inside the caller's transaction. */
-static void marks_apply(struct router *r)
+void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why)
 {
-	for (unsigned i = 0; i < r->n_marks; i++) {
-		if (r->marks[i].kind == MARK_REMOTE) {
-			if (r->st->ops->outbound_remote)
-				r->st->ops->outbound_remote(r->st, r->marks[i].id, r->marks[i].via,
-							    r->marks[i].remote);
-			continue;
-		}
-		if (r->marks[i].kind == MARK_DELIVERED || r->marks[i].kind == MARK_UNDELIVERED) {
-			mark_receipt(r, i);
-			continue;
-		}
-		if (r->marks[i].kind == MARK_SENT)
-			r->st->ops->outbound_sent(r->st, r->marks[i].id);
-		else
-			r->st->ops->outbound_failed(r->st, r->marks[i].id, r->marks[i].not_before,
-						    r->marks[i].kind == MARK_DEAD);
-		/* A message sent first that the outbox gave up: its schedule row says so. */
-		if (r->marks[i].kind == MARK_DEAD && r->st->ops->schedule_outbound_status)
-			r->st->ops->schedule_outbound_status(r->st, r->marks[i].id, SCHED_FAILED,
-							     "send failed");
-	}
+	outbox_failed(r->ob, id, permanent, why);
+}
+
+void router_sms_remote_id(struct router *r, int64_t id, const char *via, const char *remote)
+{
+	outbox_remote_id(r->ob, id, via, remote);
+}
+
+void router_sms_receipt(struct router *r, int64_t id, const char *via, const char *remote,
+			bool delivered, const char *stat)
+{
+	outbox_receipt(r->ob, id, via, remote, delivered, stat);
 }
 
 /* This iteration's group write: every call outcome and every sent/failed mark in one
@@ -1142,7 +922,7 @@ static void flush_writes(void *data)
 	unsigned n_calls = 0;
 	bool ok;
 
-	if (!r->n_marks && llist_empty(&r->results))
+	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results))
 		return;
 	void *ctx = talloc_new(r);
 	ok = r->st->ops->begin(r->st) == 0;
@@ -1152,37 +932,34 @@ static void flush_writes(void *data)
 		ok = result_apply(r, ctx, cr, &calls, &n_calls) == 0;
 	}
 	if (ok)
-		marks_apply(r);
+		ok = outbox_marks_apply(r->ob) == 0;
 	/* The replies due now, these outcomes' among them, leave the outbox in the same
 	 * transaction: one fsync for the iteration. */
-	struct taken tk[MAX_SMS_TRANSPORTS];
-	int n_tk = ok ? take_in_tx(r, ctx, tk) : 0;
-	if (n_tk < 0)
-		ok = false;
+	struct outbox_taken *tk = NULL;
+	if (ok)
+		ok = outbox_take(r->ob, ctx, &tk) == 0;
 	if (ok && r->st->ops->commit(r->st) == 0) {
 		store_result(r, true, NULL);
 		sched_kick(r);
-		r->n_marks = 0;
-		TALLOC_FREE(r->marks_ctx);
+		outbox_marks_done(r->ob);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
-		taken_send(r, tk, n_tk);
+		outbox_send_taken(r->ob, tk);
 	} else {
 		r->st->ops->rollback(r->st);
 		r->sched_dirty = false;
 		/* Calls the rolled-back outcomes would have started: not started. */
 		llist_for_each_entry(cr, &r->results, list)
 			result_write_alone(r, cr);
-		if (r->n_marks && r->st->ops->begin(r->st) == 0) {
-			marks_apply(r);
-			if (r->st->ops->commit(r->st) == 0) {
-				r->n_marks = 0;
-				TALLOC_FREE(r->marks_ctx);
+		bool marks = outbox_marks_pending(r->ob);
+		if (marks && r->st->ops->begin(r->st) == 0) {
+			if (outbox_marks_apply(r->ob) == 0 && r->st->ops->commit(r->st) == 0) {
+				outbox_marks_done(r->ob);
 				store_result(r, true, NULL);
 			} else {
 				r->st->ops->rollback(r->st);
 				store_result(r, false, "marking replies sent");
 			}
-		} else if (r->n_marks) {
+		} else if (marks) {
 			store_result(r, false, "marking replies sent");	/* kept: next flush */
 		}
 	}
@@ -1191,115 +968,13 @@ static void flush_writes(void *data)
 		talloc_free(cr);
 	}
 	talloc_free(ctx);
-	offer_outbox(r);
+	outbox_offer(r->ob);
 }
-
-static void add_mark(struct router *r, int64_t id, int kind, int64_t not_before)
-{
-	if (r->n_marks == r->cap_marks) {
-		r->cap_marks = r->cap_marks ? r->cap_marks * 2 : 64;
-		r->marks = talloc_realloc_size(r, r->marks, r->cap_marks * sizeof(r->marks[0]));
-	}
-	r->marks[r->n_marks].id = id;
-	r->marks[r->n_marks].kind = kind;
-	r->marks[r->n_marks].not_before = not_before;
-	r->marks[r->n_marks].via = r->marks[r->n_marks].remote = r->marks[r->n_marks].stat = NULL;
-	r->n_marks++;
-	if (!osmo_timer_pending(&r->flush_timer))
-		osmo_timer_schedule(&r->flush_timer, 0, 0);
-}
-
-static void forget_failures(struct router *r, int64_t id);
 
 void router_flush(struct router *r)
 {
 	osmo_timer_del(&r->flush_timer);
 	flush_writes(r);
-}
-
-/* A mark carrying the SMSC's id (and a receipt's status), written with the next flush. */
-static void add_remote_mark(struct router *r, int64_t id, int kind, const char *via,
-			    const char *remote, const char *stat)
-{
-	if (!via || !remote || !*remote)
-		return;
-	if (!r->marks_ctx)
-		r->marks_ctx = talloc_named_const(r, 0, "marks");
-	add_mark(r, id, kind, 0);
-	r->marks[r->n_marks - 1].via = talloc_strdup(r->marks_ctx, via);
-	r->marks[r->n_marks - 1].remote = talloc_strdup(r->marks_ctx, remote);
-	r->marks[r->n_marks - 1].stat = stat ? talloc_strdup(r->marks_ctx, stat) : NULL;
-}
-
-void router_sms_remote_id(struct router *r, int64_t id, const char *via, const char *remote)
-{
-	add_remote_mark(r, id, MARK_REMOTE, via, remote, NULL);
-}
-
-void router_sms_receipt(struct router *r, int64_t id, const char *via, const char *remote,
-			bool delivered, const char *stat)
-{
-	add_remote_mark(r, id, delivered ? MARK_DELIVERED : MARK_UNDELIVERED, via, remote, stat);
-}
-
-void router_sms_sent(struct router *r, int64_t id)
-{
-	rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_OUT);
-	if (!llist_empty(&r->failures))
-		forget_failures(r, id);
-	add_mark(r, id, MARK_SENT, 0);
-}
-
-/* Temporary send failures per reply, in memory: the delay grows with each failure of *that*
- * reply (1 s, 2 s, 4 s ... 5 min), and a reply that failed SEND_MAX_ATTEMPTS times is given
- * up. After a restart the count starts again, which only means a few more attempts. */
-struct send_failure {
-	struct llist_head list;
-	int64_t id;
-	unsigned count;
-};
-
-static void forget_failures(struct router *r, int64_t id)
-{
-	struct send_failure *f;
-
-	llist_for_each_entry(f, &r->failures, list) {
-		if (f->id == id) {
-			llist_del(&f->list);
-			talloc_free(f);
-			return;
-		}
-	}
-}
-
-static unsigned count_failure(struct router *r, int64_t id)
-{
-	struct send_failure *f;
-
-	llist_for_each_entry(f, &r->failures, list)
-		if (f->id == id)
-			return ++f->count;
-	f = talloc_zero(r, struct send_failure);
-	f->id = id;
-	f->count = 1;
-	llist_add(&f->list, &r->failures);
-	return 1;
-}
-
-void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why)
-{
-	unsigned n = permanent ? SEND_MAX_ATTEMPTS : count_failure(r, id);
-	bool give_up = n >= SEND_MAX_ATTEMPTS;
-	int64_t delay = SEND_RETRY_BASE_MS << (n > 9 ? 9 : n - 1);
-
-	if (delay > SEND_RETRY_MAX_MS)
-		delay = SEND_RETRY_MAX_MS;
-	rate_ctr_inc2(r->ctrs, ROUTER_CTR_SEND_FAILURES);
-	glog(GLOG_MAIN, give_up ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
-	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
-	if (give_up)
-		forget_failures(r, id);
-	add_mark(r, id, give_up ? MARK_DEAD : MARK_RETRY, clock_wall_ms() + delay);
 }
 
 /* ---- USSD ---- */
@@ -1343,9 +1018,7 @@ static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more
  * the first SMS transport there is. */
 static const char *followup_via(const struct router *r)
 {
-	if (r->cfg.sms_followup_via)
-		return r->cfg.sms_followup_via;
-	return r->n_sms ? r->sms[0]->name : NULL;
+	return router_sms_via(r, NULL);
 }
 
 /* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
@@ -1406,7 +1079,7 @@ static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct eng
 			    queue_reply(r, followup_via(r), d->from, out.reply, true) == 0 &&
 			    r->st->ops->commit(r->st) == 0) {
 				store_result(r, true, NULL);
-				offer_outbox(r);
+				outbox_offer(r->ob);
 			} else {
 				r->st->ops->rollback(r->st);
 				store_result(r, false, "queueing a USSD follow-up by SMS");
@@ -1640,6 +1313,20 @@ const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)
 
 /* ---- life cycle ---- */
 
+static void outbox_result(void *data, bool ok, const char *what)
+{
+	store_result(data, ok, what);
+}
+
+/* The outbox has marks to write: in this iteration's group write. */
+static void flush_soon(void *data)
+{
+	struct router *r = data;
+
+	if (!osmo_timer_pending(&r->flush_timer))
+		osmo_timer_schedule(&r->flush_timer, 0, 0);
+}
+
 /* Freeing the router stops its timers: nothing may fire into freed memory. */
 static int router_destroy(struct router *r)
 {
@@ -1670,11 +1357,15 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->dialogues);
 	for (unsigned i = 0; i < DLG_BUCKETS; i++)
 		INIT_LLIST_HEAD(&r->dlg_buckets[i]);
-	INIT_LLIST_HEAD(&r->failures);
 	INIT_LLIST_HEAD(&r->results);
 	osmo_timer_setup(&r->flush_timer, flush_writes, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
-	if (!r->ctrs) {
+	if (r->ctrs) {
+		struct outbox_env env = { .st = st, .ctrs = r->ctrs, .store_result = outbox_result,
+					  .kick = flush_soon, .data = r };
+		r->ob = outbox_create(r, &env);
+	}
+	if (!r->ctrs || !r->ob) {
 		talloc_free(r);
 		return NULL;
 	}
@@ -1716,17 +1407,19 @@ static void recover_inbound(void *data, const struct store_inbound *in)
  * one registered. */
 static const char *recovery_via(const struct router *r, const struct session *s)
 {
-	for (unsigned i = 0; s->via[0] && i < r->n_sms; i++)
-		if (strcmp(r->sms[i]->name, s->via) == 0)
-			return r->sms[i]->name;
+	const struct sms_transport *t = outbox_find(r->ob, s->via);
+	const struct sms_transport *first = outbox_first(r->ob);
+
+	if (t)
+		return t->name;
 	if (s->via[0]) {
 		char pseudo[32];
 		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), s->key),
 					.flow = s->flow, .step = s->step, .channel = "sms" };
 		glog(GLOG_SESSION, LOGL_NOTICE, &f, "transport %s is gone: answering through %s",
-		     s->via, r->n_sms ? r->sms[0]->name : "(none)");
+		     s->via, first ? first->name : "(none)");
 	}
-	return r->n_sms ? r->sms[0]->name : NULL;
+	return first ? first->name : NULL;
 }
 
 static void recover_session(void *data, const struct session *s)
@@ -1763,7 +1456,7 @@ int router_recover(struct router *r, int64_t now)
 	if (rc >= 0)
 		rc = r->st->ops->session_each(r->st, recover_session, r, ctx);
 	talloc_free(ctx);
-	offer_outbox(r);
+	outbox_offer(r->ob);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -1780,7 +1473,7 @@ void router_tick(struct router *r, int64_t now)
 			store_result(r, false, "purging old messages");
 		retire_flowsets(r, now / 1000);
 	}
-	offer_outbox(r);
+	outbox_offer(r->ob);
 }
 
 unsigned router_sessions_active(const struct router *r)
