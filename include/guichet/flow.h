@@ -1,6 +1,7 @@
 /* The flow set: every procedure loaded from flows/ (one YAML file per procedure), immutable once loaded.
  *
- * A reload builds a new set with a higher version; sessions keep a reference to the set they
+ * A reload builds a new set, which the router gives a higher version (the loader keeps no state:
+ * every set it makes is version 1); sessions keep a reference to the set they
  * started on, so nothing here is ever modified after flow_set_load() returns. Everything is
  * talloc'd under the set: one talloc_free() releases it all. The language is documented for
  * administrators in flows/README.md. */
@@ -216,7 +217,7 @@ struct flow_messages {
 };
 
 struct flow_set {
-	unsigned version;	/* grows with each reload */
+	unsigned version;	/* 1 when loaded; router_set_flows() makes it grow with each reload */
 	unsigned n_flows;
 	struct flow *flows;
 	struct flow_words words;

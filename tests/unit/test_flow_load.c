@@ -1176,6 +1176,23 @@ static void test_keywords_and_answers_folded(void)
 	talloc_free(fs);
 }
 
+/* The loader keeps nothing between loads (no counter of its own): the same files load into
+ * equal sets, both at version 1; the router numbers the sets it holds. */
+static void test_loader_is_pure(void)
+{
+	struct flow_set *a = load(valid_flow), *b;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = load(valid_flow);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(a->version, 1);
+	CU_ASSERT_EQUAL(b->version, a->version);
+	CU_ASSERT_EQUAL(b->n_flows, a->n_flows);
+	CU_ASSERT_EQUAL(b->flows[0].n_steps, a->flows[0].n_steps);
+	talloc_free(a);
+	talloc_free(b);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 int main(void)
@@ -1219,7 +1236,8 @@ int main(void)
 	    !CU_add_test(s, "transport messages measured", test_transport_messages_measured) ||
 	    !CU_add_test(s, "say then question measured", test_say_then_question_measured) ||
 	    !CU_add_test(s, "sample flows fit 128-character screens", test_sample_flows_fit) ||
-	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded))
+	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded) ||
+	    !CU_add_test(s, "the loader keeps no state between loads", test_loader_is_pure))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
