@@ -129,7 +129,9 @@ struct store_ops {
 	/* Calls fn for each stored session (after a restart, to re-arm timers or resume), in key
 	 * order. Each session's vars live under a child of ctx freed after fn returns: fn copies
 	 * (session_copy) what it keeps. Rows are read before the first call, so fn may use the
-	 * store. A row that does not decode is skipped (store_last_error says so). */
+	 * store. A row that does not decode is skipped (store_last_error says so). A store
+	 * shared by several hosts (PostgreSQL) leaves out the sessions waiting for a back-end
+	 * call that another live host is making: that host applies the answer. */
 	int (*session_each)(struct store *st, void (*fn)(void *data, const struct session *s),
 			    void *data, void *ctx);
 
