@@ -79,6 +79,11 @@ static const char *const migrations[] = {
 	/* 2: the host's server process, so that a host killed is known gone at once (its
 	 * connection ends) rather than after LEASE_S. */
 	"ALTER TABLE hosts ADD COLUMN pid INTEGER;",
+	/* 3: a session waiting for a back-end call records the call and the host making it,
+	 * so that a host starting fails only the waits of hosts that are gone (its own
+	 * previous run included), not those another live host will answer. */
+	"ALTER TABLE sessions ADD COLUMN waiting_call BIGINT;"
+	"ALTER TABLE sessions ADD COLUMN owner BIGINT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

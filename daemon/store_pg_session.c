@@ -1,5 +1,8 @@
 /* The PostgreSQL store: sessions, one row per person and place, locked (FOR UPDATE) by the
- * transaction that applies a step so that two hosts apply one person's texts in order. */
+ * transaction that applies a step so that two hosts apply one person's texts in order. A
+ * session waiting for a back-end call records the host making it (owner): session_each,
+ * which a starting host uses to fail the waits interrupted by its restart, leaves out the
+ * waits of other live hosts. */
 #include <string.h>
 #include <time.h>
 
@@ -47,9 +50,23 @@ int pg_session_put(struct store *st, const struct session *sess)
 	p_text(&p, sess->key);
 	p_bin(&p, data, len);
 	p_int(&p, sess->deadline);
-	n = pg_change(q, "session_put", "INSERT INTO sessions(key, data, deadline)"
-		      " VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
-		      " deadline = excluded.deadline", &p);
+	if (sess->state == SESSION_WAITING)
+		p_int(&p, sess->call_id);
+	else
+		p_text(&p, NULL);
+	p_int(&p, q->host);
+	/* The owner of a wait is the host that started the call: a host that stores the
+	 * session again for the same call (it answered a text with "please wait") leaves the
+	 * owner as it was. */
+	n = pg_change(q, "session_put", "INSERT INTO sessions(key, data, deadline, waiting_call,"
+		      " owner) VALUES ($1, $2, $3, $4::bigint,"
+		      " CASE WHEN $4::bigint IS NULL THEN NULL ELSE $5::bigint END)"
+		      " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
+		      " deadline = excluded.deadline, waiting_call = excluded.waiting_call,"
+		      " owner = CASE WHEN excluded.waiting_call IS NULL THEN NULL"
+		      "  WHEN sessions.waiting_call = excluded.waiting_call"
+		      "   AND sessions.owner IS NOT NULL THEN sessions.owner"
+		      "  ELSE excluded.owner END", &p);
 	talloc_free(data);
 	return n < 0 ? -1 : 0;
 }
@@ -68,10 +85,19 @@ int pg_session_each(struct store *st, void (*fn)(void *data, const struct sessio
 		    void *data, void *ctx)
 {
 	struct pg *q = pg_of(st);
-	PGresult *r = pg_run(q, "session_each", "SELECT data FROM sessions ORDER BY key", NULL, 1);
+	struct params p = { .n = 0 };
+	PGresult *r;
 	int i, n;
 	size_t bad = 0;
 
+	/* Hosts gone are out of the hosts table once the leases are checked: a wait of theirs
+	 * (or of this host's previous run) is one nobody will answer; the waits of live hosts
+	 * are theirs to finish. */
+	if (pg_lease(q, true) < 0)
+		return -1;
+	p_int(&p, q->host);
+	r = pg_run(q, "session_each", "SELECT data FROM sessions WHERE owner IS NULL"
+		   " OR owner = $1 OR owner NOT IN (SELECT id FROM hosts) ORDER BY key", &p, 1);
 	if (!r)
 		return -1;
 	n = PQntuples(r);

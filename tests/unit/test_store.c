@@ -883,6 +883,65 @@ static void test_pg_two_hosts(void)
 	talloc_free(ctx);
 }
 
+/* A session waiting for a back-end call belongs to the host making the call: a host that
+ * starts (session_each, from which it fails the waits its restart interrupted) leaves out
+ * the waits of live hosts, and sees those of hosts gone. Storing the session again for the
+ * same call from another host (a "please wait" answer) does not change the owner; a new
+ * call does. */
+static void put_waiting(struct store *st, void *ctx, const char *key, uint32_t call_id)
+{
+	struct session s;
+
+	fill_session(&s, ctx, key, 0);
+	s.state = SESSION_WAITING;
+	s.call_id = call_id;
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	vars_clear(&s.vars);
+}
+
+static void test_pg_waiting_owner(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b, *c;
+	struct seen_sess seen = { 0 };
+	struct session s;
+	char err[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	put_waiting(a, ctx, "sms:smsc0:+33611111111", 3);	/* a's call */
+	put_waiting(b, ctx, "sms:smsc0:+33611111111", 3);	/* b: "please wait" */
+	put_waiting(b, ctx, "sms:smsc0:+33622222222", 4);	/* b's call */
+	put_waiting(a, ctx, "sms:smsc0:+33622222222", 5);	/* then a new call, a's */
+	put_waiting(b, ctx, "sms:smsc0:+33633333333", 6);	/* b's call */
+	put_waiting(b, ctx, "sms:smsc0:+33633333333", 6);
+	/* b restarts: a is alive, so only b's wait is left to the new b. */
+	b->ops->close(b);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(b->ops->session_each(b, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT_STRING_EQUAL(seen.keys[0], "sms:smsc0:+33633333333");
+	/* A session no longer waiting belongs to nobody. */
+	fill_session(&s, ctx, "sms:smsc0:+33622222222", 0);
+	CU_ASSERT_EQUAL(b->ops->session_put(b, &s), 0);
+	vars_clear(&s.vars);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(b->ops->session_each(b, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL(seen.n, 2);
+	/* a gone: its wait is anybody's to fail. */
+	a->ops->close(a);
+	c = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(c->ops->session_each(c, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL(seen.n, 3);
+	b->ops->close(b);
+	c->ops->close(c);
+	talloc_free(ctx);
+}
+
 /* Two hosts' schedulers at once: a message one is deciding on (in its transaction) is not
  * read by the other, so each scheduled message is sent once. */
 static void test_pg_schedule_once(void)
@@ -1012,6 +1071,8 @@ int main(void)
 	CU_add_test(s, "two hosts: outbox claimed once, a stopped host's rows return",
 		    test_pg_two_hosts);
 	CU_add_test(s, "two hosts: each scheduled message read by one", test_pg_schedule_once);
+	CU_add_test(s, "two hosts: a restart leaves a live host's waits alone",
+		    test_pg_waiting_owner);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);

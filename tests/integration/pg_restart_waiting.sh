@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Two guichetd on one PostgreSQL database, a person's text waiting for a slow back-end call:
+#  - host A makes the call; host B restarts meanwhile: B leaves A's wait alone, and the
+#    person gets the back-end's answer (not the error way a restart takes);
+#  - host B makes the call and is killed (kill -9); B started again takes the error way for
+#    its own interrupted wait, once.
+# PostgreSQL and the demo HTTPS back-end are started here. Exit 0 pass, 1 fail, 77 skip.
+set -u
+ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+for x in "$B/guichetd" "$B/tools/smsc"; do
+  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
+done
+for t in python3 openssl curl; do
+  command -v $t >/dev/null || { echo "skip: $t needed"; exit 77; }
+done
+PGB=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+[ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
+
+T=$(mktemp -d /tmp/guichet-pgw.XXXXXX)
+chmod 755 "$T"
+PIDS=() HA= HB= PGUP=
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- sh -c "cd $T/pg && $*"; else sh -c "cd $T/pg && $*"; fi; }
+cleanup() {
+  for p in $HA $HB "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "$PGUP" ] && as_pg "$PGB/pg_ctl -D $T/pg/data -m immediate -w stop" >/dev/null 2>&1
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for h in A B; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
+         echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
+ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+
+mkdir -p "$T/pg"
+[ "$(id -u)" = 0 ] && chown nobody "$T/pg"
+as_pg "$PGB/initdb -D $T/pg/data -U guichet -A trust --no-sync -E UTF8" >"$T/pg.log" 2>&1 ||
+  { echo "skip: initdb failed"; exit 77; }
+as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses= -c fsync=off\" start" \
+  >>"$T/pg.log" 2>&1 || { echo "skip: PostgreSQL did not start"; exit 77; }
+PGUP=1
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
+PIDS+=("$BPID")
+"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
+  --password pw 2>"$T/smsc.err" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+[ -s "$T/port" ] || fail "test SMSC did not start"
+printf 'pw\n' > "$T/backend/pw"; chmod 600 "$T/backend/pw"
+
+mkdir -p "$T/flows"
+cat > "$T/flows/attente.yaml" <<'Y'
+flow: attente
+title: Attente
+entry: { sms: [ATTENTE] }
+steps:
+  appel:
+    call: lent.slow
+    with: { ms: "3000" }
+    on_error: erreur
+    next: fin
+  fin:
+    say: "Reponse recue."
+    end: true
+  erreur:
+    say: "Erreur."
+    end: true
+Y
+cat > "$T/guichet.yaml" <<Y
+flows: $T/flows
+store: postgresql:///postgres?host=$T/pg&user=guichet
+credentials: $T/backend
+call_budget_ms: 10000
+backends:
+  lent:
+    url: https://127.0.0.1:$PORT
+    ca: $T/backend/demo-ca.pem
+    auth: { bearer: agenda-token }
+    timeout_ms: 8000
+    operations:
+      slow: { path: /test/slow, query: { ms: "{{ms}}" } }
+smpp:
+  - { name: opx, host: 127.0.0.1, port: $(cat "$T/port"), system_id: guichet, password: pw,
+      bind: transceiver, source: "38123", enquire_link: 2s, reconnect_min: 1s, reconnect_max: 2s }
+Y
+# start_host A|B: starts the host and waits until it is bound.
+start_host() {
+  local before
+  before=$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/h$1.log" &
+  eval H$1=$!
+  for _ in $(seq 100); do
+    [ "$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
+    sleep 0.1
+  done
+  fail "host $1 did not bind"
+}
+# stop_host A|B [SIG]
+stop_host() { local v="H$1"; kill -"${2:-TERM}" "${!v}"; wait "${!v}" 2>/dev/null; eval H$1=; }
+# replies NUMBER: the texts sent to NUMBER, one a line.
+replies() {
+  python3 - "$T/smsc.log" "$1" <<'PY'
+import json, sys
+for l in open(sys.argv[1], encoding="utf-8"):
+    if '"message"' in l:
+        e = json.loads(l)
+        if e["to"] == sys.argv[2]:
+            print(e["text"])
+PY
+}
+start_host A
+start_host B
+# ---- A makes the call, B restarts meanwhile ----
+stop_host B
+ctl "deliver single +33700000001 38123 ATTENTE"
+# The call is under way on A (the back-end holds it 3 s) when B starts again.
+sleep 1
+start_host B
+end=$((SECONDS + 20))
+until [ -n "$(replies +33700000001)" ]; do
+  [ $SECONDS -ge $end ] && fail "no reply to the waiting person"
+  sleep 0.2
+done
+sleep 1
+got=$(replies +33700000001)
+[ "$got" = "Reponse recue." ] || fail "A's waiting dialogue, B restarted: got '$got', want the back-end's answer only"
+echo "ok: host B restarted while host A waited on a back-end call: A's dialogue completed normally"
+
+# ---- B makes the call and is killed: B started again fails its own wait, once ----
+stop_host A
+ctl "deliver single +33700000002 38123 ATTENTE"
+sleep 1
+stop_host B KILL
+start_host B
+end=$((SECONDS + 20))
+until [ -n "$(replies +33700000002)" ]; do
+  [ $SECONDS -ge $end ] && fail "the wait of the killed host was not failed at its restart"
+  sleep 0.2
+done
+sleep 4
+got=$(replies +33700000002)
+[ "$got" = "Erreur." ] || fail "B's own wait after kill -9 and restart: got '$got', want the error way once"
+echo "ok: host B killed during its call and started again: its own wait took the error way, once"
+grep -E '\+3370[0-9]{7}' "$T"/h?.log && fail "a phone number in the journal"
+echo "pass"
+exit 0
