@@ -153,15 +153,37 @@ static char *plain_number(void *ctx, const char *answer)
 	return real ? d : NULL;
 }
 
-/* Returns the value to save, or NULL when the answer is not valid for the question. */
-static char *validate(struct run *r, const struct flow_step *st, const char *raw)
+/* The event's text folded as an answer ("STOP.", " 1 " -> "STOP", "1"), once per event: the
+ * global words, the menu and the question all read it. Folding drops the spaces around a
+ * text, so trimming first would change nothing. */
+static const char *event_answer(struct run *r)
 {
-	char *a = engine_trim(r->ctx, raw);
-	unsigned len = text_chars(a);
+	if (!r->answer)
+		r->answer = flow_fold_answer(r->ctx, r->in->text ? r->in->text : "");
+	return r->answer ? r->answer : "";
+}
+
+static char *check_answer(struct run *r, const struct flow_step *st, const char *raw);
+
+/* Returns the value to save, or NULL when the event's text is not a valid answer to st.
+ * Asked up to three times an event (back, keyword, the answer itself): checked once. */
+static char *validate(struct run *r, const struct flow_step *st)
+{
+	if (r->valid_st != st) {
+		r->valid = check_answer(r, st, r->in->text ? r->in->text : "");
+		r->valid_st = st;
+	}
+	return r->valid;
+}
+
+static char *check_answer(struct run *r, const struct flow_step *st, const char *raw)
+{
+	char *a;
+	unsigned len;
 
 	switch (st->expect) {
 	case EXPECT_DIGITS: {
-		char *d = plain_number(r->ctx, flow_fold_answer(r->ctx, a));
+		char *d = plain_number(r->ctx, event_answer(r));
 		size_t k = d ? strlen(d) : 0;
 		if (!d || (st->min_len && k < st->min_len) || (st->max_len && k > st->max_len))
 			return NULL;
@@ -169,19 +191,22 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 	}
 	case EXPECT_TEXT:
 	case EXPECT_SECRET:
+		a = engine_trim(r->ctx, raw);
+		len = text_chars(a);
 		if (!len || (st->min_len && len < st->min_len) || (st->max_len && len > st->max_len))
 			return NULL;
 		return a;
 	case EXPECT_PATTERN:
+		a = engine_trim(r->ctx, raw);
 		if (!st->regex || regexec(st->regex, a, 0, NULL, 0) != 0)
 			return NULL;
 		return a;
 	case EXPECT_DATE:
-		return parse_date(r->ctx, flow_fold_answer(r->ctx, a));
+		return parse_date(r->ctx, event_answer(r));
 	case EXPECT_MONTH:
-		return parse_month(r->ctx, flow_fold_answer(r->ctx, a));
+		return parse_month(r->ctx, event_answer(r));
 	case EXPECT_YESNO: {
-		char *f = flow_fold_answer(r->ctx, a);
+		const char *f = event_answer(r);
 		static const char *const yes[] = { "OUI", "O", "1", "YES", "Y", "SI", "D'ACCORD", "OK" };
 		static const char *const no[] = { "NON", "N", "2", "NO" };
 		if (word_in(f, yes, sizeof(yes) / sizeof(yes[0])))
@@ -191,7 +216,7 @@ static char *validate(struct run *r, const struct flow_step *st, const char *raw
 		return NULL;
 	}
 	case EXPECT_CHOICE: {
-		char *f = flow_fold_answer(r->ctx, a);
+		const char *f = event_answer(r);
 		for (unsigned i = 0; i < st->n_choices; i++)
 			if (strcmp(f, flow_fold_answer(r->ctx, st->choices[i])) == 0)
 				return talloc_strdup(r->ctx, st->choices[i]);
@@ -265,15 +290,14 @@ static void answer_menu(struct run *r, const struct flow_step *st, const char *a
 }
 
 /* Global words: help, back, restart, stop. Returns true when the text was one. */
-static bool global_word(struct run *r, const struct flow_step *st, const char *folded,
-			const char *text)
+static bool global_word(struct run *r, const struct flow_step *st, const char *text)
 {
 	const struct flow_words *w = &r->fs->words;
 	struct session *s = r->s;
 	/* "STOP.", "Aide ?", "0 !": the word without the noise around it ("?" stays "?"). */
-	char *answer = flow_fold_answer(r->ctx, text);
-	if (answer && *answer)
-		folded = answer;
+	const char *folded = event_answer(r);
+	if (!*folded)
+		folded = flow_fold_word(r->ctx, text);
 
 	if (word_in(folded, w->stop, w->n_stop)) {
 		engine_append(r, engine_say_text(r, &r->fs->msg.stopped));
@@ -292,7 +316,7 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *f
 		return true;
 	}
 	/* At a question, a valid answer wins over "back": "0 enfant" must stay possible. */
-	if (word_in(folded, w->back, w->n_back) && !(st->kind == STEP_ASK && validate(r, st, text))) {
+	if (word_in(folded, w->back, w->n_back) && !(st->kind == STEP_ASK && validate(r, st))) {
 		if (st->kind == STEP_MENU && s->page > 0) {
 			s->page--;
 			engine_render_prompt(r, st);
@@ -337,7 +361,7 @@ static void idle_sms(struct run *r, const char *text)
 		const struct flow *sf = flow_find(r->fs, suggested);
 		bool fresh = !s->deadline || r->in->now <= s->deadline;
 		vars_unset_tree(&s->vars, VAR_SUGGEST);
-		if (!f && sf && fresh && is_yes(flow_fold_answer(r->ctx, text)))
+		if (!f && sf && fresh && is_yes(event_answer(r)))
 			f = sf;
 	}
 	if (f) {
@@ -366,7 +390,7 @@ static void idle_text(struct run *r, const char *text)
 	const char *root = vars_get(&r->s->vars, VAR_ROOT);
 	if (root)
 		f = flow_by_ussd(r->fs, talloc_asprintf(r->ctx, "%s%s#", root,
-							flow_fold_answer(r->ctx, t)));
+							event_answer(r)));
 	else
 		f = flow_by_ussd(r->fs, t);
 	if (!f && !root && engine_ussd_root_menu(r, t)) {
@@ -426,7 +450,6 @@ void engine_on_text(struct run *r)
 		return;
 	}
 
-	char *folded = flow_fold_word(r->ctx, text);
 	const struct flow_step *st = engine_cur_step(r);
 	if (!st) {
 		/* The step vanished (flows changed under a stored session): start over. */
@@ -434,9 +457,9 @@ void engine_on_text(struct run *r)
 		return;
 	}
 	if (s->state == SESSION_WAITING) {
-		char *answer = flow_fold_answer(r->ctx, text);
+		char *folded = flow_fold_word(r->ctx, text);
 		if (word_in(folded, r->fs->words.stop, r->fs->words.n_stop) ||
-		    word_in(answer, r->fs->words.stop, r->fs->words.n_stop)) {
+		    word_in(event_answer(r), r->fs->words.stop, r->fs->words.n_stop)) {
 			engine_append(r, engine_say_text(r, &r->fs->msg.stopped));
 			engine_end_session(r, OUTCOME_STOPPED);
 		} else {
@@ -445,21 +468,21 @@ void engine_on_text(struct run *r)
 		return;
 	}
 	r->out->input_secret = st->kind == STEP_ASK && (st->secret || st->expect == EXPECT_SECRET);
-	if (global_word(r, st, folded, text))
+	if (global_word(r, st, text))
 		return;
 	/* A keyword alone, in the middle of a procedure, starts that procedure again (or the
 	 * other one it names), unless it is a valid answer to the question asked. */
 	if (!engine_is_ussd(r)) {
 		const struct flow *f = flow_match_keyword(r->fs, text, true);
-		if (f && !(st->kind == STEP_ASK && validate(r, st, text))) {
+		if (f && !(st->kind == STEP_ASK && validate(r, st))) {
 			engine_start_flow(r, f);
 			return;
 		}
 	}
 	if (st->kind == STEP_MENU)
-		answer_menu(r, st, flow_fold_answer(r->ctx, text));
+		answer_menu(r, st, event_answer(r));
 	else if (st->kind == STEP_ASK)
-		answer_ask(r, st, validate(r, st, text));
+		answer_ask(r, st, validate(r, st));
 	else
 		engine_render_prompt(r, st);
 }

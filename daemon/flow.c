@@ -249,8 +249,14 @@ static size_t noise_len(const char *s)
 					     "\u00bf", "\ufe0f" };
 	unsigned char c = (unsigned char)*s;
 
+	/* ASCII punctuation and spaces, as ispunct() and isspace() in the C locale, without a
+	 * call: this runs on every byte of every keyword and answer. */
 	if (c && c < 0x80)
-		return (ispunct(c) || isspace(c)) ? 1 : 0;
+		return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
+		       (c >= '{' && c <= '~') || c == ' ' || (c >= '\t' && c <= '\r');
+	/* Every mark starts with one of these bytes. */
+	if (c != 0xc2 && c != 0xe2 && c != 0xef)
+		return 0;
 	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
 		if (!strncmp(s, marks[i], strlen(marks[i])))
 			return strlen(marks[i]);
@@ -369,36 +375,44 @@ static unsigned keyword_candidates(const char *text, char cand[KEYWORD_WORDS][KE
 			break;
 		k++;
 	}
-	/* Whatever follows candidate k, noise aside, makes it "not alone". */
-	for (unsigned i = 0; i < k; i++) {
-		const char *q = folded;
-		unsigned words = 0;
+	/* Whatever follows candidate k, noise aside, makes it "not alone": counted once, up to
+	 * one word more than the longest candidate. */
+	const char *q = folded;
+	unsigned words = 0;
 
-		rest[i] = false;
-		while (*q) {
-			size_t wl = strcspn(q, " ");
-			char w[KEYWORD_MAX] = "";
+	while (*q && words <= k) {
+		size_t wl = strcspn(q, " ");
+		char w[KEYWORD_MAX] = "";
 
-			squeeze_append(w, sizeof(w), q, wl < KEYWORD_MAX ? wl : KEYWORD_MAX - 1);
-			q += wl;
-			while (*q == ' ')
-				q++;
-			if (!w[0])
-				continue;
-			if (++words > i + 1) {
-				rest[i] = true;
-				break;
-			}
-		}
+		squeeze_append(w, sizeof(w), q, wl < KEYWORD_MAX ? wl : KEYWORD_MAX - 1);
+		q += wl;
+		while (*q == ' ')
+			q++;
+		if (w[0])
+			words++;
 	}
+	for (unsigned i = 0; i < k; i++)
+		rest[i] = words > i + 1;
 	return k;
 }
 
+/* keyword, squeezed as squeeze_append() would (and no longer than it allows), is cand:
+ * compared as it is squeezed, without a copy, since it runs for every keyword on every text. */
 static bool keyword_is(const char *keyword, const char *cand)
 {
-	char k[KEYWORD_MAX] = "";
+	size_t o = 0, n;
 
-	return squeeze_append(k, sizeof(k), keyword, strlen(keyword)) && !strcmp(k, cand);
+	while (*keyword) {
+		if ((n = noise_len(keyword))) {
+			keyword += n;
+			continue;
+		}
+		if (o + 1 >= KEYWORD_MAX || cand[o] != *keyword)
+			return false;
+		o++;
+		keyword++;
+	}
+	return cand[o] == '\0';
 }
 
 const struct flow *flow_match_keyword(const struct flow_set *fs, const char *text, bool whole)

@@ -38,6 +38,9 @@ struct run {
 	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
 	char *transcript;	/* the dialogue so far, this event's text included */
 	const char *secret_in;	/* this event's text when it answers a secret question */
+	const char *answer;	/* this event's text folded as an answer (event_answer()) */
+	const struct flow_step *valid_st;	/* validate() ran for this step ... */
+	char *valid;		/* ... and gave this (NULL: not a valid answer) */
 	bool no_secrets;	/* expanding a text that is stored (receipt, reminder): a secret
 				 * answer expands to nothing */
 };
