@@ -1,11 +1,14 @@
 /* Session variables: a flat map of strings in a talloc'd array, insertion order kept.
  *
  * A session holds a few dozen variables at most, so lookups are linear: cheaper than any
- * index at this size, and the order stays stable for serialisation. */
+ * index at this size, and the order stays stable for serialisation. Each variable keeps its
+ * name's hash, so a lookup (several per template, per step) compares a number per variable
+ * and a name only when the numbers match. */
 #include <stdlib.h>
 #include <string.h>
 #include <osmocom/core/talloc.h>
 
+#include "guichet/strhash.h"
 #include "guichet/vars.h"
 
 void vars_init(struct vars *vs, void *ctx)
@@ -16,14 +19,19 @@ void vars_init(struct vars *vs, void *ctx)
 	vs->v = NULL;
 }
 
-static int vars_find(const struct vars *vs, const char *name)
+static int vars_find_hashed(const struct vars *vs, const char *name, uint32_t h)
 {
 	unsigned i;
 
 	for (i = 0; i < vs->n; i++)
-		if (strcmp(vs->v[i].name, name) == 0)
+		if (vs->v[i].hash == h && strcmp(vs->v[i].name, name) == 0)
 			return (int)i;
 	return -1;
+}
+
+static int vars_find(const struct vars *vs, const char *name)
+{
+	return vs->n ? vars_find_hashed(vs, name, strhash(name, 0)) : -1;
 }
 
 const char *vars_get(const struct vars *vs, const char *name)
@@ -59,7 +67,8 @@ static void var_free(struct var *v)
 
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 {
-	int i = vars_find(vs, name);
+	uint32_t h = strhash(name, 0);
+	int i = vars_find_hashed(vs, name, h);
 	struct var *v;
 	char *nv;
 
@@ -107,6 +116,7 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 	v->name = talloc_strdup(vs->ctx, name);
 	v->value = talloc_strdup(vs->ctx, value);
 	v->secret = secret;
+	v->hash = h;
 	if (!v->name || !v->value) {
 		var_free(v);
 		return -1;

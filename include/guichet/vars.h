@@ -7,6 +7,7 @@
 #define GUICHET_VARS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define VARS_MAX 256		/* a session never holds more; refusing beats growing */
 
@@ -14,6 +15,7 @@ struct var {
 	char *name;
 	char *value;
 	bool secret;		/* typed into a secret question: never logged, dropped after use */
+	uint32_t hash;		/* strhash(name): a lookup compares names only when it matches */
 };
 
 struct vars {
