@@ -16,12 +16,15 @@
 # Rows: windows 10 and 100 (GSM-7 "STATUT"), two-part UCS-2 MO (window 10), then Guichet alone
 # under 20 % random ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
 # Each comparison is REPS alternated runs, medians compared (the 2-core machine's load drifts).
-# Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1.
+# Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1,
+# ROWS (default all: "w10 w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one).
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
 N=${N:-2000} N_THR=${N_THR:-2000} RL=${RL:-400} REPS=${REPS:-3}
+ROWS=" ${ROWS:-w10 w100 relay cold ucs2 throttle} "
+row() { [[ $ROWS == *" $1 "* ]]; }
 for x in "$B/guichetd" "$B/tools/smsc"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
 done
@@ -303,13 +306,18 @@ pair() {
 }
 
 echo "== MO -> one HTTPS call -> reply, $N messages, GSM-7"
-pair w10 10 STATUT; CPU10=$G_CPU; FS10=$G_FSYNC
-ratio smpp_https_w10_vs_kannel
-pair w100 100 STATUT
-ratio smpp_https_w100_vs_kannel
-echo "figure cpu_us_per_msg_https: ${CPU10:-n/a}"
+if row w10; then
+  pair w10 10 STATUT; CPU10=$G_CPU; FS10=$G_FSYNC
+  ratio smpp_https_w10_vs_kannel
+  echo "figure cpu_us_per_msg_https: ${CPU10:-n/a}"
+  echo "figure fsyncs_per_msg: ${FS10:-n/a}"
+fi
+if row w100; then
+  pair w100 100 STATUT
+  ratio smpp_https_w100_vs_kannel
+fi
 # The relay alone (tests/tools/backend_probe), same nginx, warm HTTP/2 connection: CPU per call.
-if [ -x "$B/tools/backend_probe" ]; then
+if row relay && [ -x "$B/tools/backend_probe" ]; then
   printf '%s\n' "backends:" "  dossier:" "    url: https://127.0.0.1:$NG" "    ca: demo-ca.pem" \
     "    auth: { bearer: agenda-token }" "    timeout_ms: 3000" "    operations:" \
     "      status: { path: /dossiers/status, query: { numero: \"12345678\", code: \"4321\" }, require: [status, label] }" \
@@ -320,12 +328,13 @@ if [ -x "$B/tools/backend_probe" ]; then
   echo "relay alone, 10 calls at a time x 300 rounds, warm connection: $(grep '^summary' "$T/probe.out")"
   echo "figure relay_cpu_us_per_call_warm: ${RELAY_CPU:-n/a}"
 fi
-echo "figure fsyncs_per_msg: ${FS10:-n/a}"
+if row ucs2; then
+  echo "== two-part UCS-2 MO -> one HTTPS call -> reply, window 10, $N messages"
+  pair ucs2 10 "$UCS2_TEXT"
+  ratio smpp_ucs2_concat_vs_kannel
+fi
 
-echo "== two-part UCS-2 MO -> one HTTPS call -> reply, window 10, $N messages"
-pair ucs2 10 "$UCS2_TEXT"
-ratio smpp_ucs2_concat_vs_kannel
-
+row throttle || { echo "figure backend_errors_zero: $([ "$ERRORS" = 0 ] && echo 1 || echo 0)"; exit 0; }
 echo "== Guichet under SMSC throttling, window 10, $N_THR messages"
 # Unthrottled and throttled runs alternated (the machine's load drifts), medians compared.
 BR=() TR=()

@@ -69,6 +69,8 @@ struct router {
 	 * iteration: one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
+	struct llist_head intake;	/* struct intake_batch, received, not yet written */
+	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
 	int64_t last_purge_ms;
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;
@@ -731,6 +733,44 @@ static void start_calls(struct router *r, enum channel ch, struct call_req *call
 		start_call(r, ch, calls[i].key, calls[i].via, &calls[i].call, r->cfg.call_budget_ms);
 }
 
+/* Received messages through the engine, inside the caller's transaction. */
+static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
+			struct call_req **calls, unsigned *n_calls)
+{
+	struct store *st = r->st;
+	for (unsigned i = 0; i < n; i++) {
+		struct store_inbound in = {
+			.channel = CHANNEL_SMS, .via = msgs[i].via, .from = msgs[i].from,
+			.text = msgs[i].text, .received = msgs[i].received, .dedup = msgs[i].dedup,
+		};
+		int rc = st->ops->inbound_add(st, &in);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			rate_ctr_inc2(r->ctrs, ROUTER_CTR_DUPLICATES_IN);
+			continue;	/* already stored and answered before a crash */
+		}
+		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
+		if (consent_word(r, msgs[i].from, msgs[i].text) < 0)
+			return -1;
+		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
+					    .now = now_s() + r->clock_shift_s };
+		bool secret = false;
+		rc = sms_admit(r, ctx, in.id, msgs[i].via, msgs[i].from, msgs[i].text);
+		if (rc < 0 ||
+		    (rc == 1 &&
+		     sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, calls, n_calls,
+			       &secret) < 0))
+			return -1;
+		if (st->ops->inbound_done(st, in.id) < 0)
+			return -1;
+		/* Same transaction: the secret answer never reaches the file. */
+		if (secret && st->ops->inbound_forget(st, in.id) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 {
 	void *ctx = talloc_new(r);
@@ -740,36 +780,8 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 
 	if (st->ops->begin(st) < 0)
 		goto fail;
-	for (unsigned i = 0; i < n; i++) {
-		struct store_inbound in = {
-			.channel = CHANNEL_SMS, .via = msgs[i].via, .from = msgs[i].from,
-			.text = msgs[i].text, .received = msgs[i].received, .dedup = msgs[i].dedup,
-		};
-		int rc = st->ops->inbound_add(st, &in);
-		if (rc < 0)
-			goto fail_rollback;
-		if (rc == 1) {
-			rate_ctr_inc2(r->ctrs, ROUTER_CTR_DUPLICATES_IN);
-			continue;	/* already stored and answered before a crash */
-		}
-		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
-		if (consent_word(r, msgs[i].from, msgs[i].text) < 0)
-			goto fail_rollback;
-		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
-					    .now = now_s() + r->clock_shift_s };
-		bool secret = false;
-		rc = sms_admit(r, ctx, in.id, msgs[i].via, msgs[i].from, msgs[i].text);
-		if (rc < 0 ||
-		    (rc == 1 &&
-		     sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, &calls, &n_calls,
-			       &secret) < 0))
-			goto fail_rollback;
-		if (st->ops->inbound_done(st, in.id) < 0)
-			goto fail_rollback;
-		/* Same transaction: the secret answer never reaches the file. */
-		if (secret && st->ops->inbound_forget(st, in.id) < 0)
-			goto fail_rollback;
-	}
+	if (intake_apply(r, ctx, msgs, n, &calls, &n_calls) < 0)
+		goto fail_rollback;
 	/* The replies made here leave the outbox in the same transaction (one fsync). */
 	struct outbox_taken *tk;
 	if (outbox_take(r->ob, ctx, &tk) < 0 || st->ops->commit(st) < 0)
@@ -789,6 +801,74 @@ fail:
 	store_result(r, false, "storing received messages");
 	talloc_free(ctx);
 	return -1;
+}
+
+/* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */
+struct intake_batch {
+	struct llist_head list;
+	struct sms_in *msgs;
+	unsigned n;
+	sms_stored_fn stored;
+	void *sdata;
+};
+
+int router_sms_receive_later(struct router *r, const struct sms_in *msgs, unsigned n,
+			     sms_stored_fn stored, void *sdata)
+{
+	struct intake_batch *b = talloc_zero(r, struct intake_batch);
+	if (!b || !(b->msgs = talloc_array(b, struct sms_in, n ? n : 1)))
+		goto oom;
+	for (unsigned i = 0; i < n; i++) {
+		struct sms_in *m = &b->msgs[i];
+		*m = msgs[i];
+		m->via = talloc_strdup(b, msgs[i].via ? msgs[i].via : "");
+		m->from = talloc_strdup(b, msgs[i].from);
+		m->text = talloc_strdup(b, msgs[i].text);
+		m->dedup = msgs[i].dedup ? talloc_strdup(b, msgs[i].dedup) : NULL;
+		if (!m->via || !m->from || !m->text || (msgs[i].dedup && !m->dedup))
+			goto oom;
+	}
+	b->n = n;
+	b->stored = stored;
+	b->sdata = sdata;
+	llist_add_tail(&b->list, &r->intake);
+	if (!osmo_timer_pending(&r->flush_timer))
+		osmo_timer_schedule(&r->flush_timer, 0, 0);
+	return 0;
+oom:
+	talloc_free(b);
+	return -1;
+}
+
+void router_sms_receive_cancel(struct router *r, void *sdata)
+{
+	struct intake_batch *b, *tmp;
+	llist_for_each_entry_safe(b, tmp, &r->intake, list) {
+		if (b->sdata == sdata) {
+			llist_del(&b->list);
+			talloc_free(b);
+		}
+	}
+	llist_for_each_entry(b, &r->intake_told, list)
+		if (b->sdata == sdata)
+			b->stored = NULL;	/* written already: only the callback goes */
+}
+
+/* After the group write: each batch's sender told (ok), or, when the group write failed,
+ * each batch written alone and its sender told how that went. The list is moved aside
+ * first: a sender's callback may hand more messages (they wait for the next write) or
+ * cancel another sender's (router_sms_receive_cancel looks there too). */
+static void intake_done(struct router *r, bool group_ok)
+{
+	llist_splice_init(&r->intake, &r->intake_told);
+	while (!llist_empty(&r->intake_told)) {
+		struct intake_batch *b = llist_first_entry(&r->intake_told, struct intake_batch, list);
+		bool ok = group_ok || router_sms_received(r, b->msgs, b->n) == 0;
+		llist_del(&b->list);
+		if (b->stored)
+			b->stored(b->sdata, ok);
+		talloc_free(b);
+	}
 }
 
 /* ---- calls ---- */
@@ -910,9 +990,10 @@ void router_sms_receipt(struct router *r, int64_t id, const char *via, const cha
 	outbox_receipt(r->ob, id, via, remote, delivered, stat);
 }
 
-/* This iteration's group write: every call outcome and every sent/failed mark in one
- * transaction. If it fails, the outcomes are written one by one (one that cannot be written
- * is lost, as before: the person's session waits and times out) and the marks stay for the
+/* This iteration's group write: every message received (router_sms_receive_later), every
+ * call outcome and every sent/failed mark in one transaction. If it fails, the received
+ * batches and the outcomes are written one by one (an outcome that cannot be written is
+ * lost, as before: the person's session waits and times out) and the marks stay for the
  * next flush. Then the calls the outcomes started, and the replies they made go out. */
 static void flush_writes(void *data)
 {
@@ -922,10 +1003,16 @@ static void flush_writes(void *data)
 	unsigned n_calls = 0;
 	bool ok;
 
-	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results))
+	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results) && llist_empty(&r->intake))
 		return;
 	void *ctx = talloc_new(r);
 	ok = r->st->ops->begin(r->st) == 0;
+	struct intake_batch *ib;
+	llist_for_each_entry(ib, &r->intake, list) {
+		if (!ok)
+			break;
+		ok = intake_apply(r, ctx, ib->msgs, ib->n, &calls, &n_calls) == 0;
+	}
 	llist_for_each_entry(cr, &r->results, list) {
 		if (!ok)
 			break;
@@ -944,9 +1031,12 @@ static void flush_writes(void *data)
 		outbox_marks_done(r->ob);
 		start_calls(r, CHANNEL_SMS, calls, n_calls);
 		outbox_send_taken(r->ob, tk);
+		intake_done(r, true);
 	} else {
 		r->st->ops->rollback(r->st);
 		r->sched_dirty = false;
+		/* Each received batch alone: its sender acknowledges what commits, nothing else. */
+		intake_done(r, false);
 		/* Calls the rolled-back outcomes would have started: not started. */
 		llist_for_each_entry(cr, &r->results, list)
 			result_write_alone(r, cr);
@@ -1217,6 +1307,17 @@ static int sink_received(void *data, const struct sms_in *msgs, unsigned n)
 	return router_sms_received(data, msgs, n);
 }
 
+static int sink_received_later(void *data, const struct sms_in *msgs, unsigned n,
+			       sms_stored_fn stored, void *sdata)
+{
+	return router_sms_receive_later(data, msgs, n, stored, sdata);
+}
+
+static void sink_received_cancel(void *data, void *sdata)
+{
+	router_sms_receive_cancel(data, sdata);
+}
+
 static void sink_sent(void *data, int64_t id)
 {
 	router_sms_sent(data, id);
@@ -1259,7 +1360,9 @@ struct sms_sink router_sms_sink(struct router *r)
 				  .failed = sink_failed, .ready = sink_ready,
 				  .registered = sink_registered,
 				  .unregistered = sink_unregistered,
-				  .remote_id = sink_remote_id, .receipt = sink_receipt, .data = r };
+				  .remote_id = sink_remote_id, .receipt = sink_receipt,
+				  .received_later = sink_received_later,
+				  .received_cancel = sink_received_cancel, .data = r };
 }
 
 static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,
@@ -1358,6 +1461,8 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	for (unsigned i = 0; i < DLG_BUCKETS; i++)
 		INIT_LLIST_HEAD(&r->dlg_buckets[i]);
 	INIT_LLIST_HEAD(&r->results);
+	INIT_LLIST_HEAD(&r->intake);
+	INIT_LLIST_HEAD(&r->intake_told);
 	osmo_timer_setup(&r->flush_timer, flush_writes, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
 	if (r->ctrs) {

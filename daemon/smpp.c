@@ -684,27 +684,79 @@ static void batch_add(struct mo_batch *bt, const char *via, const struct sms_par
 	bt->n_tokens += n_tokens;
 }
 
-/* Hands the batch to the sink, then answers each deliver_sm it holds. */
-static void batch_flush(struct smpp_bind *b, struct mo_batch *bt)
+/* Answers the deliver_sm of n stored (ok) or refused messages: tokens carry each one's
+ * connection generation and sequence number. */
+static void batch_answer(struct smpp_bind *b, const uint64_t *tokens, unsigned n_tokens,
+			 unsigned n, bool ok)
 {
 	struct smpp_smsc *s = b->smsc;
-	struct smpp_pool *p = s->pool;
-	if (bt->n == 0)
-		return;
-	int rc = p->sink.received ? p->sink.received(p->sink.data, bt->msgs, bt->n) : -1;
-	if (rc == 0) {
-		SMPP_COUNT(s, SMPP_CTR_RECEIVED, bt->n);
+	if (ok) {
+		SMPP_COUNT(s, SMPP_CTR_RECEIVED, n);
 	} else {
-		SMPP_COUNT(s, SMPP_CTR_REFUSED, bt->n_tokens);
+		SMPP_COUNT(s, SMPP_CTR_REFUSED, n_tokens);
 		LOGB(b, LOGL_ERROR, "%u messages not stored: answering ESME_RX_T_APPN so the SMSC retries",
-		     bt->n);
+		     n);
 	}
-	for (unsigned i = 0; i < bt->n_tokens; i++) {
-		uint64_t tok = bt->tokens[i];
+	for (unsigned i = 0; i < n_tokens; i++) {
+		uint64_t tok = tokens[i];
 		if ((uint32_t)(tok >> 32) != b->gen || b->state != B_BOUND)
 			continue;	/* from a former connection: the SMSC will deliver it again */
-		bind_send_header(b, DELIVER_SM_RESP, rc == 0 ? ESME_ROK : ESME_RX_T_APPN,
-				 (uint32_t)tok);
+		bind_send_header(b, DELIVER_SM_RESP, ok ? ESME_ROK : ESME_RX_T_APPN, (uint32_t)tok);
+	}
+}
+
+/* A batch handed to the sink's received_later, waiting for its commit to be answered. */
+struct mo_ack {
+	struct smpp_bind *b;
+	unsigned n, n_tokens;
+	uint64_t *tokens;
+	bool pending;		/* the sink still holds it */
+};
+
+/* Freed with its bind (smpp_stop) before the sink answered: the sink forgets it, the
+ * messages stay unacknowledged and the SMSC delivers them again. */
+static int mo_ack_destructor(struct mo_ack *a)
+{
+	struct smpp_pool *p = a->b->smsc->pool;
+	if (a->pending && p->sink.received_cancel)
+		p->sink.received_cancel(p->sink.data, a);
+	return 0;
+}
+
+static void mo_ack_stored(void *sdata, bool ok)
+{
+	struct mo_ack *a = sdata;
+	a->pending = false;
+	batch_answer(a->b, a->tokens, a->n_tokens, a->n, ok);
+	talloc_free(a);
+}
+
+/* Hands the batch to the sink, then answers each deliver_sm it holds: after the sink's
+ * commit of this loop iteration (received_later, shared with every bind and the other
+ * writes: one fsync), or at once (received). Never before the messages are stored. */
+static void batch_flush(struct smpp_bind *b, struct mo_batch *bt)
+{
+	struct smpp_pool *p = b->smsc->pool;
+	if (bt->n == 0)
+		return;
+	if (p->sink.received_later) {
+		struct mo_ack *a = talloc_zero(b, struct mo_ack);
+		if (a && (a->tokens = talloc_memdup(a, bt->tokens, bt->n_tokens * sizeof(*bt->tokens)))) {
+			a->b = b;
+			a->n = bt->n;
+			a->n_tokens = bt->n_tokens;
+			if (p->sink.received_later(p->sink.data, bt->msgs, bt->n, mo_ack_stored, a) == 0) {
+				a->pending = true;
+				talloc_set_destructor(a, mo_ack_destructor);
+				bt->n = bt->n_tokens = 0;
+				return;
+			}
+		}
+		talloc_free(a);
+		batch_answer(b, bt->tokens, bt->n_tokens, bt->n, false);
+	} else {
+		int rc = p->sink.received ? p->sink.received(p->sink.data, bt->msgs, bt->n) : -1;
+		batch_answer(b, bt->tokens, bt->n_tokens, bt->n, rc == 0);
 	}
 	bt->n = bt->n_tokens = 0;
 }

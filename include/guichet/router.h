@@ -58,6 +58,19 @@ struct sms_transport {
  * then delete them from the SIM / acknowledge them to the SMSC; -1 when the store failed
  * (do not delete anything then; hand them again later). */
 int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n);
+/* Called once messages handed to router_sms_receive_later are committed (ok), or could not
+ * be (ok false: acknowledge nothing, the sender hands them again). */
+typedef void (*sms_stored_fn)(void *sdata, bool ok);
+/* Like router_sms_received, but the messages (copied) join those every transport hands in
+ * this loop iteration and the iteration's other writes (call outcomes, sent marks): one
+ * transaction, one fsync, committed after the iteration. stored(sdata, ok) is called after
+ * that commit, never before and never from inside this call. 0, or -1 when nothing was
+ * kept (out of memory: answer as for a failed store). */
+int router_sms_receive_later(struct router *r, const struct sms_in *msgs, unsigned n,
+			     sms_stored_fn stored, void *sdata);
+/* Forgets the messages handed with sdata and not written yet (their sender is going away
+ * without acknowledging them: its SMSC delivers them again), and their stored callback. */
+void router_sms_receive_cancel(struct router *r, void *sdata);
 void router_sms_register(struct router *r, struct sms_transport *t);
 /* Forgets t: the router never touches it again (offers, group stand-ins). A transport calls
  * this before it frees t; replies due through it stay queued for its next registration. */
@@ -107,6 +120,11 @@ struct sms_sink {
 	void (*remote_id)(void *data, int64_t id, const char *via, const char *remote);
 	void (*receipt)(void *data, int64_t id, const char *via, const char *remote,
 			bool delivered, const char *stat);
+	/* Optional: router_sms_receive_later and router_sms_receive_cancel (a transport that
+	 * acknowledges from a callback, like SMPP; without them, received is used). */
+	int (*received_later)(void *data, const struct sms_in *msgs, unsigned n,
+			      sms_stored_fn stored, void *sdata);
+	void (*received_cancel)(void *data, void *sdata);
 	void *data;
 };
 

@@ -643,6 +643,106 @@ static void test_call_outcomes_grouped(void)
 	talloc_free(c);
 }
 
+/* What router_sms_receive_later's callback was told, per sender. */
+struct told {
+	unsigned calls;
+	bool ok;
+	unsigned commits_then;	/* commits seen when told */
+};
+
+static void told_fn(void *sdata, bool ok)
+{
+	struct told *t = sdata;
+	t->calls++;
+	t->ok = ok;
+	t->commits_then = n_commits;
+}
+
+static bool intake_commits_fail;
+
+static int intake_commit(struct store *s)
+{
+	n_commits++;
+	return intake_commits_fail ? -1 : count_real->commit(s);
+}
+
+/* Messages handed by several transports in one loop iteration: one transaction for all,
+ * each sender told only after it committed (its deliver_sm_resp goes then), never from
+ * inside the call; a failed commit tells each sender "not stored" (no positive answer: the
+ * SMSC delivers again); a sender going away is never called back and its messages are not
+ * stored (unacknowledged, they come again). */
+static void test_intake_grouped_after_commit(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m4 = { .name = "m4", .send = counting_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	count_real = cst->ops;
+	count_ops = *cst->ops;
+	count_ops.commit = intake_commit;
+	cst->ops = &count_ops;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m4);
+	refuse = false;
+	n_sent = 0;
+
+	struct told t[3] = { { 0 } };
+	char from[3][16], dedup[3][8];
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(from[i], sizeof(from[i]), "+3367000000%u", i);
+		snprintf(dedup[i], sizeof(dedup[i]), "I%u", i);
+		struct sms_in m = { .via = "m4", .from = from[i], .text = "GO", .dedup = dedup[i] };
+		CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m, 1, told_fn, &t[i]), 0);
+		snprintf(from[i], sizeof(from[i]), "garbage");	/* copied: the caller's may go */
+	}
+	unsigned before = n_commits;
+	CU_ASSERT_EQUAL(t[0].calls + t[1].calls + t[2].calls, 0);	/* never before the commit */
+	spin(2);
+	CU_ASSERT_EQUAL(n_commits - before, 1);		/* one transaction for the three */
+	for (unsigned i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(t[i].calls, 1);
+		CU_ASSERT(t[i].ok);
+		CU_ASSERT(t[i].commits_then > before);
+	}
+	CU_ASSERT_EQUAL(n_sent, 3);				/* "Nom ?" to each */
+	CU_ASSERT_EQUAL(router_counter(rt, ROUTER_CTR_MESSAGES_IN), 3);
+
+	/* A failed commit: told "not stored", nothing answered. */
+	struct told f = { 0 };
+	struct sms_in m = { .via = "m4", .from = "+33670000009", .text = "GO", .dedup = "I9" };
+	intake_commits_fail = true;
+	n_sent = 0;
+	CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m, 1, told_fn, &f), 0);
+	spin(2);
+	CU_ASSERT_EQUAL(f.calls, 1);
+	CU_ASSERT(!f.ok);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	intake_commits_fail = false;
+
+	/* Cancelled before the write: never told, not stored; handed again later, stored. */
+	struct told g = { 0 };
+	CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m, 1, told_fn, &g), 0);
+	router_sms_receive_cancel(rt, &g);
+	spin(2);
+	CU_ASSERT_EQUAL(g.calls, 0);
+	CU_ASSERT_EQUAL(n_sent, 0);
+	CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m, 1, told_fn, &g), 0);
+	spin(2);
+	CU_ASSERT_EQUAL(g.calls, 1);
+	CU_ASSERT(g.ok);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(router_counter(rt, ROUTER_CTR_DUPLICATES_IN), 0);
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -666,6 +766,8 @@ int main(void)
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
 	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
+	CU_add_test(su, "messages of one iteration: one transaction, told after it",
+		    test_intake_grouped_after_commit);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
