@@ -199,6 +199,11 @@ struct store_ops {
 	/* The message of the last failed operation (for SQLite, sqlite3_errmsg at the time),
 	 * beginning with "store full: " when the disk or the database is full. */
 	const char *(*last_error)(struct store *st);
+	/* Optional (NULL: never). Whether the transaction that just failed lost a conflict
+	 * with another host's (PostgreSQL: deadlock detected or serialization failure, SQLSTATE
+	 * 40P01 or 40001), so that the same work run again from begin() may well succeed.
+	 * Valid from the failure until the next begin(). */
+	bool (*conflict)(struct store *st);
 };
 
 struct store {
@@ -229,6 +234,12 @@ static inline const char *store_last_error(struct store *st)
 	const char *e = st && st->ops->last_error ? st->ops->last_error(st) : NULL;
 
 	return e ? e : "unknown store error";
+}
+
+/* The last failed transaction lost a conflict with another host's: worth running again. */
+static inline bool store_conflict(struct store *st)
+{
+	return st && st->ops->conflict && st->ops->conflict(st);
 }
 
 #endif
