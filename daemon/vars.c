@@ -48,21 +48,52 @@ bool vars_is_secret(const struct vars *vs, const char *name)
 	return i >= 0 && vs->v[i].secret;
 }
 
+/* A variable is one allocation: its name, a NUL, its value, a NUL and room for the value to
+ * grow (half as much again when it has grown before: the transcript grows every step). One
+ * allocation instead of two for each variable set and each freed: the engine sets a dozen
+ * a step and a reset frees them all. */
+static size_t var_room(const struct var *v)
+{
+	return talloc_get_size(v->name) - (size_t)(v->value - v->name);
+}
+
+/* A new chunk for name = value with room for room bytes of value (NUL included). */
+static char *var_chunk(void *ctx, const char *name, size_t nl, const char *value, size_t vl,
+		       size_t room)
+{
+	char *c = talloc_size(ctx, nl + 1 + room);
+
+	if (!c)
+		return NULL;
+	memcpy(c, name, nl + 1);
+	memcpy(c + nl + 1, value, vl + 1);
+	return c;
+}
+
 /* A secret value is wiped before its memory goes back to the allocator, so it cannot
  * resurface in a later allocation or a core file. */
-static void var_free_value(struct var *v)
+static void var_free(struct var *v)
 {
 	if (v->secret && v->value)
 		explicit_bzero(v->value, strlen(v->value));
-	talloc_free(v->value);
+	talloc_free(v->name);
+	v->name = NULL;
 	v->value = NULL;
 }
 
-static void var_free(struct var *v)
+/* Replaces v's value, which is not big enough, by a new chunk. */
+static int var_regrow(struct vars *vs, struct var *v, const char *value, size_t len, bool secret)
 {
-	var_free_value(v);
-	talloc_free(v->name);
-	v->name = NULL;
+	size_t nl = strlen(v->name);
+	char *c = var_chunk(vs->ctx, v->name, nl, value, len, len + 1 + len / 2);
+
+	if (!c)
+		return -1;
+	var_free(v);
+	v->name = c;
+	v->value = c + nl + 1;
+	v->secret = secret;
+	return 0;
 }
 
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
@@ -70,18 +101,17 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 	uint32_t h = strhash(name, 0);
 	int i = vars_find_hashed(vs, name, h);
 	struct var *v;
-	char *nv;
 
 	if (!value)
 		value = "";
+	size_t len = strlen(value);
 	if (i >= 0) {
 		v = &vs->v[i];
-		size_t len = strlen(value);
-		/* A new value that fits the old one's memory is written over it: no allocation
+		/* A new value that fits the old one's room is written over it: no allocation
 		 * (the engine rewrites a few variables, the transcript among them, on every
 		 * step). What the old value held past the new end is wiped, as a freed secret
 		 * would be. */
-		if (v->value && v->value != value && talloc_get_size(v->value) > len) {
+		if (var_room(v) > len) {
 			size_t old = strlen(v->value);
 
 			memmove(v->value, value, len + 1);
@@ -90,13 +120,7 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 			v->secret = secret;
 			return 0;
 		}
-		nv = talloc_strdup(vs->ctx, value);
-		if (!nv)
-			return -1;
-		var_free_value(v);
-		v->value = nv;
-		v->secret = secret;
-		return 0;
+		return var_regrow(vs, v, value, len, secret);
 	}
 	if (vs->n >= VARS_MAX)
 		return -1;
@@ -112,16 +136,15 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 		vs->v = na;
 		vs->cap = cap;
 	}
-	v = &vs->v[vs->n];
-	v->name = talloc_strdup(vs->ctx, name);
-	v->value = talloc_strdup(vs->ctx, value);
+	size_t nl = strlen(name);
+	char *c = var_chunk(vs->ctx, name, nl, value, len, len + 1);
+	if (!c)
+		return -1;
+	v = &vs->v[vs->n++];
+	v->name = c;
+	v->value = c + nl + 1;
 	v->secret = secret;
 	v->hash = h;
-	if (!v->name || !v->value) {
-		var_free(v);
-		return -1;
-	}
-	vs->n++;
 	return 0;
 }
 

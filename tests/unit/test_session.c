@@ -80,6 +80,46 @@ static void test_vars_replace_in_place(void)
 	talloc_free(ctx);
 }
 
+/* A variable's name and value share one allocation with room to grow: a value that grows
+ * step after step (the transcript) keeps its name and its neighbours intact, a value set
+ * from itself survives the move, and a lookup still finds every name. */
+static void test_vars_grow(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars vs;
+	char buf[2048] = "";
+
+	vars_init(&vs, ctx);
+	CU_ASSERT_EQUAL(vars_set(&vs, "a", "1", false), 0);
+	CU_ASSERT_EQUAL(vars_set(&vs, "_transcript", "", false), 0);
+	CU_ASSERT_EQUAL(vars_set(&vs, "b", "2", false), 0);
+	for (int i = 0; i < 60; i++) {
+		size_t l = strlen(buf);
+		snprintf(buf + l, sizeof(buf) - l, "> line %d\n", i);
+		CU_ASSERT_EQUAL(vars_set(&vs, "_transcript", buf, false), 0);
+		CU_ASSERT_STRING_EQUAL(vars_get(&vs, "_transcript"), buf);
+		/* the same value again, from the variable's own memory */
+		CU_ASSERT_EQUAL(vars_set(&vs, "_transcript", vars_get(&vs, "_transcript"), false), 0);
+		CU_ASSERT_STRING_EQUAL(vars_get(&vs, "_transcript"), buf);
+	}
+	CU_ASSERT_STRING_EQUAL(vs.v[1].name, "_transcript");
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "a"), "1");
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "b"), "2");
+	/* a value taken from the middle of the variable itself, then longer than any room */
+	CU_ASSERT_EQUAL(vars_set(&vs, "_transcript", vars_get(&vs, "_transcript") + 5, false), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "_transcript"), buf + 5);
+	memset(buf, 'x', sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	CU_ASSERT_EQUAL(vars_set(&vs, "b", buf, true), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "b"), buf);
+	CU_ASSERT_TRUE(vars_is_secret(&vs, "b"));
+	CU_ASSERT_EQUAL(vars_set(&vs, "b", "3", false), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "b"), "3");
+	CU_ASSERT_PTR_NULL(vars_get(&vs, "c"));
+	vars_clear(&vs);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -569,6 +609,7 @@ int main(void)
 	CU_add_test(s, "get, set, replace, clear", test_vars_basic);
 	CU_add_test(s, "unset_tree", test_vars_tree);
 	CU_add_test(s, "a shorter value rewritten in place, old bytes wiped", test_vars_replace_in_place);
+	CU_add_test(s, "a growing value keeps its name and neighbours", test_vars_grow);
 	CU_add_test(s, "merge and drop_secrets", test_vars_merge_secrets);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
