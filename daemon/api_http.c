@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <gnutls/gnutls.h>
 #include <jansson.h>
@@ -18,24 +17,15 @@
 
 #include "guichet/clock.h"
 #include "guichet/api_http.h"
-#include "guichet/config.h"
+#include "guichet/api_message.h"
 #include "guichet/log.h"
-#include "guichet/flow.h"
 #include "guichet/mhd_loop.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
 #include "guichet/store.h"
-#include "guichet/template.h"
-#include "guichet/text.h"
-#include "guichet/ydoc.h"
 
 #define BODY_MAX_ONE (64u * 1024u)
 #define BODY_MAX_BATCH (4u * 1024u * 1024u)
-#define TEXT_MAX_BYTES 2000
-#define REF_MAX 64
-#define KEY_MAX 128
-#define VIA_MAX 63
-#define PEM_MAX (256u * 1024u)
 
 struct api_http {
 	struct mhd_loop *loop;
@@ -67,220 +57,6 @@ struct areq {
 	json_t *resp;
 	const char *type;
 };
-
-/* ---- configuration ---- */
-
-static char *read_file(void *ctx, const char *path, bool secret, char *err, size_t err_len)
-{
-	FILE *f = fopen(path, "re");
-	struct stat sb;
-	char *buf = NULL;
-	size_t n;
-
-	if (!f) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (off_t)PEM_MAX) {
-		snprintf(err, err_len, "%s: not a regular file of at most %u bytes", path, PEM_MAX);
-		goto out;
-	}
-	if (secret && (sb.st_mode & 077)) {
-		snprintf(err, err_len, "%s: readable by others (mode %o): chmod 600 it", path,
-			 (unsigned)(sb.st_mode & 0777));
-		goto out;
-	}
-	buf = talloc_size(ctx, (size_t)sb.st_size + 1);
-	if (!buf) {
-		snprintf(err, err_len, "out of memory");
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)sb.st_size, f);
-	buf[n] = '\0';
-out:
-	fclose(f);
-	return buf;
-}
-
-static char *config_file(void *ctx, struct ydoc *y, yaml_node_t *v, const struct config *c,
-			 bool secret)
-{
-	const char *s = ydoc_string(y, v);
-	char err[300], *path, *text;
-
-	if (!s)
-		return NULL;
-	path = config_path(ctx, c, s);
-	text = path ? read_file(ctx, path, secret, err, sizeof(err)) : NULL;
-	if (path && !text)
-		ydoc_error(y, v, "%s", err);
-	talloc_free(path);
-	return text;
-}
-
-int api_http_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, const struct config *c,
-			  struct api_http_config **out)
-{
-	static const char *const keys[] = { "listen", "port", "cert", "key", "tokens",
-					    "client_ca", "max_batch" };
-	struct api_http_config *ac;
-	yaml_node_t *v;
-	const char *s;
-	unsigned errors = y->diag ? y->diag->n_errors : 0;
-
-	*out = NULL;
-	if (!ydoc_is_map(node)) {
-		ydoc_error(y, node, "api must be a mapping: { listen: 127.0.0.1, port: 8443, cert: "
-			   "FILE, key: FILE, tokens: [SECRET] }, found %s", ydoc_kind(node));
-		return -1;
-	}
-	ac = talloc_zero(ctx, struct api_http_config);
-	if (!ac)
-		return -1;
-	ac->listen = "127.0.0.1";
-	ac->port = 8443;
-	ac->max_batch = 1000;
-	ydoc_check_keys(y, node, keys, ARRAY_SIZE(keys));
-	if ((v = ydoc_get(y, node, "listen")) && (s = ydoc_listen(y, v)))
-		ac->listen = talloc_strdup(ac, s);
-	if ((v = ydoc_get(y, node, "port")))
-		(void)ydoc_port(y, v, 0, &ac->port);
-	if ((v = ydoc_get(y, node, "max_batch")) && ydoc_uint(y, v, &ac->max_batch) == 0 &&
-	    (ac->max_batch == 0 || ac->max_batch > 100000))
-		ydoc_error(y, v, "max_batch must be between 1 and 100000");
-	if ((v = ydoc_get(y, node, "cert")))
-		ac->cert_pem = config_file(ac, y, v, c, false);
-	else
-		ydoc_error(y, node, "api needs `cert`: the server certificate (PEM); TLS is always on");
-	if ((v = ydoc_get(y, node, "key")))
-		ac->key_pem = config_file(ac, y, v, c, true);
-	else
-		ydoc_error(y, node, "api needs `key`: the server certificate's key (PEM)");
-	if ((v = ydoc_get(y, node, "client_ca")))
-		ac->client_ca_pem = config_file(ac, y, v, c, false);
-	if ((v = ydoc_get(y, node, "tokens"))) {
-		if (!ydoc_is_seq(v)) {
-			ydoc_error(y, v, "tokens: a list of secret file names, found %s", ydoc_kind(v));
-		} else {
-			unsigned n = ydoc_len(v);
-			ac->tokens = talloc_zero_array(ac, char *, n ? n : 1);
-			for (unsigned i = 0; ac->tokens && i < n; i++) {
-				yaml_node_t *it = ydoc_seq_item(y, v, i);
-				char err[256];
-				char *t;
-				if (!(s = ydoc_string(y, it)))
-					continue;
-				if (!(t = config_read_secret(ac, c, s, err, sizeof(err))))
-					ydoc_error(y, it, "%s", err);
-				else if (strlen(t) < 16)
-					ydoc_error(y, it, "token `%s` is shorter than 16 characters", s);
-				else
-					ac->tokens[ac->n_tokens++] = t;
-			}
-		}
-	}
-	if (!ydoc_get(y, node, "tokens") && !ydoc_get(y, node, "client_ca"))
-		ydoc_error(y, node, "api needs `tokens` (secret files), `client_ca`, or both: "
-			   "nobody could be let in");
-	if (y->diag && y->diag->n_errors > errors) {
-		talloc_free(ac);
-		return -1;
-	}
-	*out = ac;
-	return 0;
-}
-
-/* ---- pure helpers ---- */
-
-bool api_number_ok(const char *s)
-{
-	size_t n;
-
-	if (!s || s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return false;
-	for (n = 1; s[n]; n++)
-		if (s[n] < '0' || s[n] > '9')
-			return false;
-	return n - 1 >= 8 && n - 1 <= 15;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-int64_t api_parse_time(const char *s)
-{
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	struct tm tm = { 0 };
-	int y, mo, d, h, mi, sec, ms = 0, off = 0;
-	const char *p;
-
-	if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
-		return -1;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 ||
-	    mi < 0 || mi > 59 || sec < 0 || sec > 60)
-		return -1;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-		return -1;
-	p = s + 19;
-	if (*p == '.') {
-		int n = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, n++)
-			if (n < 3)
-				ms = ms * 10 + (*p - '0');
-		if (n == 0)
-			return -1;
-		for (; n < 3; n++)
-			ms *= 10;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-		if (oh < 0 || oh > 23 || om < 0 || om > 59)
-			return -1;
-		off = (oh * 60 + om) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec > 59 ? 59 : sec;
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -1;
-	return ((int64_t)t - (int64_t)off * 60) * 1000 + ms;
-}
-
-static void format_time(char *buf, size_t len, int64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "?");
-}
 
 /* ---- answers ---- */
 
@@ -377,237 +153,6 @@ static bool client_cert_ok(const struct api_http *a, struct MHD_Connection *conn
 	if (!gnutls_certificate_get_peers(tls, &n) || n == 0)
 		return false;
 	return gnutls_certificate_verify_peers2(tls, &status) == GNUTLS_E_SUCCESS && status == 0;
-}
-
-/* ---- one message ---- */
-
-struct json_vars {
-	json_t *vars;
-	char num[32];
-};
-
-static const char *lookup_var(void *data, const char *name)
-{
-	struct json_vars *jv = data;
-	json_t *v = jv->vars ? json_object_get(jv->vars, name) : NULL;
-
-	if (json_is_string(v))
-		return json_string_value(v);
-	if (json_is_integer(v)) {
-		snprintf(jv->num, sizeof(jv->num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return jv->num;
-	}
-	return NULL;
-}
-
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-/* An optional string member: NULL when absent; err set when present but wrong. */
-static const char *opt_string(json_t *o, const char *key, size_t max, char *err, size_t err_len)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v)) {
-		snprintf(err, err_len, "`%s` must be a string", key);
-		return NULL;
-	}
-	if (json_string_length(v) == 0 || json_string_length(v) > max ||
-	    !printable(json_string_value(v))) {
-		snprintf(err, err_len, "`%s` must be 1 to %zu printable characters", key, max);
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-/* `flow` + `step` (+ `vars`): a procedure Guichet opens with the person. The flow and step
- * must exist in the flows now loaded; vars is an object of strings and integers. */
-static int parse_opening(const struct api_http *a, json_t *o, struct store_scheduled *m,
-			 void *ctx, char *err, size_t err_len)
-{
-	json_t *f = json_object_get(o, "flow"), *st = json_object_get(o, "step");
-	json_t *vars = json_object_get(o, "vars"), *val;
-	const struct flow_set *fs = a->env.router ? router_flows(a->env.router) : NULL;
-	const struct flow *fl;
-	const char *k;
-
-	if (json_object_get(o, "text") || json_object_get(o, "template")) {
-		snprintf(err, err_len, "a procedure (`flow` + `step`) says its own text: no `text` "
-			 "nor `template`");
-		return -1;
-	}
-	if (!json_is_string(f) || !json_is_string(st)) {
-		snprintf(err, err_len, "`flow` and `step` must both be given, as strings");
-		return -1;
-	}
-	fl = fs ? flow_find(fs, json_string_value(f)) : NULL;
-	if (!fl || flow_step_index(fl, json_string_value(st)) < 0) {
-		snprintf(err, err_len, "no step `%.48s` in a flow `%.48s`", json_string_value(st),
-			 json_string_value(f));
-		return -1;
-	}
-	if (vars && !json_is_object(vars)) {
-		snprintf(err, err_len, "`vars` must be an object of strings");
-		return -1;
-	}
-	json_object_foreach(vars, k, val) {
-		if ((!json_is_string(val) && !json_is_integer(val)) || strlen(k) > 48 ||
-		    (json_is_string(val) && json_string_length(val) > 512)) {
-			snprintf(err, err_len, "`vars.%.40s` must be a string (at most 512 bytes) or "
-				 "an integer", k);
-			return -1;
-		}
-	}
-	m->flow = talloc_strdup(ctx, json_string_value(f));
-	m->step = talloc_strdup(ctx, json_string_value(st));
-	if (vars) {
-		char *j = json_dumps(vars, JSON_COMPACT);
-		m->vars = j ? talloc_strdup(ctx, j) : NULL;
-		free(j);
-		if (!m->vars) {
-			snprintf(err, err_len, "out of memory");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Checks and renders one message object into m (strings under ctx). 0, or -1 with err (a
- * 400). */
-static int parse_message(const struct api_http *a, json_t *o, struct store_scheduled *m,
-			 void *ctx, int64_t now, char *err, size_t err_len)
-{
-	static const char *const allowed[] = { "to", "text", "template", "vars", "send_at",
-					       "not_after", "via", "reference", "idempotency_key",
-					       "flow", "step" };
-	const char *key, *s;
-	json_t *v;
-	char *text = NULL;
-
-	err[0] = '\0';
-	memset(m, 0, sizeof(*m));
-	if (!json_is_object(o)) {
-		snprintf(err, err_len, "a message must be a JSON object");
-		return -1;
-	}
-	json_object_foreach(o, key, v) {
-		size_t i;
-		for (i = 0; i < ARRAY_SIZE(allowed); i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (i == ARRAY_SIZE(allowed)) {
-			snprintf(err, err_len, "unknown member `%.40s`", key);
-			return -1;
-		}
-	}
-	v = json_object_get(o, "to");
-	if (!json_is_string(v) || !api_number_ok(json_string_value(v))) {
-		snprintf(err, err_len, "`to` must be a number in E.164 form, like \"+33612345678\"");
-		return -1;
-	}
-	m->to = talloc_strdup(ctx, json_string_value(v));
-	if (json_object_get(o, "flow") || json_object_get(o, "step")) {
-		if (parse_opening(a, o, m, ctx, err, err_len) < 0)
-			return -1;
-		goto when;
-	}
-	v = json_object_get(o, "text");
-	json_t *tmpl = json_object_get(o, "template");
-	if ((v != NULL) == (tmpl != NULL)) {
-		snprintf(err, err_len, "give either `text` or `template` (with `vars`)");
-		return -1;
-	}
-	if (v) {
-		if (!json_is_string(v)) {
-			snprintf(err, err_len, "`text` must be a string");
-			return -1;
-		}
-		text = talloc_strdup(ctx, json_string_value(v));
-		if (json_object_get(o, "vars")) {
-			snprintf(err, err_len, "`vars` goes with `template`, not `text`");
-			return -1;
-		}
-	} else {
-		struct json_vars jv = { .vars = json_object_get(o, "vars") };
-		char terr[128];
-		if (!json_is_string(tmpl) || json_string_length(tmpl) > TEXT_MAX_BYTES) {
-			snprintf(err, err_len, "`template` must be a string of at most %u bytes",
-				 TEXT_MAX_BYTES);
-			return -1;
-		}
-		if (jv.vars && !json_is_object(jv.vars)) {
-			snprintf(err, err_len, "`vars` must be an object of strings");
-			return -1;
-		}
-		if (template_check(json_string_value(tmpl), NULL, NULL, terr, sizeof(terr), NULL)) {
-			snprintf(err, err_len, "`template`: %s", terr);
-			return -1;
-		}
-		text = template_expand(ctx, json_string_value(tmpl), lookup_var, &jv);
-	}
-	if (!text || !*text || strlen(text) > TEXT_MAX_BYTES) {
-		snprintf(err, err_len, "the text must hold 1 to %u bytes", TEXT_MAX_BYTES);
-		return -1;
-	}
-	if (a->env.fold)
-		text = text_fold_gsm7(ctx, text);
-	struct text_measure tm;
-	text_measure(text, &tm);
-	if (a->env.max_parts && tm.parts > a->env.max_parts) {
-		snprintf(err, err_len, "the text takes %u SMS parts; at most %u are sent", tm.parts,
-			 a->env.max_parts);
-		return -1;
-	}
-	m->text = text;
-when:
-	m->send_at = now;
-	if ((v = json_object_get(o, "send_at"))) {
-		if (!json_is_string(v) || (m->send_at = api_parse_time(json_string_value(v))) < 0) {
-			snprintf(err, err_len, "`send_at` must be an RFC 3339 date-time, like "
-				 "\"2026-12-01T09:30:00+01:00\"");
-			return -1;
-		}
-		if (m->send_at < now)
-			m->send_at = now;
-	}
-	if ((v = json_object_get(o, "not_after"))) {
-		if (!json_is_string(v) || (m->not_after = api_parse_time(json_string_value(v))) < 0) {
-			snprintf(err, err_len, "`not_after` must be an RFC 3339 date-time");
-			return -1;
-		}
-		if (m->not_after <= m->send_at) {
-			snprintf(err, err_len, "`not_after` must come after `send_at`");
-			return -1;
-		}
-	}
-	m->via = opt_string(o, "via", VIA_MAX, err, err_len);
-	if (!*err)
-		m->reference = opt_string(o, "reference", REF_MAX, err, err_len);
-	if (!*err)
-		m->idempotency_key = opt_string(o, "idempotency_key", KEY_MAX, err, err_len);
-	if (*err)
-		return -1;
-	/* Copies: the JSON body is gone before the group commit stores them. */
-	m->via = m->via ? talloc_strdup(ctx, m->via) : NULL;
-	m->reference = m->reference ? talloc_strdup(ctx, m->reference) : NULL;
-	m->idempotency_key = m->idempotency_key ? talloc_strdup(ctx, m->idempotency_key) : NULL;
-	if ((s = m->via))
-		for (; *s; s++)
-			if (!(*s == '_' || *s == '-' || *s == '.' || (*s >= '0' && *s <= '9') ||
-			      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) {
-				snprintf(err, err_len, "`via` must name a transport or group");
-				return -1;
-			}
-	m->origin = SCHED_API;
-	m->status = SCHED_QUEUED;
-	return 0;
 }
 
 static json_t *status_json(const struct store_scheduled *m)
@@ -723,6 +268,11 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 	json_t *list = body;
 	unsigned n, i;
 	struct store_scheduled *ms;
+	/* The flows now loaded: a reload between two requests changes what `flow` may name. */
+	const struct api_message_env env = {
+		.flows = a->env.router ? router_flows(a->env.router) : NULL,
+		.max_parts = a->env.max_parts, .fold = a->env.fold,
+	};
 
 	if (batch) {
 		list = json_is_object(body) ? json_object_get(body, "messages") : NULL;
@@ -741,8 +291,8 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 	if (!ms)
 		return MHD_NO;
 	for (i = 0; i < n; i++) {
-		int rc = parse_message(a, batch ? json_array_get(list, i) : body, &ms[i], ctx, now,
-				       err, sizeof(err));
+		int rc = api_message_parse(&env, batch ? json_array_get(list, i) : body, &ms[i],
+					   ctx, now, err, sizeof(err));
 		if (rc < 0) {
 			char detail[300];
 			if (batch)
@@ -758,7 +308,7 @@ static enum MHD_Result post_messages(struct api_http *a, struct MHD_Connection *
 			return problem(conn, MHD_HTTP_BAD_REQUEST, "Bad request",
 				       "the Idempotency-Key header and `idempotency_key` differ");
 		if (hk && !ms[0].idempotency_key) {
-			if (!*hk || strlen(hk) > KEY_MAX || !printable(hk))
+			if (!*hk || strlen(hk) > API_KEY_MAX || !api_printable(hk))
 				return problem(conn, MHD_HTTP_BAD_REQUEST, "Bad request",
 					       "Idempotency-Key: 1 to 128 printable characters");
 			ms[0].idempotency_key = talloc_strdup(ctx, hk);
@@ -807,13 +357,13 @@ static enum MHD_Result one_message(struct api_http *a, struct MHD_Connection *co
 	}
 	json_t *o = status_json(&m);
 	char t[40];
-	format_time(t, sizeof(t), m.send_at);
+	api_format_time(t, sizeof(t), m.send_at);
 	json_object_set_new(o, "send_at", json_string(t));
 	if (m.not_after) {
-		format_time(t, sizeof(t), m.not_after);
+		api_format_time(t, sizeof(t), m.not_after);
 		json_object_set_new(o, "not_after", json_string(t));
 	}
-	format_time(t, sizeof(t), m.created * 1000);
+	api_format_time(t, sizeof(t), m.created * 1000);
 	json_object_set_new(o, "created", json_string(t));
 	json_object_set_new(o, "origin", json_string(sched_origin_name(m.origin)));
 	if (m.reference)

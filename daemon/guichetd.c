@@ -328,27 +328,197 @@ static void on_signal(struct osmo_signalfd *osfd, const struct signalfd_siginfo 
 	}
 }
 
+/* Blocked before any thread exists (modem threads, libcurl's resolver, libraries' own):
+ * every thread inherits the mask, so the signals wait for the loop's signalfd instead of
+ * killing the process with their default action in some other thread. */
+static void block_signals(sigset_t *sigs)
+{
+	sigemptyset(sigs);
+	sigaddset(sigs, SIGHUP);
+	sigaddset(sigs, SIGTERM);
+	sigaddset(sigs, SIGINT);
+	sigaddset(sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, sigs, NULL);
+	/* A peer gone mid-write (osmo-hlr killed, an SMSC dropping the link: libosmo-abis and
+	 * smpp.c write() to sockets) must be an EPIPE the transport handles, not the end. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The configuration, the flows and the start-up checks. NULL when the daemon must not go
+ * on: *exit_code says with what (the report printed); else the flows, and in *diag the
+ * warnings to log once the journal is set up. */
+static struct flow_set *load_and_check(struct daemon *dm, bool check_only, struct diag **diag,
+				       int *exit_code)
+{
+	struct diag *d = *diag = diag_alloc(dm->ctx);
+	struct flow_set *fs;
+
+	dm->cfg = config_load(dm->ctx, dm->config_file, d);
+	fs = dm->cfg ? load_flows(dm->ctx, dm->cfg, d) : NULL;
+	/* The same checks for -t as for a start: a check that passes means a start that does
+	 * not refuse (secrets, certificates, store, devices). */
+	if (dm->cfg)
+		preflight_check(dm->ctx, dm->cfg, d);
+	if (check_only || !fs || d->n_errors) {
+		diag_print(d, stderr);
+		if (fs && !d->n_errors)
+			printf("%s: configuration, %u flows and start-up checks OK\n", dm->config_file,
+			       fs->n_flows);
+		else if (!check_only)
+			fprintf(stderr, "%s: not started: %u error(s)\n", dm->config_file,
+				d->n_errors);
+		*exit_code = fs && !d->n_errors ? 0 : 1;
+		return NULL;
+	}
+	return fs;
+}
+
+/* The store, the back-end relay, the router with its flows and the cost guard. */
+static int start_core(struct daemon *dm, struct flow_set *fs)
+{
+	const struct config *c = dm->cfg;
+	char err[256];
+
+	dm->store = store_is_pg(c->store) ? store_pg_open(dm->ctx, c->store, err, sizeof(err)) :
+		store_sqlite_open(dm->ctx, c->store, err, sizeof(err));
+	if (!dm->store) {
+		glog(GLOG_STORE, LOGL_FATAL, NULL, "cannot open the store %s: %s", c->store, err);
+		return -1;
+	}
+	dm->relay = backend_relay_create(dm->ctx, dm->cfg, err, sizeof(err));
+	if (!dm->relay) {
+		glog(GLOG_BACKEND, LOGL_FATAL, NULL, "%s", err);
+		return -1;
+	}
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(c->sms.max_parts),
+			 .fold = c->sms.fold },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(config_ussd_screen(c)),
+			  .fold = c->sms.fold },
+		.call_budget_ms = c->call_budget_ms,
+		.ussd_answer_ms = c->ussd.answer_ms,
+		.retention_s = c->retention_s,
+	};
+	dm->router = router_create(dm->ctx, &rc, dm->store, backend_relay_port(dm->relay));
+	router_set_flows(dm->router, fs);
+	dm->guard = guard_create(dm->ctx, c->limits);
+	if (!dm->guard) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot allocate the cost guard");
+		return -1;
+	}
+	router_set_guard(dm->router, dm->guard);
+	/* Before any thread starts: the C library's local time becomes the quiet hours'. */
+	if (quiet_use_tz(c->notify->quiet.tz) < 0) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "unknown time zone %s", c->notify->quiet.tz);
+		return -1;
+	}
+	return 0;
+}
+
+/* Modems, SMPP binds, the GSUP link, the USSD callback: each hands what it receives to the
+ * router's sinks. */
+static int start_transports(struct daemon *dm)
+{
+	const struct config *c = dm->cfg;
+
+	if (c->modems) {
+		dm->modems = modem_pool_start(dm->ctx, c->modems, c, router_sms_sink(dm->router));
+		if (!dm->modems) {
+			glog(GLOG_MODEM, LOGL_FATAL, NULL, "cannot start the modems");
+			return -1;
+		}
+	}
+	if (c->smpp && !(dm->smpp = smpp_start(dm->ctx, c->smpp, c, router_sms_sink(dm->router)))) {
+		glog(GLOG_SMPP, LOGL_FATAL, NULL, "cannot start the SMPP binds");
+		return -1;
+	}
+	if (c->gsup && !(dm->gsup = ussd_gsup_start(dm->ctx, c->gsup, c->ussd.screen,
+						     router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the GSUP client");
+		return -1;
+	}
+	if (c->ussd_http && !(dm->ussd_http = ussd_http_start(dm->ctx, c->ussd_http, c->ussd.screen,
+							       router_ussd_sink(dm->router)))) {
+		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the USSD HTTP callback");
+		return -1;
+	}
+	return 0;
+}
+
+/* After the transports registered: stored replies recovered, then what is sent first (the
+ * scheduler, the notification API) and the metrics endpoint. */
+static int start_sending_first(struct daemon *dm)
+{
+	const struct config *c = dm->cfg;
+
+	router_recover(dm->router, time(NULL));
+	dm->scheduler = scheduler_create(dm->ctx, c->notify, dm->store, dm->router);
+	if (!dm->scheduler) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
+		return -1;
+	}
+	router_set_scheduler(dm->router, dm->scheduler);
+	if (c->api) {
+		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
+					    .router = dm->router,
+					    .max_parts = c->sms.max_parts, .fold = c->sms.fold };
+		if (!(dm->api = api_http_start(dm->ctx, c->api, &env))) {
+			glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the notification API");
+			return -1;
+		}
+	}
+	if (c->metrics && !(dm->metrics = metrics_http_start(dm->ctx, c->metrics))) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the metrics endpoint");
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP reloads, SIGTERM stops, the tick, the watchdog; then READY=1. */
+static int start_control(struct daemon *dm, sigset_t sigs, const struct flow_set *fs)
+{
+	dm->reload = reload_create(dm->ctx, dm->config_file, reload_load, reload_done, dm);
+	if (!dm->reload) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up reloading (eventfd)");
+		return -1;
+	}
+	if (!osmo_signalfd_setup(dm->ctx, sigs, on_signal, dm)) {
+		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
+		return -1;
+	}
+	osmo_timer_setup(&dm->tick, tick, dm);
+	osmo_timer_schedule(&dm->tick, 0, 0);
+	dm->last_counters = clock_wall_ms();
+	service_watchdog_setup(alive, dm);
+	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd started: %u flows, store %s", fs->n_flows,
+	     dm->cfg->store);
+	service_ready();
+	status_line(dm);
+	return 0;
+}
+
+/* After the loop: what is queued flushed, calls ended, the store closed. */
+static void shut_down(struct daemon *dm)
+{
+	service_watchdog_stop();
+	metrics_http_stop(dm->metrics);
+	router_flush(dm->router);
+	backend_relay_destroy(dm->relay);
+	dm->store->ops->close(dm->store);
+	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd stopped");
+}
+
 int main(int argc, char **argv)
 {
 	void *ctx = talloc_named_const(NULL, 0, "guichetd");
 	struct daemon *dm = talloc_zero(ctx, struct daemon);
 	bool foreground = false, check_only = false;
-	int o;
-
-	/* Blocked before any thread exists (modem threads, libcurl's resolver, libraries'
-	 * own): every thread inherits the mask, so the signals wait for the loop's signalfd
-	 * instead of killing the process with their default action in some other thread. */
+	struct flow_set *fs;
+	struct diag *d;
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	/* A peer gone mid-write (osmo-hlr killed, an SMSC dropping the link: libosmo-abis and
-	 * smpp.c write() to sockets) must be an EPIPE the transport handles, not the end. */
-	signal(SIGPIPE, SIG_IGN);
+	int o, rc = 0;
 
+	block_signals(&sigs);
 	dm->ctx = ctx;
 	dm->config_file = "/etc/guichet/guichet.yaml";
 	while ((o = getopt(argc, argv, "c:fth")) != -1) {
@@ -360,141 +530,18 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-
-	struct diag *d = diag_alloc(ctx);
-	dm->cfg = config_load(ctx, dm->config_file, d);
-	struct flow_set *fs = dm->cfg ? load_flows(ctx, dm->cfg, d) : NULL;
-	/* The same checks for -t as for a start: a check that passes means a start that does
-	 * not refuse (secrets, certificates, store, devices). */
-	if (dm->cfg)
-		preflight_check(ctx, dm->cfg, d);
-	if (check_only || !fs || d->n_errors) {
-		diag_print(d, stderr);
-		if (fs && !d->n_errors)
-			printf("%s: configuration, %u flows and start-up checks OK\n", dm->config_file,
-			       fs->n_flows);
-		else if (!check_only)
-			fprintf(stderr, "%s: not started: %u error(s)\n", dm->config_file,
-				d->n_errors);
-		int rc = fs && !d->n_errors ? 0 : 1;
+	if (!(fs = load_and_check(dm, check_only, &d, &rc))) {
 		talloc_free(ctx);
 		return rc;
 	}
 	log_setup(ctx, !foreground && getenv("JOURNAL_STREAM"), dm->cfg->log.level);
 	log_diag(d, LOGL_NOTICE);
-
-	char err[256];
-	dm->store = store_is_pg(dm->cfg->store) ?
-		store_pg_open(ctx, dm->cfg->store, err, sizeof(err)) :
-		store_sqlite_open(ctx, dm->cfg->store, err, sizeof(err));
-	if (!dm->store) {
-		glog(GLOG_STORE, LOGL_FATAL, NULL, "cannot open the store %s: %s", dm->cfg->store, err);
+	if (start_core(dm, fs) < 0 || start_transports(dm) < 0 || start_sending_first(dm) < 0 ||
+	    start_control(dm, sigs, fs) < 0)
 		return 1;
-	}
-	struct call_port port = { 0 };
-	dm->relay = backend_relay_create(ctx, dm->cfg, err, sizeof(err));
-	if (!dm->relay) {
-		glog(GLOG_BACKEND, LOGL_FATAL, NULL, "%s", err);
-		return 1;
-	}
-	port = backend_relay_port(dm->relay);
-
-	const struct config *c = dm->cfg;
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(c->sms.max_parts),
-			 .fold = c->sms.fold },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(config_ussd_screen(c)),
-			  .fold = c->sms.fold },
-		.call_budget_ms = c->call_budget_ms,
-		.ussd_answer_ms = c->ussd.answer_ms,
-		.retention_s = c->retention_s,
-	};
-	dm->router = router_create(ctx, &rc, dm->store, port);
-	router_set_flows(dm->router, fs);
-	dm->guard = guard_create(ctx, c->limits);
-	if (!dm->guard) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot allocate the cost guard");
-		return 1;
-	}
-	router_set_guard(dm->router, dm->guard);
-	/* Before any thread starts: the C library's local time becomes the quiet hours'. */
-	if (quiet_use_tz(c->notify->quiet.tz) < 0) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "unknown time zone %s", c->notify->quiet.tz);
-		return 1;
-	}
-
-	if (c->modems) {
-		dm->modems = modem_pool_start(ctx, c->modems, c, router_sms_sink(dm->router));
-		if (!dm->modems) {
-			glog(GLOG_MODEM, LOGL_FATAL, NULL, "cannot start the modems");
-			return 1;
-		}
-	}
-	if (c->smpp && !(dm->smpp = smpp_start(ctx, c->smpp, c, router_sms_sink(dm->router)))) {
-		glog(GLOG_SMPP, LOGL_FATAL, NULL, "cannot start the SMPP binds");
-		return 1;
-	}
-	if (c->gsup && !(dm->gsup = ussd_gsup_start(ctx, c->gsup, c->ussd.screen,
-						     router_ussd_sink(dm->router)))) {
-		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the GSUP client");
-		return 1;
-	}
-	if (c->ussd_http && !(dm->ussd_http = ussd_http_start(ctx, c->ussd_http, c->ussd.screen,
-							       router_ussd_sink(dm->router)))) {
-		glog(GLOG_USSD, LOGL_FATAL, NULL, "cannot start the USSD HTTP callback");
-		return 1;
-	}
-	/* After the transports registered: stored replies go out through them. */
-	router_recover(dm->router, time(NULL));
-	/* After the transports registered and the replies recovered: messages sent first. */
-	dm->scheduler = scheduler_create(ctx, c->notify, dm->store, dm->router);
-	if (!dm->scheduler) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
-		return 1;
-	}
-	router_set_scheduler(dm->router, dm->scheduler);
-	if (c->api) {
-		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
-					    .router = dm->router,
-					    .max_parts = c->sms.max_parts, .fold = c->sms.fold };
-		if (!(dm->api = api_http_start(ctx, c->api, &env))) {
-			glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the notification API");
-			return 1;
-		}
-	}
-	if (c->metrics && !(dm->metrics = metrics_http_start(ctx, c->metrics))) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the metrics endpoint");
-		return 1;
-	}
-
-	dm->reload = reload_create(ctx, dm->config_file, reload_load, reload_done, dm);
-	if (!dm->reload) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up reloading (eventfd)");
-		return 1;
-	}
-	if (!osmo_signalfd_setup(ctx, sigs, on_signal, dm)) {
-		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot set up the signal descriptor");
-		return 1;
-	}
-
-	osmo_timer_setup(&dm->tick, tick, dm);
-	osmo_timer_schedule(&dm->tick, 0, 0);
-	dm->last_counters = clock_wall_ms();
-	service_watchdog_setup(alive, dm);
-	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd started: %u flows, store %s", fs->n_flows,
-	     c->store);
-	service_ready();
-	status_line(dm);
-
 	while (!osmo_select_shutdown_done())
 		osmo_select_main_ctx(0);
-
-	service_watchdog_stop();
-	metrics_http_stop(dm->metrics);
-	router_flush(dm->router);
-	backend_relay_destroy(dm->relay);
-	dm->store->ops->close(dm->store);
-	glog(GLOG_MAIN, LOGL_NOTICE, NULL, "guichetd stopped");
+	shut_down(dm);
 	talloc_free(ctx);
 	log_shutdown();
 	return 0;

@@ -66,11 +66,7 @@ struct api_http *api_http_start(void *ctx, const struct api_http_config *cfg,
 				const struct api_http_env *env);
 void api_http_stop(struct api_http *a);
 
-/* Pure helpers, exported for the unit tests. */
-/* "+33612345678": + then 8 to 15 digits, the first not 0. */
-bool api_number_ok(const char *s);
-/* RFC 3339 date-time ("2026-12-01T10:00:00Z", "...+01:00", fractions) -> unix ms; -1 when
- * it is not one. */
-int64_t api_parse_time(const char *s);
+/* The pure helpers (api_number_ok, api_parse_time) and one message's checks. */
+#include "guichet/api_message.h"
 
 #endif
