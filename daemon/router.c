@@ -771,7 +771,14 @@ static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, 
 	return 0;
 }
 
-int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
+/* A write that lost a conflict with another host's (store_conflict: two hosts locking two
+ * people's sessions in opposite order) is run again from the start, this many times in all,
+ * before its messages are left unacknowledged. The engine runs again on what the store holds
+ * then; the guard counts the messages once more (it errs on the side of less). */
+#define CONFLICT_TRIES 3
+
+/* Received messages in one transaction: 0, or -1 rolled back (the caller reports it). */
+static int intake_write(struct router *r, const struct sms_in *msgs, unsigned n)
 {
 	void *ctx = talloc_new(r);
 	struct call_req *calls = NULL;
@@ -798,9 +805,22 @@ fail_rollback:
 	st->ops->rollback(st);
 	r->sched_dirty = false;
 fail:
-	store_result(r, false, "storing received messages");
 	talloc_free(ctx);
 	return -1;
+}
+
+int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
+{
+	for (unsigned tries = 1; intake_write(r, msgs, n) < 0; tries++) {
+		if (tries >= CONFLICT_TRIES || !store_conflict(r->st)) {
+			store_result(r, false, "storing received messages");
+			return -1;
+		}
+		glog(GLOG_STORE, LOGL_NOTICE, NULL, "store: storing %u received messages lost a "
+		     "conflict with another host (%s); trying again (%u of %u)", n,
+		     store_last_error(r->st), tries + 1, CONFLICT_TRIES);
+	}
+	return 0;
 }
 
 /* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */

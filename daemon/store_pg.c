@@ -25,11 +25,18 @@
 
 #include "guichet/store_pg.h"
 
+bool pg_sqlstate_conflict(const char *sqlstate)
+{
+	return sqlstate && (!strcmp(sqlstate, "40P01") || !strcmp(sqlstate, "40001"));
+}
+
 int pg_fail(struct pg *q, const char *what, const PGresult *r)
 {
 	const char *m = r ? PQresultErrorMessage(r) : NULL;
 	char *nl;
 
+	if (r && pg_sqlstate_conflict(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+		q->conflict = true;
 	if (!m || !*m)
 		m = PQerrorMessage(q->db);
 	snprintf(q->err, sizeof(q->err), "%s: %s", what, m && *m ? m : "no database");
@@ -91,6 +98,7 @@ static int pg_begin(struct store *st)
 		snprintf(q->err, sizeof(q->err), "begin: a transaction is already open");
 		return -1;
 	}
+	q->conflict = false;
 	r = pg_run(q, "begin", "BEGIN", NULL, 0);
 	if (!r)
 		return -1;
@@ -246,6 +254,11 @@ static const char *pg_last_error(struct store *st)
 	return pg_of(st)->err;
 }
 
+static bool pg_conflict(struct store *st)
+{
+	return pg_of(st)->conflict;
+}
+
 static int pg_destructor(struct pg *q)
 {
 	if (q->db && PQstatus(q->db) == CONNECTION_OK) {
@@ -308,6 +321,7 @@ static const struct store_ops pg_ops = {
 	.optout_is = pg_optout_is,
 	.close = pg_close,
 	.last_error = pg_last_error,
+	.conflict = pg_conflict,
 };
 
 /* --- opening --- */

@@ -25,6 +25,7 @@ struct pg {
 	PGconn *db;
 	int64_t host;		/* this open store's id in hosts and outbound.taken_by */
 	int64_t renewed;	/* when the lease was last renewed (unix s) */
+	bool conflict;		/* this transaction lost a deadlock or serialization conflict */
 	char err[256];
 };
 
@@ -86,8 +87,12 @@ static inline int changed(int n)
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
-/* Sets q->err to "what: the server's message" (r's, else the connection's); returns -1. */
+/* Sets q->err to "what: the server's message" (r's, else the connection's), and
+ * q->conflict when r lost a conflict with another transaction; returns -1. */
 int pg_fail(struct pg *q, const char *what, const PGresult *r);
+/* Whether a failed statement's SQLSTATE says it lost a conflict with another transaction
+ * (deadlock detected, serialization failure): the transaction run again may succeed. */
+bool pg_sqlstate_conflict(const char *sqlstate);
 /* Runs sql; the result on success (PQclear it), NULL with q->err set. binary: results in
  * binary format (only for the session rows). */
 PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct params *p,

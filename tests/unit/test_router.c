@@ -643,6 +643,106 @@ static void test_call_outcomes_grouped(void)
 	talloc_free(c);
 }
 
+/* A store whose commits lose a conflict with another host's (a deadlock) the next
+ * conflicts_left times, or fail for another reason while other_failure is set. */
+static unsigned conflicts_left;
+static bool other_failure, conflicted;
+
+static int conflict_commit(struct store *s)
+{
+	n_commits++;
+	conflicted = false;
+	if (conflicts_left) {
+		conflicts_left--;
+		conflicted = true;
+		count_real->rollback(s);
+		return -1;
+	}
+	if (other_failure) {
+		count_real->rollback(s);
+		return -1;
+	}
+	return count_real->commit(s);
+}
+
+static bool conflict_flag(struct store *s)
+{
+	(void)s;
+	return conflicted;
+}
+
+struct intake_run {
+	struct router *rt;
+	struct sms_in *m;
+	int rc;
+};
+
+static void intake_once(void *data)
+{
+	struct intake_run *ir = data;
+
+	ir->rc = router_sms_received(ir->rt, ir->m, 1);
+}
+
+/* Received messages whose write loses a conflict with another host's (PostgreSQL: two hosts
+ * locking two people's sessions in opposite order) are written again, a bounded number of
+ * times, each retry logged, instead of being left unacknowledged at the first conflict; any
+ * other failure is not retried. */
+static void test_intake_conflict_retried(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m5 = { .name = "m5", .send = counting_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	struct sms_in m = { .via = "m5", .from = "+33668000001", .text = "GO", .dedup = "K1" };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	count_real = cst->ops;
+	count_ops = *cst->ops;
+	count_ops.commit = conflict_commit;
+	count_ops.conflict = conflict_flag;
+	cst->ops = &count_ops;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m5);
+	refuse = false;
+	n_sent = 0;
+
+	/* Two conflicts, then the write goes through: one reply, stored once. */
+	struct intake_run ir = { .rt = rt, .m = &m };
+	conflicts_left = 2;
+	n_commits = 0;
+	CU_ASSERT_EQUAL(log_lines(intake_once, &ir, "lost a conflict with another host"), 2);
+	CU_ASSERT_EQUAL(ir.rc, 0);
+	CU_ASSERT_EQUAL(n_commits, 3);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_PTR_NULL(router_store_problem(rt));
+	/* Conflicts past the bound: not stored, the transport keeps the message. */
+	m.from = "+33668000002";
+	m.dedup = "K2";
+	conflicts_left = 10;
+	n_commits = 0;
+	router_sms_received(rt, &m, 1);
+	CU_ASSERT_EQUAL(n_commits, 3);
+	CU_ASSERT_PTR_NOT_NULL(router_store_problem(rt));
+	/* Another failure: no second try. */
+	conflicts_left = 0;
+	other_failure = true;
+	n_commits = 0;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &m, 1), -1);
+	CU_ASSERT_EQUAL(n_commits, 1);
+	other_failure = false;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &m, 1), 0);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 /* What router_sms_receive_later's callback was told, per sender. */
 struct told {
 	unsigned calls;
@@ -766,6 +866,8 @@ int main(void)
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
 	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
+	CU_add_test(su, "received messages: a write lost to another host's is retried",
+		    test_intake_conflict_retried);
 	CU_add_test(su, "messages of one iteration: one transaction, told after it",
 		    test_intake_grouped_after_commit);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -13,6 +13,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/store.h"
+#include "guichet/store_pg.h"
 #include "pg_server.h"
 
 static void *root;
@@ -942,6 +943,75 @@ static void test_pg_waiting_owner(void)
 	talloc_free(ctx);
 }
 
+/* Two hosts lock two people's sessions in opposite order: PostgreSQL breaks the deadlock
+ * by failing one transaction (SQLSTATE 40P01), which the store reports as a conflict, worth
+ * running again; the next begin clears it. The other host is a plain connection here, with a
+ * longer deadlock_timeout so that the store's server process is the one that detects it. */
+static PGresult *pg_exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	CU_ASSERT(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+	return r;
+}
+
+static void test_pg_deadlock(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx);
+	struct session s, g;
+	PGconn *c;
+	PGresult *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->ops->conflict);
+	fill_session(&s, ctx, "sms:smsc0:+33611111111", 0);
+	CU_ASSERT_EQUAL(a->ops->session_put(a, &s), 0);
+	vars_clear(&s.vars);
+	fill_session(&s, ctx, "sms:smsc0:+33622222222", 0);
+	CU_ASSERT_EQUAL(a->ops->session_put(a, &s), 0);
+	vars_clear(&s.vars);
+	c = PQconnectdb(pg_url);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(c), CONNECTION_OK);
+	PQclear(pg_exec_ok(c, "SET deadlock_timeout = '20s'"));
+	PQclear(pg_exec_ok(c, "BEGIN"));
+	PQclear(pg_exec_ok(c, "SELECT 1 FROM sessions WHERE key = 'sms:smsc0:+33622222222'"
+			   " FOR UPDATE"));
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->session_get(a, "sms:smsc0:+33611111111", &g, ctx), 0);
+	vars_clear(&g.vars);
+	/* c waits for a's lock, then a for c's. */
+	CU_ASSERT_EQUAL_FATAL(PQsendQuery(c, "SELECT 1 FROM sessions"
+					  " WHERE key = 'sms:smsc0:+33611111111' FOR UPDATE"), 1);
+	CU_ASSERT_FALSE(store_conflict(a));
+	CU_ASSERT_EQUAL(a->ops->session_get(a, "sms:smsc0:+33622222222", &g, ctx), -1);
+	CU_ASSERT_TRUE(store_conflict(a));
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(a), "deadlock"));
+	CU_ASSERT_EQUAL(a->ops->rollback(a), 0);
+	CU_ASSERT_TRUE(store_conflict(a));
+	while ((r = PQgetResult(c)))
+		PQclear(r);
+	PQclear(pg_exec_ok(c, "COMMIT"));
+	/* Run again, it goes through. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_FALSE(store_conflict(a));
+	CU_ASSERT_EQUAL(a->ops->session_get(a, "sms:smsc0:+33622222222", &g, ctx), 0);
+	vars_clear(&g.vars);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	/* Other failures are not conflicts. */
+	CU_ASSERT_TRUE(pg_sqlstate_conflict("40001"));
+	CU_ASSERT_FALSE(pg_sqlstate_conflict("23505"));
+	CU_ASSERT_FALSE(pg_sqlstate_conflict(NULL));
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->inbound_add(a, &(struct store_inbound){ .from = "+3361",
+							      .text = "x" }), -1);
+	CU_ASSERT_EQUAL(a->ops->rollback(a), 0);
+	CU_ASSERT_FALSE(store_conflict(a));
+	PQfinish(c);
+	a->ops->close(a);
+	talloc_free(ctx);
+}
+
 /* Two hosts' schedulers at once: a message one is deciding on (in its transaction) is not
  * read by the other, so each scheduled message is sent once. */
 static void test_pg_schedule_once(void)
@@ -1073,6 +1143,8 @@ int main(void)
 	CU_add_test(s, "two hosts: each scheduled message read by one", test_pg_schedule_once);
 	CU_add_test(s, "two hosts: a restart leaves a live host's waits alone",
 		    test_pg_waiting_owner);
+	CU_add_test(s, "two hosts: a deadlock is a conflict, worth running again",
+		    test_pg_deadlock);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
