@@ -326,6 +326,7 @@ static const struct store_ops mem_ops = {
 	.outbound_taken = mem_outbound_taken,
 	.outbound_sent = mem_outbound_sent,
 	.outbound_failed = mem_outbound_failed,
+	.outbound_attempts = mem_outbound_attempts,
 	.session_get = mem_session_get,
 	.session_put = mem_session_put,
 	.session_del = mem_session_del,

@@ -219,6 +219,16 @@ int mem_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, boo
 	return 0;
 }
 
+int mem_outbound_attempts(struct store *st, int64_t id, unsigned *n)
+{
+	struct mem_out *r = find_out(mem_of(st)->cur, id);
+
+	if (!r)
+		return 1;
+	*n = r->attempts;
+	return 0;
+}
+
 void store_mem_simulate_restart(struct store *st)
 {
 	struct mem_state *s = mem_of(st)->cur;

@@ -298,6 +298,7 @@ static const struct store_ops pg_ops = {
 	.outbound_taken = pg_outbound_taken,
 	.outbound_sent = pg_outbound_sent,
 	.outbound_failed = pg_outbound_failed,
+	.outbound_attempts = pg_outbound_attempts,
 	.session_get = pg_session_get,
 	.session_put = pg_session_put,
 	.session_del = pg_session_del,

@@ -192,6 +192,24 @@ int pg_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
+int pg_outbound_attempts(struct store *st, int64_t id, unsigned *n)
+{
+	struct params p = { .n = 0 };
+	PGresult *r;
+	int rc;
+
+	p_int(&p, id);
+	r = pg_run(pg_of(st), "outbound_attempts", "SELECT attempts FROM outbound WHERE id = $1",
+		   &p, 0);
+	if (!r)
+		return -1;
+	rc = PQntuples(r) ? 0 : 1;
+	if (rc == 0)
+		*n = (unsigned)col_int(r, 0, 0);
+	PQclear(r);
+	return rc;
+}
+
 /* --- the SMSC's ids of sent parts --- */
 
 int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote)

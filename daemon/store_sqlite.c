@@ -225,6 +225,7 @@ static const struct store_ops sq_ops = {
 	.outbound_taken = sq_outbound_taken,
 	.outbound_sent = sq_outbound_sent,
 	.outbound_failed = sq_outbound_failed,
+	.outbound_attempts = sq_outbound_attempts,
 	.session_get = sq_session_get,
 	.session_put = sq_session_put,
 	.session_del = sq_session_del,

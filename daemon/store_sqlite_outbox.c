@@ -8,7 +8,7 @@
 #include "guichet/store_sqlite.h"
 
 enum out_stmt {
-	O_ADD, O_DUE, O_TAKEN, O_SENT, O_FAILED, O_DEAD,
+	O_ADD, O_DUE, O_TAKEN, O_SENT, O_FAILED, O_DEAD, O_ATTEMPTS,
 	O_REMOTE_ADD, O_REMOTE_GET,
 	O_SPEND_ADD, O_SPEND_GET,
 	O_PURGE_OUT, O_PURGE_REMOTE, O_PURGE_SPEND,
@@ -29,6 +29,7 @@ static const char *const out_sql[O_N] = {
 		     " WHERE id = ?1 AND state IN ('queued', 'taken')",
 	[O_DEAD] = "UPDATE outbound SET state = 'dead'"
 		   " WHERE id = ?1 AND state IN ('queued', 'taken')",
+	[O_ATTEMPTS] = "SELECT attempts FROM outbound WHERE id = ?1",
 	[O_REMOTE_ADD] = "INSERT INTO remote_ids(via, remote, outbound_id, created)"
 			 " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (via, remote) DO UPDATE SET"
 			 " outbound_id = excluded.outbound_id, created = excluded.created",
@@ -160,6 +161,24 @@ int sq_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool
 	if (give_up)
 		return change(st, O_DEAD, id, 0, "outbound_failed");
 	return change(st, O_FAILED, id, not_before_ms, "outbound_failed");
+}
+
+static int read_attempts(struct sq *q, sqlite3_stmt *s, void *arg)
+{
+	(void)q;
+	*(unsigned *)arg = (unsigned)sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+int sq_outbound_attempts(struct store *st, int64_t id, unsigned *n)
+{
+	struct sq *q = sq_of(st);
+	sqlite3_stmt *s = stmt(q, O_ATTEMPTS);
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return sq_one(q, s, "outbound_attempts", read_attempts, n);
 }
 
 /* --- the SMSC's ids of parts sent --- */

@@ -121,6 +121,9 @@ struct store_ops {
 	int (*outbound_taken)(struct store *st, int64_t id);
 	int (*outbound_sent)(struct store *st, int64_t id);
 	int (*outbound_failed)(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+	/* How many times message id was taken (attempts, kept across restarts): 0 with *n set,
+	 * 1 when no message has that id, -1 on error. The outbox's retry delay grows with it. */
+	int (*outbound_attempts)(struct store *st, int64_t id, unsigned *n);
 
 	/* get, del: 0 = found, 1 = none, -1 = error. Session vars are decoded under ctx. */
 	int (*session_get)(struct store *st, const char *key, struct session *s, void *ctx);

@@ -120,6 +120,7 @@ int mem_outbound_due(struct store *st, const char *via, int64_t now_ms,
 int mem_outbound_taken(struct store *st, int64_t id);
 int mem_outbound_sent(struct store *st, int64_t id);
 int mem_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+int mem_outbound_attempts(struct store *st, int64_t id, unsigned *n);
 int mem_session_get(struct store *st, const char *key, struct session *sess, void *ctx);
 int mem_session_put(struct store *st, const struct session *sess);
 /* Removes session i (purge). */

@@ -120,6 +120,7 @@ int pg_outbound_due(struct store *st, const char *via, int64_t now_ms,
 int pg_outbound_taken(struct store *st, int64_t id);
 int pg_outbound_sent(struct store *st, int64_t id);
 int pg_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+int pg_outbound_attempts(struct store *st, int64_t id, unsigned *n);
 int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote);
 int pg_outbound_by_remote(struct store *st, const char *via, const char *remote, int64_t *id);
 

@@ -92,6 +92,7 @@ int sq_outbound_due(struct store *st, const char *via, int64_t now_ms,
 int sq_outbound_taken(struct store *st, int64_t id);
 int sq_outbound_sent(struct store *st, int64_t id);
 int sq_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
+int sq_outbound_attempts(struct store *st, int64_t id, unsigned *n);
 int sq_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote);
 int sq_outbound_by_remote(struct store *st, const char *via, const char *remote, int64_t *id);
 int sq_spend_add(struct store *st, int64_t day, const char *via, unsigned parts);

@@ -280,6 +280,13 @@ static void test_outbound(void)
 	CU_ASSERT_EQUAL(o[0].id, a);
 	CU_ASSERT_EQUAL(o[0].attempts, 1);
 	CU_ASSERT_EQUAL(o[0].not_before, 7000);
+	/* The attempts, read back by id (the outbox's backoff after a restart). */
+	unsigned attempts = 99;
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, a, &attempts), 0);
+	CU_ASSERT_EQUAL(attempts, 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, b, &attempts), 0);
+	CU_ASSERT_EQUAL(attempts, 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, 424242, &attempts), 1);
 
 	/* Sent: gone from the queue, only once. */
 	CU_ASSERT_EQUAL(st->ops->outbound_taken(st, b), 0);
