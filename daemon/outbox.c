@@ -2,7 +2,6 @@
  * (see include/guichet/outbox.h). */
 #include <stdio.h>
 #include <string.h>
-#include <osmocom/core/linuxlist.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/talloc.h>
 
@@ -12,18 +11,24 @@
 
 #define MAX_SMS_TRANSPORTS 32
 #define OFFER_BATCH 32
-/* A failed send is retried with a growing delay, then given up (dead-lettered). */
+/* A failed send is retried with a delay that doubles with each attempt (1 s, 2 s, 4 s ...
+ * 10 min), and given up (dead-lettered) after SEND_MAX_ATTEMPTS. The attempts are the store's
+ * (each take counts one), so a restart neither shortens the delay nor grants more attempts. */
 #define SEND_RETRY_BASE_MS 1000
 #define SEND_RETRY_MAX_MS (10 * 60 * 1000)
 #define SEND_MAX_ATTEMPTS 8
 
-enum { MARK_SENT, MARK_RETRY, MARK_DEAD, MARK_REMOTE, MARK_DELIVERED, MARK_UNDELIVERED };
+enum { MARK_SENT, MARK_FAILED, MARK_REMOTE, MARK_DELIVERED, MARK_UNDELIVERED };
 
 struct mark {
 	int64_t id;
 	int kind;
-	int64_t not_before;
 	const char *via, *remote, *stat;	/* SMSC ids and receipts, under marks_ctx */
+	/* MARK_FAILED: what the transport said; what marks_apply decided, for the journal */
+	bool permanent, give_up;
+	unsigned attempts;
+	int64_t delay_ms;
+	const char *why;
 };
 
 struct outbox {
@@ -33,8 +38,7 @@ struct outbox {
 	unsigned n_sms;
 	struct mark *marks;
 	unsigned n_marks, cap_marks;
-	void *marks_ctx;
-	struct llist_head failures;	/* struct send_failure */
+	void *marks_ctx;	/* the marks' strings */
 };
 
 /* Replies taken out of the queue inside a transaction, sent once it committed. */
@@ -61,7 +65,6 @@ struct outbox *outbox_create(void *ctx, const struct outbox_env *env)
 		return NULL;
 	ob->env = *env;
 	ob->st = env->st;
-	INIT_LLIST_HEAD(&ob->failures);
 	return ob;
 }
 
@@ -257,7 +260,7 @@ void outbox_send_taken(struct outbox *ob, struct outbox_taken *tk)
 
 /* ---- marks ---- */
 
-static struct mark *add_mark(struct outbox *ob, int64_t id, int kind, int64_t not_before)
+static struct mark *add_mark(struct outbox *ob, int64_t id, int kind)
 {
 	if (ob->n_marks == ob->cap_marks) {
 		unsigned cap = ob->cap_marks ? ob->cap_marks * 2 : 64;
@@ -270,8 +273,10 @@ static struct mark *add_mark(struct outbox *ob, int64_t id, int kind, int64_t no
 		ob->marks = m;
 		ob->cap_marks = cap;
 	}
+	if (!ob->marks_ctx)
+		ob->marks_ctx = talloc_named_const(ob, 0, "marks");
 	struct mark *m = &ob->marks[ob->n_marks++];
-	*m = (struct mark){ .id = id, .kind = kind, .not_before = not_before };
+	*m = (struct mark){ .id = id, .kind = kind };
 	if (ob->env.kick)
 		ob->env.kick(ob->env.data);
 	return m;
@@ -283,9 +288,7 @@ static void add_remote_mark(struct outbox *ob, int64_t id, int kind, const char 
 {
 	if (!via || !remote || !*remote)
 		return;
-	if (!ob->marks_ctx)
-		ob->marks_ctx = talloc_named_const(ob, 0, "marks");
-	struct mark *m = add_mark(ob, id, kind, 0);
+	struct mark *m = add_mark(ob, id, kind);
 	if (!m)
 		return;
 	m->via = talloc_strdup(ob->marks_ctx, via);
@@ -304,64 +307,46 @@ void outbox_receipt(struct outbox *ob, int64_t id, const char *via, const char *
 	add_remote_mark(ob, id, delivered ? MARK_DELIVERED : MARK_UNDELIVERED, via, remote, stat);
 }
 
-/* Temporary send failures per reply, in memory: the delay grows with each failure of *that*
- * reply (1 s, 2 s, 4 s ... 5 min), and a reply that failed SEND_MAX_ATTEMPTS times is given
- * up. After a restart the count starts again, which only means a few more attempts. */
-struct send_failure {
-	struct llist_head list;
-	int64_t id;
-	unsigned count;
-};
-
-static void forget_failures(struct outbox *ob, int64_t id)
-{
-	struct send_failure *f;
-
-	llist_for_each_entry(f, &ob->failures, list) {
-		if (f->id == id) {
-			llist_del(&f->list);
-			talloc_free(f);
-			return;
-		}
-	}
-}
-
-static unsigned count_failure(struct outbox *ob, int64_t id)
-{
-	struct send_failure *f;
-
-	llist_for_each_entry(f, &ob->failures, list)
-		if (f->id == id)
-			return ++f->count;
-	f = talloc_zero(ob, struct send_failure);
-	f->id = id;
-	f->count = 1;
-	llist_add(&f->list, &ob->failures);
-	return 1;
-}
-
 void outbox_sent(struct outbox *ob, int64_t id)
 {
 	rate_ctr_inc2(ob->env.ctrs, ROUTER_CTR_MESSAGES_OUT);
-	if (!llist_empty(&ob->failures))
-		forget_failures(ob, id);
-	add_mark(ob, id, MARK_SENT, 0);
+	add_mark(ob, id, MARK_SENT);
 }
 
 void outbox_failed(struct outbox *ob, int64_t id, bool permanent, const char *why)
 {
-	unsigned n = permanent ? SEND_MAX_ATTEMPTS : count_failure(ob, id);
-	bool give_up = n >= SEND_MAX_ATTEMPTS;
-	int64_t delay = SEND_RETRY_BASE_MS << (n > 9 ? 9 : n - 1);
+	struct mark *m = add_mark(ob, id, MARK_FAILED);
 
-	if (delay > SEND_RETRY_MAX_MS)
-		delay = SEND_RETRY_MAX_MS;
 	rate_ctr_inc2(ob->env.ctrs, ROUTER_CTR_SEND_FAILURES);
-	glog(GLOG_MAIN, give_up ? LOGL_ERROR : LOGL_NOTICE, NULL, "reply %lld %s: %s",
-	     (long long)id, give_up ? "given up" : "will be retried", why ? why : "?");
-	if (give_up)
-		forget_failures(ob, id);
-	add_mark(ob, id, give_up ? MARK_DEAD : MARK_RETRY, clock_wall_ms() + delay);
+	if (!m)
+		return;
+	m->permanent = permanent;
+	m->why = talloc_strdup(ob->marks_ctx, why ? why : "?");
+}
+
+/* A failed send back in the queue after its delay, or given up, inside the caller's
+ * transaction: the delay from the attempts the store counted (this one included). -1 when
+ * they cannot be read. */
+static int mark_failed(struct outbox *ob, struct mark *m)
+{
+	struct store *st = ob->st;
+	unsigned n = 1;
+
+	if (!m->permanent && st->ops->outbound_attempts &&
+	    st->ops->outbound_attempts(st, m->id, &n) < 0)
+		return -1;
+	if (n == 0)
+		n = 1;
+	m->attempts = n;
+	m->give_up = m->permanent || n >= SEND_MAX_ATTEMPTS;
+	m->delay_ms = SEND_RETRY_BASE_MS << (n > 10 ? 10 : n - 1);
+	if (m->delay_ms > SEND_RETRY_MAX_MS)
+		m->delay_ms = SEND_RETRY_MAX_MS;
+	st->ops->outbound_failed(st, m->id, clock_wall_ms() + m->delay_ms, m->give_up);
+	/* A message sent first that the outbox gave up: its schedule row says so. */
+	if (m->give_up && st->ops->schedule_outbound_status)
+		st->ops->schedule_outbound_status(st, m->id, SCHED_FAILED, "send failed");
+	return 0;
 }
 
 /* A delivery receipt: the message it is about (known to the transport, else found by the
@@ -400,7 +385,7 @@ int outbox_marks_apply(struct outbox *ob)
 	struct store *st = ob->st;
 
 	for (unsigned i = 0; i < ob->n_marks; i++) {
-		const struct mark *m = &ob->marks[i];
+		struct mark *m = &ob->marks[i];
 
 		if (m->kind == MARK_REMOTE) {
 			if (st->ops->outbound_remote)
@@ -413,17 +398,27 @@ int outbox_marks_apply(struct outbox *ob)
 		}
 		if (m->kind == MARK_SENT)
 			st->ops->outbound_sent(st, m->id);
-		else
-			st->ops->outbound_failed(st, m->id, m->not_before, m->kind == MARK_DEAD);
-		/* A message sent first that the outbox gave up: its schedule row says so. */
-		if (m->kind == MARK_DEAD && st->ops->schedule_outbound_status)
-			st->ops->schedule_outbound_status(st, m->id, SCHED_FAILED, "send failed");
+		else if (mark_failed(ob, m) < 0)
+			return -1;
 	}
 	return 0;
 }
 
 void outbox_marks_done(struct outbox *ob)
 {
+	/* Once written: a failure is told with what became of it. */
+	for (unsigned i = 0; i < ob->n_marks; i++) {
+		const struct mark *m = &ob->marks[i];
+
+		if (m->kind != MARK_FAILED)
+			continue;
+		if (m->give_up)
+			glog(GLOG_MAIN, LOGL_ERROR, NULL, "reply %lld given up after %u attempt(s): %s",
+			     (long long)m->id, m->attempts, m->why ? m->why : "?");
+		else
+			glog(GLOG_MAIN, LOGL_NOTICE, NULL, "reply %lld will be retried in %lld s: %s",
+			     (long long)m->id, (long long)(m->delay_ms / 1000), m->why ? m->why : "?");
+	}
 	ob->n_marks = 0;
 	TALLOC_FREE(ob->marks_ctx);
 }

@@ -1,0 +1,217 @@
+/* The outbox through the router's transport entry points, on the memory store and on SQLite:
+ * a message that keeps failing is retried later and later, and a restart does not start its
+ * backoff again (the store's attempts drive it), then it is given up. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/talloc.h>
+
+#include "guichet/clock.h"
+#include "guichet/router.h"
+
+static void *ctx;
+static char tmpdir[64];
+static unsigned file_seq;
+static char path[128];
+
+static unsigned n_sent;
+static int64_t last_id;
+
+static int fake_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	last_id = m->id;
+	n_sent++;
+	return 0;
+}
+
+static struct sms_transport modem = { .name = "m1", .send = fake_send, .up = true };
+
+static struct store *store_open(bool sqlite)
+{
+	char err[256];
+
+	if (!sqlite)
+		return store_mem_open(ctx);
+	snprintf(path, sizeof(path), "%s/d%u/guichet.db", tmpdir, ++file_seq);
+	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
+	if (!st)
+		fprintf(stderr, "open %s: %s\n", path, err);
+	return st;
+}
+
+/* What a crash and a restart do: a new process opens the same store. */
+static struct store *store_restart(struct store *st, bool sqlite)
+{
+	char err[256];
+
+	if (!sqlite) {
+		store_mem_simulate_restart(st);
+		return st;
+	}
+	st->ops->close(st);
+	st = store_sqlite_open(ctx, path, err, sizeof(err));
+	if (!st)
+		fprintf(stderr, "reopen %s: %s\n", path, err);
+	return st;
+}
+
+static struct router *router_start(struct store *st)
+{
+	struct router_config rc = { .sms = { .kind = CHANNEL_SMS } };
+	struct router *r = router_create(ctx, &rc, st, (struct call_port){ 0 });
+
+	router_sms_register(r, &modem);
+	return r;
+}
+
+/* Due at now + ms? (Time passing, without waiting for it.) */
+static int due_within(struct store *st, int64_t ms)
+{
+	struct store_outbound o[2];
+	void *tmp = talloc_new(ctx);
+	int n = st->ops->outbound_due(st, NULL, clock_wall_ms() + ms, o, 2, tmp);
+
+	talloc_free(tmp);
+	return n;
+}
+
+/* The retry time came: the queued message is due now. */
+static void wait_retry(struct store *st, int64_t id)
+{
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, id, 0, false), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+}
+
+static void fail_once(struct router *r, int64_t id)
+{
+	router_sms_failed(r, id, false, "no network");
+	router_flush(r);
+}
+
+static void backoff_survives_restart(bool sqlite)
+{
+	struct store *st = store_open(sqlite);
+	int64_t id = 0;
+	const char *why = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	struct router *r = router_start(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33611111111", "Bonjour", &id, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	n_sent = 0;
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(last_id, id);
+
+	/* Three failures: each retry waits longer than the one before (1 s, 2 s, 4 s). */
+	for (int i = 1; i <= 3; i++) {
+		fail_once(r, id);
+		CU_ASSERT_EQUAL(due_within(st, 0), 0);
+		CU_ASSERT_EQUAL(due_within(st, (1000 << (i - 1)) - 300), 0);
+		CU_ASSERT_EQUAL(due_within(st, (1000 << (i - 1)) + 300), 1);
+		if (i < 3) {
+			wait_retry(st, id);
+			router_sms_ready(r, NULL);
+			CU_ASSERT_EQUAL(n_sent, (unsigned)i + 1);
+		}
+	}
+
+	/* A restart, then the fourth attempt fails too: it waits 8 s, not 1 s as a first
+	 * failure would. */
+	talloc_free(r);
+	st = store_restart(st, sqlite);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	wait_retry(st, id);
+	r = router_start(st);
+	CU_ASSERT_EQUAL(n_sent, 4);
+	fail_once(r, id);
+	CU_ASSERT_EQUAL(due_within(st, 2000), 0);
+	CU_ASSERT_EQUAL(due_within(st, 7000), 0);
+	CU_ASSERT_EQUAL(due_within(st, 8300), 1);
+
+	/* The eighth attempt is the last one, however many restarts came between. */
+	for (int i = 5; i <= 8; i++) {
+		if (i == 6) {
+			talloc_free(r);
+			st = store_restart(st, sqlite);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+		}
+		wait_retry(st, id);
+		if (i == 6)
+			r = router_start(st);
+		else
+			router_sms_ready(r, NULL);
+		CU_ASSERT_EQUAL(n_sent, (unsigned)i);
+		fail_once(r, id);
+	}
+	CU_ASSERT_EQUAL(due_within(st, 24 * 3600 * 1000), 0);
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
+	talloc_free(r);
+	st->ops->close(st);
+}
+
+static void test_backoff_mem(void)
+{
+	backoff_survives_restart(false);
+}
+
+static void test_backoff_sqlite(void)
+{
+	backoff_survives_restart(true);
+}
+
+/* A permanent failure is given up at once, a success forgets nothing it should not. */
+static void test_permanent_and_sent(void)
+{
+	struct store *st = store_open(true);
+	int64_t a = 0, b = 0;
+	const char *why = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	struct router *r = router_start(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33611111111", "Un", &a, &why), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33622222222", "Deux", &b, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	n_sent = 0;
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	router_sms_failed(r, a, true, "unknown subscriber");
+	router_sms_sent(r, b);
+	router_flush(r);
+	CU_ASSERT_EQUAL(due_within(st, 24 * 3600 * 1000), 0);
+	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_MESSAGES_OUT), 1);
+	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_SEND_FAILURES), 1);
+	talloc_free(r);
+	st->ops->close(st);
+}
+
+int main(void)
+{
+	ctx = talloc_named_const(NULL, 0, "test_outbox");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_outbox.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return 1;
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite su = CU_add_suite("outbox", NULL, NULL);
+	CU_add_test(su, "backoff kept across a restart (memory store)", test_backoff_mem);
+	CU_add_test(su, "backoff kept across a restart (SQLite)", test_backoff_sqlite);
+	CU_add_test(su, "permanent failure given up, sent marked", test_permanent_and_sent);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	talloc_free(ctx);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		return 1;
+	return failed ? 1 : 0;
+}
