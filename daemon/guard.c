@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <string.h>
 #include <osmocom/core/rate_ctr.h>
+#include <osmocom/core/stat_item.h>
 #include <osmocom/core/talloc.h>
 
 #include "guichet/guard.h"
@@ -48,6 +49,7 @@ struct spend {
 	char *via;		/* NULL: the total */
 	uint64_t parts, cap;
 	bool warned, hit;
+	struct osmo_stat_item_group *gauge;	/* per transport: today's parts on /metrics */
 };
 
 struct guard {
@@ -81,6 +83,27 @@ static const struct rate_ctr_group_desc guard_ctrg_desc = {
 	.num_ctr = _GUARD_CTR_N,
 	.ctr_desc = guard_ctr_desc,
 };
+
+/* The day's spend per transport as a gauge, guichet_guard_spend_today_parts{name="via"}:
+ * what the cap is compared with, so an operator sees it coming. */
+static const struct osmo_stat_item_desc spend_stat_desc[] = {
+	{ "spend_today_parts", "SMS parts sent through this transport today (UTC), as counted "
+	  "against the spend cap", "parts", 4, 0 },
+};
+static const struct osmo_stat_item_group_desc spend_statg_desc = {
+	.group_name_prefix = "guard",
+	.group_description = "The cost guard's spend of the day, per transport",
+	.num_items = 1,
+	.item_desc = spend_stat_desc,
+};
+
+/* Sets s's gauge to its parts (a transport's spend only; the total is their sum). */
+static void spend_publish(const struct spend *s)
+{
+	if (s && s->gauge)
+		osmo_stat_item_set(osmo_stat_item_group_get_item(s->gauge, 0),
+				   s->parts > INT32_MAX ? INT32_MAX : (int32_t)s->parts);
+}
 
 static void count(struct guard *g, enum guard_ctr which)
 {
@@ -150,6 +173,7 @@ static struct spend *spend_of(struct guard *g, const char *via, bool create)
 	g->via = n;
 	n = &g->via[g->n_via++];
 	*n = (struct spend){ .via = talloc_strdup(g, via) };
+	n->gauge = metrics_stat_group(g, &spend_statg_desc, via);
 	for (unsigned i = 0; i < g->cfg.n_caps; i++)
 		if (strcmp(g->cfg.caps[i].via, via) == 0)
 			n->cap = g->cfg.caps[i].parts;
@@ -525,6 +549,7 @@ static void roll_day(struct guard *g, int64_t now)
 	for (unsigned i = 0; i < g->n_via; i++) {
 		g->via[i].parts = 0;
 		g->via[i].warned = g->via[i].hit = false;
+		spend_publish(&g->via[i]);
 	}
 }
 
@@ -539,6 +564,7 @@ void guard_spend_set(struct guard *g, int64_t day, const char *via, uint64_t par
 	if (!s)
 		return;
 	s->parts = parts;
+	spend_publish(s);
 	g->total.parts = 0;
 	for (unsigned i = 0; i < g->n_via; i++)
 		g->total.parts += g->via[i].parts;
@@ -618,8 +644,10 @@ enum guard_reason guard_reply(struct guard *g, const char *via, const char *to, 
 		return GUARD_CAPPED;
 	}
 	g->total.parts += parts;
-	if (s)
+	if (s) {
 		s->parts += parts;
+		spend_publish(s);
+	}
 	if (!(s && note_of(s, note)))
 		note_of(&g->total, note);
 	if (to) {

@@ -23,6 +23,7 @@
 #include "guichet/flow.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
+#include "guichet/metrics.h"
 #include "guichet/metrics_http.h"
 #include "guichet/modem.h"
 #include "guichet/reload.h"
@@ -160,7 +161,8 @@ static void counters_line(struct daemon *dm)
 	}
 	glog(GLOG_MAIN, LOGL_INFO, NULL,
 	     "counters: in %lu, out %lu, replies %lu, parts %lu, sessions %u, calls %lu, "
-	     "call errors %lu, send failures %lu; back-end errors/calls:%s%s",
+	     "call errors %lu, send failures %lu, store commits %lu, store failures %lu; "
+	     "back-end errors/calls:%s%s",
 	     (unsigned long)router_counter(r, ROUTER_CTR_MESSAGES_IN),
 	     (unsigned long)router_counter(r, ROUTER_CTR_MESSAGES_OUT),
 	     (unsigned long)router_counter(r, ROUTER_CTR_REPLIES),
@@ -168,11 +170,19 @@ static void counters_line(struct daemon *dm)
 	     (unsigned long)router_counter(r, ROUTER_CTR_CALLS),
 	     (unsigned long)router_counter(r, ROUTER_CTR_CALL_ERRORS),
 	     (unsigned long)router_counter(r, ROUTER_CTR_SEND_FAILURES),
+	     (unsigned long)router_counter(r, ROUTER_CTR_STORE_COMMITS),
+	     (unsigned long)router_counter(r, ROUTER_CTR_STORE_FAILURES),
 	     nb ? be : " none", guard);
 	if (dm->modems) {
 		char *m = modem_pool_counters(dm->ctx, dm->modems);
 		glog(GLOG_MODEM, LOGL_INFO, NULL, "modems: %s", m ? m : "?");
 		talloc_free(m);
+	}
+	if (dm->smpp) {
+		/* Each bind's counters, the same as its series on /metrics. */
+		char *line = metrics_counters_line(dm->ctx, "smpp");
+		glog(GLOG_SMPP, LOGL_INFO, NULL, "SMPP: %s", line ? line : "?");
+		talloc_free(line);
 	}
 	if (dm->gsup) {
 		struct ussd_gsup_stats st;

@@ -1,6 +1,9 @@
 /* Prometheus text from libosmocore's counter registries. See metrics.h. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <osmocom/core/rate_ctr.h>
@@ -57,115 +60,191 @@ static int ref_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* The text being rendered: one talloc buffer grown by doubling, appended to in runs (a
+ * name, a label value, a line) rather than a character at a time, so rendering is linear in
+ * its length. oom sticks: after a failed growth nothing more is appended. */
+struct out {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static bool out_room(struct out *o, size_t n)
+{
+	size_t cap;
+	char *ns;
+
+	if (o->oom)
+		return false;
+	if (o->len + n + 1 <= o->cap)
+		return true;
+	for (cap = o->cap ? o->cap : 4096; cap < o->len + n + 1; cap *= 2)
+		;
+	ns = talloc_realloc_size(NULL, o->s, cap);
+	if (!ns) {
+		o->oom = true;
+		return false;
+	}
+	o->s = ns;
+	o->cap = cap;
+	return true;
+}
+
+static void out_add(struct out *o, const char *p, size_t n)
+{
+	if (!n || !out_room(o, n))
+		return;
+	memcpy(o->s + o->len, p, n);
+	o->len += n;
+	o->s[o->len] = '\0';
+}
+
+static void out_str(struct out *o, const char *p)
+{
+	out_add(o, p, strlen(p));
+}
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0 || !out_room(o, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->s + o->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	o->len += (size_t)n;
+}
+
+/* Appends p: the runs of characters keep() accepts copied whole, each other character
+ * replaced by esc(c). */
+static void out_escaped(struct out *o, const char *p, bool (*keep)(char c),
+			const char *(*esc)(char c))
+{
+	while (*p) {
+		const char *run = p;
+
+		while (*p && keep(*p))
+			p++;
+		out_add(o, run, (size_t)(p - run));
+		if (*p) {
+			out_str(o, esc(*p));
+			p++;
+		}
+	}
+}
+
 /* Metric names: [a-zA-Z0-9_] only (osmocom names use ':', '.' and '-'). */
-static char *name_append(char *s, const char *part)
+static bool name_keep(char c)
 {
-	const char *p;
-
-	for (p = part; *p; p++)
-		s = talloc_asprintf_append_buffer(s, "%c", isalnum((unsigned char)*p) ? *p : '_');
-	return s;
+	return isalnum((unsigned char)c) || c == '_';
 }
 
-/* Label values: backslash, double quote and newline escaped, as the format wants. */
-static char *label_append(char *s, const struct group_ref *r)
+static const char *name_esc(char c)
 {
-	const char *p;
+	(void)c;
+	return "_";
+}
 
-	if (!r->name)
-		return talloc_asprintf_append_buffer(s, "{instance=\"%u\"}", r->idx);
-	s = talloc_strdup_append_buffer(s, "{name=\"");
-	for (p = r->name; *p; p++) {
-		if (*p == '\\' || *p == '"')
-			s = talloc_asprintf_append_buffer(s, "\\%c", *p);
-		else if (*p == '\n')
-			s = talloc_strdup_append_buffer(s, "\\n");
-		else
-			s = talloc_asprintf_append_buffer(s, "%c", *p);
+/* Label values: backslash, double quote and newline escaped, as the format wants; HELP
+ * text: backslash and newline. */
+static bool label_keep(char c)
+{
+	return c != '\\' && c != '"' && c != '\n';
+}
+
+static bool help_keep(char c)
+{
+	return c != '\\' && c != '\n';
+}
+
+static const char *text_esc(char c)
+{
+	return c == '\\' ? "\\\\" : c == '"' ? "\\\"" : "\\n";
+}
+
+static void label_append(struct out *o, const struct group_ref *r)
+{
+	if (!r->name) {
+		out_printf(o, "{instance=\"%u\"}", r->idx);
+		return;
 	}
-	return talloc_strdup_append_buffer(s, "\"}");
+	out_str(o, "{name=\"");
+	out_escaped(o, r->name, label_keep, text_esc);
+	out_str(o, "\"}");
 }
 
-/* HELP text: backslash and newline escaped. */
-static char *help_append(char *s, const char *help)
+/* guichet_<prefix>_<name><suffix>, written into o. */
+static void metric_name(struct out *o, const char *prefix, const char *name, const char *suffix)
 {
-	const char *p;
-
-	for (p = help ? help : ""; *p; p++) {
-		if (*p == '\\')
-			s = talloc_strdup_append_buffer(s, "\\\\");
-		else if (*p == '\n')
-			s = talloc_strdup_append_buffer(s, "\\n");
-		else
-			s = talloc_asprintf_append_buffer(s, "%c", *p);
-	}
-	return s;
+	out_str(o, "guichet_");
+	out_escaped(o, prefix, name_keep, name_esc);
+	out_str(o, "_");
+	out_escaped(o, name, name_keep, name_esc);
+	out_str(o, suffix);
 }
 
-static char *metric_name(void *ctx, const char *prefix, const char *name, const char *suffix)
+static void header(struct out *o, const char *metric, const char *help, const char *type)
 {
-	char *m = talloc_strdup(ctx, "guichet_");
-
-	m = name_append(m, prefix);
-	m = talloc_strdup_append_buffer(m, "_");
-	m = name_append(m, name);
-	return talloc_strdup_append_buffer(m, suffix);
-}
-
-static char *header(char *s, const char *metric, const char *help, const char *type)
-{
-	s = talloc_asprintf_append_buffer(s, "# HELP %s ", metric);
-	s = help_append(s, help);
-	return talloc_asprintf_append_buffer(s, "\n# TYPE %s %s\n", metric, type);
+	out_printf(o, "# HELP %s ", metric);
+	out_escaped(o, help ? help : "", help_keep, text_esc);
+	out_printf(o, "\n# TYPE %s %s\n", metric, type);
 }
 
 /* Every series of one class (refs[from..to)): for each counter (or item), its HELP and
  * TYPE once, then one line per group. */
-static char *render_class(char *s, struct group_ref *refs, unsigned from, unsigned to,
-			  bool counters)
+static void render_class(struct out *o, struct group_ref *refs, unsigned from, unsigned to,
+			 bool counters)
 {
 	const struct rate_ctr_group_desc *cd = refs[from].desc;
 	const struct osmo_stat_item_group_desc *sd = refs[from].desc;
 	unsigned n = counters ? cd->num_ctr : sd->num_items, k, i;
+	struct out name = { 0 };
 
-	for (k = 0; k < n; k++) {
-		char *m = counters ? metric_name(s, cd->group_name_prefix, cd->ctr_desc[k].name,
-						 "_total")
-				   : metric_name(s, sd->group_name_prefix, sd->item_desc[k].name, "");
-
-		s = header(s, m, counters ? cd->ctr_desc[k].description
-					  : sd->item_desc[k].description,
-			   counters ? "counter" : "gauge");
-		for (i = from; i < to; i++) {
-			s = talloc_strdup_append_buffer(s, m);
-			s = label_append(s, &refs[i]);
-			if (counters)
-				s = talloc_asprintf_append_buffer(
-					s, " %" PRIu64 "\n",
-					rate_ctr_group_get_ctr(refs[i].grp, k)->current);
-			else
-				s = talloc_asprintf_append_buffer(
-					s, " %" PRId32 "\n",
-					osmo_stat_item_get_last(
-						osmo_stat_item_group_get_item(refs[i].grp, k)));
+	for (k = 0; k < n && !o->oom; k++) {
+		name.len = 0;
+		if (counters)
+			metric_name(&name, cd->group_name_prefix, cd->ctr_desc[k].name, "_total");
+		else
+			metric_name(&name, sd->group_name_prefix, sd->item_desc[k].name, "");
+		if (name.oom) {
+			o->oom = true;
+			break;
 		}
-		talloc_free(m);
+		header(o, name.s, counters ? cd->ctr_desc[k].description
+					   : sd->item_desc[k].description,
+		       counters ? "counter" : "gauge");
+		for (i = from; i < to; i++) {
+			out_add(o, name.s, name.len);
+			label_append(o, &refs[i]);
+			if (counters)
+				out_printf(o, " %" PRIu64 "\n",
+					   rate_ctr_group_get_ctr(refs[i].grp, k)->current);
+			else
+				out_printf(o, " %" PRId32 "\n",
+					   osmo_stat_item_get_last(
+						   osmo_stat_item_group_get_item(refs[i].grp, k)));
+		}
 	}
-	return s;
+	talloc_free(name.s);
 }
 
-static char *render_walk(char *s, struct walk *w, bool counters)
+static void render_walk(struct out *o, struct walk *w, bool counters)
 {
 	unsigned from = 0, i;
 
 	qsort(w->refs, w->n, sizeof(w->refs[0]), ref_cmp);
 	for (i = 1; i <= w->n; i++) {
 		if (i == w->n || w->refs[i].desc != w->refs[from].desc) {
-			s = render_class(s, w->refs, from, i, counters);
+			render_class(o, w->refs, from, i, counters);
 			from = i;
 		}
 	}
-	return s;
 }
 
 /* libosmocore keeps groups in talloc contexts of its own; tie the group's life to ctx. */
@@ -223,25 +302,68 @@ struct osmo_stat_item_group *metrics_stat_group(void *ctx,
 char *metrics_render(void *ctx)
 {
 	struct walk w = { 0 };
-	char *s = talloc_strdup(ctx, "");
+	struct out o = { 0 };
 
-	if (!s)
-		return NULL;
-	w.refs = talloc_array(s, struct group_ref, MAX_GROUPS);
-	if (!w.refs)
+	w.refs = talloc_array(NULL, struct group_ref, MAX_GROUPS);
+	if (!w.refs || !out_room(&o, 0))
 		goto fail;
 	rate_ctr_for_each_group(collect_ctr, &w);
-	s = render_walk(s, &w, true);
+	render_walk(&o, &w, true);
 	w.n = 0;
 	osmo_stat_item_for_each_group(collect_stat, &w);
-	s = render_walk(s, &w, false);
-	if (!s)
-		return NULL;
+	render_walk(&o, &w, false);
+	if (o.oom)
+		goto fail;
 	talloc_free(w.refs);
-	return s;
+	return talloc_steal(ctx, o.s);
 fail:
-	talloc_free(s);
+	talloc_free(w.refs);
+	talloc_free(o.s);
 	return NULL;
+}
+
+struct line_walk {
+	const char *prefix;
+	struct walk w;
+};
+
+static int collect_prefix(struct rate_ctr_group *g, void *data)
+{
+	struct line_walk *lw = data;
+
+	if (strcmp(g->desc->group_name_prefix, lw->prefix) == 0)
+		collect_ctr(g, &lw->w);
+	return 0;
+}
+
+char *metrics_counters_line(void *ctx, const char *prefix)
+{
+	struct line_walk lw = { .prefix = prefix };
+	struct out o = { 0 };
+
+	lw.w.refs = talloc_array(NULL, struct group_ref, MAX_GROUPS);
+	if (!lw.w.refs)
+		return NULL;
+	rate_ctr_for_each_group(collect_prefix, &lw);
+	qsort(lw.w.refs, lw.w.n, sizeof(lw.w.refs[0]), ref_cmp);
+	for (unsigned i = 0; i < lw.w.n; i++) {
+		const struct group_ref *r = &lw.w.refs[i];
+		const struct rate_ctr_group_desc *d = r->desc;
+
+		if (r->name)
+			out_printf(&o, "%s%s:", i ? "; " : "", r->name);
+		else
+			out_printf(&o, "%s%u:", i ? "; " : "", r->idx);
+		for (unsigned k = 0; k < d->num_ctr; k++)
+			out_printf(&o, " %s %" PRIu64, d->ctr_desc[k].name,
+				   rate_ctr_group_get_ctr(r->grp, k)->current);
+	}
+	talloc_free(lw.w.refs);
+	if (o.oom || !o.s) {
+		talloc_free(o.s);
+		return NULL;
+	}
+	return talloc_steal(ctx, o.s);
 }
 
 int metrics_print_table(FILE *out, const char *text)

@@ -30,6 +30,11 @@ struct osmo_stat_item_group *metrics_stat_group(void *ctx,
 /* The Prometheus text of every registered rate_ctr group and stat item group, a talloc
  * string child of ctx (NULL on allocation failure). */
 char *metrics_render(void *ctx);
+/* The counters of every group of one class (its prefix: "smpp", "modem"...) on one line
+ * for the journal's counters line, from the same counters as /metrics:
+ * "opx: binds 1 unbinds 0 ...; opy: ...". A talloc string child of ctx; NULL when no
+ * group has that prefix, or memory runs out. */
+char *metrics_counters_line(void *ctx, const char *prefix);
 /* Prints a Prometheus text (as served by /metrics) as a table an operator reads at a
  * terminal: one line per series, "name{labels}  value", grouped by metric, HELP as a
  * heading. Returns the number of series printed, -1 when the text is not Prometheus text. */

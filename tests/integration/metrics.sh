@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The operator's counters: guichetd with `metrics:` serves GET /metrics in Prometheus text
-# (the router's counters move when a text comes in through the dummy modem), refuses other
+# (the router's counters move when a text comes in through the dummy modem; the store's
+# commits, the modem's series and the day's spend per transport are there; the journal's
+# counters line shows the store and each SMPP bind), refuses other
 # paths and methods, and `guichet status --config` prints the same counters as a table; a
 # configuration without `metrics:` gets a clear error from `guichet status`, not a hang.
 set -u
@@ -31,6 +33,7 @@ MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 cat >"$T/guichet.yaml" <<CFG
 flows: $T/flows
 store: $T/guichet.db
+log: { counters: 1s }
 modems:
   - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
 metrics: { listen: 127.0.0.1, port: $MPORT }
@@ -67,6 +70,18 @@ echo "$m" | grep -q '^guichet_modem_sent_total{name="m1"} [1-9]' || fail "no mod
 echo "$m" | grep -q '^guichet_modem_signal{name="m1"} ' || fail "no modem m1 signal gauge"
 echo "$m" | grep -q '^# TYPE guichet_modem_signal gauge$' || fail "modem signal not a gauge"
 ok "the modem's series (received, sent, signal) are on /metrics, named after it"
+echo "$m" | grep -q '^guichet_router_store_commits_total{[^}]*} [1-9]' || fail "no store commits series"
+echo "$m" | grep -q '^guichet_router_store_failures_total{[^}]*} 0$' || fail "no store failures series"
+ok "the store's series (commits, failures) are on /metrics"
+echo "$m" | grep -q '^# TYPE guichet_guard_spend_today_parts gauge$' || fail "spend gauge: no TYPE line"
+echo "$m" | grep -q '^guichet_guard_spend_today_parts{name="m1"} [1-9]' || fail "no spend gauge for m1"
+ok "the day's spend through m1 is a gauge on /metrics"
+# The line comes every second: wait for one written after the text was stored.
+for _ in $(seq 40); do grep -q "counters: .*store commits [1-9]" "$T/guichetd.log" && break; sleep 0.1; done
+grep -q "counters: .*store commits [1-9][0-9]*, store failures 0" "$T/guichetd.log" ||
+  fail "the counters line does not show the store"
+grep -q "SMPP: opx: .*binds 0" "$T/guichetd.log" || fail "the counters line does not show bind opx"
+ok "the journal's counters line shows the store and each SMPP bind"
 echo "$m" | grep -q '^guichet_backend_calls_total{name="agenda"} 0$' || fail "no back-end agenda calls series"
 echo "$m" | grep -q '^guichet_backend_latency_le_1000ms_total{name="agenda"} 0$' || fail "no back-end latency bucket"
 ok "the back-end's series (calls, latency buckets) are on /metrics, named after it"
@@ -85,6 +100,8 @@ ok "other paths 404, other methods 405"
 out=$("$B/guichet" status --config "$T/guichet.yaml") || fail "guichet status failed"
 echo "$out" | grep -q "guichet_router_messages_in_total" || fail "guichet status does not show messages_in"
 echo "$out" | grep -q "Messages received" || fail "guichet status does not show the descriptions"
+echo "$out" | grep -q 'guichet_router_store_commits_total' || fail "guichet status does not show the store"
+echo "$out" | grep -q 'guichet_guard_spend_today_parts{name="m1"}' || fail "guichet status does not show the spend"
 ok "guichet status --config prints the counters"
 
 printf 'flows: %s\n' "$ROOT/flows" >"$T/plain.yaml"

@@ -10,6 +10,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/guard.h"
+#include "guichet/metrics.h"
 #include "guichet/router.h"
 
 #define T0 1800000000	/* a Friday, 2027-01-15 08:00 UTC */
@@ -237,6 +238,46 @@ static void test_spend_cap(void)
 	CU_ASSERT_EQUAL(note.kind, GUARD_NOTE_HIT);	/* 80 % was already passed: no warning again */
 	CU_ASSERT_TRUE(guard_capped(g, "m2", false, T0));
 	talloc_free(g);
+}
+
+/* The value of via's spend gauge in /metrics, e.g. "3", or "none" when there is none. */
+static const char *spend_gauge(void *c, const char *via)
+{
+	char *text = metrics_render(c), *p, want[96];
+
+	snprintf(want, sizeof(want), "guichet_guard_spend_today_parts{name=\"%s\"} ", via);
+	p = text ? strstr(text, want) : NULL;
+	if (!p)
+		return "none";
+	p += strlen(want);
+	return talloc_strndup(c, p, strcspn(p, "\n"));
+}
+
+/* The day's spend per transport on /metrics: as replies go, read back after a restart,
+ * back to 0 on the next UTC day. */
+static void test_spend_gauge(void)
+{
+	void *c = talloc_new(ctx);
+	struct guard *g = make(NULL);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm1"), "none");	/* nothing spent yet */
+	CU_ASSERT_EQUAL(guard_reply(g, "gm1", "+33610000001", 2, false, T0, NULL), GUARD_OK);
+	CU_ASSERT_EQUAL(guard_reply(g, "gm1", "+33610000002", 1, false, T0, NULL), GUARD_OK);
+	CU_ASSERT_EQUAL(guard_reply(g, "gm2", "+33610000003", 4, false, T0, NULL), GUARD_OK);
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm1"), "3");
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm2"), "4");
+	char buf[96];
+	guard_status(g, T0 + 86400, buf, sizeof(buf));	/* the tick, the next day */
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm1"), "0");
+	talloc_free(g);
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm1"), "none");	/* gone with its guard */
+
+	g = make(NULL);
+	guard_spend_set(g, guard_day(T0), "gm1", 7);	/* a restart: read from the store */
+	CU_ASSERT_STRING_EQUAL(spend_gauge(c, "gm1"), "7");
+	talloc_free(g);
+	talloc_free(c);
 }
 
 static void two_dialogues(struct guard_config *c)
@@ -653,6 +694,7 @@ int main(void)
 	CU_add_test(su, "senders never answered", test_sender_patterns);
 	CU_add_test(su, "destination prefixes", test_destination_prefixes);
 	CU_add_test(su, "daily spend cap: total, per transport, 80 %, next day", test_spend_cap);
+	CU_add_test(su, "the day's spend per transport as a gauge", test_spend_gauge);
 	CU_add_test(su, "USSD dialogues per number", test_ussd_rate);
 	CU_add_test(su, "bounded memory", test_bounded_memory);
 	CU_add_test(su, "reload keeps windows", test_reconfigure_keeps_state);

@@ -80,6 +80,53 @@ static void test_counters_rendered(void)
 	talloc_free(text);
 }
 
+/* The journal's counters line for one class: every group by name, from the same counters. */
+static void test_counters_line(void)
+{
+	void *c = talloc_new(ctx);
+	struct rate_ctr_group *b = metrics_ctr_group(c, &t_ctrg, "bravo");
+	struct rate_ctr_group *a = metrics_ctr_group(c, &t_ctrg, "alpha");
+	char *line;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	rate_ctr_add(rate_ctr_group_get_ctr(a, 1), 3);
+	rate_ctr_inc2(b, 0);
+	line = metrics_counters_line(c, "tmodem");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+	CU_ASSERT_STRING_EQUAL(line, "alpha: sms:in 0 parts-out 3; bravo: sms:in 1 parts-out 0");
+	CU_ASSERT_PTR_NULL(metrics_counters_line(c, "nosuchprefix"));
+	talloc_free(c);
+}
+
+/* Many groups: every series once, in order (the text grows in runs, not by the character). */
+static void test_many_groups(void)
+{
+	void *c = talloc_new(ctx);
+	char name[16], want[64], *text;
+	const char *p;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		struct rate_ctr_group *g;
+
+		snprintf(name, sizeof(name), "m%03d", i);
+		g = metrics_ctr_group(c, &t_ctrg, name);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+		rate_ctr_add(rate_ctr_group_get_ctr(g, 1), i);
+	}
+	text = metrics_render(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+	p = text;
+	for (i = 0; i < 300 && p; i++) {
+		snprintf(want, sizeof(want), "guichet_tmodem_parts_out_total{name=\"m%03d\"} %d\n",
+			 i, i);
+		p = strstr(p, want);
+	}
+	CU_ASSERT_PTR_NOT_NULL(p);
+	talloc_free(c);
+}
+
 static void test_label_escaped(void)
 {
 	void *c = talloc_new(ctx);
@@ -201,6 +248,8 @@ int main(void)
 	if (!s)
 		goto fail;
 	if (!CU_add_test(s, "counters rendered", test_counters_rendered) ||
+	    !CU_add_test(s, "the journal's counters line of a class", test_counters_line) ||
+	    !CU_add_test(s, "300 groups rendered in order", test_many_groups) ||
 	    !CU_add_test(s, "label values escaped", test_label_escaped) ||
 	    !CU_add_test(s, "stat items as gauges", test_stat_items) ||
 	    !CU_add_test(s, "the operator's table", test_table) ||
