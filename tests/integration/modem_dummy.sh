@@ -2,7 +2,8 @@
 # The modem transport on libGammu's dummy driver, through build/tools/modem_probe (the pool
 # with a stub sink that echoes replies; PROBE=... runs another program with the same
 # JSON-lines output):
-#  - a single GSM-7 SMS is received, its reply sent;
+#  - a single GSM-7 SMS is received, its reply sent; its status report is handed over as a
+#    receipt by modem + reference, then deleted;
 #  - a 3-part UCS-2 message with French accents is reassembled to the exact text;
 #  - replies of 400 GSM-7 / 150 UCS-2 characters are split into 3 parts and counted so;
 #  - a message missing parts is released with what arrived after reassembly_timeout;
@@ -91,6 +92,15 @@ wait_for "modem up" 10 'any(e.get("ev") == "ready" for e in out)'
 inject "$T/modem" +33612345678 "Bonjour"
 wait_for "single received" 5 'len(got("Bonjour", "+33612345678")) == 1'
 wait_for "single reply sent" 5 'any(s["text"] == "OK Bonjour" and s["parts"] == 1 and s["coding"] == "gsm7" for s in sent)'
+
+# its status report: the dummy driver answers every send with reference 255, and libGammu
+# 1.42 reads a report file's MessageReference (not its DeliveryStatus: 0, delivered)
+wait_for "the reply's reference kept" 5 'any(e.get("ev") == "remote_id" and e["via"] == "m1" and e["remote"] == "255" for e in out)'
+printf '[SMSBackup000]\nPDU = Status_Report\nState = UnRead\nNumber = "+33612345678"\nMessageReference = 255\nDeliveryStatus = 0\nCoding = Default_No_Compression\nText00 = 00440065006C00690076006500720065006400\n' > "$T/modem/sms/1/.9999"
+mv "$T/modem/sms/1/.9999" "$T/modem/sms/1/9999"
+wait_for "status report handed over" 5 'any(e.get("ev") == "receipt" and e["remote"] == "255" and e["delivered"] and e["stat"] == "DELIVRD" for e in out)'
+wait_for "status report deleted" 5 'inbox() == []'
+check 'not got("Delivered")' || fail "a status report was taken for a message"
 
 # 3-part UCS-2 with French accents
 LONG="Ça y est : votre demande de carte d'électeur est enregistrée. Prochaine étape : présentez-vous à la mairie avec une pièce d'identité. Merci, et à bientôt ! « Guichet » — ô rage, ô désespoir, être là."

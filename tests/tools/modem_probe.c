@@ -11,6 +11,8 @@
  *   {"ev":"received","via":..,"from":..,"text":..,"dedup":..,"dup":false}
  *   {"ev":"queued","id":..,"via":..,"coding":"gsm7","parts":N}
  *   {"ev":"sent","id":..} / {"ev":"failed","id":..,"permanent":..,"why":..}
+ *   {"ev":"remote_id","id":..,"via":..,"remote":..}  a sent part's message reference
+ *   {"ev":"receipt","via":..,"remote":..,"delivered":..,"stat":..}  a status report
  *   {"ev":"counters","line":..}                   on SIGUSR1 and at exit
  * Replies (through the modem the text came in on): "long7 N" -> N GSM-7 characters,
  * "longu N" -> N characters needing UCS-2, anything else -> "OK " + the text.
@@ -197,6 +199,22 @@ static void sink_failed(void *data, int64_t id, bool permanent, const char *why)
 	osmo_timer_schedule(&P.retry, 1, 0);
 }
 
+static void sink_remote_id(void *data, int64_t id, const char *via, const char *remote)
+{
+	(void)data;
+	out(json_pack("{s:s, s:I, s:s, s:s}", "ev", "remote_id", "id", (json_int_t)id, "via", via,
+		      "remote", remote));
+}
+
+static void sink_receipt(void *data, int64_t id, const char *via, const char *remote,
+			 bool delivered, const char *stat)
+{
+	(void)data;
+	(void)id;
+	out(json_pack("{s:s, s:s, s:s, s:b, s:s}", "ev", "receipt", "via", via, "remote", remote,
+		      "delivered", delivered, "stat", stat ? stat : ""));
+}
+
 static void sink_ready(void *data, struct sms_transport *t)
 {
 	(void)data;
@@ -286,7 +304,8 @@ int main(int argc, char **argv)
 	}
 	struct sms_sink sink = { .received = sink_received, .sent = sink_sent,
 				 .failed = sink_failed, .ready = sink_ready,
-				 .registered = sink_registered };
+				 .registered = sink_registered, .remote_id = sink_remote_id,
+				 .receipt = sink_receipt };
 	P.pool = modem_pool_start(P.ctx, mc, &c, sink);
 	if (!P.pool) {
 		fprintf(stderr, "modem_probe: cannot start the modems\n");
