@@ -19,6 +19,7 @@
 
 #define DLG_BUCKETS 4096
 #define PURGE_PERIOD_MS (60 * 1000)
+#define MARKS_WAIT_MS 10	/* see flush_soon */
 
 struct flowset_entry {
 	struct llist_head list;
@@ -68,6 +69,7 @@ struct router {
 	/* The outbox's marks and SMS call outcomes are written together once per loop
 	 * iteration: one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
+	bool flush_now;		/* flush_timer is due after this iteration, not MARKS_WAIT_MS */
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
 	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
@@ -823,6 +825,16 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 	return 0;
 }
 
+/* Something that answers someone (received messages, a call's outcome) waits: the group
+ * write runs after this loop iteration, with the marks waiting (flush_soon). */
+static void flush_now(struct router *r)
+{
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now)
+		return;
+	osmo_timer_schedule(&r->flush_timer, 0, 0);
+	r->flush_now = true;
+}
+
 /* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */
 struct intake_batch {
 	struct llist_head list;
@@ -852,8 +864,7 @@ int router_sms_receive_later(struct router *r, const struct sms_in *msgs, unsign
 	b->stored = stored;
 	b->sdata = sdata;
 	llist_add_tail(&b->list, &r->intake);
-	if (!osmo_timer_pending(&r->flush_timer))
-		osmo_timer_schedule(&r->flush_timer, 0, 0);
+	flush_now(r);
 	return 0;
 oom:
 	talloc_free(b);
@@ -967,8 +978,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		return;
 	}
 	llist_add_tail(&cr->list, &r->results);
-	if (!osmo_timer_pending(&r->flush_timer))
-		osmo_timer_schedule(&r->flush_timer, 0, 0);
+	flush_now(r);
 }
 
 /* ---- the outbox's transports and marks (outbox.h) ---- */
@@ -1018,6 +1028,7 @@ void router_sms_receipt(struct router *r, int64_t id, const char *via, const cha
 static void flush_writes(void *data)
 {
 	struct router *r = data;
+	r->flush_now = false;
 	struct call_result *cr, *tmp;
 	struct call_req *calls = NULL;
 	unsigned n_calls = 0;
@@ -1079,6 +1090,18 @@ static void flush_writes(void *data)
 	}
 	talloc_free(ctx);
 	outbox_offer(r->ob);
+}
+
+/* The marks' wait is over: the group write goes after the rest of this iteration (the
+ * timers due with it, an outcome among them, then the sockets), not before it. */
+static void flush_timer_cb(void *data)
+{
+	struct router *r = data;
+	if (!r->flush_now) {
+		flush_now(r);
+		return;
+	}
+	flush_writes(r);
 }
 
 void router_flush(struct router *r)
@@ -1441,13 +1464,20 @@ static void outbox_result(void *data, bool ok, const char *what)
 	store_result(data, ok, what);
 }
 
-/* The outbox has marks to write: in this iteration's group write. */
+/* The outbox has marks to write (sent, failed, SMSC ids, receipts). They answer nobody:
+ * they wait up to MARKS_WAIT_MS for a group write that does (flush_now), so that under load
+ * they ride along with received messages and call outcomes instead of costing an fsync of
+ * their own; a quiet router writes them MARKS_WAIT_MS later. (A crash in between sends
+ * those replies again at restart, as a crash before any mark does: the window grows by
+ * that much, against a submit's round trip.) */
 static void flush_soon(void *data)
 {
 	struct router *r = data;
 
-	if (!osmo_timer_pending(&r->flush_timer))
-		osmo_timer_schedule(&r->flush_timer, 0, 0);
+	if (!osmo_timer_pending(&r->flush_timer)) {
+		osmo_timer_schedule(&r->flush_timer, 0, MARKS_WAIT_MS * 1000);
+		r->flush_now = false;
+	}
 }
 
 /* Freeing the router stops its timers: nothing may fire into freed memory. */
@@ -1483,7 +1513,7 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->results);
 	INIT_LLIST_HEAD(&r->intake);
 	INIT_LLIST_HEAD(&r->intake_told);
-	osmo_timer_setup(&r->flush_timer, flush_writes, r);
+	osmo_timer_setup(&r->flush_timer, flush_timer_cb, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
 	if (r->ctrs) {
 		struct outbox_env env = { .st = st, .ctrs = r->ctrs, .store_result = outbox_result,

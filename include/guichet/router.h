@@ -180,7 +180,9 @@ void router_shift_clock(struct router *r, int64_t seconds);
 int router_recover(struct router *r, int64_t now);
 /* Periodic work on the loop: expire sessions, purge, offer due replies. */
 void router_tick(struct router *r, int64_t now_ms);
-/* Writes the sent/failed marks still in memory (they are batched per loop iteration). */
+/* Writes what waits for the group write now: received messages (router_sms_receive_later),
+ * call outcomes, the sent/failed marks (batched per loop iteration; marks alone wait up to
+ * 10 ms for something else to write with). */
 void router_flush(struct router *r);
 /* ---- messages sent first (the scheduler, scheduler.h) ---- */
 

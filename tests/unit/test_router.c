@@ -110,6 +110,7 @@ static struct store *st;
 static struct router *r;
 static struct sms_transport modem = { .name = "m1", .send = fake_send, .up = true };
 
+/* Each round >= 2 ms: marks alone are written 10 ms after they come (MARKS_WAIT_MS). */
 static void spin(unsigned rounds)
 {
 	for (unsigned i = 0; i < rounds; i++) {
@@ -169,7 +170,7 @@ static void test_receive_reply_dedup(void)
 	CU_ASSERT(router_counter(r, ROUTER_CTR_STORE_COMMITS) >= 2);
 	CU_ASSERT_EQUAL(router_counter(r, ROUTER_CTR_STORE_FAILURES), 0);
 	router_sms_sent(r, sent_id[0]);
-	spin(3);
+	spin(10);
 	CU_ASSERT_EQUAL(router_outbox_pending(r), 0);
 }
 
@@ -185,7 +186,7 @@ static void test_call_then_reply(void)
 	CU_ASSERT_EQUAL(n_sent, 1);
 	CU_ASSERT_STRING_EQUAL(sent_text[0], "Bonjour Zoé {\"&%");
 	router_sms_sent(r, sent_id[0]);
-	spin(3);
+	spin(10);
 }
 
 static void test_call_failure(void)
@@ -202,7 +203,7 @@ static void test_call_failure(void)
 	calls_fail = false;
 	router_sms_sent(r, sent_id[0]);
 	router_sms_sent(r, sent_id[1]);
-	spin(3);
+	spin(10);
 }
 
 static void test_refused_then_ready(void)
@@ -218,7 +219,7 @@ static void test_refused_then_ready(void)
 	CU_ASSERT_EQUAL(n_sent, 1);
 	/* a temporary failure: the reply comes back later, not lost */
 	router_sms_failed(r, sent_id[0], false, "modem timeout");
-	spin(3);
+	spin(10);
 	CU_ASSERT_EQUAL(router_outbox_pending(r), 1);
 }
 
@@ -237,7 +238,7 @@ static void test_restart_with_waiting_session(void)
 	refuse = false;
 	r = make_router();
 	CU_ASSERT_EQUAL(router_recover(r, 0), 0);
-	spin(3);
+	spin(10);
 	/* the waiting person is answered through the flow's error way; the earlier reply
 	 * still queued from the previous test is sent too */
 	bool oups = false;
@@ -404,7 +405,7 @@ static void test_restart_answers_through_the_transport_used(void)
 	r = make_router();		/* m1 is registered first, as the config lists it */
 	router_sms_register(r, &shortnum);
 	CU_ASSERT_EQUAL(router_recover(r, 0), 0);
-	spin(3);
+	spin(10);
 	bool via_short = false, via_m1 = false;
 	for (unsigned i = 0; i < n_short; i++)
 		via_short |= !strcmp(short_text[i], "Oups") && !strcmp(short_to[i], "+33612121212");
