@@ -36,6 +36,7 @@ const struct flow_step *engine_cur_step(const struct run *r)
 void engine_end_session(struct run *r, enum engine_outcome outcome)
 {
 	r->out->outcome = outcome;
+	engine_transcript_keep(r);
 	session_reset(r->s);
 	r->flow = NULL;
 }
@@ -206,7 +207,7 @@ static void start_call(struct run *r, const struct flow_step *st)
 	if (st->handoff) {
 		/* Who to call back and what was said: the human does not ask again. */
 		vars_set(&c->args, "phone", r->s->address, false);
-		vars_set(&c->args, "transcript", r->transcript ? r->transcript : "", false);
+		vars_set(&c->args, "transcript", engine_transcript(r), false);
 	}
 	/* The secret has been used: it is not kept a moment longer. */
 	vars_drop_secrets(&r->s->vars);
@@ -281,12 +282,13 @@ void engine_start_flow(struct run *r, const struct flow *f)
 	char lang[sizeof(s->lang)];
 
 	snprintf(lang, sizeof(lang), "%s", s->lang[0] ? s->lang : "fr");
+	engine_transcript_keep(r);
 	session_reset(s);
 	snprintf(s->lang, sizeof(s->lang), "%s", lang);
 	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
-	/* The dialogue so far stays in r->transcript (and is stored again at the end of the
-	 * event): a flow started in the middle of another (CONSEILLER after a few questions)
-	 * hands it to its human. */
+	/* The dialogue so far was kept (it is stored again at the end of the event): a flow
+	 * started in the middle of another (CONSEILLER after a few questions) hands it to its
+	 * human. */
 	s->flow_version = r->fs->version;
 	s->started = r->in->now;
 	s->n_history = 0;

@@ -444,8 +444,10 @@ void engine_on_text(struct run *r)
 		return;
 	}
 	if (s->state == SESSION_IDLE || !r->flow) {
-		if (s->state != SESSION_IDLE)
+		if (s->state != SESSION_IDLE) {
+			engine_transcript_keep(r);
 			session_reset(s);
+		}
 		idle_text(r, text);
 		return;
 	}

@@ -274,45 +274,88 @@ void engine_render_prompt(struct run *r, const struct flow_step *st)
 }
 /* ---- the transcript (for a handoff) ---- */
 
-/* Appends "<mark> text" as a line, then drops whole lines from the start past the bound. */
-static char *transcript_add(void *ctx, char *t, const char *mark, const char *text)
+/* The transcript is built once, at the end of the event, from what it was before (still in
+ * the session), the line received and the line answered; it is copied earlier only when the
+ * session is about to be reset (a flow starts or ends) or a handoff sends it. */
+
+/* Appends "<mark> text" as a line to the len bytes at t (room enough). Returns the length. */
+static size_t line_add(char *t, size_t len, const char *mark, const char *text)
 {
-	if (!text || !*text)
-		return t;
-	/* Appended in place (one realloc, no printf): this runs twice on every step. */
-	size_t tl = t ? strlen(t) : 0, ml = strlen(mark), xl = strlen(text);
-	size_t sep = tl ? 1 : 0, len = tl + sep + ml + 1 + xl;
-	char *n = t ? talloc_realloc(NULL, t, char, len + 1) : talloc_size(ctx, len + 1);
-	if (!n)
-		return NULL;
-	t = n;
-	n += tl;
-	if (sep)
-		*n++ = '\n';
-	memcpy(n, mark, ml);
-	n[ml] = ' ';
-	memcpy(n + ml + 1, text, xl + 1);
-	if (len <= TRANSCRIPT_MAX)
-		return t;
-	const char *cut = t + len - TRANSCRIPT_MAX;
-	const char *nl = strchr(cut, '\n');
-	return talloc_strdup(ctx, nl ? nl + 1 : cut);
+	size_t ml = strlen(mark), xl = strlen(text);
+
+	if (len)
+		t[len++] = '\n';
+	memcpy(t + len, mark, ml);
+	t[len + ml] = ' ';
+	memcpy(t + len + ml + 1, text, xl);
+	return len + ml + 1 + xl;
 }
 
-/* Before the event: the transcript so far plus the text received (masked when it answers a
- * secret question). */
+/* Room line_add() takes for text (none for an empty or absent one). */
+static size_t line_room(const char *mark, const char *text)
+{
+	return text && *text ? 1 + strlen(mark) + 1 + strlen(text) : 0;
+}
+
+/* base, then "> in", then "< reply" (each line when there is text), into buf of size room +
+ * 1, cut at the first line that leaves at most TRANSCRIPT_MAX bytes (mid-line when no line
+ * does). Returns the start, NUL-terminated, or NULL when there is nothing. */
+static const char *transcript_make(char *buf, const char *base, const char *in, const char *reply)
+{
+	size_t len = base ? strlen(base) : 0;
+
+	memcpy(buf, base ? base : "", len);
+	if (in && *in)
+		len = line_add(buf, len, ">", in);
+	if (reply && *reply)
+		len = line_add(buf, len, "<", reply);
+	buf[len] = '\0';
+	if (!len && !base)
+		return NULL;
+	if (len <= TRANSCRIPT_MAX)
+		return buf;
+	const char *cut = buf + len - TRANSCRIPT_MAX;
+	const char *nl = strchr(cut, '\n');
+	return nl ? nl + 1 : cut;
+}
+
+/* The transcript before the event (the session's, when a procedure was running). */
+static const char *transcript_before(const struct run *r)
+{
+	return r->transcript ? r->transcript : r->tr_prev;
+}
+
+/* Before the event: notes the transcript so far and the text received (masked when it
+ * answers a secret question); nothing is copied yet. */
 void engine_transcript_begin(struct run *r)
 {
-	const char *prev = r->s->state != SESSION_IDLE ? vars_get(&r->s->vars, VAR_TRANSCRIPT)
-							 : NULL;
-	r->transcript = prev ? talloc_strdup(r->ctx, prev) : NULL;
+	r->tr_prev = r->s->state != SESSION_IDLE ? vars_get(&r->s->vars, VAR_TRANSCRIPT) : NULL;
 	if (r->in->kind != EV_TEXT)
 		return;
 	const struct flow_step *st = r->s->state == SESSION_ACTIVE ? engine_cur_step(r) : NULL;
 	if (st && st->secret)
 		r->secret_in = r->in->text;
-	r->transcript = transcript_add(r->ctx, r->transcript, ">",
-				       st && st->secret ? "(réponse secrète)" : r->in->text);
+	r->tr_in = st && st->secret ? "(réponse secrète)" : r->in->text;
+}
+
+const char *engine_transcript(struct run *r)
+{
+	if (r->tr_kept)
+		return r->transcript ? r->transcript : "";
+	const char *prev = transcript_before(r);
+	char *buf = talloc_size(r->ctx, (prev ? strlen(prev) : 0) + line_room(">", r->tr_in) + 1);
+	const char *t = buf ? transcript_make(buf, prev, r->tr_in, NULL) : NULL;
+
+	/* From now on r->transcript is the transcript so far, the text received included. */
+	r->transcript = t ? (char *)t : NULL;
+	r->tr_in = NULL;
+	r->tr_kept = true;
+	return t ? t : "";
+}
+
+void engine_transcript_keep(struct run *r)
+{
+	(void)engine_transcript(r);
 }
 
 /* text with every occurrence of secret replaced by "***" (a reply that repeats an answer). */
@@ -339,7 +382,10 @@ void engine_transcript_end(struct run *r)
 	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
 		if (r->s->vars.v[i].secret)
 			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
-	char *t = transcript_add(r->ctx, r->transcript, "<", reply);
+	const char *base = transcript_before(r);
+	size_t room = (base ? strlen(base) : 0) + line_room(">", r->tr_in) + line_room("<", reply);
+	char stack[2048], *buf = room < sizeof(stack) ? stack : talloc_size(r->ctx, room + 1);
+	const char *t = buf ? transcript_make(buf, base, r->tr_in, reply) : NULL;
 	if (t)
 		vars_set(&r->s->vars, VAR_TRANSCRIPT, t, false);
 }

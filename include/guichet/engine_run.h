@@ -36,7 +36,12 @@ struct run {
 	const char *item_prefix;
 	const char *keyword;	/* {{keyword}} when it is not the flow's own (a suggestion) */
 	const char *choices;	/* {{choices}}: the answers a wrong pick could have been */
-	char *transcript;	/* the dialogue so far, this event's text included */
+	/* The dialogue so far (engine_transcript()): before the event it is the session's
+	 * (tr_prev), with the text received to add (tr_in); once kept, it is transcript. */
+	const char *tr_prev;
+	const char *tr_in;
+	char *transcript;
+	bool tr_kept;
 	const char *secret_in;	/* this event's text when it answers a secret question */
 	const char *answer;	/* this event's text folded as an answer (event_answer()) */
 	const struct flow_step *valid_st;	/* validate() ran for this step ... */
@@ -84,6 +89,11 @@ void engine_welcome(struct run *r);
 bool engine_ussd_root_menu(struct run *r, const char *code);
 const char *engine_root_choices(struct run *r, const char *code);
 void engine_transcript_begin(struct run *r);
+/* The transcript so far, the text received included (what a handoff sends). */
+const char *engine_transcript(struct run *r);
+/* Copies the transcript so far out of the session, which is about to be reset: it is stored
+ * again, with the reply, at the end of the event. */
+void engine_transcript_keep(struct run *r);
 void engine_transcript_end(struct run *r);
 
 #endif

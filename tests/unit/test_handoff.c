@@ -152,6 +152,38 @@ static void test_bounded(void)
 	CU_ASSERT(longest > 1000);
 }
 
+/* The transcript is built at the end of each event from the session's; a keyword that
+ * starts the procedure again mid-way resets the session, and the dialogue so far must
+ * survive it, word for word. Cut past its bound, it starts at a whole line. */
+static void test_transcript_across_restart(void)
+{
+	session_init(&s, ctx, "sms:+33612345672", CHANNEL_SMS, "+33612345672");
+	send_text("DOSSIER");
+	send_text("12345678");
+	CU_ASSERT_STRING_EQUAL(vars_get(&s.vars, "_transcript"),
+			       "> DOSSIER\n< Numéro ?\n> 12345678\n< Code secret ?");
+	send_text("dossier");
+	CU_ASSERT_TRUE(out.started);
+	CU_ASSERT_STRING_EQUAL(vars_get(&s.vars, "_transcript"),
+			       "> DOSSIER\n< Numéro ?\n> 12345678\n< Code secret ?\n"
+			       "> (réponse secrète)\n< Numéro ?");
+	char big[700];
+	bool cut = false;
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 8 && s.state != SESSION_IDLE; i++) {
+		send_text(big);	/* wrong twice, then the call to a human is waited for */
+		const char *tr = vars_get(&s.vars, "_transcript");
+		if (s.state == SESSION_IDLE)
+			break;
+		CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+		cut |= strlen(tr) > 1400;
+		CU_ASSERT(strlen(tr) <= 1500);
+		CU_ASSERT(tr[0] == '>' || tr[0] == '<');
+	}
+	CU_ASSERT_TRUE(cut);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -164,6 +196,7 @@ int main(void)
 	CU_add_test(su, "number and transcript, the secret answer masked", test_transcript_without_secret);
 	CU_add_test(su, "on_fail leads to a human", test_on_fail);
 	CU_add_test(su, "the transcript is bounded", test_bounded);
+	CU_add_test(su, "the transcript survives a restart, cut at a line", test_transcript_across_restart);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
