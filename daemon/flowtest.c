@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
@@ -39,6 +40,9 @@ struct ft_run {
 	bool ussd_owed, ussd_open, stalled;
 	unsigned dialogue;
 	char dialogue_id[32];
+	struct store *st;
+	int64_t last_sched;		/* the store's last scheduled message seen */
+	bool comparing_sched;		/* step_fail is about scheduled messages */
 	struct osmo_timer_list stall;
 };
 
@@ -76,6 +80,10 @@ static void step_fail(struct ft_run *run, const char *fmt, ...)
 	msg = talloc_vasprintf(run->res, fmt, ap);
 	va_end(ap);
 	run->cur->ok = false;
+	if (run->comparing_sched)
+		run->cur->sched_failed = true;
+	else
+		run->cur->replies_failed = true;
 	run->cur->why = run->cur->why ? talloc_asprintf_append(run->cur->why, "\n%s", msg) : msg;
 }
 
@@ -283,6 +291,100 @@ static void compare(struct ft_run *run)
 		compare_one(run, i, &st->expect[i], &sr->got[i]);
 }
 
+/* The messages the store got scheduled since the last look (its ids grow by one), into the
+ * current step's result. */
+static void collect_sched(struct ft_run *run)
+{
+	struct flowtest_step_result *sr = run->cur;
+	struct store_scheduled m;
+
+	while (run->st->ops->schedule_get(run->st, run->last_sched + 1, &m, run->res) == 0) {
+		struct flowtest_scheduled *g;
+
+		run->last_sched++;
+		sr->sched = talloc_realloc(run->res, sr->sched, struct flowtest_scheduled,
+					   sr->n_sched + 1);
+		if (!sr->sched)
+			return;
+		g = &sr->sched[sr->n_sched++];
+		g->receipt = m.origin == SCHED_RECEIPT;
+		g->at = m.send_at / 1000;
+		g->text = m.text ? m.text : "";
+		g->reference = m.reference;
+	}
+}
+
+/* "2026-12-06 18:00" in the process's time zone, under ctx. */
+char *flowtest_time(void *ctx, int64_t at)
+{
+	time_t tt = (time_t)at;
+	struct tm tm;
+	char buf[32];
+
+	if (!localtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm))
+		return talloc_asprintf(ctx, "@%lld", (long long)at);
+	return talloc_strdup(ctx, buf);
+}
+
+static char *sched_list(void *ctx, const struct flowtest_step_result *sr)
+{
+	char *s = talloc_strdup(ctx, "");
+
+	for (unsigned i = 0; i < sr->n_sched; i++)
+		s = talloc_asprintf_append(s, "%s%s %s\n", i ? "--\n" : "",
+					   flowtest_time(ctx, sr->sched[i].at), sr->sched[i].text);
+	return s;
+}
+
+static void compare_sched_one(struct ft_run *run, void *tmp, unsigned k,
+			      const struct flowtest_sched_expect *e, const struct flowtest_scheduled *g)
+{
+	if (e->text && strcmp(e->text, g->text))
+		step_fail(run, "scheduled message %u differs (- expected, + got):\n%s", k + 1,
+			  line_diff(tmp, e->text, g->text));
+	for (unsigned i = 0; i < e->n_contains; i++)
+		if (!strstr(g->text, e->contains[i]))
+			step_fail(run, "scheduled message %u does not contain \"%s\":\n%s", k + 1,
+				  e->contains[i], line_diff(tmp, "", g->text));
+	/* to the minute: a receipt is due "now", a few real milliseconds after the clock */
+	if (e->has_at && e->at / 60 != g->at / 60)
+		step_fail(run, "scheduled message %u is due at %s, expected at %s", k + 1,
+			  flowtest_time(tmp, g->at), flowtest_time(tmp, e->at));
+}
+
+static void compare_sched(struct ft_run *run)
+{
+	struct flowtest_step_result *sr = run->cur;
+	const struct flowtest_step *st = sr->step;
+	void *tmp;
+
+	if (!st->sched_checked)
+		return;
+	tmp = talloc_new(run->res);
+	run->comparing_sched = true;
+	if (st->n_sched != sr->n_sched) {
+		char *a = talloc_strdup(tmp, "");
+
+		for (unsigned i = 0; i < st->n_sched; i++) {
+			const struct flowtest_sched_expect *e = &st->sched[i];
+
+			a = talloc_asprintf_append(a, "%s%s %s%s%s\n", i ? "--\n" : "",
+						   e->has_at ? flowtest_time(tmp, e->at) : "(any time)",
+						   e->text ? "" : "...", e->text ? e->text :
+						   e->n_contains ? e->contains[0] : "",
+						   e->text ? "" : "...");
+		}
+		step_fail(run, "expected %u scheduled message%s, got %u (- expected, + got):\n%s",
+			  st->n_sched, st->n_sched == 1 ? "" : "s", sr->n_sched,
+			  line_diff(tmp, a, sched_list(tmp, sr)));
+	} else {
+		for (unsigned i = 0; i < sr->n_sched; i++)
+			compare_sched_one(run, tmp, i, &st->sched[i], &sr->sched[i]);
+	}
+	run->comparing_sched = false;
+	talloc_free(tmp);
+}
+
 struct flowtest_result *flowtest_run(void *ctx, const struct flow_set *fs,
 				     const struct flowtest *t, const struct flowtest_opts *o)
 {
@@ -307,8 +409,12 @@ struct flowtest_result *flowtest_run(void *ctx, const struct flow_set *fs,
 		.ussd_answer_ms = o->ussd_answer_ms ? o->ussd_answer_ms : 200,
 		.sms_followup_via = "test",
 	};
-	struct store *st = store_mem_open(run);
-	run->router = router_create(run, &rc, st, (struct call_port){ ft_call, run });
+	run->st = store_mem_open(run);
+	run->router = router_create(run, &rc, run->st, (struct call_port){ ft_call, run });
+	/* The dialogue's fixed clock: what the flow schedules is due at the same times on
+	 * every run. */
+	if (t->clock)
+		router_shift_clock(run->router, t->clock - (int64_t)time(NULL));
 	/* The router takes the flows it is given; they go back to the caller at the end. */
 	struct flow_set *flows = (struct flow_set *)fs;
 	void *flows_parent = talloc_parent(flows);
@@ -336,6 +442,8 @@ struct flowtest_result *flowtest_run(void *ctx, const struct flow_set *fs,
 			send_text(run, s->send);
 			compare(run);
 		}
+		collect_sched(run);
+		compare_sched(run);
 		if (!run->cur->ok)
 			res->n_failed++;
 	}

@@ -10,15 +10,17 @@
 
 #include "guichet/backend.h"
 #include "guichet/flowtest.h"
+#include "guichet/remind.h"
 #include "guichet/ydoc.h"
 
 #define FLOWTEST_MAX_FILES 1000
 #define FLOWTEST_MAX_STEPS 500
 
-static const char *const top_keys[] = { "dialogue", "channel", "from", "backend", "steps" };
+static const char *const top_keys[] = { "dialogue", "channel", "from", "clock", "backend",
+					 "steps" };
 static const char *const step_keys[] = {
 	"send", "wait", "hangup", "backend", "reply", "contains", "replies", "by", "encoding",
-	"parts", "end", "no_reply", "hurry",
+	"parts", "end", "no_reply", "hurry", "scheduled",
 };
 static const char *const reply_keys[] = { "text", "contains", "by", "encoding", "parts", "end" };
 
@@ -287,8 +289,99 @@ static int parse_reply(struct flowtest *t, struct ydoc *y, yaml_node_t *n, yaml_
 	return rc;
 }
 
+/* A date and time ("2026-12-06 18:00", "2026-12-06T18:00") into unix seconds, in the
+ * process's time zone; -1 (reported) when it is not one. */
+static int parse_time(struct ydoc *y, yaml_node_t *v, int64_t *out)
+{
+	const char *s = ydoc_string(y, v), *why = NULL;
+
+	if (!s)
+		return -1;
+	if (!(*s >= '0' && *s <= '9') || remind_at(s, 0, out, &why) < 0) {
+		ydoc_error(y, v, "expected a date and time such as \"2026-12-06 18:00\"%s%s",
+			   why ? ": " : "", why ? why : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* One item of `scheduled:`: a text, or { text: ..., contains: ..., at: ... }. */
+static int parse_sched_item(struct flowtest *t, struct ydoc *y, yaml_node_t *it,
+			    struct flowtest_sched_expect *e)
+{
+	static const char *const keys[] = { "text", "contains", "at" };
+	struct flowtest_expect c;
+	yaml_node_t *v;
+	int rc = 0;
+
+	e->line = ydoc_line(it);
+	e->col = ydoc_col(it);
+	if (ydoc_scalar(it) && !ydoc_is_null(it)) {
+		e->text = text_copy(t, ydoc_scalar(it));
+		return 0;
+	}
+	if (!ydoc_is_map(it)) {
+		ydoc_error(y, it, "a scheduled message is a text or { text: ..., at: \"2026-12-06 "
+			   "18:00\" }, found %s", ydoc_kind(it));
+		return -1;
+	}
+	if (ydoc_check_keys(y, it, keys, N_KEYS(keys)))
+		rc = -1;
+	if ((v = ydoc_get(y, it, "text"))) {
+		const char *s = ydoc_string(y, v);
+		if (s)
+			e->text = text_copy(t, s);
+		else
+			rc = -1;
+	}
+	expect_init(&c);
+	if ((v = ydoc_get(y, it, "contains"))) {
+		if (parse_contains(t, y, v, &c) < 0)
+			rc = -1;
+		e->contains = c.contains;
+		e->n_contains = c.n_contains;
+	}
+	if ((v = ydoc_get(y, it, "at"))) {
+		if (parse_time(y, v, &e->at) < 0)
+			rc = -1;
+		else
+			e->has_at = true;
+	}
+	return rc;
+}
+
+/* scheduled: [ ... ], the messages (reminders, receipts) the step schedules, in order;
+ * `scheduled: []` says it schedules none. */
+static int parse_scheduled(struct flowtest *t, struct ydoc *y, yaml_node_t *n, yaml_node_t *v,
+			   struct flowtest_step *s)
+{
+	yaml_node_t *k = key_node(y, n, "scheduled");
+	int rc = 0;
+
+	if (!s->send) {
+		ydoc_error(y, v, "only a step that sends a text schedules messages");
+		return -1;
+	}
+	if (!ydoc_is_seq(v)) {
+		ydoc_error(y, v, "`scheduled` is a list of texts or of { text: ..., at: ... } "
+			   "([] for none), found %s", ydoc_kind(v));
+		return -1;
+	}
+	s->sched_checked = true;
+	s->n_sched = ydoc_len(v);
+	s->sched = talloc_zero_array(t, struct flowtest_sched_expect, s->n_sched ? s->n_sched : 1);
+	s->sched_start = k->start_mark.index;
+	s->sched_stop = v->end_mark.index;
+	s->sched_key_col = k->start_mark.column;
+	for (unsigned i = 0; i < s->n_sched; i++)
+		if (parse_sched_item(t, y, ydoc_seq_item(y, v, i), &s->sched[i]) < 0)
+			rc = -1;
+	return rc;
+}
+
 static int parse_step(struct flowtest *t, struct ydoc *y, yaml_node_t *n, struct flowtest_step *s)
 {
+	yaml_node_t *v;
 	int rc = 0;
 
 	s->line = ydoc_line(n);
@@ -302,6 +395,12 @@ static int parse_step(struct flowtest *t, struct ydoc *y, yaml_node_t *n, struct
 		rc = -1;
 	if (parse_input(t, y, n, s) < 0)
 		rc = -1;
+	if ((v = ydoc_get(y, n, "scheduled")) && parse_scheduled(t, y, n, v, s) < 0)
+		rc = -1;
+	if ((v = ydoc_get(y, n, "contains"))) {
+		s->contains_start = key_node(y, n, "contains")->start_mark.index;
+		s->contains_stop = v->end_mark.index;
+	}
 
 	yaml_node_t *reply = ydoc_get(y, n, "reply"), *replies = ydoc_get(y, n, "replies");
 	yaml_node_t *no_reply = ydoc_get(y, n, "no_reply");
@@ -375,6 +474,8 @@ static int load_dialogue(struct flowtest *t, struct ydoc *y)
 			rc = -1;
 		}
 	}
+	if ((v = ydoc_get(y, root, "clock")) && parse_time(y, v, &t->clock) < 0)
+		rc = -1;
 	t->backend = backend_canned_port_node(t, y, ydoc_get(y, root, "backend"));
 	if (!t->backend.call)
 		rc = -1;
@@ -416,6 +517,8 @@ struct flowtest *flowtest_load(void *ctx, const char *file, struct diag *d)
 	const char *base = strrchr(file, '/');
 	t->name = talloc_strdup(t, base ? base + 1 : file);
 	t->from = "+33600000000";
+	if (remind_at(FLOWTEST_CLOCK, 0, &t->clock, NULL) < 0)
+		t->clock = 0;
 	if (ydoc_load_file(&y, t, file, d) == 0)
 		load_dialogue(t, &y);
 	ydoc_free(&y);

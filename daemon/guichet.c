@@ -39,6 +39,7 @@
 #include "guichet/render.h"
 #include "guichet/report.h"
 #include "guichet/router.h"
+#include "guichet/scheduler.h"
 #include "guichet/store.h"
 #include "guichet/text.h"
 
@@ -449,6 +450,12 @@ static int cmd_test(void *ctx, int argc, char **argv)
 		fprintf(stderr, "%s: %u error(s) in the flows\n", path, d->n_errors);
 		return 1;
 	}
+
+	/* The times of scheduled messages are read and written in the zone guichetd uses. */
+	const char *tz = c ? c->notify->quiet.tz : "Europe/Paris";
+	if (quiet_use_tz(tz) < 0)
+		fprintf(stderr, "guichet: time zone %s is not installed: scheduled times are in the "
+			"system's\n", tz);
 
 	struct flowtest **tests = NULL;
 	unsigned n = 0;

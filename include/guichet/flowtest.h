@@ -3,13 +3,15 @@
  * A dialogue is one YAML file beside the flows (flows/tests/NAME.yaml, format in
  * flows/README.md, "Testing a procedure"). flowtest_run plays it through the real router,
  * engine and renderer on an in-memory store, as `guichet simulate` does, with canned
- * back-end answers, and records every reply with its encoding and size, so that
+ * back-end answers and a fixed clock, and records every reply with its encoding and size,
+ * and every message a step schedules (receipts, reminders) with its time, so that
  * `guichet test` can compare them, `guichet check` can count their cost, and a report can
  * draw them as phone screens. */
 #ifndef GUICHET_FLOWTEST_H
 #define GUICHET_FLOWTEST_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "guichet/diag.h"
 #include "guichet/flow.h"
@@ -17,6 +19,11 @@
 #include "guichet/router.h"
 #include "guichet/session.h"
 #include "guichet/text.h"
+
+/* The time a dialogue starts when it has no `clock:`, in the flows' time zone (guichet test
+ * sets the process's to the notify section's, Europe/Paris by default): replies do not
+ * depend on it, the times of the messages a flow schedules do. */
+#define FLOWTEST_CLOCK "2026-12-01 09:00"
 
 /* One expected reply. Unset checks are not made. */
 struct flowtest_expect {
@@ -32,6 +39,16 @@ struct flowtest_expect {
 	 * YAML value in the file, 1-based line and column, indentation of its key. */
 	unsigned line, col, key_col;
 	size_t start, stop;
+};
+
+/* One message a step is expected to schedule (scheduled:): a reminder or a receipt. */
+struct flowtest_sched_expect {
+	const char *text;		/* the exact text, or NULL */
+	const char **contains;		/* texts it must contain */
+	unsigned n_contains;
+	bool has_at;
+	int64_t at;			/* unix seconds, compared to the minute */
+	unsigned line, col;
 };
 
 struct flowtest_step {
@@ -54,6 +71,15 @@ struct flowtest_step {
 	bool replies_list;
 	size_t list_start, list_stop;
 	unsigned list_key_col;
+	/* A step-level `contains:` (byte range from its key to the end of its value), which
+	 * --update replaces with the texts got. 0, 0 when absent. */
+	size_t contains_start, contains_stop;
+	/* scheduled: the messages the step schedules, in order, compared when written. */
+	bool sched_checked;
+	struct flowtest_sched_expect *sched;
+	unsigned n_sched;
+	size_t sched_start, sched_stop;	/* its key to the end of its value, for --update */
+	unsigned sched_key_col;
 };
 
 struct flowtest {
@@ -62,6 +88,8 @@ struct flowtest {
 	enum channel channel;
 	const char *from;
 	struct call_port backend;	/* the dialogue's canned answers */
+	int64_t clock;			/* unix seconds when the dialogue starts (clock:, default
+					 * FLOWTEST_CLOCK), read in the process's time zone */
 	struct flowtest_step *steps;
 	unsigned n_steps;
 };
@@ -74,11 +102,23 @@ struct flowtest_reply {
 	bool end;			/* USSD: the dialogue ends with this screen */
 };
 
+/* One message a step scheduled (a reminder or a receipt), as the store holds it. */
+struct flowtest_scheduled {
+	bool receipt;
+	int64_t at;			/* unix seconds */
+	const char *text;
+	const char *reference;		/* or NULL */
+};
+
 struct flowtest_step_result {
 	const struct flowtest_step *step;
 	struct flowtest_reply *got;
 	unsigned n_got;
+	struct flowtest_scheduled *sched;	/* scheduled during the step, in order */
+	unsigned n_sched;
 	bool ok;
+	bool replies_failed;		/* the replies were not as expected (or never came) */
+	bool sched_failed;		/* the scheduled messages were not as expected */
 	char *why;			/* what failed, with a diff of expected vs got; NULL if ok */
 };
 
@@ -109,6 +149,9 @@ unsigned flowtest_load_dir(void *ctx, const char *dir, struct flowtest ***out, s
 struct flowtest_result *flowtest_run(void *ctx, const struct flow_set *fs,
 				     const struct flowtest *t, const struct flowtest_opts *o);
 
+/* at as the dialogues write it, "2026-12-06 18:00" in the process's time zone, under ctx. */
+char *flowtest_time(void *ctx, int64_t at);
+
 /* "file:line:col: step N: why" for each failed step, with the diff. */
 void flowtest_print_failures(const struct flowtest_result *r, FILE *out);
 /* The dialogue as it ran, replies rendered like `guichet simulate`. */
@@ -116,10 +159,11 @@ void flowtest_print_transcript(void *ctx, const struct flowtest_result *r,
 			       const struct render_opts *ro, FILE *out);
 
 /* Rewrites the file of r so that its expected texts are the replies got: failing exact
- * texts are replaced, steps without expectations get a `reply:` (or `replies:`). Comments
- * and everything else stay. Returns the number of steps changed, -1 when the file cannot be
- * written; steps it cannot rewrite (a `contains:` that fails, flow-style steps) are told in
- * d as warnings. */
+ * texts are replaced, a failing `contains:` becomes the exact text got, steps without
+ * expectations get a `reply:` (or `replies:`); a failing `scheduled:` is rewritten, and a
+ * step that scheduled messages without saying so gets one. Comments and everything else
+ * stay. Returns the number of steps changed, -1 when the file cannot be written; steps it
+ * cannot rewrite (flow-style steps) are told in d as warnings. */
 int flowtest_update(void *ctx, const struct flowtest_result *r, struct diag *d);
 
 #endif

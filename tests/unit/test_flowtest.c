@@ -10,6 +10,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flowtest.h"
+#include "guichet/scheduler.h"
 
 static const char *flows_yaml =
 	"flow: t\n"
@@ -211,6 +212,145 @@ static void test_update_after_accents(void)
 	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);	/* nothing left to write */
 }
 
+/* ---- scheduled: reminders and receipts a step schedules ---- */
+
+static const char *remind_yaml =
+	"flow: r\n"
+	"title: R\n"
+	"entry: { sms: [RAP] }\n"
+	"steps:\n"
+	"  ok:\n"
+	"    say: \"Noté.\"\n"
+	"    set: { rdv: \"2026-12-07T09:30\" }\n"
+	"    reference: R-1\n"
+	"    receipt: \"Recu R-1.\"\n"
+	"    remind:\n"
+	"      - { at: \"{{rdv}} -1d 18:00\", text: \"Demain 9h30.\" }\n"
+	"%s";
+static const char *second_reminder =
+	"      - { at: \"{{rdv}} -2h\", text: \"Dans 2 heures.\" }\n";
+
+static const char *sched_dialogue =
+	"clock: \"2026-12-01 09:00\"\n"
+	"steps:\n"
+	"  - send: RAP\n"
+	"    reply: \"Noté.\"\n"
+	"    scheduled:\n"
+	"      - { at: \"2026-12-01 09:00\", text: \"Recu R-1.\" }\n"
+	"      - { at: \"2026-12-06 18:00\", text: \"Demain 9h30.\" }\n"
+	"      - { at: \"2026-12-07 07:30\", contains: \"2 heures\" }\n";
+
+static struct flow_set *remind_flows(bool both)
+{
+	struct diag *d = diag_alloc(ctx);
+	char *y = talloc_asprintf(ctx, remind_yaml, both ? second_reminder : "");
+	struct flow_set *r = flow_set_load_string(ctx, "r.yaml", y, NULL, d);
+
+	if (!r)
+		diag_print(d, stderr);
+	return r;
+}
+
+/* The reminders and the receipt, with their times from the dialogue's clock; a reminder
+ * the flow no longer schedules, or at another time, fails the step. */
+static void test_scheduled(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *both = remind_flows(true), *one = remind_flows(false);
+	struct flowtest_result *r;
+
+	CU_ASSERT_EQUAL_FATAL(quiet_use_tz("Europe/Paris"), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(both);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+	struct flowtest *t = flowtest_load(ctx, write_file("sched.yaml", sched_dialogue), d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, both, t, &opts);
+	if (r->n_failed)
+		fprintf(stderr, "\n%s\n", r->steps[0].why);
+	CU_ASSERT_EQUAL(r->n_failed, 0);
+	CU_ASSERT_EQUAL(r->steps[0].n_sched, 3);
+
+	/* a reminder missing */
+	r = flowtest_run(ctx, one, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_TRUE(r->steps[0].sched_failed);
+	CU_ASSERT_FALSE(r->steps[0].replies_failed);
+	CU_ASSERT_PTR_NOT_NULL(r->steps[0].why &&
+			       strstr(r->steps[0].why, "expected 3 scheduled messages, got 2"));
+
+	/* another time */
+	char *late = talloc_strdup(ctx, sched_dialogue);
+	memcpy(strstr(late, "07:30"), "08:30", 5);
+	t = flowtest_load(ctx, write_file("late.yaml", late), d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, both, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_PTR_NOT_NULL(r->steps[0].why && strstr(r->steps[0].why, "scheduled message 3 "
+			       "is due at 2026-12-07 07:30, expected at 2026-12-07 08:30"));
+
+	/* located errors */
+	struct diag *e = diag_alloc(ctx);
+	CU_ASSERT_PTR_NULL(flowtest_load(ctx, write_file("bad-sched.yaml",
+		"clock: demain\n"
+		"steps:\n"
+		"  - wait: 1m\n"
+		"    scheduled: []\n"
+		"  - send: RAP\n"
+		"    scheduled: [{ at: bientôt }]\n"), e));
+	CU_ASSERT(has_error(e, 1, 8, "expected a date and time"));
+	CU_ASSERT(has_error(e, 4, 16, "only a step that sends a text schedules messages"));
+	CU_ASSERT(has_error(e, 6, 23, "expected a date and time"));
+}
+
+/* --update writes what a step scheduled, and turns a failing `contains:` into the text. */
+static void test_update_scheduled_and_contains(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *both = remind_flows(true);
+	const char *p = write_file("upd-sched.yaml",
+		"steps:\n"
+		"  - send: RAP\n"
+		"    contains: Pas ça\n"
+		"    parts: 1\n");
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_EQUAL_FATAL(quiet_use_tz("Europe/Paris"), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(both);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	struct flowtest_result *r = flowtest_run(ctx, both, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
+	CU_ASSERT_STRING_EQUAL(read_file(p),
+		"steps:\n"
+		"  - send: RAP\n"
+		"    reply: \"Noté.\"\n"
+		"    scheduled:\n"
+		"      - at: \"2026-12-01 09:00\"\n"
+		"        text: \"Recu R-1.\"\n"
+		"      - at: \"2026-12-06 18:00\"\n"
+		"        text: \"Demain 9h30.\"\n"
+		"      - at: \"2026-12-07 07:30\"\n"
+		"        text: \"Dans 2 heures.\"\n"
+		"    parts: 1\n");
+	t = flowtest_load(ctx, p, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, both, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 0);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);
+
+	/* a failing scheduled: is rewritten in place */
+	char *wrong = talloc_strdup(ctx, read_file(p));
+	memcpy(strstr(wrong, "Demain"), "Lundi!", 6);
+	write_file("upd-sched.yaml", wrong);
+	t = flowtest_load(ctx, p, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, both, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(read_file(p), "text: \"Demain 9h30.\""));
+	CU_ASSERT_PTR_NULL(strstr(read_file(p), "Lundi!"));
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -224,6 +364,9 @@ int main(void)
 	CU_add_test(su, "a time jump expires; a hurried text gets the busy message",
 		    test_timeout_and_hurry);
 	CU_add_test(su, "--update rewrites after accented text", test_update_after_accents);
+	CU_add_test(su, "scheduled: reminders and receipts, a missing one fails", test_scheduled);
+	CU_add_test(su, "--update writes scheduled: and rewrites contains:",
+		    test_update_scheduled_and_contains);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
