@@ -207,6 +207,11 @@ struct store_ops {
 	 * 40P01 or 40001), so that the same work run again from begin() may well succeed.
 	 * Valid from the failure until the next begin(). */
 	bool (*conflict)(struct store *st);
+	/* Optional (NULL: the store is this host's alone). fn(data) is called from the loop
+	 * when another host committed work this host may do (outbox rows, scheduled messages):
+	 * PostgreSQL's LISTEN/NOTIFY, the connection's socket on the osmocom loop. fn NULL stops
+	 * it. 0 or -1. */
+	int (*watch)(struct store *st, void (*fn)(void *data), void *data);
 };
 
 struct store {
