@@ -19,7 +19,7 @@
 static const char *const top_keys[] = {
 	"flows", "store", "credentials", "retention", "sms", "ussd", "call_budget_ms", "log",
 	"backends", "modems", "smpp", "gsup", "ussd_http", "limits", "metrics",
-	"notify", "api",
+	"notify", "api", "outbox_poll",
 };
 
 char *config_path(void *ctx, const struct config *c, const char *p)
@@ -118,6 +118,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	c->ussd.answer_ms = 4000;
 	c->call_budget_ms = 10000;
 	c->retention_s = 3600;
+	c->outbox_poll_s = 1;
 	c->log.level = "info";
 	c->log.counters_s = 300;
 
@@ -156,6 +157,9 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 		ydoc_duration(y, v, &c->retention_s);
 	if ((v = ydoc_get(y, root, "call_budget_ms")))
 		ydoc_uint(y, v, &c->call_budget_ms);
+	if ((v = ydoc_get(y, root, "outbox_poll")) && ydoc_duration(y, v, &c->outbox_poll_s) == 0 &&
+	    c->outbox_poll_s == 0)
+		ydoc_error(y, v, "outbox_poll must be at least 1s");
 	if ((v = ydoc_get(y, root, "sms")))
 		parse_sms(y, v, c);
 	if ((v = ydoc_get(y, root, "ussd")))

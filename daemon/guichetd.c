@@ -408,6 +408,7 @@ static int start_core(struct daemon *dm, struct flow_set *fs)
 		.call_budget_ms = c->call_budget_ms,
 		.ussd_answer_ms = c->ussd.answer_ms,
 		.retention_s = c->retention_s,
+		.outbox_poll_ms = c->outbox_poll_s * 1000,
 	};
 	dm->router = router_create(dm->ctx, &rc, dm->store, backend_relay_port(dm->relay));
 	router_set_flows(dm->router, fs);

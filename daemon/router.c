@@ -74,6 +74,7 @@ struct router {
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
 	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
 	int64_t last_purge_ms;
+	int64_t last_offer_ms;		/* router_tick's last unprompted outbox offer */
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
@@ -1480,6 +1481,17 @@ static void flush_soon(void *data)
 	}
 }
 
+/* Another host committed work this one may do (store_ops.watch): replies for its
+ * transports, scheduled messages. */
+static void store_woken(void *data)
+{
+	struct router *r = data;
+
+	outbox_offer(r->ob);
+	if (r->sched)
+		scheduler_kick(r->sched);
+}
+
 /* Freeing the router stops its timers: nothing may fire into freed memory. */
 static int router_destroy(struct router *r)
 {
@@ -1525,6 +1537,10 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 		return NULL;
 	}
 	talloc_set_destructor(r, router_destroy);
+	/* The store is closed before the router is freed (it stops watching then). */
+	if (st->ops->watch && st->ops->watch(st, store_woken, r) < 0)
+		glog(GLOG_STORE, LOGL_NOTICE, NULL, "store: other hosts' work is found by polling "
+		     "only (every outbox_poll): %s", store_last_error(st));
 	return r;
 }
 
@@ -1628,7 +1644,10 @@ void router_tick(struct router *r, int64_t now)
 			store_result(r, false, "purging old messages");
 		retire_flowsets(r, now / 1000);
 	}
-	outbox_offer(r->ob);
+	if (now - r->last_offer_ms >= (int64_t)r->cfg.outbox_poll_ms) {
+		r->last_offer_ms = now;
+		outbox_offer(r->ob);
+	}
 }
 
 unsigned router_sessions_active(const struct router *r)

@@ -52,6 +52,9 @@ PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct p
 				   p ? p->len : NULL, p ? p->fmt : NULL, binary);
 	ExecStatusType s = PQresultStatus(r);
 
+	if (q->wake)
+		pg_notes_drain(q);
+
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
 		pg_fail(q, what, r);
 		PQclear(r);
@@ -93,12 +96,15 @@ static int pg_begin(struct store *st)
 		if (PQstatus(q->db) != CONNECTION_OK)
 			return pg_fail(q, "begin: reconnect", NULL);
 		q->renewed = 0;		/* a new server process: say so at once */
+		if (pg_watch_reconnected(q) < 0)
+			return -1;
 	}
 	if (pg_in_tx(q)) {
 		snprintf(q->err, sizeof(q->err), "begin: a transaction is already open");
 		return -1;
 	}
 	q->conflict = false;
+	pg_note_reset(q);
 	r = pg_run(q, "begin", "BEGIN", NULL, 0);
 	if (!r)
 		return -1;
@@ -126,10 +132,23 @@ static int pg_commit(struct store *st)
 		snprintf(q->err, sizeof(q->err), "commit: the transaction failed and was rolled back");
 		return -1;
 	}
-	r = pg_run(q, "commit", "COMMIT", NULL, 0);
-	if (!r)
+	if (!pg_note_due(q)) {
+		r = pg_run(q, "commit", "COMMIT", NULL, 0);
+		if (!r)
+			return -1;
+		PQclear(r);
+		return 0;
+	}
+	/* Work left for other hosts: NOTIFY with the COMMIT, one round trip (PQexec: two
+	 * statements). A failed NOTIFY skips the COMMIT: the caller rolls back. */
+	r = PQexec(q->db, "NOTIFY guichet; COMMIT");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_fail(q, "commit", r);
+		PQclear(r);
 		return -1;
+	}
 	PQclear(r);
+	pg_notes_drain(q);
 	return 0;
 }
 
@@ -150,10 +169,18 @@ static int pg_rollback(struct store *st)
 /* --- the hosts' leases --- */
 
 /* Puts back in the queue what hosts that are gone had taken (sql selects the hosts), and
- * counts those rows as possible duplicates. Own transaction unless one is open. */
+ * counts those rows as possible duplicates; the other hosts are told. Own transaction
+ * unless one is open. 0 or -1. */
 static int pg_requeue(struct pg *q, const char *sql, const struct params *p)
 {
-	return pg_change(q, "requeue", sql, p);
+	PGresult *r = pg_run(q, "requeue", sql, p, 0);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) > 0 && col_int(r, 0, 0) > 0)
+		pg_note_all(q);
+	PQclear(r);
+	return 0;
 }
 
 static const char requeue_expired[] =
@@ -163,7 +190,7 @@ static const char requeue_expired[] =
 	"  WHERE state = 'taken' AND (taken_by IS NULL OR taken_by IN (SELECT id FROM gone)"
 	"   OR taken_by NOT IN (SELECT id FROM hosts)) RETURNING id)"
 	" UPDATE meta SET value = value + (SELECT count(*) FROM back)"
-	" WHERE name = 'duplicate_sends'";
+	" WHERE name = 'duplicate_sends' RETURNING (SELECT count(*) FROM back)";
 
 /* Renews this host's lease and returns expired hosts' rows, at most every RENEW_S. */
 int pg_lease(struct pg *q, bool force)
@@ -267,12 +294,14 @@ static int pg_destructor(struct pg *q)
 
 		/* A clean close ends this host's lease now: what it had taken and not sent
 		 * returns to the queue at the next open or lease check, like after a crash. */
+		pg_watch_stop(q);
 		if (pg_in_tx(q))
 			PQclear(PQexec(q->db, "ROLLBACK"));
 		p_int(&p, q->host);
 		r = PQexecParams(q->db, "DELETE FROM hosts WHERE id = $1", 1, NULL, p.v, NULL, NULL, 0);
 		PQclear(r);
 	}
+	pg_watch_stop(q);
 	if (q->db)
 		PQfinish(q->db);
 	q->db = NULL;
@@ -323,6 +352,7 @@ static const struct store_ops pg_ops = {
 	.close = pg_close,
 	.last_error = pg_last_error,
 	.conflict = pg_conflict,
+	.watch = pg_watch,
 };
 
 /* --- opening --- */
@@ -345,6 +375,7 @@ struct store *store_pg_open(void *ctx, const char *url, char *err, size_t err_le
 	}
 	st->ops = &pg_ops;
 	st->priv = q;
+	pg_watch_init(q);
 	talloc_set_destructor(q, pg_destructor);
 	/* The URL carries the server, sslmode and sslrootcert/sslcert (TLS as the server
 	 * requires) and passfile; PGPASSFILE works too. */

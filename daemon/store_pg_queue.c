@@ -109,6 +109,7 @@ int pg_outbound_add(struct store *st, struct store_outbound *out)
 		return -1;
 	out->id = col_int(r, 0, 0);
 	PQclear(r);
+	pg_note_added(q, out->id);
 	return 0;
 }
 
@@ -165,6 +166,7 @@ int pg_outbound_taken(struct store *st, int64_t id)
 
 	p_int(&p, id);
 	p_int(&p, q->host);
+	pg_note_taken(q, id);
 	n = pg_change(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
 		      " attempts = attempts + 1, taken_by = $2 WHERE id = $1 AND state = 'queued'", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;

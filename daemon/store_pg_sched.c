@@ -42,6 +42,9 @@ int pg_schedule_add(struct store *st, struct store_scheduled *m)
 	if (n > 0) {
 		m->id = col_int(r, 0, 0);
 		PQclear(r);
+		/* Another host's scheduler may be the one to send it (this one gone by then). */
+		if (sched_status_open(m->status))
+			pg_note_all(q);
 		return 0;
 	}
 	PQclear(r);

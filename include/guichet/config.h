@@ -38,6 +38,7 @@ struct config {
 		unsigned answer_ms;	/* time a screen may wait for a back-end (default 4000) */
 	} ussd;
 	unsigned call_budget_ms;	/* bound on a back-end call for SMS (default 10000) */
+	unsigned outbox_poll_s;		/* how often the outbox is searched unprompted (default 1) */
 	struct {
 		const char *level;	/* "info" by default */
 		unsigned counters_s;	/* period of the counters line (default 300) */

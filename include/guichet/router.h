@@ -161,6 +161,9 @@ struct router_config {
 	unsigned ussd_answer_ms;	/* after this, a USSD screen gets the step's wait text */
 	const char *sms_followup_via;	/* SMS transport for USSD follow-ups; NULL: the first registered */
 	unsigned retention_s;
+	/* router_tick offers the outbox at most this often (0: at every tick): for replies no
+	 * event announces (a retry's backoff over; without store_ops.watch, another host's). */
+	unsigned outbox_poll_ms;
 };
 
 struct router *router_create(void *ctx, const struct router_config *cfg, struct store *st,

@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <libpq-fe.h>
+#include <osmocom/core/select.h>
 #include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
 
 #include "guichet/store.h"
 
 #define LEASE_S 60		/* a host silent that long is dead: its taken rows return */
 #define RENEW_S 10		/* how often a host renews its lease (at most) */
+#define PG_NOTE_MAX 64		/* outbox rows a transaction tracks for NOTIFY, one by one */
 
 struct pg {
 	PGconn *db;
@@ -27,6 +30,15 @@ struct pg {
 	int64_t renewed;	/* when the lease was last renewed (unix s) */
 	bool conflict;		/* this transaction lost a deadlock or serialization conflict */
 	char err[256];
+	/* Notifications (store_pg_notify.c): outbox rows this transaction added and did not
+	 * take (note_all: too many, or other work), and the watcher told of other hosts'. */
+	int64_t added[PG_NOTE_MAX];
+	unsigned n_added;
+	bool note_all;
+	void (*wake)(void *data);
+	void *wake_data;
+	struct osmo_fd ofd;
+	struct osmo_timer_list wake_timer;
 };
 
 /* Parameters as text, built on the stack. */
@@ -107,6 +119,20 @@ bool pg_in_tx(struct pg *q);
 int pg_lease(struct pg *q, bool force);
 /* Creates or migrates the schema (store_pg_schema.c). 0, or -1 with err set. */
 int pg_migrate(struct pg *q, char *err, size_t err_len);
+
+/* store_pg_notify.c: what a transaction leaves for other hosts (an outbox row added, one
+ * taken back by this host, other work), whether its commit NOTIFYs, and the watcher. */
+void pg_note_reset(struct pg *q);
+void pg_note_added(struct pg *q, int64_t id);
+void pg_note_taken(struct pg *q, int64_t id);
+void pg_note_all(struct pg *q);
+bool pg_note_due(const struct pg *q);
+/* Notifications libpq has read: another host's wake the watcher (from the loop, soon). */
+void pg_notes_drain(struct pg *q);
+void pg_watch_init(struct pg *q);
+int pg_watch_reconnected(struct pg *q);
+void pg_watch_stop(struct pg *q);
+int pg_watch(struct store *st, void (*fn)(void *data), void *data);
 
 /* The operations of store.h, by module. */
 int pg_inbound_add(struct store *st, struct store_inbound *in);

@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <sqlite3.h>
 #include <CUnit/Basic.h>
+#include <osmocom/core/select.h>
 #include <osmocom/core/talloc.h>
 
 #include "guichet/store.h"
@@ -1019,6 +1020,81 @@ static void test_pg_deadlock(void)
 	talloc_free(ctx);
 }
 
+/* LISTEN/NOTIFY: a host that commits outbox rows it did not take itself (a reply for a
+ * transport only another host has), or a scheduled message, wakes the hosts that watch, from
+ * their loop; a transaction that takes back the rows it added wakes nobody, and a host is
+ * not woken by its own commits. */
+static void woken(void *data)
+{
+	(*(unsigned *)data)++;
+}
+
+/* Runs the osmocom loop until *count reaches want or about ms pass. */
+static void loop_until(unsigned *count, unsigned want, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 10 && *count < want; i++) {
+		osmo_select_main(1);
+		usleep(10000);
+	}
+	osmo_select_main(1);
+}
+
+static void test_pg_notify(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	struct store_outbound o = { .via = "smsc1", .to = "+33611111111", .text = "un" };
+	struct store_scheduled m = { .to = "+33611111111", .text = "plus tard", .send_at = 1,
+				     .origin = SCHED_API, .status = SCHED_QUEUED };
+	unsigned na = 0, nb = 0;
+	char err[256];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->ops->watch);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(a->ops->watch(a, woken, &na), 0);
+	CU_ASSERT_EQUAL(b->ops->watch(b, woken, &nb), 0);
+	/* a queues a reply it cannot send: b is woken, once; a is not. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_add(a, &o), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	loop_until(&nb, 1, 3000);
+	CU_ASSERT_EQUAL(nb, 1);
+	/* a adds a reply and takes it in the same transaction (its own transport): nobody. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_add(a, &o), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_taken(a, o.id), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	loop_until(&nb, 2, 300);
+	CU_ASSERT_EQUAL(nb, 1);
+	/* A rolled-back row wakes nobody either. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_add(a, &o), 0);
+	CU_ASSERT_EQUAL(a->ops->rollback(a), 0);
+	loop_until(&nb, 2, 300);
+	CU_ASSERT_EQUAL(nb, 1);
+	/* A scheduled message: b is woken (its scheduler may be the one to send it). */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->schedule_add(a, &m), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	loop_until(&nb, 2, 3000);
+	CU_ASSERT_EQUAL(nb, 2);
+	/* b's own commits wake a, not b. */
+	CU_ASSERT_EQUAL(b->ops->outbound_add(b, &o), 0);	/* outside a transaction */
+	loop_until(&na, 1, 3000);
+	CU_ASSERT_EQUAL(na, 1);
+	CU_ASSERT_EQUAL(nb, 2);
+	/* Stopped: not woken any more. */
+	CU_ASSERT_EQUAL(b->ops->watch(b, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_add(a, &o), 0);
+	loop_until(&nb, 3, 300);
+	CU_ASSERT_EQUAL(nb, 2);
+	a->ops->close(a);
+	b->ops->close(b);
+	talloc_free(ctx);
+}
+
 /* Two hosts' schedulers at once: a message one is deciding on (in its transaction) is not
  * read by the other, so each scheduled message is sent once. */
 static void test_pg_schedule_once(void)
@@ -1152,6 +1228,8 @@ int main(void)
 		    test_pg_waiting_owner);
 	CU_add_test(s, "two hosts: a deadlock is a conflict, worth running again",
 		    test_pg_deadlock);
+	CU_add_test(s, "two hosts: work left for the other host wakes it (NOTIFY)",
+		    test_pg_notify);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
