@@ -392,8 +392,10 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		r.reply = text_fold_gsm7(ctx, r.reply);
 	engine_transcript_end(&r);
 	out->reply = r.reply;
-	out->flow = r.flow ? talloc_strdup(ctx, r.flow->name) : NULL;
-	out->step = s->state != SESSION_IDLE ? talloc_strdup(ctx, s->step) : NULL;
+	/* Names for the logs, the flow set's own when it has them (as engine.h allows). */
+	const struct flow_step *st = s->state != SESSION_IDLE ? engine_cur_step(&r) : NULL;
+	out->flow = r.flow ? r.flow->name : NULL;
+	out->step = st ? st->name : s->state != SESSION_IDLE ? talloc_strdup(ctx, s->step) : NULL;
 	return 0;
 }
 

@@ -123,7 +123,35 @@ void engine_append(struct run *r, const char *text)
 {
 	if (!text || !*text)
 		return;
-	r->reply = add_line(r->reply ? r->reply : talloc_strdup(r->ctx, ""), 0, text);
+	r->reply = r->reply ? add_line(r->reply, 0, text) : talloc_strdup(r->ctx, text);
+}
+
+/* The title, then "1 label", "2 label"... a line each, in one allocation: the menu is built
+ * on every answer to it. As add_line() would make it, line by line. */
+static char *menu_lines(void *ctx, const char *title, const char *const *labels, unsigned n)
+{
+	size_t tl = strlen(title), size = tl + 1;
+	char digits[12];
+
+	for (unsigned i = 0; i < n; i++)
+		size += 1 + strlen(utoa(digits, i + 1)) + 1 + strlen(labels[i]);
+	char *all = talloc_size(ctx, size), *p = all;
+	if (!all)
+		return NULL;
+	memcpy(p, title, tl);
+	p += tl;
+	for (unsigned i = 0; i < n; i++) {
+		size_t nd = strlen(utoa(digits, i + 1)), l = strlen(labels[i]);
+
+		if (p != all)
+			*p++ = '\n';
+		memcpy(p, digits, nd);
+		p[nd] = ' ';
+		memcpy(p + nd + 1, labels[i], l);
+		p += nd + 1 + l;
+	}
+	*p = '\0';
+	return all;
 }
 
 void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n)
@@ -188,17 +216,16 @@ char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
 {
 	unsigned n = engine_menu_count(r, st);
 	const char *title = engine_say_text(r, &st->text);
-	const char **labels = talloc_array(r->ctx, const char *, n ? n : 1);
+	const char *few[PAGE_MAX_OPTIONS];
+	const char **labels = n <= PAGE_MAX_OPTIONS ? few : talloc_array(r->ctx, const char *, n);
 
 	for (unsigned i = 0; i < n; i++)
 		labels[i] = menu_label(r, st, i);
 
 	/* The common case: everything on one page. */
 	if (n <= PAGE_MAX_OPTIONS) {
-		char *all = talloc_strdup(r->ctx, title ? title : "");
-		for (unsigned i = 0; i < n; i++)
-			all = add_line(all, i + 1, labels[i]);
-		if (fits(r, all)) {
+		char *all = menu_lines(r->ctx, title ? title : "", labels, n);
+		if (all && fits(r, all)) {
 			*first_out = 0;
 			*n_on_page = n;
 			r->s->page = 0;

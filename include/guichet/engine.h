@@ -86,9 +86,10 @@ struct engine_out {
 };
 
 /* Applies one event to *s (updated in place to its new state) with flows fs. out's strings
- * live under ctx or are fs's own (a text without {{ }}, e.g. wait_text): read them while
- * both are alive. Returns 0 in every case, callers may ignore it: a session whose flow is
- * gone is reset and starts afresh, and what goes wrong inside a flow is a reply in out. */
+ * live under ctx or are fs's own (a text without {{ }} such as wait_text, the flow and step
+ * names): read them while both are alive. Returns 0 in every case, callers may ignore it:
+ * a session whose flow is gone is reset and starts afresh, and what goes wrong inside a flow
+ * is a reply in out. */
 int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		const struct engine_input *in, struct engine_out *out);
 
