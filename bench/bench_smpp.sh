@@ -17,7 +17,8 @@
 # under 20 % random ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
 # Each comparison is REPS alternated runs, medians compared (the 2-core machine's load drifts).
 # Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1,
-# ROWS (default all: "w10 w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one).
+# ROWS (default all: "w10 w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one),
+# PROBE_WRAP (a command the relay probe runs under, e.g. "perf record -g -o /tmp/p.data").
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
@@ -322,7 +323,7 @@ if row relay && [ -x "$B/tools/backend_probe" ]; then
     "    auth: { bearer: agenda-token }" "    timeout_ms: 3000" "    operations:" \
     "      status: { path: /dossiers/status, query: { numero: \"12345678\", code: \"4321\" }, require: [status, label] }" \
     > "$T/certs/probe.yaml"
-  PROBE_LOG_LEVEL=error "$B/tools/backend_probe" -c "$T/certs/probe.yaml" -q -t -n 10 -r 300 dossier.status \
+  PROBE_LOG_LEVEL=error ${PROBE_WRAP:-} "$B/tools/backend_probe" -c "$T/certs/probe.yaml" -q -t -n 10 -r 300 dossier.status \
     > "$T/probe.out" 2>"$T/probe.err"
   RELAY_CPU=$(sed -n 's/^cpu: .*(\([0-9.]*\) us per call.*/\1/p' "$T/probe.out")
   echo "relay alone, 10 calls at a time x 300 rounds, warm connection: $(grep '^summary' "$T/probe.out")"

@@ -40,6 +40,8 @@
  * calls share one multiplexed connection anyway (PIPEWAIT). "Connecting" ends when curl is
  * about to send the request (CURLOPT_PREREQFUNCTION), which on a warm connection is at once. */
 #define BACKEND_MAX_CONNECTING 32	/* 16 slowed a cold burst to an HTTP/1.1 back-end by ~0.6 s */
+/* Idle easy handles kept per back-end for the next calls (struct rt_backend). */
+#define EASY_POOL 64
 /* A retry is not worth starting with less time than this left in the budget. */
 #define RETRY_MIN_LEFT_MS 100u
 
@@ -51,6 +53,11 @@ struct rt_backend {
 	bool last_ok;			/* for STATUS=: the last call's outcome */
 	unsigned connecting;		/* calls in curl not yet past their connection */
 	struct llist_head waiting;	/* calls waiting for connecting < BACKEND_MAX_CONNECTING */
+	/* Easy handles of finished calls, their constant options set (easy_constant): a
+	 * call takes one instead of creating and configuring one (curl_easy_init allocates
+	 * its buffers, each option copies its string). */
+	CURL *idle[EASY_POOL];
+	unsigned n_idle;
 };
 
 struct backend_relay {
@@ -401,10 +408,75 @@ static bool is_tls_error(CURLcode rc)
 	}
 }
 
+/* Why an attempt that did not bring an answer failed (reason), and whether another attempt
+ * may do better (*retryable). */
+static void attempt_reason(struct relay_call *c, CURLcode rc, double total, double connect_t,
+			   char *reason, size_t len, bool *retryable)
+{
+	switch (rc) {
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		if (c->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+			snprintf(reason, len, "answer larger than %u bytes", c->b->def->max_response);
+		else
+			snprintf(reason, len, "out of memory reading the answer");
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (connect_t <= 0) {
+			snprintf(reason, len, "cannot connect: timeout");
+			*retryable = true;
+		} else {
+			snprintf(reason, len, "timeout: no complete answer within %lld ms",
+				 (long long)(total * 1000 + 0.5));
+		}
+		break;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+		snprintf(reason, len, "cannot connect: %s",
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		*retryable = true;
+		break;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		snprintf(reason, len, "connection lost: %s", curl_easy_strerror(rc));
+		*retryable = true;
+		break;
+	default:
+		if (is_tls_error(rc))
+			/* curl's text names the certificate problem and holds no request data. */
+			snprintf(reason, len, "TLS failure: %s",
+				 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		else
+			snprintf(reason, len, "%s", curl_easy_strerror(rc));
+		break;
+	}
+}
+
+/* A failed attempt of an idempotent operation: tried again after a backoff when the budget
+ * leaves room. true when a retry is scheduled. */
+static bool attempt_retry(struct relay_call *c, const char *reason)
+{
+	const struct backend_def *d = c->b->def;
+	unsigned backoff = BACKOFF_FIRST_MS << (c->attempt - 1);
+
+	if (!c->op->idempotent || c->attempt >= MAX_ATTEMPTS)
+		return false;
+	if (backoff > BACKOFF_MAX_MS)
+		backoff = BACKOFF_MAX_MS;
+	if (clock_mono_ms() + backoff + RETRY_MIN_LEFT_MS >= c->deadline_ms)
+		return false;
+	glog(GLOG_BACKEND, LOGL_DEBUG, &(struct log_fields){ .backend = d->name },
+	     "back-end %s, operation %s: %s, retrying in %u ms", d->name, c->op->name, reason,
+	     backoff);
+	osmo_timer_setup(&c->timer, call_retry, c);
+	schedule_ms(&c->timer, backoff);
+	return true;
+}
+
 /* A finished attempt: decides success, failure or a retry. */
 static void call_attempt_done(struct relay_call *c, CURLcode rc)
 {
-	const struct backend_def *d = c->b->def;
 	long status = 0;
 	double total = 0, connect_t = 0;
 	bool retryable = false;
@@ -420,74 +492,21 @@ static void call_attempt_done(struct relay_call *c, CURLcode rc)
 	if (c->r->timing)
 		c->r->timing(c->r->timing_data, c->op->full, status, total);
 
-	switch (rc) {
-	case CURLE_OK:
-		if (status >= 200 && status < 300) {
-			vars_init(&result, c);
-			if (backend_read_answer(c->op, c->resp ? c->resp : "", c->resp_len, &result,
-						reason, sizeof(reason)) == 0) {
-				call_finish(c, true, &result, NULL);
-				return;
-			}
-		} else {
-			snprintf(reason, sizeof(reason), "HTTP %ld", status);
-			retryable = status >= 500;
-		}
-		break;
-	case CURLE_WRITE_ERROR:
-	case CURLE_FILESIZE_EXCEEDED:
-		if (c->too_big || rc == CURLE_FILESIZE_EXCEEDED)
-			snprintf(reason, sizeof(reason), "answer larger than %u bytes",
-				 d->max_response);
-		else
-			snprintf(reason, sizeof(reason), "out of memory reading the answer");
-		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		if (connect_t <= 0) {
-			snprintf(reason, sizeof(reason), "cannot connect: timeout");
-			retryable = true;
-		} else {
-			snprintf(reason, sizeof(reason), "timeout: no complete answer within %lld ms",
-				 (long long)(total * 1000 + 0.5));
-		}
-		break;
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-		snprintf(reason, sizeof(reason), "cannot connect: %s",
-			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-		retryable = true;
-		break;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-		snprintf(reason, sizeof(reason), "connection lost: %s", curl_easy_strerror(rc));
-		retryable = true;
-		break;
-	default:
-		if (is_tls_error(rc))
-			/* curl's text names the certificate problem and holds no request data. */
-			snprintf(reason, sizeof(reason), "TLS failure: %s",
-				 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-		else
-			snprintf(reason, sizeof(reason), "%s", curl_easy_strerror(rc));
-		break;
-	}
-
-	if (retryable && c->op->idempotent && c->attempt < MAX_ATTEMPTS) {
-		unsigned backoff = BACKOFF_FIRST_MS << (c->attempt - 1);
-
-		if (backoff > BACKOFF_MAX_MS)
-			backoff = BACKOFF_MAX_MS;
-		if (clock_mono_ms() + backoff + RETRY_MIN_LEFT_MS < c->deadline_ms) {
-			glog(GLOG_BACKEND, LOGL_DEBUG,
-			     &(struct log_fields){ .backend = d->name },
-			     "back-end %s, operation %s: %s, retrying in %u ms", d->name,
-			     c->op->name, reason, backoff);
-			osmo_timer_setup(&c->timer, call_retry, c);
-			schedule_ms(&c->timer, backoff);
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		vars_init(&result, c);
+		if (backend_read_answer(c->op, c->resp ? c->resp : "", c->resp_len, &result, reason,
+					sizeof(reason)) == 0) {
+			call_finish(c, true, &result, NULL);
 			return;
 		}
+	} else if (rc == CURLE_OK) {
+		snprintf(reason, sizeof(reason), "HTTP %ld", status);
+		retryable = status >= 500;
+	} else {
+		attempt_reason(c, rc, total, connect_t, reason, sizeof(reason), &retryable);
 	}
+	if (retryable && attempt_retry(c, reason))
+		return;
 	call_finish(c, false, NULL, reason);
 }
 
@@ -522,61 +541,23 @@ static struct rt_backend *find_backend(struct backend_relay *r, const char *op,
 	return NULL;
 }
 
-static int setup_easy(struct relay_call *c, const struct vars *args, char *err, size_t err_len)
+/* The options every call to back-end b has: set once per easy handle. */
+static void easy_constant(struct backend_relay *r, struct rt_backend *b, CURL *e)
 {
-	const struct backend_def *d = c->b->def;
-	const struct backend_op *op = c->op;
-	CURL *e;
-	unsigned i;
+	const struct backend_def *d = b->def;
 
-	c->url = backend_build_url(c, d, op, args, err, err_len);
-	if (!c->url)
-		return -1;
-	c->body = backend_build_body(c, op, args, err, err_len);
-	if (!c->body)
-		return -1;
-	c->headers = curl_slist_append(NULL, "Accept: application/json");
-	if (op->has_body)
-		c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
-	c->headers = curl_slist_append(c->headers, "Expect:");
-	for (i = 0; i < d->n_headers + op->n_headers; i++) {
-		const struct backend_kv *h = i < d->n_headers ? &d->headers[i]
-							      : &op->headers[i - d->n_headers];
-		char *line = backend_build_header(c, h, args, err, err_len);
-
-		if (!line)
-			return -1;
-		c->headers = curl_slist_append(c->headers, line);
-		talloc_free(line);
-	}
-	if (!c->headers) {
-		snprintf(err, err_len, "out of memory");
-		return -1;
-	}
-
-	e = c->easy = curl_easy_init();
-	if (!e) {
-		snprintf(err, err_len, "cannot create a curl handle");
-		return -1;
-	}
-	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(e, CURLOPT_URL, c->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_SHARE, c->r->share);
+	curl_easy_setopt(e, CURLOPT_SHARE, r->share);
 	/* HTTP/2 when the back-end offers it (ALPN), and then wait for the one multiplexed
 	 * connection instead of opening one per call while it is being set up. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)d->max_response);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "guichet/1");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	/* Verification is always on; there is deliberately no setting to turn it off. */
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -589,12 +570,12 @@ static int setup_easy(struct relay_call *c, const struct vars *args, char *err, 
 	switch (d->auth) {
 	case BACKEND_AUTH_BEARER:
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, c->b->token);
+		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, b->token);
 		break;
 	case BACKEND_AUTH_BASIC:
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
 		curl_easy_setopt(e, CURLOPT_USERNAME, d->user);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, c->b->password);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, b->password);
 		break;
 	case BACKEND_AUTH_CERT:
 		curl_easy_setopt(e, CURLOPT_SSLCERT, d->cert);
@@ -603,9 +584,105 @@ static int setup_easy(struct relay_call *c, const struct vars *args, char *err, 
 	case BACKEND_AUTH_NONE:
 		break;
 	}
-	if (!strcmp(op->method, "GET")) {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	} else {
+}
+
+/* An easy handle for c: an idle one of its back-end, or a new one. */
+static CURL *easy_take(struct relay_call *c)
+{
+	struct rt_backend *b = c->b;
+	CURL *e;
+
+	if (b->n_idle)
+		return b->idle[--b->n_idle];
+	e = curl_easy_init();
+	if (e)
+		easy_constant(c->r, b, e);
+	return e;
+}
+
+/* c's handle back to its back-end's idle ones (or freed when they are enough): nothing in
+ * it may point into c any more. */
+static void easy_give_back(struct relay_call *c)
+{
+	struct rt_backend *b = c->b;
+	CURL *e = c->easy;
+
+	c->easy = NULL;
+	if (b->n_idle >= EASY_POOL) {
+		curl_easy_cleanup(e);
+		return;
+	}
+	curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+	b->idle[b->n_idle++] = e;
+}
+
+/* The request's headers: the fixed ones, then the back-end's and the operation's. */
+static struct curl_slist *build_headers(struct relay_call *c, const struct vars *args,
+					char *err, size_t err_len)
+{
+	const struct backend_def *d = c->b->def;
+	const struct backend_op *op = c->op;
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+
+	if (h && op->has_body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (h)
+		h = curl_slist_append(h, "Expect:");
+	for (unsigned i = 0; h && i < d->n_headers + op->n_headers; i++) {
+		const struct backend_kv *kv = i < d->n_headers ? &d->headers[i]
+							       : &op->headers[i - d->n_headers];
+		char *line = backend_build_header(c, kv, args, err, err_len);
+
+		if (!line) {
+			curl_slist_free_all(h);
+			return NULL;
+		}
+		struct curl_slist *n = curl_slist_append(h, line);
+		talloc_free(line);
+		if (!n)
+			curl_slist_free_all(h);
+		h = n;
+	}
+	if (!h && !err[0])
+		snprintf(err, err_len, "out of memory");
+	return h;
+}
+
+static int setup_easy(struct relay_call *c, const struct vars *args, char *err, size_t err_len)
+{
+	const struct backend_op *op = c->op;
+	CURL *e;
+
+	err[0] = '\0';
+	c->url = backend_build_url(c, c->b->def, op, args, err, err_len);
+	if (!c->url)
+		return -1;
+	c->body = backend_build_body(c, op, args, err, err_len);
+	if (!c->body)
+		return -1;
+	c->headers = build_headers(c, args, err, err_len);
+	if (!c->headers)
+		return -1;
+	e = c->easy = easy_take(c);
+	if (!e) {
+		snprintf(err, err_len, "cannot create a curl handle");
+		return -1;
+	}
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_URL, c->url);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	/* A handle may come from a call with another method: back to GET first. */
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	if (strcmp(op->method, "GET")) {
 		if (strcmp(op->method, "POST"))
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, op->method);
 		if (op->has_body || strcmp(op->method, "DELETE")) {
@@ -625,7 +702,7 @@ static int call_free(struct relay_call *c)
 	if (c->connecting)
 		c->b->connecting--;
 	if (c->easy)
-		curl_easy_cleanup(c->easy);
+		easy_give_back(c);
 	curl_slist_free_all(c->headers);
 	return 0;
 }
@@ -681,6 +758,9 @@ static int relay_free(struct backend_relay *r)
 	}
 	osmo_timer_del(&r->curl_timer);
 	osmo_timer_del(&r->admit_timer);
+	for (i = 0; i < r->n_bk; i++)
+		while (r->bk[i].n_idle)
+			curl_easy_cleanup(r->bk[i].idle[--r->bk[i].n_idle]);
 	/* Closes the cached connections: curl_socket_cb unregisters their osmo_fds. */
 	if (r->multi)
 		curl_multi_cleanup(r->multi);

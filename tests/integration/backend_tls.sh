@@ -89,6 +89,12 @@ has status "status = en_cours" && ok "dossier status" || { bad "status"; cat "$t
 probe status404 agenda.status numero=12345678 code=0000
 has status404 "error agenda.status: HTTP 404" && ok "wrong code -> HTTP 404" || bad "status 404"
 
+# A POST then a GET, alternately, through one relay: a curl handle goes from one call to the
+# next (backend.c keeps them), and a GET after a POST must still be a GET without a body.
+probe mixed agenda.echo,agenda.slots,agenda.status -r 9 -q v=x slot=S1 service=caf numero=12345678 code=4321
+has mixed "9 ok, 0 failed" && ok "POST, GET, POST... on reused handles: each its own method" ||
+  { bad "mixed methods"; cat "$tmp/mixed.out"; tail -3 "$tmp/mixed.err"; }
+
 # 2. failures, each clean, each one journal line naming back-end and operation, no argument.
 probe wrongca wrongca.slots
 if has wrongca "error wrongca.slots: TLS" && grep -qi "certificate" "$tmp/wrongca.out"; then

@@ -1,7 +1,9 @@
 /* backend_probe: the real back-end relay on an osmo select loop, from a config file.
  *
- *   backend_probe -c CONFIG [-n N] [-r ROUNDS] [-b BUDGET_MS] [-q] [-t] OP [name=value|name=@file]...
+ *   backend_probe -c CONFIG [-n N] [-r ROUNDS] [-b BUDGET_MS] [-q] [-t] OP[,OP...] [name=value|name=@file]...
  *
+ * Several OPs, comma-separated: round r calls the (r mod count)th (one relay, its handles
+ * and connections reused from one operation to the next).
  * Reads the `backends:` section of CONFIG (a guichet.yaml or a file holding only that
  * section; secrets from the file's directory unless $CREDENTIALS_DIRECTORY is set), then
  * makes N calls of OP at once, ROUNDS times, and prints each result (or only a summary with
@@ -145,6 +147,13 @@ int main(int argc, char **argv)
 	if (!cfg_path || optind >= argc || !n || !rounds)
 		usage();
 	op = argv[optind++];
+	const char *ops[16];
+	unsigned n_ops = 0;
+	for (char *save = NULL, *o = strtok_r(talloc_strdup(ctx, op), ",", &save); o && n_ops < 16;
+	     o = strtok_r(NULL, ",", &save))
+		ops[n_ops++] = o;
+	if (!n_ops)
+		usage();
 	log_setup(ctx, false, getenv("PROBE_LOG_LEVEL") ? getenv("PROBE_LOG_LEVEL") : "info");
 
 	vars_init(&args, ctx);
@@ -197,8 +206,8 @@ int main(int argc, char **argv)
 			pc->idx = r * n + i;
 			vars_init(&pc->result, ctx);
 			pc->t_start = now_s();
-			if (port.call(port.impl, op, &args, budget, on_done, pc) < 0) {
-				fprintf(stderr, "backend_probe: unknown operation %s\n", op);
+			if (port.call(port.impl, ops[r % n_ops], &args, budget, on_done, pc) < 0) {
+				fprintf(stderr, "backend_probe: unknown operation %s\n", ops[r % n_ops]);
 				return 2;
 			}
 			if (pc->finished) {
