@@ -418,7 +418,8 @@ static int start_core(struct daemon *dm, struct flow_set *fs)
 		return -1;
 	}
 	router_set_guard(dm->router, dm->guard);
-	/* Before any thread starts: the C library's local time becomes the quiet hours'. */
+	/* The quiet hours' zone read now, so a bad file stops the start (the process's TZ,
+	 * and so the journal's times, stay the system's). */
 	if (quiet_use_tz(c->notify->quiet.tz) < 0) {
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "unknown time zone %s", c->notify->quiet.tz);
 		return -1;

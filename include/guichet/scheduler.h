@@ -29,12 +29,12 @@ struct quiet_hours {
 	const char *tz;
 };
 
-/* The first time at or after t_ms (unix ms) outside quiet hours, in q->tz (the process's
- * TZ is set to it: see quiet_use_tz). Pure apart from the C library's time zone. */
+/* The first time at or after t_ms (unix ms) outside quiet hours, in q->tz (its file read
+ * once, tzfile.h; the process's TZ is neither read nor changed). */
 int64_t quiet_next(const struct quiet_hours *q, int64_t t_ms);
-/* Sets the process time zone to tz (setenv TZ + tzset). guichetd calls it once at start,
- * before any thread, so the C library's local time is the quiet hours'. 0, or -1 when the
- * tz database has no such zone. */
+/* Reads zone tz for quiet_next (guichetd at start, so a zone file that does not read is
+ * refused then). The process's TZ is left alone: logs keep the system's local time. 0, or
+ * -1 when the tz database has no such zone or its file is not a TZif file. */
 int quiet_use_tz(const char *tz);
 /* True when the system tz database has tz ("Europe/Paris"). */
 bool quiet_tz_known(const char *tz);

@@ -14,6 +14,7 @@
 #include "guichet/guard.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
+#include "guichet/tzfile.h"
 
 static const char *flows_yaml =
 	"flow: t\n"
@@ -76,6 +77,72 @@ static void test_quiet_hours(void)
 	/* Every day quiet: no time found, the time given back (never a loop). */
 	struct quiet_hours all = { .days_mask = 0x7f, .tz = "Europe/Paris" };
 	CU_ASSERT_EQUAL(quiet_next(&all, S(1796115600)), S(1796115600));
+}
+
+/* Quiet hours in Paris leave the process's own zone alone: its TZ, and so localtime (the
+ * journal's timestamps, the modem threads' logs), are what they were; and the quiet hours
+ * are Paris's whatever the process's zone is. */
+static void test_quiet_keeps_process_tz(void)
+{
+	struct quiet_hours q = paris();
+	time_t t = (time_t)1796157000;	/* Tuesday 2026-12-01 21:30 in Paris, 15:30 in New York */
+	struct tm before, after;
+	const char *tz;
+
+	CU_ASSERT_EQUAL_FATAL(setenv("TZ", "America/New_York", 1), 0);
+	tzset();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(localtime_r(&t, &before));
+	CU_ASSERT_EQUAL(quiet_use_tz("Europe/Paris"), 0);
+	/* 21:30 in Paris (quiet) -> Wednesday 08:00 Paris, not New York's evening or morning. */
+	CU_ASSERT_EQUAL(quiet_next(&q, S(1796157000)), S(1796194800));
+	/* A zone the process never had: Asia/Tokyo 20:00-08:00 at 21:30 Paris = 05:30 Tokyo. */
+	struct quiet_hours tokyo = { .start_min = 20 * 60, .end_min = 8 * 60, .tz = "Asia/Tokyo" };
+	CU_ASSERT_EQUAL(quiet_next(&tokyo, S(1796157000)), S(1796157000 + 150 * 60));
+	tz = getenv("TZ");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(tz);
+	CU_ASSERT_STRING_EQUAL(tz, "America/New_York");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(localtime_r(&t, &after));
+	CU_ASSERT_EQUAL(after.tm_hour, before.tm_hour);
+	CU_ASSERT_EQUAL(after.tm_hour, 15);
+	CU_ASSERT_EQUAL(after.tm_gmtoff, -5 * 3600);
+	unsetenv("TZ");
+	tzset();
+}
+
+/* The zone's rule past the file's last transition (2037 in a "fat" file), and the local
+ * times a change of offset skips or repeats. */
+static void test_zone_file(void)
+{
+	char err[256];
+	struct tzfile *z = tzfile_load(NULL, "Europe/Paris", err, sizeof(err));
+	struct tm tm;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+	CU_ASSERT_EQUAL(tzfile_offset(z, 1796157000), 3600);		/* December 2026 */
+	CU_ASSERT_EQUAL(tzfile_offset(z, 1783449000), 7200);		/* July 2026 */
+	/* 2050-07-01 12:00 UTC (summer, from the footer rule) and 2050-12-01. */
+	CU_ASSERT_EQUAL(tzfile_offset(z, 2540376000LL), 7200);
+	CU_ASSERT_EQUAL(tzfile_offset(z, 2553595200LL), 3600);
+	/* 2026-03-29: 02:30 does not exist in Paris (02:00 -> 03:00): 03:30 CEST, 01:30 UTC. */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = 126; tm.tm_mon = 2; tm.tm_mday = 29; tm.tm_hour = 2; tm.tm_min = 30;
+	CU_ASSERT_EQUAL(tzfile_mktime(z, &tm), 1774747800);
+	CU_ASSERT_EQUAL(tm.tm_hour, 3);
+	/* 2026-10-25: 02:30 happens twice: the first (CEST, 00:30 UTC). */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = 126; tm.tm_mon = 9; tm.tm_mday = 25; tm.tm_hour = 2; tm.tm_min = 30;
+	CU_ASSERT_EQUAL(tzfile_mktime(z, &tm), 1792888200);
+	/* Out-of-range fields normalised like mktime: 32 December 2026 00:00 = 1 January 2027. */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = 126; tm.tm_mon = 11; tm.tm_mday = 32;
+	CU_ASSERT_EQUAL(tzfile_mktime(z, &tm), 1798758000);
+	CU_ASSERT_EQUAL(tm.tm_mon, 0);
+	tzfile_localtime(z, 1796157000, &tm);
+	CU_ASSERT_EQUAL(tm.tm_hour, 21);
+	CU_ASSERT_EQUAL(tm.tm_wday, 2);
+	talloc_free(z);
+	CU_ASSERT_PTR_NULL(tzfile_load(NULL, "Europe/Nowhere", err, sizeof(err)));
+	CU_ASSERT_PTR_NULL(tzfile_load(NULL, "../etc/passwd", err, sizeof(err)));
 }
 
 static void test_keywords(void)
@@ -485,6 +552,9 @@ int main(void)
 		return 2;
 	s = CU_add_suite("pure", NULL, NULL);
 	CU_add_test(s, "quiet hours, Europe/Paris", test_quiet_hours);
+	CU_add_test(s, "quiet hours leave the process's TZ and localtime alone",
+		    test_quiet_keeps_process_tz);
+	CU_add_test(s, "zone files: footer rule, skipped and repeated hours", test_zone_file);
 	CU_add_test(s, "STOP and START words", test_keywords);
 	CU_add_test(s, "notify: section", test_config);
 	s = CU_add_suite("scheduler", setup, teardown);
