@@ -13,11 +13,10 @@
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/outbox.h"
-#include "guichet/router.h"
+#include "guichet/router_run.h"
 #include "guichet/scheduler.h"
-#include "guichet/strhash.h"
+#include "guichet/ussd_dialogue.h"
 
-#define DLG_BUCKETS 4096
 #define PURGE_PERIOD_MS (60 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
 
@@ -25,22 +24,6 @@ struct flowset_entry {
 	struct llist_head list;
 	struct flow_set *fs;
 	int64_t last_used;	/* unix seconds: retired once no session can still be on it */
-};
-
-/* A USSD dialogue lives in memory: the network forgets it within minutes anyway. */
-struct ussd_dialogue {
-	struct llist_head list;
-	struct llist_head bucket;	/* in r->dlg_buckets, by id */
-	struct router *r;
-	char *id;
-	char *via;
-	char *from;
-	struct session s;
-	ussd_reply_fn reply;	/* set while a screen is owed to the network */
-	void *reply_data;
-	struct osmo_timer_list answer_timer;
-	const char *wait_text;
-	bool followup_sms;	/* the screen was answered with the wait text: reply by SMS */
 };
 
 /* A call in flight, keyed back to its session. */
@@ -60,11 +43,7 @@ struct router {
 	struct call_port calls;
 	struct flow_set *flows;
 	struct llist_head flowsets;
-	struct llist_head dialogues;
-	/* Dialogues by id: two transports may hold 50,000 each (max_dialogues), and every
-	 * request looks its dialogue up. */
-	struct llist_head dlg_buckets[DLG_BUCKETS];
-	unsigned n_dialogues;
+	struct ussd_dialogues *dlg;	/* the USSD dialogues (ussd_dialogue.h) */
 	struct outbox *ob;	/* the SMS transports and the queue they take from */
 	/* The outbox's marks and SMS call outcomes are written together once per loop
 	 * iteration: one transaction, one fsync for all (flush_writes) */
@@ -162,7 +141,7 @@ const char *router_store_problem(const struct router *r)
 
 /* ---- flow sets ---- */
 
-static const struct flow_set *flows_for(struct router *r, const struct session *s)
+const struct flow_set *router_flows_for(struct router *r, const struct session *s)
 {
 	struct flowset_entry *e;
 
@@ -378,7 +357,7 @@ void router_set_scheduler(struct router *r, struct scheduler *s)
 
 static void call_done(void *data, bool ok, const struct vars *result, const char *error);
 
-static void start_call(struct router *r, enum channel ch, const char *key, const char *via,
+void router_start_call(struct router *r, enum channel ch, const char *key, const char *via,
 		       const struct engine_call *c, unsigned budget_ms)
 {
 	struct pending_call *p = talloc_zero(r, struct pending_call);
@@ -469,6 +448,74 @@ static int queue_out(struct router *r, const char *via, const char *to, const ch
 	return 0;
 }
 
+/* ---- for the router's other files (router_run.h) ---- */
+
+const struct router_config *router_config(const struct router *r)
+{
+	return &r->cfg;
+}
+
+int64_t router_now(const struct router *r)
+{
+	return now_s() + r->clock_shift_s;
+}
+
+struct guard *router_guard(const struct router *r)
+{
+	return r->guard;
+}
+
+bool router_store_lost(const struct router *r)
+{
+	return r->store_lost;
+}
+
+void router_count(struct router *r, enum router_ctr which)
+{
+	rate_ctr_inc2(r->ctrs, which);
+}
+
+void router_step(struct router *r, void *ctx, struct session *s, const struct engine_input *in,
+		 struct engine_out *out)
+{
+	struct step_before before;
+
+	before_keep(&before, s);
+	engine_step(ctx, router_flows_for(r, s), s, in, out);
+	log_input(s, in, out);
+	if (out->started)
+		s->flow_version = r->flows->version;
+	log_outcome(&before, s, out);
+}
+
+void router_sends_write(struct router *r, const struct session *s, const struct engine_out *out,
+			const char *to)
+{
+	if (!out->n_sends && !out->n_cancels && !out->n_skipped)
+		return;
+	if (r->st->ops->begin(r->st) == 0 && flow_sends(r, s, out, to, NULL) == 0 &&
+	    r->st->ops->commit(r->st) == 0) {
+		store_result(r, true, NULL);
+		sched_kick(r);
+	} else {
+		r->st->ops->rollback(r->st);
+		r->sched_dirty = false;
+		store_result(r, false, "scheduling a USSD dialogue's reminders");
+	}
+}
+
+void router_followup_write(struct router *r, const char *via, const char *to, const char *text)
+{
+	if (r->st->ops->begin(r->st) == 0 && queue_reply(r, via, to, text, true) == 0 &&
+	    r->st->ops->commit(r->st) == 0) {
+		store_result(r, true, NULL);
+		outbox_offer(r->ob);
+	} else {
+		r->st->ops->rollback(r->st);
+		store_result(r, false, "queueing a USSD follow-up by SMS");
+	}
+}
+
 /* ---- messages sent first (scheduler.h) ---- */
 
 const char *router_sms_via(const struct router *r, const char *want)
@@ -538,7 +585,7 @@ int router_open_flow(struct router *r, const char *via, const char *to, const ch
 		rc = r->st->ops->session_put(r->st, &s) < 0 ? -1 : 0;
 	/* Started now, answered later on the loop: by then the caller has committed. */
 	if (rc == 0 && out.has_call)
-		start_call(r, CHANNEL_SMS, key, via, &out.call, r->cfg.call_budget_ms);
+		router_start_call(r, CHANNEL_SMS, key, via, &out.call, r->cfg.call_budget_ms);
 out:
 	talloc_free(ctx);
 	return rc;
@@ -583,7 +630,7 @@ static int consent_word(struct router *r, const char *from, const char *text)
 }
 
 /* The common `limited` message for the channel, {{contact}} filled in. */
-static const char *limited_text(struct router *r, void *ctx, bool ussd)
+const char *router_limited_text(struct router *r, void *ctx, bool ussd)
 {
 	const char *t = engine_message(ctx, r->flows, &r->flows->msg.limited, "fr",
 				       ussd ? &r->cfg.ussd : &r->cfg.sms);
@@ -601,7 +648,7 @@ static bool at_secret_step(struct router *r, void *ctx, const char *from)
 	snprintf(key, sizeof(key), "sms:%s", from ? from : "");
 	if (r->st->ops->session_get(r->st, key, &s, ctx) != 0 || s.state != SESSION_ACTIVE)
 		return false;
-	const struct flow *f = flow_find(flows_for(r, &s), s.flow);
+	const struct flow *f = flow_find(router_flows_for(r, &s), s.flow);
 	int i = f ? flow_step_index(f, s.step) : -1;
 	if (i < 0)
 		return false;
@@ -640,7 +687,7 @@ static int sms_admit(struct router *r, void *ctx, int64_t in_id, const char *via
 	    at_secret_step(r, ctx, from) && r->st->ops->inbound_forget(r->st, in_id) < 0)
 		return -1;
 	if (d.verdict == GUARD_NOTICE && via && *via) {
-		const char *t = limited_text(r, ctx, false);
+		const char *t = router_limited_text(r, ctx, false);
 		if (t && queue_reply(r, via, from, t, false) < 0)
 			return -1;
 	}
@@ -691,7 +738,7 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 	if (in->kind == EV_TEXT && via && *via)
 		snprintf(s.via, sizeof(s.via), "%s", via);
 	before_keep(&before, &s);
-	const struct flow_set *fs = flows_for(r, &s);
+	const struct flow_set *fs = router_flows_for(r, &s);
 	struct engine_input ein = *in;
 	ein.channel = &r->cfg.sms;
 	engine_step(ctx, fs, &s, &ein, &out);
@@ -733,7 +780,7 @@ static int sms_event(struct router *r, void *ctx, const char *via, const char *f
 static void start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		start_call(r, ch, calls[i].key, calls[i].via, &calls[i].call, r->cfg.call_budget_ms);
+		router_start_call(r, ch, calls[i].key, calls[i].via, &calls[i].call, r->cfg.call_budget_ms);
 }
 
 /* Received messages through the engine, inside the caller's transaction. */
@@ -914,8 +961,6 @@ struct call_result {
 	char *error;
 };
 
-static void ussd_call_done(struct router *r, struct pending_call *p, bool ok,
-			   const struct vars *result, const char *error);
 
 /* One call outcome through the engine, inside the caller's transaction. */
 static int result_apply(struct router *r, void *ctx, struct call_result *cr,
@@ -962,7 +1007,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 	if (!ok)
 		rate_ctr_inc2(r->ctrs, ROUTER_CTR_CALL_ERRORS);
 	if (p->channel == CHANNEL_USSD) {
-		ussd_call_done(r, p, ok, result, error);
+		ussd_dialogue_call_done(r->dlg, p->key, p->call_id, ok, result, error);
 		talloc_free(p);
 		return;
 	}
@@ -1111,237 +1156,17 @@ void router_flush(struct router *r)
 	flush_writes(r);
 }
 
-/* ---- USSD ---- */
-
-static struct llist_head *dialogue_bucket(struct router *r, const char *id)
-{
-	return &r->dlg_buckets[strhash(id, 0) % DLG_BUCKETS];
-}
-
-static struct ussd_dialogue *dialogue_find(struct router *r, const char *id)
-{
-	struct ussd_dialogue *d;
-
-	llist_for_each_entry(d, dialogue_bucket(r, id), bucket)
-		if (strcmp(d->id, id) == 0)
-			return d;
-	return NULL;
-}
-
-static void dialogue_free(struct ussd_dialogue *d)
-{
-	osmo_timer_del(&d->answer_timer);
-	llist_del(&d->list);
-	llist_del(&d->bucket);
-	d->r->n_dialogues--;
-	talloc_free(d);
-}
-
-static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more)
-{
-	ussd_reply_fn reply = d->reply;
-	void *data = d->reply_data;
-
-	d->reply = NULL;
-	osmo_timer_del(&d->answer_timer);
-	if (reply)
-		reply(data, text ? text : "", more);
-}
-
-/* Where a USSD answer goes when it must come later by SMS: the configured transport, else
- * the first SMS transport there is. */
-static const char *followup_via(const struct router *r)
-{
-	return router_sms_via(r, NULL);
-}
-
-/* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
- * SMS if the flow says so, or end with the common error. */
-static void answer_timeout(void *data)
-{
-	struct ussd_dialogue *d = data;
-	struct router *r = d->r;
-	const struct flow_set *fs = flows_for(r, &d->s);
-
-	if (d->wait_text && followup_via(r)) {
-		d->followup_sms = true;
-		dialogue_answer(d, d->wait_text, false);
-		return;
-	}
-	void *ctx = talloc_new(r);
-	const char *t = engine_message(ctx, fs, &fs->msg.backend_error, d->s.lang, &r->cfg.ussd);
-	dialogue_answer(d, t, false);
-	talloc_free(ctx);
-	/* The person has gone: the late result will find no dialogue. */
-	session_reset(&d->s);
-	dialogue_free(d);
-}
-
-static void ussd_run(struct router *r, struct ussd_dialogue *d, const struct engine_input *in)
-{
-	struct step_before before;
-	struct engine_out out;
-	void *ctx = talloc_new(r);
-
-	before_keep(&before, &d->s);
-	const struct flow_set *fs = flows_for(r, &d->s);
-	engine_step(ctx, fs, &d->s, in, &out);
-	log_input(&d->s, in, &out);
-	if (out.started)
-		d->s.flow_version = r->flows->version;
-	log_outcome(&before, &d->s, &out);
-
-	/* Reminders and receipts go by SMS to the number behind the dialogue, as a follow-up
-	 * does. */
-	if (out.n_sends || out.n_cancels || out.n_skipped) {
-		if (r->st->ops->begin(r->st) == 0 &&
-		    flow_sends(r, &d->s, &out, d->from, NULL) == 0 &&
-		    r->st->ops->commit(r->st) == 0) {
-			store_result(r, true, NULL);
-			sched_kick(r);
-		} else {
-			r->st->ops->rollback(r->st);
-			r->sched_dirty = false;
-			store_result(r, false, "scheduling a USSD dialogue's reminders");
-		}
-	}
-
-	if (d->followup_sms) {
-		/* The USSD screen was closed with the wait text: the answer goes by SMS. */
-		if (out.reply && followup_via(r)) {
-			if (r->st->ops->begin(r->st) == 0 &&
-			    queue_reply(r, followup_via(r), d->from, out.reply, true) == 0 &&
-			    r->st->ops->commit(r->st) == 0) {
-				store_result(r, true, NULL);
-				outbox_offer(r->ob);
-			} else {
-				r->st->ops->rollback(r->st);
-				store_result(r, false, "queueing a USSD follow-up by SMS");
-			}
-		}
-		if (!out.has_call) {
-			dialogue_free(d);
-			talloc_free(ctx);
-			return;
-		}
-	} else if (out.has_call) {
-		d->wait_text = out.wait_text ? talloc_strdup(d, out.wait_text) : NULL;
-		osmo_timer_schedule(&d->answer_timer, r->cfg.ussd_answer_ms / 1000,
-				    (r->cfg.ussd_answer_ms % 1000) * 1000);
-	} else {
-		dialogue_answer(d, out.reply, out.expects_answer);
-		if (!out.expects_answer) {
-			dialogue_free(d);
-			talloc_free(ctx);
-			return;
-		}
-	}
-	if (out.has_call) {
-		/* A screen said before the call comes back with its outcome (engine's pending). */
-		unsigned budget = d->wait_text ? r->cfg.call_budget_ms : r->cfg.ussd_answer_ms;
-		start_call(r, CHANNEL_USSD, d->id, d->via, &out.call, budget);
-	}
-	talloc_free(ctx);
-}
+/* ---- USSD (ussd_dialogue.h) ---- */
 
 void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_reply_fn reply,
 			 void *data)
 {
-	struct ussd_dialogue *d = dialogue_find(r, req->dialogue);
-	struct engine_input in = { .kind = EV_TEXT, .text = req->text, .now = now_s() + r->clock_shift_s,
-				   .channel = &r->cfg.ussd };
-
-	if (req->begin && d) {
-		/* A reused dialogue id: the old dialogue is over. */
-		dialogue_answer(d, "", false);
-		dialogue_free(d);
-		d = NULL;
-	}
-	if (!d && r->store_lost) {
-		/* Not taking messages any more (store_check): say so and end. */
-		void *ctx = talloc_new(r);
-		const char *t = engine_message(ctx, r->flows, &r->flows->msg.backend_error, "fr",
-					       &r->cfg.ussd);
-		reply(data, t ? t : "", false);
-		talloc_free(ctx);
-		return;
-	}
-	if (!d && !req->begin) {
-		void *ctx = talloc_new(r);
-		const char *t = engine_message(ctx, r->flows, &r->flows->msg.expired, "fr",
-					       &r->cfg.ussd);
-		reply(data, t ? t : "", false);
-		talloc_free(ctx);
-		return;
-	}
-	if (!d && r->guard) {
-		struct guard_decision g = guard_ussd_begin(r->guard, req->from, now_s());
-		if (g.verdict != GUARD_PROCESS) {
-			void *tmp = talloc_new(r);
-			if (g.first) {
-				char masked[48];
-				struct log_fields f = { .guard = "limited", .channel = "ussd" };
-				glog(GLOG_USSD, LOGL_NOTICE, &f, "dialogue from %s ended at once: past "
-				     "the per-number USSD limits",
-				     log_mask(masked, sizeof(masked), req->from ? req->from : "?"));
-			}
-			rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
-			reply(data, limited_text(r, tmp, true), false);
-			talloc_free(tmp);
-			return;
-		}
-	}
-	if (!d) {
-		char key[SESSION_KEY_MAX];
-		d = talloc_zero(r, struct ussd_dialogue);
-		d->r = r;
-		d->id = talloc_strdup(d, req->dialogue);
-		d->via = talloc_strdup(d, req->via ? req->via : "ussd");
-		d->from = talloc_strdup(d, req->from ? req->from : "");
-		snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
-		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
-		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
-		llist_add_tail(&d->list, &r->dialogues);
-		llist_add(&d->bucket, dialogue_bucket(r, d->id));
-		r->n_dialogues++;
-		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
-	} else if (d->reply) {
-		/* The network asks again before we answered: the older screen is lost. */
-		dialogue_answer(d, "", false);
-	}
-	d->reply = reply;
-	d->reply_data = data;
-	ussd_run(r, d, &in);
-}
-
-static void ussd_call_done(struct router *r, struct pending_call *p, bool ok,
-			   const struct vars *result, const char *error)
-{
-	struct ussd_dialogue *d = dialogue_find(r, p->key);
-	struct engine_input in = {
-		.kind = ok ? EV_RESULT : EV_FAILURE, .result = result, .error = error,
-		.call_id = p->call_id, .now = now_s() + r->clock_shift_s, .channel = &r->cfg.ussd,
-	};
-
-	if (!d)
-		return;		/* the network side is gone */
-	ussd_run(r, d, &in);
+	ussd_dialogue_request(r->dlg, req, reply, data);
 }
 
 void router_ussd_abort(struct router *r, const char *dialogue)
 {
-	struct ussd_dialogue *d = dialogue_find(r, dialogue);
-
-	if (!d || d->followup_sms)
-		return;		/* a follow-up by SMS still owes the person an answer */
-	if (d->s.state != SESSION_IDLE && log_enabled(GLOG_SESSION, LOGL_INFO)) {
-		char pseudo[32];
-		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), d->s.key),
-					.flow = d->s.flow, .step = d->s.step, .channel = "ussd" };
-		glog(GLOG_SESSION, LOGL_INFO, &f, "session ended: aborted by the network");
-	}
-	dialogue_answer(d, "", false);
-	dialogue_free(d);
+	ussd_dialogue_abort(r->dlg, dialogue);
 }
 
 /* ---- sinks ---- */
@@ -1495,11 +1320,7 @@ static void store_woken(void *data)
 /* Freeing the router stops its timers: nothing may fire into freed memory. */
 static int router_destroy(struct router *r)
 {
-	struct ussd_dialogue *d;
-
 	osmo_timer_del(&r->flush_timer);
-	llist_for_each_entry(d, &r->dialogues, list)
-		osmo_timer_del(&d->answer_timer);
 	return 0;
 }
 
@@ -1519,9 +1340,6 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	r->st = st;
 	r->calls = calls;
 	INIT_LLIST_HEAD(&r->flowsets);
-	INIT_LLIST_HEAD(&r->dialogues);
-	for (unsigned i = 0; i < DLG_BUCKETS; i++)
-		INIT_LLIST_HEAD(&r->dlg_buckets[i]);
 	INIT_LLIST_HEAD(&r->results);
 	INIT_LLIST_HEAD(&r->intake);
 	INIT_LLIST_HEAD(&r->intake_told);
@@ -1532,7 +1350,8 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 					  .kick = flush_soon, .data = r };
 		r->ob = outbox_create(r, &env);
 	}
-	if (!r->ctrs || !r->ob) {
+	r->dlg = ussd_dialogues_create(r, r);
+	if (!r->ctrs || !r->ob || !r->dlg) {
 		talloc_free(r);
 		return NULL;
 	}
@@ -1656,7 +1475,7 @@ unsigned router_sessions_active(const struct router *r)
 	unsigned n = 0;
 	if (r->st->ops->counters(r->st, &c) == 0)
 		n = (unsigned)c.sessions;
-	return n + r->n_dialogues;
+	return n + ussd_dialogues_open(r->dlg);
 }
 
 uint64_t router_counter(const struct router *r, enum router_ctr which)

@@ -1,0 +1,281 @@
+/* The router's USSD dialogues (include/guichet/ussd_dialogue.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <osmocom/core/linuxlist.h>
+#include <osmocom/core/talloc.h>
+#include <osmocom/core/timer.h>
+
+#include "guichet/guard.h"
+#include "guichet/log.h"
+#include "guichet/router_run.h"
+#include "guichet/strhash.h"
+#include "guichet/ussd_dialogue.h"
+
+/* Dialogues by id: two transports may hold 50,000 each (max_dialogues), and every request
+ * looks its dialogue up. */
+#define DLG_BUCKETS 4096
+
+struct ussd_dialogue {
+	struct llist_head list;
+	struct llist_head bucket;	/* in t->buckets, by id */
+	struct ussd_dialogues *t;
+	char *id;
+	char *via;
+	char *from;
+	struct session s;
+	ussd_reply_fn reply;	/* set while a screen is owed to the network */
+	void *reply_data;
+	struct osmo_timer_list answer_timer;
+	const char *wait_text;
+	bool followup_sms;	/* the screen was answered with the wait text: reply by SMS */
+};
+
+struct ussd_dialogues {
+	struct router *r;
+	struct llist_head all;
+	struct llist_head buckets[DLG_BUCKETS];
+	unsigned open;
+};
+
+static struct llist_head *dialogue_bucket(struct ussd_dialogues *t, const char *id)
+{
+	return &t->buckets[strhash(id, 0) % DLG_BUCKETS];
+}
+
+static struct ussd_dialogue *dialogue_find(struct ussd_dialogues *t, const char *id)
+{
+	struct ussd_dialogue *d;
+
+	llist_for_each_entry(d, dialogue_bucket(t, id), bucket)
+		if (strcmp(d->id, id) == 0)
+			return d;
+	return NULL;
+}
+
+static void dialogue_free(struct ussd_dialogue *d)
+{
+	osmo_timer_del(&d->answer_timer);
+	llist_del(&d->list);
+	llist_del(&d->bucket);
+	d->t->open--;
+	talloc_free(d);
+}
+
+static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more)
+{
+	ussd_reply_fn reply = d->reply;
+	void *data = d->reply_data;
+
+	d->reply = NULL;
+	osmo_timer_del(&d->answer_timer);
+	if (reply)
+		reply(data, text ? text : "", more);
+}
+
+/* The common message msg of fs (fs->msg's expired, backend_error) for USSD, under ctx. */
+static const char *common_text(struct router *r, void *ctx, const struct flow_set *fs,
+			       const struct flow_text *msg, const char *lang)
+{
+	const char *t = engine_message(ctx, fs, msg, lang, &router_config(r)->ussd);
+
+	return t ? t : "";
+}
+
+/* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
+ * SMS if the flow says so, or end with the common error. */
+static void answer_timeout(void *data)
+{
+	struct ussd_dialogue *d = data;
+	struct router *r = d->t->r;
+	const struct flow_set *fs = router_flows_for(r, &d->s);
+
+	if (d->wait_text && router_sms_via(r, NULL)) {
+		d->followup_sms = true;
+		dialogue_answer(d, d->wait_text, false);
+		return;
+	}
+	void *ctx = talloc_new(d->t);
+	dialogue_answer(d, common_text(r, ctx, fs, &fs->msg.backend_error, d->s.lang), false);
+	talloc_free(ctx);
+	/* The person has gone: the late result will find no dialogue. */
+	session_reset(&d->s);
+	dialogue_free(d);
+}
+
+/* One engine step for d and what it says: a screen now, a call first (with the answer timer
+ * armed), or, once the screen was closed with the wait text, the answer by SMS. */
+static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
+{
+	struct router *r = d->t->r;
+	const struct router_config *cfg = router_config(r);
+	struct engine_out out;
+	void *ctx = talloc_new(d->t);
+
+	router_step(r, ctx, &d->s, in, &out);
+	/* Reminders and receipts go by SMS to the number behind the dialogue, as a follow-up
+	 * does. */
+	router_sends_write(r, &d->s, &out, d->from);
+
+	if (d->followup_sms) {
+		/* The USSD screen was closed with the wait text: the answer goes by SMS. */
+		const char *via = router_sms_via(r, NULL);
+		if (out.reply && via)
+			router_followup_write(r, via, d->from, out.reply);
+		if (!out.has_call) {
+			dialogue_free(d);
+			talloc_free(ctx);
+			return;
+		}
+	} else if (out.has_call) {
+		d->wait_text = out.wait_text ? talloc_strdup(d, out.wait_text) : NULL;
+		osmo_timer_schedule(&d->answer_timer, cfg->ussd_answer_ms / 1000,
+				    (cfg->ussd_answer_ms % 1000) * 1000);
+	} else {
+		dialogue_answer(d, out.reply, out.expects_answer);
+		if (!out.expects_answer) {
+			dialogue_free(d);
+			talloc_free(ctx);
+			return;
+		}
+	}
+	if (out.has_call) {
+		/* A screen said before the call comes back with its outcome (engine's pending). */
+		unsigned budget = d->wait_text ? cfg->call_budget_ms : cfg->ussd_answer_ms;
+		router_start_call(r, CHANNEL_USSD, d->id, d->via, &out.call, budget);
+	}
+	talloc_free(ctx);
+}
+
+/* A request that opens no dialogue: the store is lost, the dialogue is unknown, or the
+ * person is past the USSD limits. True when it was answered (and ended) here. */
+static bool ussd_refused(struct ussd_dialogues *t, const struct ussd_req *req,
+			 ussd_reply_fn reply, void *data)
+{
+	struct router *r = t->r;
+	const struct flow_set *fs = router_flows(r);
+	const char *text = NULL;
+	void *ctx = talloc_new(t);
+
+	if (router_store_lost(r)) {
+		/* Not taking messages any more (store_check): say so and end. */
+		text = common_text(r, ctx, fs, &fs->msg.backend_error, "fr");
+	} else if (!req->begin) {
+		text = common_text(r, ctx, fs, &fs->msg.expired, "fr");
+	} else if (router_guard(r)) {
+		struct guard_decision g = guard_ussd_begin(router_guard(r), req->from, (int64_t)time(NULL));
+		if (g.verdict != GUARD_PROCESS) {
+			if (g.first) {
+				char masked[48];
+				struct log_fields f = { .guard = "limited", .channel = "ussd" };
+				glog(GLOG_USSD, LOGL_NOTICE, &f, "dialogue from %s ended at once: past "
+				     "the per-number USSD limits",
+				     log_mask(masked, sizeof(masked), req->from ? req->from : "?"));
+			}
+			router_count(r, ROUTER_CTR_MESSAGES_IN);
+			text = router_limited_text(r, ctx, true);
+		}
+	}
+	if (text)
+		reply(data, text, false);
+	talloc_free(ctx);
+	return text != NULL;
+}
+
+void ussd_dialogue_request(struct ussd_dialogues *t, const struct ussd_req *req,
+			   ussd_reply_fn reply, void *data)
+{
+	struct router *r = t->r;
+	struct ussd_dialogue *d = dialogue_find(t, req->dialogue);
+	struct engine_input in = { .kind = EV_TEXT, .text = req->text, .now = router_now(r),
+				   .channel = &router_config(r)->ussd };
+
+	if (req->begin && d) {
+		/* A reused dialogue id: the old dialogue is over. */
+		dialogue_answer(d, "", false);
+		dialogue_free(d);
+		d = NULL;
+	}
+	if (!d && ussd_refused(t, req, reply, data))
+		return;
+	if (!d) {
+		char key[SESSION_KEY_MAX];
+		d = talloc_zero(t, struct ussd_dialogue);
+		d->t = t;
+		d->id = talloc_strdup(d, req->dialogue);
+		d->via = talloc_strdup(d, req->via ? req->via : "ussd");
+		d->from = talloc_strdup(d, req->from ? req->from : "");
+		snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
+		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
+		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
+		llist_add_tail(&d->list, &t->all);
+		llist_add(&d->bucket, dialogue_bucket(t, d->id));
+		t->open++;
+		router_count(r, ROUTER_CTR_MESSAGES_IN);
+	} else if (d->reply) {
+		/* The network asks again before we answered: the older screen is lost. */
+		dialogue_answer(d, "", false);
+	}
+	d->reply = reply;
+	d->reply_data = data;
+	ussd_run(d, &in);
+}
+
+void ussd_dialogue_call_done(struct ussd_dialogues *t, const char *id, uint32_t call_id,
+			     bool ok, const struct vars *result, const char *error)
+{
+	struct ussd_dialogue *d = dialogue_find(t, id);
+	struct engine_input in = {
+		.kind = ok ? EV_RESULT : EV_FAILURE, .result = result, .error = error,
+		.call_id = call_id, .now = router_now(t->r), .channel = &router_config(t->r)->ussd,
+	};
+
+	if (!d)
+		return;		/* the network side is gone */
+	ussd_run(d, &in);
+}
+
+void ussd_dialogue_abort(struct ussd_dialogues *t, const char *id)
+{
+	struct ussd_dialogue *d = dialogue_find(t, id);
+
+	if (!d || d->followup_sms)
+		return;		/* a follow-up by SMS still owes the person an answer */
+	if (d->s.state != SESSION_IDLE && log_enabled(GLOG_SESSION, LOGL_INFO)) {
+		char pseudo[32];
+		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), d->s.key),
+					.flow = d->s.flow, .step = d->s.step, .channel = "ussd" };
+		glog(GLOG_SESSION, LOGL_INFO, &f, "session ended: aborted by the network");
+	}
+	dialogue_answer(d, "", false);
+	dialogue_free(d);
+}
+
+unsigned ussd_dialogues_open(const struct ussd_dialogues *t)
+{
+	return t->open;
+}
+
+/* Freeing the table stops its timers: nothing may fire into freed memory. */
+static int dialogues_destroy(struct ussd_dialogues *t)
+{
+	struct ussd_dialogue *d;
+
+	llist_for_each_entry(d, &t->all, list)
+		osmo_timer_del(&d->answer_timer);
+	return 0;
+}
+
+struct ussd_dialogues *ussd_dialogues_create(void *ctx, struct router *r)
+{
+	struct ussd_dialogues *t = talloc_zero(ctx, struct ussd_dialogues);
+
+	if (!t)
+		return NULL;
+	t->r = r;
+	INIT_LLIST_HEAD(&t->all);
+	for (unsigned i = 0; i < DLG_BUCKETS; i++)
+		INIT_LLIST_HEAD(&t->buckets[i]);
+	talloc_set_destructor(t, dialogues_destroy);
+	return t;
+}
