@@ -51,7 +51,31 @@ ERRORS=0
 
 # ---------------- back-end: nginx, TLS, HTTP/2, keep-alive ----------------
 bash "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || { echo "certificates failed"; exit 1; }
-NG=$(free_port)
+NG=$(free_port) SLOW=$(free_port)
+# The slow upstream behind nginx's /slow (the cold row): answers each request after 1 s
+# (asyncio: 200 at once cost it nothing), with a listen backlog for 200 connections at once.
+cat > "$T/slow.py" <<'EOF'
+import asyncio, sys
+BODY = b'{"status":"open","label":"en cours"}'
+async def serve(r, w):
+    try:
+        head = await r.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HEAD"):
+            await asyncio.sleep(1)
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+        await w.drain()
+    except Exception:
+        pass
+    w.close()
+async def main():
+    srv = await asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    await srv.serve_forever()
+asyncio.run(main())
+EOF
+python3 "$T/slow.py" "$SLOW" 2>"$T/slow.err" &
+PIDS+=($!)
+for _ in $(seq 50); do curl -sfI "http://127.0.0.1:$SLOW/" >/dev/null 2>&1 && break; sleep 0.1; done
 mkdir -p "$T/nginx"
 cat > "$T/nginx/nginx.conf" <<EOF
 daemon off;
@@ -77,6 +101,9 @@ http {
     location = /dossiers/status {
       default_type application/json;
       return 200 '{"status":"open","label":"en cours d\'instruction"}';
+    }
+    location = /slow {
+      proxy_pass http://127.0.0.1:$SLOW;
     }
     location = /kannel {
       default_type text/plain;
@@ -328,6 +355,30 @@ if row relay && [ -x "$B/tools/backend_probe" ]; then
   RELAY_CPU=$(sed -n 's/^cpu: .*(\([0-9.]*\) us per call.*/\1/p' "$T/probe.out")
   echo "relay alone, 10 calls at a time x 300 rounds, warm connection: $(grep '^summary' "$T/probe.out")"
   echo "figure relay_cpu_us_per_call_warm: ${RELAY_CPU:-n/a}"
+fi
+# 200 calls at once from a cold relay (a new process: no connection, no TLS session) to the
+# HTTP/2 back-end, each answered after 1 s (nginx proxying /slow): wall time of the round.
+if row cold && [ -x "$B/tools/backend_probe" ]; then
+  printf '%s\n' "backends:" "  dossier:" "    url: https://127.0.0.1:$NG" "    ca: demo-ca.pem" \
+    "    auth: { bearer: agenda-token }" "    timeout_ms: 5000" "    operations:" \
+    "      slow: { path: /slow, require: [status, label] }" > "$T/certs/cold.yaml"
+  CW=() CF=0
+  for i in $(seq "$REPS"); do
+    PROBE_LOG_LEVEL=error "$B/tools/backend_probe" -c "$T/certs/cold.yaml" -q -t -n 200 -r 1 \
+      dossier.slow > "$T/cold-$i.out" 2>"$T/cold-$i.err"
+    grep -q '200 ok, 0 failed' "$T/cold-$i.out" || CF=$((CF + 1))
+    w=$(sed -n 's/.*wall \([0-9]*\) ms.*/\1/p' "$T/cold-$i.out")
+    [ -n "$w" ] && CW+=("$w")
+    echo "cold relay, 200 x 1 s calls at once over HTTP/2, run $i: $(grep '^summary' "$T/cold-$i.out")"
+  done
+  ERRORS=$((ERRORS + CF))
+  # The peer: the curl program, 200 transfers in parallel over HTTP/2, same back-end.
+  args=(); for _ in $(seq 200); do args+=(-o /dev/null "https://127.0.0.1:$NG/slow"); done
+  s0=$(date +%s%N)
+  curl -s -Z --parallel-max 200 --http2 --cacert "$T/certs/demo-ca.pem" "${args[@]}"
+  echo "peer: curl $(curl --version | sed -n '1s/curl \([^ ]*\).*/\1/p') -Z, 200 transfers at once, cold: $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+  CMED=$(median "${CW[@]}")
+  echo "figure relay_cold_200x1s_s: $([ -n "$CMED" ] && calc %.2f "$CMED / 1000.0" || echo n/a) (median of ${#CW[@]}, $CF runs with failures)"
 fi
 if row ucs2; then
   echo "== two-part UCS-2 MO -> one HTTPS call -> reply, window 10, $N messages"

@@ -53,6 +53,9 @@ struct rt_backend {
 	bool last_ok;			/* for STATUS=: the last call's outcome */
 	unsigned connecting;		/* calls in curl not yet past their connection */
 	struct llist_head waiting;	/* calls waiting for connecting < BACKEND_MAX_CONNECTING */
+	/* Its last request went over HTTP/2: new calls wait for the multiplexed connection
+	 * (PIPEWAIT) rather than open their own, so the handshake cap does not hold them. */
+	bool h2;
 	/* Easy handles of finished calls, their constant options set (easy_constant): a
 	 * call takes one instead of creating and configuring one (curl_easy_init allocates
 	 * its buffers, each option copies its string). */
@@ -268,7 +271,11 @@ static int prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primar
 	(void)local_ip;
 	(void)primary_port;
 	(void)local_port;
-	call_connected(clientp);
+	struct relay_call *c = clientp;
+	long v = 0;
+	curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &v);
+	c->b->h2 = v == CURL_HTTP_VERSION_2_0;
+	call_connected(c);
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -335,7 +342,7 @@ static void call_start_attempt(struct relay_call *c)
 	long connect = d->connect_timeout_ms;
 	CURLMcode mc;
 
-	if (c->b->connecting >= BACKEND_MAX_CONNECTING) {
+	if (!c->b->h2 && c->b->connecting >= BACKEND_MAX_CONNECTING) {
 		llist_add_tail(&c->wait_entry, &c->b->waiting);
 		c->waiting = true;
 		return;
@@ -376,7 +383,8 @@ static void admit_cb(void *data)
 	for (unsigned i = 0; i < r->n_bk; i++) {
 		struct rt_backend *b = &r->bk[i];
 
-		while (b->connecting < BACKEND_MAX_CONNECTING && !llist_empty(&b->waiting)) {
+		while ((b->h2 || b->connecting < BACKEND_MAX_CONNECTING) &&
+		       !llist_empty(&b->waiting)) {
 			struct relay_call *c = llist_first_entry(&b->waiting, struct relay_call,
 								 wait_entry);
 			llist_del(&c->wait_entry);
@@ -838,6 +846,9 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 	 * connection costs a few milliseconds of CPU at both ends. */
 	curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)BACKEND_MAX_IDLE_CONNECTIONS);
 	curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)BACKEND_MAX_HOST_CONNECTIONS);
+	/* As many streams on one HTTP/2 connection as the back-end allows (its SETTINGS; nginx:
+	 * 128), not curl's default 100: a burst beyond that waits for a second connection. */
+	curl_multi_setopt(r->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
 	curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return r;
 oom:
