@@ -237,7 +237,7 @@ void engine_run_from(struct run *r, int idx, const char *prev)
 		step_sends(r, st);
 		switch (st->kind) {
 		case STEP_SAY:
-			engine_append(r, engine_say_text(r, &st->text));
+			engine_say(r, &st->text);
 			if (st->end || st->next_idx < 0) {
 				engine_end_session(r, OUTCOME_COMPLETED);
 				return;
@@ -254,7 +254,7 @@ void engine_run_from(struct run *r, int idx, const char *prev)
 			engine_set_step(r, st);
 			r->s->state = SESSION_ACTIVE;
 			if (engine_menu_count(r, st) == 0 && st->from_list) {
-				engine_append(r, engine_say_text(r, &st->empty));
+				engine_say(r, &st->empty);
 				if (st->empty_idx >= 0) {
 					idx = st->empty_idx;
 					continue;
@@ -272,7 +272,7 @@ void engine_run_from(struct run *r, int idx, const char *prev)
 		}
 	}
 	/* A loop without a question: refuse to spin. */
-	engine_append(r, engine_say_text(r, &r->fs->msg.backend_error));
+	engine_say(r, &r->fs->msg.backend_error);
 	engine_end_session(r, OUTCOME_FAILED);
 }
 
@@ -343,7 +343,7 @@ static void on_call_outcome(struct run *r, bool ok)
 		engine_run_from(r, st->on_error_idx, NULL);
 		return;
 	}
-	engine_append(r, engine_say_text(r, &r->fs->msg.backend_error));
+	engine_say(r, &r->fs->msg.backend_error);
 	engine_end_session(r, OUTCOME_FAILED);
 }
 

@@ -43,7 +43,7 @@ static void wrong_answer(struct run *r, const struct flow_step *st)
 			engine_run_from(r, st->on_fail_idx, NULL);
 			return;
 		}
-		engine_append(r, engine_say_text(r, &r->fs->msg.too_many_tries));
+		engine_say(r, &r->fs->msg.too_many_tries);
 		engine_end_session(r, OUTCOME_FAILED);
 		return;
 	}
@@ -57,7 +57,7 @@ static void wrong_answer(struct run *r, const struct flow_step *st)
 						  NULL);
 		retry = &r->fs->msg.pick;
 	}
-	engine_append(r, engine_say_text(r, retry));
+	engine_say(r, retry);
 	engine_render_prompt_after(r, st, PREFIX_RETRY);
 }
 
@@ -300,14 +300,14 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *t
 		folded = flow_fold_word(r->ctx, text);
 
 	if (word_in(folded, w->stop, w->n_stop)) {
-		engine_append(r, engine_say_text(r, &r->fs->msg.stopped));
+		engine_say(r, &r->fs->msg.stopped);
 		engine_end_session(r, OUTCOME_STOPPED);
 		return true;
 	}
 	if (word_in(folded, w->help, w->n_help)) {
 		const struct flow_text *h = st->help.n ? &st->help
 					    : r->flow->help.n ? &r->flow->help : &r->fs->msg.help;
-		engine_append(r, engine_say_text(r, h));
+		engine_say(r, h);
 		engine_render_prompt_after(r, st, PREFIX_HELP);
 		return true;
 	}
@@ -370,7 +370,7 @@ static void idle_sms(struct run *r, const char *text)
 	}
 	if ((f = flow_keyword_near(r->fs, text, &kw))) {
 		r->keyword = kw;
-		engine_append(r, engine_say_text(r, &r->fs->msg.suggest));
+		engine_say(r, &r->fs->msg.suggest);
 		vars_set(&s->vars, VAR_SUGGEST, f->name, false);
 		s->deadline = r->in->now + SUGGEST_S;
 		return;
@@ -407,7 +407,7 @@ static void idle_text(struct run *r, const char *text)
 			menu = r->reply;
 			r->reply = NULL;
 			r->choices = engine_root_choices(r, code);
-			engine_append(r, engine_say_text(r, &r->fs->msg.pick));
+			engine_say(r, &r->fs->msg.pick);
 			engine_append(r, menu);
 			r->out->expects_answer = true;
 			return;
@@ -439,7 +439,7 @@ void engine_on_text(struct run *r)
 		const struct flow_text *t = old && old->on_timeout.n ? &old->on_timeout
 								   : &r->fs->msg.expired;
 		r->flow = old;
-		engine_append(r, engine_say_text(r, t));
+		engine_say(r, t);
 		r->flow = NULL;
 		return;
 	}
@@ -462,10 +462,10 @@ void engine_on_text(struct run *r)
 		char *folded = flow_fold_word(r->ctx, text);
 		if (word_in(folded, r->fs->words.stop, r->fs->words.n_stop) ||
 		    word_in(event_answer(r), r->fs->words.stop, r->fs->words.n_stop)) {
-			engine_append(r, engine_say_text(r, &r->fs->msg.stopped));
+			engine_say(r, &r->fs->msg.stopped);
 			engine_end_session(r, OUTCOME_STOPPED);
 		} else {
-			engine_append(r, engine_say_text(r, &r->fs->msg.busy));
+			engine_say(r, &r->fs->msg.busy);
 		}
 		return;
 	}

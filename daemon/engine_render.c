@@ -90,11 +90,38 @@ const char *engine_expand(struct run *r, const char *tmpl)
 	return t ? t : talloc_strdup(r->ctx, "");
 }
 
+const char *engine_expand_view(struct run *r, const char *tmpl)
+{
+	char name[2 * SESSION_NAME_MAX + 32];
+
+	if (!tmpl)
+		return NULL;
+	if (template_single_var(tmpl, name, sizeof(name))) {
+		const char *v = engine_lookup(r, name);
+		if (!v)
+			return "";
+		if (strlen(v) <= TEMPLATE_EXPAND_MAX)
+			return v;
+	}
+	return engine_expand(r, tmpl);
+}
+
 /* The administrator's text for this person's language and channel, expanded. */
 const char *engine_say_text(struct run *r, const struct flow_text *t)
 {
 	const char *tmpl = flow_text_pick(t, r->s->lang, engine_is_ussd(r));
 	return tmpl ? engine_expand(r, tmpl) : NULL;
+}
+
+const char *engine_say_view(struct run *r, const struct flow_text *t)
+{
+	const char *tmpl = flow_text_pick(t, r->s->lang, engine_is_ussd(r));
+	return tmpl ? engine_expand_view(r, tmpl) : NULL;
+}
+
+void engine_say(struct run *r, const struct flow_text *t)
+{
+	engine_append(r, engine_say_view(r, t));
 }
 
 /* Appends "\n" (unless buf is empty) then "<num> <label>" to a talloc'd string: menus are
@@ -157,10 +184,11 @@ static char *menu_lines(void *ctx, const char *title, const char *const *labels,
 void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		const char *v = engine_expand(r, set[i].value);
-		vars_set(&r->s->vars, set[i].var, v, false);
+		/* v may be another variable's value: read before anything is set. */
+		const char *v = engine_expand_view(r, set[i].value);
 		if (strcmp(set[i].var, "lang") == 0 && strlen(v) < sizeof(r->s->lang))
 			strcpy(r->s->lang, v);
+		vars_set(&r->s->vars, set[i].var, v, false);
 	}
 }
 
@@ -180,10 +208,10 @@ unsigned engine_menu_count(struct run *r, const struct flow_step *st)
 static const char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
 {
 	if (!st->from_list)
-		return engine_say_text(r, &st->options[i].label);
+		return engine_say_view(r, &st->options[i].label);
 	char prefix[SESSION_NAME_MAX + 16], num[12];
 	r->item_prefix = join3(prefix, sizeof(prefix), st->from_list, '.', utoa(num, i));
-	const char *label = engine_say_text(r, &st->from_label);
+	const char *label = engine_say_view(r, &st->from_label);
 	r->item_prefix = NULL;
 	return label;
 }
@@ -215,7 +243,7 @@ char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
 		       unsigned *first_out, unsigned *n_on_page)
 {
 	unsigned n = engine_menu_count(r, st);
-	const char *title = engine_say_text(r, &st->text);
+	const char *title = engine_say_view(r, &st->text);
 	const char *few[PAGE_MAX_OPTIONS];
 	const char **labels = n <= PAGE_MAX_OPTIONS ? few : talloc_array(r->ctx, const char *, n);
 
@@ -279,7 +307,7 @@ void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum 
 	if (st->kind == STEP_MENU) {
 		unsigned first, k;
 		if (engine_menu_count(r, st) == 0) {
-			engine_append(r, engine_say_text(r, &st->text));
+			engine_say(r, &st->text);
 			return;
 		}
 		char *page = engine_menu_page(r, st, r->s->page, &first, &k);
@@ -291,7 +319,7 @@ void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum 
 		}
 		engine_append(r, page);
 	} else {
-		engine_append(r, engine_say_text(r, &st->text));
+		engine_say(r, &st->text);
 	}
 }
 
@@ -447,7 +475,7 @@ const char *engine_choices_text(struct run *r, unsigned n, const char *more_key)
 /* The list of services, for a text that starts nothing. */
 void engine_welcome(struct run *r)
 {
-	engine_append(r, engine_say_text(r, &r->fs->msg.welcome));
+	engine_say(r, &r->fs->msg.welcome);
 	for (unsigned i = 0; i < r->fs->n_flows; i++) {
 		const struct flow *f = &r->fs->flows[i];
 		const char *title = flow_text_pick(&f->title, r->s->lang, engine_is_ussd(r));
@@ -500,7 +528,7 @@ bool engine_ussd_root_menu(struct run *r, const char *code)
 	if (!n)
 		return false;
 	qsort(e, n, sizeof(*e), root_entry_cmp);
-	engine_append(r, engine_say_text(r, &r->fs->msg.welcome));
+	engine_say(r, &r->fs->msg.welcome);
 	for (unsigned i = 0; i < n; i++)
 		engine_append(r, talloc_asprintf(r->ctx, "%.*s %s", e[i].sub_len, e[i].sub, e[i].title));
 	vars_set(&r->s->vars, VAR_ROOT, prefix, false);

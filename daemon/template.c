@@ -162,6 +162,25 @@ static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_err
 	return 0;
 }
 
+bool template_single_var(const char *tmpl, char *name, size_t size)
+{
+	size_t i, start;
+
+	if (tmpl[0] != '{' || tmpl[1] != '{')
+		return false;
+	i = start = skip_space(tmpl, 2);
+	while (is_name_char(tmpl[i]))
+		i++;
+	if (i == start || i - start >= size)
+		return false;
+	size_t end = skip_space(tmpl, i);
+	if (tmpl[end] != '}' || tmpl[end + 1] != '}' || tmpl[end + 2])
+		return false;
+	memcpy(name, tmpl + start, i - start);
+	name[i - start] = '\0';
+	return true;
+}
+
 bool template_is_literal(const char *tmpl)
 {
 	return strstr(tmpl, "{{") == NULL;

@@ -74,8 +74,15 @@ enum prefix { PREFIX_NONE, PREFIX_RETRY, PREFIX_HELP };
 const char *engine_lookup(void *data, const char *name);
 /* The expanded text, read-only: a text without {{ }} is the flow's own string. */
 const char *engine_expand(struct run *r, const char *tmpl);
+/* As engine_expand, but a template that is one {{ variable }} gives the value itself, not a
+ * copy: read it before any variable changes. */
+const char *engine_expand_view(struct run *r, const char *tmpl);
 /* The administrator's text for this person's language and channel, expanded. */
 const char *engine_say_text(struct run *r, const struct flow_text *t);
+/* The same as a view (engine_expand_view). */
+const char *engine_say_view(struct run *r, const struct flow_text *t);
+/* Adds the text to the reply (engine_say_view, then engine_append). */
+void engine_say(struct run *r, const struct flow_text *t);
 /* Adds text as a line of the reply. */
 void engine_append(struct run *r, const char *text);
 void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n);

@@ -39,6 +39,10 @@ typedef void (*template_var_fn)(void *data, const char *name, size_t name_len);
 int template_check(const char *tmpl, template_var_fn each_var, void *data,
 		   char *err, size_t err_len, size_t *err_off);
 
+/* True when tmpl is one {{ name }} and nothing else, no filter: its expansion is the value
+ * itself (or "" when unset), which a caller may then use without a copy. name (size bytes)
+ * gets the name; false too when it does not fit. */
+bool template_single_var(const char *tmpl, char *name, size_t size);
 /* True when tmpl contains no {{ }} at all. */
 bool template_is_literal(const char *tmpl);
 

@@ -275,6 +275,27 @@ static void test_expand_limit(void)
 	talloc_free(big);
 }
 
+/* A template that is one variable and nothing else is recognised (the engine then uses the
+ * value without a copy); anything more is not: text around, a filter, a second tag, a name
+ * that does not fit. */
+static void test_single_var(void)
+{
+	char name[16];
+
+	CU_ASSERT_TRUE(template_single_var("{{item.label}}", name, sizeof(name)));
+	CU_ASSERT_STRING_EQUAL(name, "item.label");
+	CU_ASSERT_TRUE(template_single_var("{{ slot_label }}", name, sizeof(name)));
+	CU_ASSERT_STRING_EQUAL(name, "slot_label");
+	CU_ASSERT_FALSE(template_single_var("{{a}} ", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var(" {{a}}", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("{{a | upper}}", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("{{a}}{{b}}", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("{{a}", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("{{}}", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("plain", name, sizeof(name)));
+	CU_ASSERT_FALSE(template_single_var("{{a_name_of_sixteen}}", name, sizeof(name)));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -298,7 +319,8 @@ int main(void)
 	    !CU_add_test(s, "check reports variables", test_check_vars) ||
 	    !CU_add_test(s, "check errors and offsets", test_check_errors) ||
 	    !CU_add_test(s, "check truncates its message", test_check_truncated_err) ||
-	    !CU_add_test(s, "expansion limit", test_expand_limit))
+	    !CU_add_test(s, "expansion limit", test_expand_limit) ||
+	    !CU_add_test(s, "one variable alone", test_single_var))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
