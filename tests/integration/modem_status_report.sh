@@ -7,7 +7,8 @@
 #    delivered, and the report is deleted from the SIM;
 #  - a second notification, guichetd restarted (kill -9) before its report arrives: the
 #    report still finds it (the store's remote ids), TP-ST 0x41 -> failed, with the reason;
-#  - a pending report (TP-ST 0x20) changes nothing; a report for an unknown reference neither.
+#  - a pending report (TP-ST 0x20) changes nothing; a report for an unknown reference neither;
+#  - a message of several parts: each part's reference is kept, the last one's report finds it.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,6 +51,7 @@ cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
 store: $T/guichet.db
 credentials: $T/cred
+sms: { max_parts: 3 }
 modems:
   - name: m1
     device: $T/tty
@@ -76,13 +78,12 @@ U=https://127.0.0.1:$PORT
 api() { curl -sS --cacert "$T/certs/demo-ca.pem" -o "$T/body" -w '%{http_code}' \
   -H "Authorization: Bearer test-token-0123456789abcdef" -H 'Content-Type: application/json' "$@"; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$T/body" "$1"; }
-# sent TO KEY: KEY of the part the fake modem received for TO (empty while none)
+# sent TO KEY [N]: KEY of the Nth part (default 1, -1 the last) the fake modem received for TO
 sent() { python3 -c '
 import json, sys
-for l in open(sys.argv[1]):
-    e = json.loads(l)
-    if e["to"] == sys.argv[2]:
-        print(e[sys.argv[3]]); break' "$T/sent.jsonl" "$1" "$2" 2>/dev/null; }
+p = [e for e in map(json.loads, open(sys.argv[1])) if e["to"] == sys.argv[2]]
+n = int(sys.argv[4])
+print(p[n - 1 if n > 0 else n][sys.argv[3]] if len(p) >= abs(n) else "")' "$T/sent.jsonl" "$1" "$2" "${3:-1}" 2>/dev/null; }
 # report MR ST: an SMS-STATUS-REPORT on the SIM (SMSC prefix 00, TP-MTI 2, MR, RA, SCTS, DT, ST)
 n=0
 report() {
@@ -125,6 +126,14 @@ status_of "$id2" failed || fail "status report 0x41 after a restart: $(cat "$T/b
 field reason | grep -q "UNDELIV 0x41" || fail "reason: $(cat "$T/body")"
 api "$U/v1/messages/$id1" >/dev/null; [ "$(field status)" = delivered ] || fail "message 1 changed: $(cat "$T/body")"
 echo "ok - after kill -9, a report (TP-ST 0x41) still finds its message: failed, UNDELIV 0x41; pending and unknown ones change nothing"
+
+LONG=$(printf 'Rappel %s. ' $(seq 1 30))
+id3=$(notify +33612345673 "$LONG")
+status_of "$id3" sent || fail "notification 3 not sent"
+[ "$(sent +33612345673 mr 2)" != "" ] || fail "notification 3 is not in parts"
+report "$(sent +33612345673 mr -1)" 0
+status_of "$id3" delivered || fail "the report of a message's last part: $(cat "$T/body")"
+echo "ok - a message of several parts: the report of any part (here the last) finds it"
 
 grep -q "+33612345" "$T/guichetd.log" && fail "a phone number appears unmasked in the log"
 kill "$GD"; wait "$GD"; rc=$?; GD=
