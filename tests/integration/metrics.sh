@@ -88,6 +88,15 @@ ok "the back-end's series (calls, latency buckets) are on /metrics, named after 
 echo "$m" | grep -q '^guichet_smpp_binds_total{name="opx"} 0$' || fail "no SMSC opx binds series"
 echo "$m" | grep -q '^guichet_smpp_enquire_link_timeouts_total{name="opx"} 0$' || fail "no SMSC opx enquire_link series"
 ok "the SMSC's series (binds, enquire_link timeouts) are on /metrics, named after it"
+# Every series guichetd(8) documents is served (USSD ones need a USSD transport: not here).
+missing=
+for n in $(sed -n '/^\.Sh METRICS/,/^\.Sh NOTIFICATIONS/p' "$ROOT/man/guichetd.8" |
+           grep -o 'guichet_[a-z0-9_]*[a-z0-9]' | sort -u); do
+  case $n in guichet_ussd_*|guichet_backend_latency_le) continue ;; esac
+  echo "$m" | grep -q "^# TYPE $n " || missing="$missing $n"
+done
+[ -z "$missing" ] || fail "documented in guichetd(8), not on /metrics:$missing"
+ok "every series guichetd(8) documents is on /metrics"
 get | grep -q '+3361\|33611000001' && fail "a number in /metrics"
 ok "no number in /metrics"
 
