@@ -3,7 +3,12 @@
  * An interface with two implementations: SQLite (store_sqlite.c, production: WAL,
  * synchronous=FULL, file created 0600) and memory (store_mem.c, unit tests). Writes made
  * between store_begin() and store_commit() become durable together at the commit, which is
- * how the router batches many messages into one fsync. */
+ * how the router batches many messages into one fsync.
+ *
+ * PostgreSQL (store_pg.c) pipelines the writes whose outcome nobody waits for inside a
+ * transaction: inbound_done, outbound_taken, outbound_sent, outbound_remote, session_put,
+ * session_del and spend_add return 0 there without waiting, and one that fails makes the
+ * next operation or the commit fail (outside a transaction they answer as described). */
 #ifndef GUICHET_STORE_H
 #define GUICHET_STORE_H
 
