@@ -25,63 +25,11 @@
 
 #include "guichet/store_pg.h"
 
-bool pg_sqlstate_conflict(const char *sqlstate)
-{
-	return sqlstate && (!strcmp(sqlstate, "40P01") || !strcmp(sqlstate, "40001"));
-}
-
-int pg_fail(struct pg *q, const char *what, const PGresult *r)
-{
-	const char *m = r ? PQresultErrorMessage(r) : NULL;
-	char *nl;
-
-	if (r && pg_sqlstate_conflict(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
-		q->conflict = true;
-	if (!m || !*m)
-		m = PQerrorMessage(q->db);
-	snprintf(q->err, sizeof(q->err), "%s: %s", what, m && *m ? m : "no database");
-	if ((nl = strchr(q->err, '\n')))
-		*nl = '\0';
-	return -1;
-}
-
-PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct params *p,
-			int binary)
-{
-	PGresult *r = PQexecParams(q->db, sql, p ? p->n : 0, NULL, p ? p->v : NULL,
-				   p ? p->len : NULL, p ? p->fmt : NULL, binary);
-	ExecStatusType s = PQresultStatus(r);
-
-	if (q->wake)
-		pg_notes_drain(q);
-
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		pg_fail(q, what, r);
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-int pg_change(struct pg *q, const char *what, const char *sql, const struct params *p)
-{
-	PGresult *r = pg_run(q, what, sql, p, 0);
-	int n;
-
-	if (!r)
-		return -1;
-	n = atoi(PQcmdTuples(r));
-	PQclear(r);
-	return n;
-}
-
-/* --- transactions --- */
-
 bool pg_in_tx(struct pg *q)
 {
 	PGTransactionStatusType t = PQtransactionStatus(q->db);
 
-	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+	return q->piped || t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
 /* A connection lost (PostgreSQL restarted, network) is reopened at the next begin; nothing
@@ -89,13 +37,13 @@ bool pg_in_tx(struct pg *q)
 static int pg_begin(struct store *st)
 {
 	struct pg *q = pg_of(st);
-	PGresult *r;
 
 	if (PQstatus(q->db) != CONNECTION_OK) {
 		PQreset(q->db);
 		if (PQstatus(q->db) != CONNECTION_OK)
 			return pg_fail(q, "begin: reconnect", NULL);
 		q->renewed = 0;		/* a new server process: say so at once */
+		pg_exec_reset(q);
 		if (pg_watch_reconnected(q) < 0)
 			return -1;
 	}
@@ -105,13 +53,15 @@ static int pg_begin(struct store *st)
 	}
 	q->conflict = false;
 	pg_note_reset(q);
-	r = pg_run(q, "begin", "BEGIN", NULL, 0);
-	if (!r)
+	if (pg_pipe_begin(q) < 0) {
+		pg_pipe_abort(q);
 		return -1;
-	PQclear(r);
+	}
 	/* A host that only receives renews its lease too. */
 	if (pg_lease(q, false) < 0) {
-		PQclear(PQexec(q->db, "ROLLBACK"));
+		pg_pipe_abort(q);
+		if (pg_in_tx(q))
+			PQclear(PQexec(q->db, "ROLLBACK"));
 		return -1;
 	}
 	return 0;
@@ -120,36 +70,13 @@ static int pg_begin(struct store *st)
 static int pg_commit(struct store *st)
 {
 	struct pg *q = pg_of(st);
-	PGresult *r;
 
-	if (!pg_in_tx(q)) {
+	if (!q->piped) {
 		snprintf(q->err, sizeof(q->err), "commit: no transaction open");
 		return -1;
 	}
-	if (PQtransactionStatus(q->db) == PQTRANS_INERROR) {
-		r = PQexec(q->db, "ROLLBACK");
-		PQclear(r);
-		snprintf(q->err, sizeof(q->err), "commit: the transaction failed and was rolled back");
-		return -1;
-	}
-	if (!pg_note_due(q)) {
-		r = pg_run(q, "commit", "COMMIT", NULL, 0);
-		if (!r)
-			return -1;
-		PQclear(r);
-		return 0;
-	}
-	/* Work left for other hosts: NOTIFY with the COMMIT, one round trip (PQexec: two
-	 * statements). A failed NOTIFY skips the COMMIT: the caller rolls back. */
-	r = PQexec(q->db, "NOTIFY guichet; COMMIT");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_fail(q, "commit", r);
-		PQclear(r);
-		return -1;
-	}
-	PQclear(r);
-	pg_notes_drain(q);
-	return 0;
+	/* Work left for other hosts: NOTIFY, in the same round trip as the COMMIT. */
+	return pg_pipe_commit(q, pg_note_due(q));
 }
 
 static int pg_rollback(struct store *st)
@@ -157,6 +84,8 @@ static int pg_rollback(struct store *st)
 	struct pg *q = pg_of(st);
 	PGresult *r;
 
+	if (q->piped)
+		pg_pipe_abort(q);
 	if (!pg_in_tx(q))
 		return 0;
 	r = pg_run(q, "rollback", "ROLLBACK", NULL, 0);
@@ -295,6 +224,8 @@ static int pg_destructor(struct pg *q)
 		/* A clean close ends this host's lease now: what it had taken and not sent
 		 * returns to the queue at the next open or lease check, like after a crash. */
 		pg_watch_stop(q);
+		if (q->piped)
+			pg_pipe_abort(q);
 		if (pg_in_tx(q))
 			PQclear(PQexec(q->db, "ROLLBACK"));
 		p_int(&p, q->host);

@@ -45,9 +45,20 @@ int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql)
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
+/* pg_by_id for a write nobody waits for inside a transaction (pg_defer: 0 then). */
+static int defer_by_id(struct store *st, int64_t id, const char *what, const char *sql)
+{
+	struct params p = { .n = 0 };
+	int n;
+
+	p_int(&p, id);
+	n = pg_defer(pg_of(st), what, sql, &p);
+	return n < 0 ? -1 : n == 0 ? 1 : 0;
+}
+
 int pg_inbound_done(struct store *st, int64_t id)
 {
-	return pg_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
+	return defer_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
 }
 
 int pg_inbound_forget(struct store *st, int64_t id)
@@ -167,14 +178,14 @@ int pg_outbound_taken(struct store *st, int64_t id)
 	p_int(&p, id);
 	p_int(&p, q->host);
 	pg_note_taken(q, id);
-	n = pg_change(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
+	n = pg_defer(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
 		      " attempts = attempts + 1, taken_by = $2 WHERE id = $1 AND state = 'queued'", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
 int pg_outbound_sent(struct store *st, int64_t id)
 {
-	return pg_by_id(st, id, "outbound_sent", "UPDATE outbound SET state = 'sent', body = NULL,"
+	return defer_by_id(st, id, "outbound_sent", "UPDATE outbound SET state = 'sent', body = NULL,"
 			" recipient = NULL, taken_by = NULL WHERE id = $1 AND state IN ('queued', 'taken')");
 }
 
@@ -222,7 +233,7 @@ int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char
 	p_text(&p, remote);
 	p_int(&p, id);
 	p_int(&p, (int64_t)time(NULL));
-	return pg_change(pg_of(st), "outbound_remote", "INSERT INTO remote_ids(via, remote,"
+	return pg_defer(pg_of(st), "outbound_remote", "INSERT INTO remote_ids(via, remote,"
 			 " outbound_id, created) VALUES ($1, $2, $3, $4) ON CONFLICT (via, remote)"
 			 " DO UPDATE SET outbound_id = excluded.outbound_id, created = excluded.created",
 			 &p) < 0 ? -1 : 0;

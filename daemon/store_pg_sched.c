@@ -247,7 +247,7 @@ int pg_spend_add(struct store *st, int64_t day, const char *via, unsigned parts)
 	p_int(&p, day);
 	p_text(&p, via ? via : "");
 	p_int(&p, parts);
-	return pg_change(pg_of(st), "spend_add", "INSERT INTO spend(day, via, parts)"
+	return pg_defer(pg_of(st), "spend_add", "INSERT INTO spend(day, via, parts)"
 			 " VALUES ($1, $2, $3) ON CONFLICT (day, via) DO UPDATE SET"
 			 " parts = spend.parts + excluded.parts", &p) < 0 ? -1 : 0;
 }

@@ -58,7 +58,8 @@ int pg_session_put(struct store *st, const struct session *sess)
 	/* The owner of a wait is the host that started the call: a host that stores the
 	 * session again for the same call (it answered a text with "please wait") leaves the
 	 * owner as it was. */
-	n = pg_change(q, "session_put", "INSERT INTO sessions(key, data, deadline, waiting_call,"
+	/* Deferred: libpq has copied data into its buffer when pg_defer returns. */
+	n = pg_defer(q, "session_put", "INSERT INTO sessions(key, data, deadline, waiting_call,"
 		      " owner) VALUES ($1, $2, $3, $4::bigint,"
 		      " CASE WHEN $4::bigint IS NULL THEN NULL ELSE $5::bigint END)"
 		      " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
@@ -77,7 +78,7 @@ int pg_session_del(struct store *st, const char *key)
 	int n;
 
 	p_text(&p, key);
-	n = pg_change(pg_of(st), "session_del", "DELETE FROM sessions WHERE key = $1", &p);
+	n = pg_defer(pg_of(st), "session_del", "DELETE FROM sessions WHERE key = $1", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 

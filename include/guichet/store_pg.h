@@ -23,6 +23,8 @@
 #define LEASE_S 60		/* a host silent that long is dead: its taken rows return */
 #define RENEW_S 10		/* how often a host renews its lease (at most) */
 #define PG_NOTE_MAX 64		/* outbox rows a transaction tracks for NOTIFY, one by one */
+#define PG_PENDING_MAX 256	/* deferred statements sent before their results are read */
+#define PG_PREPARED_MAX 96	/* prepared statements per connection */
 
 struct pg {
 	PGconn *db;
@@ -39,6 +41,13 @@ struct pg {
 	void *wake_data;
 	struct osmo_fd ofd;
 	struct osmo_timer_list wake_timer;
+	/* Statements (store_pg_exec.c): the pipeline of a transaction, and what is prepared. */
+	bool piped;			/* in pipeline mode: a transaction is open */
+	bool pipe_failed;		/* a statement in it failed: the transaction is lost */
+	unsigned n_pending;		/* deferred statements whose results are not read yet */
+	const char *pending_what[PG_PENDING_MAX];
+	unsigned n_prepared;
+	const char *prepared[PG_PREPARED_MAX];	/* "s<i>" prepares prepared[i] */
 };
 
 /* Parameters as text, built on the stack. */
@@ -111,6 +120,17 @@ PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct p
 		 int binary);
 /* Runs a change: the number of rows changed, or -1. */
 int pg_change(struct pg *q, const char *what, const char *sql, const struct params *p);
+/* A change whose outcome is not needed now: inside a transaction it is sent without
+ * waiting (1 returned, as if one row changed; a failure fails the next statement or the
+ * commit), outside one it runs as pg_change. -1 when the transaction is lost already. */
+int pg_defer(struct pg *q, const char *what, const char *sql, const struct params *p);
+/* The transaction's pipeline (store_pg_exec.c): BEGIN sent; COMMIT (after NOTIFY when
+ * notify) with every result read, 0 or -1; abandoned (the caller then rolls back). */
+int pg_pipe_begin(struct pg *q);
+int pg_pipe_commit(struct pg *q, bool notify);
+void pg_pipe_abort(struct pg *q);
+/* A new connection: nothing prepared, no pipeline. */
+void pg_exec_reset(struct pg *q);
 /* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
 int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);
 bool pg_in_tx(struct pg *q);
