@@ -102,6 +102,8 @@ int flow_graph_write_dot(const struct flow_graph *g, FILE *out);
 
 /* A branch condition in words ("ressources < 650 et situation = chomage"), under ctx,
  * bounded by FLOW_GRAPH_LABEL_MAX. */
+/* s cut to at most max bytes on a character boundary, with "…" when cut; talloc'd. */
+char *flow_graph_clip(void *ctx, const char *s, size_t max);
 char *flow_graph_condition(void *ctx, const struct flow_when *w);
 
 /* What an ask expects, in words ("7 à 13 chiffres", "oui ou non", "une date"). */
