@@ -375,7 +375,7 @@ if row cold && [ -x "$B/tools/backend_probe" ]; then
   # The peer: the curl program, 200 transfers in parallel over HTTP/2, same back-end.
   args=(); for _ in $(seq 200); do args+=(-o /dev/null "https://127.0.0.1:$NG/slow"); done
   s0=$(date +%s%N)
-  curl -s -Z --parallel-max 200 --http2 --cacert "$T/certs/demo-ca.pem" "${args[@]}"
+  curl -s --no-progress-meter -Z --parallel-max 200 --http2 --cacert "$T/certs/demo-ca.pem" "${args[@]}" 2>/dev/null
   echo "peer: curl $(curl --version | sed -n '1s/curl \([^ ]*\).*/\1/p') -Z, 200 transfers at once, cold: $(( ($(date +%s%N) - s0) / 1000000 )) ms"
   CMED=$(median "${CW[@]}")
   echo "figure relay_cold_200x1s_s: $([ -n "$CMED" ] && calc %.2f "$CMED / 1000.0" || echo n/a) (median of ${#CW[@]}, $CF runs with failures)"
