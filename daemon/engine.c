@@ -126,6 +126,57 @@ static const char *sms_text(struct run *r, const struct flow_text *t)
 	return text;
 }
 
+/* i in decimal, in buf (12 bytes). */
+static const char *utoa(char *buf, unsigned i)
+{
+	char rev[10];
+	int k = 0, n = 0;
+
+	do
+		rev[k++] = (char)('0' + i % 10);
+	while ((i /= 10) && k < (int)sizeof(rev));
+	while (k)
+		buf[n++] = rev[--k];
+	buf[n] = '\0';
+	return buf;
+}
+
+/* v in decimal, in buf (24 bytes). */
+static const char *i64toa(char *buf, int64_t v)
+{
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char rev[20];
+	int k = 0, n = 0;
+
+	do
+		rev[k++] = (char)('0' + u % 10);
+	while ((u /= 10) && k < (int)sizeof(rev));
+	if (v < 0)
+		buf[n++] = '-';
+	while (k)
+		buf[n++] = rev[--k];
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The n strings joined, talloc'd under ctx. */
+static char *join_all(void *ctx, const char *const *parts, unsigned n)
+{
+	size_t len[16], size = 1;
+
+	for (unsigned k = 0; k < n; k++)
+		size += len[k] = strlen(parts[k]);
+	char *s = talloc_size(ctx, size), *p = s;
+	if (!s)
+		return NULL;
+	for (unsigned k = 0; k < n; k++) {
+		memcpy(p, parts[k], len[k]);
+		p += len[k];
+	}
+	*p = '\0';
+	return s;
+}
+
 static void add_send(struct run *r, const struct flow_step *st, bool receipt, unsigned i,
 		     int64_t at, const char *text, const char *ref)
 {
@@ -141,10 +192,13 @@ static void add_send(struct run *r, const struct flow_step *st, bool receipt, un
 	n->at = at;
 	n->text = text;
 	n->reference = ref;
-	/* The same person, step, message and time (and reference) is the same message. */
-	n->key = talloc_asprintf(r->ctx, "flow:%s:%s:%s:%s%u:%lld:%s", r->s->address,
-				 r->flow->name, st->name, receipt ? "r" : "m", i, (long long)at,
-				 ref ? ref : "");
+	/* The same person, step, message and time (and reference) is the same message:
+	 * "flow:<address>:<flow>:<step>:<r|m><i>:<at>:<reference>", joined without printf. */
+	char num[12], when[24];
+	const char *parts[] = { "flow:", r->s->address, ":", r->flow->name, ":", st->name,
+				receipt ? ":r" : ":m", utoa(num, i), ":", i64toa(when, at), ":",
+				ref ? ref : "" };
+	n->key = join_all(r->ctx, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
 static void step_sends(struct run *r, const struct flow_step *st)

@@ -264,13 +264,11 @@ static size_t noise_len(const char *s)
 }
 
 /* Keycap emoji (1️⃣ = "1" U+FE0F U+20E3) and full-width digits are digits typed on a
- * phone; they become ASCII digits. Returns a talloc'd copy. */
-static char *plain_digits(void *ctx, const char *in)
+ * phone; they become ASCII digits, written to out (room for strlen(in) + 1). */
+static void plain_digits(char *out, const char *in)
 {
-	char *out = talloc_size(ctx, strlen(in) + 1), *o = out;
+	char *o = out;
 
-	if (!out)
-		return NULL;
 	while (*in) {
 		const unsigned char *u = (const unsigned char *)in;
 
@@ -284,24 +282,27 @@ static char *plain_digits(void *ctx, const char *in)
 		}
 	}
 	*o = '\0';
-	return out;
 }
 
 char *flow_fold_answer(void *ctx, const char *utf8)
 {
-	char *digits, *out;
+	char stack[256], *digits, *out;
 	size_t len, start = 0, n;
 
 	if (!utf8)
 		return NULL;
-	digits = plain_digits(ctx, utf8);
+	/* Answers are short: the digits step on the stack, one allocation for the result. */
+	len = strlen(utf8);
+	digits = len < sizeof(stack) ? stack : talloc_size(ctx, len + 1);
 	if (!digits)
 		return NULL;
+	plain_digits(digits, utf8);
 	len = strlen(digits);
 	out = talloc_size(ctx, len + 1);
 	if (out)
 		fold_into(digits, len, out);
-	talloc_free(digits);
+	if (digits != stack)
+		talloc_free(digits);
 	if (!out)
 		return NULL;
 	while (out[start] && (n = noise_len(out + start)))

@@ -178,13 +178,17 @@ static bool keep_outside_tree(const struct var *v, const void *arg)
 
 void vars_unset_tree(struct vars *vs, const char *name)
 {
-	/* name may be one of the names about to be freed. */
-	char *copy = talloc_strdup(NULL, name);
+	/* name may be one of the names about to be freed: copied first (on the stack when
+	 * short, as names are). */
+	char stack[128];
+	size_t len = strlen(name);
+	char *copy = len < sizeof(stack) ? memcpy(stack, name, len + 1) : talloc_strdup(NULL, name);
 
 	if (!copy)
 		return;
 	vars_filter(vs, keep_outside_tree, copy);
-	talloc_free(copy);
+	if (copy != stack)
+		talloc_free(copy);
 }
 
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)

@@ -92,6 +92,8 @@ static void test_transcript_without_secret(void)
 	CU_ASSERT_EQUAL_FATAL(out.n_sends, 1);
 	CU_ASSERT_STRING_EQUAL(out.sends[0].text, "Demande 12345678 code .");
 	CU_ASSERT_STRING_EQUAL(out.sends[0].reference, "12345678-");
+	/* Its idempotency key: person, flow, step, kind and number, time, reference. */
+	CU_ASSERT_STRING_EQUAL(out.sends[0].key, "flow:+33612345678:dossier:encore:r0:1000:12345678-");
 	send_text("Je ne comprends pas le courrier");
 	CU_ASSERT_TRUE_FATAL(out.has_call);
 	CU_ASSERT_STRING_EQUAL(out.call.op, "conseil.rappel");
