@@ -1,5 +1,9 @@
 /* The router: event -> session -> engine -> actions. The only module that holds the store,
- * the engine and the back-end port together (see include/guichet/router.h). */
+ * the engine and the back-end port together (see include/guichet/router.h). This file: its
+ * life cycle, store health, flow sets, calls, and the iteration's group write (received
+ * messages, call outcomes and the outbox's marks in one transaction). A person's session is
+ * router_session.c, what goes out router_send.c, the sinks router_sink.c, USSD dialogues
+ * ussd_dialogue.c, the outbox outbox.c; router_run.h is what they share. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,7 +12,6 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
-#include "guichet/clock.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -36,38 +39,6 @@ struct pending_call {
 	char *op;
 };
 
-struct router {
-	void *ctx;
-	struct router_config cfg;
-	struct store *st;
-	struct call_port calls;
-	struct flow_set *flows;
-	struct llist_head flowsets;
-	struct ussd_dialogues *dlg;	/* the USSD dialogues (ussd_dialogue.h) */
-	struct outbox *ob;	/* the SMS transports and the queue they take from */
-	/* The outbox's marks and SMS call outcomes are written together once per loop
-	 * iteration: one transaction, one fsync for all (flush_writes) */
-	struct osmo_timer_list flush_timer;
-	bool flush_now;		/* flush_timer is due after this iteration, not MARKS_WAIT_MS */
-	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
-	struct llist_head intake;	/* struct intake_batch, received, not yet written */
-	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
-	int64_t last_purge_ms;
-	int64_t last_offer_ms;		/* router_tick's last unprompted outbox offer */
-	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
-	struct rate_ctr_group *ctrs;
-	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
-	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
-	const struct notify_config *notify;	/* STOP/START words; NULL: none */
-	struct scheduler *sched;	/* told when a flow scheduled something; NULL: none */
-	bool sched_dirty;		/* a flow scheduled or cancelled in this transaction */
-	/* Store health, for one journal line per change and STATUS= (store_result). */
-	bool store_failing;	/* the last write failed */
-	bool store_lost;	/* its file was removed or replaced: nothing is taken any more */
-	unsigned long store_failures;	/* failed writes since the last success */
-	char store_error[200];
-};
-
 static const struct rate_ctr_desc router_ctr_desc[] = {
 	[ROUTER_CTR_MESSAGES_IN] = { "messages_in", "Messages received (SMS and USSD requests), duplicates excluded" },
 	[ROUTER_CTR_DUPLICATES_IN] = { "duplicates_in", "Messages received again and recognised as already stored" },
@@ -87,18 +58,13 @@ static const struct rate_ctr_group_desc router_ctrg_desc = {
 	.ctr_desc = router_ctr_desc,
 };
 
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
 /* ---- store health ---- */
 
 /* Every write transaction's outcome comes here (what: the write, for the journal). A failed
  * commit is logged once when writes start failing, with its reason, and once when they work
  * again, never once per attempt (a modem retries at each poll, the outbox at each tick);
  * meanwhile router_store_problem() gives the reason for STATUS=. */
-static void store_result(struct router *r, bool ok, const char *what)
+void router_store_result(struct router *r, bool ok, const char *what)
 {
 	rate_ctr_inc2(r->ctrs, ok ? ROUTER_CTR_STORE_COMMITS : ROUTER_CTR_STORE_FAILURES);
 	if (ok) {
@@ -230,128 +196,7 @@ const struct flow_set *router_flows(const struct router *r)
 
 /* ---- logging ---- */
 
-/* Where a session was before a step, for log_outcome: only the names (a whole session_copy
- * per step, variables and all, was a good part of a USSD screen's CPU). */
-struct step_before {
-	char flow[SESSION_NAME_MAX];
-	char step[SESSION_NAME_MAX];
-};
-
-static void before_keep(struct step_before *b, const struct session *s)
-{
-	memcpy(b->flow, s->flow, sizeof(b->flow));
-	memcpy(b->step, s->step, sizeof(b->step));
-}
-
-static void log_outcome(const struct step_before *before, const struct session *after,
-			const struct engine_out *out)
-{
-	char pseudo[32];
-	int level = out->outcome == OUTCOME_FAILED ? LOGL_NOTICE : LOGL_INFO;
-
-	/* Most steps neither start nor end a session, and INFO is often off: the pseudonym
-	 * (an HMAC-SHA-256) only when a line is written. */
-	if ((!out->started && out->outcome == OUTCOME_NONE) ||
-	    !log_enabled(GLOG_SESSION, out->started ? LOGL_INFO : level))
-		return;
-	struct log_fields f = {
-		.session = log_pseudonym(pseudo, sizeof(pseudo), after->key),
-		.flow = out->flow ? out->flow : before->flow[0] ? before->flow : NULL,
-		.step = out->step,
-		.channel = channel_name(after->channel),
-	};
-
-	if (out->started)
-		glog(GLOG_SESSION, LOGL_INFO, &f, "session started");
-	if (out->outcome != OUTCOME_NONE) {
-		f.flow = before->flow[0] ? before->flow : f.flow;
-		f.step = before->step[0] ? before->step : NULL;
-		glog(GLOG_SESSION, level, &f, "session ended: %s",
-		     engine_outcome_name(out->outcome));
-	}
-}
-
-/* What the person typed, at debug only, and never the answer to a secret question. */
-static void log_input(const struct session *s, const struct engine_input *in,
-		      const struct engine_out *out)
-{
-	char pseudo[32];
-	struct log_fields f = { .channel = channel_name(s->channel) };
-
-	if (in->kind != EV_TEXT || !log_enabled(GLOG_SESSION, LOGL_DEBUG))
-		return;
-	f.session = log_pseudonym(pseudo, sizeof(pseudo), s->key);
-	f.flow = out->flow;
-	f.step = out->step;
-	if (out->input_secret)
-		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: (answer to a secret question, not logged)");
-	else
-		glog(GLOG_SESSION, LOGL_DEBUG, &f, "text: %s", in->text ? in->text : "");
-}
-
 /* ---- messages a flow sends first (remind:, receipt:, cancel_reminders:) ---- */
-
-/* Inside the caller's transaction, with the step that decided them: a crash either keeps
- * both or neither, and the idempotency keys make a replay schedule nothing twice. to: the
- * person's number; via: the transport they wrote to (NULL: the default). */
-static int flow_sends(struct router *r, const struct session *s, const struct engine_out *out,
-		      const char *to, const char *via)
-{
-	struct store *st = r->st;
-	struct log_fields f = { .flow = out->flow, .step = out->step,
-				.channel = channel_name(s->channel) };
-	char pseudo[32];
-
-	if (!out->n_sends && !out->n_cancels && !out->n_skipped)
-		return 0;
-	f.session = log_pseudonym(pseudo, sizeof(pseudo), s->key);
-	if (!to || !*to || !st->ops->schedule_add) {
-		glog(GLOG_SESSION, LOGL_NOTICE, &f, "%u reminder(s)/receipt(s) not scheduled: no "
-		     "number to send them to", out->n_sends);
-		return 0;
-	}
-	for (unsigned i = 0; i < out->n_cancels; i++) {
-		int n = st->ops->schedule_cancel_ref(st, out->cancels[i], to);
-		if (n < 0)
-			return -1;
-		glog(GLOG_SESSION, LOGL_INFO, &f, "%d scheduled message(s) cancelled", n);
-		r->sched_dirty = true;
-	}
-	for (unsigned i = 0; i < out->n_sends; i++) {
-		const struct engine_send *e = &out->sends[i];
-		struct store_scheduled m = {
-			.to = to, .text = e->text, .via = via && *via ? via : NULL,
-			.send_at = e->at * 1000, .reference = e->reference,
-			.idempotency_key = e->key,
-			.origin = e->receipt ? SCHED_RECEIPT : SCHED_REMIND,
-			.status = SCHED_QUEUED,
-		};
-		int rc = st->ops->schedule_add(st, &m);
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			glog(GLOG_SESSION, LOGL_INFO, &f, "%s %lld scheduled", e->receipt ?
-			     "receipt" : "reminder", (long long)m.id);
-		r->sched_dirty = true;
-	}
-	if (out->n_skipped)
-		glog(GLOG_SESSION, LOGL_NOTICE, &f, "%u reminder(s) not scheduled: their time is "
-		     "past or not a time", out->n_skipped);
-	return 0;
-}
-
-/* After a commit: the scheduler looks again (a receipt is due now). */
-static void sched_kick(struct router *r)
-{
-	if (r->sched_dirty && r->sched)
-		scheduler_kick(r->sched);
-	r->sched_dirty = false;
-}
-
-void router_set_scheduler(struct router *r, struct scheduler *s)
-{
-	r->sched = s;
-}
 
 /* ---- SMS ---- */
 
@@ -374,78 +219,6 @@ void router_start_call(struct router *r, enum channel ch, const char *key, const
 		glog(GLOG_BACKEND, LOGL_ERROR, NULL, "operation %s is not declared", c->op);
 		call_done(p, false, NULL, "undeclared operation");
 	}
-}
-
-/* One journal line for something the cost guard decided; the number masked. */
-static void guard_log(int level, const char *number, enum guard_reason why, const char *fmt,
-		      const char *detail)
-{
-	char masked[48];
-	struct log_fields f = { .guard = guard_reason_name(why), .channel = "sms" };
-
-	glog(GLOG_MAIN, level, &f, fmt, log_mask(masked, sizeof(masked), number ? number : "?"),
-	     detail);
-}
-
-static void guard_note_log(const struct guard_note *n)
-{
-	struct log_fields f = { .guard = "capped" };
-
-	if (n->kind == GUARD_NOTE_WARN)
-		glog(GLOG_MAIN, LOGL_NOTICE, &f, "spend at 80%% of the daily cap%s%s: %llu/%llu parts",
-		     n->scope ? " of " : "", n->scope ? n->scope : "", (unsigned long long)n->spent,
-		     (unsigned long long)n->cap);
-	else if (n->kind == GUARD_NOTE_HIT)
-		glog(GLOG_MAIN, LOGL_ERROR, &f, "daily spend cap%s%s reached: %llu/%llu parts; "
-		     "new procedures get no reply until midnight UTC", n->scope ? " of " : "",
-		     n->scope ? n->scope : "", (unsigned long long)n->spent,
-		     (unsigned long long)n->cap);
-}
-
-/* Stores the reply for an SMS session and counts it. With a guard: 1 when the guard
- * refuses it (destination, spend cap), nothing stored; the parts it allows are added to the
- * day's spend in the same transaction. */
-static int queue_out(struct router *r, const char *via, const char *to, const char *text,
-		     bool in_procedure, int64_t *id, enum guard_reason *refused);
-
-static int queue_reply(struct router *r, const char *via, const char *to, const char *text,
-		       bool in_procedure)
-{
-	return queue_out(r, via, to, text, in_procedure, NULL, NULL);
-}
-
-static int queue_out(struct router *r, const char *via, const char *to, const char *text,
-		     bool in_procedure, int64_t *id, enum guard_reason *refused)
-{
-	struct text_measure m;
-	struct store_outbound out = { .via = via, .to = to, .text = text };
-
-	text_measure(text, &m);
-	out.coding = m.coding;
-	out.parts = m.parts;
-	if (r->guard) {
-		struct guard_note note;
-		int64_t now = now_s();
-		enum guard_reason why = guard_reply(r->guard, via, to, m.parts, in_procedure, now,
-						    &note);
-		guard_note_log(&note);
-		if (why != GUARD_OK) {
-			if (refused)
-				*refused = why;
-			return 1;
-		}
-		/* A rollback after this leaves the guard counting parts never queued: it errs on
-		 * the side of spending less. */
-		if (r->st->ops->spend_add(r->st, guard_day(now), via, m.parts) < 0)
-			return -1;
-	}
-	if (r->st->ops->outbound_add(r->st, &out) < 0)
-		return -1;
-	if (id)
-		*id = out.id;
-	else
-		rate_ctr_inc2(r->ctrs, ROUTER_CTR_REPLIES);
-	return 0;
 }
 
 /* ---- for the router's other files (router_run.h) ---- */
@@ -475,313 +248,7 @@ void router_count(struct router *r, enum router_ctr which)
 	rate_ctr_inc2(r->ctrs, which);
 }
 
-void router_step(struct router *r, void *ctx, struct session *s, const struct engine_input *in,
-		 struct engine_out *out)
-{
-	struct step_before before;
-
-	before_keep(&before, s);
-	engine_step(ctx, router_flows_for(r, s), s, in, out);
-	log_input(s, in, out);
-	if (out->started)
-		s->flow_version = r->flows->version;
-	log_outcome(&before, s, out);
-}
-
-void router_sends_write(struct router *r, const struct session *s, const struct engine_out *out,
-			const char *to)
-{
-	if (!out->n_sends && !out->n_cancels && !out->n_skipped)
-		return;
-	if (r->st->ops->begin(r->st) == 0 && flow_sends(r, s, out, to, NULL) == 0 &&
-	    r->st->ops->commit(r->st) == 0) {
-		store_result(r, true, NULL);
-		sched_kick(r);
-	} else {
-		r->st->ops->rollback(r->st);
-		r->sched_dirty = false;
-		store_result(r, false, "scheduling a USSD dialogue's reminders");
-	}
-}
-
-void router_followup_write(struct router *r, const char *via, const char *to, const char *text)
-{
-	if (r->st->ops->begin(r->st) == 0 && queue_reply(r, via, to, text, true) == 0 &&
-	    r->st->ops->commit(r->st) == 0) {
-		store_result(r, true, NULL);
-		outbox_offer(r->ob);
-	} else {
-		r->st->ops->rollback(r->st);
-		store_result(r, false, "queueing a USSD follow-up by SMS");
-	}
-}
-
 /* ---- messages sent first (scheduler.h) ---- */
-
-const char *router_sms_via(const struct router *r, const char *want)
-{
-	if (want && *want)
-		return outbox_via(r->ob, want);
-	if (r->cfg.sms_followup_via)
-		return r->cfg.sms_followup_via;
-	return outbox_first(r->ob) ? outbox_first(r->ob)->name : NULL;
-}
-
-int router_notify_queue(struct router *r, const char *via, const char *to, const char *text,
-			int64_t *id, const char **why)
-{
-	enum guard_reason g = GUARD_OK;
-	int rc = queue_out(r, via, to, text, false, id, &g);
-
-	if (rc == 1 && why)
-		*why = g == GUARD_REFUSED ? "destination" : g == GUARD_CAPPED ? "spend cap" :
-		       guard_reason_name(g);
-	return rc;
-}
-
-int router_open_flow(struct router *r, const char *via, const char *to, const char *flow,
-		     const char *step, const struct vars *vars, int64_t *id, const char **why)
-{
-	void *ctx = talloc_new(r);
-	char key[SESSION_KEY_MAX];
-	struct session s;
-	struct step_before before;
-	struct engine_out out;
-	const struct flow *f = r->flows ? flow_find(r->flows, flow) : NULL;
-	int rc;
-
-	*id = 0;
-	if (!f || flow_step_index(f, step) < 0) {
-		rc = 3;
-		goto out;
-	}
-	snprintf(key, sizeof(key), "sms:%s", to);
-	rc = r->st->ops->session_get(r->st, key, &s, ctx);
-	if (rc < 0)
-		goto out;
-	if (rc == 0 && s.state != SESSION_IDLE) {
-		rc = 2;		/* in a procedure now: not interrupted */
-		goto out;
-	}
-	session_init(&s, ctx, key, CHANNEL_SMS, to);
-	snprintf(s.via, sizeof(s.via), "%s", via);
-	if (vars && vars_merge(&s.vars, vars, "") < 0) {
-		rc = -1;
-		goto out;
-	}
-	before_keep(&before, &s);
-	struct engine_input ein = { .kind = EV_OPEN, .flow = flow, .text = step,
-				    .now = now_s() + r->clock_shift_s, .channel = &r->cfg.sms };
-	engine_step(ctx, r->flows, &s, &ein, &out);
-	log_outcome(&before, &s, &out);
-	if (out.reply) {
-		rc = router_notify_queue(r, via, to, out.reply, id, why);
-		if (rc != 0)
-			goto out;
-	}
-	if (s.state == SESSION_IDLE && !s.vars.n)
-		rc = r->st->ops->session_del(r->st, key) < 0 ? -1 : 0;
-	else
-		rc = r->st->ops->session_put(r->st, &s) < 0 ? -1 : 0;
-	/* Started now, answered later on the loop: by then the caller has committed. */
-	if (rc == 0 && out.has_call)
-		router_start_call(r, CHANNEL_SMS, key, via, &out.call, r->cfg.call_budget_ms);
-out:
-	talloc_free(ctx);
-	return rc;
-}
-
-static void ignore_done(void *data, bool ok, const struct vars *result, const char *error)
-{
-	(void)data; (void)ok; (void)result; (void)error;
-}
-
-int router_call(struct router *r, const char *op, const struct vars *args, unsigned budget_ms,
-		call_done_fn done, void *data)
-{
-	if (!r->calls.call)
-		return -1;
-	return r->calls.call(r->calls.impl, op, args, budget_ms, done ? done : ignore_done, data);
-}
-
-bool router_destination_allowed(const struct router *r, const char *to)
-{
-	return !r->guard || guard_destination_allowed(r->guard, to);
-}
-
-void router_set_notify(struct router *r, const struct notify_config *c)
-{
-	r->notify = c;
-}
-
-/* STOP / START from a person, in the transaction that stores the message: remembered for
- * messages sent first; the message itself is served like any other (they asked). */
-static int consent_word(struct router *r, const char *from, const char *text)
-{
-	int k = r->notify ? notify_keyword(r->notify, text) : 0;
-	char masked[48];
-
-	if (!k || !from)
-		return 0;
-	glog(GLOG_MAIN, LOGL_INFO, NULL, "%s opts %s notifications", log_mask(masked,
-	     sizeof(masked), from), k > 0 ? "out of" : "back in to");
-	return k > 0 ? r->st->ops->optout_set(r->st, from, now_s())
-		     : r->st->ops->optout_clear(r->st, from);
-}
-
-/* The common `limited` message for the channel, {{contact}} filled in. */
-const char *router_limited_text(struct router *r, void *ctx, bool ussd)
-{
-	const char *t = engine_message(ctx, r->flows, &r->flows->msg.limited, "fr",
-				       ussd ? &r->cfg.ussd : &r->cfg.sms);
-
-	return t ? t : ussd ? "" : NULL;
-}
-
-/* True when the person's session waits for the answer to a secret question, as the engine
- * would tell (engine_out.input_secret) if it ran. */
-static bool at_secret_step(struct router *r, void *ctx, const char *from)
-{
-	char key[SESSION_KEY_MAX];
-	struct session s;
-
-	snprintf(key, sizeof(key), "sms:%s", from ? from : "");
-	if (r->st->ops->session_get(r->st, key, &s, ctx) != 0 || s.state != SESSION_ACTIVE)
-		return false;
-	const struct flow *f = flow_find(router_flows_for(r, &s), s.flow);
-	int i = f ? flow_step_index(f, s.step) : -1;
-	if (i < 0)
-		return false;
-	const struct flow_step *st = &f->steps[i];
-	return st->kind == STEP_ASK && (st->secret || st->expect == EXPECT_SECRET);
-}
-
-/* The guard's say on inbound in_id, inside the caller's transaction: 1 when the engine may
- * run. Otherwise (0) the message stays stored (and done), its text forgotten if it may be
- * the answer to a secret question, and, once per block, the number gets the `limited` text.
- * -1 on a store error. */
-static int sms_admit(struct router *r, void *ctx, int64_t in_id, const char *via,
-		     const char *from, const char *text)
-{
-	if (!r->guard)
-		return 1;
-	struct guard_decision d = guard_sms_in(r->guard, from, text, now_s());
-	if (d.verdict == GUARD_PROCESS)
-		return 1;
-	if (d.first) {
-		static const char *const what[] = {
-			[GUARD_LIMITED] = "message from %s%s: past the per-number limits; not "
-					  "processed for a while",
-			[GUARD_MUTED] = "message from %s%s: answers each reply at once with the same "
-					"text (another robot?); muted for a while",
-			[GUARD_IGNORED] = "message from %s%s stored, not answered: the sender matches "
-					  "`limits: ignore`",
-			[GUARD_REFUSED] = "message from %s%s stored, not answered: not an allowed "
-					  "destination (`limits: destinations`)",
-		};
-		if (d.reason < sizeof(what) / sizeof(what[0]) && what[d.reason])
-			guard_log(d.reason == GUARD_IGNORED ? LOGL_INFO : LOGL_NOTICE, from, d.reason,
-				  what[d.reason], "");
-	}
-	if (d.reason != GUARD_IGNORED && d.reason != GUARD_REFUSED &&
-	    at_secret_step(r, ctx, from) && r->st->ops->inbound_forget(r->st, in_id) < 0)
-		return -1;
-	if (d.verdict == GUARD_NOTICE && via && *via) {
-		const char *t = router_limited_text(r, ctx, false);
-		if (t && queue_reply(r, via, from, t, false) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* One SMS event for a person's session, inside the caller's transaction. Calls to start
- * after the commit are added to *calls. *secret (when secret is not NULL) tells whether the
- * text answered a secret question: the caller then has the store forget it. */
-struct call_req {
-	char *key, *via;
-	struct engine_call call;
-};
-
-static int sms_event(struct router *r, void *ctx, const char *via, const char *from,
-		     const struct engine_input *in, const char *key_in, struct call_req **calls,
-		     unsigned *n_calls, bool *secret)
-{
-	struct session s;
-	struct step_before before;
-	struct engine_out out;
-	char key[SESSION_KEY_MAX];
-	int rc;
-
-	if (key_in)
-		snprintf(key, sizeof(key), "%s", key_in);
-	else
-		snprintf(key, sizeof(key), "sms:%s", from);
-	rc = r->st->ops->session_get(r->st, key, &s, ctx);
-	if (rc < 0)
-		return -1;
-	if (rc == 1) {
-		if (in->kind != EV_TEXT)
-			return 0;	/* a late result for a session already gone */
-		session_init(&s, ctx, key, CHANNEL_SMS, from);
-	}
-	if (!from)
-		from = s.address;
-	bool in_procedure = in->kind != EV_TEXT || s.state != SESSION_IDLE;
-	if (r->guard && in->kind == EV_TEXT &&
-	    guard_capped(r->guard, via && *via ? via : NULL, in_procedure, now_s())) {
-		/* Nothing would be answered: the procedure does not start (or go on). */
-		guard_count_capped(r->guard);
-		return 0;
-	}
-	/* The transport the person wrote to is kept: after a restart the answer still goes out
-	 * from the number they wrote to (a short number, not another modem's long one). */
-	if (in->kind == EV_TEXT && via && *via)
-		snprintf(s.via, sizeof(s.via), "%s", via);
-	before_keep(&before, &s);
-	const struct flow_set *fs = router_flows_for(r, &s);
-	struct engine_input ein = *in;
-	ein.channel = &r->cfg.sms;
-	engine_step(ctx, fs, &s, &ein, &out);
-	log_input(&s, in, &out);
-	if (secret)
-		*secret = in->kind == EV_TEXT && out.input_secret;
-	if (s.state != SESSION_IDLE && out.started)
-		s.flow_version = fs == r->flows ? r->flows->version : s.flow_version;
-	log_outcome(&before, &s, &out);
-
-	const char *reply_via = via && *via ? via : NULL;
-	if (out.reply && reply_via) {
-		int q = queue_reply(r, reply_via, from, out.reply, in_procedure);
-		if (q < 0)
-			return -1;
-		/* Refused (a reply longer than what is left of the cap): a text changes nothing
-		 * the person was not told about. */
-		if (q == 1 && in->kind == EV_TEXT)
-			return 0;
-	}
-	if (flow_sends(r, &s, &out, from, s.via[0] ? s.via : via) < 0)
-		return -1;
-	if (s.state == SESSION_IDLE && !s.vars.n)
-		rc = r->st->ops->session_del(r->st, key);
-	else
-		rc = r->st->ops->session_put(r->st, &s);
-	if (rc < 0)
-		return -1;
-	if (out.has_call) {
-		*calls = talloc_realloc(ctx, *calls, struct call_req, *n_calls + 1);
-		struct call_req *c = &(*calls)[(*n_calls)++];
-		c->key = talloc_strdup(ctx, key);
-		c->via = talloc_strdup(ctx, via ? via : "");
-		c->call = out.call;
-	}
-	return 0;
-}
-
-static void start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		router_start_call(r, ch, calls[i].key, calls[i].via, &calls[i].call, r->cfg.call_budget_ms);
-}
 
 /* Received messages through the engine, inside the caller's transaction. */
 static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
@@ -801,15 +268,15 @@ static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, 
 			continue;	/* already stored and answered before a crash */
 		}
 		rate_ctr_inc2(r->ctrs, ROUTER_CTR_MESSAGES_IN);
-		if (consent_word(r, msgs[i].from, msgs[i].text) < 0)
+		if (router_consent_word(r, msgs[i].from, msgs[i].text) < 0)
 			return -1;
 		struct engine_input ein = { .kind = EV_TEXT, .text = msgs[i].text,
 					    .now = now_s() + r->clock_shift_s };
 		bool secret = false;
-		rc = sms_admit(r, ctx, in.id, msgs[i].via, msgs[i].from, msgs[i].text);
+		rc = router_sms_admit(r, ctx, in.id, msgs[i].via, msgs[i].from, msgs[i].text);
 		if (rc < 0 ||
 		    (rc == 1 &&
-		     sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, calls, n_calls,
+		     router_sms_event(r, ctx, msgs[i].via, msgs[i].from, &ein, NULL, calls, n_calls,
 			       &secret) < 0))
 			return -1;
 		if (st->ops->inbound_done(st, in.id) < 0)
@@ -843,9 +310,9 @@ static int intake_write(struct router *r, const struct sms_in *msgs, unsigned n)
 	struct outbox_taken *tk;
 	if (outbox_take(r->ob, ctx, &tk) < 0 || st->ops->commit(st) < 0)
 		goto fail_rollback;
-	store_result(r, true, NULL);
-	sched_kick(r);
-	start_calls(r, CHANNEL_SMS, calls, n_calls);
+	router_store_result(r, true, NULL);
+	router_sched_kick(r);
+	router_start_calls(r, CHANNEL_SMS, calls, n_calls);
 	outbox_send_taken(r->ob, tk);
 	talloc_free(ctx);
 	outbox_offer(r->ob);
@@ -863,7 +330,7 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 {
 	for (unsigned tries = 1; intake_write(r, msgs, n) < 0; tries++) {
 		if (tries >= CONFLICT_TRIES || !store_conflict(r->st)) {
-			store_result(r, false, "storing received messages");
+			router_store_result(r, false, "storing received messages");
 			return -1;
 		}
 		glog(GLOG_STORE, LOGL_NOTICE, NULL, "store: storing %u received messages lost a "
@@ -970,7 +437,7 @@ static int result_apply(struct router *r, void *ctx, struct call_result *cr,
 		.kind = cr->ok ? EV_RESULT : EV_FAILURE, .result = cr->ok ? &cr->result : NULL,
 		.error = cr->error, .call_id = cr->p->call_id, .now = now_s() + r->clock_shift_s,
 	};
-	return sms_event(r, ctx, cr->p->via, NULL, &ein, cr->p->key, calls, n_calls, NULL);
+	return router_sms_event(r, ctx, cr->p->via, NULL, &ein, cr->p->key, calls, n_calls, NULL);
 }
 
 /* A call outcome alone in its transaction (when the group write failed). */
@@ -986,11 +453,11 @@ static void result_write_alone(struct router *r, struct call_result *cr)
 		r->sched_dirty = false;
 		glog(GLOG_STORE, LOGL_NOTICE, NULL, "the outcome of %s is lost: %s", cr->p->op,
 		     store_last_error(r->st));
-		store_result(r, false, "storing a call's outcome");
+		router_store_result(r, false, "storing a call's outcome");
 	} else {
-		store_result(r, true, NULL);
-		sched_kick(r);
-		start_calls(r, CHANNEL_SMS, calls, n_calls);
+		router_store_result(r, true, NULL);
+		router_sched_kick(r);
+		router_start_calls(r, CHANNEL_SMS, calls, n_calls);
 	}
 	talloc_free(ctx);
 }
@@ -1103,10 +570,10 @@ static void flush_writes(void *data)
 	if (ok)
 		ok = outbox_take(r->ob, ctx, &tk) == 0;
 	if (ok && r->st->ops->commit(r->st) == 0) {
-		store_result(r, true, NULL);
-		sched_kick(r);
+		router_store_result(r, true, NULL);
+		router_sched_kick(r);
 		outbox_marks_done(r->ob);
-		start_calls(r, CHANNEL_SMS, calls, n_calls);
+		router_start_calls(r, CHANNEL_SMS, calls, n_calls);
 		outbox_send_taken(r->ob, tk);
 		intake_done(r, true);
 	} else {
@@ -1121,13 +588,13 @@ static void flush_writes(void *data)
 		if (marks && r->st->ops->begin(r->st) == 0) {
 			if (outbox_marks_apply(r->ob) == 0 && r->st->ops->commit(r->st) == 0) {
 				outbox_marks_done(r->ob);
-				store_result(r, true, NULL);
+				router_store_result(r, true, NULL);
 			} else {
 				r->st->ops->rollback(r->st);
-				store_result(r, false, "marking replies sent");
+				router_store_result(r, false, "marking replies sent");
 			}
 		} else if (marks) {
-			store_result(r, false, "marking replies sent");	/* kept: next flush */
+			router_store_result(r, false, "marking replies sent");	/* kept: next flush */
 		}
 	}
 	llist_for_each_entry_safe(cr, tmp, &r->results, list) {
@@ -1171,123 +638,11 @@ void router_ussd_abort(struct router *r, const char *dialogue)
 
 /* ---- sinks ---- */
 
-static int sink_received(void *data, const struct sms_in *msgs, unsigned n)
-{
-	return router_sms_received(data, msgs, n);
-}
-
-static int sink_received_later(void *data, const struct sms_in *msgs, unsigned n,
-			       sms_stored_fn stored, void *sdata)
-{
-	return router_sms_receive_later(data, msgs, n, stored, sdata);
-}
-
-static void sink_received_cancel(void *data, void *sdata)
-{
-	router_sms_receive_cancel(data, sdata);
-}
-
-static void sink_sent(void *data, int64_t id)
-{
-	router_sms_sent(data, id);
-}
-
-static void sink_failed(void *data, int64_t id, bool permanent, const char *why)
-{
-	router_sms_failed(data, id, permanent, why);
-}
-
-static void sink_ready(void *data, struct sms_transport *t)
-{
-	router_sms_ready(data, t);
-}
-
-static void sink_registered(void *data, struct sms_transport *t)
-{
-	router_sms_register(data, t);
-}
-
-static void sink_unregistered(void *data, struct sms_transport *t)
-{
-	router_sms_unregister(data, t);
-}
-
-static void sink_remote_id(void *data, int64_t id, const char *via, const char *remote)
-{
-	router_sms_remote_id(data, id, via, remote);
-}
-
-static void sink_receipt(void *data, int64_t id, const char *via, const char *remote,
-			 bool delivered, const char *stat)
-{
-	router_sms_receipt(data, id, via, remote, delivered, stat);
-}
-
-struct sms_sink router_sms_sink(struct router *r)
-{
-	return (struct sms_sink){ .received = sink_received, .sent = sink_sent,
-				  .failed = sink_failed, .ready = sink_ready,
-				  .registered = sink_registered,
-				  .unregistered = sink_unregistered,
-				  .remote_id = sink_remote_id, .receipt = sink_receipt,
-				  .received_later = sink_received_later,
-				  .received_cancel = sink_received_cancel, .data = r };
-}
-
-static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,
-			      void *rdata)
-{
-	router_ussd_request(data, req, reply, rdata);
-}
-
-static void sink_ussd_abort(void *data, const char *dialogue)
-{
-	router_ussd_abort(data, dialogue);
-}
-
-static const char *sink_ussd_text(void *data, enum ussd_text which)
-{
-	struct router *r = data;
-
-	if (!r->flows)
-		return NULL;
-	const struct flow_messages *m = &r->flows->msg;
-	const struct flow_text *t = which == USSD_TEXT_EXPIRED ? &m->expired
-				  : which == USSD_TEXT_INVALID ? &m->invalid_session
-				  : which == USSD_TEXT_SATURATED ? &m->saturated
-				  : &m->backend_error;
-	void *ctx = talloc_new(r);
-	const char *text = engine_message(ctx, r->flows, t, "fr", &r->cfg.ussd);
-	talloc_free(r->ussd_text);
-	r->ussd_text = text ? talloc_strdup(r, text) : NULL;
-	talloc_free(ctx);
-	return r->ussd_text;
-}
-
-struct ussd_sink router_ussd_sink(struct router *r)
-{
-	return (struct ussd_sink){ .request = sink_ussd_request, .abort = sink_ussd_abort,
-				   .text = sink_ussd_text, .data = r };
-}
-
-const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)
-{
-	static const char *const builtin[] = {
-		[USSD_TEXT_EXPIRED] = "Session expirée.",
-		[USSD_TEXT_INVALID] = "Session invalide.",
-		[USSD_TEXT_UNAVAILABLE] = "Service interrompu.",
-		[USSD_TEXT_SATURATED] = "Service saturé. Merci de rappeler dans quelques minutes.",
-	};
-	const char *t = sink && sink->text ? sink->text(sink->data, which) : NULL;
-
-	return t ? t : builtin[which];
-}
-
 /* ---- life cycle ---- */
 
 static void outbox_result(void *data, bool ok, const char *what)
 {
-	store_result(data, ok, what);
+	router_store_result(data, ok, what);
 }
 
 /* The outbox has marks to write (sent, failed, SMSC ids, receipts). They answer nobody:
@@ -1363,93 +718,6 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	return r;
 }
 
-static void recover_inbound(void *data, const struct store_inbound *in)
-{
-	struct router *r = data;
-	struct sms_in m = { .via = in->via, .from = in->from, .text = in->text,
-			    .received = in->received, .dedup = NULL };
-	/* Stored but not answered: answer now. The inbound row stays; mark it done. */
-	void *ctx = talloc_new(r);
-	struct call_req *calls = NULL;
-	unsigned n_calls = 0;
-	struct engine_input ein = { .kind = EV_TEXT, .text = m.text, .now = now_s() + r->clock_shift_s };
-	bool secret = false;
-	int admit = -1;
-	if (r->st->ops->begin(r->st) == 0 &&
-	    (admit = sms_admit(r, ctx, in->id, m.via, m.from, m.text)) >= 0 &&
-	    (admit == 0 ||
-	     sms_event(r, ctx, m.via, m.from, &ein, NULL, &calls, &n_calls, &secret) == 0) &&
-	    r->st->ops->inbound_done(r->st, in->id) == 0 &&
-	    (!secret || r->st->ops->inbound_forget(r->st, in->id) == 0) &&
-	    r->st->ops->commit(r->st) == 0) {
-		store_result(r, true, NULL);
-		start_calls(r, CHANNEL_SMS, calls, n_calls);
-	} else {
-		r->st->ops->rollback(r->st);
-		store_result(r, false, "answering a message stored before the restart");
-	}
-	talloc_free(ctx);
-}
-
-/* The transport a recovered session is answered through: the one the person wrote to (if
- * it is down, the outbox lets another of its group stand in). A session stored before the
- * transport was kept, or whose transport is no longer configured, goes out through the first
- * one registered. */
-static const char *recovery_via(const struct router *r, const struct session *s)
-{
-	const struct sms_transport *t = outbox_find(r->ob, s->via);
-	const struct sms_transport *first = outbox_first(r->ob);
-
-	if (t)
-		return t->name;
-	if (s->via[0]) {
-		char pseudo[32];
-		struct log_fields f = { .session = log_pseudonym(pseudo, sizeof(pseudo), s->key),
-					.flow = s->flow, .step = s->step, .channel = "sms" };
-		glog(GLOG_SESSION, LOGL_NOTICE, &f, "transport %s is gone: answering through %s",
-		     s->via, first ? first->name : "(none)");
-	}
-	return first ? first->name : NULL;
-}
-
-static void recover_session(void *data, const struct session *s)
-{
-	struct router *r = data;
-
-	if (s->state != SESSION_WAITING || s->channel != CHANNEL_SMS)
-		return;
-	/* Its call died with the previous process (its arguments, secrets included, were
-	 * never stored): take the flow's error way so the person is not left waiting. */
-	void *ctx = talloc_new(r);
-	struct call_req *calls = NULL;
-	unsigned n_calls = 0;
-	struct engine_input ein = { .kind = EV_FAILURE, .error = "interrupted by a restart",
-				    .call_id = s->call_id, .now = now_s() + r->clock_shift_s };
-	const char *via = recovery_via(r, s);
-	if (r->st->ops->begin(r->st) == 0 &&
-	    sms_event(r, ctx, via, s->address, &ein, s->key, &calls, &n_calls, NULL) == 0 &&
-	    r->st->ops->commit(r->st) == 0) {
-		store_result(r, true, NULL);
-		start_calls(r, CHANNEL_SMS, calls, n_calls);
-	} else {
-		r->st->ops->rollback(r->st);
-		store_result(r, false, "resuming a session interrupted by the restart");
-	}
-	talloc_free(ctx);
-}
-
-int router_recover(struct router *r, int64_t now)
-{
-	void *ctx = talloc_new(r);
-	(void)now;
-	int rc = r->st->ops->inbound_pending(r->st, recover_inbound, r);
-	if (rc >= 0)
-		rc = r->st->ops->session_each(r->st, recover_session, r, ctx);
-	talloc_free(ctx);
-	outbox_offer(r->ob);
-	return rc < 0 ? -1 : 0;
-}
-
 void router_tick(struct router *r, int64_t now)
 {
 	store_check(r);
@@ -1460,7 +728,7 @@ void router_tick(struct router *r, int64_t now)
 		unsigned grace = keep < 3600 ? keep : 3600;
 		r->last_purge_ms = now;
 		if (r->st->ops->purge(r->st, now / 1000 - grace, keep - grace) < 0)
-			store_result(r, false, "purging old messages");
+			router_store_result(r, false, "purging old messages");
 		retire_flowsets(r, now / 1000);
 	}
 	if (now - r->last_offer_ms >= (int64_t)r->cfg.outbox_poll_ms) {

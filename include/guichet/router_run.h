@@ -5,10 +5,99 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
+#include <osmocom/core/linuxlist.h>
+#include <osmocom/core/timer.h>
 #include "guichet/engine.h"
+#include "guichet/guard.h"
 #include "guichet/router.h"
 
 struct guard;
+struct rate_ctr_group;
+struct outbox;
+struct ussd_dialogues;
+
+struct router {
+	void *ctx;
+	struct router_config cfg;
+	struct store *st;
+	struct call_port calls;
+	struct flow_set *flows;
+	struct llist_head flowsets;
+	struct ussd_dialogues *dlg;	/* the USSD dialogues (ussd_dialogue.h) */
+	struct outbox *ob;	/* the SMS transports and the queue they take from */
+	/* The outbox's marks and SMS call outcomes are written together once per loop
+	 * iteration: one transaction, one fsync for all (flush_writes) */
+	struct osmo_timer_list flush_timer;
+	bool flush_now;		/* flush_timer is due after this iteration, not MARKS_WAIT_MS */
+	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
+	struct llist_head intake;	/* struct intake_batch, received, not yet written */
+	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
+	int64_t last_purge_ms;
+	int64_t last_offer_ms;		/* router_tick's last unprompted outbox offer */
+	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
+	struct rate_ctr_group *ctrs;	/* enum router_ctr */
+	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
+	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
+	const struct notify_config *notify;	/* STOP/START words; NULL: none */
+	struct scheduler *sched;	/* told when a flow scheduled something; NULL: none */
+	bool sched_dirty;		/* a flow scheduled or cancelled in this transaction */
+	/* Store health, for one journal line per change and STATUS= (store_result). */
+	bool store_failing;	/* the last write failed */
+	bool store_lost;	/* its file was removed or replaced: nothing is taken any more */
+	unsigned long store_failures;	/* failed writes since the last success */
+	char store_error[200];
+};
+
+static inline int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+
+/* ---- shared by router.c, router_send.c, router_session.c, router_sink.c ---- */
+
+/* Where a session was before a step, for log_outcome: only the names (a whole session_copy
+ * per step, variables and all, was a good part of a USSD screen's CPU). */
+struct step_before {
+	char flow[SESSION_NAME_MAX];
+	char step[SESSION_NAME_MAX];
+};
+
+/* A call to start once the transaction that asked for it committed. */
+struct call_req {
+	char *key, *via;
+	struct engine_call call;
+};
+
+/* Every write transaction's outcome (what: the write, for the journal): logged once per
+ * change, for STATUS=. */
+void router_store_result(struct router *r, bool ok, const char *what);
+/* After a commit: the scheduler looks again when a flow scheduled something. */
+void router_sched_kick(struct router *r);
+void router_start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n);
+void router_before_keep(struct step_before *b, const struct session *s);
+void router_log_outcome(const struct step_before *before, const struct session *after,
+			const struct engine_out *out);
+/* A journal line for something the cost guard decided about number (masked). */
+void router_guard_log(int level, const char *number, enum guard_reason why, const char *fmt,
+		      const char *detail);
+/* Inside the caller's transaction: the reply for an SMS session (1: the guard refused it,
+ * nothing stored), and what a step scheduled or cancelled (to: the person's number). */
+int router_queue_reply(struct router *r, const char *via, const char *to, const char *text,
+		       bool in_procedure);
+int router_flow_sends(struct router *r, const struct session *s, const struct engine_out *out,
+		      const char *to, const char *via);
+/* Inside the caller's transaction: STOP/START remembered; the guard's say on inbound in_id
+ * (1: the engine may run, 0: stored and done, -1: store error); one SMS event for a
+ * session (key_in NULL: "sms:<from>"), the calls to start after the commit added to *calls,
+ * *secret set when the text answered a secret question. 0 or -1. */
+int router_consent_word(struct router *r, const char *from, const char *text);
+int router_sms_admit(struct router *r, void *ctx, int64_t in_id, const char *via,
+		     const char *from, const char *text);
+int router_sms_event(struct router *r, void *ctx, const char *via, const char *from,
+		     const struct engine_input *in, const char *key_in, struct call_req **calls,
+		     unsigned *n_calls, bool *secret);
 
 const struct router_config *router_config(const struct router *r);
 /* The time the engine is given: now, moved by router_shift_clock. Unix seconds. */
