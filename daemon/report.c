@@ -1,4 +1,5 @@
-/* The flows as a static HTML site (see report.h). */
+/* The flows as a static HTML site (see report.h): the pages, their frame and the files;
+ * a step's card in report_step.c, a dialogue in report_dialogue.c (report_page.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 #include "guichet/draw.h"
 #include "guichet/flow_graph.h"
-#include "guichet/report.h"
+#include "guichet/report_page.h"
 #include "guichet/template.h"
 
 /* A drawing bigger than this is linked, not inlined: a page must stay readable on a phone. */
@@ -80,18 +81,11 @@ static const char css[] =
 	"*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
 	".phone{border-color:#999}}";
 
-struct page {
-	FILE *f;
-	const struct report_opts *o;
-	const struct flow_set *fs;
-	void *tmp;
-};
-
 /* ---- escaping --------------------------------------------------------------------------------- */
 
 /* Writes s HTML-escaped: markup characters as entities, control characters but newline and
  * tab as spaces. Safe in text and in double-quoted attributes. */
-static void h(FILE *f, const char *s)
+void report_h(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -110,7 +104,7 @@ static void h(FILE *f, const char *s)
 
 /* An id attribute's value from a step name (letters, digits, _ and -: the loader's rule);
  * anything else becomes '_'. */
-static void id(FILE *f, const char *s)
+void report_id(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -120,12 +114,12 @@ static void id(FILE *f, const char *s)
 	}
 }
 
-static const char *fr(const struct flow_text *t)
+const char *report_fr(const struct flow_text *t)
 {
 	return flow_text_pick(t, "fr", false);
 }
 
-static const char *coding(enum text_coding c)
+const char *report_coding(enum text_coding c)
 {
 	return c == TEXT_GSM7 ? "GSM-7" : "UCS-2";
 }
@@ -135,7 +129,7 @@ static void head(struct page *p, const char *title)
 	fputs("<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n"
 	      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	      "<meta name=\"generator\" content=\"guichet report\">\n<title>", p->f);
-	h(p->f, title);
+	report_h(p->f, title);
 	fprintf(p->f, " \u2014 Guichet</title>\n<style>%s</style>\n</head>\n<body>\n", css);
 }
 
@@ -153,7 +147,7 @@ static void foot(struct page *p)
 		for (unsigned j = 0; j < words[i].n; j++) {
 			fputs(j ? ", " : i ? " ; " : "", p->f);
 			fputs("<kbd>", p->f);
-			h(p->f, words[i].l[j]);
+			report_h(p->f, words[i].l[j]);
 			fputs("</kbd>", p->f);
 		}
 		if (words[i].n)
@@ -174,7 +168,7 @@ static void entries(struct page *p, const struct flow *f)
 		fputs("SMS : ", p->f);
 		for (unsigned i = 0; i < f->n_keywords; i++) {
 			fputs(i ? ", <kbd>" : "<kbd>", p->f);
-			h(p->f, f->keywords[i]);
+			report_h(p->f, f->keywords[i]);
 			fputs("</kbd>", p->f);
 		}
 	}
@@ -182,66 +176,10 @@ static void entries(struct page *p, const struct flow *f)
 		fputs(f->n_keywords ? " \u00b7 USSD : " : "USSD : ", p->f);
 		for (unsigned i = 0; i < f->n_ussd; i++) {
 			fputs(i ? ", <kbd>" : "<kbd>", p->f);
-			h(p->f, f->ussd_codes[i]);
+			report_h(p->f, f->ussd_codes[i]);
 			fputs("</kbd>", p->f);
 		}
 	}
-}
-
-/* ---- costs ------------------------------------------------------------------------------------ */
-
-static void cost_sms(FILE *f, const struct flow_graph_text *t, unsigned max_parts)
-{
-	fprintf(f, "<span class=\"cost%s\">%s</span>, <span class=\"cost%s\">%u SMS</span>",
-		t->sms_m.coding == TEXT_UCS2 ? " ucs2" : "", coding(t->sms_m.coding),
-		t->sms_m.parts > max_parts ? " over" : "", t->sms_m.parts);
-}
-
-static void cost_ussd(FILE *f, const struct flow_graph_text *t)
-{
-	fprintf(f, "<span class=\"cost%s\">%u/%u</span>", t->ussd_fits ? "" : " over",
-		t->ussd_m.units, t->ussd_room);
-}
-
-/* One row per translation of a text: where, language, the SMS wording (and the USSD one when
- * it differs), its costs. */
-static void text_rows(struct page *p, const char *what, const struct flow_text *t)
-{
-	for (unsigned i = 0; i < t->n; i++) {
-		const struct flow_tr *tr = &t->tr[i];
-		struct flow_graph_text m;
-
-		flow_graph_text_measure(p->tmp, tr->text, tr->ussd, &p->o->ro, &m);
-		if (!m.sms)
-			continue;
-		fputs("<tr><td>", p->f);
-		h(p->f, what);
-		fputs("</td><td>", p->f);
-		h(p->f, tr->lang);
-		fputs("</td><td class=\"text\">", p->f);
-		h(p->f, m.sms);
-		if (tr->ussd) {
-			fputs("<br><span class=\"muted\">USSD : </span>", p->f);
-			h(p->f, m.ussd);
-		}
-		fputs("</td><td>", p->f);
-		cost_sms(p->f, &m, p->o->ro.max_parts);
-		fputs("</td><td>", p->f);
-		cost_ussd(p->f, &m);
-		fprintf(p->f, "%s</td></tr>\n", m.vars ? "<br><span class=\"muted\">+ variables"
-						       "</span>" : "");
-	}
-}
-
-static void texts_table_open(FILE *f)
-{
-	fputs("<div class=\"scroll\"><table class=\"texts\"><thead><tr><th>Texte</th><th>Langue</th>"
-	      "<th>Tel que re\u00e7u</th><th>SMS</th><th>USSD</th></tr></thead><tbody>\n", f);
-}
-
-static void texts_table_close(FILE *f)
-{
-	fputs("</tbody></table></div>\n", f);
 }
 
 /* ---- a flow's page ------------------------------------------------------------------------------ */
@@ -272,281 +210,7 @@ static char *svg_inline(void *ctx, const char *path)
 	return start ? talloc_strdup(ctx, start) : NULL;
 }
 
-static void step_card(struct page *p, const struct flow_graph *g, unsigned i)
-{
-	const struct flow_step *st = &g->flow->steps[i];
-	const struct flow_graph_node *n = &g->nodes[i];
-	FILE *f = p->f;
-
-	fputs("<article class=\"step\" id=\"etape-", f);
-	id(f, st->name);
-	fputs("\"><h3>", f);
-	h(f, st->name);
-	fprintf(f, "<span class=\"kind\">%s</span>%s</h3>\n", n->kind_name,
-		n->start ? " <span class=\"muted\">premi\u00e8re \u00e9tape</span>" : "");
-	if (n->unreachable)
-		fputs("<p class=\"alert\">Inaccessible : aucun chemin depuis le d\u00e9but n'y "
-		      "m\u00e8ne.</p>\n", f);
-	if (n->dead_end)
-		fputs("<p class=\"alert\">Impasse : aucune suite, et ce n'est pas une fin.</p>\n", f);
-	if (n->stuck)
-		fputs("<p class=\"alert\">D'ici, aucune fin n'est atteignable autrement que par une "
-		      "erreur.</p>\n", f);
-	if (n->detail && *n->detail) {
-		fputs("<p class=\"muted\">", f);
-		h(f, n->detail);
-		fputs("</p>\n", f);
-	}
-	if (n->text.sms && st->kind == STEP_MENU) {
-		/* The whole screen as the phone shows it, before the texts it is made of. */
-		fputs("<div class=\"phone\"><div class=\"bubble them\">", f);
-		h(f, n->text.sms);
-		fputs("<span class=\"meta\">", f);
-		cost_sms(f, &n->text, p->o->ro.max_parts);
-		fputs(" \u00b7 USSD ", f);
-		cost_ussd(f, &n->text);
-		fputs("</span></div></div>\n", f);
-	}
-	if (st->text.n || st->n_options || st->from_label.n || st->empty.n || st->retry.n ||
-	    st->help.n || st->wait.n || st->receipt.n || st->n_remind)
-		texts_table_open(f);
-	else
-		goto ways;
-	text_rows(p, st->kind == STEP_MENU ? "titre du menu" : st->kind == STEP_ASK ? "question"
-		     : "message", &st->text);
-	for (unsigned k = 0; k < st->n_options; k++) {
-		char what[32];
-
-		snprintf(what, sizeof(what), "option %u", k + 1);
-		text_rows(p, what, &st->options[k].label);
-	}
-	text_rows(p, "option (par \u00e9l\u00e9ment de la liste)", &st->from_label);
-	text_rows(p, "liste vide", &st->empty);
-	text_rows(p, "apr\u00e8s une mauvaise r\u00e9ponse", &st->retry);
-	text_rows(p, "aide de l'\u00e9tape", &st->help);
-	text_rows(p, "attente (USSD)", &st->wait);
-	text_rows(p, "re\u00e7u (SMS envoy\u00e9 aussit\u00f4t)", &st->receipt);
-	for (unsigned k = 0; k < st->n_remind; k++) {
-		char *what = talloc_asprintf(p->tmp, "rappel (SMS envoy\u00e9 \u00e0 %s)",
-					     st->remind[k].at ? st->remind[k].at : "?");
-
-		text_rows(p, what ? what : "rappel", &st->remind[k].text);
-	}
-	texts_table_close(f);
-ways:
-	fputs("<ul class=\"ways\">", f);
-	for (unsigned k = g->out[i]; k < g->out[i + 1]; k++) {
-		const struct flow_graph_edge *e = &g->edges[k];
-		const struct flow_graph_node *to = &g->nodes[e->to];
-
-		fprintf(f, "<li%s>", e->error ? " class=\"err\"" : "");
-		if (*e->label) {
-			h(f, e->label);
-			fputs(" \u2192 ", f);
-		} else {
-			fputs("ensuite \u2192 ", f);
-		}
-		if (to->kind == FG_STEP) {
-			fputs("<a href=\"#etape-", f);
-			id(f, to->id);
-			fputs("\">", f);
-			h(f, to->title);
-			fputs("</a>", f);
-		} else {
-			fputs("fin : ", f);
-			h(f, to->title);
-			fputs(" (message commun)", f);
-		}
-		fputs("</li>", f);
-	}
-	if (n->end)
-		fputs("<li>fin de la d\u00e9marche</li>", f);
-	fputs("</ul>\n</article>\n", f);
-}
-
-static void calls_section(struct page *p, const struct flow *f)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < f->n_steps; i++)
-		n += f->steps[i].kind == STEP_CALL;
-	fputs("<section id=\"appels\"><h2>Appels aux services</h2>\n", p->f);
-	if (!n) {
-		fputs("<p>Cette d\u00e9marche n'appelle aucun service.</p></section>\n", p->f);
-		return;
-	}
-	fputs("<div class=\"scroll\"><table><thead><tr><th>\u00c9tape</th><th>Op\u00e9ration</th>"
-	      "<th>Envoie</th><th>Garde la r\u00e9ponse dans</th><th>Si le service \u00e9choue"
-	      "</th></tr></thead><tbody>\n", p->f);
-	for (unsigned i = 0; i < f->n_steps; i++) {
-		const struct flow_step *st = &f->steps[i];
-
-		if (st->kind != STEP_CALL)
-			continue;
-		fputs("<tr><td><a href=\"#etape-", p->f);
-		id(p->f, st->name);
-		fputs("\">", p->f);
-		h(p->f, st->name);
-		fputs("</a></td><td><code>", p->f);
-		h(p->f, st->op);
-		fputs("</code>", p->f);
-		if (p->o->backends) {
-			const struct backend_def *def = NULL;
-			const struct backend_op *op = backend_config_find(p->o->backends, st->op, &def);
-
-			/* What the configuration makes of it: the request, as text (never a link). */
-			if (op && def) {
-				fputs("<br><span class=\"muted\">", p->f);
-				h(p->f, op->method);
-				fputs(" ", p->f);
-				h(p->f, def->url);
-				h(p->f, op->path);
-				fprintf(p->f, "%s</span>", op->idempotent ? " (r\u00e9essay\u00e9e si "
-					"besoin)" : "");
-			}
-		}
-		fputs("</td><td>", p->f);
-		for (unsigned k = 0; k < st->n_with; k++) {
-			fputs(k ? "<br><code>" : "<code>", p->f);
-			h(p->f, st->with[k].var);
-			fputs("</code> = <code>", p->f);
-			h(p->f, st->with[k].value);
-			fputs("</code>", p->f);
-		}
-		if (st->handoff)
-			fprintf(p->f, "%s<strong>le num\u00e9ro de la personne et la conversation "
-				"jusqu'ici</strong> (r\u00e9ponses secr\u00e8tes masqu\u00e9es)",
-				st->n_with ? "<br>" : "");
-		fputs("</td><td>", p->f);
-		if (st->save) {
-			fputs("<code>", p->f);
-			h(p->f, st->save);
-			fputs("</code>", p->f);
-		}
-		fputs("</td><td>", p->f);
-		if (st->on_error) {
-			fputs("\u00e9tape <a href=\"#etape-", p->f);
-			id(p->f, st->on_error);
-			fputs("\">", p->f);
-			h(p->f, st->on_error);
-			fputs("</a>", p->f);
-		} else {
-			fputs("message commun \u00ab ", p->f);
-			h(p->f, fr(&p->fs->msg.backend_error));
-			fputs(" \u00bb, puis fin", p->f);
-		}
-		fputs("</td></tr>\n", p->f);
-	}
-	fputs("</tbody></table></div></section>\n", p->f);
-}
-
 /* ---- dialogues ---------------------------------------------------------------------------------- */
-
-static void duration(FILE *f, unsigned s)
-{
-	if (s >= 86400 && !(s % 86400))
-		fprintf(f, "%u jour%s", s / 86400, s >= 172800 ? "s" : "");
-	else if (s >= 3600 && !(s % 3600))
-		fprintf(f, "%u h", s / 3600);
-	else if (s >= 60 && !(s % 60))
-		fprintf(f, "%u min", s / 60);
-	else
-		fprintf(f, "%u s", s);
-}
-
-static void reply_html(struct page *p, const struct flowtest *t, const struct flowtest_reply *r)
-{
-	FILE *f = p->f;
-
-	if (r->by == CHANNEL_USSD) {
-		struct text_budget b = text_budget_ussd(p->o->ro.screen);
-		struct text_measure m;
-		unsigned room;
-
-		text_measure(r->text, &m);
-		room = m.coding == TEXT_GSM7 ? b.gsm7_units : b.ucs2_units;
-		/* A feature phone's line is about 26 characters; the screen's size is the
-		 * configured one, shown as a gauge. */
-		fputs("<div class=\"screen\">", f);
-		h(f, r->text);
-		fprintf(f, "<span class=\"meta\"><meter min=\"0\" max=\"%u\" value=\"%u\"></meter> "
-			"\u00e9cran USSD %s, %u/%u caract\u00e8res%s \u00b7 %s</span></div>\n", room,
-			m.units > room ? room : m.units, coding(m.coding), m.units, room,
-			m.units > room ? " (trop long)" : "",
-			r->end ? "fin du dialogue" : "r\u00e9ponse attendue");
-		return;
-	}
-	fputs("<div class=\"bubble them\">", f);
-	h(f, r->text);
-	fprintf(f, "<span class=\"meta\">%sSMS %s, %u partie%s</span></div>\n",
-		t->channel == CHANNEL_USSD ? "par " : "", coding(r->m.coding), r->m.parts,
-		r->m.parts > 1 ? "s" : "");
-}
-
-static void dialogue_html(struct page *p, const struct flowtest_result *r)
-{
-	const struct flowtest *t = r->t;
-	const char *base = strrchr(t->file, '/');
-	FILE *f = p->f;
-
-	fprintf(f, "<article class=\"dialogue%s\" data-channel=\"%s\"><h3>", r->n_failed ? " fail"
-		: "", t->channel == CHANNEL_USSD ? "ussd" : "sms");
-	h(f, t->name);
-	fputs("</h3>\n<p class=\"muted\">", f);
-	h(f, base ? base + 1 : t->file);
-	fprintf(f, " \u00b7 par %s</p>\n", t->channel == CHANNEL_USSD ? "USSD" : "SMS");
-	fputs("<div class=\"phone\">\n", f);
-	for (unsigned i = 0; i < r->n_steps; i++) {
-		const struct flowtest_step_result *sr = &r->steps[i];
-		const struct flowtest_step *s = sr->step;
-
-		if (!s)
-			continue;
-		if (s->wait_s) {
-			fputs("<p class=\"event\">", f);
-			duration(f, s->wait_s);
-			fputs(" plus tard</p>\n", f);
-		}
-		if (s->hangup)
-			fputs("<p class=\"event\">la personne raccroche</p>\n", f);
-		if (s->send) {
-			fputs(t->channel == CHANNEL_USSD ? "<div class=\"bubble me dial\">"
-							 : "<div class=\"bubble me\">", f);
-			if (*s->send)
-				h(f, s->send);
-			else
-				fputs("<i>(message vide)</i>", f);
-			fputs("</div>\n", f);
-			if (!sr->n_got)
-				fputs("<p class=\"event\">pas de r\u00e9ponse</p>\n", f);
-		}
-		for (unsigned k = 0; k < sr->n_got; k++)
-			reply_html(p, t, &sr->got[k]);
-	}
-	fputs("</div>\n<p class=\"total\">", f);
-	if (t->channel == CHANNEL_USSD) {
-		fprintf(f, "Re\u00e7u : %u \u00e9cran%s USSD", r->screens, r->screens > 1 ? "s" : "");
-		if (r->sms)
-			fprintf(f, " et %u SMS (%u partie%s)", r->sms, r->parts,
-				r->parts > 1 ? "s" : "");
-	} else {
-		fprintf(f, "Re\u00e7u : %u SMS, %u partie%s en tout", r->sms, r->parts,
-			r->parts > 1 ? "s" : "");
-	}
-	fputs(".</p>\n", f);
-	if (r->n_failed) {
-		fprintf(f, "<div class=\"alert\">Ce dialogue ne passe plus (%u \u00e9tape%s) : "
-			"<code>guichet test</code> le montre.", r->n_failed, r->n_failed > 1 ? "s" : "");
-		for (unsigned i = 0; i < r->n_steps; i++)
-			if (r->steps[i].why) {
-				fputs("<pre>", f);
-				h(f, r->steps[i].why);
-				fputs("</pre>", f);
-			}
-		fputs("</div>\n", f);
-	}
-	fputs("</article>\n", f);
-}
 
 /* The flow a dialogue is about: the one its first text starts. NULL for the welcome message,
  * the USSD menu of services, and anything else no flow answers to. */
@@ -601,6 +265,59 @@ struct dialogues {
 	unsigned errors;		/* errors in the dialogue files (those files left out) */
 };
 
+/* A flow page's head: its title, how it starts, its file and timeout, the page's links. */
+static void flow_header(struct page *p, const struct flow *fl, const char *title, unsigned nd)
+{
+	head(p, title ? title : fl->name);
+	fputs("<nav><a href=\"index.html\">\u2190 Toutes les d\u00e9marches</a></nav>\n<header>"
+	      "<h1>", p->f);
+	report_h(p->f, title ? title : fl->name);
+	fputs("</h1>\n<p>", p->f);
+	entries(p, fl);
+	fputs("</p>\n<p class=\"muted\">D\u00e9marche <code>", p->f);
+	report_h(p->f, fl->name);
+	fputs("</code>, fichier <code>", p->f);
+	report_h(p->f, strrchr(fl->file, '/') ? strrchr(fl->file, '/') + 1 : fl->file);
+	fprintf(p->f, "</code> \u00b7 %u \u00e9tape%s \u00b7 expire apr\u00e8s ", fl->n_steps,
+		fl->n_steps > 1 ? "s" : "");
+	report_duration(p->f, fl->timeout_s);
+	fputs(" sans r\u00e9ponse</p>\n", p->f);
+	fprintf(p->f, "<p class=\"noprint\"><a href=\"#dessin\">Le parcours</a> \u00b7 <a "
+		"href=\"#etapes\">Les \u00e9tapes et leurs textes</a> \u00b7 <a href=\"#appels\">"
+		"Appels aux services</a> \u00b7 <a href=\"#dialogues\">Dialogues de test (%u)</a>"
+		"</p>\n</header>\n<main>\n", nd);
+}
+
+/* The drawing, inlined (or linked when it is too big or could not be made). */
+static void drawing_section(struct page *p, const struct flow *fl, const struct flow_graph *g,
+			    const char *svg, const char *derr)
+{
+	fputs("<section id=\"dessin\"><h2>Le parcours</h2>\n", p->f);
+	if (g->n_unreachable || g->n_dead_ends || g->n_stuck)
+		fprintf(p->f, "<p class=\"alert\">%u \u00e9tape(s) inaccessible(s), %u impasse(s), "
+			"%u \u00e9tape(s) d'o\u00f9 aucune fin n'est atteignable : encadr\u00e9es en "
+			"rouge.</p>\n", g->n_unreachable, g->n_dead_ends, g->n_stuck);
+	if (svg) {
+		fputs("<figure class=\"drawing\">", p->f);
+		fputs(svg, p->f);
+		fputs("</figure>\n<p class=\"muted\">Chaque bo\u00eete est une \u00e9tape, avec son "
+		      "texte tel que le t\u00e9l\u00e9phone l'affiche ; chaque fl\u00e8che, une "
+		      "r\u00e9ponse ou une condition ; en pointill\u00e9 rouge, les erreurs. "
+		      "<a href=\"", p->f);
+		report_h(p->f, fl->name);
+		fputs(".svg\">Le dessin seul</a> \u00b7 <a href=\"", p->f);
+		report_h(p->f, fl->name);
+		fputs(".dot\">sa source Graphviz</a>.</p>\n", p->f);
+	} else {
+		fputs("<p class=\"alert\">Pas de dessin : ", p->f);
+		report_h(p->f, *derr ? derr : "le dessin est trop grand pour \u00eatre int\u00e9gr\u00e9");
+		fputs(". <a href=\"", p->f);
+		report_h(p->f, fl->name);
+		fputs(".dot\">Source Graphviz</a>.</p>\n", p->f);
+	}
+	fputs("</section>\n", p->f);
+}
+
 static int flow_page(struct page *p, const struct flow *fl, const struct dialogues *dl,
 		     const char *dir, struct diag *d, char *err, size_t err_len)
 {
@@ -608,7 +325,7 @@ static int flow_page(struct page *p, const struct flow *fl, const struct dialogu
 	char *svg_path = talloc_asprintf(p->tmp, "%s/%s.svg", dir, fl->name);
 	char *dot_path = talloc_asprintf(p->tmp, "%s/%s.dot", dir, fl->name);
 	char *svg = NULL, derr[512] = "";
-	const char *title = fr(&fl->title);
+	const char *title = report_fr(&fl->title);
 	struct out o;
 	unsigned nd = 0, k;
 
@@ -627,65 +344,24 @@ static int flow_page(struct page *p, const struct flow *fl, const struct dialogu
 			err_len);
 	if (!p->f)
 		return -1;
-	head(p, title ? title : fl->name);
-	fputs("<nav><a href=\"index.html\">\u2190 Toutes les d\u00e9marches</a></nav>\n<header>"
-	      "<h1>", p->f);
-	h(p->f, title ? title : fl->name);
-	fputs("</h1>\n<p>", p->f);
-	entries(p, fl);
-	fputs("</p>\n<p class=\"muted\">D\u00e9marche <code>", p->f);
-	h(p->f, fl->name);
-	fputs("</code>, fichier <code>", p->f);
-	h(p->f, strrchr(fl->file, '/') ? strrchr(fl->file, '/') + 1 : fl->file);
-	fprintf(p->f, "</code> \u00b7 %u \u00e9tape%s \u00b7 expire apr\u00e8s ", fl->n_steps,
-		fl->n_steps > 1 ? "s" : "");
-	duration(p->f, fl->timeout_s);
-	fputs(" sans r\u00e9ponse</p>\n", p->f);
 	for (k = 0; k < dl->n; k++)
 		nd += dl->flow[k] == fl;
-	fprintf(p->f, "<p class=\"noprint\"><a href=\"#dessin\">Le parcours</a> \u00b7 <a "
-		"href=\"#etapes\">Les \u00e9tapes et leurs textes</a> \u00b7 <a href=\"#appels\">"
-		"Appels aux services</a> \u00b7 <a href=\"#dialogues\">Dialogues de test (%u)</a>"
-		"</p>\n</header>\n<main>\n", nd);
-
-	fputs("<section id=\"dessin\"><h2>Le parcours</h2>\n", p->f);
-	if (g->n_unreachable || g->n_dead_ends || g->n_stuck)
-		fprintf(p->f, "<p class=\"alert\">%u \u00e9tape(s) inaccessible(s), %u impasse(s), "
-			"%u \u00e9tape(s) d'o\u00f9 aucune fin n'est atteignable : encadr\u00e9es en "
-			"rouge.</p>\n", g->n_unreachable, g->n_dead_ends, g->n_stuck);
-	if (svg) {
-		fputs("<figure class=\"drawing\">", p->f);
-		fputs(svg, p->f);
-		fputs("</figure>\n<p class=\"muted\">Chaque bo\u00eete est une \u00e9tape, avec son "
-		      "texte tel que le t\u00e9l\u00e9phone l'affiche ; chaque fl\u00e8che, une "
-		      "r\u00e9ponse ou une condition ; en pointill\u00e9 rouge, les erreurs. "
-		      "<a href=\"", p->f);
-		h(p->f, fl->name);
-		fputs(".svg\">Le dessin seul</a> \u00b7 <a href=\"", p->f);
-		h(p->f, fl->name);
-		fputs(".dot\">sa source Graphviz</a>.</p>\n", p->f);
-	} else {
-		fputs("<p class=\"alert\">Pas de dessin : ", p->f);
-		h(p->f, *derr ? derr : "le dessin est trop grand pour \u00eatre int\u00e9gr\u00e9");
-		fputs(". <a href=\"", p->f);
-		h(p->f, fl->name);
-		fputs(".dot\">Source Graphviz</a>.</p>\n", p->f);
-	}
-	fputs("</section>\n", p->f);
+	flow_header(p, fl, title, nd);
+	drawing_section(p, fl, g, svg, derr);
 
 	fputs("<section id=\"etapes\"><h2>Les \u00e9tapes et leurs textes</h2>\n", p->f);
 	if (fl->title.n || fl->on_timeout.n || fl->help.n) {
-		texts_table_open(p->f);
-		text_rows(p, "titre", &fl->title);
-		text_rows(p, "apr\u00e8s expiration", &fl->on_timeout);
-		text_rows(p, "aide de la d\u00e9marche", &fl->help);
-		texts_table_close(p->f);
+		report_texts_open(p->f);
+		report_text_rows(p, "titre", &fl->title);
+		report_text_rows(p, "apr\u00e8s expiration", &fl->on_timeout);
+		report_text_rows(p, "aide de la d\u00e9marche", &fl->help);
+		report_texts_close(p->f);
 	}
 	for (k = 0; k < fl->n_steps; k++)
-		step_card(p, g, k);
+		report_step_card(p, g, k);
 	fputs("</section>\n", p->f);
 
-	calls_section(p, fl);
+	report_calls(p, fl);
 
 	fputs("<section id=\"dialogues\"><h2>Dialogues de test</h2>\n", p->f);
 	if (!nd)
@@ -693,10 +369,72 @@ static int flow_page(struct page *p, const struct flow *fl, const struct dialogu
 		      "</code>).</p>\n", p->f);
 	for (k = 0; k < dl->n; k++)
 		if (dl->flow[k] == fl)
-			dialogue_html(p, dl->r[k]);
+			report_dialogue(p, dl->r[k]);
 	fputs("</section>\n</main>\n", p->f);
 	foot(p);
 	return close_out(p->f, &o, err, err_len);
+}
+
+/* The index's card for each flow: its title, how it starts, its dialogues' cost. */
+static void flow_cards(struct page *p, const struct dialogues *dl)
+{
+	const struct flow_set *fs = p->fs;
+
+	for (unsigned i = 0; i < fs->n_flows; i++) {
+		const struct flow *f = &fs->flows[i];
+		const char *title = report_fr(&f->title);
+		unsigned nd = 0, parts = 0, screens = 0;
+
+		for (unsigned k = 0; k < dl->n; k++)
+			if (dl->flow[k] == f) {
+				nd++;
+				parts += dl->r[k]->parts;
+				screens += dl->r[k]->screens;
+			}
+		fputs("<li class=\"card\" id=\"demarche-", p->f);
+		report_id(p->f, f->name);
+		fputs("\"><h3><a href=\"", p->f);
+		report_h(p->f, f->name);
+		fputs(".html\">", p->f);
+		report_h(p->f, title ? title : f->name);
+		fputs("</a></h3>\n<p>", p->f);
+		entries(p, f);
+		fprintf(p->f, "</p>\n<p class=\"muted\">%u \u00e9tape%s \u00b7 %u dialogue%s de test",
+			f->n_steps, f->n_steps > 1 ? "s" : "", nd, nd > 1 ? "s" : "");
+		if (nd)
+			fprintf(p->f, " (re\u00e7u en tout : %u partie%s SMS, %u \u00e9cran%s USSD)",
+				parts, parts > 1 ? "s" : "", screens, screens > 1 ? "s" : "");
+		fputs("</p></li>\n", p->f);
+	}
+}
+
+/* The common messages' texts, with what each costs. */
+static void common_messages(struct page *p)
+{
+	fputs("<section id=\"messages\"><h2>Messages communs</h2>\n", p->f);
+	report_texts_open(p->f);
+	{
+		const struct flow_messages *m = &p->fs->msg;
+		const struct { const char *what; const struct flow_text *t; } msgs[] = {
+			{ "accueil (welcome)", &m->welcome }, { "aide (help)", &m->help },
+			{ "r\u00e9ponse non comprise (invalid)", &m->invalid },
+			{ "trop d'essais (too_many_tries)", &m->too_many_tries },
+			{ "arr\u00eat (stopped)", &m->stopped }, { "expiration (expired)", &m->expired },
+			{ "service en panne (backend_error)", &m->backend_error },
+			{ "occup\u00e9 (busy)", &m->busy }, { "page suivante (more)", &m->more },
+			{ "contact", &m->contact },
+			{ "USSD hors dialogue (invalid_session)", &m->invalid_session },
+			{ "USSD satur\u00e9 (saturated)", &m->saturated },
+			{ "mauvais num\u00e9ro de menu (pick)", &m->pick },
+			{ "mot-cl\u00e9 mal tap\u00e9 (suggest)", &m->suggest },
+			{ "limite atteinte (limited)", &m->limited },
+		};
+
+		for (unsigned i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+			report_text_rows(p, msgs[i].what, msgs[i].t);
+	}
+	report_texts_close(p->f);
+	fputs("</section>\n", p->f);
 }
 
 static int index_page(struct page *p, const struct dialogues *dl, const char *dir, char *err,
@@ -714,7 +452,7 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 	fprintf(p->f, "%u d\u00e9marche%s", fs->n_flows, fs->n_flows > 1 ? "s" : "");
 	if (p->o->flows_path) {
 		fputs(" lues dans <code>", p->f);
-		h(p->f, p->o->flows_path);
+		report_h(p->f, p->o->flows_path);
 		fputs("</code>", p->f);
 	}
 	fprintf(p->f, ", %u dialogue%s de test.", dl->n, dl->n > 1 ? "s" : "");
@@ -723,32 +461,7 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 			"(laiss\u00e9s de c\u00f4t\u00e9) : <code>guichet test</code> les montre.</span>",
 			dl->errors, dl->errors > 1 ? "s" : "");
 	fputs("</p></header>\n<main>\n<ul class=\"cards\">\n", p->f);
-	for (unsigned i = 0; i < fs->n_flows; i++) {
-		const struct flow *f = &fs->flows[i];
-		const char *title = fr(&f->title);
-		unsigned nd = 0, parts = 0, screens = 0;
-
-		for (unsigned k = 0; k < dl->n; k++)
-			if (dl->flow[k] == f) {
-				nd++;
-				parts += dl->r[k]->parts;
-				screens += dl->r[k]->screens;
-			}
-		fputs("<li class=\"card\" id=\"demarche-", p->f);
-		id(p->f, f->name);
-		fputs("\"><h3><a href=\"", p->f);
-		h(p->f, f->name);
-		fputs(".html\">", p->f);
-		h(p->f, title ? title : f->name);
-		fputs("</a></h3>\n<p>", p->f);
-		entries(p, f);
-		fprintf(p->f, "</p>\n<p class=\"muted\">%u \u00e9tape%s \u00b7 %u dialogue%s de test",
-			f->n_steps, f->n_steps > 1 ? "s" : "", nd, nd > 1 ? "s" : "");
-		if (nd)
-			fprintf(p->f, " (re\u00e7u en tout : %u partie%s SMS, %u \u00e9cran%s USSD)",
-				parts, parts > 1 ? "s" : "", screens, screens > 1 ? "s" : "");
-		fputs("</p></li>\n", p->f);
-	}
+	flow_cards(p, dl);
 	fputs("</ul>\n", p->f);
 	for (unsigned k = 0; k < dl->n; k++)
 		others += !dl->flow[k];
@@ -758,33 +471,11 @@ static int index_page(struct page *p, const struct dialogues *dl, const char *di
 		      "quand elle compose le code USSD du menu des services.</p>\n", p->f);
 		for (unsigned k = 0; k < dl->n; k++)
 			if (!dl->flow[k])
-				dialogue_html(p, dl->r[k]);
+				report_dialogue(p, dl->r[k]);
 		fputs("</section>\n", p->f);
 	}
-	fputs("<section id=\"messages\"><h2>Messages communs</h2>\n", p->f);
-	texts_table_open(p->f);
-	{
-		const struct flow_messages *m = &fs->msg;
-		const struct { const char *what; const struct flow_text *t; } msgs[] = {
-			{ "accueil (welcome)", &m->welcome }, { "aide (help)", &m->help },
-			{ "r\u00e9ponse non comprise (invalid)", &m->invalid },
-			{ "trop d'essais (too_many_tries)", &m->too_many_tries },
-			{ "arr\u00eat (stopped)", &m->stopped }, { "expiration (expired)", &m->expired },
-			{ "service en panne (backend_error)", &m->backend_error },
-			{ "occup\u00e9 (busy)", &m->busy }, { "page suivante (more)", &m->more },
-			{ "contact", &m->contact },
-			{ "USSD hors dialogue (invalid_session)", &m->invalid_session },
-			{ "USSD satur\u00e9 (saturated)", &m->saturated },
-			{ "mauvais num\u00e9ro de menu (pick)", &m->pick },
-			{ "mot-cl\u00e9 mal tap\u00e9 (suggest)", &m->suggest },
-			{ "limite atteinte (limited)", &m->limited },
-		};
-
-		for (unsigned i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
-			text_rows(p, msgs[i].what, msgs[i].t);
-	}
-	texts_table_close(p->f);
-	fputs("</section>\n</main>\n", p->f);
+	common_messages(p);
+	fputs("</main>\n", p->f);
 	foot(p);
 	return close_out(p->f, &o, err, err_len);
 }
