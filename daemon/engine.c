@@ -336,9 +336,13 @@ void engine_start_flow(struct run *r, const struct flow *f)
 	char lang[sizeof(s->lang)];
 
 	snprintf(lang, sizeof(lang), "%s", s->lang[0] ? s->lang : "fr");
+	const char *from_root = r->flow == f ? vars_get(&s->vars, VAR_FROM_ROOT) : NULL;
+	from_root = from_root ? talloc_strdup(r->ctx, from_root) : NULL;
 	engine_transcript_keep(r);
 	session_reset(s);
 	snprintf(s->lang, sizeof(s->lang), "%s", lang);
+	if (from_root)
+		vars_set(&s->vars, VAR_FROM_ROOT, from_root, false);
 	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
 	/* The dialogue so far was kept (it is stored again at the end of the event): a flow
 	 * started in the middle of another (CONSEILLER after a few questions) hands it to its

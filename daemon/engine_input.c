@@ -292,6 +292,29 @@ static void answer_menu(struct run *r, const struct flow_step *st, const char *a
 	engine_run_from(r, next, st->name);
 }
 
+/* "Back" at a procedure's first step: out of it, to where the person came from. On USSD
+ * from a root menu, that menu again (a pick there starts the picked procedure); on SMS, the
+ * list of services. A procedure dialled by its own code has nowhere to go back to: the
+ * step again. */
+static void back_out(struct run *r, const struct flow_step *st)
+{
+	const char *root = vars_get(&r->s->vars, VAR_FROM_ROOT);
+
+	if (engine_is_ussd(r)) {
+		char *code = root ? talloc_asprintf(r->ctx, "%.*s#", (int)strlen(root) - 1, root) : NULL;
+		if (!code || !*engine_root_choices(r, code)) {
+			engine_render_prompt(r, st);
+			return;
+		}
+		engine_end_session(r, OUTCOME_STOPPED);
+		engine_ussd_root_menu(r, code);
+		r->out->expects_answer = true;
+		return;
+	}
+	engine_end_session(r, OUTCOME_STOPPED);
+	engine_welcome(r);
+}
+
 /* Global words: help, back, restart, stop. Returns true when the text was one. */
 static bool global_word(struct run *r, const struct flow_step *st, const char *text)
 {
@@ -326,7 +349,7 @@ static bool global_word(struct run *r, const struct flow_step *st, const char *t
 			return true;
 		}
 		if (s->n_history == 0) {
-			engine_render_prompt(r, st);
+			back_out(r, st);
 			return true;
 		}
 		const char *prev = s->history[--s->n_history];
@@ -390,7 +413,9 @@ static void idle_text(struct run *r, const char *text)
 		idle_sms(r, t);
 		return;
 	}
+	/* A copy: starting a flow clears the session's variables. */
 	const char *root = vars_get(&r->s->vars, VAR_ROOT);
+	root = root ? talloc_strdup(r->ctx, root) : NULL;
 	if (root)
 		f = flow_by_ussd(r->fs, talloc_asprintf(r->ctx, "%s%s#", root,
 							event_answer(r)));
@@ -418,6 +443,8 @@ static void idle_text(struct run *r, const char *text)
 	}
 	if (f) {
 		engine_start_flow(r, f);
+		if (root && r->s->state != SESSION_IDLE)
+			vars_set(&r->s->vars, VAR_FROM_ROOT, root, false);
 		return;
 	}
 	engine_welcome(r);

@@ -14,6 +14,9 @@
 #define VAR_PENDING "_pending"
 /* Root USSD code whose sub-codes are offered as a menu ("*4321#" -> "*4321*1#"...). */
 #define VAR_ROOT "_root"
+/* The root code ("*4321*") whose menu started the procedure: "back" at its first step shows
+ * that menu again. Kept through a restart of the same procedure. */
+#define VAR_FROM_ROOT "_from_root"
 /* The flow a keyword with a typing slip was taken for ("RDB" -> rendez-vous), offered with
  * "Vouliez-vous dire RDV ?": a yes starts it. Kept until the session's deadline. */
 #define VAR_SUGGEST "_suggest"
