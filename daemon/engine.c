@@ -206,7 +206,7 @@ static void step_sends(struct run *r, const struct flow_step *st)
 	const char *ref = NULL;
 
 	if (st->cancel_reminders) {
-		const char *c = engine_expand(r, st->cancel_reminders);
+		const char *c = engine_expand_view(r, st->cancel_reminders);
 		char *t = c ? engine_trim(r->ctx, c) : NULL;
 		if (t && *t) {
 			const char **n = talloc_realloc(r->ctx, r->out->cancels, const char *,
@@ -221,7 +221,7 @@ static void step_sends(struct run *r, const struct flow_step *st)
 		return;
 	if (st->reference) {
 		r->no_secrets = true;
-		char *t = engine_trim(r->ctx, engine_expand(r, st->reference));
+		char *t = engine_trim(r->ctx, engine_expand_view(r, st->reference));
 		r->no_secrets = false;
 		ref = t && *t ? t : NULL;
 	}
@@ -231,7 +231,7 @@ static void step_sends(struct run *r, const struct flow_step *st)
 		int64_t at;
 		/* A reminder already past (a booking for tomorrow morning and "-1d 18:00") or
 		 * without a date is not sent: late, it would mislead. */
-		if (remind_at(engine_expand(r, st->remind[i].at), r->in->now, &at, NULL) < 0 ||
+		if (remind_at(engine_expand_view(r, st->remind[i].at), r->in->now, &at, NULL) < 0 ||
 		    at <= r->in->now) {
 			r->out->n_skipped++;
 			continue;
@@ -256,7 +256,7 @@ static void start_call(struct run *r, const struct flow_step *st)
 		for (unsigned j = 0; j < r->s->vars.n; j++)
 			if (r->s->vars.v[j].secret && strstr(a->value, r->s->vars.v[j].name))
 				secret = true;
-		vars_set(&c->args, a->var, engine_expand(r, a->value), secret);
+		vars_set(&c->args, a->var, engine_expand_view(r, a->value), secret);
 	}
 	if (st->handoff) {
 		/* Who to call back and what was said: the human does not ask again. */

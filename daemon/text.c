@@ -326,9 +326,34 @@ void text_measure(const char *utf8, struct text_measure *m)
 	}
 }
 
+/* True when none of the 8 bytes in w needs a look in the table: all ASCII from ' ' to '~'
+ * but '`' (bytes >= 0x80, controls, '`' and DEL are looked at one by one). */
+static bool word_plain_gsm7(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t below_space = (w - ones * 0x20) & ~w & highs;	/* a byte < 0x20 */
+	uint64_t bq = w ^ (ones * '`'), del = w ^ (ones * 0x7f);
+
+	return !((w & highs) | below_space | ((bq - ones) & ~bq & highs) |
+		 ((del - ones) & ~del & highs));
+}
+
 bool text_is_gsm7(const char *utf8)
 {
-	while (*utf8) {
+	/* Replies are checked whole before they leave: plain ASCII is skipped 8 bytes at a
+	 * time, within the text's length. */
+	const char *end = utf8 + strlen(utf8);
+
+	while (utf8 < end) {
+		uint64_t w;
+
+		if (end - utf8 >= 8) {
+			memcpy(&w, utf8, 8);
+			if (word_plain_gsm7(w)) {
+				utf8 += 8;
+				continue;
+			}
+		}
 		unsigned char c = (unsigned char)*utf8;
 
 		if (c < 0x80) {

@@ -338,6 +338,32 @@ static void test_fits_short_cut(void)
 	}
 }
 
+/* text_is_gsm7 skips plain ASCII 8 bytes at a time: every ASCII byte, at every place in and
+ * around such a block, and accents beside it, must give what the full measure says. */
+static void test_is_gsm7_every_byte(void)
+{
+	for (unsigned c = 1; c < 0x80; c++) {
+		for (unsigned at = 0; at < 20; at++) {
+			char s[32];
+			memset(s, 'a', 20);
+			s[20] = '\0';
+			s[at] = (char)c;
+			struct text_measure m;
+			text_measure(s, &m);
+			CU_ASSERT_EQUAL(text_is_gsm7(s), m.coding == TEXT_GSM7);
+		}
+	}
+	static const char *const mixed[] = { "abcdefgh\u00e9ijklmnop", "abcdefgh\u00eaijklmnop",
+					     "abcdefghijklmno\u20ac", "abcdefghijklmnop`",
+					     "abcdefg\x7fhijklmnop", "abcdefgh\nijklmnop\r",
+					     "abcdefghijklmnop\xff" };
+	for (unsigned i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++) {
+		struct text_measure m;
+		text_measure(mixed[i], &m);
+		CU_ASSERT_EQUAL(text_is_gsm7(mixed[i]), m.coding == TEXT_GSM7);
+	}
+}
+
 static void test_fold(void)
 {
 	check_fold("fenêtre château île hôtel sûr Noël maïs L'Haÿ", "fenetre chateau ile hotel sur "
@@ -543,6 +569,7 @@ int main(void)
 	    !CU_add_test(s, "split", test_split) ||
 	    !CU_add_test(s, "budgets", test_budgets) ||
 	    !CU_add_test(s, "short texts fit as measured", test_fits_short_cut) ||
+	    !CU_add_test(s, "GSM-7 or not, byte by byte", test_is_gsm7_every_byte) ||
 	    !CU_add_test(s, "fold", test_fold) ||
 	    !CU_add_test(s, "fold restores GSM-7", test_fold_restores_gsm7) ||
 	    !CU_add_test(s, "GSM-7 round trip", test_gsm7_roundtrip) ||
