@@ -524,6 +524,58 @@ static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
 	r->ready = true;
 }
 
+/* A new session for a request without history; NULL when it was answered here instead
+ * (refused, or the table is full). */
+static struct hsess *sess_open(struct hreq *r)
+{
+	struct ussd_http *h = r->h;
+	struct hsess *s;
+
+	if (*r->f_text) {
+		refuse_invalid(r, NULL, "history for a session not open here");
+		return NULL;
+	}
+	if (!ussd_table_room(&h->table)) {
+		r->reply = talloc_asprintf(r, "END %s", ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
+		r->ready = true;
+		return NULL;
+	}
+	s = sess_new(h, r->f_session, r->f_code, r->f_phone);
+	if (!s) {
+		refuse_invalid(r, NULL, "out of memory");
+		return NULL;
+	}
+	LOGS(s, LOGL_INFO, "USSD session begins (aggregator)");
+	return s;
+}
+
+/* What a request to the open session s answers: its text past the history answered so
+ * far. NULL when it was refused here. */
+static const char *sess_input(struct hreq *r, struct hsess *s)
+{
+	size_t hl = strlen(s->history);
+
+	if (s->pending) {
+		refuse_invalid(r, s, "a request while the previous one is unanswered");
+		return NULL;
+	}
+	if (strcmp(s->code, r->f_code) || strcmp(s->phone, r->f_phone)) {
+		refuse_invalid(r, s, "serviceCode or phoneNumber changed");
+		return NULL;
+	}
+	if (!hl) {
+		if (!*r->f_text) {
+			refuse_invalid(r, s, "history replayed");
+			return NULL;
+		}
+		return r->f_text;
+	}
+	if (!strncmp(r->f_text, s->history, hl) && r->f_text[hl] == '*')
+		return r->f_text + hl + 1;
+	refuse_invalid(r, s, "history does not extend the session's");
+	return NULL;
+}
+
 /* Decides what the complete request means and hands it to the sink. */
 static void dispatch(struct hreq *r)
 {
@@ -532,7 +584,6 @@ static void dispatch(struct hreq *r)
 	struct hticket *t;
 	struct ussd_req req = { .via = "http" };
 	const char *input;
-	size_t hl;
 	bool begin;
 
 	r->dispatched = true;
@@ -549,48 +600,13 @@ static void dispatch(struct hreq *r)
 		return;
 	}
 	s = sess_find(h, r->f_session);
-	if (!s) {
-		if (*r->f_text) {
-			refuse_invalid(r, NULL, "history for a session not open here");
+	begin = !s;
+	if (begin) {
+		if (!(s = sess_open(r)))
 			return;
-		}
-		if (!ussd_table_room(&h->table)) {
-			r->reply = talloc_asprintf(r, "END %s",
-						   ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
-			r->ready = true;
-			return;
-		}
-		s = sess_new(h, r->f_session, r->f_code, r->f_phone);
-		if (!s) {
-			refuse_invalid(r, NULL, "out of memory");
-			return;
-		}
-		LOGS(s, LOGL_INFO, "USSD session begins (aggregator)");
-		begin = true;
 		input = r->f_code;
-	} else {
-		if (s->pending) {
-			refuse_invalid(r, s, "a request while the previous one is unanswered");
-			return;
-		}
-		if (strcmp(s->code, r->f_code) || strcmp(s->phone, r->f_phone)) {
-			refuse_invalid(r, s, "serviceCode or phoneNumber changed");
-			return;
-		}
-		hl = strlen(s->history);
-		if (!hl) {
-			input = r->f_text;
-			if (!*input) {
-				refuse_invalid(r, s, "history replayed");
-				return;
-			}
-		} else if (!strncmp(r->f_text, s->history, hl) && r->f_text[hl] == '*') {
-			input = r->f_text + hl + 1;
-		} else {
-			refuse_invalid(r, s, "history does not extend the session's");
-			return;
-		}
-		begin = false;
+	} else if (!(input = sess_input(r, s))) {
+		return;
 	}
 	t = talloc_zero(h->ctx, struct hticket);
 	talloc_free(s->next_history);
@@ -628,6 +644,76 @@ static bool peer_gone(struct MHD_Connection *conn)
 	return recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* The first call for a request: the client's address and secret checked, a POST with a
+ * form expected. A refused request is answered at once. */
+static enum MHD_Result req_begin(struct ussd_http *h, struct MHD_Connection *conn,
+				 const char *method, void **con_cls)
+{
+	struct hreq *r;
+	const union MHD_ConnectionInfo *ci;
+	const char *sec;
+
+	r = talloc_zero(h, struct hreq);
+	if (!r)
+		return MHD_NO;
+	r->h = h;
+	r->conn = conn;
+	*con_cls = r;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!addr_allowed(h, ci ? ci->client_addr : NULL)) {
+		ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
+		r->refused = true;
+		LOGH(LOGL_NOTICE, "USSD callback from an address not allowed: refused");
+		return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
+	}
+	if (h->secret) {
+		sec = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Guichet-Secret");
+		if (!sec)
+			sec = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "secret");
+		if (!secret_ok(h->secret, sec)) {
+			ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
+			r->refused = true;
+			LOGH(LOGL_NOTICE, "USSD callback without the right secret: refused");
+			return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
+		}
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_POST)) {
+		r->refused = true;
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
+	}
+	r->pp = MHD_create_post_processor(conn, 1024, post_iter, r);
+	if (!r->pp) {
+		r->refused = true;
+		return queue_text(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				  "application/x-www-form-urlencoded expected\n");
+	}
+	return MHD_YES;
+}
+
+/* The screen for a request whose reply is ready, unless the client left meanwhile. */
+static enum MHD_Result req_answer(struct hreq *r)
+{
+	struct ussd_http *h = r->h;
+	struct MHD_Connection *conn = r->conn;
+
+	if (r->was_suspended && peer_gone(conn)) {
+		struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
+
+		/* A prompt the person will never see: the session cannot go on. */
+		if (s && !s->pending) {
+			LOGS(s, LOGL_NOTICE, "USSD aggregator left before the screen: "
+			     "session ended");
+			sess_end(s, true);
+		}
+		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
+		return MHD_NO;
+	}
+	if (!r->reply)
+		r->reply = talloc_asprintf(r, "END %s",
+					   ussd_sink_text(&h->sink, USSD_TEXT_INVALID));
+	return queue_text(conn, MHD_HTTP_OK, r->reply);
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 				 const char *method, const char *version, const char *upload,
 				 size_t *upload_size, void **con_cls)
@@ -636,46 +722,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 	struct hreq *r = *con_cls;
 
 	(void)url; (void)version;
-	if (!r) {
-		const union MHD_ConnectionInfo *ci;
-		const char *sec;
-
-		r = talloc_zero(h, struct hreq);
-		if (!r)
-			return MHD_NO;
-		r->h = h;
-		r->conn = conn;
-		*con_cls = r;
-		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		if (!addr_allowed(h, ci ? ci->client_addr : NULL)) {
-			ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
-			r->refused = true;
-			LOGH(LOGL_NOTICE, "USSD callback from an address not allowed: refused");
-			return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
-		}
-		if (h->secret) {
-			sec = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Guichet-Secret");
-			if (!sec)
-				sec = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "secret");
-			if (!secret_ok(h->secret, sec)) {
-				ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
-				r->refused = true;
-				LOGH(LOGL_NOTICE, "USSD callback without the right secret: refused");
-				return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
-			}
-		}
-		if (strcmp(method, MHD_HTTP_METHOD_POST)) {
-			r->refused = true;
-			return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only\n");
-		}
-		r->pp = MHD_create_post_processor(conn, 1024, post_iter, r);
-		if (!r->pp) {
-			r->refused = true;
-			return queue_text(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-					  "application/x-www-form-urlencoded expected\n");
-		}
-		return MHD_YES;
-	}
+	if (!r)
+		return req_begin(h, conn, method, con_cls);
 	if (r->refused)
 		return MHD_YES;
 	if (*upload_size) {
@@ -699,24 +747,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			c->deadline_ms = 0;	/* complete: the engine's own timers take over */
 		dispatch(r);
 	}
-	if (r->ready) {
-		if (r->was_suspended && peer_gone(conn)) {
-			struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
-
-			/* A prompt the person will never see: the session cannot go on. */
-			if (s && !s->pending) {
-				LOGS(s, LOGL_NOTICE, "USSD aggregator left before the screen: "
-				     "session ended");
-				sess_end(s, true);
-			}
-			ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
-			return MHD_NO;
-		}
-		if (!r->reply)
-			r->reply = talloc_asprintf(r, "END %s",
-						   ussd_sink_text(&h->sink, USSD_TEXT_INVALID));
-		return queue_text(conn, MHD_HTTP_OK, r->reply);
-	}
+	if (r->ready)
+		return req_answer(r);
 	if (!r->suspended) {
 		r->suspended = true;
 		r->was_suspended = true;
