@@ -182,25 +182,14 @@ static bool dotted_ok(const char *s)
 	       !strpbrk(s, " \t\r\n");
 }
 
-static void parse_op(struct parse *p, struct backend_def *d, yaml_node_t *kn, yaml_node_t *map,
-		     struct backend_op *op)
+/* method: GET (default), POST, PUT, PATCH or DELETE, any case. */
+static void parse_method(struct parse *p, yaml_node_t *map, const char *where,
+			 struct backend_op *op)
 {
-	static const char *const keys[] = { "method", "path", "query", "body", "headers",
-		"idempotent", "result", "require", "timeout_ms" };
 	static const char *const methods[] = { "GET", "POST", "PUT", "PATCH", "DELETE" };
-	const char *where = talloc_asprintf(p->ctx, "%s.%s", d->name, ydoc_scalar(kn));
 	yaml_node_t *n;
 	const char *s;
 	unsigned i;
-
-	op->name = talloc_strdup(p->ctx, ydoc_scalar(kn));
-	op->full = where;
-	if (!ydoc_is_map(map)) {
-		ERR(p, map ? map : kn, "operation %s: expected a mapping, found %s", where,
-		    ydoc_kind(map));
-		return;
-	}
-	p->errors += ydoc_check_keys(p->y, map, keys, sizeof(keys) / sizeof(keys[0]));
 
 	op->method = "GET";
 	n = ydoc_get(p->y, map, "method");
@@ -215,6 +204,63 @@ static void parse_op(struct parse *p, struct backend_def *d, yaml_node_t *kn, ya
 			op->method = "GET";
 		}
 	}
+}
+
+/* require: a field name or a list of them, each dotted (data.items). */
+static void parse_require(struct parse *p, yaml_node_t *map, const char *where,
+			  struct backend_op *op)
+{
+	yaml_node_t *n;
+	const char *s;
+	unsigned i;
+
+	n = ydoc_get(p->y, map, "require");
+	if (n) {
+		if (ydoc_scalar(n) && !ydoc_is_null(n)) {
+			op->require = talloc_array(p->ctx, const char *, 1);
+			op->require[0] = talloc_strdup(p->ctx, ydoc_scalar(n));
+			op->n_require = 1;
+		} else if (ydoc_is_seq(n)) {
+			unsigned len = ydoc_len(n);
+
+			op->require = talloc_zero_array(p->ctx, const char *, len ? len : 1);
+			for (i = 0; i < len; i++) {
+				yaml_node_t *it = ydoc_seq_item(p->y, n, i);
+
+				s = ydoc_scalar(it);
+				if (!s || !dotted_ok(s)) {
+					ERR(p, it, "%s: require: expected a dotted field name, found %s",
+					    where, s ? s : ydoc_kind(it));
+					continue;
+				}
+				op->require[op->n_require++] = talloc_strdup(p->ctx, s);
+			}
+		} else if (!ydoc_is_null(n)) {
+			ERR(p, n, "%s: require must be a list of field names, found %s", where,
+			    ydoc_kind(n));
+		}
+	}
+}
+
+static void parse_op(struct parse *p, struct backend_def *d, yaml_node_t *kn, yaml_node_t *map,
+		     struct backend_op *op)
+{
+	static const char *const keys[] = { "method", "path", "query", "body", "headers",
+		"idempotent", "result", "require", "timeout_ms" };
+	const char *where = talloc_asprintf(p->ctx, "%s.%s", d->name, ydoc_scalar(kn));
+	yaml_node_t *n;
+	const char *s;
+
+	op->name = talloc_strdup(p->ctx, ydoc_scalar(kn));
+	op->full = where;
+	if (!ydoc_is_map(map)) {
+		ERR(p, map ? map : kn, "operation %s: expected a mapping, found %s", where,
+		    ydoc_kind(map));
+		return;
+	}
+	p->errors += ydoc_check_keys(p->y, map, keys, sizeof(keys) / sizeof(keys[0]));
+
+	parse_method(p, map, where, op);
 
 	n = ydoc_get(p->y, map, "path");
 	if (!n) {
@@ -252,32 +298,7 @@ static void parse_op(struct parse *p, struct backend_def *d, yaml_node_t *kn, ya
 			op->result = talloc_strdup(p->ctx, s);
 	}
 
-	n = ydoc_get(p->y, map, "require");
-	if (n) {
-		if (ydoc_scalar(n) && !ydoc_is_null(n)) {
-			op->require = talloc_array(p->ctx, const char *, 1);
-			op->require[0] = talloc_strdup(p->ctx, ydoc_scalar(n));
-			op->n_require = 1;
-		} else if (ydoc_is_seq(n)) {
-			unsigned len = ydoc_len(n);
-
-			op->require = talloc_zero_array(p->ctx, const char *, len ? len : 1);
-			for (i = 0; i < len; i++) {
-				yaml_node_t *it = ydoc_seq_item(p->y, n, i);
-
-				s = ydoc_scalar(it);
-				if (!s || !dotted_ok(s)) {
-					ERR(p, it, "%s: require: expected a dotted field name, found %s",
-					    where, s ? s : ydoc_kind(it));
-					continue;
-				}
-				op->require[op->n_require++] = talloc_strdup(p->ctx, s);
-			}
-		} else if (!ydoc_is_null(n)) {
-			ERR(p, n, "%s: require must be a list of field names, found %s", where,
-			    ydoc_kind(n));
-		}
-	}
+	parse_require(p, map, where, op);
 	parse_ms(p, map, "timeout_ms", &op->timeout_ms, 1, 600000);
 }
 
@@ -332,27 +353,12 @@ static void parse_auth(struct parse *p, struct backend_def *d, yaml_node_t *n)
 	}
 }
 
-static void parse_backend(struct parse *p, yaml_node_t *kn, yaml_node_t *map,
-			  struct backend_def *d)
+/* url: https:// and a host, no query nor fragment; kept without trailing slashes. */
+static void parse_url(struct parse *p, yaml_node_t *map, struct backend_def *d)
 {
-	static const char *const keys[] = { "url", "ca", "auth", "headers", "timeout_ms",
-		"connect_timeout_ms", "max_response", "operations" };
-	yaml_node_t *n, *ops;
-	const char *url;
-	unsigned i, len;
+	const char *url = need_string(p, map, "url", d->name);
+	yaml_node_t *n;
 
-	d->name = talloc_strdup(p->ctx, ydoc_scalar(kn));
-	d->timeout_ms = BACKEND_TIMEOUT_DEFAULT_MS;
-	d->connect_timeout_ms = BACKEND_CONNECT_TIMEOUT_DEFAULT_MS;
-	d->max_response = BACKEND_MAX_RESPONSE_DEFAULT;
-	if (!ydoc_is_map(map)) {
-		ERR(p, map ? map : kn, "back-end %s: expected a mapping, found %s", d->name,
-		    ydoc_kind(map));
-		return;
-	}
-	p->errors += ydoc_check_keys(p->y, map, keys, sizeof(keys) / sizeof(keys[0]));
-
-	url = need_string(p, map, "url", d->name);
 	if (url) {
 		n = ydoc_get(p->y, map, "url");
 		if (strncasecmp(url, "https://", 8) || !url[8] || url[8] == '/') {
@@ -369,19 +375,13 @@ static void parse_backend(struct parse *p, yaml_node_t *kn, yaml_node_t *map,
 			d->url = u;
 		}
 	}
+}
 
-	n = ydoc_get(p->y, map, "ca");
-	if (n && !ydoc_is_null(n))
-		d->ca = need_file(p, n, "ca");
-	n = ydoc_get(p->y, map, "auth");
-	if (n && !ydoc_is_null(n))
-		parse_auth(p, d, n);
-	n = ydoc_get(p->y, map, "headers");
-	if (n && !ydoc_is_null(n))
-		parse_kvs(p, n, "headers", true, &d->headers, &d->n_headers);
-	parse_ms(p, map, "timeout_ms", &d->timeout_ms, 1, 600000);
-	parse_ms(p, map, "connect_timeout_ms", &d->connect_timeout_ms, 1, 600000);
-	parse_ms(p, map, "max_response", &d->max_response, 16, 64u * 1024 * 1024);
+/* operations: { name: { ... }, ... }, each name a word, once. */
+static void parse_ops(struct parse *p, yaml_node_t *map, struct backend_def *d)
+{
+	yaml_node_t *ops;
+	unsigned i, len;
 
 	ops = ydoc_get(p->y, map, "operations");
 	if (!ops) {
@@ -414,6 +414,42 @@ static void parse_backend(struct parse *p, yaml_node_t *kn, yaml_node_t *map,
 		}
 		parse_op(p, d, okn, ydoc_map_value(p->y, ops, i), &d->ops[d->n_ops++]);
 	}
+}
+
+static void parse_backend(struct parse *p, yaml_node_t *kn, yaml_node_t *map,
+			  struct backend_def *d)
+{
+	static const char *const keys[] = { "url", "ca", "auth", "headers", "timeout_ms",
+		"connect_timeout_ms", "max_response", "operations" };
+	yaml_node_t *n;
+
+	d->name = talloc_strdup(p->ctx, ydoc_scalar(kn));
+	d->timeout_ms = BACKEND_TIMEOUT_DEFAULT_MS;
+	d->connect_timeout_ms = BACKEND_CONNECT_TIMEOUT_DEFAULT_MS;
+	d->max_response = BACKEND_MAX_RESPONSE_DEFAULT;
+	if (!ydoc_is_map(map)) {
+		ERR(p, map ? map : kn, "back-end %s: expected a mapping, found %s", d->name,
+		    ydoc_kind(map));
+		return;
+	}
+	p->errors += ydoc_check_keys(p->y, map, keys, sizeof(keys) / sizeof(keys[0]));
+
+	parse_url(p, map, d);
+
+	n = ydoc_get(p->y, map, "ca");
+	if (n && !ydoc_is_null(n))
+		d->ca = need_file(p, n, "ca");
+	n = ydoc_get(p->y, map, "auth");
+	if (n && !ydoc_is_null(n))
+		parse_auth(p, d, n);
+	n = ydoc_get(p->y, map, "headers");
+	if (n && !ydoc_is_null(n))
+		parse_kvs(p, n, "headers", true, &d->headers, &d->n_headers);
+	parse_ms(p, map, "timeout_ms", &d->timeout_ms, 1, 600000);
+	parse_ms(p, map, "connect_timeout_ms", &d->connect_timeout_ms, 1, 600000);
+	parse_ms(p, map, "max_response", &d->max_response, 16, 64u * 1024 * 1024);
+
+	parse_ops(p, map, d);
 }
 
 int backend_config_parse(void *ctx, struct ydoc *y, yaml_node_t *node, struct config *c,

@@ -100,6 +100,54 @@ static int ydoc_destructor(struct ydoc *y)
 	return 0;
 }
 
+/* Where things are: the flows, the store, the credentials (the unit's directories first). */
+static void parse_paths(struct ydoc *y, yaml_node_t *root, struct config *c)
+{
+	yaml_node_t *v;
+
+	const char *s;
+	if ((v = ydoc_get(y, root, "flows")) && (s = ydoc_string(y, v)))
+		c->flows = config_path(c, c, s);
+	else
+		c->flows = config_path(c, c, "flows");
+	if ((v = ydoc_get(y, root, "store")) && (s = ydoc_string(y, v)))
+		/* postgresql://... names a shared database, not a file beside the config. */
+		c->store = store_is_pg(s) ? talloc_strdup(c, s) : config_path(c, c, s);
+	else if (getenv("STATE_DIRECTORY"))
+		c->store = talloc_asprintf(c, "%s/guichet.db", getenv("STATE_DIRECTORY"));
+	else
+		c->store = config_path(c, c, "guichet.db");
+	if (getenv("CREDENTIALS_DIRECTORY"))
+		c->credentials = talloc_strdup(c, getenv("CREDENTIALS_DIRECTORY"));
+	else if ((v = ydoc_get(y, root, "credentials")) && (s = ydoc_string(y, v)))
+		c->credentials = config_path(c, c, s);
+	else
+		c->credentials = talloc_strdup(c, c->dir);
+}
+
+/* The sections each module parses (transports, back-ends, limits, metrics, notify, api). */
+static void parse_sections(struct ydoc *y, yaml_node_t *root, struct config *c)
+{
+	yaml_node_t *v;
+
+	if ((v = ydoc_get(y, root, "backends")))
+		backend_config_parse(c, y, v, c, &c->backends);
+	if ((v = ydoc_get(y, root, "modems")))
+		modem_config_parse(c, y, v, c, &c->modems);
+	if ((v = ydoc_get(y, root, "smpp")))
+		smpp_config_parse(c, y, v, c, &c->smpp);
+	if ((v = ydoc_get(y, root, "gsup")))
+		gsup_config_parse(c, y, v, c, &c->gsup);
+	if ((v = ydoc_get(y, root, "ussd_http")))
+		ussd_http_config_parse(c, y, v, c, &c->ussd_http);
+	c->limits = guard_config_parse(c, y, ydoc_get(y, root, "limits"));
+	if ((v = ydoc_get(y, root, "metrics")))
+		metrics_http_config_parse(c, y, v, &c->metrics);
+	c->notify = notify_config_parse(c, y, ydoc_get(y, root, "notify"));
+	if ((v = ydoc_get(y, root, "api")))
+		api_http_config_parse(c, y, v, c, &c->api);
+}
+
 struct config *config_load(void *ctx, const char *path, struct diag *d)
 {
 	struct config *c = talloc_zero(ctx, struct config);
@@ -135,24 +183,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	}
 	ydoc_check_keys(y, root, top_keys, sizeof(top_keys) / sizeof(top_keys[0]));
 
-	const char *s;
-	if ((v = ydoc_get(y, root, "flows")) && (s = ydoc_string(y, v)))
-		c->flows = config_path(c, c, s);
-	else
-		c->flows = config_path(c, c, "flows");
-	if ((v = ydoc_get(y, root, "store")) && (s = ydoc_string(y, v)))
-		/* postgresql://... names a shared database, not a file beside the config. */
-		c->store = store_is_pg(s) ? talloc_strdup(c, s) : config_path(c, c, s);
-	else if (getenv("STATE_DIRECTORY"))
-		c->store = talloc_asprintf(c, "%s/guichet.db", getenv("STATE_DIRECTORY"));
-	else
-		c->store = config_path(c, c, "guichet.db");
-	if (getenv("CREDENTIALS_DIRECTORY"))
-		c->credentials = talloc_strdup(c, getenv("CREDENTIALS_DIRECTORY"));
-	else if ((v = ydoc_get(y, root, "credentials")) && (s = ydoc_string(y, v)))
-		c->credentials = config_path(c, c, s);
-	else
-		c->credentials = talloc_strdup(c, c->dir);
+	parse_paths(y, root, c);
 	if ((v = ydoc_get(y, root, "retention")))
 		ydoc_duration(y, v, &c->retention_s);
 	if ((v = ydoc_get(y, root, "call_budget_ms")))
@@ -169,22 +200,7 @@ struct config *config_load(void *ctx, const char *path, struct diag *d)
 	if (c->log.level)
 		c->log.level = talloc_strdup(c, c->log.level);
 
-	if ((v = ydoc_get(y, root, "backends")))
-		backend_config_parse(c, y, v, c, &c->backends);
-	if ((v = ydoc_get(y, root, "modems")))
-		modem_config_parse(c, y, v, c, &c->modems);
-	if ((v = ydoc_get(y, root, "smpp")))
-		smpp_config_parse(c, y, v, c, &c->smpp);
-	if ((v = ydoc_get(y, root, "gsup")))
-		gsup_config_parse(c, y, v, c, &c->gsup);
-	if ((v = ydoc_get(y, root, "ussd_http")))
-		ussd_http_config_parse(c, y, v, c, &c->ussd_http);
-	c->limits = guard_config_parse(c, y, ydoc_get(y, root, "limits"));
-	if ((v = ydoc_get(y, root, "metrics")))
-		metrics_http_config_parse(c, y, v, &c->metrics);
-	c->notify = notify_config_parse(c, y, ydoc_get(y, root, "notify"));
-	if ((v = ydoc_get(y, root, "api")))
-		api_http_config_parse(c, y, v, c, &c->api);
+	parse_sections(y, root, c);
 
 	if (d->n_errors > errors_before) {
 		talloc_free(c);

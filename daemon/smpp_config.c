@@ -50,36 +50,16 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map, bool *ok)
+/* The keys of one SMSC into sc (defaults set); *bind: the `bind` value, or NULL. */
+static void read_keys(struct smpp_config *sc, struct ydoc *y, yaml_node_t *map, const char **bind,
+		      bool *ok)
 {
-	struct smpp_config *sc = talloc_zero(ctx, struct smpp_config);
-	if (!sc) {
-		*ok = false;
-		return NULL;
-	}
-	*sc = (struct smpp_config){
-		.port = 2775, .system_type = "", .bind = SMPP_BIND_TRX, .parts_per_second = 10,
-		.window = 10, .enquire_link_s = 30, .response_timeout_s = 10,
-		.reconnect_min_s = 1, .reconnect_max_s = 60, .reassembly_s = 60,
-		.source_ton = 99, .source_npi = 99, .country_code = "33",
-	};
-	if (ydoc_check_keys(y, map, smpp_keys, sizeof(smpp_keys) / sizeof(smpp_keys[0])))
-		*ok = false;
-
-	static const char *const required[] = { "name", "host", "system_id", "password", "source" };
-	for (unsigned i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-		if (!ydoc_get(y, map, required[i])) {
-			ydoc_error(y, map, "SMSC without `%s`", required[i]);
-			*ok = false;
-		}
-
-	const char *bind = NULL;
 	*ok &= opt_string(sc, y, map, "name", &sc->name);
 	*ok &= opt_string(sc, y, map, "host", &sc->host);
 	*ok &= opt_string(sc, y, map, "system_id", &sc->system_id);
 	*ok &= opt_string(sc, y, map, "password", &sc->password);
 	*ok &= opt_string(sc, y, map, "system_type", &sc->system_type);
-	*ok &= opt_string(sc, y, map, "bind", &bind);
+	*ok &= opt_string(sc, y, map, "bind", bind);
 	*ok &= opt_string(sc, y, map, "source", &sc->source);
 	*ok &= opt_string(sc, y, map, "country_code", &sc->country_code);
 	*ok &= opt_uint(y, map, "port", &sc->port);
@@ -95,7 +75,13 @@ static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map
 	yaml_node_t *n = ydoc_get(y, map, "tls");
 	if (n && ydoc_bool(y, n, &sc->tls) != 0)
 		*ok = false;
+}
 
+/* The values read: lengths SMPP 3.4 allows, ranges, the bind mode (*ok false when one is
+ * wrong; the reconnect delays made consistent). */
+static void check_values(struct smpp_config *sc, struct ydoc *y, yaml_node_t *map,
+			 const char *bind, bool *ok)
+{
 	if (sc->name && !*sc->name) {
 		ydoc_error(y, ydoc_get(y, map, "name"), "an SMSC name cannot be empty");
 		*ok = false;
@@ -149,6 +135,12 @@ static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map
 		ydoc_error(y, map, "source_ton is 0 to 6 and source_npi 0 to 18");
 		*ok = false;
 	}
+}
+
+/* The source address's type and numbering plan, when not given: alphanumeric, a short code,
+ * or an international number. */
+static void default_ton_npi(struct smpp_config *sc)
+{
 	if (sc->source && sc->source_ton == 99) {
 		size_t l = strlen(sc->source);
 		if (!all_digits(sc->source))
@@ -160,6 +152,35 @@ static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map
 	}
 	if (sc->source_npi == 99)
 		sc->source_npi = sc->source_ton == 1 ? 1 : 0;
+}
+
+static struct smpp_config *parse_one(void *ctx, struct ydoc *y, yaml_node_t *map, bool *ok)
+{
+	struct smpp_config *sc = talloc_zero(ctx, struct smpp_config);
+	if (!sc) {
+		*ok = false;
+		return NULL;
+	}
+	*sc = (struct smpp_config){
+		.port = 2775, .system_type = "", .bind = SMPP_BIND_TRX, .parts_per_second = 10,
+		.window = 10, .enquire_link_s = 30, .response_timeout_s = 10,
+		.reconnect_min_s = 1, .reconnect_max_s = 60, .reassembly_s = 60,
+		.source_ton = 99, .source_npi = 99, .country_code = "33",
+	};
+	if (ydoc_check_keys(y, map, smpp_keys, sizeof(smpp_keys) / sizeof(smpp_keys[0])))
+		*ok = false;
+
+	static const char *const required[] = { "name", "host", "system_id", "password", "source" };
+	for (unsigned i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!ydoc_get(y, map, required[i])) {
+			ydoc_error(y, map, "SMSC without `%s`", required[i]);
+			*ok = false;
+		}
+
+	const char *bind = NULL;
+	read_keys(sc, y, map, &bind, ok);
+	check_values(sc, y, map, bind, ok);
+	default_ton_npi(sc);
 	return sc;
 }
 
