@@ -63,9 +63,11 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 typedef void (*sms_stored_fn)(void *sdata, bool ok);
 /* Like router_sms_received, but the messages (copied) join those every transport hands in
  * this loop iteration and the iteration's other writes (call outcomes, sent marks): one
- * transaction, one fsync, committed after the iteration. stored(sdata, ok) is called after
- * that commit, never before and never from inside this call. 0, or -1 when nothing was
- * kept (out of memory: answer as for a failed store). */
+ * transaction, one fsync, committed after the iteration. stored(sdata, ok) is called once
+ * they are committed: with the group (ok), or, when the group write failed, in a
+ * transaction of their own (ok: whether that one committed). Never before, and never from
+ * inside this call. 0, or -1 when nothing was kept (out of memory: answer as for a failed
+ * store). */
 int router_sms_receive_later(struct router *r, const struct sms_in *msgs, unsigned n,
 			     sms_stored_fn stored, void *sdata);
 /* Forgets the messages handed with sdata and not written yet (their sender is going away
@@ -175,6 +177,7 @@ struct guard;
 void router_set_guard(struct router *r, struct guard *g);
 /* Installs a new flow set; sessions already running keep theirs. */
 void router_set_flows(struct router *r, struct flow_set *fs);
+/* The flow set new sessions start on (the last installed). */
 const struct flow_set *router_flows(const struct router *r);
 /* Moves the clock the engine sees forward by seconds (timeouts), for `guichet test`'s time
  * jumps; the daemon never calls it. */
