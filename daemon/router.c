@@ -22,6 +22,7 @@
 
 #define PURGE_PERIOD_MS (60 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
+#define RESULTS_WAIT_MS 2	/* see call_done */
 
 struct flowset_entry {
 	struct llist_head list;
@@ -214,6 +215,8 @@ void router_start_call(struct router *r, enum channel ch, const char *key, const
 	p->call_id = c->call_id;
 	p->op = talloc_strdup(p, c->op);
 	rate_ctr_inc2(r->ctrs, ROUTER_CTR_CALLS);
+	if (ch == CHANNEL_SMS)
+		r->sms_calls++;
 	if (r->calls.call(r->calls.impl, c->op, &c->args, budget_ms, call_done, p) < 0) {
 		/* Unknown operation: the flow checker prevents it; fail the call the same way. */
 		glog(GLOG_BACKEND, LOGL_ERROR, NULL, "operation %s is not declared", c->op);
@@ -344,9 +347,20 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
  * write runs after this loop iteration, with the marks waiting (flush_soon). */
 static void flush_now(struct router *r)
 {
-	if (osmo_timer_pending(&r->flush_timer) && r->flush_now)
-		return;
+	struct timeval left;
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now &&
+	    (osmo_timer_remaining(&r->flush_timer, NULL, &left) < 0 || !timerisset(&left)))
+		return;	/* due already */
 	osmo_timer_schedule(&r->flush_timer, 0, 0);
+	r->flush_now = true;
+}
+
+/* Like flush_now, but the group write may wait up to ms for more of its kind. */
+static void flush_within(struct router *r, unsigned ms)
+{
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now)
+		return;	/* due sooner or within ms of an earlier one */
+	osmo_timer_schedule(&r->flush_timer, 0, (int)ms * 1000);
 	r->flush_now = true;
 }
 
@@ -478,6 +492,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		talloc_free(p);
 		return;
 	}
+	r->sms_calls--;
 	struct call_result *cr = talloc_zero(r, struct call_result);
 	if (cr) {
 		vars_init(&cr->result, cr);
@@ -491,7 +506,13 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		return;
 	}
 	llist_add_tail(&cr->list, &r->results);
-	flush_now(r);
+	/* Calls started together (one read's messages) come back within a millisecond or two,
+	 * over several loop iterations: their outcomes wait RESULTS_WAIT_MS for each other,
+	 * the last one not at all. */
+	if (r->sms_calls)
+		flush_within(r, RESULTS_WAIT_MS);
+	else
+		flush_now(r);
 }
 
 /* ---- the outbox's transports and marks (outbox.h) ---- */

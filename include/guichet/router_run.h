@@ -29,7 +29,9 @@ struct router {
 	/* The outbox's marks and SMS call outcomes are written together once per loop
 	 * iteration: one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
-	bool flush_now;		/* flush_timer is due after this iteration, not MARKS_WAIT_MS */
+	bool flush_now;		/* flush_timer is due for something that answers someone (after
+				 * this iteration, or RESULTS_WAIT_MS), not for marks alone */
+	unsigned sms_calls;	/* SMS calls started, their outcome not back yet */
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
 	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
