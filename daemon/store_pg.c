@@ -233,6 +233,7 @@ static int pg_destructor(struct pg *q)
 		PQclear(r);
 	}
 	pg_watch_stop(q);
+	pg_session_forget_ahead(q);
 	if (q->db)
 		PQfinish(q->db);
 	q->db = NULL;

@@ -162,6 +162,45 @@ PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct p
 	return r;
 }
 
+PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const struct params *p,
+		      const char *sql2, const struct params *p2, PGresult **second)
+{
+	PGresult *r;
+	ExecStatusType s;
+
+	*second = NULL;
+	if (!sql2 || !q->piped || q->pipe_failed || q->n_pending + 4 > PG_PENDING_MAX)
+		return pg_run(q, what, sql, p, 0);
+	/* Both PREPAREs (when needed) go before both statements: the pending results are read
+	 * in the order they were sent. */
+	char name[16];
+	prepared(q, sql2, p2, name);
+	if (!send_stmt(q, sql, p, 0) || !send_stmt(q, sql2, p2, 1)) {
+		pg_fail(q, what, NULL);
+		q->pipe_failed = true;
+		return NULL;
+	}
+	if (flush_and_drain(q) < 0) {
+		PQclear(read_result(q));
+		PQclear(read_result(q));
+		return NULL;
+	}
+	r = read_result(q);
+	*second = read_result(q);
+	s = PQresultStatus(r);
+	if (q->wake)
+		pg_notes_drain(q);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		pg_fail(q, what, r);
+		q->pipe_failed = true;
+		PQclear(r);
+		PQclear(*second);
+		*second = NULL;
+		return NULL;
+	}
+	return r;
+}
+
 int pg_change(struct pg *q, const char *what, const char *sql, const struct params *p)
 {
 	PGresult *r = pg_run(q, what, sql, p, 0);
@@ -207,6 +246,7 @@ static void pipe_end(struct pg *q)
 	unsigned guard = 0;
 
 	drain(q);
+	pg_session_forget_ahead(q);	/* read in this transaction: not valid after it */
 	/* The sync's own result; NULLs before it only if the connection broke. */
 	while (guard++ < 4 && PQstatus(q->db) == CONNECTION_OK) {
 		if (!(r = PQgetResult(q->db)))
@@ -245,8 +285,12 @@ void pg_pipe_abort(struct pg *q)
 {
 	char err[sizeof(q->err)];
 
-	/* The failure that lost the transaction stays the one reported. */
+	/* The failure that lost the transaction stays the one reported. A ROLLBACK in the
+	 * pipeline ends a transaction that did not fail in the same round trip (one that
+	 * failed skips it: the caller's ROLLBACK after the sync ends it). */
 	memcpy(err, q->err, sizeof(err));
+	if (!q->pipe_failed)
+		pg_defer(q, "rollback", "ROLLBACK", NULL);
 	if (PQpipelineSync(q->db))
 		pipe_end(q);
 	else {

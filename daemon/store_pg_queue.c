@@ -21,13 +21,27 @@ int pg_inbound_add(struct store *st, struct store_inbound *in)
 	p_text(&p, in->text);
 	p_int(&p, in->received);
 	p_text(&p, in->dedup);
-	r = pg_run(q, "inbound_add",
-		   "INSERT INTO inbound(channel, via, sender, body, received, dedup)"
-		   " VALUES ($1, $2, $3, $4, $5, $6)"
-		   " ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id",
-		   &p, 0);
+	/* The person's session is read (and locked) in the same round trip: the step that
+	 * follows asks for it at once (store_pg_session.c). */
+	struct params k = { .n = 0 };
+	char key[SESSION_KEY_MAX];
+	PGresult *ahead = NULL;
+
+	pg_session_forget_ahead(q);
+	snprintf(key, sizeof(key), "sms:%s", in->from ? in->from : "");
+	p_text(&k, key);
+	r = pg_run_pair(q, "inbound_add",
+			"INSERT INTO inbound(channel, via, sender, body, received, dedup)"
+			" VALUES ($1, $2, $3, $4, $5, $6)"
+			" ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id",
+			&p, in->channel == CHANNEL_SMS && in->from ? pg_session_select : NULL, &k,
+			&ahead);
 	if (!r)
 		return -1;
+	if (ahead) {
+		snprintf(q->pre_key, sizeof(q->pre_key), "%s", key);
+		q->pre = ahead;
+	}
 	n = PQntuples(r);
 	if (n > 0)
 		in->id = col_int(r, 0, 0);
@@ -98,12 +112,35 @@ int pg_inbound_pending(struct store *st,
 
 /* --- outbound --- */
 
+/* The next outbox id: from the block this host reserved (one nextval of a sequence that
+ * counts by PG_OUT_IDS), so that adding a row is a write nobody waits for. Ids left unused
+ * (a closed store) are gaps, as after a rolled-back insert. Within a host ids grow with
+ * time; between hosts only roughly: "oldest first" is per host. */
+static int next_out_id(struct pg *q, int64_t *id)
+{
+	if (q->out_next >= q->out_end) {
+		PGresult *r = pg_run(q, "outbound_add: ids", "SELECT nextval('outbound_id_seq')",
+				     NULL, 0);
+
+		if (!r)
+			return -1;
+		q->out_next = col_int(r, 0, 0);
+		q->out_end = q->out_next + PG_OUT_IDS;
+		PQclear(r);
+	}
+	*id = q->out_next++;
+	return 0;
+}
+
 int pg_outbound_add(struct store *st, struct store_outbound *out)
 {
 	struct pg *q = pg_of(st);
 	struct params p = { .n = 0 };
-	PGresult *r;
+	int64_t id;
 
+	if (next_out_id(q, &id) < 0)
+		return -1;
+	p_int(&p, id);
 	p_text(&p, out->via);
 	p_text(&p, out->to);
 	p_text(&p, out->text);
@@ -112,14 +149,11 @@ int pg_outbound_add(struct store *st, struct store_outbound *out)
 	p_int(&p, out->attempts);
 	p_int(&p, out->not_before);
 	p_int(&p, (int64_t)time(NULL));
-	r = pg_run(q, "outbound_add",
-		   "INSERT INTO outbound(via, recipient, body, coding, parts, attempts,"
-		   " not_before_ms, state, created) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)"
-		   " RETURNING id", &p, 0);
-	if (!r)
+	if (pg_defer(q, "outbound_add", "INSERT INTO outbound(id, via, recipient, body, coding,"
+		     " parts, attempts, not_before_ms, state, created)"
+		     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)", &p) < 0)
 		return -1;
-	out->id = col_int(r, 0, 0);
-	PQclear(r);
+	out->id = id;
 	pg_note_added(q, out->id);
 	return 0;
 }

@@ -86,6 +86,9 @@ static const char *const migrations[] = {
 	 * (-Wstring-concatenation, an error in the fuzz build). */
 	("ALTER TABLE sessions ADD COLUMN waiting_call BIGINT;"
 	 "ALTER TABLE sessions ADD COLUMN owner BIGINT;"),
+	/* 4: one nextval reserves a block of PG_OUT_IDS outbox ids for a host, which then adds
+	 * rows without waiting for their id (store_pg_queue.c). */
+	"ALTER SEQUENCE outbound_id_seq INCREMENT BY 64;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

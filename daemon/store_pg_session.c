@@ -8,6 +8,36 @@
 
 #include "guichet/store_pg.h"
 
+/* FOR UPDATE: inside the step's transaction, another host applying a text of the same
+ * person waits here until this step is committed (outside one it locks nothing). */
+const char pg_session_select[] = "SELECT data FROM sessions WHERE key = $1 FOR UPDATE";
+
+void pg_session_forget_ahead(struct pg *q)
+{
+	PQclear(q->pre);
+	q->pre = NULL;
+}
+
+/* The session read ahead with the inbound row (pg_inbound_add), if it is key's: its
+ * result, now the caller's; else NULL. */
+static PGresult *ahead(struct pg *q, const char *key)
+{
+	PGresult *r = q->pre;
+	ExecStatusType s;
+
+	if (!r || strcmp(q->pre_key, key) != 0)
+		return NULL;
+	q->pre = NULL;
+	s = PQresultStatus(r);
+	if (s != PGRES_TUPLES_OK) {
+		pg_fail(q, "session_get", r);
+		q->pipe_failed = true;
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
 int pg_session_get(struct store *st, const char *key, struct session *sess, void *ctx)
 {
 	struct pg *q = pg_of(st);
@@ -16,9 +46,8 @@ int pg_session_get(struct store *st, const char *key, struct session *sess, void
 	int rc;
 
 	p_text(&p, key);
-	/* FOR UPDATE: inside the step's transaction, another host applying a text of the same
-	 * person waits here until this step is committed (outside one it locks nothing). */
-	r = pg_run(q, "session_get", "SELECT data FROM sessions WHERE key = $1 FOR UPDATE", &p, 1);
+	if (!(r = ahead(q, key)) && !q->pipe_failed)
+		r = pg_run(q, "session_get", pg_session_select, &p, 1);
 	if (!r)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -47,6 +76,8 @@ int pg_session_put(struct store *st, const struct session *sess)
 		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
 		return -1;
 	}
+	if (q->pre && !strcmp(q->pre_key, sess->key))
+		pg_session_forget_ahead(q);
 	p_text(&p, sess->key);
 	p_bin(&p, data, len);
 	p_int(&p, sess->deadline);
@@ -77,6 +108,8 @@ int pg_session_del(struct store *st, const char *key)
 	struct params p = { .n = 0 };
 	int n;
 
+	if (pg_of(st)->pre && !strcmp(pg_of(st)->pre_key, key))
+		pg_session_forget_ahead(pg_of(st));
 	p_text(&p, key);
 	n = pg_defer(pg_of(st), "session_del", "DELETE FROM sessions WHERE key = $1", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;

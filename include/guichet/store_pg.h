@@ -25,6 +25,7 @@
 #define PG_NOTE_MAX 64		/* outbox rows a transaction tracks for NOTIFY, one by one */
 #define PG_PENDING_MAX 256	/* deferred statements sent before their results are read */
 #define PG_PREPARED_MAX 96	/* prepared statements per connection */
+#define PG_OUT_IDS 64		/* outbox ids reserved at once (the sequence's increment) */
 
 struct pg {
 	PGconn *db;
@@ -48,6 +49,11 @@ struct pg {
 	const char *pending_what[PG_PENDING_MAX];
 	unsigned n_prepared;
 	const char *prepared[PG_PREPARED_MAX];	/* "s<i>" prepares prepared[i] */
+	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */
+	/* The session of the person whose text was just added, read (and locked) in the same
+	 * round trip as the inbound row, for the session_get that follows (store_pg_session.c). */
+	char pre_key[SESSION_KEY_MAX];
+	PGresult *pre;
 };
 
 /* Parameters as text, built on the stack. */
@@ -131,6 +137,14 @@ int pg_pipe_commit(struct pg *q, bool notify);
 void pg_pipe_abort(struct pg *q);
 /* A new connection: nothing prepared, no pipeline. */
 void pg_exec_reset(struct pg *q);
+/* In a transaction: sql, then also sql2 (binary results) sent in the same round trip; sql's
+ * result as pg_run's, sql2's in *second whatever its status (NULL when not sent). Outside
+ * one: sql alone, as pg_run. */
+PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const struct params *p,
+		      const char *sql2, const struct params *p2, PGresult **second);
+/* The session read ahead (store_pg_session.c): the statement, and dropping it. */
+extern const char pg_session_select[];
+void pg_session_forget_ahead(struct pg *q);
 /* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
 int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);
 bool pg_in_tx(struct pg *q);
