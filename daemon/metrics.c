@@ -87,6 +87,7 @@ static bool out_room(struct out *o, size_t n)
 	}
 	o->s = ns;
 	o->cap = cap;
+	o->s[o->len] = '\0';	/* a string even before the first append (no group at all) */
 	return true;
 }
 
