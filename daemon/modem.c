@@ -271,8 +271,41 @@ static void modem_timer_cb(void *data)
 }
 
 
+/* A final status report handed to the sink's receipt_later: deleted from the SIM once its
+ * receipt is committed (report_stored). Freed with the modem: the sink forgets it then. */
+struct report_wait {
+	struct modem *m;
+	struct sms_loc loc;
+	void (*cancel)(void *data, void *sdata);
+	void *data;
+};
+
+static int report_wait_destructor(struct report_wait *w)
+{
+	if (w->cancel)
+		w->cancel(w->data, w);
+	return 0;
+}
+
+static void report_stored(void *sdata, bool ok)
+{
+	struct report_wait *w = sdata;
+	struct del_job *d = ok ? malloc(sizeof(*d) + sizeof(struct sms_loc)) : NULL;
+
+	/* Not written, or no memory for the delete job: the report stays on the SIM and is
+	 * read again at the next start, to say the same again. */
+	if (d) {
+		d->n = 1;
+		d->loc[0] = w->loc;
+		to_thread(w->m, &d->list, &w->m->dels);
+	}
+	w->cancel = NULL;	/* the sink is done with it */
+	talloc_free(w);
+}
+
 /* Status reports read from the SIM: each final one to the sink (the store finds its message
- * by modem and reference), then all deleted, pending ones too (a final one follows). */
+ * by modem and reference), deleted once the sink has committed it, as received messages are
+ * deleted once stored; a pending one at once (a final one follows). */
 static void modem_reports(struct modem *m, const struct sms_report *r, unsigned n)
 {
 	struct sms_sink *sink = &m->pool->sink;
@@ -287,6 +320,23 @@ static void modem_reports(struct modem *m, const struct sms_report *r, unsigned 
 		snprintf(ref, sizeof(ref), "%d", r[i].ref);
 		glog(GLOG_MODEM, outcome == 0 ? LOGL_NOTICE : LOGL_DEBUG, &f,
 		     "status report for reference %s: %s", ref, stat);
+		if (outcome >= 0 && sink->receipt_later) {
+			struct report_wait *w = talloc_zero(m, struct report_wait);
+			if (w) {
+				*w = (struct report_wait){ .m = m, .loc = r[i].loc };
+				talloc_set_destructor(w, report_wait_destructor);
+			}
+			if (!w || sink->receipt_later(sink->data, 0, m->def.name, ref, outcome == 1,
+						      stat, report_stored, w) != 0) {
+				glog(GLOG_MODEM, LOGL_ERROR, &f, "out of memory: the status report "
+				     "for reference %s stays on the SIM until the next start", ref);
+				talloc_free(w);
+				continue;
+			}
+			w->cancel = sink->received_cancel;
+			w->data = sink->data;
+			continue;
+		}
 		if (outcome >= 0 && sink->receipt)
 			sink->receipt(sink->data, 0, m->def.name, ref, outcome == 1, stat);
 		if (d)
@@ -294,8 +344,10 @@ static void modem_reports(struct modem *m, const struct sms_report *r, unsigned 
 	}
 	/* Without memory for the delete job the reports stay on the SIM; read again at the
 	 * next start, they only say the same again. */
-	if (d)
+	if (d && d->n)
 		to_thread(m, &d->list, &m->dels);
+	else
+		free(d);
 }
 
 static void handle_event(struct modem *m, struct modem_ev *ev)

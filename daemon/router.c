@@ -364,6 +364,13 @@ static void flush_within(struct router *r, unsigned ms)
 	r->flush_now = true;
 }
 
+/* A receipt handed to router_sms_receipt_later: its sender is told once it is written. */
+struct receipt_wait {
+	struct llist_head list;
+	sms_stored_fn stored;
+	void *sdata;
+};
+
 /* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */
 struct intake_batch {
 	struct llist_head list;
@@ -412,6 +419,13 @@ void router_sms_receive_cancel(struct router *r, void *sdata)
 	llist_for_each_entry(b, &r->intake_told, list)
 		if (b->sdata == sdata)
 			b->stored = NULL;	/* written already: only the callback goes */
+	struct receipt_wait *w;
+	llist_for_each_entry(w, &r->receipts, list)
+		if (w->sdata == sdata)
+			w->stored = NULL;
+	llist_for_each_entry(w, &r->receipts_told, list)
+		if (w->sdata == sdata)
+			w->stored = NULL;
 }
 
 /* After the group write: each batch's sender told (ok), or, when the group write failed,
@@ -554,6 +568,37 @@ void router_sms_receipt(struct router *r, int64_t id, const char *via, const cha
 	outbox_receipt(r->ob, id, via, remote, delivered, stat);
 }
 
+static void flush_soon(void *data);
+
+int router_sms_receipt_later(struct router *r, int64_t id, const char *via, const char *remote,
+			     bool delivered, const char *stat, sms_stored_fn stored, void *sdata)
+{
+	struct receipt_wait *w = talloc_zero(r, struct receipt_wait);
+
+	if (!w)
+		return -1;
+	w->stored = stored;
+	w->sdata = sdata;
+	outbox_receipt(r->ob, id, via, remote, delivered, stat);
+	llist_add_tail(&w->list, &r->receipts);
+	flush_soon(r);
+	return 0;
+}
+
+/* The receipts the flush began with are written: their senders told. The list is kept in
+ * the router meanwhile: a callback may cancel another sender's. */
+static void receipts_done(struct router *r)
+{
+	while (!llist_empty(&r->receipts_told)) {
+		struct receipt_wait *w = llist_first_entry(&r->receipts_told, struct receipt_wait,
+							   list);
+		llist_del(&w->list);
+		if (w->stored)
+			w->stored(w->sdata, true);
+		talloc_free(w);
+	}
+}
+
 /* This iteration's group write: every message received (router_sms_receive_later), every
  * call outcome and every sent/failed mark in one transaction. If it fails, the received
  * batches and the outcomes are written one by one (an outcome that cannot be written is
@@ -568,8 +613,11 @@ static void flush_writes(void *data)
 	unsigned n_calls = 0;
 	bool ok;
 
-	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results) && llist_empty(&r->intake))
+	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results) && llist_empty(&r->intake) &&
+	    llist_empty(&r->receipts))
 		return;
+	/* The receipts handed so far: their marks are among those this flush writes. */
+	llist_splice_init(&r->receipts, &r->receipts_told);
 	void *ctx = talloc_new(r);
 	ok = r->st->ops->begin(r->st) == 0;
 	struct intake_batch *ib;
@@ -597,6 +645,7 @@ static void flush_writes(void *data)
 		router_start_calls(r, CHANNEL_SMS, calls, n_calls);
 		outbox_send_taken(r->ob, tk);
 		intake_done(r, true);
+		receipts_done(r);
 	} else {
 		r->st->ops->rollback(r->st);
 		r->sched_dirty = false;
@@ -610,12 +659,22 @@ static void flush_writes(void *data)
 			if (outbox_marks_apply(r->ob) == 0 && r->st->ops->commit(r->st) == 0) {
 				outbox_marks_done(r->ob);
 				router_store_result(r, true, NULL);
+				receipts_done(r);
 			} else {
 				r->st->ops->rollback(r->st);
 				router_store_result(r, false, "marking replies sent");
 			}
 		} else if (marks) {
 			router_store_result(r, false, "marking replies sent");	/* kept: next flush */
+		} else {
+			receipts_done(r);	/* their marks were lost (out of memory) */
+		}
+		/* Receipts not written: they wait for the next flush, first in line; a quiet
+		 * router tries again in a second (their senders keep them until then). */
+		llist_splice_init(&r->receipts_told, &r->receipts);
+		if (!llist_empty(&r->receipts) && !osmo_timer_pending(&r->flush_timer)) {
+			osmo_timer_schedule(&r->flush_timer, 1, 0);
+			r->flush_now = false;
 		}
 	}
 	llist_for_each_entry_safe(cr, tmp, &r->results, list) {
@@ -719,6 +778,8 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->results);
 	INIT_LLIST_HEAD(&r->intake);
 	INIT_LLIST_HEAD(&r->intake_told);
+	INIT_LLIST_HEAD(&r->receipts);
+	INIT_LLIST_HEAD(&r->receipts_told);
 	osmo_timer_setup(&r->flush_timer, flush_timer_cb, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
 	if (r->ctrs) {

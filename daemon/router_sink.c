@@ -57,6 +57,12 @@ static void sink_receipt(void *data, int64_t id, const char *via, const char *re
 	router_sms_receipt(data, id, via, remote, delivered, stat);
 }
 
+static int sink_receipt_later(void *data, int64_t id, const char *via, const char *remote,
+			      bool delivered, const char *stat, sms_stored_fn stored, void *sdata)
+{
+	return router_sms_receipt_later(data, id, via, remote, delivered, stat, stored, sdata);
+}
+
 struct sms_sink router_sms_sink(struct router *r)
 {
 	return (struct sms_sink){ .received = sink_received, .sent = sink_sent,
@@ -65,7 +71,8 @@ struct sms_sink router_sms_sink(struct router *r)
 				  .unregistered = sink_unregistered,
 				  .remote_id = sink_remote_id, .receipt = sink_receipt,
 				  .received_later = sink_received_later,
-				  .received_cancel = sink_received_cancel, .data = r };
+				  .received_cancel = sink_received_cancel,
+				  .receipt_later = sink_receipt_later, .data = r };
 }
 
 static void sink_ussd_request(void *data, const struct ussd_req *req, ussd_reply_fn reply,

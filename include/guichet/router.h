@@ -87,6 +87,13 @@ void router_sms_sent(struct router *r, int64_t id);
 void router_sms_remote_id(struct router *r, int64_t id, const char *via, const char *remote);
 void router_sms_receipt(struct router *r, int64_t id, const char *via, const char *remote,
 			bool delivered, const char *stat);
+/* Like router_sms_receipt, for a transport that must keep the receipt until it is written
+ * (a status report on the SIM, a deliver_sm not answered yet): stored(sdata, true) is called
+ * once a commit has written it, never before and never from inside this call (a write that
+ * fails waits for the next one). 0, or -1 when nothing was kept (out of memory: keep the
+ * receipt, hand it again later). router_sms_receive_cancel(sdata) forgets the callback. */
+int router_sms_receipt_later(struct router *r, int64_t id, const char *via, const char *remote,
+			     bool delivered, const char *stat, sms_stored_fn stored, void *sdata);
 void router_sms_failed(struct router *r, int64_t id, bool permanent, const char *why);
 
 /* ---- USSD dialogues (osmo-hlr EUSE, aggregator callbacks) ---- */
@@ -127,6 +134,9 @@ struct sms_sink {
 	int (*received_later)(void *data, const struct sms_in *msgs, unsigned n,
 			      sms_stored_fn stored, void *sdata);
 	void (*received_cancel)(void *data, void *sdata);
+	/* Optional: router_sms_receipt_later (forgotten with received_cancel). */
+	int (*receipt_later)(void *data, int64_t id, const char *via, const char *remote,
+			     bool delivered, const char *stat, sms_stored_fn stored, void *sdata);
 	void *data;
 };
 

@@ -35,6 +35,9 @@ struct router {
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
 	struct llist_head intake_told;	/* written, their senders being told (intake_done) */
+	/* struct receipt_wait: receipts handed with router_sms_receipt_later, waiting for a
+	 * commit (receipts); those the current flush writes (receipts_told). */
+	struct llist_head receipts, receipts_told;
 	int64_t last_purge_ms;
 	int64_t last_offer_ms;		/* router_tick's last unprompted outbox offer */
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */

@@ -1,8 +1,10 @@
 /* modem_probe: runs the modem pool alone, on an osmo select loop, against a stub sink.
  *
- *   modem_probe [-l LEVEL] [-f N] [-n] CONFIG.yaml
+ *   modem_probe [-l LEVEL] [-f N] [-n] [-r] CONFIG.yaml
  *     CONFIG   a YAML file with a `modems:` section (other top-level keys are ignored)
  *     -f N     the sink refuses (returns -1) the first N received batches (store failure)
+ *     -r       receipts (sink.receipt_later) are not committed until SIGUSR2 (a store that
+ *              has not written them yet); without -r, right after the event
  *     -n       no replies
  *     -l LEVEL log level on stderr (default info)
  *
@@ -13,6 +15,7 @@
  *   {"ev":"sent","id":..} / {"ev":"failed","id":..,"permanent":..,"why":..}
  *   {"ev":"remote_id","id":..,"via":..,"remote":..}  a sent part's message reference
  *   {"ev":"receipt","via":..,"remote":..,"delivered":..,"stat":..}  a status report
+ *   {"ev":"receipts_committed","n":..}          receipts told they are written
  *   {"ev":"counters","line":..}                   on SIGUSR1 and at exit
  * Replies (through the modem the text came in on): "long7 N" -> N GSM-7 characters,
  * "longu N" -> N characters needing UCS-2, anything else -> "OK " + the text.
@@ -53,9 +56,13 @@ static struct {
 	struct osmo_timer_list retry;
 	int64_t next_id;
 	int fail_store;
-	bool no_reply;
+	bool no_reply, hold_receipts;
 	json_t *dedups;
-	volatile sig_atomic_t quit, usr1;
+	volatile sig_atomic_t quit, usr1, usr2;
+	/* receipts handed with receipt_later, not committed yet */
+	struct { sms_stored_fn fn; void *sdata; } held[256];
+	unsigned nheld;
+	struct osmo_timer_list commit;
 } P;
 
 static void out(json_t *o)
@@ -215,6 +222,39 @@ static void sink_receipt(void *data, int64_t id, const char *via, const char *re
 		      "delivered", delivered, "stat", stat ? stat : ""));
 }
 
+/* The receipts waiting are "committed": their senders told. */
+static void commit_receipts(void *data)
+{
+	(void)data;
+	unsigned n = P.nheld;
+	P.nheld = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (P.held[i].fn)
+			P.held[i].fn(P.held[i].sdata, true);
+	out(json_pack("{s:s, s:i}", "ev", "receipts_committed", "n", (int)n));
+}
+
+static int sink_receipt_later(void *data, int64_t id, const char *via, const char *remote,
+			      bool delivered, const char *stat, sms_stored_fn fn, void *sdata)
+{
+	if (P.nheld == sizeof(P.held) / sizeof(P.held[0]))
+		return -1;
+	sink_receipt(data, id, via, remote, delivered, stat);
+	P.held[P.nheld].fn = fn;
+	P.held[P.nheld++].sdata = sdata;
+	if (!P.hold_receipts)
+		osmo_timer_schedule(&P.commit, 0, 0);
+	return 0;
+}
+
+static void sink_received_cancel(void *data, void *sdata)
+{
+	(void)data;
+	for (unsigned i = 0; i < P.nheld; i++)
+		if (P.held[i].sdata == sdata)
+			P.held[i].fn = NULL;
+}
+
 static void sink_ready(void *data, struct sms_transport *t)
 {
 	(void)data;
@@ -233,6 +273,8 @@ static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		P.usr1 = 1;
+	else if (sig == SIGUSR2)
+		P.usr2 = 1;
 	else
 		P.quit = 1;
 }
@@ -251,7 +293,7 @@ int main(int argc, char **argv)
 {
 	const char *level = "info";
 	int opt;
-	while ((opt = getopt(argc, argv, "f:nl:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:nrl:")) != -1) {
 		switch (opt) {
 		case 'f':
 			P.fail_store = atoi(optarg);
@@ -259,16 +301,19 @@ int main(int argc, char **argv)
 		case 'n':
 			P.no_reply = true;
 			break;
+		case 'r':
+			P.hold_receipts = true;
+			break;
 		case 'l':
 			level = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: modem_probe [-f N] [-n] [-l LEVEL] CONFIG.yaml\n");
+			fprintf(stderr, "usage: modem_probe [-f N] [-n] [-r] [-l LEVEL] CONFIG.yaml\n");
 			return 2;
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "usage: modem_probe [-f N] [-n] [-l LEVEL] CONFIG.yaml\n");
+		fprintf(stderr, "usage: modem_probe [-f N] [-n] [-r] [-l LEVEL] CONFIG.yaml\n");
 		return 2;
 	}
 	const char *file = argv[optind];
@@ -277,6 +322,7 @@ int main(int argc, char **argv)
 	INIT_LLIST_HEAD(&P.pending);
 	INIT_LLIST_HEAD(&P.inflight);
 	osmo_timer_setup(&P.retry, retry_cb, NULL);
+	osmo_timer_setup(&P.commit, commit_receipts, NULL);
 	P.dedups = json_object();
 
 	struct diag *d = diag_alloc(P.ctx);
@@ -305,7 +351,8 @@ int main(int argc, char **argv)
 	struct sms_sink sink = { .received = sink_received, .sent = sink_sent,
 				 .failed = sink_failed, .ready = sink_ready,
 				 .registered = sink_registered, .remote_id = sink_remote_id,
-				 .receipt = sink_receipt };
+				 .receipt = sink_receipt, .receipt_later = sink_receipt_later,
+				 .received_cancel = sink_received_cancel };
 	P.pool = modem_pool_start(P.ctx, mc, &c, sink);
 	if (!P.pool) {
 		fprintf(stderr, "modem_probe: cannot start the modems\n");
@@ -314,6 +361,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGUSR1, on_signal);
+	signal(SIGUSR2, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	while (!P.quit) {
 		osmo_select_main_ctx(0);
@@ -321,10 +369,15 @@ int main(int argc, char **argv)
 			P.usr1 = 0;
 			counters();
 		}
+		if (P.usr2) {
+			P.usr2 = 0;
+			commit_receipts(NULL);
+		}
 	}
 	counters();
 	modem_pool_stop(P.pool);
 	osmo_timer_del(&P.retry);
+	osmo_timer_del(&P.commit);
 	ydoc_free(&y);
 	json_decref(P.dedups);
 	out(json_pack("{s:s}", "ev", "stopped"));

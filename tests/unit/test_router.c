@@ -566,6 +566,55 @@ static void test_outbox_commit_failure_logged_once(void)
 	talloc_free(c);
 }
 
+/* A receipt handed with router_sms_receipt_later: its sender is told only once a commit
+ * has written it (a modem deletes the status report from the SIM then), not while commits
+ * fail; a cancelled sender is not told. */
+static unsigned receipt_told, receipt_told_other;
+
+static void receipt_stored(void *sdata, bool ok)
+{
+	CU_ASSERT(ok);
+	if (sdata == &receipt_told)
+		receipt_told++;
+	else
+		receipt_told_other++;
+}
+
+static void test_receipt_told_after_commit(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *fst = store_mem_open(c);
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+
+	real_ops = fst->ops;
+	failing_ops = *fst->ops;
+	failing_ops.commit = failing_commit;
+	fst->ops = &failing_ops;
+	struct router *rt = router_create(c, &rc, fst, (struct call_port){ fake_call, ctx });
+	receipt_told = receipt_told_other = 0;
+	commits_fail = true;
+	CU_ASSERT_EQUAL(router_sms_receipt_later(rt, 0, "m1", "7", true, "DELIVRD", receipt_stored,
+						 &receipt_told), 0);
+	CU_ASSERT_EQUAL(router_sms_receipt_later(rt, 0, "m1", "8", false, "UNDELIV", receipt_stored,
+						 &receipt_told_other), 0);
+	CU_ASSERT_EQUAL(receipt_told, 0);	/* never from inside the call */
+	spin(20);
+	CU_ASSERT_EQUAL(receipt_told, 0);	/* not written: the SIM keeps the report */
+	router_sms_receive_cancel(rt, &receipt_told_other);
+	commits_fail = false;
+	for (unsigned i = 0; i < 1000 && !receipt_told; i++)
+		spin(1);	/* the next try, in a second */
+	CU_ASSERT_EQUAL(receipt_told, 1);
+	CU_ASSERT_EQUAL(receipt_told_other, 0);
+	spin(10);
+	CU_ASSERT_EQUAL(receipt_told, 1);	/* once */
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 /* A memory store counting its commits. */
 static const struct store_ops *count_real;
 static struct store_ops count_ops;
@@ -867,6 +916,8 @@ int main(void)
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
 	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
+	CU_add_test(su, "a receipt's sender told once it is committed, not before",
+		    test_receipt_told_after_commit);
 	CU_add_test(su, "received messages: a write lost to another host's is retried",
 		    test_intake_conflict_retried);
 	CU_add_test(su, "messages of one iteration: one transaction, told after it",
