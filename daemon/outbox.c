@@ -124,7 +124,9 @@ const char *outbox_via(const struct outbox *ob, const char *want)
 /* ---- offering ---- */
 
 /* Hands due[0..n) to t while it takes them; the ones it refuses (queue full or transport
- * down) go back in the queue, due now. True when t took them all. */
+ * down) go back in the queue, due now. True when t took them all. A refused take still
+ * counts as an attempt in the store (attempts grow at the take); room() keeps that rare:
+ * no more is taken than the transport said it would accept. */
 static bool hand_over(struct outbox *ob, struct sms_transport *t, struct store_outbound *due,
 		      int n)
 {
