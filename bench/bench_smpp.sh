@@ -18,7 +18,8 @@
 # Each comparison is REPS alternated runs, medians compared (the 2-core machine's load drifts).
 # Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1,
 # ROWS (default all: "w10 w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one),
-# PROBE_WRAP (a command the relay probe runs under, e.g. "perf record -g -o /tmp/p.data").
+# PROBE_WRAP (a command the relay probe runs under, e.g. "perf record -g -o /tmp/p.data"),
+# PERF_GUICHETD (a path prefix: perf record -g of guichetd during each of its runs).
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
@@ -224,8 +225,13 @@ EOF
   for _ in $(seq 100); do grep -q 'bound as transceiver' "$T/guichetd-$tag.log" && break; sleep 0.1; done
   grep -q 'bound as transceiver' "$T/guichetd-$tag.log" || { echo "guichetd did not bind"; tail -3 "$T/guichetd-$tag.log"; return 1; }
   local c0; c0=$(awk '{print $14 + $15}' "/proc/$gd/stat")
+  local perf=""
+  if [ -n "${PERF_GUICHETD:-}" ]; then
+    perf record -g -p "$gd" -o "$PERF_GUICHETD-$tag" >/dev/null 2>&1 & perf=$!
+  fi
   G_RATE=$(run_bench "g-$tag" "$n" "$text" 300)
   local c1; c1=$(awk '{print $14 + $15}' "/proc/$gd/stat")
+  [ -n "$perf" ] && { kill -INT "$perf"; wait "$perf" 2>/dev/null; }
   kill "$gd" 2>/dev/null; wait "$pid" 2>/dev/null
   kill "$SMSC_PID" 2>/dev/null; wait "$SMSC_PID" 2>/dev/null
   [ -n "$G_RATE" ] || { echo "Guichet $tag: bench did not finish"; tail -3 "$T/guichetd-$tag.log"; return 1; }
