@@ -143,7 +143,39 @@ void smpp_batch_flush(struct smpp_bind *b, struct mo_batch *bt)
 	bt->n = bt->n_tokens = 0;
 }
 
-static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
+/* A final receipt handed to the sink's receipt_later: its deliver_sm answered once the
+ * receipt is committed, like a message's. Freed with its bind before that: the sink forgets
+ * it, the SMSC delivers the receipt again. */
+struct receipt_ack {
+	struct smpp_bind *b;
+	uint64_t tok;
+	bool pending;		/* the sink still holds it */
+};
+
+static int receipt_ack_destructor(struct receipt_ack *a)
+{
+	struct smpp_pool *p = a->b->smsc->pool;
+	if (a->pending && p->sink.received_cancel)
+		p->sink.received_cancel(p->sink.data, a);
+	return 0;
+}
+
+static void receipt_ack_stored(void *sdata, bool ok)
+{
+	struct receipt_ack *a = sdata;
+	struct smpp_bind *b = a->b;
+	a->pending = false;
+	/* From a former connection: the SMSC will deliver it again. */
+	if ((uint32_t)(a->tok >> 32) == b->gen && b->state == B_BOUND)
+		smpp_bind_send_header(b, DELIVER_SM_RESP, ok ? ESME_ROK : ESME_RX_T_APPN,
+				      (uint32_t)a->tok);
+	talloc_free(a);
+}
+
+/* Hands a receipt to the sink and answers its deliver_sm (seq): after the receipt's commit
+ * when the sink can say (receipt_later), else at once; a receipt that could not be kept
+ * with ESME_RX_T_APPN, so that the SMSC delivers it again. */
+static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d, uint32_t seq)
 {
 	struct smpp_smsc *s = b->smsc;
 	char id[72] = "", stat[16] = "";
@@ -163,8 +195,27 @@ static void on_receipt(struct smpp_bind *b, const struct smpp_deliver *d)
 	bool final = delivered || !strcmp(stat, "UNDELIV") || !strcmp(stat, "REJECTD") ||
 		     !strcmp(stat, "EXPIRED") || !strcmp(stat, "DELETED");
 	struct smpp_pool *p = s->pool;
-	if (final && p->sink.receipt && id[0])
-		p->sink.receipt(p->sink.data, e ? e->out_id : 0, s->t.name, id, delivered, stat);
+	int64_t out_id = e ? e->out_id : 0;
+	if (final && p->sink.receipt_later && id[0]) {
+		struct receipt_ack *a = talloc_zero(b, struct receipt_ack);
+		if (a) {
+			*a = (struct receipt_ack){ .b = b, .tok = (uint64_t)b->gen << 32 | seq };
+			talloc_set_destructor(a, receipt_ack_destructor);
+		}
+		if (!a || p->sink.receipt_later(p->sink.data, out_id, s->t.name, id, delivered,
+						stat, receipt_ack_stored, a) != 0) {
+			talloc_free(a);
+			LOGB(b, LOGL_ERROR, "receipt %s not kept (out of memory): answering "
+			     "ESME_RX_T_APPN so the SMSC retries", stat);
+			smpp_bind_send_header(b, DELIVER_SM_RESP, ESME_RX_T_APPN, seq);
+			return;
+		}
+		a->pending = true;
+	} else {
+		if (final && p->sink.receipt && id[0])
+			p->sink.receipt(p->sink.data, out_id, s->t.name, id, delivered, stat);
+		smpp_bind_send_header(b, DELIVER_SM_RESP, ESME_ROK, seq);
+	}
 	if (!e) {
 		/* Not in memory (sent before a restart): the store may know it (the router). */
 		SMPP_COUNT(s, SMPP_CTR_RECEIPTS_UNMATCHED, 1);
@@ -223,8 +274,7 @@ void smpp_on_deliver_sm(struct smpp_bind *b, const uint8_t *pdu, uint32_t len, u
 	}
 	smpp_number_international(d.from, sizeof(d.from), d.source_ton, s->sc->country_code);
 	if (d.esm_class & 0x3C) {	/* receipt, SME ack, intermediate notification */
-		on_receipt(b, &d);
-		smpp_bind_send_header(b, DELIVER_SM_RESP, ESME_ROK, seq);
+		on_receipt(b, &d, seq);
 		return;
 	}
 	uint64_t tok = (uint64_t)b->gen << 32 | seq;

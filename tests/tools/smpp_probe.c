@@ -3,10 +3,13 @@
  * failed-temporary are offered again, like the router's outbox does.
  *
  *   smpp_probe --config FILE [--received FILE] [--status FILE] [--fail-store PCT]
+ *              [--hold-receipts 1]
  *
  * FILE holds an `smpp:` list as in guichet.yaml (secrets next to it). --received gets a JSON
  * line per message handed to the sink and per reply sent or dead; --status is rewritten every
- * 200 ms: {"binds_up":..,"binds_total":..,"outbox":..,"sent":..,...}. */
+ * 200 ms: {"binds_up":..,"binds_total":..,"outbox":..,"sent":..,...}.
+ * --hold-receipts 1: the sink takes final receipts with receipt_later ({"event":"receipt"} on
+ * --received) and commits them only on SIGUSR2 ({"event":"receipts_committed","n":..}). */
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -47,9 +50,12 @@ static struct {
 	uint64_t received, refused, sent, failed_temp, dead;
 	struct osmo_timer_list offer_timer, status_timer;
 	struct smpp_pool *pool;
+	/* --hold-receipts: receipts handed with receipt_later, not committed yet */
+	struct { sms_stored_fn fn; void *sdata; } held[256];
+	unsigned nheld;
 } P;
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, usr2_flag;
 
 static int64_t now_ms(void)
 {
@@ -243,13 +249,56 @@ static void status_cb(void *data)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_flag = 1;
+	if (sig == SIGUSR2)
+		usr2_flag = 1;
+	else
+		stop_flag = 1;
+}
+
+static int sink_receipt_later(void *data, int64_t id, const char *via, const char *remote,
+			      bool delivered, const char *stat, sms_stored_fn fn, void *sdata)
+{
+	(void)data;
+	(void)id;
+	(void)delivered;
+	if (P.nheld == sizeof(P.held) / sizeof(P.held[0]))
+		return -1;
+	fprintf(P.rx, "{\"event\":\"receipt\",\"via\":");
+	json_str(P.rx, via);
+	fprintf(P.rx, ",\"remote\":");
+	json_str(P.rx, remote);
+	fprintf(P.rx, ",\"stat\":");
+	json_str(P.rx, stat ? stat : "");
+	fprintf(P.rx, "}\n");
+	fflush(P.rx);
+	P.held[P.nheld].fn = fn;
+	P.held[P.nheld++].sdata = sdata;
+	return 0;
+}
+
+static void sink_cancel(void *data, void *sdata)
+{
+	(void)data;
+	for (unsigned i = 0; i < P.nheld; i++)
+		if (P.held[i].sdata == sdata)
+			P.held[i].fn = NULL;
+}
+
+static void commit_receipts(void)
+{
+	unsigned n = P.nheld;
+	P.nheld = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (P.held[i].fn)
+			P.held[i].fn(P.held[i].sdata, true);
+	fprintf(P.rx, "{\"event\":\"receipts_committed\",\"n\":%u}\n", n);
+	fflush(P.rx);
 }
 
 int main(int argc, char **argv)
 {
 	const char *cfg_path = NULL, *rx_path = "/dev/null";
+	bool hold_receipts = false;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--config") == 0)
 			cfg_path = argv[i + 1];
@@ -259,10 +308,12 @@ int main(int argc, char **argv)
 			P.status_path = argv[i + 1];
 		else if (strcmp(argv[i], "--fail-store") == 0)
 			P.fail_store = (unsigned)atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--hold-receipts") == 0)
+			hold_receipts = atoi(argv[i + 1]) != 0;
 	}
 	if (!cfg_path) {
 		fprintf(stderr, "usage: smpp_probe --config FILE [--received FILE] [--status FILE] "
-			"[--fail-store PCT]\n");
+			"[--fail-store PCT] [--hold-receipts 1]\n");
 		return 2;
 	}
 	P.ctx = talloc_named_const(NULL, 0, "smpp_probe");
@@ -293,16 +344,26 @@ int main(int argc, char **argv)
 
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	signal(SIGUSR2, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	srand((unsigned)time(NULL));
 	struct sms_sink sink = { .received = sink_received, .sent = sink_sent, .failed = sink_failed,
 				 .ready = sink_ready, .registered = sink_registered };
+	if (hold_receipts) {
+		sink.receipt_later = sink_receipt_later;
+		sink.received_cancel = sink_cancel;
+	}
 	P.pool = smpp_start(P.ctx, sc, c, sink);
 	if (!P.pool)
 		return 1;
 	osmo_timer_schedule(&P.status_timer, 0, 0);
-	while (!osmo_select_shutdown_done())
+	while (!osmo_select_shutdown_done()) {
 		osmo_select_main_ctx(0);
+		if (usr2_flag) {
+			usr2_flag = 0;
+			commit_receipts();
+		}
+	}
 	smpp_stop(P.pool);
 	P.pool = NULL;
 	fclose(P.rx);
