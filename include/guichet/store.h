@@ -217,6 +217,13 @@ struct store_ops {
 	 * PostgreSQL's LISTEN/NOTIFY, the connection's socket on the osmocom loop. fn NULL stops
 	 * it. 0 or -1. */
 	int (*watch)(struct store *st, void (*fn)(void *data), void *data);
+	/* Optional (NULL: a store of one host, whose restart does this through session_each).
+	 * The sessions waiting for a back-end call of a host that is gone (PostgreSQL: its
+	 * connection closed or its lease ended), each taken over by this host (so that one host
+	 * handles it) and given to fn as session_each does. 0 or -1. */
+	int (*session_orphans)(struct store *st,
+			       void (*fn)(void *data, const struct session *s), void *data,
+			       void *ctx);
 };
 
 struct store {
