@@ -21,6 +21,8 @@
 #include "guichet/ussd_dialogue.h"
 
 #define PURGE_PERIOD_MS (60 * 1000)
+/* How often a host on a shared store looks for the back-end waits of hosts that are gone. */
+#define ORPHANS_PERIOD_MS (10 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
 #define RESULTS_WAIT_MS 2	/* see call_done */
 
@@ -816,6 +818,10 @@ void router_tick(struct router *r, int64_t now)
 	if (now - r->last_offer_ms >= (int64_t)r->cfg.outbox_poll_ms) {
 		r->last_offer_ms = now;
 		outbox_offer(r->ob);
+	}
+	if (r->st->ops->session_orphans && now - r->last_orphans_ms >= ORPHANS_PERIOD_MS) {
+		r->last_orphans_ms = now;
+		router_recover_orphans(r);
 	}
 }
 

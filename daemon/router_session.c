@@ -316,6 +316,15 @@ static void recover_session(void *data, const struct session *s)
 	talloc_free(ctx);
 }
 
+void router_recover_orphans(struct router *r)
+{
+	void *ctx = talloc_new(r);
+
+	if (r->st->ops->session_orphans(r->st, recover_session, r, ctx) < 0)
+		router_store_result(r, false, "looking for the waits of hosts that are gone");
+	talloc_free(ctx);
+}
+
 int router_recover(struct router *r, int64_t now)
 {
 	void *ctx = talloc_new(r);

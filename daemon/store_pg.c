@@ -285,6 +285,7 @@ static const struct store_ops pg_ops = {
 	.last_error = pg_last_error,
 	.conflict = pg_conflict,
 	.watch = pg_watch,
+	.session_orphans = pg_session_orphans,
 };
 
 /* --- opening --- */

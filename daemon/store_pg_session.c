@@ -145,3 +145,28 @@ int pg_session_each(struct store *st, void (*fn)(void *data, const struct sessio
 			 bad);
 	return 0;
 }
+
+/* Outside a transaction: the UPDATE claims the rows and commits at once, so that two live
+ * hosts sweeping together fail each wait once (the second finds the first as owner). */
+int pg_session_orphans(struct store *st, void (*fn)(void *data, const struct session *s),
+		       void *data, void *ctx)
+{
+	struct pg *q = pg_of(st);
+	struct params p = { .n = 0 };
+	PGresult *r;
+	int i, n;
+
+	if (pg_lease(q, true) < 0)
+		return -1;
+	p_int(&p, q->host);
+	r = pg_run(q, "session_orphans", "UPDATE sessions SET owner = $1"
+		   " WHERE waiting_call IS NOT NULL AND owner IS NOT NULL AND owner <> $1"
+		   " AND owner NOT IN (SELECT id FROM hosts) RETURNING data", &p, 1);
+	if (!r)
+		return -1;
+	n = PQntuples(r);
+	for (i = 0; i < n; i++)
+		session_decode_visit(ctx, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), fn, data);
+	PQclear(r);
+	return 0;
+}

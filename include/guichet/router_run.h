@@ -40,6 +40,7 @@ struct router {
 	struct llist_head receipts, receipts_told;
 	int64_t last_purge_ms;
 	int64_t last_offer_ms;		/* router_tick's last unprompted outbox offer */
+	int64_t last_orphans_ms;	/* router_tick's last look for gone hosts' waits */
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;	/* enum router_ctr */
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
@@ -78,6 +79,9 @@ struct call_req {
 /* Every write transaction's outcome (what: the write, for the journal): logged once per
  * change, for STATUS=. */
 void router_store_result(struct router *r, bool ok, const char *what);
+/* On a shared store: the sessions waiting for a call of a host that is gone take the flow's
+ * error way here, as this host's own do after its restart (store_ops.session_orphans). */
+void router_recover_orphans(struct router *r);
 /* After a commit: the scheduler looks again when a flow scheduled something. */
 void router_sched_kick(struct router *r);
 void router_start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n);

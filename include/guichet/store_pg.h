@@ -189,6 +189,8 @@ int pg_session_put(struct store *st, const struct session *s);
 int pg_session_del(struct store *st, const char *key);
 int pg_session_each(struct store *st, void (*fn)(void *data, const struct session *s),
 		    void *data, void *ctx);
+int pg_session_orphans(struct store *st, void (*fn)(void *data, const struct session *s),
+		       void *data, void *ctx);
 
 int pg_schedule_add(struct store *st, struct store_scheduled *m);
 int pg_schedule_get(struct store *st, int64_t id, struct store_scheduled *m, void *ctx);

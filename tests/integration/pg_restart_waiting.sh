@@ -3,7 +3,9 @@
 #  - host A makes the call; host B restarts meanwhile: B leaves A's wait alone, and the
 #    person gets the back-end's answer (not the error way a restart takes);
 #  - host B makes the call and is killed (kill -9); B started again takes the error way for
-#    its own interrupted wait, once.
+#    its own interrupted wait, once;
+#  - host A makes the call and is killed while B runs on: B, without restarting, finds the
+#    wait of a host gone and takes its error way, once.
 # PostgreSQL and the demo HTTPS back-end are started here. Exit 0 pass, 1 fail, 77 skip.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -144,6 +146,23 @@ sleep 4
 got=$(replies +33700000002)
 [ "$got" = "Erreur." ] || fail "B's own wait after kill -9 and restart: got '$got', want the error way once"
 echo "ok: host B killed during its call and started again: its own wait took the error way, once"
+
+# ---- A makes the call and is killed; B runs on and fails A's wait ----
+start_host A
+stop_host B
+ctl "deliver single +33700000003 38123 ATTENTE"
+sleep 1
+start_host B
+stop_host A KILL
+end=$((SECONDS + 40))
+until [ -n "$(replies +33700000003)" ]; do
+  [ $SECONDS -ge $end ] && fail "the wait of the killed host A was left to the person"
+  sleep 0.2
+done
+sleep 2
+got=$(replies +33700000003)
+[ "$got" = "Erreur." ] || fail "A's wait after A's kill -9, B running: got '$got', want the error way once"
+echo "ok: host A killed during its call while B ran on: B took A's wait's error way, once"
 grep -E '\+3370[0-9]{7}' "$T"/h?.log && fail "a phone number in the journal"
 echo "pass"
 exit 0

@@ -939,13 +939,27 @@ static void test_pg_waiting_owner(void)
 	memset(&seen, 0, sizeof(seen));
 	CU_ASSERT_EQUAL(b->ops->session_each(b, collect_sess, &seen, ctx), 0);
 	CU_ASSERT_EQUAL(seen.n, 2);
-	/* a gone: its wait is anybody's to fail. */
+	/* A live host sweeping for the waits of hosts gone takes the old b's, not a's (alive). */
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b->ops->session_orphans);
+	CU_ASSERT_EQUAL(b->ops->session_orphans(b, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT_STRING_EQUAL(seen.keys[0], "sms:smsc0:+33633333333");
+	/* a gone: its wait is anybody's to fail (the old b's is the new b's now)... */
 	a->ops->close(a);
 	c = store_pg_open(ctx, pg_url, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	memset(&seen, 0, sizeof(seen));
 	CU_ASSERT_EQUAL(c->ops->session_each(c, collect_sess, &seen, ctx), 0);
-	CU_ASSERT_EQUAL(seen.n, 3);
+	CU_ASSERT_EQUAL(seen.n, 2);
+	/* ...and the first live host to sweep takes it over: handled once. */
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(b->ops->session_orphans(b, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT_STRING_EQUAL(seen.keys[0], "sms:smsc0:+33611111111");
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(c->ops->session_orphans(c, collect_sess, &seen, ctx), 0);
+	CU_ASSERT_EQUAL(seen.n, 0);
 	b->ops->close(b);
 	c->ops->close(c);
 	talloc_free(ctx);
@@ -1224,7 +1238,8 @@ int main(void)
 	CU_add_test(s, "two hosts: outbox claimed once, a stopped host's rows return",
 		    test_pg_two_hosts);
 	CU_add_test(s, "two hosts: each scheduled message read by one", test_pg_schedule_once);
-	CU_add_test(s, "two hosts: a restart leaves a live host's waits alone",
+	CU_add_test(s, "two hosts: a restart leaves a live host's waits alone; a gone host's "
+		    "are swept once",
 		    test_pg_waiting_owner);
 	CU_add_test(s, "two hosts: a deadlock is a conflict, worth running again",
 		    test_pg_deadlock);
