@@ -208,6 +208,10 @@ static void contains_edits(struct upd *u, const struct flowtest_step_result *sr,
 	enum channel ch = u->r->t->channel;
 	bool one = sr->n_got == 1 && sr->got[0].by == ch;
 
+	if (!s->insert_at) {
+		warn(u, s, i, "written { on one line }: fix its `contains:` by hand");
+		return;
+	}
 	if (!one && (e->by >= 0 || e->coding >= 0 || e->parts >= 0 || e->end >= 0)) {
 		warn(u, s, i, "its `contains:` fails and it has other checks for one reply, but "
 		     "it got several: fix it by hand");
@@ -284,7 +288,9 @@ static void sched_edits(struct upd *u, const struct flowtest_step_result *sr, un
 {
 	const struct flowtest_step *s = sr->step;
 
-	if (s->sched_checked && sr->sched_failed) {
+	if (s->sched_checked && sr->sched_failed && !s->insert_at) {
+		warn(u, s, i, "written { on one line }: fix its `scheduled:` by hand");
+	} else if (s->sched_checked && sr->sched_failed) {
 		replace(u, s->sched_start, s->sched_stop,
 			yaml_scheduled(u->tmp, sr, s->sched_key_col));
 	} else if (!s->sched_checked && sr->n_sched) {

@@ -349,6 +349,20 @@ static void test_update_scheduled_and_contains(void)
 	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(read_file(p), "text: \"Demain 9h30.\""));
 	CU_ASSERT_PTR_NULL(strstr(read_file(p), "Lundi!"));
+
+	/* written on one line: left for a fix by hand, with a warning */
+	static const char flow_style[] =
+		"steps:\n"
+		"  - { send: RAP, contains: Pas ça, scheduled: [] }\n";
+	p = write_file("upd-flow.yaml", flow_style);
+	t = flowtest_load(ctx, p, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	r = flowtest_run(ctx, both, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	unsigned warnings = d->n_warnings;
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);
+	CU_ASSERT_EQUAL(d->n_warnings, warnings + 2);
+	CU_ASSERT_STRING_EQUAL(read_file(p), flow_style);
 }
 
 int main(void)
