@@ -1109,6 +1109,42 @@ static void test_pg_notify(void)
 	talloc_free(ctx);
 }
 
+/* Inside a transaction PostgreSQL's writes nobody waits for are pipelined: one that fails
+ * (here a reply without a transport, refused by NOT NULL) fails the next statement or the
+ * commit with its own message, and nothing of the transaction is kept. */
+static void test_pg_pipeline_failure(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound bad = { .to = "+33611111111", .text = "x" };
+	struct store_outbound o[4];
+	int64_t id = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 1, "p1", &id), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_add(st, &bad), 0);	/* sent, not yet answered */
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, id), 0);	/* pipelined too */
+	CU_ASSERT_EQUAL(st->ops->commit(st), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "outbound_add"));
+	CU_ASSERT_FALSE(store_conflict(st));
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
+	/* A statement whose result is needed reports the failure at once. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_add(st, &bad), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 0, o, 4, ctx), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "outbound_add"));
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	/* The connection is fine afterwards. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "deux", 2, "p2", &id), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* Two hosts' schedulers at once: a message one is deciding on (in its transaction) is not
  * read by the other, so each scheduled message is sent once. */
 static void test_pg_schedule_once(void)
@@ -1245,6 +1281,8 @@ int main(void)
 		    test_pg_deadlock);
 	CU_add_test(s, "two hosts: work left for the other host wakes it (NOTIFY)",
 		    test_pg_notify);
+	CU_add_test(s, "a pipelined write that fails fails the transaction",
+		    test_pg_pipeline_failure);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
