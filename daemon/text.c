@@ -354,14 +354,25 @@ bool text_is_gsm7(const char *utf8)
 				continue;
 			}
 		}
-		unsigned char c = (unsigned char)*utf8;
+		/* Something else in these 8 bytes: they are read one character at a time. */
+		const char *stop = end - utf8 > 8 ? utf8 + 8 : end;
 
-		if (c < 0x80) {
-			if (!ascii_to_gsm7[c])
+		while (utf8 < stop) {
+			/* c2: the NUL at worst, utf8 being before end. */
+			unsigned char c = (unsigned char)utf8[0], c2 = (unsigned char)utf8[1];
+
+			if (c < 0x80) {
+				if (!ascii_to_gsm7[c])
+					return false;
+				utf8++;
+			} else if ((c == 0xc2 || c == 0xc3) && (c2 & 0xc0) == 0x80) {
+				/* U+0080..U+00FF, the accents of French: decoded here. */
+				if (gsm7_code(((uint32_t)(c & 0x1f) << 6) | (c2 & 0x3f)) == GSM7_NONE)
+					return false;
+				utf8 += 2;
+			} else if (gsm7_cost(utf8_next(&utf8)) == 0) {
 				return false;
-			utf8++;
-		} else if (gsm7_cost(utf8_next(&utf8)) == 0) {
-			return false;
+			}
 		}
 	}
 	return true;

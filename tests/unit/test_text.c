@@ -356,7 +356,9 @@ static void test_is_gsm7_every_byte(void)
 	static const char *const mixed[] = { "abcdefgh\u00e9ijklmnop", "abcdefgh\u00eaijklmnop",
 					     "abcdefghijklmno\u20ac", "abcdefghijklmnop`",
 					     "abcdefg\x7fhijklmnop", "abcdefgh\nijklmnop\r",
-					     "abcdefghijklmnop\xff" };
+					     "abcdefghijklmnop\xff", "abc\xc3(defghijkl",
+					     "abcdefghijklmno\xc3", "\xc2\xa3 abcdefghij",
+					     "abcdefgh\xc2\xa0ijklmnop" };
 	for (unsigned i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++) {
 		struct text_measure m;
 		text_measure(mixed[i], &m);
