@@ -169,6 +169,13 @@ static void replace(struct upd *u, size_t start, size_t stop, char *text)
 	e->start = byte_offset(u->src, u->len, start);
 	e->stop = byte_offset(u->src, u->len, stop);
 	e->text = text;
+	/* a block sequence ends where the next key or item starts: after the indentation of the
+	 * next line, which stays with that line */
+	size_t b = e->stop;
+	while (b > e->start && u->src[b - 1] == ' ')
+		b--;
+	if (b > e->start && u->src[b - 1] == '\n')
+		e->stop = b;
 	/* a block value ends after its line break: keep one */
 	if (e->stop > 0 && u->src[e->stop - 1] == '\n')
 		e->text = talloc_asprintf_append(e->text, "\n");

@@ -107,4 +107,25 @@ PY
 [ $? -eq 0 ] || bad "the documentation's dialogue examples could not be found"
 out=$("$G" test "$T/doc" 2>&1) && echo "$out" | tail -1 | grep -q "^3 dialogues" &&
   ok "the documentation's dialogues pass" || { bad "a documentation example fails"; echo "$out"; }
+# 8. What a flow schedules is checked: with the reminder two hours before taken out of the
+#    rendez-vous flow, the dialogue that expects it fails, located, and --update writes the
+#    one left.
+mkdir -p "$T/rdv/tests"
+cp "$ROOT"/flows/*.yaml "$T/rdv/"
+cp "$ROOT/flows/tests/rendez-vous-rappels.yaml" "$T/rdv/tests/"
+python3 - "$T/rdv/rendez-vous.yaml" <<'PY'
+import re, sys
+p = sys.argv[1]; s = open(p, encoding="utf-8").read()
+s2 = re.sub(r'\n      - at: "\{\{rdv.start\}\} -2h"\n        text: [^\n]*', "", s)
+assert s2 != s
+open(p, "w", encoding="utf-8").write(s2)
+PY
+out=$("$G" test "$T/rdv" 2>&1); st=$?
+[ $st -eq 1 ] && echo "$out" | grep -q "rendez-vous-rappels.yaml:[0-9]*:[0-9]*: step 5 (send \"oui\"): expected 3 scheduled messages, got 2" &&
+  echo "$out" | grep -q "^    - 2026-12-07 07:30 Rappel : rendez-vous dans 2 heures" &&
+  ok "a reminder missing fails the dialogue" || { bad "a missing reminder was not seen"; echo "$out"; }
+"$G" test --update "$T/rdv" >/dev/null 2>&1
+! grep -q "dans 2 heures" "$T/rdv/tests/rendez-vous-rappels.yaml" &&
+  "$G" test -q "$T/rdv" >/dev/null 2>&1 && ok "--update rewrites scheduled:" ||
+  { bad "--update of scheduled:"; cat "$T/rdv/tests/rendez-vous-rappels.yaml"; }
 exit $rc

@@ -349,6 +349,9 @@ static void test_update_scheduled_and_contains(void)
 	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(read_file(p), "text: \"Demain 9h30.\""));
 	CU_ASSERT_PTR_NULL(strstr(read_file(p), "Lundi!"));
+	t = flowtest_load(ctx, p, d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(flowtest_run(ctx, both, t, &opts)->n_failed, 0);
 
 	/* written on one line: left for a fix by hand, with a warning */
 	static const char flow_style[] =
@@ -363,6 +366,34 @@ static void test_update_scheduled_and_contains(void)
 	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);
 	CU_ASSERT_EQUAL(d->n_warnings, warnings + 2);
 	CU_ASSERT_STRING_EQUAL(read_file(p), flow_style);
+}
+
+/* A list rewritten by --update ends where the next step starts: that step's line stays
+ * whole (it used to be glued to the last reply). */
+static void test_update_list_before_next_step(void)
+{
+	struct diag *d = diag_alloc(ctx);
+	const char *p = write_file("upd-list.yaml",
+		"steps:\n"
+		"  - send: GO\n"
+		"    replies:\n"
+		"      - \"faux\"\n"
+		"  - send: Paul\n"
+		"    backend: { svc.hello: { answer: { greeting: Paul } } }\n"
+		"    reply: \"Bonjour Paul\"\n");
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
+	CU_ASSERT_STRING_EQUAL(read_file(p),
+		"steps:\n"
+		"  - send: GO\n"
+		"    reply: \"Nom ?\"\n"
+		"  - send: Paul\n"
+		"    backend: { svc.hello: { answer: { greeting: Paul } } }\n"
+		"    reply: \"Bonjour Paul\"\n");
 }
 
 int main(void)
@@ -381,6 +412,8 @@ int main(void)
 	CU_add_test(su, "scheduled: reminders and receipts, a missing one fails", test_scheduled);
 	CU_add_test(su, "--update writes scheduled: and rewrites contains:",
 		    test_update_scheduled_and_contains);
+	CU_add_test(su, "--update of a list keeps the next step's line",
+		    test_update_list_before_next_step);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
