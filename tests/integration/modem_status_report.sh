@@ -130,6 +130,8 @@ echo "ok - after kill -9, a report (TP-ST 0x41) still finds its message: failed,
 LONG=$(printf 'Rappel %s. ' $(seq 1 30))
 id3=$(notify +33612345673 "$LONG")
 status_of "$id3" sent || fail "notification 3 not sent"
+# "sent" is the schedule's word for handed to the outbox: the modem sends the parts after.
+for _ in $(seq 100); do [ "$(sent +33612345673 mr 2)" != "" ] && break; sleep 0.1; done
 [ "$(sent +33612345673 mr 2)" != "" ] || fail "notification 3 is not in parts"
 report "$(sent +33612345673 mr -1)" 0
 status_of "$id3" delivered || fail "the report of a message's last part: $(cat "$T/body")"
