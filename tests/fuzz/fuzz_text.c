@@ -64,12 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT((m.coding == TEXT_GSM7) == gsm7);
 	FUZZ_ASSERT(m.parts >= 1);
 	FUZZ_ASSERT(m.chars == text_chars(s));
+	/* text_fits answers short texts without measuring: it must say what the measure says. */
 	for (unsigned p = 1; p <= 4; p++) {
 		struct text_budget b = text_budget_sms(p);
-		text_fits(s, &b);
+		FUZZ_ASSERT(text_fits(s, &b) == (m.parts <= p));
 	}
 	struct text_budget ub = text_budget_ussd(size ? data[0] : 182);
-	text_fits(s, &ub);
+	/* (160 septets, 70 units is one SMS's budget, which text_fits counts in parts) */
+	FUZZ_ASSERT(text_fits(s, &ub) == (ub.gsm7_units == 160 ? m.parts <= 1 :
+		    m.units <= (m.coding == TEXT_GSM7 ? ub.gsm7_units : ub.ucs2_units)));
 
 	check_split(ctx, s, TEXT_GSM7);
 	check_split(ctx, s, TEXT_UCS2);
