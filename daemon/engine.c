@@ -126,21 +126,6 @@ static const char *sms_text(struct run *r, const struct flow_text *t)
 	return text;
 }
 
-/* i in decimal, in buf (12 bytes). */
-static const char *utoa(char *buf, unsigned i)
-{
-	char rev[10];
-	int k = 0, n = 0;
-
-	do
-		rev[k++] = (char)('0' + i % 10);
-	while ((i /= 10) && k < (int)sizeof(rev));
-	while (k)
-		buf[n++] = rev[--k];
-	buf[n] = '\0';
-	return buf;
-}
-
 /* v in decimal, in buf (24 bytes). */
 static const char *i64toa(char *buf, int64_t v)
 {
@@ -196,7 +181,7 @@ static void add_send(struct run *r, const struct flow_step *st, bool receipt, un
 	 * "flow:<address>:<flow>:<step>:<r|m><i>:<at>:<reference>", joined without printf. */
 	char num[12], when[24];
 	const char *parts[] = { "flow:", r->s->address, ":", r->flow->name, ":", st->name,
-				receipt ? ":r" : ":m", utoa(num, i), ":", i64toa(when, at), ":",
+				receipt ? ":r" : ":m", engine_utoa(num, i), ":", i64toa(when, at), ":",
 				ref ? ref : "" };
 	n->key = join_all(r->ctx, parts, sizeof(parts) / sizeof(parts[0]));
 }
@@ -335,15 +320,15 @@ void engine_start_flow(struct run *r, const struct flow *f)
 	struct session *s = r->s;
 	char lang[sizeof(s->lang)];
 
-	snprintf(lang, sizeof(lang), "%s", s->lang[0] ? s->lang : "fr");
+	copy_name(lang, sizeof(lang), s->lang[0] ? s->lang : "fr");
 	const char *from_root = r->flow == f ? vars_get(&s->vars, VAR_FROM_ROOT) : NULL;
 	from_root = from_root ? talloc_strdup(r->ctx, from_root) : NULL;
 	engine_transcript_keep(r);
 	session_reset(s);
-	snprintf(s->lang, sizeof(s->lang), "%s", lang);
+	copy_name(s->lang, sizeof(s->lang), lang);
 	if (from_root)
 		vars_set(&s->vars, VAR_FROM_ROOT, from_root, false);
-	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
+	copy_name(s->flow, sizeof(s->flow), f->name);
 	/* The dialogue so far was kept (it is stored again at the end of the event): a flow
 	 * started in the middle of another (CONSEILLER after a few questions) hands it to its
 	 * human. */
@@ -366,7 +351,7 @@ static void open_flow(struct run *r)
 
 	if (idx < 0)
 		return;
-	snprintf(s->flow, sizeof(s->flow), "%s", f->name);
+	copy_name(s->flow, sizeof(s->flow), f->name);
 	s->flow_version = r->fs->version;
 	s->started = r->in->now;
 	s->n_history = 0;

@@ -277,10 +277,11 @@ static void answer_menu(struct run *r, const struct flow_step *st, const char *a
 	unsigned i = first + (unsigned)pick - 1;
 	int next = st->next_idx;
 	if (st->from_list) {
-		char prefix[2 * SESSION_NAME_MAX + 32];
-		int len = snprintf(prefix, sizeof(prefix), "%s.%u", st->from_list, i);
-		r->item_prefix = len >= 0 && (size_t)len < sizeof(prefix)
-				 ? prefix : talloc_asprintf(r->ctx, "%s.%u", st->from_list, i);
+		char prefix[2 * SESSION_NAME_MAX + 32], num[12];
+		r->item_prefix = strlen(st->from_list) < SESSION_NAME_MAX + 40
+				 ? engine_join3(prefix, sizeof(prefix), st->from_list, '.',
+						engine_utoa(num, i))
+				 : talloc_asprintf(r->ctx, "%s.%u", st->from_list, i);
 		engine_apply_set(r, st->from_set, st->n_from_set);
 		r->item_prefix = NULL;
 	} else {

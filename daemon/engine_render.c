@@ -11,7 +11,7 @@
 #include "guichet/text.h"
 
 /* i in decimal, in buf (12 bytes). */
-static const char *utoa(char *buf, unsigned i)
+const char *engine_utoa(char *buf, unsigned i)
 {
 	char rev[10];
 	int k = 0, n = 0;
@@ -27,7 +27,7 @@ static const char *utoa(char *buf, unsigned i)
 
 /* a, sep and b joined into buf, cut like snprintf when too long: names are built on every
  * lookup of a menu's labels, so this spares printf. */
-static const char *join3(char *buf, size_t size, const char *a, char sep, const char *b)
+const char *engine_join3(char *buf, size_t size, const char *a, char sep, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 
@@ -51,7 +51,7 @@ const char *engine_lookup(void *data, const char *name)
 
 	if (r->item_prefix && strncmp(name, "item.", 5) == 0) {
 		char full[2 * SESSION_NAME_MAX + 32];
-		return vars_get(&r->s->vars, join3(full, sizeof(full), r->item_prefix, '.', name + 5));
+		return vars_get(&r->s->vars, engine_join3(full, sizeof(full), r->item_prefix, '.', name + 5));
 	}
 	if (strcmp(name, "item") == 0 && r->item_prefix)
 		return vars_get(&r->s->vars, r->item_prefix);
@@ -133,7 +133,7 @@ static char *add_line(char *buf, unsigned num, const char *label)
 	int nd = 0;
 
 	if (num) {
-		nd = (int)strlen(utoa(digits, num));
+		nd = (int)strlen(engine_utoa(digits, num));
 		digits[nd++] = ' ';
 	}
 	char *out = talloc_realloc(NULL, buf, char, len + 1 + nd + l + 1);
@@ -161,14 +161,14 @@ static char *menu_lines(void *ctx, const char *title, const char *const *labels,
 	char digits[12];
 
 	for (unsigned i = 0; i < n; i++)
-		size += 1 + strlen(utoa(digits, i + 1)) + 1 + strlen(labels[i]);
+		size += 1 + strlen(engine_utoa(digits, i + 1)) + 1 + strlen(labels[i]);
 	char *all = talloc_size(ctx, size), *p = all;
 	if (!all)
 		return NULL;
 	memcpy(p, title, tl);
 	p += tl;
 	for (unsigned i = 0; i < n; i++) {
-		size_t nd = strlen(utoa(digits, i + 1)), l = strlen(labels[i]);
+		size_t nd = strlen(engine_utoa(digits, i + 1)), l = strlen(labels[i]);
 
 		if (p != all)
 			*p++ = '\n';
@@ -200,7 +200,7 @@ unsigned engine_menu_count(struct run *r, const struct flow_step *st)
 	if (!st->from_list)
 		return st->n_options;
 	char name[SESSION_NAME_MAX + 8];
-	const char *c = vars_get(&r->s->vars, join3(name, sizeof(name), st->from_list, '.', "count"));
+	const char *c = vars_get(&r->s->vars, engine_join3(name, sizeof(name), st->from_list, '.', "count"));
 	long n = c ? strtol(c, NULL, 10) : 0;
 	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
 }
@@ -210,7 +210,7 @@ static const char *menu_label(struct run *r, const struct flow_step *st, unsigne
 	if (!st->from_list)
 		return engine_say_view(r, &st->options[i].label);
 	char prefix[SESSION_NAME_MAX + 16], num[12];
-	r->item_prefix = join3(prefix, sizeof(prefix), st->from_list, '.', utoa(num, i));
+	r->item_prefix = engine_join3(prefix, sizeof(prefix), st->from_list, '.', engine_utoa(num, i));
 	const char *label = engine_say_view(r, &st->from_label);
 	r->item_prefix = NULL;
 	return label;

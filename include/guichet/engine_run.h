@@ -72,6 +72,10 @@ char *engine_trim(void *ctx, const char *text);
 void engine_on_text(struct run *r);
 
 /* engine_render.c: texts, menus and the transcript */
+/* i in decimal, in buf (12 bytes). */
+const char *engine_utoa(char *buf, unsigned i);
+/* a, sep and b joined into buf of size bytes, cut like snprintf when too long. */
+const char *engine_join3(char *buf, size_t size, const char *a, char sep, const char *b);
 enum prefix { PREFIX_NONE, PREFIX_RETRY, PREFIX_HELP };
 
 const char *engine_lookup(void *data, const char *name);
