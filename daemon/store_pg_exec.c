@@ -53,6 +53,7 @@ static bool prepared(struct pg *q, const char *sql, const struct params *p, char
 	if (q->piped) {
 		if (!PQsendPrepare(q->db, name, sql, p->n, NULL))
 			return false;
+		q->pending_prep[q->n_pending] = (int)i;
 		q->pending_what[q->n_pending++] = "prepare";
 	} else {
 		PGresult *r = PQprepare(q->db, name, sql, p->n, NULL);
@@ -103,10 +104,16 @@ static int drain(struct pg *q)
 		PGresult *r = read_result(q);
 		ExecStatusType s = PQresultStatus(r);
 
-		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && !q->pipe_failed) {
-			pg_fail(q, q->pending_what[i], r);
+		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+			/* A PREPARE skipped after a failure did not happen: prepare it again
+			 * next time (under a new name; this slot stays unused). */
+			if (q->pending_prep[i] >= 0)
+				q->prepared[q->pending_prep[i]] = NULL;
+			if (!q->pipe_failed)
+				pg_fail(q, q->pending_what[i], r);
 			q->pipe_failed = true;
 		}
+		q->pending_prep[i] = -1;
 		PQclear(r);
 	}
 	q->n_pending = 0;
@@ -225,6 +232,7 @@ int pg_defer(struct pg *q, const char *what, const char *sql, const struct param
 		q->pipe_failed = true;
 		return pg_fail(q, what, NULL);
 	}
+	q->pending_prep[q->n_pending] = -1;
 	q->pending_what[q->n_pending++] = what;
 	return 1;
 }

@@ -47,6 +47,7 @@ struct pg {
 	bool pipe_failed;		/* a statement in it failed: the transaction is lost */
 	unsigned n_pending;		/* deferred statements whose results are not read yet */
 	const char *pending_what[PG_PENDING_MAX];
+	int pending_prep[PG_PENDING_MAX];	/* a PREPARE's slot in prepared[], else -1 */
 	unsigned n_prepared;
 	const char *prepared[PG_PREPARED_MAX];	/* "s<i>" prepares prepared[i] */
 	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */

@@ -1141,6 +1141,22 @@ static void test_pg_pipeline_failure(void)
 	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "deux", 2, "p2", &id), 0);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
 	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	/* A transaction that found nothing ends with the next round trip: then a statement
+	 * outside a transaction, a transaction, another empty one before the close. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 0, o, 4, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 0, o, 4, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, id), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 0, o, 4, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
 	st->ops->close(st);
 	talloc_free(ctx);
 }
