@@ -91,13 +91,17 @@ static long parse_default_arg(const char *s, size_t i, struct filter *f, struct 
 }
 
 /* Parses the tag whose "{{" is at s + open into t. Returns 0, or -1 with e filled. */
-static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_error *e)
+/* locate: look for the closing }} first, to say where an unclosed tag opens; the expander,
+ * which only needs to know that a tag is wrong, does without that scan of the rest of the
+ * text (an unclosed tag fails anyway when the parse reaches the end). */
+static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_error *e,
+		     bool locate)
 {
 	size_t i = skip_space(s, open + 2), start;
 
 	memset(t, 0, sizeof(*t));
 	/* Said first, and at the {{, since every later error would only be a symptom of it. */
-	if (!strstr(s + open + 2, "}}"))
+	if (locate && !strstr(s + open + 2, "}}"))
 		return parse_fail(e, open, "unclosed {{");
 	start = i;
 	while (is_name_char(s[i]))
@@ -196,7 +200,7 @@ int template_check(const char *tmpl, template_var_fn each_var, void *data,
 		struct parse_error e;
 		struct tag t;
 
-		if (tag_parse(tmpl, (size_t)(open - tmpl), &t, &e) < 0) {
+		if (tag_parse(tmpl, (size_t)(open - tmpl), &t, &e, true) < 0) {
 			if (err && err_len)
 				snprintf(err, err_len, "%s", e.msg);
 			if (err_off)
@@ -583,7 +587,7 @@ char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, vo
 		char stack_name[128], *name = stack_name;
 
 		out_add(&o, tmpl + i, at - i);
-		if (tag_parse(tmpl, at, &t, &e) < 0)
+		if (tag_parse(tmpl, at, &t, &e, false) < 0)
 			goto fail;
 		if (t.n_filters && !tmp && !(tmp = talloc_new(NULL)))
 			goto fail;
