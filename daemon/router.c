@@ -1,9 +1,10 @@
 /* The router: event -> session -> engine -> actions. The only module that holds the store,
  * the engine and the back-end port together (see include/guichet/router.h). This file: its
- * life cycle, store health, flow sets, calls, and the iteration's group write (received
+ * life cycle, store health, calls, and the iteration's group write (received
  * messages, call outcomes and the outbox's marks in one transaction). A person's session is
- * router_session.c, what goes out router_send.c, the sinks router_sink.c, USSD dialogues
- * ussd_dialogue.c, the outbox outbox.c; router_run.h is what they share. */
+ * router_session.c, what goes out router_send.c, the flow sets router_flows.c, the sinks
+ * router_sink.c, USSD dialogues ussd_dialogue.c, the outbox outbox.c; router_run.h is what
+ * they share. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,12 +26,6 @@
 #define ORPHANS_PERIOD_MS (10 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
 #define RESULTS_WAIT_MS 2	/* see call_done */
-
-struct flowset_entry {
-	struct llist_head list;
-	struct flow_set *fs;
-	int64_t last_used;	/* unix seconds: retired once no session can still be on it */
-};
 
 /* A call in flight, keyed back to its session. */
 struct pending_call {
@@ -108,66 +103,7 @@ const char *router_store_problem(const struct router *r)
 	return r->store_failing ? r->store_error : NULL;
 }
 
-/* ---- flow sets ---- */
-
-const struct flow_set *router_flows_for(struct router *r, const struct session *s)
-{
-	struct flowset_entry *e;
-
-	if (s->state == SESSION_IDLE)
-		return r->flows;
-	llist_for_each_entry(e, &r->flowsets, list) {
-		if (e->fs->version == s->flow_version) {
-			e->last_used = now_s();
-			return e->fs;
-		}
-	}
-	return r->flows;	/* after a restart: the current set, by flow and step names */
-}
-
-static unsigned longest_timeout(const struct flow_set *fs)
-{
-	unsigned t = 15 * 60;
-
-	for (unsigned i = 0; i < fs->n_flows; i++)
-		if (fs->flows[i].timeout_s > t)
-			t = fs->flows[i].timeout_s;
-	return t;
-}
-
-static void retire_flowsets(struct router *r, int64_t now)
-{
-	struct flowset_entry *e, *tmp;
-
-	llist_for_each_entry_safe(e, tmp, &r->flowsets, list) {
-		if (e->fs == r->flows)
-			continue;
-		if (now - e->last_used > (int64_t)longest_timeout(e->fs) + 60) {
-			llist_del(&e->list);
-			talloc_free(e->fs);
-			talloc_free(e);
-		}
-	}
-}
-
-void router_set_flows(struct router *r, struct flow_set *fs)
-{
-	struct flowset_entry *e = talloc_zero(r, struct flowset_entry);
-
-	talloc_steal(e, fs);
-	e->fs = fs;
-	e->last_used = now_s();
-	if (r->flows) {
-		struct flowset_entry *old;
-		llist_for_each_entry(old, &r->flowsets, list)
-			if (old->fs == r->flows)
-				old->last_used = now_s();
-		if (fs->version <= r->flows->version)
-			fs->version = r->flows->version + 1;
-	}
-	llist_add_tail(&e->list, &r->flowsets);
-	r->flows = fs;
-}
+/* ---- settings ---- */
 
 void router_shift_clock(struct router *r, int64_t seconds)
 {
@@ -192,16 +128,7 @@ void router_set_guard(struct router *r, struct guard *g)
 		     store_last_error(r->st));
 }
 
-const struct flow_set *router_flows(const struct router *r)
-{
-	return r->flows;
-}
-
-/* ---- logging ---- */
-
-/* ---- messages a flow sends first (remind:, receipt:, cancel_reminders:) ---- */
-
-/* ---- SMS ---- */
+/* ---- starting calls ---- */
 
 static void call_done(void *data, bool ok, const struct vars *result, const char *error);
 
@@ -253,7 +180,7 @@ void router_count(struct router *r, enum router_ctr which)
 	rate_ctr_inc2(r->ctrs, which);
 }
 
-/* ---- messages sent first (scheduler.h) ---- */
+/* ---- received messages (the intake) ---- */
 
 /* Received messages through the engine, inside the caller's transaction. */
 static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
@@ -447,7 +374,7 @@ static void intake_done(struct router *r, bool group_ok)
 	}
 }
 
-/* ---- calls ---- */
+/* ---- call outcomes ---- */
 
 /* An SMS call's outcome waiting for the iteration's group write (flush_writes). */
 struct call_result {
@@ -718,8 +645,6 @@ void router_ussd_abort(struct router *r, const char *dialogue)
 	ussd_dialogue_abort(r->dlg, dialogue);
 }
 
-/* ---- sinks ---- */
-
 /* ---- life cycle ---- */
 
 static void outbox_result(void *data, bool ok, const char *what)
@@ -813,7 +738,7 @@ void router_tick(struct router *r, int64_t now)
 		r->last_purge_ms = now;
 		if (r->st->ops->purge(r->st, now / 1000 - grace, keep - grace) < 0)
 			router_store_result(r, false, "purging old messages");
-		retire_flowsets(r, now / 1000);
+		router_retire_flowsets(r, now / 1000);
 	}
 	if (now - r->last_offer_ms >= (int64_t)r->cfg.outbox_poll_ms) {
 		r->last_offer_ms = now;

@@ -113,6 +113,8 @@ const struct router_config *router_config(const struct router *r);
 int64_t router_now(const struct router *r);
 /* The flow set a session runs on (the one it started on, if still kept). */
 const struct flow_set *router_flows_for(struct router *r, const struct session *s);
+/* Frees the flow sets no session can still be on (now: unix seconds). */
+void router_retire_flowsets(struct router *r, int64_t now);
 /* NULL: no cost guard. */
 struct guard *router_guard(const struct router *r);
 /* The store's file was removed or replaced: nothing new is taken. */
