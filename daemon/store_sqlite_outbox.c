@@ -100,13 +100,24 @@ static int due_row(sqlite3_stmt *s, struct store_outbound *o, void *ctx)
 	return o->via && o->to && o->text ? 0 : -1;
 }
 
+struct due_read {
+	struct store_outbound *out;
+	void *ctx;
+};
+
+static int due_read(sqlite3_stmt *s, unsigned i, void *arg)
+{
+	struct due_read *d = arg;
+
+	return due_row(s, &d->out[i], d->ctx);
+}
+
 int sq_outbound_due(struct store *st, const char *via, int64_t now_ms,
 		    struct store_outbound *out, unsigned max, void *ctx)
 {
 	struct sq *q = sq_of(st);
+	struct due_read d = { .out = out, .ctx = ctx };
 	sqlite3_stmt *s;
-	unsigned n = 0;
-	int rc = SQLITE_DONE;
 
 	if (max == 0)
 		return 0;
@@ -116,20 +127,7 @@ int sq_outbound_due(struct store *st, const char *via, int64_t now_ms,
 	sq_bind_text(s, 1, via);
 	sqlite3_bind_int64(s, 2, now_ms);
 	sqlite3_bind_int64(s, 3, max);
-	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (due_row(s, &out[n++], ctx) < 0) {
-			snprintf(q->err, sizeof(q->err), "outbound_due: out of memory");
-			sqlite3_reset(s);
-			return -1;
-		}
-	}
-	if (n < max && rc != SQLITE_DONE) {
-		sq_fail(q, "outbound_due");
-		sqlite3_reset(s);
-		return -1;
-	}
-	sqlite3_reset(s);
-	return (int)n;
+	return sq_rows(q, s, "outbound_due", max, due_read, &d);
 }
 
 /* One of the state changes by id (arg: O_FAILED's not_before). */

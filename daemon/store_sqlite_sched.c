@@ -210,13 +210,19 @@ int sq_schedule_get(struct store *st, int64_t id, struct store_scheduled *m, voi
 	return sq_one(q, s, "schedule_get", read_row, &r);
 }
 
+static int due_read(sqlite3_stmt *s, unsigned i, void *arg)
+{
+	struct row_read *r = arg;
+
+	return sched_row(s, &r->m[i], r->ctx);
+}
+
 int sq_schedule_due(struct store *st, int64_t now_ms, struct store_scheduled *out,
 		    unsigned max, void *ctx)
 {
 	struct sq *q = sq_of(st);
+	struct row_read r = { .m = out, .ctx = ctx, .what = "schedule_due" };
 	sqlite3_stmt *s;
-	unsigned n = 0;
-	int rc = SQLITE_DONE;
 
 	if (max == 0)
 		return 0;
@@ -225,20 +231,7 @@ int sq_schedule_due(struct store *st, int64_t now_ms, struct store_scheduled *ou
 		return -1;
 	sqlite3_bind_int64(s, 1, now_ms);
 	sqlite3_bind_int64(s, 2, max);
-	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (sched_row(s, &out[n++], ctx) < 0) {
-			snprintf(q->err, sizeof(q->err), "schedule_due: out of memory");
-			sqlite3_reset(s);
-			return -1;
-		}
-	}
-	if (n < max && rc != SQLITE_DONE) {
-		sq_fail(q, "schedule_due");
-		sqlite3_reset(s);
-		return -1;
-	}
-	sqlite3_reset(s);
-	return (int)n;
+	return sq_rows(q, s, "schedule_due", max, due_read, &r);
 }
 
 int sq_schedule_next(struct store *st, int64_t *when_ms)

@@ -64,6 +64,28 @@ int sq_one(struct sq *q, sqlite3_stmt *s, const char *what,
 	return out;
 }
 
+int sq_rows(struct sq *q, sqlite3_stmt *s, const char *what, unsigned max,
+	    int (*read)(sqlite3_stmt *s, unsigned i, void *arg), void *arg)
+{
+	unsigned n = 0;
+	int rc = SQLITE_DONE;
+
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (read(s, n++, arg) < 0) {
+			snprintf(q->err, sizeof(q->err), "%s: out of memory", what);
+			sqlite3_reset(s);
+			return -1;
+		}
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		sq_fail(q, what);
+		sqlite3_reset(s);
+		return -1;
+	}
+	sqlite3_reset(s);
+	return (int)n;
+}
+
 int sq_bind_text(sqlite3_stmt *s, int i, const char *t)
 {
 	return t ? sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);

@@ -58,6 +58,10 @@ int sq_change(struct sq *q, sqlite3_stmt *s, const char *what);
  * error set by read). Otherwise 1 when there is none, -1 (error set) when the step fails. */
 int sq_one(struct sq *q, sqlite3_stmt *s, const char *what,
 	   int (*read)(struct sq *q, sqlite3_stmt *s, void *arg), void *arg);
+/* Steps a statement for up to max rows, calling read(s, i, arg) on row i (0, or -1 when
+ * memory runs out), then resets it: the number of rows read, or -1 with the error set. */
+int sq_rows(struct sq *q, sqlite3_stmt *s, const char *what, unsigned max,
+	    int (*read)(sqlite3_stmt *s, unsigned i, void *arg), void *arg);
 /* Binds t, or NULL when t is NULL; t must outlive the step (SQLITE_STATIC). */
 int sq_bind_text(sqlite3_stmt *s, int i, const char *t);
 /* A copy of column i under ctx; NULL only when the column is NULL (or out of memory: check
