@@ -14,7 +14,8 @@
 #      one literal per line, to a file named *.forbidden under $GUICHET_LOG_DIR (e.g.
 #      "$GUICHET_LOG_DIR/pin.forbidden" containing "739146"). Choose values that cannot
 #      occur by chance (6+ digits, not the short code, not a date). Any literal there that
-#      appears in a log fails the scan. *.forbidden files are not scanned themselves.
+#      appears in a log as a word of its own fails the scan. *.forbidden files are not
+#      scanned themselves.
 #   4. Test numbers are whatever you like: any of these shapes, unmasked, fails the scan:
 #        +<9 or more digits, optionally spaced with " ", "." or "-">   (+33612345578)
 #        0<digit 1-9><8 more digits, optionally spaced>                (06 12 34 55 78)
@@ -71,7 +72,9 @@ for l in "${lists[@]}"; do
 	while IFS= read -r word; do
 		word=${word%$'\r'}
 		[ -n "$word" ] || continue
-		report "forbidden literal from $(basename "$l")" < <(grep -HnF -- "$word" "${text[@]}")
+		# -w: a whole word, so a pseudonym that happens to hold the digits
+		# ("p-739146a1", 8 random hex digits) is not taken for the secret.
+		report "forbidden literal from $(basename "$l")" < <(grep -HnwF -- "$word" "${text[@]}")
 	done <"$l"
 done
 
