@@ -299,16 +299,96 @@ static int dec_field(struct dec *d, char *dst, size_t size)
 	return 0;
 }
 
+/* The fixed fields, from the key to the language. */
+static int dec_fixed(struct dec *d, struct session *t)
+{
+	uint64_t u, i;
+
+	if (dec_field(d, t->key, sizeof(t->key)) < 0 ||
+	    dec_field(d, t->address, sizeof(t->address)) < 0)
+		return -1;
+	if (dec_uint(d, CHANNEL_USSD, &u) < 0)
+		return -1;
+	t->channel = (enum channel)u;
+	if (dec_uint(d, SESSION_WAITING, &u) < 0)
+		return -1;
+	t->state = (enum session_state)u;
+	if (dec_field(d, t->flow, sizeof(t->flow)) < 0)
+		return -1;
+	if (dec_uint(d, UINT32_MAX, &u) < 0)
+		return -1;
+	t->flow_version = (unsigned)u;
+	if (dec_field(d, t->step, sizeof(t->step)) < 0)
+		return -1;
+	if (dec_uint(d, UINT8_MAX, &u) < 0)
+		return -1;
+	t->tries = (uint8_t)u;
+	if (dec_uint(d, UINT8_MAX, &u) < 0)
+		return -1;
+	t->page = (uint8_t)u;
+	if (dec_uint(d, SESSION_HISTORY, &u) < 0)
+		return -1;
+	t->n_history = (uint8_t)u;
+	for (i = 0; i < t->n_history; i++)
+		if (dec_field(d, t->history[i], sizeof(t->history[i])) < 0)
+			return -1;
+	if (dec_uint(d, UINT32_MAX, &u) < 0)
+		return -1;
+	t->call_id = (uint32_t)u;
+	if (dec_int(d, &t->started) < 0 || dec_int(d, &t->deadline) < 0)
+		return -1;
+	return dec_field(d, t->lang, sizeof(t->lang));
+}
+
+/* The variables: each name is stored as the length it shares with the previous one and the
+ * rest, so the names are rebuilt in one growing buffer. */
+static int dec_vars(struct dec *d, struct vars *vars)
+{
+	uint64_t n_vars, i;
+	char *name = NULL;
+	size_t name_len = 0;
+	int rc = -1;
+
+	if (dec_uint(d, VARS_MAX, &n_vars) < 0)
+		return -1;
+	for (i = 0; i < n_vars; i++) {
+		const char *rest, *value;
+		size_t rest_len, value_len;
+		uint64_t sh;
+		char *nn, *val;
+
+		if (dec_uint(d, name_len, &sh) < 0 || dec_strn(d, &rest, &rest_len) < 0 ||
+		    dec_strn(d, &value, &value_len) < 0 || sh + rest_len == 0)
+			goto out;
+		nn = talloc_realloc_size(NULL, name, sh + rest_len + 1);
+		if (!nn)
+			goto out;
+		name = nn;
+		memcpy(name + sh, rest, rest_len);
+		name_len = sh + rest_len;
+		name[name_len] = '\0';
+		val = talloc_strndup(NULL, value, value_len);
+		if (!val)
+			goto out;
+		/* A name seen twice is corruption, not an update. */
+		int set = vars_get(vars, name) ? -1 : vars_set(vars, name, val, false);
+		talloc_free(val);
+		if (set < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	talloc_free(name);
+	return rc;
+}
+
 /* Decodes into s; on error s is left as it was and -1 returned. s's previous vars are not
  * freed (s is treated as uninitialised). */
 int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 {
 	struct session tmp;
 	struct dec d = { data, data + len };
-	uint64_t u, n_vars, i;
-	char *name = NULL;
-	size_t name_len = 0;
-
+	uint64_t u;
 	bool v1, v2;
 
 	if (!data || len < strlen(SESSION_MAGIC))
@@ -321,71 +401,8 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 	memset(&tmp, 0, sizeof(tmp));
 	vars_init(&tmp.vars, ctx);
 
-	if (dec_field(&d, tmp.key, sizeof(tmp.key)) < 0 ||
-	    dec_field(&d, tmp.address, sizeof(tmp.address)) < 0)
+	if (dec_fixed(&d, &tmp) < 0 || dec_vars(&d, &tmp.vars) < 0)
 		goto fail;
-	if (dec_uint(&d, CHANNEL_USSD, &u) < 0)
-		goto fail;
-	tmp.channel = (enum channel)u;
-	if (dec_uint(&d, SESSION_WAITING, &u) < 0)
-		goto fail;
-	tmp.state = (enum session_state)u;
-	if (dec_field(&d, tmp.flow, sizeof(tmp.flow)) < 0)
-		goto fail;
-	if (dec_uint(&d, UINT32_MAX, &u) < 0)
-		goto fail;
-	tmp.flow_version = (unsigned)u;
-	if (dec_field(&d, tmp.step, sizeof(tmp.step)) < 0)
-		goto fail;
-	if (dec_uint(&d, UINT8_MAX, &u) < 0)
-		goto fail;
-	tmp.tries = (uint8_t)u;
-	if (dec_uint(&d, UINT8_MAX, &u) < 0)
-		goto fail;
-	tmp.page = (uint8_t)u;
-	if (dec_uint(&d, SESSION_HISTORY, &u) < 0)
-		goto fail;
-	tmp.n_history = (uint8_t)u;
-	for (i = 0; i < tmp.n_history; i++)
-		if (dec_field(&d, tmp.history[i], sizeof(tmp.history[i])) < 0)
-			goto fail;
-	if (dec_uint(&d, UINT32_MAX, &u) < 0)
-		goto fail;
-	tmp.call_id = (uint32_t)u;
-	if (dec_int(&d, &tmp.started) < 0 || dec_int(&d, &tmp.deadline) < 0)
-		goto fail;
-	if (dec_field(&d, tmp.lang, sizeof(tmp.lang)) < 0)
-		goto fail;
-	if (dec_uint(&d, VARS_MAX, &n_vars) < 0)
-		goto fail;
-	for (i = 0; i < n_vars; i++) {
-		const char *rest, *value;
-		size_t rest_len, value_len;
-		uint64_t sh;
-		char *nn, *val;
-		int rc;
-
-		if (dec_uint(&d, name_len, &sh) < 0 || dec_strn(&d, &rest, &rest_len) < 0 ||
-		    dec_strn(&d, &value, &value_len) < 0)
-			goto fail;
-		if (sh + rest_len == 0)
-			goto fail;
-		nn = talloc_realloc_size(NULL, name, sh + rest_len + 1);
-		if (!nn)
-			goto fail;
-		name = nn;
-		memcpy(name + sh, rest, rest_len);
-		name_len = sh + rest_len;
-		name[name_len] = '\0';
-		val = talloc_strndup(NULL, value, value_len);
-		if (!val)
-			goto fail;
-		/* A name seen twice is corruption, not an update. */
-		rc = vars_get(&tmp.vars, name) ? -1 : vars_set(&tmp.vars, name, val, false);
-		talloc_free(val);
-		if (rc < 0)
-			goto fail;
-	}
 	if (!v1 && dec_field(&d, tmp.via, sizeof(tmp.via)) < 0)
 		goto fail;
 	if (!v1 && !v2) {
@@ -398,11 +415,9 @@ int session_decode(struct session *s, void *ctx, const char *data, size_t len)
 	}
 	if (d.p != d.end)
 		goto fail;
-	talloc_free(name);
 	memcpy(s, &tmp, sizeof(*s));
 	return 0;
 fail:
-	talloc_free(name);
 	vars_clear(&tmp.vars);
 	return -1;
 }
