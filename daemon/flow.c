@@ -342,14 +342,16 @@ static bool squeeze_append(char *out, size_t max, const char *word, size_t len)
 #define KEYWORD_MAX 64
 
 /* The first words of text, folded and squeezed: cand[k] joins the first k + 1 words that
- * are not noise alone. Returns how many candidates were built; *rest is true when text
- * holds more words than candidate k used (set per candidate in rest[k]). */
+ * are not noise alone. Returns how many candidates were built; rest[k] is true when text
+ * holds more words than candidate k used. One pass over the folded text, each word squeezed
+ * straight into its candidate (this runs on every text in the middle of a procedure). */
 static unsigned keyword_candidates(const char *text, char cand[KEYWORD_WORDS][KEYWORD_MAX],
 				   bool rest[KEYWORD_WORDS])
 {
 	char folded[256];
 	size_t len = strlen(text);
-	unsigned k = 0;
+	unsigned k = 0, words = 0;
+	bool building = true;
 	const char *p;
 
 	if (len >= sizeof(folded))
@@ -357,43 +359,46 @@ static unsigned keyword_candidates(const char *text, char cand[KEYWORD_WORDS][KE
 	fold_into(text, len, folded);	/* may cut a character: the first words are enough */
 	p = folded;
 	cand[0][0] = '\0';
-	while (*p && k < KEYWORD_WORDS) {
-		size_t wl = strcspn(p, " ");
-		char w[KEYWORD_MAX] = "";
+	/* Past the last candidate, words are only counted, up to one more than it used. */
+	while (*p && (building || words <= k)) {
+		size_t wl = strcspn(p, " "), i = 0, n;
 
-		if (!squeeze_append(w, sizeof(w), p, wl))
-			break;
+		/* The first character that is not noise; a word counts as a word when it lies
+		 * within its first KEYWORD_MAX - 1 bytes. */
+		while (i < wl && (n = noise_len(p + i)))
+			i += n;
+		if (i < wl && i < KEYWORD_MAX - 1)
+			words++;
+		if (building && i < wl) {
+			/* cand[k] = cand[k - 1] and this word, squeezed; too long ends the
+			 * candidates (a word too long alone is too long joined). */
+			size_t o = 0;
+
+			if (k) {
+				o = strlen(cand[k - 1]);
+				memcpy(cand[k], cand[k - 1], o);
+			}
+			while (i < wl) {
+				if ((n = noise_len(p + i))) {
+					i += n;
+					continue;
+				}
+				if (o + 1 >= KEYWORD_MAX)
+					break;
+				cand[k][o++] = p[i++];
+			}
+			cand[k][o] = '\0';
+			if (i < wl)
+				building = false;
+			else if (++k == KEYWORD_WORDS)
+				building = false;
+		}
 		p += wl;
 		while (*p == ' ')
 			p++;
-		if (!w[0])
-			continue;	/* "RDV ?" : the "?" is noise */
-		if (k)
-			memcpy(cand[k], cand[k - 1], KEYWORD_MAX);
-		else
-			cand[k][0] = '\0';
-		if (!squeeze_append(cand[k], KEYWORD_MAX, w, strlen(w)))
-			break;
-		k++;
 	}
-	/* Whatever follows candidate k, noise aside, makes it "not alone": counted once, up to
-	 * one word more than the longest candidate. */
-	const char *q = folded;
-	unsigned words = 0;
-
-	while (*q && words <= k) {
-		size_t wl = strcspn(q, " ");
-		char w[KEYWORD_MAX] = "";
-
-		squeeze_append(w, sizeof(w), q, wl < KEYWORD_MAX ? wl : KEYWORD_MAX - 1);
-		q += wl;
-		while (*q == ' ')
-			q++;
-		if (w[0])
-			words++;
-	}
-	for (unsigned i = 0; i < k; i++)
-		rest[i] = words > i + 1;
+	for (unsigned j = 0; j < k; j++)
+		rest[j] = words > j + 1;
 	return k;
 }
 
