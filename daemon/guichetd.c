@@ -457,6 +457,11 @@ static int start_transports(struct daemon *dm)
 	return 0;
 }
 
+static void kick_scheduler(void *data)
+{
+	scheduler_kick(data);
+}
+
 /* After the transports registered: stored replies recovered, then what is sent first (the
  * scheduler, the notification API) and the metrics endpoint. */
 static int start_sending_first(struct daemon *dm)
@@ -469,7 +474,7 @@ static int start_sending_first(struct daemon *dm)
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "cannot start the scheduler");
 		return -1;
 	}
-	router_set_scheduler(dm->router, dm->scheduler);
+	router_set_sched_kick(dm->router, kick_scheduler, dm->scheduler);
 	if (c->api) {
 		struct api_http_env env = { .st = dm->store, .sched = dm->scheduler,
 					    .router = dm->router,

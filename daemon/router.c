@@ -675,8 +675,8 @@ static void store_woken(void *data)
 	struct router *r = data;
 
 	outbox_offer(r->ob);
-	if (r->sched)
-		scheduler_kick(r->sched);
+	if (r->sched_kick)
+		r->sched_kick(r->sched_kick_data);
 }
 
 /* Freeing the router stops its timers: nothing may fire into freed memory. */

@@ -136,14 +136,15 @@ int router_flow_sends(struct router *r, const struct session *s, const struct en
 /* After a commit: the scheduler looks again (a receipt is due now). */
 void router_sched_kick(struct router *r)
 {
-	if (r->sched_dirty && r->sched)
-		scheduler_kick(r->sched);
+	if (r->sched_dirty && r->sched_kick)
+		r->sched_kick(r->sched_kick_data);
 	r->sched_dirty = false;
 }
 
-void router_set_scheduler(struct router *r, struct scheduler *s)
+void router_set_sched_kick(struct router *r, void (*kick)(void *data), void *data)
 {
-	r->sched = s;
+	r->sched_kick = kick;
+	r->sched_kick_data = data;
 }
 
 const char *router_sms_via(const struct router *r, const char *want)

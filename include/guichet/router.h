@@ -227,10 +227,11 @@ int router_call(struct router *r, const char *op, const struct vars *args, unsig
  * in the transaction that stores the message, and served as usual. NULL: none. Not owned. */
 struct notify_config;
 void router_set_notify(struct router *r, const struct notify_config *c);
-/* The scheduler to tell when a flow schedules a reminder or a receipt (scheduler_kick after
- * the commit). NULL: none (the rows wait in the store). Not owned. */
-struct scheduler;
-void router_set_scheduler(struct router *r, struct scheduler *s);
+/* Who to tell when a flow has scheduled a reminder or a receipt (after the commit), or when
+ * another host has committed scheduled work: guichetd passes scheduler_kick. A callback
+ * rather than the scheduler itself, because the scheduler sends through the router and the
+ * router must not call back up into it. kick NULL: none (the rows wait in the store). */
+void router_set_sched_kick(struct router *r, void (*kick)(void *data), void *data);
 unsigned router_sessions_active(const struct router *r);
 /* NULL while the store works; else why it does not, for STATUS= ("store full: commit:
  * database or disk is full", "store lost: ... was removed or replaced while in use"). Each

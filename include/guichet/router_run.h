@@ -46,7 +46,8 @@ struct router {
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
 	const struct notify_config *notify;	/* STOP/START words; NULL: none */
-	struct scheduler *sched;	/* told when a flow scheduled something; NULL: none */
+	void (*sched_kick)(void *data);	/* told when a flow scheduled something; NULL: none */
+	void *sched_kick_data;
 	bool sched_dirty;		/* a flow scheduled or cancelled in this transaction */
 	/* Store health, for one journal line per change and STATUS= (store_result). */
 	bool store_failing;	/* the last write failed */

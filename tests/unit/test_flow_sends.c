@@ -206,6 +206,11 @@ static bool was_sent(const char *text)
 	return false;
 }
 
+static void kick_scheduler(void *data)
+{
+	scheduler_kick(data);
+}
+
 static void test_router(void)
 {
 	void *ctx = talloc_named_const(NULL, 0, "t");
@@ -230,7 +235,7 @@ static void test_router(void)
 	struct scheduler *sch = scheduler_create(ctx, &nc, st, r);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sch);
 	scheduler_set_manual(sch, true);
-	router_set_scheduler(r, sch);
+	router_set_sched_kick(r, kick_scheduler, sch);
 	say(r, "GO");
 	say(r, "1");
 	/* Read after the booking: its times come from the clock when "1" was handled, and a
