@@ -22,15 +22,6 @@ static const char *const top_keys[] = {
 	"notify", "api", "outbox_poll",
 };
 
-char *config_path(void *ctx, const struct config *c, const char *p)
-{
-	if (!p)
-		return NULL;
-	if (p[0] == '/' || !c->dir)
-		return talloc_strdup(ctx, p);
-	return talloc_asprintf(ctx, "%s/%s", c->dir, p);
-}
-
 static void parse_sms(struct ydoc *y, yaml_node_t *n, struct config *c)
 {
 	static const char *const keys[] = { "max_parts", "fold" };

@@ -1,6 +1,7 @@
-/* Secrets (tokens, passwords) read from files: a systemd credentials directory
- * ($CREDENTIALS_DIRECTORY), the config's `credentials:` directory, or the config's own
- * directory. A file that group or others may read is refused, like OpenSMTPD's
+/* What a transport needs from the configuration beyond its own section (config_paths.h): a
+ * path relative to guichet.yaml, and secrets (tokens, passwords) read from files: a systemd
+ * credentials directory ($CREDENTIALS_DIRECTORY), the config's `credentials:` directory, or
+ * the config's own directory. A file that group or others may read is refused, like OpenSMTPD's
  * check_file_secrecy(): a secret that leaked is no longer one. The content is never logged
  * nor quoted in a message. */
 #include <errno.h>
@@ -13,8 +14,18 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/config.h"
+#include "guichet/config_paths.h"
 
 #define SECRET_MAX 4096
+
+char *config_path(void *ctx, const struct config *c, const char *p)
+{
+	if (!p)
+		return NULL;
+	if (p[0] == '/' || !c->dir)
+		return talloc_strdup(ctx, p);
+	return talloc_asprintf(ctx, "%s/%s", c->dir, p);
+}
 
 static char *secret_path(void *ctx, const struct config *c, const char *name)
 {
