@@ -39,11 +39,23 @@ struct outbox {
 	struct mark *marks;
 	unsigned n_marks, cap_marks;
 	void *marks_ctx;	/* the marks' strings */
+	/* Something may be due (outbox_wake): a message queued here, another host's NOTIFY, a
+	 * transport up or with room again, the poll, or an offer that did not empty the queue.
+	 * Without it an offer opens no transaction: on PostgreSQL an empty claim is three round
+	 * trips (BEGIN, SELECT, ROLLBACK) for nothing. */
+	bool maybe_due;
+	unsigned wake_gen;	/* outbox_wake's count: a take clears maybe_due if none came since */
+	/* The earliest retry of a failed send this process put back (0: none). */
+	int64_t retry_at_ms;
 };
 
 /* Replies taken out of the queue inside a transaction, sent once it committed. */
 struct outbox_taken {
 	unsigned n;
+	/* Every transport's queue searched and emptied (none full, no group's member down):
+	 * after the commit nothing is due unless a wake came since (gen). */
+	bool drained;
+	unsigned gen;
 	struct {
 		struct sms_transport *t;
 		struct store_outbound *due;
@@ -65,6 +77,8 @@ struct outbox *outbox_create(void *ctx, const struct outbox_env *env)
 		return NULL;
 	ob->env = *env;
 	ob->st = env->st;
+	/* Rows left by a previous run or by other hosts: the first offer searches. */
+	ob->maybe_due = true;
 	return ob;
 }
 
@@ -77,6 +91,7 @@ void outbox_register(struct outbox *ob, struct sms_transport *t)
 			return;
 	if (ob->n_sms < MAX_SMS_TRANSPORTS)
 		ob->sms[ob->n_sms++] = t;
+	outbox_wake(ob);
 	outbox_offer(ob);
 }
 
@@ -141,6 +156,8 @@ static bool hand_over(struct outbox *ob, struct sms_transport *t, struct store_o
 	}
 	if (i == n)
 		return true;
+	/* Put back due now: the next offer (the transport calls router_sms_ready) finds them. */
+	outbox_wake(ob);
 	int64_t now = clock_wall_ms();
 	bool ok = st->ops->begin(st) == 0;
 	for (int j = i; ok && j < n; j++)
@@ -164,8 +181,10 @@ static unsigned room_of(struct sms_transport *t)
 
 /* Hands replies due through via to t. Each is marked "taken" and committed *before* the
  * transport sees it, so that a crash after a send is always counted as a possible duplicate
- * at restart; a reply the transport refuses goes straight back to the queue. */
-static void offer_to(struct outbox *ob, struct sms_transport *t, const char *via, void *ctx)
+ * at restart; a reply the transport refuses goes straight back to the queue. True when the
+ * queue for via was searched and emptied; false when some may be left (t full, a refusal, a
+ * store error). */
+static bool offer_to(struct outbox *ob, struct sms_transport *t, const char *via, void *ctx)
 {
 	struct store_outbound due[OFFER_BATCH];
 	struct store *st = ob->st;
@@ -174,36 +193,63 @@ static void offer_to(struct outbox *ob, struct sms_transport *t, const char *via
 	for (;;) {
 		unsigned room = room_of(t);
 		if (room == 0)
-			return;
+			return false;
 		if (st->ops->begin(st) < 0) {
 			store_result(ob, false, "taking replies out of the outbox");
-			return;
+			return false;
 		}
 		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
 		for (int i = 0; i < n; i++)
 			st->ops->outbound_taken(st, due[i].id);
 		if (n == 0) {
 			st->ops->rollback(st);
-			return;
+			return true;
 		}
 		if (n < 0 || st->ops->commit(st) < 0) {
 			st->ops->rollback(st);
 			store_result(ob, false, "taking replies out of the outbox");
-			return;
+			return false;
 		}
 		store_result(ob, true, NULL);
-		if (!hand_over(ob, t, due, n) || (unsigned)n < room)
-			return;
+		if (!hand_over(ob, t, due, n))
+			return false;
+		if ((unsigned)n < room)
+			return true;
 	}
+}
+
+void outbox_wake(struct outbox *ob)
+{
+	ob->maybe_due = true;
+	ob->wake_gen++;
+}
+
+/* Whether a search may find something at now; a retry time reached counts as a wake. */
+static bool due_maybe(struct outbox *ob, int64_t now)
+{
+	if (ob->retry_at_ms && now >= ob->retry_at_ms) {
+		ob->retry_at_ms = 0;
+		outbox_wake(ob);
+	}
+	return ob->maybe_due;
 }
 
 void outbox_offer(struct outbox *ob)
 {
-	void *ctx = talloc_new(ob);
+	if (!due_maybe(ob, clock_wall_ms()))
+		return;
+	/* Cleared before searching: what this offer leaves behind sets it again. */
+	ob->maybe_due = false;
 
-	for (unsigned i = 0; i < ob->n_sms; i++)
+	void *ctx = talloc_new(ob);
+	bool left = false;
+
+	for (unsigned i = 0; i < ob->n_sms; i++) {
+		/* A transport that is down calls router_sms_ready when it is up again; its
+		 * group's others are offered its replies below. */
 		if (ob->sms[i]->up)
-			offer_to(ob, ob->sms[i], ob->sms[i]->name, ctx);
+			left |= !offer_to(ob, ob->sms[i], ob->sms[i]->name, ctx);
+	}
 	/* Replies waiting for a transport that is down, or full (a burst on one modem while
 	 * another idles): another of its group with room takes them. The person's own modem
 	 * had the first pick above; this only spreads what it cannot take now. */
@@ -214,10 +260,12 @@ void outbox_offer(struct outbox *ob)
 		for (unsigned j = 0; j < ob->n_sms; j++) {
 			struct sms_transport *t = ob->sms[j];
 			if (t != down && t->up && t->group && strcmp(t->group, down->group) == 0)
-				offer_to(ob, t, down->name, ctx);
+				left |= !offer_to(ob, t, down->name, ctx);
 		}
 	}
 	talloc_free(ctx);
+	if (left)
+		ob->maybe_due = true;
 }
 
 int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
@@ -225,13 +273,21 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 	int64_t now = clock_wall_ms();
 	struct outbox_taken *tk = NULL;
 
+	bool drained = true;
+
 	*out = NULL;
+	if (!due_maybe(ob, now))
+		return 0;
 	for (unsigned i = 0; i < ob->n_sms; i++) {
 		struct sms_transport *t = ob->sms[i];
 		unsigned room = t->up ? room_of(t) : 0;
 
-		if (room == 0)
+		if (room == 0) {
+			/* Full, or down with a group whose others outbox_offer spreads to. */
+			if (t->up || t->group)
+				drained = false;
 			continue;
+		}
 		if (!tk && !(tk = talloc_zero(ctx, struct outbox_taken)))
 			return -1;
 		struct store_outbound *due = talloc_array(tk, struct store_outbound, room);
@@ -243,6 +299,8 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 		for (int j = 0; j < n; j++)
 			if (ob->st->ops->outbound_taken(ob->st, due[j].id) < 0)
 				return -1;
+		if ((unsigned)n == room)
+			drained = false;
 		if (n > 0) {
 			tk->by[tk->n].t = t;
 			tk->by[tk->n].due = due;
@@ -250,12 +308,20 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 			tk->n++;
 		}
 	}
+	if (tk) {
+		tk->drained = drained;
+		tk->gen = ob->wake_gen;
+	}
 	*out = tk;
 	return 0;
 }
 
 void outbox_send_taken(struct outbox *ob, struct outbox_taken *tk)
 {
+	/* Committed: what the take searched is out of the queue (a refusal below puts some
+	 * back and wakes the outbox again). */
+	if (tk && tk->drained && tk->gen == ob->wake_gen)
+		ob->maybe_due = false;
 	for (unsigned x = 0; tk && x < tk->n; x++)
 		hand_over(ob, tk->by[x].t, tk->by[x].due, tk->by[x].n);
 }
@@ -344,7 +410,12 @@ static int mark_failed(struct outbox *ob, struct mark *m)
 	m->delay_ms = SEND_RETRY_BASE_MS << (n > 10 ? 10 : n - 1);
 	if (m->delay_ms > SEND_RETRY_MAX_MS)
 		m->delay_ms = SEND_RETRY_MAX_MS;
-	st->ops->outbound_failed(st, m->id, clock_wall_ms() + m->delay_ms, m->give_up);
+	int64_t at = clock_wall_ms() + m->delay_ms;
+	st->ops->outbound_failed(st, m->id, at, m->give_up);
+	/* The first offer at or after that time searches (a rolled-back write only makes it
+	 * search for nothing). */
+	if (!m->give_up && (!ob->retry_at_ms || at < ob->retry_at_ms))
+		ob->retry_at_ms = at;
 	/* A message sent first that the outbox gave up: its schedule row says so. */
 	if (m->give_up && st->ops->schedule_outbound_status)
 		st->ops->schedule_outbound_status(st, m->id, SCHED_FAILED, "send failed");

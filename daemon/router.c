@@ -473,6 +473,8 @@ void router_sms_unregister(struct router *r, struct sms_transport *t)
 void router_sms_ready(struct router *r, struct sms_transport *t)
 {
 	(void)t;
+	/* A transport up or with room again, or messages queued (the scheduler's): search. */
+	outbox_wake(r->ob);
 	outbox_offer(r->ob);
 }
 
@@ -674,6 +676,7 @@ static void store_woken(void *data)
 {
 	struct router *r = data;
 
+	outbox_wake(r->ob);
 	outbox_offer(r->ob);
 	if (r->sched_kick)
 		r->sched_kick(r->sched_kick_data);
@@ -742,6 +745,9 @@ void router_tick(struct router *r, int64_t now)
 	}
 	if (now - r->last_offer_ms >= (int64_t)r->cfg.outbox_poll_ms) {
 		r->last_offer_ms = now;
+		/* The poll: whatever no event announced (another host's row without a NOTIFY
+		 * heard, a retry time) is found here. */
+		outbox_wake(r->ob);
 		outbox_offer(r->ob);
 	}
 	if (r->st->ops->session_orphans && now - r->last_orphans_ms >= ORPHANS_PERIOD_MS) {

@@ -77,6 +77,8 @@ static int queue_out(struct router *r, const char *via, const char *to, const ch
 	}
 	if (r->st->ops->outbound_add(r->st, &out) < 0)
 		return -1;
+	/* The next take or offer searches (a rollback only makes it search for nothing). */
+	outbox_wake(r->ob);
 	if (id)
 		*id = out.id;
 	else

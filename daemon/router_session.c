@@ -333,6 +333,7 @@ int router_recover(struct router *r, int64_t now)
 	if (rc >= 0)
 		rc = r->st->ops->session_each(r->st, recover_session, r, ctx);
 	talloc_free(ctx);
+	outbox_wake(r->ob);
 	outbox_offer(r->ob);
 	return rc < 0 ? -1 : 0;
 }

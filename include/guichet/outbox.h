@@ -45,8 +45,14 @@ struct sms_transport *outbox_first(const struct outbox *ob);
 const char *outbox_via(const struct outbox *ob, const char *want);
 
 /* Offers the due messages to the transports that are up, each in its own transaction
- * (marked taken and committed before the transport sees them). */
+ * (marked taken and committed before the transport sees them). It searches the store only
+ * when something may be due: after outbox_wake, a retry time reached, or a search that left
+ * some behind; otherwise it opens no transaction. */
 void outbox_offer(struct outbox *ob);
+/* Something may be due: a message queued (by this process, in a transaction not yet
+ * committed is fine), another host's NOTIFY, a transport up or with room, the poll. The next
+ * offer or take searches. */
+void outbox_wake(struct outbox *ob);
 
 /* Messages taken out of the queue inside the caller's transaction (with the writes that made
  * them: one fsync), handed to their transports once it committed. outbox_take: 0 with *tk

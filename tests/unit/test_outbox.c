@@ -192,6 +192,114 @@ static void test_permanent_and_sent(void)
 	st->ops->close(st);
 }
 
+/* ---- a store that counts what the outbox asks of it ---- */
+
+static struct store *inner;
+static struct store_ops counted_ops;
+static unsigned n_begin, n_due;
+
+static int counted_begin(struct store *st)
+{
+	(void)st;
+	n_begin++;
+	return inner->ops->begin(inner);
+}
+
+static int counted_due(struct store *st, const char *via, int64_t now_ms,
+		       struct store_outbound *out, unsigned max, void *octx)
+{
+	(void)st;
+	n_due++;
+	return inner->ops->outbound_due(inner, via, now_ms, out, max, octx);
+}
+
+/* The store's other operations see the same private state through the wrapper. */
+static struct store *counting_store(struct store *st)
+{
+	static struct store wrap;
+
+	inner = st;
+	counted_ops = *st->ops;
+	counted_ops.begin = counted_begin;
+	counted_ops.outbound_due = counted_due;
+	wrap.ops = &counted_ops;
+	wrap.priv = st->priv;
+	return &wrap;
+}
+
+/* Nothing queued between two offers: the second searches nothing (on PostgreSQL an empty
+ * claim is BEGIN, SELECT, ROLLBACK). What is queued, a row another host added (found at the
+ * wake its NOTIFY brings, or at the poll) and a retry time are still found. */
+static void test_no_claim_when_nothing_queued(void)
+{
+	struct store *st = counting_store(store_open(true));
+	int64_t a = 0, b = 0, c = 0;
+	const char *why = NULL;
+
+	struct router *r = router_start(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33611111111", "Un", &a, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	n_sent = 0;
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 1);
+
+	/* Sent: the mark is written; nothing was queued since the last offer. */
+	n_begin = n_due = 0;
+	router_sms_sent(r, a);
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_due, 0);
+	CU_ASSERT_EQUAL(n_begin, 1);	/* the mark's write, no claim */
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_due, 0);
+	CU_ASSERT_EQUAL(n_begin, 1);
+
+	/* A row another host added (straight into the store): found at the wake. */
+	struct store_outbound o = { .via = "m1", .to = "+33622222222", .text = "Deux",
+				    .parts = 1 };
+	CU_ASSERT_EQUAL_FATAL(inner->ops->begin(inner), 0);
+	CU_ASSERT_EQUAL(inner->ops->outbound_add(inner, &o), 0);
+	CU_ASSERT_EQUAL_FATAL(inner->ops->commit(inner), 0);
+	b = o.id;
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_sent, 1);	/* no event said so: waits for the poll */
+	router_tick(r, clock_wall_ms());
+	CU_ASSERT_EQUAL(n_sent, 2);
+	CU_ASSERT_EQUAL(last_id, b);
+
+	/* Queued here: taken in the same transaction's search, no empty offer after it. */
+	router_sms_sent(r, b);
+	router_flush(r);
+	n_begin = n_due = 0;
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33633333333", "Trois", &c, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_EQUAL(last_id, c);
+	unsigned due_after_send = n_due;
+	router_sms_sent(r, c);
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_due, due_after_send);
+
+	/* A failure: retried once its time comes (here: made due at once, then the wake a
+	 * transport with room gives). */
+	int64_t d = 0;
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33644444444", "Quatre", &d, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 4);
+	router_sms_failed(r, d, false, "no network");
+	router_flush(r);
+	wait_retry(st, d);
+	router_sms_ready(r, &modem);
+	CU_ASSERT_EQUAL(n_sent, 5);
+	CU_ASSERT_EQUAL(last_id, d);
+	talloc_free(r);
+	inner->ops->close(inner);
+}
+
 int main(void)
 {
 	ctx = talloc_named_const(NULL, 0, "test_outbox");
@@ -204,6 +312,7 @@ int main(void)
 	CU_add_test(su, "backoff kept across a restart (memory store)", test_backoff_mem);
 	CU_add_test(su, "backoff kept across a restart (SQLite)", test_backoff_sqlite);
 	CU_add_test(su, "permanent failure given up, sent marked", test_permanent_and_sent);
+	CU_add_test(su, "no claim when nothing was queued", test_no_claim_when_nothing_queued);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();
