@@ -25,12 +25,18 @@ static void copy_name(char *dst, size_t size, const char *src)
 
 /* ---- session moves ---- */
 
-const struct flow_step *engine_cur_step(const struct run *r)
+const struct flow_step *engine_cur_step(struct run *r)
 {
 	if (!r->flow)
 		return NULL;
+	/* The last answer stands while the flow and the session's step name are those it was
+	 * looked up for: a lookup of the same name in the same flow gives the same step. */
+	if (r->cur_st && r->cur_flow == r->flow && !strcmp(r->cur_st->name, r->s->step))
+		return r->cur_st;
 	int i = flow_step_index(r->flow, r->s->step);
-	return i < 0 ? NULL : &r->flow->steps[i];
+	r->cur_flow = r->flow;
+	r->cur_st = i < 0 ? NULL : &r->flow->steps[i];
+	return r->cur_st;
 }
 
 void engine_end_session(struct run *r, enum engine_outcome outcome)
@@ -57,6 +63,9 @@ static void push_history(struct run *r, const char *step)
 void engine_set_step(struct run *r, const struct flow_step *st)
 {
 	copy_name(r->s->step, sizeof(r->s->step), st->name);
+	/* What engine_cur_step() would find: step names are unique in a flow (YAML keys). */
+	r->cur_flow = r->flow;
+	r->cur_st = st;
 	r->s->tries = 0;
 	r->s->page = 0;
 	r->s->page_n = 0;

@@ -51,6 +51,10 @@ struct run {
 	char *valid;		/* ... and gave this (NULL: not a valid answer) */
 	bool no_secrets;	/* expanding a text that is stored (receipt, reminder): a secret
 				 * answer expands to nothing */
+	/* engine_cur_step()'s last answer, for the flow it was looked up in: the same step
+	 * is asked for several times an event (a name lookup each, 3 % of a step). */
+	const struct flow *cur_flow;
+	const struct flow_step *cur_st;
 };
 
 static inline bool engine_is_ussd(const struct run *r)
@@ -59,7 +63,7 @@ static inline bool engine_is_ussd(const struct run *r)
 }
 
 /* engine.c: moving the session */
-const struct flow_step *engine_cur_step(const struct run *r);
+const struct flow_step *engine_cur_step(struct run *r);
 void engine_end_session(struct run *r, enum engine_outcome outcome);
 void engine_set_step(struct run *r, const struct flow_step *st);
 /* Enters step idx and runs until the session waits for the person or a back-end, or ends.
