@@ -1,4 +1,7 @@
-/* Aggregators' USSD callback over libmicrohttpd: see include/guichet/ussd_http.h. */
+/* Aggregators' USSD callback over libmicrohttpd: see include/guichet/ussd_http.h. This file
+ * is its HTTP side (MHD on the loop, the clients and connections let in and for how long, the
+ * secret, the request's form, the answer; the life cycle); the dialogue side (sessions,
+ * screens, idle timers) is ussd_http_dialogue.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,170 +24,20 @@
 #include "guichet/text.h"
 #include "guichet/mhd_loop.h"
 #include "guichet/ussd_http.h"
+#include "guichet/ussd_http_run.h"
 #include "guichet/ussd_table.h"
 
 #define BODY_MAX 4096		/* a USSD callback is a few hundred bytes */
 #define FIELD_MAX 1024
-#define SESSION_ID_MAX 64
 /* File descriptors kept for everything else (store, back-end sockets, modems, journal) when
  * the connection limit is derived from RLIMIT_NOFILE. */
 #define FD_RESERVE 128
-
-struct hsess;
-struct hreq;
-
-/* Held by the sink while it owes a reply; survives the request, the session and h. */
-struct hticket {
-	struct llist_head detached;
-	struct ussd_http *h;
-	struct hsess *s;
-	struct hreq *r;
-};
-
-struct hsess {
-	struct ussd_table_entry ent;	/* in h->table, by id */
-	struct ussd_http *h;
-	char id[SESSION_ID_MAX + 1];
-	char key[SESSION_ID_MAX + 6];	/* "http:<id>" */
-	char pseudo[24];	/* log_pseudonym(key) once a line needs it, else "" */
-	char *code, *phone;
-	char *history;		/* `text` of the last request answered */
-	char *next_history;	/* `text` of the request in progress */
-	struct hticket *pending;
-	struct osmo_timer_list idle;
-};
-
-/* One TCP connection (MHD's socket context): how long it may take to send a whole request. */
-struct hconn {
-	struct llist_head list;
-	struct MHD_Connection *conn;
-	int64_t deadline_ms;	/* 0 while a request is complete (waiting for the engine) */
-};
-
-struct hreq {
-	struct ussd_http *h;
-	struct MHD_Connection *conn;
-	struct MHD_PostProcessor *pp;
-	size_t body;
-	bool too_big, dispatched, suspended, was_suspended, ready, refused;
-	char *f_session, *f_code, *f_phone, *f_text;
-	char *reply;		/* "CON ..." / "END ..." once known */
-	struct hticket *ticket;
-	char sess_id[SESSION_ID_MAX + 1];	/* the session this request continued, if any */
-};
-
-struct ussd_http {
-	void *ctx;
-	struct ussd_http_config cfg;
-	char *secret;
-	unsigned screen_chars;
-	struct ussd_sink sink;
-	struct MHD_Daemon *d;
-	unsigned port;
-	struct mhd_loop *loop;		/* MHD on the osmo loop */
-	struct osmo_timer_list sweep;	/* closes connections past their request deadline */
-	struct llist_head conns;	/* struct hconn */
-	int64_t log_s;			/* rate limit of the lines about refused connections */
-	unsigned log_n, log_dropped;
-	bool stopping;
-	struct llist_head detached;
-	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues; counters */
-};
-
-static const char *sess_pseudo(struct hsess *s)
-{
-	if (!s->pseudo[0])
-		log_pseudonym(s->pseudo, sizeof(s->pseudo), s->key);
-	return s->pseudo;
-}
-
-/* The pseudonym (an HMAC-SHA-256) is computed when a line is about to be written, not for
- * every session: at notice level most sessions log nothing. */
-#define LOGS(s, level, fmt, ...) do { \
-	if (log_enabled(GLOG_USSD, level)) \
-		glog(GLOG_USSD, level, &(struct log_fields){ .session = sess_pseudo(s), \
-			.channel = "ussd" }, fmt, ##__VA_ARGS__); \
-	} while (0)
-#define LOGH(level, fmt, ...) \
-	glog(GLOG_USSD, level, &(struct log_fields){ .channel = "ussd" }, fmt, ##__VA_ARGS__)
-
-/* ======================= sessions ======================= */
-
-static struct hsess *sess_find(struct ussd_http *h, const char *id)
-{
-	struct ussd_table_entry *e = ussd_table_find(&h->table, id);
-
-	return e ? container_of(e, struct hsess, ent) : NULL;
-}
-
-static void idle_expired(void *data);
-
-static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *code,
-			      const char *phone)
-{
-	struct hsess *s = talloc_zero(h, struct hsess);
-
-	if (!s)
-		return NULL;
-	s->h = h;
-	OSMO_STRLCPY_ARRAY(s->id, id);
-	snprintf(s->key, sizeof(s->key), "http:%s", id);
-	s->code = talloc_strdup(s, code);
-	s->phone = talloc_strdup(s, phone);
-	s->history = talloc_strdup(s, "");
-	if (!s->code || !s->phone || !s->history) {
-		talloc_free(s);
-		return NULL;
-	}
-	osmo_timer_setup(&s->idle, idle_expired, s);
-	ussd_table_add(&h->table, &s->ent, s->id);
-	return s;
-}
-
-
-static void ticket_detach(struct ussd_http *h, struct hticket *t)
-{
-	if (!t->s && !t->r)
-		llist_add(&t->detached, &h->detached);
-}
-
-static void sess_end(struct hsess *s, bool abort)
-{
-	struct ussd_http *h = s->h;
-
-	osmo_timer_del(&s->idle);
-	ussd_table_del(&h->table, &s->ent);
-	if (s->pending) {
-		s->pending->s = NULL;
-		ticket_detach(h, s->pending);
-		s->pending = NULL;
-	}
-	if (abort) {
-		char key[sizeof(s->key)];
-
-		ussd_table_count(&h->table, USSD_CTR_ABORTS, 1);
-		OSMO_STRLCPY_ARRAY(key, s->key);
-		talloc_free(s);
-		if (h->sink.abort)
-			h->sink.abort(h->sink.data, key);
-		return;
-	}
-	talloc_free(s);
-}
-
-static void idle_expired(void *data)
-{
-	struct hsess *s = data;
-
-	LOGS(s, LOGL_INFO, "USSD session idle for %u s: forgotten", s->h->cfg.session_s);
-	sess_end(s, true);
-}
 
 /* ======================= the MHD loop ======================= */
 
 /* After MHD_resume_connection, or when MHD must look at its listening socket again: a run
  * soon, from the loop (never from inside one of its own callbacks). */
-static void mhd_kick(struct ussd_http *h)
+void ussd_http_kick(struct ussd_http *h)
 {
 	if (h->loop)
 		mhd_loop_kick(h->loop);
@@ -270,7 +123,7 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		/* At the connection limit MHD took its listening socket out of its epoll set;
 		 * it puts it back only when it runs again, and with no connection left nothing
 		 * would make it run: a run soon, from the loop. */
-		mhd_kick(h);
+		ussd_http_kick(h);
 	}
 }
 
@@ -305,7 +158,7 @@ static void sweep_cb(void *data)
 		ussd_table_count(&h->table, USSD_CTR_TIMEOUTS, cut);
 		log_limited(h, "USSD HTTP: %u connection(s) without a complete request after %u s: "
 			    "closed", cut, h->cfg.request_s);
-		mhd_kick(h);
+		ussd_http_kick(h);
 	}
 	if (!llist_empty(&h->conns))
 		osmo_timer_schedule(&h->sweep, 1, 0);
@@ -420,217 +273,6 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
 	return *f ? MHD_YES : MHD_NO;
 }
 
-static bool valid_session_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= SESSION_ID_MAX &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") == n;
-}
-
-/* Cuts utf8 (talloc'd) at a character boundary until it fits one screen. */
-static char *fit_screen(struct ussd_http *h, void *ctx, const char *text, bool *cut)
-{
-	struct text_budget b = text_budget_ussd(h->screen_chars);
-	char *s = talloc_strdup(ctx, text ? text : "");
-	size_t n;
-
-	*cut = false;
-	if (!s)
-		return NULL;
-	n = strlen(s);
-	while (n && !text_fits(s, &b)) {
-		*cut = true;
-		do
-			n--;
-		while (n && ((uint8_t)s[n] & 0xc0) == 0x80);
-		s[n] = '\0';
-	}
-	return s;
-}
-
-static void reply_cb(void *data, const char *text, bool expects_answer)
-{
-	struct hticket *t = data;
-	struct ussd_http *h = t->h;
-	struct hsess *s = t->s;
-	struct hreq *r = t->r;
-	char *screen;
-	bool cut = false;
-
-	if (!h) {
-		talloc_free(t);
-		return;
-	}
-	if (!s && !r) {
-		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
-		llist_del(&t->detached);
-		talloc_free(t);
-		return;
-	}
-	talloc_free(t);
-	if (s) {
-		s->pending = NULL;
-		if (r && expects_answer) {
-			talloc_free(s->history);
-			s->history = s->next_history;
-			s->next_history = NULL;
-			osmo_timer_schedule(&s->idle, h->cfg.session_s, 0);
-		} else if (!r) {
-			/* The aggregator gave up on this request: the screen is lost, and the
-			 * session with it. */
-			LOGS(s, LOGL_NOTICE, "USSD reply came after the aggregator left: session "
-			     "ended");
-			sess_end(s, expects_answer);
-		} else {
-			sess_end(s, false);
-		}
-	}
-	if (!r) {
-		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
-		return;
-	}
-	r->ticket = NULL;
-	screen = fit_screen(h, r, text, &cut);
-	if (cut) {
-		ussd_table_count(&h->table, USSD_CTR_TRUNCATED, 1);
-		LOGH(LOGL_NOTICE, "USSD screen longer than %u characters: cut", h->screen_chars);
-	}
-	r->reply = talloc_asprintf(r, "%s %s", expects_answer ? "CON" : "END",
-				   screen ? screen : "");
-	r->ready = true;
-	ussd_table_count(&h->table, USSD_CTR_SCREENS, 1);
-	if (!expects_answer)
-		ussd_table_count(&h->table, USSD_CTR_ENDED, 1);
-	if (r->suspended) {
-		r->suspended = false;
-		MHD_resume_connection(r->conn);
-		mhd_kick(h);
-	}
-}
-
-static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
-{
-	struct ussd_http *h = r->h;
-
-	ussd_table_count(&h->table, USSD_CTR_INVALID, 1);
-	if (s) {
-		LOGS(s, LOGL_NOTICE, "USSD callback refused (%s): session ended", why);
-		sess_end(s, true);
-	} else {
-		LOGH(LOGL_NOTICE, "USSD callback refused: %s", why);
-	}
-	r->reply = talloc_asprintf(r, "END %s", ussd_sink_text(&h->sink, USSD_TEXT_INVALID));
-	r->ready = true;
-}
-
-/* A new session for a request without history; NULL when it was answered here instead
- * (refused, or the table is full). */
-static struct hsess *sess_open(struct hreq *r)
-{
-	struct ussd_http *h = r->h;
-	struct hsess *s;
-
-	if (*r->f_text) {
-		refuse_invalid(r, NULL, "history for a session not open here");
-		return NULL;
-	}
-	if (!ussd_table_room(&h->table)) {
-		r->reply = talloc_asprintf(r, "END %s", ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
-		r->ready = true;
-		return NULL;
-	}
-	s = sess_new(h, r->f_session, r->f_code, r->f_phone);
-	if (!s) {
-		refuse_invalid(r, NULL, "out of memory");
-		return NULL;
-	}
-	LOGS(s, LOGL_INFO, "USSD session begins (aggregator)");
-	return s;
-}
-
-/* What a request to the open session s answers: its text past the history answered so
- * far. NULL when it was refused here. */
-static const char *sess_input(struct hreq *r, struct hsess *s)
-{
-	size_t hl = strlen(s->history);
-
-	if (s->pending) {
-		refuse_invalid(r, s, "a request while the previous one is unanswered");
-		return NULL;
-	}
-	if (strcmp(s->code, r->f_code) || strcmp(s->phone, r->f_phone)) {
-		refuse_invalid(r, s, "serviceCode or phoneNumber changed");
-		return NULL;
-	}
-	if (!hl) {
-		if (!*r->f_text) {
-			refuse_invalid(r, s, "history replayed");
-			return NULL;
-		}
-		return r->f_text;
-	}
-	if (!strncmp(r->f_text, s->history, hl) && r->f_text[hl] == '*')
-		return r->f_text + hl + 1;
-	refuse_invalid(r, s, "history does not extend the session's");
-	return NULL;
-}
-
-/* Decides what the complete request means and hands it to the sink. */
-static void dispatch(struct hreq *r)
-{
-	struct ussd_http *h = r->h;
-	struct hsess *s;
-	struct hticket *t;
-	struct ussd_req req = { .via = "http" };
-	const char *input;
-	bool begin;
-
-	r->dispatched = true;
-	if (!r->f_session || !r->f_code || !valid_session_id(r->f_session) || !*r->f_code) {
-		refuse_invalid(r, NULL, "sessionId or serviceCode missing or malformed");
-		return;
-	}
-	if (!r->f_phone)
-		r->f_phone = talloc_strdup(r, "");
-	if (!r->f_text)
-		r->f_text = talloc_strdup(r, "");
-	if (!r->f_phone || !r->f_text) {
-		refuse_invalid(r, NULL, "out of memory");
-		return;
-	}
-	s = sess_find(h, r->f_session);
-	begin = !s;
-	if (begin) {
-		if (!(s = sess_open(r)))
-			return;
-		input = r->f_code;
-	} else if (!(input = sess_input(r, s))) {
-		return;
-	}
-	t = talloc_zero(h->ctx, struct hticket);
-	talloc_free(s->next_history);
-	s->next_history = talloc_strdup(s, r->f_text);
-	if (!t || !s->next_history) {
-		talloc_free(t);
-		refuse_invalid(r, s, "out of memory");
-		return;
-	}
-	osmo_timer_del(&s->idle);
-	OSMO_STRLCPY_ARRAY(r->sess_id, s->id);
-	t->h = h;
-	t->s = s;
-	t->r = r;
-	s->pending = t;
-	r->ticket = t;
-	req.dialogue = s->key;
-	req.from = s->phone[0] ? s->phone : s->key;
-	req.text = input;
-	req.begin = begin;
-	ussd_table_count(&h->table, USSD_CTR_REQUESTS, 1);
-	h->sink.request(h->sink.data, &req, reply_cb, t);
-}
-
 /* True when the client has closed its side while its request was suspended (MHD does not
  * watch suspended connections): the request is complete, so a readable EOF means gone. */
 static bool peer_gone(struct MHD_Connection *conn)
@@ -697,13 +339,13 @@ static enum MHD_Result req_answer(struct hreq *r)
 	struct MHD_Connection *conn = r->conn;
 
 	if (r->was_suspended && peer_gone(conn)) {
-		struct hsess *s = r->sess_id[0] ? sess_find(h, r->sess_id) : NULL;
+		struct hsess *s = r->sess_id[0] ? ussd_http_sess_find(h, r->sess_id) : NULL;
 
 		/* A prompt the person will never see: the session cannot go on. */
 		if (s && !s->pending) {
 			LOGS(s, LOGL_NOTICE, "USSD aggregator left before the screen: "
 			     "session ended");
-			sess_end(s, true);
+			ussd_http_sess_end(s, true);
 		}
 		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
 		return MHD_NO;
@@ -745,7 +387,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 		if (c)
 			c->deadline_ms = 0;	/* complete: the engine's own timers take over */
-		dispatch(r);
+		ussd_http_dispatch(r);
 	}
 	if (r->ready)
 		return req_answer(r);
@@ -777,7 +419,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->ticket) {
 		/* Gone before its reply: the reply will find no request. */
 		r->ticket->r = NULL;
-		ticket_detach(h, r->ticket);
+		ussd_http_ticket_detach(h, r->ticket);
 	}
 	if (r->pp)
 		MHD_destroy_post_processor(r->pp);
@@ -909,7 +551,7 @@ void ussd_http_stop(struct ussd_http *h)
 				MHD_resume_connection(r->conn);
 			}
 		}
-		sess_end(s, true);
+		ussd_http_sess_end(s, true);
 	}
 	if (h->loop) {
 		mhd_loop_flush(h->loop);
