@@ -341,23 +341,40 @@ static bool squeeze_append(char *out, size_t max, const char *word, size_t len)
 #define KEYWORD_WORDS 3		/* "RENDEZ - VOUS": words joined to make one keyword */
 #define KEYWORD_MAX 64
 
-/* The first words of text, folded and squeezed: cand[k] joins the first k + 1 words that
+#define KEYWORD_FOLDED 256
+
+/* text folded as keyword_candidates() reads it, in folded (KEYWORD_FOLDED bytes). */
+static void keyword_fold(const char *text, char *folded)
+{
+	size_t len = strlen(text);
+
+	if (len >= KEYWORD_FOLDED)
+		len = KEYWORD_FOLDED - 1;
+	fold_into(text, len, folded);	/* may cut a character: the first words are enough */
+}
+
+/* s's first character that is not noise ('\0' when there is none): every candidate of a
+ * text, and a keyword squeezed, begin with it. */
+static char first_not_noise(const char *s)
+{
+	size_t n;
+
+	while (*s && (n = noise_len(s)))
+		s += n;
+	return *s;
+}
+
+/* The first words of a folded text (keyword_fold()), squeezed: cand[k] joins the first k + 1 words that
  * are not noise alone. Returns how many candidates were built; rest[k] is true when text
  * holds more words than candidate k used. One pass over the folded text, each word squeezed
  * straight into its candidate (this runs on every text in the middle of a procedure). */
-static unsigned keyword_candidates(const char *text, char cand[KEYWORD_WORDS][KEYWORD_MAX],
+static unsigned keyword_candidates(const char *folded, char cand[KEYWORD_WORDS][KEYWORD_MAX],
 				   bool rest[KEYWORD_WORDS])
 {
-	char folded[256];
-	size_t len = strlen(text);
 	unsigned k = 0, words = 0;
 	bool building = true;
-	const char *p;
+	const char *p = folded;
 
-	if (len >= sizeof(folded))
-		len = sizeof(folded) - 1;
-	fold_into(text, len, folded);	/* may cut a character: the first words are enough */
-	p = folded;
 	cand[0][0] = '\0';
 	/* Past the last candidate, words are only counted, up to one more than it used. */
 	while (*p && (building || words <= k)) {
@@ -428,9 +445,22 @@ const struct flow *flow_match_keyword(const struct flow_set *fs, const char *tex
 	unsigned n, i, j;
 	int k;
 
+	char folded[KEYWORD_FOLDED], c;
+	bool some = false;
+
 	if (!fs || !text)
 		return NULL;
-	n = keyword_candidates(text, cand, rest);
+	keyword_fold(text, folded);
+	/* Most texts in a procedure ("1", "oui", a date) start with no keyword's first
+	 * character: they are turned down before their candidates are built. */
+	if (!(c = first_not_noise(folded)))
+		return NULL;
+	for (i = 0; i < fs->n_flows && !some; i++)
+		for (j = 0; j < fs->flows[i].n_keywords && !some; j++)
+			some = first_not_noise(fs->flows[i].keywords[j]) == c;
+	if (!some)
+		return NULL;
+	n = keyword_candidates(folded, cand, rest);
 	/* The longest join first: "RENDEZ VOUS" is RENDEZVOUS before it is RENDEZ. */
 	for (k = (int)n - 1; k >= 0; k--) {
 		if (whole && rest[k])
@@ -499,9 +529,12 @@ const struct flow *flow_keyword_near(const struct flow_set *fs, const char *text
 	const char *kw = NULL;
 	unsigned n, i, j, k;
 
+	char folded[KEYWORD_FOLDED];
+
 	if (!fs || !text)
 		return NULL;
-	n = keyword_candidates(text, cand, rest);
+	keyword_fold(text, folded);
+	n = keyword_candidates(folded, cand, rest);
 	if (n && is_word_of(&fs->words, cand[0]))
 		return NULL;	/* AIDE is help, not a slip on AIDES */
 	for (k = 0; k < n; k++) {

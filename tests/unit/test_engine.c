@@ -442,6 +442,18 @@ static void test_keywords_as_typed(void)
 	CU_ASSERT_PTR_NULL(flow_by_keyword(fs2, "RENDEZ"));
 	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "RDV caf", true));
 	CU_ASSERT_PTR_NOT_NULL(flow_match_keyword(fs2, "RDV !", true));
+	/* Texts are turned down on their first character when no keyword starts with it;
+	 * noise before it (and before a keyword) is skipped first. */
+	const struct flow *rdv_flow = flow_by_keyword(fs2, "RDV");
+	CU_ASSERT_PTR_NOT_NULL(rdv_flow);
+	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "\u2026 \u00ab rdv \u00bb", true), rdv_flow);
+	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "  ...dossier ?", true), &fs2->flows[0]);
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "1", true));
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "oui", false));
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, " ... ", false));
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "", false));
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "R2D2", false));
+	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "s.u.i.v.i", false), &fs2->flows[0]);
 }
 
 /* One letter off a keyword (RDB, DOSIER, DOSSEIR): "Vouliez-vous dire RDV ?", and 1 starts
