@@ -45,6 +45,8 @@ struct outbox {
 	 * trips (BEGIN, SELECT, ROLLBACK) for nothing. */
 	bool maybe_due;
 	unsigned wake_gen;	/* outbox_wake's count: a take clears maybe_due if none came since */
+	/* The last search skipped a transport that was down: its coming up is a wake. */
+	bool down_seen;
 	/* The earliest retry of a failed send this process put back (0: none). */
 	int64_t retry_at_ms;
 };
@@ -224,6 +226,14 @@ void outbox_wake(struct outbox *ob)
 	ob->wake_gen++;
 }
 
+void outbox_ready(struct outbox *ob, struct sms_transport *t)
+{
+	/* Room again after being full: the search that found it full left maybe_due set.
+	 * Up again: what was queued for it while it was down is searched again. */
+	if (!t || ob->down_seen)
+		outbox_wake(ob);
+}
+
 /* Whether a search may find something at now; a retry time reached counts as a wake. */
 static bool due_maybe(struct outbox *ob, int64_t now)
 {
@@ -240,6 +250,7 @@ void outbox_offer(struct outbox *ob)
 		return;
 	/* Cleared before searching: what this offer leaves behind sets it again. */
 	ob->maybe_due = false;
+	ob->down_seen = false;
 
 	void *ctx = talloc_new(ob);
 	bool left = false;
@@ -249,6 +260,8 @@ void outbox_offer(struct outbox *ob)
 		 * group's others are offered its replies below. */
 		if (ob->sms[i]->up)
 			left |= !offer_to(ob, ob->sms[i], ob->sms[i]->name, ctx);
+		else
+			ob->down_seen = true;
 	}
 	/* Replies waiting for a transport that is down, or full (a burst on one modem while
 	 * another idles): another of its group with room takes them. The person's own modem
@@ -286,6 +299,8 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 			/* Full, or down with a group whose others outbox_offer spreads to. */
 			if (t->up || t->group)
 				drained = false;
+			if (!t->up)
+				ob->down_seen = true;
 			continue;
 		}
 		if (!tk && !(tk = talloc_zero(ctx, struct outbox_taken)))

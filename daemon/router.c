@@ -472,9 +472,8 @@ void router_sms_unregister(struct router *r, struct sms_transport *t)
 
 void router_sms_ready(struct router *r, struct sms_transport *t)
 {
-	(void)t;
-	/* A transport up or with room again, or messages queued (the scheduler's): search. */
-	outbox_wake(r->ob);
+	/* A transport up or with room again, or messages queued (the scheduler's, t NULL). */
+	outbox_ready(r->ob, t);
 	outbox_offer(r->ob);
 }
 

@@ -53,6 +53,10 @@ void outbox_offer(struct outbox *ob);
  * committed is fine), another host's NOTIFY, a transport up or with room, the poll. The next
  * offer or take searches. */
 void outbox_wake(struct outbox *ob);
+/* A transport says it can take replies (router_sms_ready; t NULL: messages were queued):
+ * a wake when it was down at the last search or t is NULL. When it was full, the search
+ * that found it so already left the outbox awake. */
+void outbox_ready(struct outbox *ob, struct sms_transport *t);
 
 /* Messages taken out of the queue inside the caller's transaction (with the writes that made
  * them: one fsync), handed to their transports once it committed. outbox_take: 0 with *tk
