@@ -446,20 +446,34 @@ const struct flow *flow_match_keyword(const struct flow_set *fs, const char *tex
 	int k;
 
 	char folded[KEYWORD_FOLDED], c;
-	bool some = false;
+	bool some = false, is_folded = false;
+	const unsigned char *u = (const unsigned char *)text;
 
 	if (!fs || !text)
 		return NULL;
-	keyword_fold(text, folded);
 	/* Most texts in a procedure ("1", "oui", a date) start with no keyword's first
-	 * character: they are turned down before their candidates are built. */
-	if (!(c = first_not_noise(folded)))
+	 * character: they are turned down before their candidates are built. That character
+	 * is read from the text itself when it and the noise before it are ASCII (folding
+	 * keeps ASCII noise and drops spaces, which are noise, and upper-cases letters);
+	 * otherwise from the folded text. */
+	while (*u && *u < 0x80 && noise_len((const char *)u))
+		u++;
+	if (*u < 0x80) {
+		c = *u >= 'a' && *u <= 'z' ? (char)(*u - 'a' + 'A') : (char)*u;
+	} else {
+		keyword_fold(text, folded);
+		is_folded = true;
+		c = first_not_noise(folded);
+	}
+	if (!c)
 		return NULL;
 	for (i = 0; i < fs->n_flows && !some; i++)
 		for (j = 0; j < fs->flows[i].n_keywords && !some; j++)
 			some = first_not_noise(fs->flows[i].keywords[j]) == c;
 	if (!some)
 		return NULL;
+	if (!is_folded)
+		keyword_fold(text, folded);
 	n = keyword_candidates(folded, cand, rest);
 	/* The longest join first: "RENDEZ VOUS" is RENDEZVOUS before it is RENDEZ. */
 	for (k = (int)n - 1; k >= 0; k--) {

@@ -454,6 +454,9 @@ static void test_keywords_as_typed(void)
 	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "", false));
 	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "R2D2", false));
 	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "s.u.i.v.i", false), &fs2->flows[0]);
+	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "\t-rdv", true), rdv_flow);
+	CU_ASSERT_PTR_EQUAL(flow_match_keyword(fs2, "\u00a0\u2019rdv", true), rdv_flow);
+	CU_ASSERT_PTR_NULL(flow_match_keyword(fs2, "\u00e9rdv", false));
 }
 
 /* One letter off a keyword (RDB, DOSIER, DOSSEIR): "Vouliez-vous dire RDV ?", and 1 starts
