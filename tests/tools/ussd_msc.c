@@ -610,6 +610,16 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	{
+		/* The last message (an END) may still sit in the link's write queue: let it
+		 * leave before the client goes, or it is lost (and leaked). */
+		double flush_until = now_s() + 0.2;
+
+		while (now_s() < flush_until) {
+			osmo_select_main(1);
+			usleep(2000);
+		}
+	}
 	osmo_gsup_client_destroy(gc);
 	if (!opt.bench)
 		printf("%s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
