@@ -91,6 +91,8 @@ report() {
   printf 'pdu: 0006%02X0B913306214365F7%s%s%02X\n' "$1" 62113001000000 62113001000100 "$2" > "$T/in/.r$n"
   mv "$T/in/.r$n" "$T/in/r$n"
 }
+# "sent" is the schedule's word for handed to the outbox: the modem sends the parts after.
+on_air() { for _ in $(seq 150); do [ -n "$(sent "$1" mr "${2:-1}")" ] && return 0; sleep 0.1; done; return 1; }
 status_of() { for _ in $(seq 100); do api "$U/v1/messages/$1" >/dev/null; [ "$(field status)" = "$2" ] && return 0; sleep 0.1; done; return 1; }
 notify() {
   local code
@@ -102,6 +104,7 @@ notify() {
 start 1
 id1=$(notify +33612345671 "Votre dossier est pret.")
 status_of "$id1" sent || fail "notification 1 not sent"
+on_air +33612345671 || fail "notification 1 never reached the modem"
 [ "$(sent +33612345671 srr)" = True ] || fail "no status report requested (TP-SRR): $(cat "$T/sent.jsonl")"
 mr1=$(sent +33612345671 mr)
 [ -n "$mr1" ] || fail "no reference"
@@ -115,6 +118,7 @@ echo "ok - its status report (TP-ST 0x00): delivered; the report deleted from th
 
 id2=$(notify +33612345672 "Votre rendez-vous est confirme.")
 status_of "$id2" sent || fail "notification 2 not sent"
+on_air +33612345672 || fail "notification 2 never reached the modem"
 mr2=$(sent +33612345672 mr)
 [ -n "$mr2" ] && [ "$mr2" != "$mr1" ] || fail "second reference: $mr2"
 kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
@@ -130,9 +134,7 @@ echo "ok - after kill -9, a report (TP-ST 0x41) still finds its message: failed,
 LONG=$(printf 'Rappel %s. ' $(seq 1 30))
 id3=$(notify +33612345673 "$LONG")
 status_of "$id3" sent || fail "notification 3 not sent"
-# "sent" is the schedule's word for handed to the outbox: the modem sends the parts after.
-for _ in $(seq 100); do [ "$(sent +33612345673 mr 2)" != "" ] && break; sleep 0.1; done
-[ "$(sent +33612345673 mr 2)" != "" ] || fail "notification 3 is not in parts"
+on_air +33612345673 2 || fail "notification 3 is not in parts"
 report "$(sent +33612345673 mr -1)" 0
 status_of "$id3" delivered || fail "the report of a message's last part: $(cat "$T/body")"
 echo "ok - a message of several parts: the report of any part (here the last) finds it"
