@@ -20,8 +20,6 @@
 #include <gammu.h>
 #pragma GCC diagnostic pop
 
-#include <jansson.h>
-
 #include "guichet/clock.h"
 #include "guichet/log.h"
 #include "guichet/modem.h"
@@ -450,24 +448,6 @@ static void do_deletes(struct mthread *th, struct llist_head *dels)
 	}
 }
 
-static void write_sent_log(struct mthread *th, const struct send_job *j)
-{
-	if (!th->m->def.sent_log)
-		return;
-	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:I}", "modem", th->m->def.name,
-			      "id", (json_int_t)j->id, "to", j->to, "text", j->text, "coding",
-			      j->coding == TEXT_GSM7 ? "gsm7" : "ucs2", "parts", th->nparts, "time",
-			      (json_int_t)time(NULL));
-	char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-	json_decref(o);
-	FILE *f = line ? fopen(th->m->def.sent_log, "a") : NULL;
-	if (f) {
-		fprintf(f, "%s\n", line);
-		fclose(f);
-	}
-	free(line);
-}
-
 /* Encodes th->job into th->out. Returns 0, or -1 after failing the job (permanently). */
 static int encode_job(struct mthread *th)
 {
@@ -580,7 +560,7 @@ static void do_send(struct mthread *th)
 	th->refs[th->part] = th->mr;
 	if (++th->part < th->nparts)
 		return;
-	write_sent_log(th, th->job);
+	modem_sent_log_write(th->m, th->job, th->nparts);
 	struct modem_ev *ev = ev_new(EV_SENT);
 	if (ev) {	/* out of memory: the reply stays "taken" until the next start */
 		ev->id = th->job->id;

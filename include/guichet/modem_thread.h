@@ -105,6 +105,10 @@ static inline struct log_fields modem_fields(const struct modem *m)
 /* The modem's thread: connects, polls, deletes, sends until m->stop; the only caller of
  * libGammu for this modem (m is the thread's argument). */
 void *modem_thread(void *m);
+/* modem_sent_log.c: appends a sent message (raw number and text, as JSON) to the modem's
+ * sent_log, if it has one. A demo and test aid (config/demo.yaml, the tests), never set in
+ * the production example: it holds personal data. Thread side. */
+void modem_sent_log_write(const struct modem *m, const struct send_job *j, unsigned nparts);
 /* The modem's watchdog thread: aborts a libGammu command that runs too long (see
  * modem_thread.c), until m->stop (signalled on watch_cv). */
 void *modem_watch_thread(void *m);
