@@ -26,6 +26,7 @@
 #include "guichet/metrics.h"
 #include "guichet/metrics_client.h"
 #include "guichet/preflight.h"
+#include "guichet/remind.h"
 #include "guichet/render.h"
 #include "guichet/report.h"
 #include "guichet/router.h"
@@ -210,6 +211,8 @@ int cli_test(void *ctx, int argc, char **argv)
 	if (quiet_use_tz(tz) < 0)
 		fprintf(stderr, "guichet: time zone %s is not installed: scheduled times are in the "
 			"system's\n", tz);
+	else
+		remind_use_zone(tz);
 
 	struct flowtest **tests = NULL;
 	struct diag *td = diag_alloc(ctx);

@@ -27,6 +27,7 @@
 #include "guichet/metrics_http.h"
 #include "guichet/modem.h"
 #include "guichet/reload.h"
+#include "guichet/remind.h"
 #include "guichet/preflight.h"
 #include "guichet/router.h"
 #include "guichet/scheduler.h"
@@ -424,6 +425,9 @@ static int start_core(struct daemon *dm, struct flow_set *fs)
 		glog(GLOG_MAIN, LOGL_FATAL, NULL, "unknown time zone %s", c->notify->quiet.tz);
 		return -1;
 	}
+	/* Reminders' "-1d 18:00" are the person's clock, not the server's (often UTC). Before
+	 * any modem thread exists: the environment is not thread-safe. */
+	remind_use_zone(c->notify->quiet.tz);
 	return 0;
 }
 
@@ -536,8 +540,8 @@ int main(int argc, char **argv)
 	int o, rc = 0;
 
 	/* Without TZ, glibc's mktime() reads /etc/localtime's status again on every call (a
-	 * reminder's time takes three); named once, the zone is read once. The same zone: the
-	 * journal's times and the reminders stay the system's (a change of it needs a restart). */
+	 * reminder's time takes three); named once, the zone is read once. Until the start
+	 * names the notify zone (remind_use_zone), it is the system's. */
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	block_signals(&sigs);

@@ -211,3 +211,14 @@ int remind_spec_check(const char *spec, const char **err)
 		return *err = "only the date (first) may be a variable", -1;
 	return remind_at(spec, 0, &at, err);
 }
+
+int remind_use_zone(const char *tz)
+{
+	if (!tz || !*tz)
+		return -1;
+	/* glibc reads a bare name ("Europe/Paris") from the tz database, once. */
+	if (setenv("TZ", tz, 1) < 0)
+		return -1;
+	tzset();
+	return 0;
+}

@@ -1,7 +1,7 @@
 /* When a flow's reminder is due: "<date> <offset>... [HH:MM]" -> unix seconds. Pure apart
- * from the C library's local time zone (guichetd sets it once at start to the notify
- * section's zone, Europe/Paris by default: see quiet_use_tz), so days and clock times are
- * the person's wall clock across summer time.
+ * from the C library's local time zone, which guichetd and `guichet test` name once at start
+ * (remind_use_zone) after the notify section's zone, Europe/Paris by default, so days and
+ * clock times are the person's wall clock across summer time whatever the system's zone.
  *
  *   "2026-12-07T09:30 -1d 18:00"  the day before at 18:00
  *   "2026-12-07T09:30 -2h"        two hours before (07:30)
@@ -15,6 +15,11 @@
 
 #include <stdint.h>
 
+/* Names the zone reminders are computed in: TZ=tz, read once (tzset). Call before any
+ * thread starts (the environment is not thread-safe); tz must be installed (quiet_use_tz
+ * checks). The journal's own timestamps are not affected; the times written on stderr are
+ * then in that zone too. 0, or -1 when tz is empty. */
+int remind_use_zone(const char *tz);
 /* 0 with *at set (unix seconds), or -1 with *err saying what is wrong with spec (static). */
 int remind_at(const char *spec, int64_t now, int64_t *at, const char **err);
 /* The written form, before its templates are expanded: a leading {{...}} stands for a date,

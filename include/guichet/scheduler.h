@@ -33,8 +33,9 @@ struct quiet_hours {
  * once, tzfile.h; the process's TZ is neither read nor changed). */
 int64_t quiet_next(const struct quiet_hours *q, int64_t t_ms);
 /* Reads zone tz for quiet_next (guichetd at start, so a zone file that does not read is
- * refused then). The process's TZ is left alone: logs keep the system's local time. 0, or
- * -1 when the tz database has no such zone or its file is not a TZif file. */
+ * refused then). It leaves the process's TZ alone: quiet hours never depend on it (guichetd
+ * names it for the reminders with remind_use_zone, once, before its threads). 0, or -1 when
+ * the tz database has no such zone or its file is not a TZif file. */
 int quiet_use_tz(const char *tz);
 /* True when the system tz database has tz ("Europe/Paris"). */
 bool quiet_tz_known(const char *tz);

@@ -35,6 +35,7 @@ steps:
     remind:
       - { at: "+5s", text: "Rappel un {{ref}}." }
       - { at: "now +7s", text: "Rappel deux {{ref}}." }
+      - { at: "2030-01-15T10:00 -1d 18:00", text: "Rappel loin {{ref}}." }
     end: true
   annule:
     say: "Annule."
@@ -56,8 +57,8 @@ notify:
   quiet_hours: off
   pacing: 0
 Y
-start() {
-  "$bin/guichetd" -f -c "$dir/guichet.yaml" 2>>"$dir/guichetd.log" &
+start() {	# in UTC, as servers often are: reminders must still keep Paris's clock
+  TZ=UTC "$bin/guichetd" -f -c "$dir/guichet.yaml" 2>>"$dir/guichetd.log" &
   pid=$!
 }
 count() { if [ -f "$dir/sent.jsonl" ]; then grep -c "$1" "$dir/sent.jsonl"; else echo 0; fi; }
@@ -78,6 +79,17 @@ sleep 1
 kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=""
 [ "$(count "Rappel")" -eq 0 ] || fail "a reminder went before its time"
 echo "ok receipts sent, killed -9 before the reminders' time"
+# "-1d 18:00" of 15 January 2030 10:00 is 18:00 in Paris (notify's zone), 17:00 UTC.
+python3 - "$dir/guichet.db" <<'P' || fail "the far reminder is not at 18:00 Paris time"
+import sqlite3, sys, datetime
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT send_at FROM scheduled WHERE body LIKE 'Rappel loin%'").fetchall()
+want = int(datetime.datetime(2030, 1, 14, 17, 0, tzinfo=datetime.timezone.utc).timestamp())
+ok = rows and all(r[0] in (want, want * 1000) for r in rows)
+print(rows[:1], want) if not ok else None
+sys.exit(0 if ok else 1)
+P
+echo "ok a reminder's \"-1d 18:00\" is 18:00 in Paris with guichetd in UTC"
 start
 wait_count "Rappel deux" $N 200 || fail "not every reminder was sent after the restart"
 sleep 1.5

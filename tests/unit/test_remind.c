@@ -83,6 +83,19 @@ static void test_refused(void)
 	}
 }
 
+/* A server in UTC (the usual case) still reminds at the person's 18:00: the zone is named
+ * after the notify section's, not taken from the system. */
+static void test_zone_named(void)
+{
+	setenv("TZ", "UTC", 1);
+	tzset();
+	CU_ASSERT_EQUAL(at("2026-12-07T09:30 -1d 18:00", 0), utc(2026, 12, 6, 18, 0));
+	CU_ASSERT_EQUAL(remind_use_zone("Europe/Paris"), 0);
+	CU_ASSERT_EQUAL(at("2026-12-07T09:30 -1d 18:00", 0), utc(2026, 12, 6, 17, 0));
+	CU_ASSERT_EQUAL(at("2026-07-07T09:30 -1d 18:00", 0), utc(2026, 7, 6, 16, 0));
+	CU_ASSERT_EQUAL(remind_use_zone(""), -1);
+}
+
 static void test_spec_check(void)
 {
 	const char *err = NULL;
@@ -114,6 +127,7 @@ int main(void)
 	CU_add_test(s, "from now", test_from_now);
 	CU_add_test(s, "malformed times refused", test_refused);
 	CU_add_test(s, "written forms with a variable", test_spec_check);
+	CU_add_test(s, "the zone named, not the system's", test_zone_named);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
