@@ -9,18 +9,16 @@ ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
 N=${N:-1000}
-PGB=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+. "$ROOT/tests/pg/pg.sh"
 [ -x "$PGB/pg_ctl" ] && [ -x "$B/guichetd" ] && [ -x "$B/tools/smsc" ] || { echo "figure pg_two_hosts_vs_sqlite_one: n/a (no PostgreSQL or not built)"; exit 0; }
 T=$(mktemp -d /tmp/guichet-bench-pg.XXXXXX); chmod 755 "$T"
 HOSTS=() SPID= PGUP=
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- sh -c "cd $T/pg && $*"; else sh -c "cd $T/pg && $*"; fi; }
 stop_all() { for p in "${HOSTS[@]}" $SPID; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; HOSTS=(); SPID=; }
-cleanup() { stop_all; [ -n "$PGUP" ] && as_pg "$PGB/pg_ctl -D $T/pg/data -m immediate -w stop" >/dev/null 2>&1
+cleanup() { stop_all; [ -n "$PGUP" ] && pg_stop "$T/pg"
   [ "${KEEP:-}" = 1 ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
-mkdir -p "$T/pg" "$T/flows"; [ "$(id -u)" = 0 ] && chown nobody "$T/pg"
-as_pg "$PGB/initdb -D $T/pg/data -U guichet -A trust -E UTF8" >"$T/pg.log" 2>&1 &&
-as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses=\" start" >>"$T/pg.log" 2>&1 ||
+mkdir -p "$T/flows"
+pg_start "$T/pg" durable ||
   { echo "figure pg_two_hosts_vs_sqlite_one: n/a (PostgreSQL did not start)"; exit 0; }
 PGUP=1
 printf 'pw\n' > "$T/pw"; chmod 600 "$T/pw"

@@ -14,29 +14,23 @@ done
 for t in python3 openssl curl; do
   command -v $t >/dev/null || { echo "skip: $t needed"; exit 77; }
 done
-PGB=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+. "$ROOT/tests/pg/pg.sh"
 [ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
 
 T=$(mktemp -d /tmp/guichet-pgn.XXXXXX)
 chmod 755 "$T"
 PIDS=() HA= HB= PGUP=
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- sh -c "cd $T/pg && $*"; else sh -c "cd $T/pg && $*"; fi; }
 cleanup() {
   for p in $HA $HB "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
-  [ -n "$PGUP" ] && as_pg "$PGB/pg_ctl -D $T/pg/data -m immediate -w stop" >/dev/null 2>&1
+  [ -n "$PGUP" ] && pg_stop "$T/pg"
   if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for h in A B; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
          echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
 
-mkdir -p "$T/pg"
-[ "$(id -u)" = 0 ] && chown nobody "$T/pg"
-as_pg "$PGB/initdb -D $T/pg/data -U guichet -A trust --no-sync -E UTF8" >"$T/pg.log" 2>&1 ||
-  { echo "skip: initdb failed"; exit 77; }
-as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses= -c fsync=off\" start" \
-  >>"$T/pg.log" 2>&1 || { echo "skip: PostgreSQL did not start"; exit 77; }
+pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
 PGUP=1
 
 "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"

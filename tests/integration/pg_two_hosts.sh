@@ -14,7 +14,7 @@ for x in "$B/guichetd" "$B/tools/smsc"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
 done
 command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-PGB=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+. "$ROOT/tests/pg/pg.sh"
 [ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
 # Fewer people under the sanitizers (each step is several times slower).
 case $BUILD in *san*) N=${N:-100};; *) N=${N:-300};; esac
@@ -22,11 +22,10 @@ case $BUILD in *san*) N=${N:-100};; *) N=${N:-300};; esac
 T=$(mktemp -d /tmp/guichet-pg2.XXXXXX)
 chmod 755 "$T"
 PIDS=() H1= H2= PGUP=
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- sh -c "cd $T/pg && $*"; else sh -c "cd $T/pg && $*"; fi; }
 cleanup() {
   for p in $H1 $H2 "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
-  [ -n "$PGUP" ] && as_pg "$PGB/pg_ctl -D $T/pg/data -m immediate -w stop" >/dev/null 2>&1
+  [ -n "$PGUP" ] && pg_stop "$T/pg"
   if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -34,12 +33,7 @@ fail() { echo "FAIL: $*"; for h in 1 2; do echo "--- host $h"; tail -15 "$T/h$h.
          echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
 ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 
-mkdir -p "$T/pg"
-[ "$(id -u)" = 0 ] && chown nobody "$T/pg"
-as_pg "$PGB/initdb -D $T/pg/data -U guichet -A trust --no-sync -E UTF8" >"$T/pg.log" 2>&1 ||
-  { echo "skip: initdb failed"; exit 77; }
-as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses= -c fsync=off\" start" \
-  >>"$T/pg.log" 2>&1 || { echo "skip: PostgreSQL did not start"; exit 77; }
+pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
 PGUP=1
 URL="postgresql:///postgres?host=$T/pg&user=guichet"
 
@@ -166,11 +160,10 @@ echo "ok: kill -9 of one host during the last round ($held submits outstanding):
 start_host 1
 M=$((N / 2))
 for i in $(seq 0 $((M - 1))); do ctl "deliver single $(printf '+3371%07d' "$i") 38123 ETAPES"; done
-as_pg "$PGB/pg_ctl -D $T/pg/data -m fast -w stop" >>"$T/pg.log" 2>&1 || fail "PostgreSQL did not stop"
+pg_stop "$T/pg" fast || fail "PostgreSQL did not stop"
 for i in $(seq $M $((2 * M - 1))); do ctl "deliver single $(printf '+3371%07d' "$i") 38123 ETAPES"; done
 sleep 2
-as_pg "$PGB/pg_ctl -D $T/pg/data -l $T/pg/server.log -w -t 60 -o \"-k $T/pg -c listen_addresses= -c fsync=off\" start" \
-  >>"$T/pg.log" 2>&1 || fail "PostgreSQL did not restart"
+pg_start "$T/pg" || fail "PostgreSQL did not restart"
 end=$((SECONDS + 60))
 until python3 - "$T/smsc.log" "$M" <<'PY'
 import json, sys
