@@ -503,31 +503,43 @@ static int root_entry_cmp(const void *a, const void *b)
 	return strncmp(x->sub, y->sub, x->sub_len);
 }
 
+/* The flows whose USSD codes start with prefix ("*4321*"), by sub-code, sorted; *n of them
+ * (NULL when none). */
+static struct root_entry *root_entries(struct run *r, const char *prefix, unsigned *n)
+{
+	size_t plen = strlen(prefix);
+	struct root_entry *e = NULL;
+
+	*n = 0;
+	for (unsigned i = 0; i < r->fs->n_flows; i++) {
+		const struct flow *f = &r->fs->flows[i];
+		for (unsigned j = 0; j < f->n_ussd; j++) {
+			const char *c = f->ussd_codes[j];
+			if (strncmp(c, prefix, plen) != 0)
+				continue;
+			const char *title = flow_text_pick(&f->title, r->s->lang, true);
+			e = talloc_realloc(r->ctx, e, struct root_entry, *n + 1);
+			e[*n].sub = c + plen;
+			e[*n].sub_len = (int)strcspn(e[*n].sub, "*#");
+			e[*n].title = title ? title : f->name;
+			(*n)++;
+		}
+	}
+	if (*n)
+		qsort(e, *n, sizeof(*e), root_entry_cmp);
+	return e;
+}
+
 bool engine_ussd_root_menu(struct run *r, const char *code)
 {
 	size_t len = strlen(code);
 	if (len < 2 || code[len - 1] != '#')
 		return false;
 	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
-	struct root_entry *e = NULL;
-	unsigned n = 0;
-	for (unsigned i = 0; i < r->fs->n_flows; i++) {
-		const struct flow *f = &r->fs->flows[i];
-		for (unsigned j = 0; j < f->n_ussd; j++) {
-			const char *c = f->ussd_codes[j];
-			if (strncmp(c, prefix, strlen(prefix)) != 0)
-				continue;
-			const char *title = flow_text_pick(&f->title, r->s->lang, true);
-			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
-			e[n].sub = c + strlen(prefix);
-			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
-			e[n].title = title ? title : f->name;
-			n++;
-		}
-	}
+	unsigned n;
+	struct root_entry *e = root_entries(r, prefix, &n);
 	if (!n)
 		return false;
-	qsort(e, n, sizeof(*e), root_entry_cmp);
 	engine_say(r, &r->fs->msg.welcome);
 	for (unsigned i = 0; i < n; i++)
 		engine_append(r, talloc_asprintf(r->ctx, "%.*s %s", e[i].sub_len, e[i].sub, e[i].title));
@@ -540,25 +552,11 @@ const char *engine_root_choices(struct run *r, const char *code)
 {
 	size_t len = strlen(code);
 	char *prefix = talloc_asprintf(r->ctx, "%.*s*", (int)(len - 1), code);
-	struct root_entry *e = NULL;
-	unsigned n = 0;
+	unsigned n;
+	struct root_entry *e = root_entries(r, prefix, &n);
 
-	for (unsigned i = 0; i < r->fs->n_flows; i++) {
-		const struct flow *f = &r->fs->flows[i];
-		for (unsigned j = 0; j < f->n_ussd; j++) {
-			const char *c = f->ussd_codes[j];
-			if (strncmp(c, prefix, strlen(prefix)) != 0)
-				continue;
-			e = talloc_realloc(r->ctx, e, struct root_entry, n + 1);
-			e[n].sub = c + strlen(prefix);
-			e[n].sub_len = (int)strcspn(e[n].sub, "*#");
-			e[n].title = NULL;
-			n++;
-		}
-	}
 	if (!n)
 		return "";
-	qsort(e, n, sizeof(*e), root_entry_cmp);
 	bool en = !strcmp(r->s->lang, "en");
 	char *t = talloc_strdup(r->ctx, "");
 	for (unsigned i = 0; i < n; i++)
