@@ -61,16 +61,6 @@ static void wrong_answer(struct run *r, const struct flow_step *st)
 	engine_render_prompt_after(r, st, PREFIX_RETRY);
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 static bool leap(int y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -90,7 +80,7 @@ static char *parse_date(void *ctx, const char *in)
 	digits[k] = 0;
 	if (sscanf(in, "%d%*[/.* -]%d%*[/.* -]%d%n", &d, &m, &y, &n) == 3 && in[n] == 0) {
 		/* separated form */
-	} else if (k == 8 && all_digits(in)) {
+	} else if (k == 8 && text_is_digits(in)) {
 		d = (digits[0] - '0') * 10 + digits[1] - '0';
 		m = (digits[2] - '0') * 10 + digits[3] - '0';
 		y = atoi(digits + 4);
@@ -115,7 +105,7 @@ static char *parse_month(void *ctx, const char *in)
 	if (sscanf(in, "%d%*[/.* -]%d%n", &m, &y, &n) == 2 && in[n] == 0 &&
 	    strspn(in, "0123456789") <= 2) {
 		/* separated form */
-	} else if (strlen(in) == 6 && all_digits(in)) {
+	} else if (strlen(in) == 6 && text_is_digits(in)) {
 		m = (in[0] - '0') * 10 + in[1] - '0';
 		y = atoi(in + 2);
 	} else {
@@ -221,7 +211,7 @@ static char *check_answer(struct run *r, const struct flow_step *st, const char 
 			if (strcmp(f, flow_fold_answer(r->ctx, st->choices[i])) == 0)
 				return talloc_strdup(r->ctx, st->choices[i]);
 		/* The n-th choice by its number, as in a menu. */
-		if (all_digits(f)) {
+		if (text_is_digits(f)) {
 			long n = strtol(f, NULL, 10);
 			if (n >= 1 && (unsigned long)n <= st->n_choices)
 				return talloc_strdup(r->ctx, st->choices[n - 1]);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <osmocom/core/talloc.h>
 #include "guichet/smpp.h"
+#include "guichet/text.h"
 
 static const char *const smpp_keys[] = {
 	"name", "host", "port", "system_id", "password", "system_type", "bind", "source",
@@ -38,16 +39,6 @@ static bool opt_duration(struct ydoc *y, yaml_node_t *map, const char *key, unsi
 {
 	yaml_node_t *n = ydoc_get(y, map, key);
 	return !n || ydoc_duration(y, n, out) == 0;
-}
-
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
 }
 
 /* The keys of one SMSC into sc (defaults set); *bind: the `bind` value, or NULL. */
@@ -143,7 +134,7 @@ static void default_ton_npi(struct smpp_config *sc)
 {
 	if (sc->source && sc->source_ton == 99) {
 		size_t l = strlen(sc->source);
-		if (!all_digits(sc->source))
+		if (!text_is_digits(sc->source))
 			sc->source_ton = 5;	/* alphanumeric */
 		else if (l <= 8)
 			sc->source_ton = 3;	/* short code */

@@ -433,22 +433,12 @@ bool smpp_adapt_answer(struct smpp_adapt *a, bool throttled, int64_t now_us)
 	return changed;
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
 void smpp_number_international(char *num, size_t len, unsigned ton, const char *cc)
 {
 	char out[32];
 	size_t n;
 
-	if (!num || !cc || !*cc || !all_digits(num))
+	if (!num || !cc || !*cc || !text_is_digits(num))
 		return;		/* "+…" already, or an alphanumeric sender */
 	n = strlen(num);
 	if (ton == TON_Unknown && n > 4 && num[0] == '0' && num[1] == '0')

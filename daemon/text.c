@@ -734,3 +734,13 @@ fail:
 	talloc_free(arr);
 	return 0;
 }
+
+bool text_is_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}

@@ -31,6 +31,8 @@ struct text_budget {
 void text_measure(const char *utf8, struct text_measure *m);
 /* True when utf8 can be sent in GSM-7 (default alphabet + extension table). */
 bool text_is_gsm7(const char *utf8);
+/* True when s is not empty and only ASCII digits (a short code, a date's digits). */
+bool text_is_digits(const char *s);
 /* Budget of an SMS reply of at most max_parts parts (1 -> 160/70, n -> n*153 / n*67). */
 struct text_budget text_budget_sms(unsigned max_parts);
 /* Budget of one USSD screen holding at most screen_chars GSM-7 characters (UCS-2: the same
