@@ -187,7 +187,8 @@ struct mem_state *mem_state_copy(void *ctx, const struct mem_state *src)
 	d->last_sched = src->last_sched;
 	d->duplicate_sends = src->duplicate_sends;
 	if (!spend_copy(d, src) || !sched_table_copy(d, src) || !optout_copy(d, src) ||
-	    !remote_copy(d, src) || !in_copy(d, src) || !out_copy(d, src) || !sess_copy(d, src)) {
+	    !remote_copy(d, src) || !in_copy(d, src) || !out_copy(d, src) || !sess_copy(d, src) ||
+	    !mem_ussd_copy(d, src)) {
 		talloc_free(d);
 		return NULL;
 	}
@@ -348,6 +349,10 @@ static const struct store_ops mem_ops = {
 	.optout_set = mem_optout_set,
 	.optout_clear = mem_optout_clear,
 	.optout_is = mem_optout_is,
+	.ussd_put = mem_ussd_put,
+	.ussd_get = mem_ussd_get,
+	.ussd_drop = mem_ussd_drop,
+	.ussd_sweep = mem_ussd_sweep,
 	.close = mem_close,
 	.last_error = mem_last_error,
 };

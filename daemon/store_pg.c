@@ -286,6 +286,10 @@ static const struct store_ops pg_ops = {
 	.conflict = pg_conflict,
 	.watch = pg_watch,
 	.session_orphans = pg_session_orphans,
+	.ussd_put = pg_ussd_put,
+	.ussd_get = pg_ussd_get,
+	.ussd_drop = pg_ussd_drop,
+	.ussd_sweep = pg_ussd_sweep,
 };
 
 /* --- opening --- */

@@ -89,6 +89,17 @@ static const char *const migrations[] = {
 	/* 4: one nextval reserves a block of PG_OUT_IDS outbox ids for a host, which then adds
 	 * rows without waiting for their id (store_pg_queue.c). */
 	"ALTER SEQUENCE outbound_id_seq INCREMENT BY 64;",
+	/* 5: USSD aggregator dialogues shared between hosts (store_pg_ussd.c). */
+	("CREATE TABLE ussd_dialogues ("
+	 " id TEXT PRIMARY KEY,"
+	 " via TEXT NOT NULL,"
+	 " sender TEXT NOT NULL,"
+	 " code TEXT NOT NULL,"
+	 " history TEXT NOT NULL,"
+	 " session BYTEA NOT NULL,"
+	 " step BIGINT NOT NULL,"
+	 " expires_at BIGINT NOT NULL);"
+	 "CREATE INDEX ussd_dialogues_expiry ON ussd_dialogues(expires_at);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

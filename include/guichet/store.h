@@ -86,6 +86,23 @@ static inline bool sched_status_open(enum sched_status s)
 	return s == SCHED_QUEUED || s == SCHED_DEFERRED;
 }
 
+/* A USSD aggregator dialogue's state, shared by the hosts of one database (the ussd_* ops)
+ * so that a request a load balancer sends to another host continues the dialogue there.
+ * GSUP dialogues are not shared: the HLR talks to one host for the whole dialogue. */
+struct store_ussd {
+	const char *id;		/* the dialogue ("http:<sessionId>") */
+	const char *via;	/* the transport that holds it ("http") */
+	const char *from;	/* the person's number: personal data, never logged raw */
+	const char *code;	/* the service code dialled */
+	const char *history;	/* the aggregator's `text` of the last request answered */
+	const char *session;	/* session_encode() of the router's session: like a stored
+				 * SMS session, it never holds a secret answer */
+	size_t session_len;
+	int64_t step;		/* screens sent in the dialogue: a put stores one more than
+				 * the state it continued (1 for the first screen) */
+	int64_t expires_at;	/* unix seconds: from then on the row is as if absent */
+};
+
 struct store_counters {
 	uint64_t inbound_pending, outbound_pending, sessions, duplicate_sends;
 };
@@ -224,6 +241,25 @@ struct store_ops {
 	int (*session_orphans)(struct store *st,
 			       void (*fn)(void *data, const struct session *s), void *data,
 			       void *ctx);
+	/* ---- USSD aggregator dialogues shared between hosts (struct store_ussd) ----
+	 * Optional: NULL where one host holds all its dialogues in memory. SQLite leaves them
+	 * NULL on purpose: one machine needs no shared state, and a screen must not cost an
+	 * fsync. PostgreSQL and the memory store (for tests) have them. Outside a transaction
+	 * each is committed when it returns (the state is shared before the screen it goes
+	 * with is sent); inside one it is part of it. now: unix seconds.
+	 * ussd_put: 0 stored; 1 refused, nothing changed: the stored row, not expired, has a
+	 * step >= u->step (another host continued the dialogue: this host's state is stale).
+	 * Step 1 replaces any row (a dialogue id used again begins anew). -1 on error. */
+	int (*ussd_put)(struct store *st, const struct store_ussd *u, int64_t now);
+	/* 0 with *u filled (its strings and session under ctx), 1 when none or expired, -1. */
+	int (*ussd_get)(struct store *st, const char *id, int64_t now, struct store_ussd *u,
+			void *ctx);
+	/* Ends the shared state of dialogue id if its step is at most step (a host ends only
+	 * the state it knows; one another host stored since stays): 0, 1 when none went, -1. */
+	int (*ussd_drop)(struct store *st, const char *id, int64_t step);
+	/* Removes the rows expired at now (dialogues nobody ended: a host gone, an aggregator
+	 * that stopped asking): their number, or -1. */
+	int (*ussd_sweep)(struct store *st, int64_t now);
 };
 
 struct store {

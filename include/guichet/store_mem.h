@@ -5,6 +5,7 @@
  *                      counters, the ops table
  *   store_mem_msgs.c   inbound and outbound messages, the SMSC's remote ids, sessions
  *   store_mem_sched.c  the schedule, consent, the daily spend
+ *   store_mem_ussd.c   USSD aggregator dialogues shared between hosts
  *
  * All data hangs off one talloc context, the state; rollback puts back the copy. */
 #ifndef GUICHET_STORE_MEM_H
@@ -68,7 +69,16 @@ struct mem_remote {
 	int64_t created;
 };
 
+/* A USSD dialogue's shared state (store.h's struct store_ussd), strings under the state. */
+struct mem_ussd {
+	char *id, *via, *from, *code, *history, *session;
+	size_t session_len;
+	int64_t step, expires_at;
+};
+
 struct mem_state {
+	struct mem_ussd *ussd;
+	size_t n_ussd;
 	struct mem_sched *sched;
 	size_t n_sched;
 	struct mem_optout *optout;
@@ -157,5 +167,13 @@ int mem_schedule_purge(struct mem_state *s, int64_t cutoff);
 int mem_spend_add(struct store *st, int64_t day, const char *via, unsigned parts);
 int mem_spend_get(struct store *st, int64_t day,
 		  void (*fn)(void *data, const char *via, uint64_t parts), void *data);
+
+/* store_mem_ussd.c */
+int mem_ussd_put(struct store *st, const struct store_ussd *u, int64_t now);
+int mem_ussd_get(struct store *st, const char *id, int64_t now, struct store_ussd *u, void *ctx);
+int mem_ussd_drop(struct store *st, const char *id, int64_t step);
+int mem_ussd_sweep(struct store *st, int64_t now);
+/* Fills d's dialogues from src's (a transaction's snapshot); false when memory runs out. */
+bool mem_ussd_copy(struct mem_state *d, const struct mem_state *src);
 
 #endif

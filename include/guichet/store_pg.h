@@ -5,7 +5,8 @@
  * store_pg_schema.c   the schema and its migrations
  * store_pg_queue.c    inbound, the outbox, the SMSC's ids of sent parts
  * store_pg_session.c  sessions
- * store_pg_sched.c    the schedule, consent, the cost guard's spend */
+ * store_pg_sched.c    the schedule, consent, the cost guard's spend
+ * store_pg_ussd.c     USSD aggregator dialogues shared between hosts */
 #ifndef GUICHET_STORE_PG_H
 #define GUICHET_STORE_PG_H
 
@@ -210,5 +211,10 @@ int pg_optout_is(struct store *st, const char *number);
 int pg_spend_add(struct store *st, int64_t day, const char *via, unsigned parts);
 int pg_spend_get(struct store *st, int64_t day,
 		 void (*fn)(void *data, const char *via, uint64_t parts), void *data);
+
+int pg_ussd_put(struct store *st, const struct store_ussd *u, int64_t now);
+int pg_ussd_get(struct store *st, const char *id, int64_t now, struct store_ussd *u, void *ctx);
+int pg_ussd_drop(struct store *st, const char *id, int64_t step);
+int pg_ussd_sweep(struct store *st, int64_t now);
 
 #endif

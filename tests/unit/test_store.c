@@ -1213,6 +1213,124 @@ static void test_pg_schema_newer(void)
 	talloc_free(ctx);
 }
 
+/* USSD aggregator dialogues shared between hosts: a put goes only further than the stored
+ * step (a stale host loses), expired rows are as if absent and swept, a host drops only the
+ * state it knows. SQLite has none of it (one host needs no shared state). */
+static int ussd_put(struct store *st, const char *id, const char *history, int64_t step,
+		    int64_t expires_at, int64_t now)
+{
+	/* Bytes, a NUL among them: the session blob is stored as it is. */
+	static const char blob[] = { 'S', 0, 'x', (char)0xff, 'y' };
+	struct store_ussd u = {
+		.id = id, .via = "http", .from = "+33611111111", .code = "*123#",
+		.history = history, .session = blob, .session_len = sizeof(blob),
+		.step = step, .expires_at = expires_at,
+	};
+
+	return st->ops->ussd_put(st, &u, now);
+}
+
+static void test_ussd_shared(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_ussd u;
+	const int64_t now = 1700000000;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	if (use_sqlite) {
+		CU_ASSERT_PTR_NULL(st->ops->ussd_put);
+		CU_ASSERT_PTR_NULL(st->ops->ussd_get);
+		st->ops->close(st);
+		talloc_free(ctx);
+		return;
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->ussd_put);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s1", now, &u, ctx), 1);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "", 1, now + 180, now), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->ussd_get(st, "http:s1", now, &u, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(u.id, "http:s1");
+	CU_ASSERT_STRING_EQUAL(u.via, "http");
+	CU_ASSERT_STRING_EQUAL(u.from, "+33611111111");
+	CU_ASSERT_STRING_EQUAL(u.code, "*123#");
+	CU_ASSERT_STRING_EQUAL(u.history, "");
+	CU_ASSERT_EQUAL_FATAL(u.session_len, 5);
+	CU_ASSERT_EQUAL(memcmp(u.session, "S\0x\xffy", 5), 0);
+	CU_ASSERT_EQUAL(u.session[5], '\0');
+	CU_ASSERT_EQUAL(u.step, 1);
+	CU_ASSERT_EQUAL(u.expires_at, now + 180);
+
+	/* Step 2 from the state of step 1, then another host's step 2 from the same state:
+	 * refused, the first one stays. */
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "1", 2, now + 190, now + 10), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "2", 2, now + 190, now + 10), 1);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "", 1, now + 190, now + 10), 0);
+	/* ... which was a dialogue id used again: it begins anew at step 1. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->ussd_get(st, "http:s1", now + 10, &u, ctx), 0);
+	CU_ASSERT_EQUAL(u.step, 1);
+	CU_ASSERT_STRING_EQUAL(u.history, "");
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "1", 2, now + 190, now + 10), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "1*4", 3, now + 200, now + 20), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s1", "2", 2, now + 200, now + 20), 1);
+	CU_ASSERT_EQUAL_FATAL(st->ops->ussd_get(st, "http:s1", now + 20, &u, ctx), 0);
+	CU_ASSERT_EQUAL(u.step, 3);
+	CU_ASSERT_STRING_EQUAL(u.history, "1*4");
+
+	/* A host that knew step 2 ends only what it knew: step 3 stays. */
+	CU_ASSERT_EQUAL(st->ops->ussd_drop(st, "http:s1", 2), 1);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s1", now + 20, &u, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_drop(st, "http:s1", 3), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s1", now + 20, &u, ctx), 1);
+	CU_ASSERT_EQUAL(st->ops->ussd_drop(st, "http:s1", 3), 1);
+
+	/* Expired: as if absent, for get and for a put that does not go further. */
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s2", "1*2", 4, now + 50, now), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s3", "", 1, now + 500, now), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s2", now + 49, &u, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s2", now + 50, &u, ctx), 1);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s2", "9", 2, now + 40, now + 20), 1);
+	CU_ASSERT_EQUAL(st->ops->ussd_sweep(st, now + 50), 1);
+	CU_ASSERT_EQUAL(st->ops->ussd_sweep(st, now + 50), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s3", now + 50, &u, ctx), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s3", "1", 2, now + 40, now + 30), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s3", "2", 2, now + 600, now + 40), 0);
+
+	/* Inside a transaction it is part of it. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(ussd_put(st, "http:s4", "", 1, now + 100, now), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(st->ops->ussd_get(st, "http:s4", now, &u, ctx), 1);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+/* Two hosts: what one puts outside a transaction the other gets at once; the one that
+ * continues from a state the other has gone past is refused. */
+static void test_pg_ussd_two_hosts(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	struct store_ussd u;
+	char err[256];
+	const int64_t now = 1700000000;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(ussd_put(a, "http:s1", "", 1, now + 180, now), 0);
+	CU_ASSERT_EQUAL_FATAL(b->ops->ussd_get(b, "http:s1", now, &u, ctx), 0);
+	CU_ASSERT_EQUAL(u.step, 1);
+	CU_ASSERT_EQUAL(ussd_put(b, "http:s1", "1", 2, now + 180, now), 0);
+	CU_ASSERT_EQUAL(ussd_put(a, "http:s1", "2", 2, now + 180, now), 1);
+	CU_ASSERT_EQUAL_FATAL(a->ops->ussd_get(a, "http:s1", now, &u, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(u.history, "1");
+	CU_ASSERT_EQUAL(a->ops->ussd_drop(a, "http:s1", 2), 0);
+	CU_ASSERT_EQUAL(b->ops->ussd_get(b, "http:s1", now, &u, ctx), 1);
+	a->ops->close(a);
+	b->ops->close(b);
+	talloc_free(ctx);
+}
+
 /* --- running --- */
 
 static int suite_mem(void)
@@ -1260,6 +1378,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 	CU_add_test(s, "errors", test_errors);					\
 	CU_add_test(s, "SMSC remote ids: per transport, restart, rollback, purge", \
 		    test_remote_ids);						\
+	CU_add_test(s, "USSD dialogues shared: steps, expiry, drop, sweep", test_ussd_shared); \
 } while (0)
 
 int main(void)
@@ -1300,6 +1419,8 @@ int main(void)
 	CU_add_test(s, "a pipelined write that fails fails the transaction",
 		    test_pg_pipeline_failure);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
+	CU_add_test(s, "two hosts: a USSD dialogue's state, shared; a stale host refused",
+		    test_pg_ussd_two_hosts);
 	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
 	CU_set_fail_on_inactive(CU_FALSE);
 	if (!pg_server_start())
