@@ -6,20 +6,9 @@
 # input gets a 400 with a reason; STOP then a notification -> refused: opt-out, START -> sent;
 # kill -9 with messages scheduled: after the restart each is sent once, at its time.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v curl >/dev/null && command -v openssl >/dev/null || { echo "skip: curl/openssl"; exit 77; }
-T=$(mktemp -d /tmp/guichet-api.XXXXXX)
-GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness api guichetd tools/sms_inject
+need curl openssl
 fail() { echo "FAIL: $*"; tail -n 30 "$T/guichetd.log"; exit 1; }
 
 "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"

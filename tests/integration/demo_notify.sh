@@ -4,23 +4,10 @@
 # guichetd (TLS, bearer token) -> an SMS on libGammu's dummy modem; the same change twice
 # is one message (idempotency key); the dossier flow then answers the new status.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in curl openssl python3; do command -v $c >/dev/null || { echo "skip: $c"; exit 77; }; done
-T=$(mktemp -d /tmp/guichet-dnotify.XXXXXX)
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness demo_notify guichetd tools/sms_inject
+need curl openssl python3
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; tail -n 5 "$T/backend.log"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"
 mkdir -p "$T/cred" "$T/modem"

@@ -8,26 +8,13 @@
 # libGammu's AT driver for minutes, and the daemon's stop with it.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/at_modem"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
+. "$(dirname "$0")/lib/harness.sh"
+harness fault_modem_at guichetd tools/at_modem
+need python3
+need_pty
 [ -r /etc/ssl/certs/ca-certificates.crt ] || { echo "skip: no system CA file"; exit 77; }
-T=$(mktemp -d /tmp/guichet-fault-at.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/fault_modem_at
-mkdir -p "$LOGS" "$T/in"
-GD= ATM=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  [ -n "$ATM" ] && kill "$ATM" 2>/dev/null
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+mkdir -p "$T/in"
+keep_logs guichetd.log
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 25 "$T/guichetd.log"; echo "--- modem";
          tail -n 10 "$T/modem.err"; exit 1; }
 
@@ -62,7 +49,7 @@ echo "token-$RANDOM" > "$T/agenda-token"
 umask 022
 "$B/tools/at_modem" -n m1 -i "$T/in" -l "$T/m1.tty" -s "$T/sent.jsonl" -c "$T/m1.ctl" \
   >/dev/null 2>"$T/modem.err" &
-ATM=$!
+PIDS+=($!)
 for _ in $(seq 50); do [ -L "$T/m1.tty" ] && break; sleep 0.1; done
 [ -L "$T/m1.tty" ] || fail "fake modem did not start"
 

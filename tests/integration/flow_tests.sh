@@ -3,12 +3,9 @@
 # runner itself: a changed reply fails with a diff and a non-zero exit, --update writes the
 # replies back, an error in a test file is located, a time jump expires a procedure.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness flow_tests guichet
 G=$B/guichet
-[ -x "$G" ] || { echo "skip: $G not built"; exit 77; }
-T=$(mktemp -d /tmp/guichet-flowtests.XXXXXX)
-trap 'rm -rf "$T"' EXIT
 rc=0
 ok() { echo "ok $*"; }
 bad() { echo "FAIL $*"; rc=1; }

@@ -14,23 +14,13 @@
 # then linked in), by a small Python helper, so that thousands are written in a second.
 # BURST=N to change the burst (5,000; 2,000 on build-san). Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness guard guichetd tools/sms_inject
 # The sanitized build reads the dummy inbox several times slower: 2,000 there (the same
 # property: far past the per-minute limit in one burst).
 case $B in */build-san) BURST=${BURST:-2000};; *) BURST=${BURST:-5000};; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-guard.XXXXXX)
+need python3
 GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 15 "$T/guichetd.log"; exit 1; }
 
 mkdir -p "$T/flows" "$T/modem/sms/1" "$T/modem2/sms/1"

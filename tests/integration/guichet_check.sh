@@ -3,12 +3,9 @@
 # calls (and its absence said), an unquoted USSD code is explained, each text's USSD screen
 # is measured against the configured size, and test dialogues are costed.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness guichet_check guichet
 G=$B/guichet
-[ -x "$G" ] || { echo "skip: $G not built"; exit 77; }
-T=$(mktemp -d /tmp/guichet-check.XXXXXX)
-trap 'rm -rf "$T"' EXIT
 rc=0
 ok() { echo "ok $*"; }
 bad() { echo "FAIL $*"; rc=1; }

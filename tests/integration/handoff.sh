@@ -4,27 +4,13 @@
 # Then the CONSEILLER keyword in the middle of another procedure hands that one over too.
 # guichetd on libGammu's dummy modem, the demo HTTPS back-end.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v curl >/dev/null || { echo "skip: curl"; exit 77; }
-T=$(mktemp -d /tmp/guichet-handoff.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness handoff guichetd tools/sms_inject
+need curl
 mkdir -p "$T/modem" "$T/flows"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 cat > "$T/flows/dossier.yaml" <<'Y'
 flow: dossier
 title: Dossier
@@ -77,7 +63,7 @@ credentials: $T/backend
 log: { level: info }
 backends:
   conseil:
-    url: https://127.0.0.1:$PORT
+    url: https://127.0.0.1:$BPORT
     ca: $T/backend/demo-ca.pem
     auth: { bearer: agenda-token }
     timeout_ms: 3000
@@ -107,7 +93,7 @@ say() {
   for _ in $(seq 200); do [ "$(replies)" -gt "$before" ] && return 0; sleep 0.05; done
   fail "no reply to [$2]"
 }
-rappels() { curl -s --cacert "$T/backend/demo-ca.pem" -H "Authorization: Bearer $(cat "$T/backend/agenda-token")" "https://127.0.0.1:$PORT/test/rappels"; }
+rappels() { curl -s --cacert "$T/backend/demo-ca.pem" -H "Authorization: Bearer $(cat "$T/backend/agenda-token")" "https://127.0.0.1:$BPORT/test/rappels"; }
 
 say +33612340001 DOSSIER
 say +33612340001 12345678

@@ -9,25 +9,12 @@
 # and the signal quality.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/at_modem"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
-T=$(mktemp -d /tmp/guichet-modem-dead.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/modem_dead
-mkdir -p "$LOGS" "$T/m1.in" "$T/m2.in"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$T"/m*.err "$LOGS/" 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness modem_dead guichetd tools/at_modem
+need python3
+need_pty
+mkdir -p "$T/m1.in" "$T/m2.in"
+keep_logs guichetd.log 'm*.err'
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 20 "$T/guichetd.log";
          echo "--- m1"; tail -n 8 "$T/m1.err"; echo "--- m2"; tail -n 5 "$T/m2.err"; exit 1; }
 

@@ -9,22 +9,11 @@
 #  - a pending report (TP-ST 0x20) carries nothing to commit: deleted at once.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness modem_report_commit tools/modem_probe tools/at_modem
 PROBE=$B/tools/modem_probe ATM=$B/tools/at_modem
-for x in "$PROBE" "$ATM"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed to read JSON logs"; exit 77; }
-[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
-T=$(mktemp -d /tmp/guichet-modem-rc.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+need python3
+need_pty
 fail() { echo "FAIL: $*"; echo "--- probe out"; tail -15 "$T/out.jsonl"; echo "--- probe log"; tail -15 "$T/probe.err"; echo "--- modem"; tail -15 "$T/at.err"; exit 1; }
 # count EV: lines of event EV from the probe
 count() { grep -c "\"ev\":\"$1\"" "$T/out.jsonl"; }

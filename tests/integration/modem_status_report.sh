@@ -11,24 +11,11 @@
 #  - a message of several parts: each part's reference is kept, the last one's report finds it.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness modem_status_report guichetd tools/at_modem
 ATM=$B/tools/at_modem
-for x in "$B/guichetd" "$ATM"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v curl >/dev/null && command -v openssl >/dev/null && command -v python3 >/dev/null ||
-  { echo "skip: curl/openssl/python3"; exit 77; }
-[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
-T=$(mktemp -d /tmp/guichet-modem-sr.XXXXXX)
-GD= AT=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  [ -n "$AT" ] && kill "$AT" 2>/dev/null
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+need curl openssl python3
+need_pty
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 25 "$T/guichetd.log"; echo "--- modem"; tail -n 10 "$T/at.err"; exit 1; }
 
 "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"
@@ -43,7 +30,7 @@ steps:
     say: "Bonjour !"
 Y
 "$ATM" -n at -i "$T/in" -l "$T/tty" -s "$T/sent.jsonl" >"$T/at.out" 2>"$T/at.err" &
-AT=$!
+PIDS+=($!)
 for _ in $(seq 50); do [ -L "$T/tty" ] && break; sleep 0.1; done
 [ -L "$T/tty" ] || fail "the fake modem did not start"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

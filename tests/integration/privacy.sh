@@ -6,28 +6,15 @@
 # PRIVACY_JOURNAL=1 (privacy_journal.sh): the same with guichetd logging to the journal, every
 # structured field read back with journalctl; skipped (77) when journald is not running.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
+. "$(dirname "$0")/lib/harness.sh"
+harness privacy guichetd tools/sms_inject
 JOURNAL=${PRIVACY_JOURNAL:-0}
 if [ "$JOURNAL" = 1 ]; then
   command -v journalctl >/dev/null || { echo "skip: journalctl not installed"; exit 77; }
   [ -S /run/systemd/journal/socket ] || { echo "skip: journald is not running here (no /run/systemd/journal/socket)"; exit 77; }
 fi
-T=$(mktemp -d /tmp/guichet-privacy.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/privacy
-mkdir -p "$T/flows" "$T/modem" "$LOGS"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+mkdir -p "$T/flows" "$T/modem"
+keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
 SECRET=739146
@@ -39,9 +26,7 @@ sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: {
 grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
 cp "$ROOT/flows/commun.yaml" "$T/flows/"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 cat > "$T/guichet.yaml" <<EOF
 flows: $T/flows
 store: $T/guichet.db
@@ -49,7 +34,7 @@ credentials: $T/backend
 log: { level: debug }
 backends:
   dossier:
-    url: https://127.0.0.1:$PORT
+    url: https://127.0.0.1:$BPORT
     ca: $T/backend/demo-ca.pem
     auth: { bearer: agenda-token }
     operations:

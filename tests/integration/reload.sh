@@ -4,16 +4,11 @@
 # change is refused with file:line:column in the log and the previous flows keep serving.
 # Driven through the USSD aggregator callback (curl), which answers synchronously.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-[ -x "$B/guichetd" ] || { echo "skip: $B/guichetd not built"; exit 77; }
-command -v curl >/dev/null || { echo "skip: curl needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-reload.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T}/reload
-mkdir -p "$T/flows" "$LOGS"
-GD=
-cleanup() { [ -n "$GD" ] && kill "$GD" 2>/dev/null; wait 2>/dev/null; cp "$T/guichetd.log" "$LOGS/" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness reload guichetd
+need curl
+mkdir -p "$T/flows"
+keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"

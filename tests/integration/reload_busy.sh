@@ -6,16 +6,10 @@
 # curl --max-time 2 as the detector (the old loop stopped for the whole load). Then the new
 # flows serve, and a second SIGHUP during a load is not lost.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-[ -x "$B/guichetd" ] || { echo "skip: $B/guichetd not built"; exit 77; }
-command -v curl >/dev/null || { echo "skip: curl needed"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-reload-busy.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness reload_busy guichetd
+need curl python3
 mkdir -p "$T/flows" "$T/big"
-GD=
-cleanup() { [ -n "$GD" ] && kill "$GD" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 ok() { echo "ok - $*"; }
 

@@ -6,27 +6,14 @@
 # Threads other than the loop (modem threads, libcurl's resolver) must never take them.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/at_modem" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-signals.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/signals
-mkdir -p "$T/flows" "$T/modem" "$T/at.in" "$LOGS"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  cp "$T"/*.log "$LOGS/" 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness signals guichetd tools/at_modem tools/smsc
+need python3
+mkdir -p "$T/flows" "$T/modem" "$T/at.in"
+GD_SIGNAL=KILL
+keep_logs '*.log'
 LOG=
 fail() { echo "FAIL: $*"; [ -n "$LOG" ] && tail -n 20 "$LOG"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
 
 # The peers: a fake AT modem and a test SMSC.

@@ -4,34 +4,19 @@
 # line by line, as a phone would; every line gets exactly one reply, and each procedure
 # reaches its end. A long reply is split into parts as the renderer counted them.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-T=$(mktemp -d /tmp/guichet-sms.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/sms_guichetd
-mkdir -p "$T/modem" "$LOGS"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness sms_guichetd guichetd tools/sms_inject
+mkdir -p "$T/modem"
+keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 # The demo configuration, pointed at this test's back-end, store and modem.
 sed -e "s|flows: ../flows|flows: $ROOT/flows|" \
     -e "s|store: ../build/demo/guichet.db|store: $T/guichet.db|" \
     -e "s|credentials: ../build/demo|credentials: $T/backend|" \
     -e "s|../build/demo/demo-ca.pem|$T/backend/demo-ca.pem|" \
-    -e "s|https://127.0.0.1:8443|https://127.0.0.1:$PORT|" \
+    -e "s|https://127.0.0.1:8443|https://127.0.0.1:$BPORT|" \
     -e "s|device: ../build/demo/modem|device: $T/modem|" \
     -e "s|sent_log: ../build/demo/sent.jsonl|sent_log: $T/sent.jsonl|" \
     -e "s|poll_ms: 200|poll_ms: 50|" "$ROOT/config/demo.yaml" > "$T/guichet.yaml"

@@ -10,16 +10,10 @@
 #    naming the file and what to do, by -t too.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/guichet"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-startup.XXXXXX)
-GD=
-cleanup() { [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness startup_checks guichetd guichet
+need python3
+GD_SIGNAL=KILL
 fail() { echo "FAIL: $*"; for f in "$T"/out.*; do echo "--- $f"; tail -n 8 "$f"; done; exit 1; }
 mkdir -p "$T/flows" "$T/cred" "$T/modem"
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"

@@ -5,25 +5,14 @@
 # answered once there is room again. Needs root (mount); skipped otherwise.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
+. "$(dirname "$0")/lib/harness.sh"
+harness store_full guichetd tools/sms_inject
+need python3
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root to mount a small tmpfs"; exit 77; }
-T=$(mktemp -d /tmp/guichet-storefull.XXXXXX)
 mkdir -p "$T/flows" "$T/modem" "$T/store"
-mount -t tmpfs -o size=1m,mode=0700 tmpfs "$T/store" 2>/dev/null || { rmdir "$T/store" "$T/modem" "$T/flows"; rmdir "$T"; echo "skip: cannot mount a tmpfs here"; exit 77; }
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  umount "$T/store" 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+mount -t tmpfs -o size=1m,mode=0700 tmpfs "$T/store" 2>/dev/null || { echo "skip: cannot mount a tmpfs here"; exit 77; }
+at_exit 'umount "$T/store" 2>/dev/null'
+GD_SIGNAL=KILL
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; echo "--- status"; tail -n 3 "$T/notify.log"; exit 1; }
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
 

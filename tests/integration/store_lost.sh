@@ -5,22 +5,11 @@
 # could not be stored), a new USSD dialogue is refused with END; SIGTERM still stops cleanly.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in python3 curl; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
-T=$(mktemp -d /tmp/guichet-storelost.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness store_lost guichetd tools/sms_inject
+need python3 curl
 mkdir -p "$T/flows" "$T/modem" "$T/store"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+GD_SIGNAL=KILL
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; echo "--- status"; tail -n 3 "$T/notify.log"; exit 1; }
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
 
@@ -35,7 +24,7 @@ with open(sys.argv[2], "a", buffering=1) as out:
 EOF
 PIDS+=($!)
 for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
-HPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+HPORT=$(free_port)
 cat > "$T/guichet.yaml" <<EOF
 flows: $T/flows
 store: $T/store/guichet.db

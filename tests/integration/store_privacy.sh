@@ -6,22 +6,10 @@
 # (checkpoint TRUNCATE at stop). After the retention (2 s here) and a purge (at the next
 # start), nor the person's number.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v strings >/dev/null || { echo "skip: strings (binutils) needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-storepriv.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness store_privacy guichetd tools/sms_inject
+need strings
 mkdir -p "$T/flows" "$T/modem"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
 SECRET=739146
@@ -31,9 +19,7 @@ sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: {
 grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
 cp "$ROOT/flows/commun.yaml" "$T/flows/"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 cat > "$T/guichet.yaml" <<EOF
 flows: $T/flows
 store: $T/store/guichet.db
@@ -41,7 +27,7 @@ credentials: $T/backend
 retention: 2s
 backends:
   dossier:
-    url: https://127.0.0.1:$PORT
+    url: https://127.0.0.1:$BPORT
     ca: $T/backend/demo-ca.pem
     auth: { bearer: agenda-token }
     operations:

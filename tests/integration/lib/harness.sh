@@ -1,0 +1,87 @@
+# The prologue the integration scripts share, sourced first thing:
+#
+#   . "$(dirname "$0")/lib/harness.sh"
+#   harness NAME [BIN...]
+#
+# harness sets ROOT (the checkout), B (the build directory: $BUILD, default build, relative
+# to ROOT), T (a fresh /tmp/guichet-NAME.XXXXXX) and LOGS (the directory log_scan.sh reads
+# after the run: $GUICHET_LOG_DIR/NAME, else $T/logs), skips (exit 77) unless every BIN
+# (a path under B, e.g. guichetd or tools/smsc) is built, and arms the exit trap. At exit
+# the trap stops guichetd ($GD, SIGTERM; GD_SIGNAL=KILL for scripts that kill -9 it anyway)
+# and every pid in PIDS, waits for them, runs what at_exit queued, copies the logs named by
+# keep_logs into LOGS, and removes T unless KEEP=1 (then prints where it is).
+#
+# Scripts define their own fail(): what to show on failure is theirs to choose.
+
+harness() {
+	HARNESS_NAME=$1; shift
+	ROOT=${GUICHET_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+	B=${BUILD:-build}
+	case $B in /*) ;; *) B=$ROOT/$B;; esac
+	local x
+	for x in "$@"; do
+		[ -x "$B/$x" ] || { echo "skip: $B/$x not built"; exit 77; }
+	done
+	T=$(mktemp -d "/tmp/guichet-$HARNESS_NAME.XXXXXX")
+	LOGS=${GUICHET_LOG_DIR:-$T/logs}/$HARNESS_NAME
+	mkdir -p "$LOGS"
+	PIDS=() GD= GD_SIGNAL=TERM HARNESS_AT_EXIT=() HARNESS_LOGS=()
+	trap harness_cleanup EXIT
+}
+
+# need CMD...: skip unless each command is installed.
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { echo "skip: $c needed"; exit 77; }
+	done
+}
+
+# need_pty: skip where there are no pseudo-terminals (the fake AT modems need them).
+need_pty() {
+	[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
+}
+
+# at_exit 'COMMAND': run at exit, after the processes are stopped, before T is removed.
+at_exit() { HARNESS_AT_EXIT+=("$1"); }
+
+# keep_logs PATTERN...: files (globs under T, expanded at exit) copied into LOGS at exit.
+keep_logs() { HARNESS_LOGS+=("$@"); }
+
+harness_cleanup() {
+	local p c
+	[ -n "$GD" ] && kill -s "$GD_SIGNAL" "$GD" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	for c in "${HARNESS_AT_EXIT[@]}"; do eval "$c"; done
+	for p in "${HARNESS_LOGS[@]}"; do
+		# shellcheck disable=SC2086 # the pattern is a glob on purpose
+		cp $T/$p "$LOGS/" 2>/dev/null
+	done
+	if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_backend DIR: the demo HTTPS back-end (its CA and token in DIR) on a free port; sets
+# BPORT and BPID and queues it for stopping; skips when it does not start.
+start_backend() {
+	BPORT=$(free_port)
+	BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$1" "$BPORT") ||
+		{ echo "skip: demo back-end did not start"; exit 77; }
+	PIDS+=("$BPID")
+}
+
+# wait_until WHAT SECONDS 'CONDITION': polls the shell condition every 0.2 s, up to SECONDS;
+# calls fail "WHAT" when it never holds.
+wait_until() {
+	local end=$((SECONDS + $2))
+	while [ $SECONDS -le $end ]; do
+		eval "$3" && return 0
+		sleep 0.2
+	done
+	fail "$1"
+}
