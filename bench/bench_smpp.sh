@@ -13,19 +13,22 @@
 #   Guichet: bench/flows/sms/statut.yaml (STATUT -> dossier.status -> "Dossier ... : label"),
 #     durable SQLite store (WAL, synchronous=FULL), run under strace counting fsync/fdatasync.
 #   Kannel 1.4.5: bearerbox + smsbox, sms-service get-url https://... (no store file).
-# Rows: windows 10 and 100 (GSM-7 "STATUT"), two-part UCS-2 MO (window 10), then Guichet alone
-# under 20 % random ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
+# Rows: windows 10 and 100 (GSM-7 "STATUT"), Guichet alone offered PACE msg/s (row paced: the
+# SMSC delivers message i at i/PACE s, window 10: fewer messages share a loop iteration than
+# at full speed), two-part UCS-2 MO (window 10), then Guichet alone under 20 % random
+# ESME_RTHROTTLED and under an SMSC rate limit of RL parts/s.
 # Each comparison is REPS alternated runs, medians compared (the 2-core machine's load drifts).
-# Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), REPS (3), KEEP=1,
-# ROWS (default all: "w10 w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one),
+# Prints `figure NAME: VALUE` lines. Env: N (2000), N_THR (2000), RL (400), PACE (1000),
+# REPS (3), KEEP=1,
+# ROWS (default all: "w10 paced w100 relay cold ucs2 throttle"; e.g. ROWS=w10 to measure one),
 # PROBE_WRAP (a command the relay probe runs under, e.g. "perf record -g -o /tmp/p.data"),
 # PERF_GUICHETD (a path prefix: perf record -g of guichetd during each of its runs).
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-N=${N:-2000} N_THR=${N_THR:-2000} RL=${RL:-400} REPS=${REPS:-3}
-ROWS=" ${ROWS:-w10 w100 relay cold ucs2 throttle} "
+N=${N:-2000} N_THR=${N_THR:-2000} RL=${RL:-400} REPS=${REPS:-3} PACE=${PACE:-1000}
+ROWS=" ${ROWS:-w10 paced w100 relay cold ucs2 throttle} "
 row() { [[ $ROWS == *" $1 "* ]]; }
 for x in "$B/guichetd" "$B/tools/smsc"; do
   [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
@@ -345,6 +348,17 @@ if row w10; then
   ratio smpp_https_w10_vs_kannel
   echo "figure cpu_us_per_msg_https: ${CPU10:-n/a}"
   echo "figure fsyncs_per_msg: ${FS10:-n/a}"
+fi
+# Guichet alone at a fixed offered rate: the goal "<= 0.2 fsyncs per message at 1,000 msg/s".
+if row paced; then
+  PR=() PC=() PF=()
+  for i in $(seq "$REPS"); do
+    guichet_run "paced-$i" 10 "$N" STATUT "pace $PACE" && { PR+=("$G_RATE"); PC+=("$G_CPU"); PF+=("${G_FSYNC:-0}"); }
+  done
+  PF=$(python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v)) if v else print("n/a")' "${PF[@]}")
+  echo "median of $REPS offered $PACE msg/s: $(median "${PR[@]}") msg/s, $(median "${PC[@]}") us CPU/msg, $PF fsyncs/msg"
+  echo "figure fsyncs_per_msg_paced: $PF (offered $PACE msg/s)"
+  echo "figure cpu_us_per_msg_paced: $(median "${PC[@]}")"
 fi
 if row w100; then
   pair w100 100 STATUT

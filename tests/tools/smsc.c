@@ -31,6 +31,8 @@
  *                                  submit_sm has come back (ROK) to each of them. A text
  *                                  that is not GSM-7 goes as UCS-2; one longer than a part
  *                                  goes as concatenated parts (8-bit reference UDH)
+ *   pace R                         the next benches offer R messages per second (message i
+ *                                  due at i/R s), window permitting; 0: as fast as it allows
  *   redeliver                      the last person's message acknowledged, delivered again as
  *                                  it was (an SMSC whose deliver_sm_resp got lost retrying)
  *   stats                          logs counters
@@ -117,6 +119,7 @@ static struct {
 	unsigned window;
 	unsigned throttle, qfull, errpct;
 	double rl_rate, rl_tokens, rl_last;	/* ratelimit: bucket of accepted submits */
+	double pace;			/* bench messages offered per second, 0: unpaced */
 	uint32_t errstatus;
 	bool receipts, mute_enquire, hang, hold, nagle;
 	uint64_t msg_ids;
@@ -489,6 +492,7 @@ static void cmd_bench(int n, const char *to, const char *text)
 	g.bench_got = calloc((size_t)n, sizeof(bool));
 	g.bench_n = n;
 	g.bench_done = 0;
+	double t0 = now_s();
 	snprintf(g.bench_prefix, sizeof(g.bench_prefix), "3369");
 	enum text_coding coding = text_is_gsm7(text) ? TEXT_GSM7 : TEXT_UCS2;
 	void *tmp = talloc_new(NULL);
@@ -526,10 +530,12 @@ static void cmd_bench(int n, const char *to, const char *text)
 			memcpy(m->sm + off, buf[k], (size_t)len[k]);
 			m->sm_len = (unsigned)(off + (size_t)len[k]);
 			m->bench_idx = i;
+			if (g.pace > 0)
+				m->not_before = t0 + i / g.pace;
 			mo_enqueue(m, false);
 		}
 	}
-	g.bench_t0 = now_s();
+	g.bench_t0 = g.pace > 0 ? t0 : now_s();
 }
 
 static void bench_reply(const char *to)
@@ -583,6 +589,8 @@ static void control_line(char *line)
 			fprintf(stderr, "smsc: bad command\n");
 	} else if (strcmp(w, "throttle") == 0 && a1) {
 		g.throttle = (unsigned)atoi(a1);
+	} else if (strcmp(w, "pace") == 0 && a1) {
+		g.pace = atof(a1);
 	} else if (strcmp(w, "ratelimit") == 0 && a1) {
 		g.rl_rate = atof(a1);
 		g.rl_tokens = g.rl_rate / 10 < 1 ? 1 : g.rl_rate / 10;
@@ -1067,11 +1075,18 @@ int main(int argc, char **argv)
 			pf[n] = (struct pollfd){ .fd = c->fd, .events = POLLIN | (c->wlen ? POLLOUT : 0) };
 			map[n++] = i;
 		}
-		bool delayed = false;
-		for (struct mo *m = g.queue; m; m = m->next)
-			if (m->not_before > 0)
-				delayed = true;
-		int rc = poll(pf, n, delayed ? 100 : 1000);
+		/* Woken when the next delayed message is due (a retry, a paced bench). */
+		int timeout = 1000;
+		double now = now_s();
+		for (struct mo *m = g.queue; m; m = m->next) {
+			if (m->not_before <= now)
+				continue;	/* due: waits for the window (a deliver_sm_resp) */
+			double ms = (m->not_before - now) * 1000;
+			int t = ms >= 1000 ? 1000 : (int)ms + 1;
+			if (t < timeout)
+				timeout = t;
+		}
+		int rc = poll(pf, n, timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
 		for (nfds_t i = 0; i < n && rc > 0; i++) {
