@@ -1,6 +1,10 @@
 /* Engine steps per second on one core, and bytes per stored session, on the sample flows.
  *
- *   bench_engine FLOWS_DIR
+ *   bench_engine FLOWS_DIR [DIALOGUES]
+ *
+ * DIALOGUES: run exactly that many dialogues instead of 2 s, for an instruction count that
+ * repeats (valgrind --tool=callgrind build/bench/bench_engine flows 2000: engine_step's
+ * inclusive count / the steps printed).
  *
  * Runs the rendez-vous dialogue (menu, question, call result, list menu, confirmation,
  * second call, end) again and again through engine_step alone: no store, no I/O.
@@ -16,6 +20,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/engine.h"
+#include "guichet/remind.h"
 
 static double clock_s(clockid_t id)
 {
@@ -32,9 +37,9 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	/* As guichetd runs (see there): the zone read once, not at every mktime(). */
-	if (!getenv("TZ"))
-		setenv("TZ", ":/etc/localtime", 0);
+	/* As guichetd runs (see there): reminders in the notify section's zone, Europe/Paris
+	 * by default, read from its file once. */
+	remind_use_zone("Europe/Paris");
 	void *ctx = talloc_named_const(NULL, 0, "bench_engine");
 	struct diag *d = diag_alloc(ctx);
 	struct flow_set *fs = flow_set_load(ctx, argc > 1 ? argv[1] : "flows", NULL, d);
@@ -65,9 +70,9 @@ int main(int argc, char **argv)
 	double t0 = now_s(), elapsed, slice_t0 = t0, best = 0;
 	double cpu0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	unsigned long slice_steps = 0;
-	unsigned rounds = 0;
+	unsigned rounds = 0, limit = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 0;
 	do {
-		for (unsigned k = 0; k < 200; k++, rounds++) {
+		for (unsigned k = 0; k < 200 && (!limit || rounds < limit); k++, rounds++) {
 			void *tmp = talloc_new(ctx);
 			struct session s;
 			struct engine_out out;
@@ -104,7 +109,7 @@ int main(int argc, char **argv)
 			slice_t0 = t;
 			slice_steps = steps;
 		}
-	} while (elapsed < 2.0);
+	} while (limit ? rounds < limit : elapsed < 2.0);
 
 	double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
 	printf("engine: %.0f steps/s on one core (%lu steps of the rendez-vous dialogue in %.2f s)\n",

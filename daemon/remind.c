@@ -1,6 +1,12 @@
 /* A reminder's time from its `at:` (remind.h). Days move in local time (mktime, tm_isdst -1),
  * so "-1d" of 09:30 is 09:30 the day before even across a change of summer time; hours,
- * minutes and seconds are elapsed time. */
+ * minutes and seconds are elapsed time.
+ *
+ * Local time is the zone remind_use_zone() named, from its file (tzfile.h): the C
+ * library's mktime() looks TZ up in the environment, takes a lock and searches its table on
+ * every call, and a reminder's time takes up to two of them and two localtime_r(): a tenth
+ * of an engine step. Without a named zone (or when its file cannot be read), the C
+ * library's local time, as before. */
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <osmocom/core/talloc.h>
+
 #include "guichet/remind.h"
+#include "guichet/tzfile.h"
 
 #define MAX_OFFSET_DAYS 3660	/* ten years: anything more is a typing slip */
 
@@ -93,12 +102,41 @@ static bool parse_clock(const char *s, size_t len, int *h, int *m)
 	return *p++ == ':' && digits(&p, 2, m) && *h < 24 && *m < 60;
 }
 
+/* The zone remind_use_zone() read; NULL: the C library's local time. */
+static struct tzfile *zone;
+
+static void zone_free(void)
+{
+	TALLOC_FREE(zone);
+}
+
+/* localtime_r in z (the C library's zone when NULL); false when t is out of its range. */
+static bool local_of(const struct tzfile *z, int64_t t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+
+	if (!z)
+		return localtime_r(&tt, tm) != NULL;
+	tzfile_localtime(z, t, tm);
+	return true;
+}
+
+/* mktime in z (tm_isdst -1 for the C library's); -1 when out of range. */
+static int64_t time_of(const struct tzfile *z, struct tm *tm)
+{
+	if (!z) {
+		tm->tm_isdst = -1;
+		return (int64_t)mktime(tm);
+	}
+	return tzfile_mktime(z, tm);
+}
+
 /* The tokens after the base: offsets then an optional clock time. has_base: tm holds the
  * base; otherwise the base is now. */
-static int apply(const char *p, bool has_base, struct tm *base, int64_t now, int64_t *at,
-		 const char **err)
+static int apply(const struct tzfile *z, const char *p, bool has_base, struct tm *base,
+		 int64_t now, int64_t *at, const char **err)
 {
-	time_t t = (time_t)now;
+	int64_t t;
 	struct tm tm;
 	bool clock = false;
 	int ch = 0, cm = 0;
@@ -106,7 +144,7 @@ static int apply(const char *p, bool has_base, struct tm *base, int64_t now, int
 
 	if (has_base)
 		tm = *base;
-	else if (!localtime_r(&t, &tm))
+	else if (!local_of(z, now, &tm))
 		return *err = "the local time is unknown", -1;
 	while (*p) {
 		while (*p == ' ')
@@ -137,28 +175,38 @@ static int apply(const char *p, bool has_base, struct tm *base, int64_t now, int
 		}
 		p += len;
 	}
+	/* From now without days, no detour through the local clock: in the hour repeated in
+	 * autumn its reading names two instants, and mktime() would pick either. */
+	if (!has_base && !days && !clock) {
+		*at = now + secs;
+		return 0;
+	}
 	tm.tm_mday += (int)days;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (t == (time_t)-1)
+	t = time_of(z, &tm);
+	if (t == -1)
 		return *err = "the date is out of range", -1;
 	t += secs;
 	if (clock) {
-		if (!localtime_r(&t, &tm))
+		if (!local_of(z, t, &tm))
 			return *err = "the date is out of range", -1;
 		tm.tm_hour = ch;
 		tm.tm_min = cm;
 		tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		t = mktime(&tm);
-		if (t == (time_t)-1)
+		t = time_of(z, &tm);
+		if (t == -1)
 			return *err = "the date is out of range", -1;
 	}
-	*at = (int64_t)t;
+	*at = t;
 	return 0;
 }
 
 int remind_at(const char *spec, int64_t now, int64_t *at, const char **err)
+{
+	return remind_at_in(zone, spec, now, at, err);
+}
+
+int remind_at_in(const struct tzfile *z, const char *spec, int64_t now, int64_t *at,
+		 const char **err)
 {
 	const char *e = NULL;
 	struct tm tm;
@@ -173,13 +221,13 @@ int remind_at(const char *spec, int64_t now, int64_t *at, const char **err)
 		return *err = "no date (is the variable empty?)", -1;
 	size_t len = strcspn(spec, " ");
 	if (len == 3 && strncmp(spec, "now", 3) == 0)
-		return apply(spec + 3, false, NULL, now, at, err);
+		return apply(z, spec + 3, false, NULL, now, at, err);
 	if (spec[0] == '+' || spec[0] == '-')
-		return apply(spec, false, NULL, now, at, err);
+		return apply(z, spec, false, NULL, now, at, err);
 	if (!parse_base(spec, len, &tm))
 		return *err = "expected a date (AAAA-MM-JJ or AAAA-MM-JJTHH:MM), `now` or an "
 			      "offset first", -1;
-	return apply(spec + len, true, &tm, now, at, err);
+	return apply(z, spec + len, true, &tm, now, at, err);
 }
 
 int remind_spec_check(const char *spec, const char **err)
@@ -220,5 +268,14 @@ int remind_use_zone(const char *tz)
 	if (setenv("TZ", tz, 1) < 0)
 		return -1;
 	tzset();
+	/* The same zone from its file, for remind_at (a name glibc knows but the file reader
+	 * does not, ":/etc/localtime", stays with the C library). */
+	static bool freed_at_exit;
+	char err[256];
+
+	if (!freed_at_exit)
+		freed_at_exit = atexit(zone_free) == 0;
+	TALLOC_FREE(zone);
+	zone = tzfile_load(NULL, tz, err, sizeof(err));
 	return 0;
 }

@@ -49,6 +49,56 @@ static int64_t days_of(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* floor(a / b) and the remainder that goes with it, for b > 0: times before 1970 too. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+/* The date of day `days` since 1970-01-01 (Hinnant's civil_from_days). */
+static void civil_of(int64_t days, int64_t *y, int *m, int *d)
+{
+	int64_t z = days + 719468;
+	int64_t era = floor_div(z, 146097);
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+/* gmtime_r by arithmetic (tm_isdst 0, tm_gmtoff and tm_zone left as they are): the C
+ * library's takes its time-zone lock and costs several times more, and a reminder's time
+ * takes a few of these. */
+static void utc_tm(int64_t t, struct tm *tm)
+{
+	int64_t days = floor_div(t, 86400), y;
+	int secs = (int)(t - days * 86400), m, d;
+
+	civil_of(days, &y, &m, &d);
+	tm->tm_year = (int)(y - 1900);
+	tm->tm_mon = m - 1;
+	tm->tm_mday = d;
+	tm->tm_hour = secs / 3600;
+	tm->tm_min = secs / 60 % 60;
+	tm->tm_sec = secs % 60;
+	tm->tm_wday = (int)((days % 7 + 11) % 7);	/* 1970-01-01 was a Thursday */
+	tm->tm_yday = (int)(days - days_of(y, 1, 1));
+	tm->tm_isdst = 0;
+}
+
+/* timegm by arithmetic: fields out of range (32 December, minute -30) count on. */
+static int64_t utc_time(const struct tm *tm)
+{
+	int64_t mon = tm->tm_mon, y = (int64_t)tm->tm_year + 1900 + floor_div(mon, 12);
+	int64_t days = days_of(y, (int)(mon - floor_div(mon, 12) * 12) + 1, 1) + tm->tm_mday - 1;
+
+	return days * 86400 + (int64_t)tm->tm_hour * 3600 + (int64_t)tm->tm_min * 60 + tm->tm_sec;
+}
+
 static bool leap(int64_t y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -179,12 +229,9 @@ static int32_t rule_offset(const struct tzfile *z, int64_t t, bool *dst)
 	if (!z->has_dst)
 		return z->std_off;
 	int64_t y;
-	struct tm tm;
-	time_t local = (time_t)(t + z->std_off);
+	int m, d;
 
-	if (!gmtime_r(&local, &tm))
-		return z->std_off;
-	y = (int64_t)tm.tm_year + 1900;
+	civil_of(floor_div(t + z->std_off, 86400), &y, &m, &d);
 	/* The switch to summer time happens at a standard local time, the switch back at a
 	 * summer local time. */
 	int64_t on = rule_day(&z->start, y) * 86400 + z->start.secs - z->std_off;
@@ -353,29 +400,31 @@ int32_t tzfile_offset(const struct tzfile *z, int64_t t)
 void tzfile_localtime(const struct tzfile *z, int64_t t, struct tm *tm)
 {
 	bool dst;
-	time_t local = (time_t)(t + offset_of(z, t, &dst));
+	int64_t local = t + offset_of(z, t, &dst);
 
 	memset(tm, 0, sizeof(*tm));
-	gmtime_r(&local, tm);
+	utc_tm(local, tm);
 	tm->tm_isdst = dst;
 }
 
 int64_t tzfile_mktime(const struct tzfile *z, struct tm *tm)
 {
-	struct tm norm = *tm;
-	int64_t local, t;
+	int64_t local = utc_time(tm), t;	/* the fields normalised, as if it were UTC */
 
-	norm.tm_isdst = 0;
-	local = (int64_t)timegm(&norm);	/* normalises the fields, as if it were UTC */
 	/* Two candidates: the offset of the day before and of the day after (the same but
 	 * around a change). Each is right when the offset at its instant is the one assumed;
 	 * both in the hour repeated in autumn (the first wins), neither in the hour skipped in
 	 * spring (the offset before applies: 02:30 reads as 03:30). */
 	int32_t before = tzfile_offset(z, local - 86400), after = tzfile_offset(z, local + 86400);
 	int64_t c1 = local - before, c2 = local - after;
-	bool ok1 = tzfile_offset(z, c1) == before, ok2 = tzfile_offset(z, c2) == after;
 
-	t = ok1 && ok2 ? (c1 < c2 ? c1 : c2) : ok2 ? c2 : c1;
+	if (before == after) {
+		t = c1;		/* no change within a day of it: one candidate (most days) */
+	} else {
+		bool ok1 = tzfile_offset(z, c1) == before, ok2 = tzfile_offset(z, c2) == after;
+
+		t = ok1 && ok2 ? (c1 < c2 ? c1 : c2) : ok2 ? c2 : c1;
+	}
 	tzfile_localtime(z, t, tm);
 	return t;
 }

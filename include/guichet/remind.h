@@ -15,13 +15,19 @@
 
 #include <stdint.h>
 
-/* Names the zone reminders are computed in: TZ=tz, read once (tzset). Call before any
- * thread starts (the environment is not thread-safe); tz must be installed (quiet_use_tz
- * checks). The journal's own timestamps are not affected; the times written on stderr are
- * then in that zone too. 0, or -1 when tz is empty. */
+struct tzfile;
+
+/* Names the zone reminders are computed in: TZ=tz, read once (tzset), and its file read
+ * for remind_at. Call before any thread starts (the environment is not thread-safe); tz
+ * must be installed (quiet_use_tz checks). The journal's own timestamps are not affected;
+ * the times written on stderr are then in that zone too. 0, or -1 when tz is empty. */
 int remind_use_zone(const char *tz);
-/* 0 with *at set (unix seconds), or -1 with *err saying what is wrong with spec (static). */
+/* 0 with *at set (unix seconds), or -1 with *err saying what is wrong with spec (static).
+ * In the zone remind_use_zone() named (read from its file), else the C library's. */
 int remind_at(const char *spec, int64_t now, int64_t *at, const char **err);
+/* The same in zone z, or in the C library's local time when z is NULL. */
+int remind_at_in(const struct tzfile *z, const char *spec, int64_t now, int64_t *at,
+		 const char **err);
 /* The written form, before its templates are expanded: a leading {{...}} stands for a date,
  * the rest is checked as remind_at would. 0, or -1 with *err set. */
 int remind_spec_check(const char *spec, const char **err);
