@@ -12,25 +12,13 @@
 #  - nothing lost: every message received once, every reply sent.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness modem_at tools/at_modem
 PROBE=${PROBE:-$B/tools/modem_probe}
 ATM=$B/tools/at_modem
-for x in "$PROBE" "$ATM"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed to read JSON logs"; exit 77; }
-[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
-
-T=$(mktemp -d /tmp/guichet-modem-at.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+[ -x "$PROBE" ] || { echo "skip: $PROBE not built"; exit 77; }
+need python3
+need_pty
 
 fail() {
   echo "FAIL: $*"

@@ -12,23 +12,12 @@
 #  - the inbox is empty at the end (deleted only after storing).
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness modem_dummy tools/sms_inject
 PROBE=${PROBE:-$B/tools/modem_probe}
 INJECT=$B/tools/sms_inject
-for x in "$PROBE" "$INJECT"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed to read JSON logs"; exit 77; }
-
-T=$(mktemp -d /tmp/guichet-modem-dummy.XXXXXX)
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+[ -x "$PROBE" ] || { echo "skip: $PROBE not built"; exit 77; }
+need python3
 
 fail() { echo "FAIL: $*"; echo "--- probe out"; tail -20 "$T/out.jsonl"; echo "--- probe log"; tail -20 "$T/probe.err"; exit 1; }
 
@@ -78,10 +67,10 @@ EOF
 
 start() {
   "$PROBE" "$@" "$T/guichet.yaml" >>"$T/out.jsonl" 2>>"$T/probe.err" &
-  PID=$!
+  GD=$!
 }
 stop() {
-  kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=""
+  kill "$GD" 2>/dev/null; wait "$GD" 2>/dev/null; GD=
 }
 inject() { "$INJECT" "$@" >>"$T/inject.log" || fail "sms_inject $*"; }
 
