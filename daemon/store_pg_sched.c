@@ -240,15 +240,20 @@ int pg_optout_is(struct store *st, const char *number)
 	return n > 0 ? 1 : 0;
 }
 
+/* Each host adds to its own row of the day: a row shared by the hosts would be locked by
+ * one host's transaction from its first reply to its commit, and every other host's reply
+ * would wait for that commit (the hosts' writes in turn instead of together). */
 int pg_spend_add(struct store *st, int64_t day, const char *via, unsigned parts)
 {
+	struct pg *q = pg_of(st);
 	struct params p = { .n = 0 };
 
 	p_int(&p, day);
 	p_text(&p, via ? via : "");
+	p_int(&p, q->host);
 	p_int(&p, parts);
-	return pg_defer(pg_of(st), "spend_add", "INSERT INTO spend(day, via, parts)"
-			 " VALUES ($1, $2, $3) ON CONFLICT (day, via) DO UPDATE SET"
+	return pg_defer(q, "spend_add", "INSERT INTO spend(day, via, host, parts)"
+			 " VALUES ($1, $2, $3, $4) ON CONFLICT (day, via, host) DO UPDATE SET"
 			 " parts = spend.parts + excluded.parts", &p) < 0 ? -1 : 0;
 }
 
@@ -261,7 +266,8 @@ int pg_spend_get(struct store *st, int64_t day,
 	int i, n;
 
 	p_int(&p, day);
-	r = pg_run(q, "spend_get", "SELECT via, parts FROM spend WHERE day = $1 ORDER BY via", &p, 0);
+	r = pg_run(q, "spend_get", "SELECT via, sum(parts) FROM spend WHERE day = $1"
+		   " GROUP BY via ORDER BY via", &p, 0);
 	if (!r)
 		return -1;
 	n = PQntuples(r);

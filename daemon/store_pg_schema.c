@@ -100,6 +100,11 @@ static const char *const migrations[] = {
 	 " step BIGINT NOT NULL,"
 	 " expires_at BIGINT NOT NULL);"
 	 "CREATE INDEX ussd_dialogues_expiry ON ussd_dialogues(expires_at);"),
+	/* 6: the day's spend in one row per host (spend_get adds them up): one shared row per
+	 * transport made every reply's transaction wait for the other hosts' to commit. */
+	("ALTER TABLE spend ADD COLUMN host BIGINT NOT NULL DEFAULT 0;"
+	 "ALTER TABLE spend DROP CONSTRAINT spend_pkey;"
+	 "ALTER TABLE spend ADD PRIMARY KEY (day, via, host);"),
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1194,6 +1194,68 @@ static void test_pg_schedule_once(void)
 	talloc_free(ctx);
 }
 
+/* The day's spend added up over the hosts (spend_get's callback). */
+static void spend_sum(void *data, const char *via, uint64_t parts)
+{
+	CU_ASSERT_STRING_EQUAL(via, "m1");
+	*(uint64_t *)data += parts;
+}
+
+static uint64_t spend_of(struct store *st, int64_t day)
+{
+	uint64_t n = 0;
+
+	CU_ASSERT_EQUAL(st->ops->spend_get(st, day, spend_sum, &n), 0);
+	return n;
+}
+
+/* Two hosts add to the day's spend of one transport in transactions open at once: neither
+ * waits for the other's commit (a row per host), and the day's spend is their sum. A
+ * database from before (one row per day and transport) keeps its figures. */
+static void test_pg_spend_two_hosts(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	char err[256];
+	PGconn *db;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	/* Waiting for a's row would be waiting forever here (one thread): fail instead. */
+	PQclear(PQexec(pg_of(b)->db, "SET lock_timeout = '1s'"));
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->spend_add(a, 100, "m1", 2), 0);
+	CU_ASSERT_EQUAL(spend_of(a, 100), 2);	/* a's row written, a's transaction open */
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	CU_ASSERT_EQUAL(b->ops->spend_add(b, 100, "m1", 3), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(spend_of(a, 100), 5);
+	CU_ASSERT_EQUAL(spend_of(b, 100), 5);
+	CU_ASSERT_EQUAL(a->ops->spend_add(a, 100, "m1", 1), 0);	/* outside a transaction */
+	CU_ASSERT_EQUAL(spend_of(b, 100), 6);
+	CU_ASSERT_EQUAL(spend_of(b, 99), 0);
+	a->ops->close(a);
+	b->ops->close(b);
+
+	/* Schema version 5: one row per day and transport. */
+	db = PQconnectdb(pg_url);
+	PQclear(PQexec(db, "DROP TABLE spend"));
+	PQclear(PQexec(db, "CREATE TABLE spend (day BIGINT NOT NULL, via TEXT NOT NULL,"
+		       " parts BIGINT NOT NULL, PRIMARY KEY (day, via))"));
+	PQclear(PQexec(db, "INSERT INTO spend VALUES (100, 'm1', 40)"));
+	PQclear(PQexec(db, "UPDATE schema_version SET version = 5"));
+	PQfinish(db);
+	a = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(spend_of(a, 100), 40);
+	CU_ASSERT_EQUAL(a->ops->spend_add(a, 100, "m1", 2), 0);
+	CU_ASSERT_EQUAL(spend_of(a, 100), 42);
+	a->ops->close(a);
+	talloc_free(ctx);
+}
+
 /* A database written by a newer guichetd is refused with a reason. */
 static void test_pg_schema_newer(void)
 {
@@ -1418,6 +1480,8 @@ int main(void)
 		    test_pg_notify);
 	CU_add_test(s, "a pipelined write that fails fails the transaction",
 		    test_pg_pipeline_failure);
+	CU_add_test(s, "two hosts: the day's spend adds up without waiting for each other",
+		    test_pg_spend_two_hosts);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	CU_add_test(s, "two hosts: a USSD dialogue's state, shared; a stale host refused",
 		    test_pg_ussd_two_hosts);
