@@ -4,6 +4,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/router_run.h"
+#include "guichet/ussd_dialogue.h"
 
 static int sink_received(void *data, const struct sms_in *msgs, unsigned n)
 {
@@ -108,7 +109,8 @@ static const char *sink_ussd_text(void *data, enum ussd_text which)
 struct ussd_sink router_ussd_sink(struct router *r)
 {
 	return (struct ussd_sink){ .request = sink_ussd_request, .abort = sink_ussd_abort,
-				   .text = sink_ussd_text, .data = r };
+				   .text = sink_ussd_text, .data = r,
+				   .table = ussd_dialogues_table(r->dlg) };
 }
 
 const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)

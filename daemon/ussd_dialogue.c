@@ -2,64 +2,47 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <osmocom/core/linuxlist.h>
 #include <osmocom/core/talloc.h>
-#include <osmocom/core/timer.h>
 
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/router_run.h"
-#include "guichet/strhash.h"
 #include "guichet/ussd_dialogue.h"
+#include "guichet/ussd_table.h"
 
-/* Dialogues by id: two transports may hold 50,000 each (max_dialogues), and every request
- * looks its dialogue up. */
-#define DLG_BUCKETS 4096
-
+/* The router's side of a table entry (e->rp): the person's session and the screen owed. */
 struct ussd_dialogue {
-	struct llist_head list;
-	struct llist_head bucket;	/* in t->buckets, by id */
+	struct ussd_dlg *e;
 	struct ussd_dialogues *t;
-	char *id;
 	char *via;
 	char *from;
 	struct session s;
 	ussd_reply_fn reply;	/* set while a screen is owed to the network */
 	void *reply_data;
-	struct osmo_timer_list answer_timer;
 	const char *wait_text;
 	bool followup_sms;	/* the screen was answered with the wait text: reply by SMS */
 };
 
 struct ussd_dialogues {
 	struct router *r;
-	struct llist_head all;
-	struct llist_head buckets[DLG_BUCKETS];
-	unsigned open;
+	struct ussd_table *table;	/* shared with the transports (router_ussd_sink) */
+	unsigned open;			/* entries with a router side */
 };
-
-static struct llist_head *dialogue_bucket(struct ussd_dialogues *t, const char *id)
-{
-	return &t->buckets[strhash(id, 0) % DLG_BUCKETS];
-}
 
 static struct ussd_dialogue *dialogue_find(struct ussd_dialogues *t, const char *id)
 {
-	struct ussd_dialogue *d;
+	struct ussd_dlg *e = ussd_table_find(t->table, id);
 
-	llist_for_each_entry(d, dialogue_bucket(t, id), bucket)
-		if (strcmp(d->id, id) == 0)
-			return d;
-	return NULL;
+	return e ? e->rp : NULL;
 }
 
 static void dialogue_free(struct ussd_dialogue *d)
 {
-	osmo_timer_del(&d->answer_timer);
-	llist_del(&d->list);
-	llist_del(&d->bucket);
+	struct ussd_dlg *e = d->e;
+
 	d->t->open--;
 	talloc_free(d);
+	ussd_table_leave_router(e);
 }
 
 static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more)
@@ -68,7 +51,8 @@ static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more
 	void *data = d->reply_data;
 
 	d->reply = NULL;
-	osmo_timer_del(&d->answer_timer);
+	if (d->e->timer_router)
+		ussd_table_disarm(d->e);
 	if (reply)
 		reply(data, text ? text : "", more);
 }
@@ -84,9 +68,9 @@ static const char *common_text(struct router *r, void *ctx, const struct flow_se
 
 /* The back-end is slow: the screen cannot wait. Say the step's wait text and follow up by
  * SMS if the flow says so, or end with the common error. */
-static void answer_timeout(void *data)
+static void answer_timeout(struct ussd_dlg *e)
 {
-	struct ussd_dialogue *d = data;
+	struct ussd_dialogue *d = e->rp;
 	struct router *r = d->t->r;
 	const struct flow_set *fs = router_flows_for(r, &d->s);
 
@@ -129,8 +113,7 @@ static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
 		}
 	} else if (out.has_call) {
 		d->wait_text = out.wait_text ? talloc_strdup(d, out.wait_text) : NULL;
-		osmo_timer_schedule(&d->answer_timer, cfg->ussd_answer_ms / 1000,
-				    (cfg->ussd_answer_ms % 1000) * 1000);
+		ussd_table_arm(d->e, cfg->ussd_answer_ms, true, answer_timeout);
 	} else {
 		dialogue_answer(d, out.reply, out.expects_answer);
 		if (!out.expects_answer) {
@@ -142,7 +125,7 @@ static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
 	if (out.has_call) {
 		/* A screen said before the call comes back with its outcome (engine's pending). */
 		unsigned budget = d->wait_text ? cfg->call_budget_ms : cfg->ussd_answer_ms;
-		router_start_call(r, CHANNEL_USSD, d->id, d->via, &out.call, budget);
+		router_start_call(r, CHANNEL_USSD, d->e->key, d->via, &out.call, budget);
 	}
 	talloc_free(ctx);
 }
@@ -199,18 +182,27 @@ void ussd_dialogue_request(struct ussd_dialogues *t, const struct ussd_req *req,
 	if (!d && ussd_refused(t, req, reply, data))
 		return;
 	if (!d) {
+		/* The transport's entry, or one of our own when the router runs alone. */
+		struct ussd_dlg *e = ussd_table_find(t->table, req->dialogue);
 		char key[SESSION_KEY_MAX];
-		d = talloc_zero(t, struct ussd_dialogue);
+
+		if (!e)
+			e = ussd_table_add(t->table, req->dialogue);
+		d = e ? talloc_zero(t, struct ussd_dialogue) : NULL;
+		if (!d) {
+			if (e)
+				ussd_table_leave_router(e);
+			reply(data, "", false);
+			return;
+		}
+		d->e = e;
+		e->rp = d;
 		d->t = t;
-		d->id = talloc_strdup(d, req->dialogue);
+		t->open++;
 		d->via = talloc_strdup(d, req->via ? req->via : "ussd");
 		d->from = talloc_strdup(d, req->from ? req->from : "");
 		snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
 		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
-		osmo_timer_setup(&d->answer_timer, answer_timeout, d);
-		llist_add_tail(&d->list, &t->all);
-		llist_add(&d->bucket, dialogue_bucket(t, d->id));
-		t->open++;
 		router_count(r, ROUTER_CTR_MESSAGES_IN);
 	} else if (d->reply) {
 		/* The network asks again before we answered: the older screen is lost. */
@@ -256,14 +248,9 @@ unsigned ussd_dialogues_open(const struct ussd_dialogues *t)
 	return t->open;
 }
 
-/* Freeing the table stops its timers: nothing may fire into freed memory. */
-static int dialogues_destroy(struct ussd_dialogues *t)
+struct ussd_table *ussd_dialogues_table(const struct ussd_dialogues *t)
 {
-	struct ussd_dialogue *d;
-
-	llist_for_each_entry(d, &t->all, list)
-		osmo_timer_del(&d->answer_timer);
-	return 0;
+	return t->table;
 }
 
 struct ussd_dialogues *ussd_dialogues_create(void *ctx, struct router *r)
@@ -273,9 +260,10 @@ struct ussd_dialogues *ussd_dialogues_create(void *ctx, struct router *r)
 	if (!t)
 		return NULL;
 	t->r = r;
-	INIT_LLIST_HEAD(&t->all);
-	for (unsigned i = 0; i < DLG_BUCKETS; i++)
-		INIT_LLIST_HEAD(&t->buckets[i]);
-	talloc_set_destructor(t, dialogues_destroy);
+	t->table = ussd_table_create(t);
+	if (!t->table) {
+		talloc_free(t);
+		return NULL;
+	}
 	return t;
 }

@@ -30,8 +30,9 @@ struct gsup_ticket {
 	struct gsup_dlg *d;
 };
 
+/* The transport's side of a dialogue's table entry (e->tp). */
 struct gsup_dlg {
-	struct ussd_table_entry ent;	/* in g->table, by key */
+	struct ussd_dlg *e;		/* its entry in g->t, by key */
 	struct ussd_gsup *g;
 	char imsi[OSMO_IMSI_BUF_SIZE];
 	uint32_t sid;
@@ -41,7 +42,6 @@ struct gsup_dlg {
 	uint8_t invoke0;		/* the phone's processUnstructuredSS-Request */
 	uint8_t next_invoke;		/* for our unstructuredSS-Requests */
 	struct gsup_ticket *pending;
-	struct osmo_timer_list guard;
 };
 
 struct ussd_gsup {
@@ -53,7 +53,8 @@ struct ussd_gsup {
 	enum { LINK_UNKNOWN, LINK_UP, LINK_DOWN } link;
 	bool stopping;
 	struct llist_head detached;	/* tickets whose dialogue is gone */
-	struct ussd_table table;	/* the dialogues, by key, capped at max_dialogues; counters */
+	struct ussd_table *t;		/* the dialogue table (the sink's, or our own) */
+	struct ussd_port uport;		/* our dialogues, capped at max_dialogues; counters */
 };
 
 static const char *dlg_pseudo(struct gsup_dlg *d)
@@ -78,14 +79,14 @@ static const char *dlg_pseudo(struct gsup_dlg *d)
 static struct gsup_dlg *dlg_find(struct ussd_gsup *g, const char *imsi, uint32_t sid)
 {
 	char key[KEY_MAX];
-	struct ussd_table_entry *e;
+	struct ussd_dlg *e;
 
 	snprintf(key, sizeof(key), "%s:%" PRIu32, imsi, sid);
-	e = ussd_table_find(&g->table, key);
-	return e ? container_of(e, struct gsup_dlg, ent) : NULL;
+	e = ussd_table_find(g->t, key);
+	return e && e->port == &g->uport ? e->tp : NULL;
 }
 
-static void guard_expired(void *data);
+static void guard_expired(struct ussd_dlg *e);
 
 static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t sid)
 {
@@ -97,8 +98,11 @@ static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t 
 	OSMO_STRLCPY_ARRAY(d->imsi, imsi);
 	d->sid = sid;
 	snprintf(d->key, sizeof(d->key), "%s:%" PRIu32, imsi, sid);
-	osmo_timer_setup(&d->guard, guard_expired, d);
-	ussd_table_add(&g->table, &d->ent, d->key);
+	d->e = ussd_table_open(g->t, &g->uport, d->key, d);
+	if (!d->e) {
+		talloc_free(d);
+		return NULL;
+	}
 	return d;
 }
 
@@ -107,8 +111,7 @@ static void dlg_end(struct gsup_dlg *d, bool abort)
 {
 	struct ussd_gsup *g = d->g;
 
-	osmo_timer_del(&d->guard);
-	ussd_table_del(&g->table, &d->ent);
+	ussd_table_leave_transport(d->e);
 	if (d->pending) {
 		d->pending->d = NULL;
 		llist_add(&d->pending->detached, &g->detached);
@@ -117,7 +120,7 @@ static void dlg_end(struct gsup_dlg *d, bool abort)
 	if (abort) {
 		char key[KEY_MAX];
 
-		ussd_table_count(&g->table, USSD_CTR_ABORTS, 1);
+		ussd_port_count(&g->uport, USSD_CTR_ABORTS, 1);
 		/* The sink may look the dialogue up again: hand it a copy that survives. */
 		OSMO_STRLCPY_ARRAY(key, d->key);
 		talloc_free(d);
@@ -130,7 +133,7 @@ static void dlg_end(struct gsup_dlg *d, bool abort)
 
 static void dlg_arm(struct gsup_dlg *d)
 {
-	osmo_timer_schedule(&d->guard, d->g->cfg.guard_s, 0);
+	ussd_table_arm(d->e, d->g->cfg.guard_s * 1000, false, guard_expired);
 }
 
 /* ---- sending ---- */
@@ -163,9 +166,9 @@ static void send_error_end(struct ussd_gsup *g, const char *imsi, uint32_t sid, 
 		send_ss(g, imsi, sid, true, comp, (size_t)n);
 }
 
-static void guard_expired(void *data)
+static void guard_expired(struct ussd_dlg *e)
 {
-	struct gsup_dlg *d = data;
+	struct gsup_dlg *d = e->tp;
 	uint8_t comp[SS_COMPONENT_MAX];
 	bool trunc;
 	int n;
@@ -191,7 +194,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 
 	if (!d) {
 		if (g) {
-			ussd_table_count(&g->table, USSD_CTR_DROPPED, 1);
+			ussd_port_count(&g->uport, USSD_CTR_DROPPED, 1);
 			llist_del(&t->detached);
 		}
 		talloc_free(t);
@@ -209,7 +212,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 				   SS_OP_PROCESS_USS_REQ, text, g->screen_chars, &trunc);
 	}
 	if (trunc) {
-		ussd_table_count(&g->table, USSD_CTR_TRUNCATED, 1);
+		ussd_port_count(&g->uport, USSD_CTR_TRUNCATED, 1);
 		LOGD(d, LOGL_NOTICE, "USSD screen longer than %u characters: cut", g->screen_chars);
 	}
 	if (n < 0) {
@@ -225,11 +228,11 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		return;
 	}
 	if (expects_answer) {
-		ussd_table_count(&g->table, USSD_CTR_SCREENS, 1);
+		ussd_port_count(&g->uport, USSD_CTR_SCREENS, 1);
 		dlg_arm(d);
 	} else {
-		ussd_table_count(&g->table, USSD_CTR_SCREENS, 1);
-		ussd_table_count(&g->table, USSD_CTR_ENDED, 1);
+		ussd_port_count(&g->uport, USSD_CTR_SCREENS, 1);
+		ussd_port_count(&g->uport, USSD_CTR_ENDED, 1);
 		dlg_end(d, false);
 	}
 }
@@ -255,7 +258,7 @@ static void dlg_request(struct gsup_dlg *d, const char *text, bool begin)
 	t->g = g;
 	t->d = d;
 	d->pending = t;
-	ussd_table_count(&g->table, USSD_CTR_REQUESTS, 1);
+	ussd_port_count(&g->uport, USSD_CTR_REQUESTS, 1);
 	dlg_arm(d);
 	g->sink.request(g->sink.data, &req, reply_cb, t);
 }
@@ -312,7 +315,7 @@ static void rx_ss(struct ussd_gsup *g, const struct osmo_gsup_message *m)
 			send_error_end(g, m->imsi, m->session_id, have ? c.invoke_id : 0);
 			return;
 		}
-		if (!ussd_table_room(&g->table)) {
+		if (!ussd_port_room(&g->uport)) {
 			uint8_t comp[SS_COMPONENT_MAX];
 			bool trunc;
 			int n = ss_ussd_encode(comp, sizeof(comp), SS_CTYPE_RETURN_RESULT,
@@ -393,10 +396,10 @@ static int read_cb(struct osmo_gsup_client *gc, struct msgb *msg)
 
 static void abort_all(struct ussd_gsup *g)
 {
-	struct ussd_table_entry *e;
+	struct ussd_dlg *e;
 
-	while ((e = ussd_table_any(&g->table)))
-		dlg_end(container_of(e, struct gsup_dlg, ent), true);
+	while ((e = ussd_port_first(&g->uport)))
+		dlg_end(e->tp, true);
 }
 
 static bool up_down_cb(struct osmo_gsup_client *gc, bool up)
@@ -441,8 +444,9 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	g->screen_chars = screen_chars;
 	g->sink = sink;
 	INIT_LLIST_HEAD(&g->detached);
-	int trc = ussd_table_init(&g->table, g, "gsup", "USSD dialogues (GSUP)",
-				  g->cfg.max_dialogues);
+	g->t = sink.table ? sink.table : ussd_table_create(g);
+	int trc = g->t ? ussd_port_init(&g->uport, g, "gsup", "USSD dialogues (GSUP)",
+					g->cfg.max_dialogues) : -1;
 	dev = talloc_zero(g, struct ipaccess_unit);
 	if (trc < 0 || !g->cfg.host || !g->cfg.name || !dev)
 		goto fail;
@@ -496,16 +500,16 @@ bool ussd_gsup_up(const struct ussd_gsup *g)
 
 void ussd_gsup_stats(const struct ussd_gsup *g, struct ussd_gsup_stats *st)
 {
-	const struct ussd_table *t = &g->table;
+	const struct ussd_port *t = &g->uport;
 
 	*st = (struct ussd_gsup_stats){
-		.requests = ussd_table_counter(t, USSD_CTR_REQUESTS),
-		.prompts = ussd_table_counter(t, USSD_CTR_SCREENS) - ussd_table_counter(t, USSD_CTR_ENDED),
-		.finals = ussd_table_counter(t, USSD_CTR_ENDED),
-		.aborts = ussd_table_counter(t, USSD_CTR_ABORTS),
-		.dropped = ussd_table_counter(t, USSD_CTR_DROPPED),
-		.truncated = ussd_table_counter(t, USSD_CTR_TRUNCATED),
-		.full = ussd_table_counter(t, USSD_CTR_CAPPED),
+		.requests = ussd_port_counter(t, USSD_CTR_REQUESTS),
+		.prompts = ussd_port_counter(t, USSD_CTR_SCREENS) - ussd_port_counter(t, USSD_CTR_ENDED),
+		.finals = ussd_port_counter(t, USSD_CTR_ENDED),
+		.aborts = ussd_port_counter(t, USSD_CTR_ABORTS),
+		.dropped = ussd_port_counter(t, USSD_CTR_DROPPED),
+		.truncated = ussd_port_counter(t, USSD_CTR_TRUNCATED),
+		.full = ussd_port_counter(t, USSD_CTR_CAPPED),
 		.open = t->open,
 	};
 }

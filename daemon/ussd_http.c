@@ -93,7 +93,7 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen
 	(void)addrlen;
 	if (addr_allowed(h, addr))
 		return MHD_YES;
-	ussd_table_count(&h->table, USSD_CTR_NOT_ALLOWED, 1);
+	ussd_port_count(&h->uport, USSD_CTR_NOT_ALLOWED, 1);
 	log_limited(h, "USSD HTTP connection from an address not allowed: closed");
 	return MHD_NO;
 }
@@ -155,7 +155,7 @@ static void sweep_cb(void *data)
 			cut++;
 	}
 	if (cut) {
-		ussd_table_count(&h->table, USSD_CTR_TIMEOUTS, cut);
+		ussd_port_count(&h->uport, USSD_CTR_TIMEOUTS, cut);
 		log_limited(h, "USSD HTTP: %u connection(s) without a complete request after %u s: "
 			    "closed", cut, h->cfg.request_s);
 		ussd_http_kick(h);
@@ -303,7 +303,7 @@ static enum MHD_Result req_begin(struct ussd_http *h, struct MHD_Connection *con
 	*con_cls = r;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!addr_allowed(h, ci ? ci->client_addr : NULL)) {
-		ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_REFUSED, 1);
 		r->refused = true;
 		LOGH(LOGL_NOTICE, "USSD callback from an address not allowed: refused");
 		return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
@@ -313,7 +313,7 @@ static enum MHD_Result req_begin(struct ussd_http *h, struct MHD_Connection *con
 		if (!sec)
 			sec = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "secret");
 		if (!secret_ok(h->secret, sec)) {
-			ussd_table_count(&h->table, USSD_CTR_REFUSED, 1);
+			ussd_port_count(&h->uport, USSD_CTR_REFUSED, 1);
 			r->refused = true;
 			LOGH(LOGL_NOTICE, "USSD callback without the right secret: refused");
 			return queue_text(conn, MHD_HTTP_FORBIDDEN, "Forbidden\n");
@@ -347,7 +347,7 @@ static enum MHD_Result req_answer(struct hreq *r)
 			     "session ended");
 			ussd_http_sess_end(s, true);
 		}
-		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_DROPPED, 1);
 		return MHD_NO;
 	}
 	if (!r->reply)
@@ -480,7 +480,9 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 	h->sink = sink;
 	INIT_LLIST_HEAD(&h->detached);
 	INIT_LLIST_HEAD(&h->conns);
-	if (ussd_table_init(&h->table, h, "http", "USSD HTTP sessions", h->cfg.max_dialogues) < 0)
+	h->t = sink.table ? sink.table : ussd_table_create(h);
+	if (!h->t || ussd_port_init(&h->uport, h, "http", "USSD HTTP sessions",
+				    h->cfg.max_dialogues) < 0)
 		goto fail;
 	osmo_timer_setup(&h->sweep, sweep_cb, h);
 	if (!h->cfg.listen || (cfg->n_allow && !h->cfg.allow) || (cfg->secret && !h->secret))
@@ -530,14 +532,14 @@ unsigned ussd_http_port(const struct ussd_http *h)
 void ussd_http_stop(struct ussd_http *h)
 {
 	struct hticket *t, *tmp;
-	struct ussd_table_entry *e;
+	struct ussd_dlg *e;
 
 	if (!h)
 		return;
 	h->stopping = true;
 	/* Every session: requests waiting get a last screen, then the dialogue is aborted. */
-	while ((e = ussd_table_any(&h->table))) {
-		struct hsess *s = container_of(e, struct hsess, ent);
+	while ((e = ussd_port_first(&h->uport))) {
+		struct hsess *s = e->tp;
 		struct hreq *r = s->pending ? s->pending->r : NULL;
 
 		if (r) {
@@ -569,19 +571,19 @@ void ussd_http_stop(struct ussd_http *h)
 
 void ussd_http_stats(const struct ussd_http *h, struct ussd_http_stats *st)
 {
-	const struct ussd_table *t = &h->table;
+	const struct ussd_port *t = &h->uport;
 
 	*st = (struct ussd_http_stats){
-		.requests = ussd_table_counter(t, USSD_CTR_REQUESTS),
-		.replies = ussd_table_counter(t, USSD_CTR_SCREENS),
-		.refused = ussd_table_counter(t, USSD_CTR_REFUSED),
-		.invalid = ussd_table_counter(t, USSD_CTR_INVALID),
-		.aborts = ussd_table_counter(t, USSD_CTR_ABORTS),
-		.dropped = ussd_table_counter(t, USSD_CTR_DROPPED),
-		.truncated = ussd_table_counter(t, USSD_CTR_TRUNCATED),
-		.full = ussd_table_counter(t, USSD_CTR_CAPPED),
-		.timeouts = ussd_table_counter(t, USSD_CTR_TIMEOUTS),
-		.not_allowed = ussd_table_counter(t, USSD_CTR_NOT_ALLOWED),
+		.requests = ussd_port_counter(t, USSD_CTR_REQUESTS),
+		.replies = ussd_port_counter(t, USSD_CTR_SCREENS),
+		.refused = ussd_port_counter(t, USSD_CTR_REFUSED),
+		.invalid = ussd_port_counter(t, USSD_CTR_INVALID),
+		.aborts = ussd_port_counter(t, USSD_CTR_ABORTS),
+		.dropped = ussd_port_counter(t, USSD_CTR_DROPPED),
+		.truncated = ussd_port_counter(t, USSD_CTR_TRUNCATED),
+		.full = ussd_port_counter(t, USSD_CTR_CAPPED),
+		.timeouts = ussd_port_counter(t, USSD_CTR_TIMEOUTS),
+		.not_allowed = ussd_port_counter(t, USSD_CTR_NOT_ALLOWED),
 		.open = t->open,
 	};
 }

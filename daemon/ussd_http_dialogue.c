@@ -1,6 +1,6 @@
 /* The USSD callback's dialogue side: sessions by the aggregator's id, what a complete
  * request means against its session's history (a new session, the next input, or refused),
- * the sink's reply turned into a screen, and the idle timer that forgets a session. The
+ * the sink's reply turned into a screen, and the idle deadline that forgets a session (the timer of its entry in the dialogue table). The
  * HTTP side is ussd_http.c. */
 #include <stdio.h>
 #include <string.h>
@@ -24,12 +24,15 @@ const char *ussd_http_sess_pseudo(struct hsess *s)
 
 struct hsess *ussd_http_sess_find(struct ussd_http *h, const char *id)
 {
-	struct ussd_table_entry *e = ussd_table_find(&h->table, id);
+	char key[SESSION_ID_MAX + 6];
+	struct ussd_dlg *e;
 
-	return e ? container_of(e, struct hsess, ent) : NULL;
+	snprintf(key, sizeof(key), "http:%s", id);
+	e = ussd_table_find(h->t, key);
+	return e && e->port == &h->uport ? e->tp : NULL;
 }
 
-static void idle_expired(void *data);
+static void idle_expired(struct ussd_dlg *e);
 
 static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *code,
 			      const char *phone)
@@ -48,8 +51,11 @@ static struct hsess *sess_new(struct ussd_http *h, const char *id, const char *c
 		talloc_free(s);
 		return NULL;
 	}
-	osmo_timer_setup(&s->idle, idle_expired, s);
-	ussd_table_add(&h->table, &s->ent, s->id);
+	s->e = ussd_table_open(h->t, &h->uport, s->key, s);
+	if (!s->e) {
+		talloc_free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -64,8 +70,7 @@ void ussd_http_sess_end(struct hsess *s, bool abort)
 {
 	struct ussd_http *h = s->h;
 
-	osmo_timer_del(&s->idle);
-	ussd_table_del(&h->table, &s->ent);
+	ussd_table_leave_transport(s->e);
 	if (s->pending) {
 		s->pending->s = NULL;
 		ussd_http_ticket_detach(h, s->pending);
@@ -74,7 +79,7 @@ void ussd_http_sess_end(struct hsess *s, bool abort)
 	if (abort) {
 		char key[sizeof(s->key)];
 
-		ussd_table_count(&h->table, USSD_CTR_ABORTS, 1);
+		ussd_port_count(&h->uport, USSD_CTR_ABORTS, 1);
 		OSMO_STRLCPY_ARRAY(key, s->key);
 		talloc_free(s);
 		if (h->sink.abort)
@@ -84,9 +89,9 @@ void ussd_http_sess_end(struct hsess *s, bool abort)
 	talloc_free(s);
 }
 
-static void idle_expired(void *data)
+static void idle_expired(struct ussd_dlg *e)
 {
-	struct hsess *s = data;
+	struct hsess *s = e->tp;
 
 	LOGS(s, LOGL_INFO, "USSD session idle for %u s: forgotten", s->h->cfg.session_s);
 	ussd_http_sess_end(s, true);
@@ -135,7 +140,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		return;
 	}
 	if (!s && !r) {
-		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_DROPPED, 1);
 		llist_del(&t->detached);
 		talloc_free(t);
 		return;
@@ -147,7 +152,7 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 			talloc_free(s->history);
 			s->history = s->next_history;
 			s->next_history = NULL;
-			osmo_timer_schedule(&s->idle, h->cfg.session_s, 0);
+			ussd_table_arm(s->e, h->cfg.session_s * 1000, false, idle_expired);
 		} else if (!r) {
 			/* The aggregator gave up on this request: the screen is lost, and the
 			 * session with it. */
@@ -159,21 +164,21 @@ static void reply_cb(void *data, const char *text, bool expects_answer)
 		}
 	}
 	if (!r) {
-		ussd_table_count(&h->table, USSD_CTR_DROPPED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_DROPPED, 1);
 		return;
 	}
 	r->ticket = NULL;
 	screen = fit_screen(h, r, text, &cut);
 	if (cut) {
-		ussd_table_count(&h->table, USSD_CTR_TRUNCATED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_TRUNCATED, 1);
 		LOGH(LOGL_NOTICE, "USSD screen longer than %u characters: cut", h->screen_chars);
 	}
 	r->reply = talloc_asprintf(r, "%s %s", expects_answer ? "CON" : "END",
 				   screen ? screen : "");
 	r->ready = true;
-	ussd_table_count(&h->table, USSD_CTR_SCREENS, 1);
+	ussd_port_count(&h->uport, USSD_CTR_SCREENS, 1);
 	if (!expects_answer)
-		ussd_table_count(&h->table, USSD_CTR_ENDED, 1);
+		ussd_port_count(&h->uport, USSD_CTR_ENDED, 1);
 	if (r->suspended) {
 		r->suspended = false;
 		MHD_resume_connection(r->conn);
@@ -185,7 +190,7 @@ static void refuse_invalid(struct hreq *r, struct hsess *s, const char *why)
 {
 	struct ussd_http *h = r->h;
 
-	ussd_table_count(&h->table, USSD_CTR_INVALID, 1);
+	ussd_port_count(&h->uport, USSD_CTR_INVALID, 1);
 	if (s) {
 		LOGS(s, LOGL_NOTICE, "USSD callback refused (%s): session ended", why);
 		ussd_http_sess_end(s, true);
@@ -207,7 +212,7 @@ static struct hsess *sess_open(struct hreq *r)
 		refuse_invalid(r, NULL, "history for a session not open here");
 		return NULL;
 	}
-	if (!ussd_table_room(&h->table)) {
+	if (!ussd_port_room(&h->uport)) {
 		r->reply = talloc_asprintf(r, "END %s", ussd_sink_text(&h->sink, USSD_TEXT_SATURATED));
 		r->ready = true;
 		return NULL;
@@ -288,7 +293,8 @@ void ussd_http_dispatch(struct hreq *r)
 		refuse_invalid(r, s, "out of memory");
 		return;
 	}
-	osmo_timer_del(&s->idle);
+	if (!s->e->timer_router)
+		ussd_table_disarm(s->e);
 	OSMO_STRLCPY_ARRAY(r->sess_id, s->id);
 	t->h = h;
 	t->s = s;
@@ -299,6 +305,6 @@ void ussd_http_dispatch(struct hreq *r)
 	req.from = s->phone[0] ? s->phone : s->key;
 	req.text = input;
 	req.begin = begin;
-	ussd_table_count(&h->table, USSD_CTR_REQUESTS, 1);
+	ussd_port_count(&h->uport, USSD_CTR_REQUESTS, 1);
 	h->sink.request(h->sink.data, &req, reply_cb, t);
 }

@@ -1,17 +1,23 @@
-/* See include/guichet/ussd_table.h. */
+/* The USSD dialogue table: see include/guichet/ussd_table.h. */
 #include <string.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/stat_item.h>
+#include <osmocom/core/talloc.h>
 
 #include "guichet/log.h"
 #include "guichet/metrics.h"
 #include "guichet/strhash.h"
 #include "guichet/ussd_table.h"
 
-static struct llist_head *bucket_of(const struct ussd_table *t, const char *key)
-{
-	return (struct llist_head *)&t->buckets[strhash(key, 0) % USSD_TABLE_BUCKETS];
-}
+/* Dialogues by key: two transports may hold 50,000 each (max_dialogues), and every request
+ * and every screen looks its dialogue up. */
+#define BUCKETS 4096
+
+struct ussd_table {
+	struct llist_head buckets[BUCKETS];
+	struct llist_head all;
+	unsigned n;
+};
 
 static const struct rate_ctr_desc ussd_ctr_desc[] = {
 	[USSD_CTR_DIALOGUES] = { "dialogues", "USSD dialogues opened" },
@@ -43,37 +49,39 @@ static const struct osmo_stat_item_group_desc ussd_statg_desc = {
 	.item_desc = ussd_stat_desc,
 };
 
-int ussd_table_init(struct ussd_table *t, void *ctx, const char *name, const char *what,
-		    unsigned max)
+/* ---- the table ---- */
+
+static struct llist_head *bucket_of(const struct ussd_table *t, const char *key)
 {
-	memset(t, 0, sizeof(*t));
-	for (unsigned i = 0; i < USSD_TABLE_BUCKETS; i++)
+	return (struct llist_head *)&t->buckets[strhash(key, 0) % BUCKETS];
+}
+
+/* Freeing the table stops its timers: nothing may fire into freed memory. */
+static int table_destroy(struct ussd_table *t)
+{
+	struct ussd_dlg *e;
+
+	llist_for_each_entry(e, &t->all, list)
+		osmo_timer_del(&e->timer);
+	return 0;
+}
+
+struct ussd_table *ussd_table_create(void *ctx)
+{
+	struct ussd_table *t = talloc_zero(ctx, struct ussd_table);
+
+	if (!t)
+		return NULL;
+	INIT_LLIST_HEAD(&t->all);
+	for (unsigned i = 0; i < BUCKETS; i++)
 		INIT_LLIST_HEAD(&t->buckets[i]);
-	t->what = what;
-	t->max = max;
-	t->ctrs = metrics_ctr_group(ctx, &ussd_ctrg_desc, name);
-	t->stats = metrics_stat_group(ctx, &ussd_statg_desc, name);
-	return t->ctrs && t->stats ? 0 : -1;
+	talloc_set_destructor(t, table_destroy);
+	return t;
 }
 
-void ussd_table_count(struct ussd_table *t, enum ussd_ctr which, unsigned n)
+struct ussd_dlg *ussd_table_find(const struct ussd_table *t, const char *key)
 {
-	rate_ctr_add(rate_ctr_group_get_ctr(t->ctrs, which), (int)n);
-}
-
-uint64_t ussd_table_counter(const struct ussd_table *t, enum ussd_ctr which)
-{
-	return rate_ctr_group_get_ctr(t->ctrs, which)->current;
-}
-
-static void open_changed(struct ussd_table *t)
-{
-	osmo_stat_item_set(osmo_stat_item_group_get_item(t->stats, 0), (int32_t)t->open);
-}
-
-struct ussd_table_entry *ussd_table_find(const struct ussd_table *t, const char *key)
-{
-	struct ussd_table_entry *e;
+	struct ussd_dlg *e;
 
 	llist_for_each_entry(e, bucket_of(t, key), bucket)
 		if (!strcmp(e->key, key))
@@ -81,43 +89,154 @@ struct ussd_table_entry *ussd_table_find(const struct ussd_table *t, const char 
 	return NULL;
 }
 
-bool ussd_table_room(struct ussd_table *t)
+unsigned ussd_table_count_open(const struct ussd_table *t)
 {
-	if (t->open < t->max) {
-		if (t->full)
+	return t->n;
+}
+
+static void timer_cb(void *data)
+{
+	struct ussd_dlg *e = data;
+
+	e->expired(e);
+}
+
+struct ussd_dlg *ussd_table_add(struct ussd_table *t, const char *key)
+{
+	struct ussd_dlg *e = talloc_zero(t, struct ussd_dlg);
+
+	if (!e || !(e->key = talloc_strdup(e, key))) {
+		talloc_free(e);
+		return NULL;
+	}
+	e->t = t;
+	INIT_LLIST_HEAD(&e->port_list);
+	osmo_timer_setup(&e->timer, timer_cb, e);
+	llist_add(&e->bucket, bucket_of(t, key));
+	llist_add_tail(&e->list, &t->all);
+	t->n++;
+	return e;
+}
+
+/* The one place an entry is freed: when neither side holds it any more. */
+static void free_if_unheld(struct ussd_dlg *e)
+{
+	if (e->tp || e->rp)
+		return;
+	osmo_timer_del(&e->timer);
+	llist_del(&e->bucket);
+	llist_del(&e->list);
+	e->t->n--;
+	talloc_free(e);
+}
+
+void ussd_table_leave_router(struct ussd_dlg *e)
+{
+	if (e->timer_router)
+		ussd_table_disarm(e);
+	e->rp = NULL;
+	free_if_unheld(e);
+}
+
+/* ---- the transport side ---- */
+
+int ussd_port_init(struct ussd_port *p, void *ctx, const char *name, const char *what,
+		   unsigned max)
+{
+	memset(p, 0, sizeof(*p));
+	INIT_LLIST_HEAD(&p->dialogues);
+	p->what = what;
+	p->max = max;
+	p->ctrs = metrics_ctr_group(ctx, &ussd_ctrg_desc, name);
+	p->stats = metrics_stat_group(ctx, &ussd_statg_desc, name);
+	return p->ctrs && p->stats ? 0 : -1;
+}
+
+void ussd_port_count(struct ussd_port *p, enum ussd_ctr which, unsigned n)
+{
+	rate_ctr_add(rate_ctr_group_get_ctr(p->ctrs, which), (int)n);
+}
+
+uint64_t ussd_port_counter(const struct ussd_port *p, enum ussd_ctr which)
+{
+	return rate_ctr_group_get_ctr(p->ctrs, which)->current;
+}
+
+static void open_changed(struct ussd_port *p)
+{
+	osmo_stat_item_set(osmo_stat_item_group_get_item(p->stats, 0), (int32_t)p->open);
+}
+
+bool ussd_port_room(struct ussd_port *p)
+{
+	if (p->open < p->max) {
+		if (p->full)
 			glog(GLOG_USSD, LOGL_NOTICE, NULL, "%s below the limit again: new ones "
-			     "accepted", t->what);
-		t->full = false;
+			     "accepted", p->what);
+		p->full = false;
 		return true;
 	}
-	if (!t->full)
+	if (!p->full)
 		glog(GLOG_USSD, LOGL_ERROR, NULL, "%s at the limit (max_dialogues %u): new ones "
-		     "refused with an END screen", t->what, t->max);
-	t->full = true;
-	ussd_table_count(t, USSD_CTR_CAPPED, 1);
+		     "refused with an END screen", p->what, p->max);
+	p->full = true;
+	ussd_port_count(p, USSD_CTR_CAPPED, 1);
 	return false;
 }
 
-void ussd_table_add(struct ussd_table *t, struct ussd_table_entry *e, const char *key)
+struct ussd_dlg *ussd_table_open(struct ussd_table *t, struct ussd_port *p, const char *key,
+				 void *tp)
 {
-	e->key = key;
-	llist_add(&e->bucket, bucket_of(t, key));
-	t->open++;
-	ussd_table_count(t, USSD_CTR_DIALOGUES, 1);
-	open_changed(t);
+	struct ussd_dlg *e = ussd_table_find(t, key);
+
+	/* An entry only the router holds (an answer owed by SMS) under a key the network has
+	 * reused: the transport takes it, and the router sees a BEGIN on a dialogue it has. */
+	if (e && e->tp)
+		return NULL;
+	if (!e && !(e = ussd_table_add(t, key)))
+		return NULL;
+	e->port = p;
+	e->tp = tp;
+	llist_add(&e->port_list, &p->dialogues);
+	p->open++;
+	ussd_port_count(p, USSD_CTR_DIALOGUES, 1);
+	open_changed(p);
+	return e;
 }
 
-void ussd_table_del(struct ussd_table *t, struct ussd_table_entry *e)
+void ussd_table_leave_transport(struct ussd_dlg *e)
 {
-	llist_del(&e->bucket);
-	t->open--;
-	open_changed(t);
+	struct ussd_port *p = e->port;
+
+	if (!e->timer_router)
+		ussd_table_disarm(e);
+	if (p) {
+		llist_del_init(&e->port_list);
+		p->open--;
+		open_changed(p);
+		e->port = NULL;
+	}
+	e->tp = NULL;
+	free_if_unheld(e);
 }
 
-struct ussd_table_entry *ussd_table_any(const struct ussd_table *t)
+struct ussd_dlg *ussd_port_first(const struct ussd_port *p)
 {
-	for (unsigned i = 0; i < USSD_TABLE_BUCKETS; i++)
-		if (!llist_empty(&t->buckets[i]))
-			return llist_first_entry(&t->buckets[i], struct ussd_table_entry, bucket);
-	return NULL;
+	return llist_empty(&p->dialogues) ? NULL
+		: llist_first_entry(&p->dialogues, struct ussd_dlg, port_list);
+}
+
+/* ---- the timer ---- */
+
+void ussd_table_arm(struct ussd_dlg *e, unsigned ms, bool router, ussd_expired_fn fn)
+{
+	e->expired = fn;
+	e->timer_router = router;
+	osmo_timer_schedule(&e->timer, ms / 1000, (ms % 1000) * 1000);
+}
+
+void ussd_table_disarm(struct ussd_dlg *e)
+{
+	osmo_timer_del(&e->timer);
+	e->timer_router = false;
 }

@@ -149,12 +149,17 @@ enum ussd_text {
 	USSD_TEXT_SATURATED,	/* a new dialogue past max_dialogues (`saturated`) */
 };
 
+struct ussd_table;
+
 struct ussd_sink {
 	void (*request)(void *data, const struct ussd_req *req, ussd_reply_fn reply, void *rdata);
 	void (*abort)(void *data, const char *dialogue);
 	/* Optional: the text of a transport's own screen (see ussd_sink_text). */
 	const char *(*text)(void *data, enum ussd_text which);
 	void *data;
+	/* Optional: the USSD dialogue table the sink looks dialogues up in (ussd_table.h): the
+	 * transport opens each dialogue's one entry there. NULL (a test stub): its own. */
+	struct ussd_table *table;
 };
 
 /* The screen `which` for a transport: the sink's text (the common messages, French, the

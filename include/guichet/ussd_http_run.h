@@ -1,8 +1,8 @@
 /* The USSD callback's insides, shared by its two files: ussd_http.c (the HTTP side: MHD on
  * the loop, which clients and connections are let in and for how long, the secret, the
  * request's form, the answer; the life cycle) and ussd_http_dialogue.c (the dialogue side:
- * sessions by id, what a request means against its session's history, the sink's screens,
- * idle timers). Not for any other module: they see ussd_http.h. */
+ * sessions by id in the dialogue table, what a request means against its session's history,
+ * the sink's screens, the idle deadline). Not for any other module: they see ussd_http.h. */
 #ifndef GUICHET_USSD_HTTP_RUN_H
 #define GUICHET_USSD_HTTP_RUN_H
 
@@ -30,8 +30,9 @@ struct hticket {
 	struct hreq *r;
 };
 
+/* The transport's side of a dialogue's table entry (e->tp). */
 struct hsess {
-	struct ussd_table_entry ent;	/* in h->table, by id */
+	struct ussd_dlg *e;	/* its entry in h->t, by key */
 	struct ussd_http *h;
 	char id[SESSION_ID_MAX + 1];
 	char key[SESSION_ID_MAX + 6];	/* "http:<id>" */
@@ -40,7 +41,6 @@ struct hsess {
 	char *history;		/* `text` of the last request answered */
 	char *next_history;	/* `text` of the request in progress */
 	struct hticket *pending;
-	struct osmo_timer_list idle;
 };
 
 /* One TCP connection (MHD's socket context): how long it may take to send a whole request. */
@@ -77,7 +77,8 @@ struct ussd_http {
 	unsigned log_n, log_dropped;
 	bool stopping;
 	struct llist_head detached;
-	struct ussd_table table;	/* the sessions, by id, capped at max_dialogues; counters */
+	struct ussd_table *t;		/* the dialogue table (the sink's, or our own) */
+	struct ussd_port uport;		/* our sessions, capped at max_dialogues; counters */
 };
 
 /* The pseudonym (an HMAC-SHA-256) is computed when a line is about to be written, not for

@@ -181,30 +181,32 @@ static void test_table(void)
 	fclose(out);
 }
 
-/* A USSD transport's table holds its counters: dialogues, capped and the open gauge move
- * with the table, and show on /metrics under the transport's name. */
+/* A USSD transport's share of the dialogue table holds its counters: dialogues, capped and
+ * the open gauge move with its entries, and show on /metrics under the transport's name. */
 static void test_ussd_counters(void)
 {
 	void *c = talloc_named_const(ctx, 0, "ussd");
-	struct ussd_table t;
-	struct ussd_table_entry a, b;
+	struct ussd_table *t = ussd_table_create(c);
+	struct ussd_port p;
+	struct ussd_dlg *a;
+	int tp;
 	char *text;
 
-	CU_ASSERT_EQUAL_FATAL(ussd_table_init(&t, c, "tu", "test dialogues", 1), 0);
-	CU_ASSERT_TRUE(ussd_table_room(&t));
-	ussd_table_add(&t, &a, "k1");
-	CU_ASSERT_FALSE(ussd_table_room(&t));
-	ussd_table_count(&t, USSD_CTR_SCREENS, 2);
+	CU_ASSERT_EQUAL_FATAL(ussd_port_init(&p, c, "tu", "test dialogues", 1), 0);
+	CU_ASSERT_TRUE(ussd_port_room(&p));
+	a = ussd_table_open(t, &p, "k1", &tp);
+	CU_ASSERT_FALSE(ussd_port_room(&p));
+	ussd_port_count(&p, USSD_CTR_SCREENS, 2);
 	text = metrics_render(c);
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_dialogues_total{name=\"tu\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_capped_total{name=\"tu\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_screens_total{name=\"tu\"} 2\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "guichet_ussd_open{name=\"tu\"} 1\n"));
-	ussd_table_del(&t, &a);
-	CU_ASSERT_TRUE(ussd_table_room(&t));
-	ussd_table_add(&t, &b, "k2");
-	CU_ASSERT_EQUAL(ussd_table_counter(&t, USSD_CTR_DIALOGUES), 2);
-	CU_ASSERT_EQUAL(ussd_table_counter(&t, USSD_CTR_CAPPED), 1);
+	ussd_table_leave_transport(a);
+	CU_ASSERT_TRUE(ussd_port_room(&p));
+	ussd_table_open(t, &p, "k2", &tp);
+	CU_ASSERT_EQUAL(ussd_port_counter(&p, USSD_CTR_DIALOGUES), 2);
+	CU_ASSERT_EQUAL(ussd_port_counter(&p, USSD_CTR_CAPPED), 1);
 	talloc_free(c);
 }
 

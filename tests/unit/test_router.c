@@ -11,6 +11,7 @@
 #include <osmocom/core/timer.h>
 
 #include "guichet/router.h"
+#include "guichet/ussd_table.h"
 
 static const char *flows_yaml =
 	"flow: t\n"
@@ -471,6 +472,64 @@ static void test_ussd_many_dialogues(void)
 	spin(5);
 }
 
+/* One dialogue is one entry of the USSD dialogue table, whichever side looks: a transport
+ * (here a stand-in using the table as ussd_gsup and ussd_http do) opens it, the router hangs
+ * its session on the same entry, the open gauge counts it once, and when the transport's
+ * idle deadline aborts it, it is gone for the router too. */
+static struct ussd_sink one_sink;
+
+static void one_idle(struct ussd_dlg *e)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "%s", e->key);
+	ussd_table_leave_transport(e);
+	one_sink.abort(one_sink.data, key);
+}
+
+static void test_ussd_one_entry_per_dialogue(void)
+{
+	struct ussd_table *t;
+	struct ussd_port port;
+	struct ussd_dlg *e;
+	int tp;
+	struct ussd_req q = { .via = "gsup", .dialogue = "imsi42:1", .from = "+33688888888",
+			      .text = "*1*1#", .begin = true };
+
+	one_sink = router_ussd_sink(r);
+	t = one_sink.table;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL_FATAL(ussd_port_init(&port, ctx, "one", "test dialogues", 10), 0);
+	unsigned entries = ussd_table_count_open(t), sessions = router_sessions_active(r);
+
+	e = ussd_table_open(t, &port, q.dialogue, &tp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	ussd_replies = 0;
+	one_sink.request(one_sink.data, &q, ussd_reply, NULL);
+	CU_ASSERT_EQUAL(ussd_replies, 1);
+	CU_ASSERT_TRUE(ussd_more);
+	/* The router's side is on the transport's entry: one entry, counted once. */
+	CU_ASSERT_PTR_EQUAL(ussd_table_find(t, q.dialogue), e);
+	CU_ASSERT_PTR_NOT_NULL(e->rp);
+	CU_ASSERT_EQUAL(ussd_table_count_open(t), entries + 1);
+	CU_ASSERT_EQUAL(port.open, 1);
+	CU_ASSERT_EQUAL(router_sessions_active(r), sessions + 1);
+	/* The transport's idle deadline on the entry's one timer ends it for both sides. */
+	ussd_table_arm(e, 20, false, one_idle);
+	for (unsigned i = 0; i < 200 && ussd_table_find(t, q.dialogue); i++)
+		spin(1);
+	CU_ASSERT_PTR_NULL(ussd_table_find(t, q.dialogue));
+	CU_ASSERT_EQUAL(ussd_table_count_open(t), entries);
+	CU_ASSERT_EQUAL(port.open, 0);
+	CU_ASSERT_EQUAL(router_sessions_active(r), sessions);
+	/* An answer after that belongs to no dialogue: the router says it expired, and ends. */
+	q.begin = false;
+	q.text = "Léo";
+	one_sink.request(one_sink.data, &q, ussd_reply, NULL);
+	CU_ASSERT_FALSE(ussd_more);
+	CU_ASSERT_EQUAL(ussd_table_count_open(t), entries);
+}
+
 /* A memory store whose commits fail on demand, like SQLite on a full disk. */
 static const struct store_ops *real_ops;
 static struct store_ops failing_ops;
@@ -913,6 +972,8 @@ int main(void)
 		    test_restart_answers_through_the_transport_used);
 	CU_add_test(su, "USSD transport screens are common messages", test_ussd_transport_texts);
 	CU_add_test(su, "USSD: 20,000 dialogues open at once", test_ussd_many_dialogues);
+	CU_add_test(su, "USSD: one table entry per dialogue, for the transport and the router",
+		    test_ussd_one_entry_per_dialogue);
 	CU_add_test(su, "outbox commit failure logged once per change",
 		    test_outbox_commit_failure_logged_once);
 	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
