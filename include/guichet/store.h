@@ -260,6 +260,13 @@ struct store_ops {
 	/* Removes the rows expired at now (dialogues nobody ended: a host gone, an aggregator
 	 * that stopped asking): their number, or -1. */
 	int (*ussd_sweep)(struct store *st, int64_t now);
+	/* Optional (NULL: nothing to gain). Inside a transaction, just before inbound_add is
+	 * called for each of ins[0..n) in this order (the router's group write): a store whose
+	 * every answer is a round trip to a server (PostgreSQL) adds them all, and reads their
+	 * people's sessions, in one round trip; the inbound_add and session_get calls that
+	 * follow take their answers from it. An inbound_add other than the next one announced
+	 * fails the transaction. 0, or -1 (the transaction is lost: roll it back). */
+	int (*inbound_ahead)(struct store *st, const struct store_inbound *ins, unsigned n);
 };
 
 struct store {
