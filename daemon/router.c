@@ -13,6 +13,7 @@
 #include <osmocom/core/talloc.h>
 #include <osmocom/core/timer.h>
 
+#include "guichet/flow_stats.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/metrics.h"
@@ -711,6 +712,7 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->receipts_told);
 	osmo_timer_setup(&r->flush_timer, flush_timer_cb, r);
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
+	r->flow_ctrs = flow_stats_alloc(r);
 	if (r->ctrs) {
 		struct outbox_env env = { .st = st, .ctrs = r->ctrs, .store_result = outbox_result,
 					  .kick = flush_soon, .data = r };

@@ -204,7 +204,7 @@ int router_open_flow(struct router *r, const char *via, const char *to, const ch
 	struct engine_input ein = { .kind = EV_OPEN, .flow = flow, .text = step,
 				    .now = now_s() + r->clock_shift_s, .channel = &r->cfg.sms };
 	engine_step(ctx, r->flows, &s, &ein, &out);
-	router_log_outcome(&before, &s, &out);
+	router_observe_step(r, &before, &s, &out);
 	if (out.reply) {
 		rc = router_notify_queue(r, via, to, out.reply, id, why);
 		if (rc != 0)

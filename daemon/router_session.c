@@ -6,6 +6,7 @@
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/talloc.h>
 
+#include "guichet/flow_stats.h"
 #include "guichet/guard.h"
 #include "guichet/log.h"
 #include "guichet/outbox.h"
@@ -18,12 +19,13 @@ void router_before_keep(struct step_before *b, const struct session *s)
 	memcpy(b->step, s->step, sizeof(b->step));
 }
 
-void router_log_outcome(const struct step_before *before, const struct session *after,
-			const struct engine_out *out)
+void router_observe_step(struct router *r, const struct step_before *before,
+			 const struct session *after, const struct engine_out *out)
 {
 	char pseudo[32];
 	int level = out->outcome == OUTCOME_FAILED ? LOGL_NOTICE : LOGL_INFO;
 
+	flow_stats_count(r->flow_ctrs, before->flow, out);
 	/* Most steps neither start nor end a session, and INFO is often off: the pseudonym
 	 * (an HMAC-SHA-256) only when a line is written. */
 	if ((!out->started && out->outcome == OUTCOME_NONE) ||
@@ -74,7 +76,7 @@ void router_step(struct router *r, void *ctx, struct session *s, const struct en
 	log_input(s, in, out);
 	if (out->started)
 		s->flow_version = r->flows->version;
-	router_log_outcome(&before, s, out);
+	router_observe_step(r, &before, s, out);
 }
 
 /* STOP / START from a person, in the transaction that stores the message: remembered for
@@ -205,7 +207,7 @@ int router_sms_event(struct router *r, void *ctx, const char *via, const char *f
 		*secret = in->kind == EV_TEXT && out.input_secret;
 	if (s.state != SESSION_IDLE && out.started)
 		s.flow_version = fs == r->flows ? r->flows->version : s.flow_version;
-	router_log_outcome(&before, &s, &out);
+	router_observe_step(r, &before, &s, &out);
 
 	const char *reply_via = via && *via ? via : NULL;
 	if (out.reply && reply_via) {

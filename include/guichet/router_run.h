@@ -12,6 +12,7 @@
 #include "guichet/guard.h"
 #include "guichet/router.h"
 
+struct flow_stats;
 struct guard;
 struct rate_ctr_group;
 struct outbox;
@@ -43,6 +44,7 @@ struct router {
 	int64_t last_orphans_ms;	/* router_tick's last look for gone hosts' waits */
 	int64_t clock_shift_s;	/* added to the time the engine is given (guichet test's wait:) */
 	struct rate_ctr_group *ctrs;	/* enum router_ctr */
+	struct flow_stats *flow_ctrs;	/* per procedure (flow_stats.h) */
 	char *ussd_text;	/* the last transport screen handed out (ussd_sink_text) */
 	struct guard *guard;	/* NULL: no limits (tests, guichet simulate) */
 	const struct notify_config *notify;	/* STOP/START words; NULL: none */
@@ -87,8 +89,10 @@ void router_recover_orphans(struct router *r);
 void router_sched_kick(struct router *r);
 void router_start_calls(struct router *r, enum channel ch, struct call_req *calls, unsigned n);
 void router_before_keep(struct step_before *b, const struct session *s);
-void router_log_outcome(const struct step_before *before, const struct session *after,
-			const struct engine_out *out);
+/* After each engine step: the journal's "session started/ended" lines and the per-flow
+ * counters. */
+void router_observe_step(struct router *r, const struct step_before *before,
+			 const struct session *after, const struct engine_out *out);
 /* A journal line for something the cost guard decided about number (masked). */
 void router_guard_log(int level, const char *number, enum guard_reason why, const char *fmt,
 		      const char *detail);

@@ -64,8 +64,16 @@ for _ in $(seq 100); do [ "$(value messages_out)" -ge 1 ] 2>/dev/null && break; 
 [ "$(value messages_out)" -ge 1 ] || fail "messages_out did not count the reply"
 [ "$(value parts_out)" -ge 1 ] || fail "parts_out did not count the reply's parts"
 ok "a text in and its reply out move messages_in, messages_out and parts_out"
+"$B/tools/sms_inject" "$T/modem" +33611000002 DROITS >/dev/null || fail "inject"
+for _ in $(seq 100); do get | grep -q '^guichet_flow_started_total{name="droits"} 1$' && break; sleep 0.05; done
+get | grep -q '^guichet_flow_started_total{name="droits"} 1$' || fail "DROITS did not count as a start of droits"
+"$B/tools/sms_inject" "$T/modem" +33611000002 1 >/dev/null || fail "inject"
+for _ in $(seq 100); do get | grep -q '^guichet_flow_steps_total{name="droits"} 1$' && break; sleep 0.05; done
+get | grep -q '^guichet_flow_steps_total{name="droits"} 1$' || fail "an answer in droits did not count as a step"
+get | grep -q '^guichet_flow_completed_total{name="droits"} 0$' || fail "no completed series for droits"
+ok "the procedure's series (started, steps, completed) are on /metrics, named after the flow"
 m=$(get)
-echo "$m" | grep -q '^guichet_modem_received_total{name="m1"} 1$' || fail "no modem m1 received series"
+echo "$m" | grep -q '^guichet_modem_received_total{name="m1"} 3$' || fail "no modem m1 received series"
 echo "$m" | grep -q '^guichet_modem_sent_total{name="m1"} [1-9]' || fail "no modem m1 sent series"
 echo "$m" | grep -q '^guichet_modem_signal{name="m1"} ' || fail "no modem m1 signal gauge"
 echo "$m" | grep -q '^# TYPE guichet_modem_signal gauge$' || fail "modem signal not a gauge"
