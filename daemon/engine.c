@@ -405,6 +405,9 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 	struct run r = { .ctx = ctx, .fs = fs, .s = s, .in = in, .out = out };
 
 	memset(out, 0, sizeof(*out));
+	/* Before any variable is read: a session kept in memory between events (USSD) gives
+	 * back what its replaced values left behind. */
+	vars_compact(&s->vars);
 	if (!s->lang[0])
 		strcpy(s->lang, "fr");
 	if (s->state != SESSION_IDLE) {

@@ -1,4 +1,5 @@
-/* Session variables: a flat map of strings in a talloc'd array, insertion order kept.
+/* Session variables: a flat map of strings in a talloc'd array, insertion order kept; the
+ * names and values in a few blocks (vars.h).
  *
  * A session holds a few dozen variables at most, so lookups are linear: cheaper than any
  * index at this size, and the order stays stable for serialisation. Each variable keeps its
@@ -17,6 +18,8 @@ void vars_init(struct vars *vs, void *ctx)
 	vs->n = 0;
 	vs->cap = 0;
 	vs->v = NULL;
+	vs->blocks = NULL;
+	vs->dead = 0;
 }
 
 static int vars_find_hashed(const struct vars *vs, const char *name, uint32_t h)
@@ -48,50 +51,94 @@ bool vars_is_secret(const struct vars *vs, const char *name)
 	return i >= 0 && vs->v[i].secret;
 }
 
-/* A variable is one allocation: its name, a NUL, its value, a NUL and room for the value to
- * grow (half as much again when it has grown before: the transcript grows every step). One
- * allocation instead of two for each variable set and each freed: the engine sets a dozen
- * a step and a reset frees them all. */
-static size_t var_room(const struct var *v)
+/* ---- the blocks names and values are cut from ---- */
+
+/* The engine sets a dozen variables a step and a reset frees them all: one allocation each
+ * was a sixth of a step. A block holds many; all are this size (a value that does not fit
+ * gets a block of its own size), which the C library's per-thread cache serves without
+ * a search, talloc's header included. */
+#define BLOCK_SIZE 896
+
+struct vars_block {
+	struct vars_block *prev;
+	size_t size, used;
+	char data[];
+};
+
+/* n bytes from the newest block, or a new block; NULL when memory runs out. */
+static char *vars_alloc(struct vars *vs, size_t n)
 {
-	return talloc_get_size(v->name) - (size_t)(v->value - v->name);
+	struct vars_block *b = vs->blocks;
+
+	if (!b || b->size - b->used < n) {
+		size_t size = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+
+		b = talloc_size(vs->ctx, sizeof(*b) + size);
+		if (!b)
+			return NULL;
+		talloc_set_name_const(b, "vars_block");
+		b->prev = vs->blocks;
+		b->size = size;
+		b->used = 0;
+		vs->blocks = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
 }
 
-/* A new chunk for name = value with room for room bytes of value (NUL included). */
-static char *var_chunk(void *ctx, const char *name, size_t nl, const char *value, size_t vl,
-		       size_t room)
+static void blocks_free(struct vars_block *b)
 {
-	char *c = talloc_size(ctx, nl + 1 + room);
+	while (b) {
+		struct vars_block *prev = b->prev;
+
+		talloc_free(b);
+		b = prev;
+	}
+}
+
+/* Bytes a variable's name and value take in its block. */
+static size_t var_size(const struct var *v)
+{
+	return (size_t)(v->value - v->name) + v->room;
+}
+
+/* name = value in a new chunk with room for room bytes of value (NUL included); v gets it. */
+static int var_place(struct vars *vs, struct var *v, const char *name, size_t nl,
+		     const char *value, size_t vl, size_t room)
+{
+	char *c = vars_alloc(vs, nl + 1 + room);
 
 	if (!c)
-		return NULL;
+		return -1;
 	memcpy(c, name, nl + 1);
 	memcpy(c + nl + 1, value, vl + 1);
-	return c;
+	v->name = c;
+	v->value = c + nl + 1;
+	v->room = (uint32_t)room;
+	return 0;
 }
 
-/* A secret value is wiped before its memory goes back to the allocator, so it cannot
- * resurface in a later allocation or a core file. */
-static void var_free(struct var *v)
+/* The variable's chunk is given up: a secret value is wiped at once, so it cannot
+ * resurface in a core file or the stored form of a later value. */
+static void var_free(struct vars *vs, struct var *v)
 {
 	if (v->secret && v->value)
 		explicit_bzero(v->value, strlen(v->value));
-	talloc_free(v->name);
+	vs->dead += var_size(v);
 	v->name = NULL;
 	v->value = NULL;
 }
 
-/* Replaces v's value, which is not big enough, by a new chunk. */
+/* Replaces v's value, which is not big enough, by a new chunk with room to grow (half as
+ * much again: the transcript grows every step). The old chunk is read before it is given
+ * up: value may be in it. */
 static int var_regrow(struct vars *vs, struct var *v, const char *value, size_t len, bool secret)
 {
-	size_t nl = strlen(v->name);
-	char *c = var_chunk(vs->ctx, v->name, nl, value, len, len + 1 + len / 2);
+	struct var old = *v;
 
-	if (!c)
+	if (var_place(vs, v, old.name, strlen(old.name), value, len, len + 1 + len / 2) < 0)
 		return -1;
-	var_free(v);
-	v->name = c;
-	v->value = c + nl + 1;
+	var_free(vs, &old);
 	v->secret = secret;
 	return 0;
 }
@@ -111,7 +158,7 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 		 * (the engine rewrites a few variables, the transcript among them, on every
 		 * step). What the old value held past the new end is wiped, as a freed secret
 		 * would be. */
-		if (var_room(v) > len) {
+		if (v->room > len) {
 			size_t old = strlen(v->value);
 
 			memmove(v->value, value, len + 1);
@@ -136,13 +183,10 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 		vs->v = na;
 		vs->cap = cap;
 	}
-	size_t nl = strlen(name);
-	char *c = var_chunk(vs->ctx, name, nl, value, len, len + 1);
-	if (!c)
+	v = &vs->v[vs->n];
+	if (var_place(vs, v, name, strlen(name), value, len, len + 1) < 0)
 		return -1;
-	v = &vs->v[vs->n++];
-	v->name = c;
-	v->value = c + nl + 1;
+	vs->n++;
 	v->secret = secret;
 	v->hash = h;
 	return 0;
@@ -160,7 +204,7 @@ static void vars_filter(struct vars *vs, bool (*keep)(const struct var *v, const
 				vs->v[j] = vs->v[i];
 			j++;
 		} else {
-			var_free(&vs->v[i]);
+			var_free(vs, &vs->v[i]);
 		}
 	}
 	vs->n = j;
@@ -178,17 +222,8 @@ static bool keep_outside_tree(const struct var *v, const void *arg)
 
 void vars_unset_tree(struct vars *vs, const char *name)
 {
-	/* name may be one of the names about to be freed: copied first (on the stack when
-	 * short, as names are). */
-	char stack[128];
-	size_t len = strlen(name);
-	char *copy = len < sizeof(stack) ? memcpy(stack, name, len + 1) : talloc_strdup(NULL, name);
-
-	if (!copy)
-		return;
-	vars_filter(vs, keep_outside_tree, copy);
-	if (copy != stack)
-		talloc_free(copy);
+	/* name may be one of the names given up: their bytes stay until vars_compact. */
+	vars_filter(vs, keep_outside_tree, name);
 }
 
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)
@@ -242,9 +277,49 @@ void vars_clear(struct vars *vs)
 	unsigned i;
 
 	for (i = 0; i < vs->n; i++)
-		var_free(&vs->v[i]);
+		var_free(vs, &vs->v[i]);
+	blocks_free(vs->blocks);
+	vs->blocks = NULL;
+	vs->dead = 0;
 	talloc_free(vs->v);
 	vs->v = NULL;
 	vs->n = 0;
 	vs->cap = 0;
+}
+
+/* Dead bytes beyond which, when they outnumber the live ones, vars_compact moves. */
+#define COMPACT_DEAD 2048
+
+void vars_compact(struct vars *vs)
+{
+	struct vars_block *b, *old = vs->blocks;
+	size_t total = 0, live;
+	unsigned i;
+
+	for (b = old; b; b = b->prev)
+		total += b->used;
+	live = total - vs->dead;
+	if (vs->dead < COMPACT_DEAD || vs->dead < live)
+		return;
+	/* One block with the live bytes and as much again, each value keeping its room. */
+	vs->blocks = NULL;
+	vs->dead = 0;
+	if (live && !vars_alloc(vs, 2 * live)) {
+		vs->blocks = old;	/* no memory: stay as it was */
+		return;
+	}
+	if (vs->blocks)
+		vs->blocks->used = 0;
+	for (i = 0; i < vs->n; i++) {
+		struct var *v = &vs->v[i];
+		size_t size = var_size(v);
+		char *c = vars_alloc(vs, size);
+
+		memcpy(c, v->name, size);
+		if (v->secret)
+			explicit_bzero(v->value, v->room);
+		v->value = c + (v->value - v->name);
+		v->name = c;
+	}
+	blocks_free(old);
 }

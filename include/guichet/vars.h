@@ -13,21 +13,31 @@
 
 struct var {
 	char *name;
-	char *value;
-	bool secret;		/* typed into a secret question: never logged, dropped after use */
+	char *value;		/* follows name's NUL, with room for `room` bytes (NUL included) */
+	uint32_t room;
 	uint32_t hash;		/* strhash(name): a lookup compares names only when it matches */
+	bool secret;		/* typed into a secret question: never logged, dropped after use */
 };
 
+struct vars_block;
+
 struct vars {
-	void *ctx;		/* talloc parent of every name and value */
+	void *ctx;		/* talloc parent of the array and the blocks */
 	unsigned n, cap;
 	struct var *v;		/* grows (talloc) up to VARS_MAX */
+	/* Names and values are cut from blocks, newest first, freed together by vars_clear:
+	 * a variable set costs no allocation of its own. What a variable no longer uses
+	 * (replaced by a longer value, unset) stays dead in its block until vars_compact or
+	 * vars_clear. */
+	struct vars_block *blocks;
+	size_t dead;		/* bytes of the blocks no variable uses */
 };
 
 void vars_init(struct vars *vs, void *ctx);
 const char *vars_get(const struct vars *vs, const char *name);
 bool vars_is_secret(const struct vars *vs, const char *name);
-/* Sets name to a copy of value; returns 0, or -1 when the map is full. */
+/* Sets name to a copy of value; returns 0, or -1 when the map is full. value may be a
+ * variable's own (vars_get): it is read before anything of it is given up. */
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret);
 /* Removes name itself and every name that starts with "name.". */
 void vars_unset_tree(struct vars *vs, const char *name);
@@ -35,5 +45,9 @@ void vars_unset_tree(struct vars *vs, const char *name);
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix);
 void vars_drop_secrets(struct vars *vs);
 void vars_clear(struct vars *vs);
+/* When most of the blocks' bytes are dead, moves every variable into one new block: a
+ * long-lived map (a USSD dialogue's session) stays the size of what it holds. Every
+ * pointer read from vs before (vars_get) is then invalid: call it where none is held. */
+void vars_compact(struct vars *vs);
 
 #endif

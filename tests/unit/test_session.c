@@ -120,6 +120,49 @@ static void test_vars_grow(void)
 	talloc_free(ctx);
 }
 
+/* Names and values live in blocks: a map whose values are replaced again and again (a
+ * USSD dialogue kept in memory, a call's result saved at every turn of a loop) stays the
+ * size of what it holds once compacted, keeps every name, value and flag, and wipes a
+ * secret's old copy. */
+static void test_vars_compact(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars vs;
+	char name[32], value[64];
+
+	vars_init(&vs, ctx);
+	vars_set(&vs, "keep", "1", false);
+	vars_set(&vs, "pin", "4812", true);
+	for (int turn = 0; turn < 200; turn++) {
+		vars_unset_tree(&vs, "slots");
+		for (int i = 0; i < 4; i++) {
+			snprintf(name, sizeof(name), "slots.%d.label", i);
+			snprintf(value, sizeof(value), "créneau %d du tour %d", i, turn);
+			CU_ASSERT_EQUAL(vars_set(&vs, name, value, false), 0);
+		}
+		snprintf(value, sizeof(value), "%*d", turn % 50, turn);
+		CU_ASSERT_EQUAL(vars_set(&vs, "grows", value, false), 0);
+		vars_compact(&vs);
+	}
+	size_t bytes = talloc_total_size(ctx);
+	CU_ASSERT(bytes < 4096);
+	CU_ASSERT_EQUAL(vs.n, 7);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "keep"), "1");
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "pin"), "4812");
+	CU_ASSERT_TRUE(vars_is_secret(&vs, "pin"));
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "slots.3.label"), "créneau 3 du tour 199");
+	CU_ASSERT_STRING_EQUAL(vs.v[0].name, "keep");
+	CU_ASSERT_STRING_EQUAL(vs.v[1].name, "pin");
+	/* Values keep their room to grow in place after the move. */
+	CU_ASSERT_EQUAL(vars_set(&vs, "keep", "22", false), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "keep"), "22");
+	CU_ASSERT_EQUAL(vars_set(&vs, "keep", "a value longer than any room it had", false), 0);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "keep"), "a value longer than any room it had");
+	vars_clear(&vs);
+	CU_ASSERT_EQUAL(talloc_total_blocks(ctx), 1);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -611,6 +654,7 @@ int main(void)
 	CU_add_test(s, "a shorter value rewritten in place, old bytes wiped", test_vars_replace_in_place);
 	CU_add_test(s, "a growing value keeps its name and neighbours", test_vars_grow);
 	CU_add_test(s, "merge and drop_secrets", test_vars_merge_secrets);
+	CU_add_test(s, "compacted: the size of what it holds", test_vars_compact);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
 	CU_add_test(s, "init, copy, reset", test_session_init_copy_reset);
