@@ -23,6 +23,8 @@
  *   receipt MSGID STAT TO ESME     one receipt now (stat DELIVRD, UNDELIV...) for message
  *                                  MSGID sent to TO from ESME's address (a late receipt)
  *   drop                           closes every ESME connection
+ *   unbind                         sends an unbind on every bound connection
+ *   refuse_binds N                 answers the next N binds ESME_RBINDFAIL
  *   mute_enquire 0|1               stop answering enquire_link
  *   hang 0|1                       stop answering anything
  *   hold 0|1                       leave submit_sm unanswered (logged "held")
@@ -122,6 +124,7 @@ static struct {
 	double pace;			/* bench messages offered per second, 0: unpaced */
 	uint32_t errstatus;
 	bool receipts, mute_enquire, hang, hold, nagle;
+	unsigned refuse_binds;
 	uint64_t msg_ids;
 	struct mt *mts;
 	struct mo last_acked;		/* for redeliver */
@@ -611,6 +614,14 @@ static void control_line(char *line)
 		g.hang = atoi(a1) != 0;
 	} else if (strcmp(w, "window") == 0 && a1) {
 		g.window = (unsigned)atoi(a1);
+	} else if (strcmp(w, "refuse_binds") == 0 && a1) {
+		g.refuse_binds = (unsigned)atoi(a1);
+	} else if (strcmp(w, "unbind") == 0) {
+		for (unsigned i = 0; i < MAX_CONN; i++)
+			if (g.conns[i].fd >= 0 && g.conns[i].bound) {
+				send_header(&g.conns[i], UNBIND, 0, next_seq(&g.conns[i]));
+				g.conns[i].bound = false;
+			}
 	} else if (strcmp(w, "drop") == 0) {
 		for (unsigned i = 0; i < MAX_CONN; i++)
 			conn_close(&g.conns[i], "drop command");
@@ -811,6 +822,10 @@ static void on_bind(struct conn *c, uint32_t cmd, const uint8_t *pdu, uint32_t l
 		status = ESME_RINVPASWD;
 	else if (c->bound)
 		status = ESME_RALYBND;
+	else if (g.refuse_binds > 0) {
+		g.refuse_binds--;
+		status = ESME_RBINDFAIL;
+	}
 	uint32_t rcmd = cmd | 0x80000000;
 	logj("{\"event\":\"bind\",\"kind\":%u,\"system_id\":\"%s\",\"status\":%u}\n", cmd,
 	     rc == 0 ? (char *)b.system_id : "?", status);
@@ -895,6 +910,7 @@ static void handle_pdu(struct conn *c, const uint8_t *pdu, uint32_t len)
 		c->bound = false;
 		break;
 	case ENQUIRE_LINK_RESP:
+	case UNBIND_RESP:
 	case GENERIC_NACK:
 		break;
 	default:
