@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <osmocom/core/fsm.h>
 #include <osmocom/core/logging.h>
 #include <osmocom/core/utils.h>
 #include <systemd/sd-journal.h>
@@ -333,6 +334,10 @@ void log_setup(void *ctx, bool journal, const char *level)
 			return;
 		}
 		log_enable_multithread();
+		/* osmo_fsm lines (SMPP binds) name an instance by its id, not its address, and
+		 * say which timer a state starts: "State change to IDLE (X1, 2s)". */
+		osmo_fsm_log_addr(false);
+		osmo_fsm_log_timeouts(true);
 	}
 	if (cur_target && cur_journal == journal) {
 		log_set_log_level(cur_target, lvl);

@@ -1,8 +1,8 @@
 /* SMPP 3.4 binds on the osmo select loop.
  *
- * Per SMSC: one transceiver bind, or a transmitter bind plus a receiver bind. Each bind is a
- * small state machine (idle -> connecting -> binding -> bound) with its own socket, read and
- * write buffers, sequence numbers and list of requests waiting for an answer. The SMSC owns
+ * Per SMSC: one transceiver bind, or a transmitter bind plus a receiver bind. Each bind is an
+ * osmo_fsm instance (the table below) with its own socket, read and write buffers, sequence
+ * numbers and list of requests waiting for an answer. The SMSC owns
  * the outbound side shared by its binds: the queue of parts waiting for a token of the
  * throughput bucket, the message being sent, the map of SMSC message ids for receipts.
  *
@@ -23,11 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <osmocom/core/talloc.h>
+#include <osmocom/core/fsm.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/select.h>
 #include <osmocom/core/socket.h>
 #include <osmocom/core/timer.h>
+#include <osmocom/core/utils.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -43,7 +45,6 @@
 #include "guichet/smpp_bind.h"
 #include "guichet/strhash.h"
 
-static const char *const state_names[] = { "idle", "connecting", "binding", "bound", "unbinding" };
 static const struct rate_ctr_desc smpp_ctr_desc[] = {
 	[SMPP_CTR_RECEIVED] = { "received", "Complete texts received and stored" },
 	[SMPP_CTR_PARTS_IN] = { "parts_in", "deliver_sm carrying a person's text" },
@@ -67,6 +68,49 @@ static const struct rate_ctr_group_desc smpp_ctrg_desc = {
 	.num_ctr = _SMPP_CTR_N,
 	.ctr_desc = smpp_ctr_desc,
 };
+/* ---- a bind's connection life: one osmo_fsm instance per bind ----
+ *
+ *  state       its timer (osmo_fsm's own)                      at its expiry          leaves to
+ *  IDLE        X1 reconnect: reconnect_min, doubled after each   connect              CONNECTING,
+ *              failure up to reconnect_max, + <250 ms; none                           IDLE
+ *              at start (connects at once) and at stop
+ *  CONNECTING  X2 response_timeout                               drop                 BINDING, IDLE
+ *  BINDING     X3 response_timeout                               drop                 BOUND, IDLE,
+ *                                                                                     UNBINDING
+ *  BOUND       X4 enquire_link, re-armed at each expiry          send an enquire_link UNBINDING,
+ *                                                                                     IDLE
+ *  UNBINDING   none: closed once our unbind_resp is written                           IDLE
+ *
+ * A drop (error, timeout, refused bind, the SMSC closing) leads to IDLE from any state. The
+ * answers to enquire_link and submit_sm have deadlines on the tick (in flight, several at a
+ * time): not states. libosmocore logs each transition and expiry at debug in the smpp
+ * category ("smpp_bind(opx-transceiver){BINDING}: State change to BOUND (X4, 30s)"); the
+ * lines an operator reads (bound, bind refused, link down) are ours, at notice and error. */
+enum { X_RECONNECT = -1, X_CONNECT = -2, X_BIND = -3, X_ENQUIRE = -4 };
+#define S(x) (1u << (x))
+static const struct osmo_fsm_state bind_states[] = {
+	[B_IDLE] = { .name = "IDLE", .out_state_mask = S(B_IDLE) | S(B_CONNECTING) },
+	[B_CONNECTING] = { .name = "CONNECTING", .out_state_mask = S(B_IDLE) | S(B_BINDING) },
+	[B_BINDING] = { .name = "BINDING", .out_state_mask = S(B_IDLE) | S(B_BOUND) | S(B_UNBINDING) },
+	[B_BOUND] = { .name = "BOUND", .out_state_mask = S(B_IDLE) | S(B_UNBINDING) },
+	[B_UNBINDING] = { .name = "UNBINDING", .out_state_mask = S(B_IDLE) | S(B_UNBINDING) },
+};
+static const struct value_string no_events[] = { { 0, NULL } };	/* timers drive it */
+static int bind_timer_cb(struct osmo_fsm_inst *fi);
+static struct osmo_fsm bind_fsm = {
+	.name = "smpp_bind",
+	.states = bind_states,
+	.num_states = ARRAY_SIZE(bind_states),
+	.event_names = no_events,
+	.timer_cb = bind_timer_cb,
+	.log_subsys = GLOG_SMPP,
+};
+
+static __attribute__((constructor)) void bind_fsm_register(void)
+{
+	OSMO_ASSERT(osmo_fsm_register(&bind_fsm) == 0);
+}
+
 int64_t smpp_now_us(void)
 {
 	struct timespec ts;
@@ -173,14 +217,12 @@ static void on_bind_resp(struct smpp_bind *b, uint32_t status)
 		smpp_bind_drop(b, NULL);
 		return;
 	}
-	b->state = B_BOUND;
-	b->was_bound = true;
+	osmo_fsm_inst_state_chg(b->fi, B_BOUND, s->sc->enquire_link_s, X_ENQUIRE);
 	SMPP_COUNT(s, SMPP_CTR_BINDS, 1);
 	b->backoff_s = 0;
 	b->last_fail[0] = '\0';
 	b->last_fail_status = 0;
 	LOGS(s, LOGL_NOTICE, "bound as %s (system_id %s)", b->kind, s->sc->system_id);
-	osmo_timer_schedule(&b->enquire_timer, (int)s->sc->enquire_link_s, 0);
 	if (b->can_tx) {
 		s->t.up = true;
 		s->want_ready = true;
@@ -201,8 +243,7 @@ static void on_generic_nack(struct smpp_bind *b, uint32_t status, uint32_t seq)
 		talloc_free(r);
 		smpp_out_fail(o, false, "SMSC answered generic_nack");
 		smpp_out_maybe_free(o);
-	} else if (r && (r->cmd == BIND_TRANSCEIVER || r->cmd == BIND_TRANSMITTER ||
-			 r->cmd == BIND_RECEIVER)) {
+	} else if (b->fi->state == B_BINDING) {	/* the bind is all we have sent */
 		talloc_free(r);
 		on_bind_resp(b, status ? status : ESME_RBINDFAIL);
 	} else {
@@ -220,13 +261,10 @@ static void bind_handle_pdu(struct smpp_bind *b, const uint8_t *pdu, uint32_t le
 	switch (cmd) {
 	case BIND_TRANSCEIVER_RESP:
 	case BIND_TRANSMITTER_RESP:
-	case BIND_RECEIVER_RESP: {
-		struct req *r = smpp_inflight_take(b, seq);
-		talloc_free(r);
-		if (b->state == B_BINDING)
+	case BIND_RECEIVER_RESP:
+		if (b->fi->state == B_BINDING)
 			on_bind_resp(b, status);
 		break;
-	}
 	case SUBMIT_SM_RESP: {
 		char id[66] = "";
 		if (status == ESME_ROK && len > 16) {
@@ -238,7 +276,7 @@ static void bind_handle_pdu(struct smpp_bind *b, const uint8_t *pdu, uint32_t le
 		break;
 	}
 	case DELIVER_SM:
-		if (b->state != B_BOUND || !b->can_rx) {
+		if (b->fi->state != B_BOUND || !b->can_rx) {
 			smpp_bind_send_header(b, DELIVER_SM_RESP, ESME_RINVBNDSTS, seq);
 			break;
 		}
@@ -257,7 +295,7 @@ static void bind_handle_pdu(struct smpp_bind *b, const uint8_t *pdu, uint32_t le
 		smpp_bind_send_header(b, UNBIND_RESP, ESME_ROK, seq);
 		LOGB(b, LOGL_NOTICE, "the SMSC unbinds");
 		SMPP_COUNT(b->smsc, SMPP_CTR_UNBINDS, 1);
-		b->state = B_UNBINDING;	/* closed once the answer is written */
+		osmo_fsm_inst_state_chg(b->fi, B_UNBINDING, 0, 0);	/* closed once written */
 		break;
 	case UNBIND_RESP:
 		smpp_bind_drop(b, NULL);
@@ -278,18 +316,22 @@ static void bind_handle_pdu(struct smpp_bind *b, const uint8_t *pdu, uint32_t le
 
 /* ---- socket ---- */
 
-static void bind_schedule_reconnect(struct smpp_bind *b)
+/* To IDLE, connecting again after the backoff (not when the pool stops). */
+static void bind_idle(struct smpp_bind *b)
 {
 	const struct smpp_config *sc = b->smsc->sc;
-	if (b->smsc->pool->stopping)
+	if (b->smsc->pool->stopping) {
+		osmo_fsm_inst_state_chg(b->fi, B_IDLE, 0, 0);
 		return;
+	}
 	if (b->backoff_s == 0)
 		b->backoff_s = sc->reconnect_min_s;
 	else if (b->backoff_s < sc->reconnect_max_s)
 		b->backoff_s = b->backoff_s * 2 > sc->reconnect_max_s ? sc->reconnect_max_s : b->backoff_s * 2;
-	/* A little jitter so that many binds do not all come back at the same instant. */
-	unsigned jitter_ms = (unsigned)(rand() % 250);
-	osmo_timer_schedule(&b->reconnect_timer, (int)b->backoff_s, (int)jitter_ms * 1000);
+	osmo_fsm_inst_state_chg(b->fi, B_IDLE, b->backoff_s, X_RECONNECT);
+	/* A little jitter so that many binds do not all come back at the same instant. Set on
+	 * the fsm's timer itself: libosmocore 1.7's state_chg_ms reads milliseconds as µs. */
+	osmo_timer_schedule(&b->fi->timer, (int)b->backoff_s, (rand() % 250) * 1000);
 }
 
 /* Closes the connection; every part in flight on it, and every queued part when it was the
@@ -299,19 +341,18 @@ void smpp_bind_drop(struct smpp_bind *b, const char *why)
 {
 	struct smpp_smsc *s = b->smsc;
 	if (why)
-		LOGB(b, b->state == B_BOUND ? LOGL_NOTICE : LOGL_INFO, "link down (%s): %s",
-		     state_names[b->state], why);
+		LOGB(b, b->fi->state == B_BOUND ? LOGL_NOTICE : LOGL_INFO, "link down (%s): %s",
+		     osmo_fsm_inst_state_name(b->fi), why);
 	if (b->ofd.fd >= 0) {
 		osmo_fd_unregister(&b->ofd);
 		close(b->ofd.fd);
 		b->ofd.fd = -1;
 	}
-	bool was_bound = b->state == B_BOUND || b->state == B_UNBINDING;
-	b->state = B_IDLE;
+	bool was_bound = b->fi->state == B_BOUND || b->fi->state == B_UNBINDING;
+	bind_idle(b);
 	b->rlen = b->wlen = b->woff = 0;
 	b->gen++;
 	b->enquire_pending = false;
-	osmo_timer_del(&b->enquire_timer);
 	osmo_timer_del(&b->tick_timer);
 	sms_parts_clear(b->reasm);
 	if (was_bound)
@@ -339,7 +380,6 @@ void smpp_bind_drop(struct smpp_bind *b, const char *why)
 		}
 		osmo_timer_del(&s->send_timer);
 	}
-	bind_schedule_reconnect(b);
 }
 
 static int bind_write(struct smpp_bind *b)
@@ -358,7 +398,7 @@ static int bind_write(struct smpp_bind *b)
 	}
 	b->woff = b->wlen = 0;
 	osmo_fd_write_disable(&b->ofd);
-	if (b->state == B_UNBINDING) {
+	if (b->fi->state == B_UNBINDING) {
 		smpp_bind_drop(b, "unbound");
 		return -1;
 	}
@@ -370,25 +410,17 @@ static void bind_send_bind(struct smpp_bind *b)
 	struct smpp_smsc *s = b->smsc;
 	struct bind_transceiver_t pdu;
 	memset(&pdu, 0, sizeof(pdu));
-	struct req *r = smpp_req_alloc(b, b->bind_cmd);
-	if (!r) {
-		smpp_bind_drop(b, "out of memory");
-		return;
-	}
-	r->seq = smpp_bind_next_seq(b);
 	pdu.command_id = b->bind_cmd;
-	pdu.sequence_number = r->seq;
+	pdu.sequence_number = smpp_bind_next_seq(b);
 	snprintf((char *)pdu.system_id, sizeof(pdu.system_id), "%s", s->sc->system_id);
 	snprintf((char *)pdu.password, sizeof(pdu.password), "%s", s->password);
 	snprintf((char *)pdu.system_type, sizeof(pdu.system_type), "%s", s->sc->system_type);
 	pdu.interface_version = SMPP_VERSION;
 	if (smpp_bind_send_pdu(b, b->bind_cmd, &pdu) != 0) {
-		talloc_free(r);
 		smpp_bind_drop(b, "cannot encode the bind");
 		return;
 	}
-	b->state = B_BINDING;
-	smpp_bind_track(b, r);
+	osmo_fsm_inst_state_chg(b->fi, B_BINDING, s->sc->response_timeout_s, X_BIND);
 }
 
 static void bind_read(struct smpp_bind *b)
@@ -434,7 +466,7 @@ static void bind_read(struct smpp_bind *b)
 		smpp_batch_flush(b, &bt);
 	}
 	talloc_free(tmp);
-	if (b->gen == gen && b->state == B_BOUND && b->can_tx)
+	if (b->gen == gen && b->fi->state == B_BOUND && b->can_tx)
 		smpp_smsc_pump(b->smsc);
 }
 
@@ -443,7 +475,7 @@ static int bind_fd_cb(struct osmo_fd *ofd, unsigned int what)
 	struct smpp_bind *b = ofd->data;
 	uint32_t gen = b->gen;
 
-	if (b->state == B_CONNECTING) {
+	if (b->fi->state == B_CONNECTING) {
 		if (!(what & OSMO_FD_WRITE))
 			return 0;
 		int err = 0;
@@ -461,10 +493,6 @@ static int bind_fd_cb(struct osmo_fd *ofd, unsigned int what)
 			return 0;
 		}
 		osmo_fd_write_disable(ofd);
-		struct req *r, *tmp;
-		llist_for_each_entry_safe(r, tmp, &b->inflight, list)
-			if (r->cmd == 0)	/* the connect deadline */
-				talloc_free(r);
 		bind_send_bind(b);
 		return 0;
 	}
@@ -490,7 +518,7 @@ static void bind_connect(struct smpp_bind *b)
 		if (strcmp(why, b->last_fail) != 0)
 			LOGB(b, LOGL_ERROR, "%s", why);
 		snprintf(b->last_fail, sizeof(b->last_fail), "%s", why);
-		bind_schedule_reconnect(b);
+		bind_idle(b);
 		return;
 	}
 	/* Without TCP_NODELAY a small PDU written while an earlier one is unacknowledged waits for
@@ -501,43 +529,49 @@ static void bind_connect(struct smpp_bind *b)
 	if (osmo_fd_register(&b->ofd) != 0) {
 		close(fd);
 		b->ofd.fd = -1;
-		bind_schedule_reconnect(b);
+		bind_idle(b);
 		return;
 	}
-	b->state = B_CONNECTING;
-	/* A connect that hangs is caught by the tick: give it a deadline too. */
-	struct req *r = smpp_req_alloc(b, 0);
-	if (r) {
-		r->seq = 0;
+	osmo_fsm_inst_state_chg(b->fi, B_CONNECTING, sc->response_timeout_s, X_CONNECT);
+}
+
+/* One enquire_link at a time: its answer has a deadline on the tick. */
+static void bind_enquire(struct smpp_bind *b)
+{
+	struct req *r = b->enquire_pending ? NULL : smpp_req_alloc(b, ENQUIRE_LINK);
+	if (!r)
+		return;
+	r->seq = smpp_bind_next_seq(b);
+	if (smpp_bind_send_header(b, ENQUIRE_LINK, 0, r->seq) == 0) {
 		smpp_bind_track(b, r);
+		b->enquire_pending = true;
+	} else {
+		talloc_free(r);
 	}
 }
 
-static void reconnect_cb(void *data)
+/* The expiry of a state's timer (the table above). */
+static int bind_timer_cb(struct osmo_fsm_inst *fi)
 {
-	struct smpp_bind *b = data;
-	if (b->state == B_IDLE)
+	struct smpp_bind *b = fi->priv;
+	const struct smpp_config *sc = b->smsc->sc;
+	char why[64];
+	switch (fi->state) {
+	case B_IDLE:
 		bind_connect(b);
-}
-
-static void enquire_cb(void *data)
-{
-	struct smpp_bind *b = data;
-	if (b->state != B_BOUND)
-		return;
-	if (!b->enquire_pending) {
-		struct req *r = smpp_req_alloc(b, ENQUIRE_LINK);
-		if (r) {
-			r->seq = smpp_bind_next_seq(b);
-			if (smpp_bind_send_header(b, ENQUIRE_LINK, 0, r->seq) == 0) {
-				smpp_bind_track(b, r);
-				b->enquire_pending = true;
-			} else {
-				talloc_free(r);
-			}
-		}
+		break;
+	case B_CONNECTING:
+	case B_BINDING:
+		snprintf(why, sizeof(why), "no answer to %s in %us",
+			 fi->state == B_CONNECTING ? "connect" : "bind", sc->response_timeout_s);
+		smpp_bind_drop(b, why);
+		break;
+	case B_BOUND:
+		bind_enquire(b);
+		osmo_timer_schedule(&fi->timer, (int)sc->enquire_link_s, 0);
+		break;
 	}
-	osmo_timer_schedule(&b->enquire_timer, (int)b->smsc->sc->enquire_link_s, 0);
+	return 0;
 }
 
 /* Every half second while something waits for an answer: an SMSC that stopped answering is
@@ -551,9 +585,7 @@ static void tick_cb(void *data)
 		if (oldest->deadline_us <= now) {
 			char why[96];
 			snprintf(why, sizeof(why), "no answer to %s in %us",
-				 oldest->cmd == 0 ? "connect" :
-				 oldest->cmd == ENQUIRE_LINK ? "enquire_link" :
-				 oldest->cmd == SUBMIT_SM ? "submit_sm" : "bind",
+				 oldest->cmd == ENQUIRE_LINK ? "enquire_link" : "submit_sm",
 				 b->smsc->sc->response_timeout_s);
 			if (oldest->cmd == ENQUIRE_LINK)
 				SMPP_COUNT(b->smsc, SMPP_CTR_ENQUIRE_TIMEOUTS, 1);
@@ -561,7 +593,7 @@ static void tick_cb(void *data)
 			return;
 		}
 	}
-	if (b->reasm && sms_parts_pending(b->reasm) && b->state == B_BOUND) {
+	if (b->reasm && sms_parts_pending(b->reasm) && b->fi->state == B_BOUND) {
 		void *tmp = talloc_new(b);
 		struct mo_batch bt = { .ctx = tmp };
 		smpp_bind_take_ready(b, &bt);
@@ -573,6 +605,13 @@ static void tick_cb(void *data)
 }
 
 /* ---- life cycle ---- */
+
+static int bind_destroy(struct smpp_bind *b)
+{
+	if (b->fi)
+		osmo_fsm_inst_free(b->fi);	/* also unlinks it from libosmocore's list */
+	return 0;
+}
 
 static struct smpp_bind *bind_alloc(struct smpp_smsc *s, uint32_t cmd, const char *kind,
 				    bool tx, bool rx)
@@ -589,13 +628,16 @@ static struct smpp_bind *bind_alloc(struct smpp_smsc *s, uint32_t cmd, const cha
 	b->cur_user_ref = -1;
 	b->rbuf = talloc_size(b, RBUF_SIZE);
 	b->reasm = sms_parts_alloc(b, (int64_t)s->sc->reassembly_s * 1000, REASM_MAX);
-	if (!b->rbuf || !b->reasm) {
+	char id[128];
+	snprintf(id, sizeof(id), "%s-%s", s->sc->name, kind);
+	osmo_identifier_sanitize_buf(id, NULL, '-');	/* an SMSC's name may hold anything */
+	b->fi = osmo_fsm_inst_alloc(&bind_fsm, b, b, LOGL_DEBUG, id);
+	talloc_set_destructor(b, bind_destroy);
+	if (!b->rbuf || !b->reasm || !b->fi) {
 		talloc_free(b);
 		return NULL;
 	}
 	INIT_LLIST_HEAD(&b->inflight);
-	osmo_timer_setup(&b->reconnect_timer, reconnect_cb, b);
-	osmo_timer_setup(&b->enquire_timer, enquire_cb, b);
 	osmo_timer_setup(&b->tick_timer, tick_cb, b);
 	return b;
 }
@@ -686,7 +728,7 @@ void smpp_stop(struct smpp_pool *p)
 			struct smpp_bind *b = s->binds[i];
 			if (!b)
 				continue;
-			if (b->state == B_BOUND) {
+			if (b->fi->state == B_BOUND) {
 				/* Best effort: an unbind written without waiting for its answer. */
 				smpp_bind_send_header(b, UNBIND, 0, smpp_bind_next_seq(b));
 				SMPP_COUNT(s, SMPP_CTR_UNBINDS, 1);
@@ -694,7 +736,6 @@ void smpp_stop(struct smpp_pool *p)
 					(void)!write(b->ofd.fd, b->wbuf + b->woff, b->wlen - b->woff);
 			}
 			smpp_bind_drop(b, NULL);
-			osmo_timer_del(&b->reconnect_timer);
 		}
 		osmo_timer_del(&s->send_timer);
 		osmo_timer_del(&s->ready_timer);
@@ -730,7 +771,7 @@ void smpp_status(const struct smpp_pool *p, struct smpp_status *st)
 #undef C
 		for (unsigned i = 0; i < s->n_binds; i++) {
 			st->binds_total++;
-			if (s->binds[i] && s->binds[i]->state == B_BOUND)
+			if (s->binds[i] && s->binds[i]->fi->state == B_BOUND)
 				st->binds_up++;
 		}
 	}

@@ -81,7 +81,7 @@ static void batch_answer(struct smpp_bind *b, const uint64_t *tokens, unsigned n
 	}
 	for (unsigned i = 0; i < n_tokens; i++) {
 		uint64_t tok = tokens[i];
-		if ((uint32_t)(tok >> 32) != b->gen || b->state != B_BOUND)
+		if ((uint32_t)(tok >> 32) != b->gen || b->fi->state != B_BOUND)
 			continue;	/* from a former connection: the SMSC will deliver it again */
 		smpp_bind_send_header(b, DELIVER_SM_RESP, ok ? ESME_ROK : ESME_RX_T_APPN, (uint32_t)tok);
 	}
@@ -166,7 +166,7 @@ static void receipt_ack_stored(void *sdata, bool ok)
 	struct smpp_bind *b = a->b;
 	a->pending = false;
 	/* From a former connection: the SMSC will deliver it again. */
-	if ((uint32_t)(a->tok >> 32) == b->gen && b->state == B_BOUND)
+	if ((uint32_t)(a->tok >> 32) == b->gen && b->fi->state == B_BOUND)
 		smpp_bind_send_header(b, DELIVER_SM_RESP, ok ? ESME_ROK : ESME_RX_T_APPN,
 				      (uint32_t)a->tok);
 	talloc_free(a);

@@ -165,7 +165,7 @@ void smpp_smsc_maybe_ready(struct smpp_smsc *s)
 unsigned smpp_smsc_room(struct sms_transport *t)
 {
 	struct smpp_smsc *s = t->priv;
-	if (!t->up || !s->tx || s->tx->state != B_BOUND || s->queued >= s->sc->window) {
+	if (!t->up || !s->tx || s->tx->fi->state != B_BOUND || s->queued >= s->sc->window) {
 		s->want_ready = true;
 		return 0;
 	}
@@ -175,7 +175,7 @@ unsigned smpp_smsc_room(struct sms_transport *t)
 int smpp_smsc_send(struct sms_transport *t, const struct store_outbound *m)
 {
 	struct smpp_smsc *s = t->priv;
-	if (!t->up || !s->tx || s->tx->state != B_BOUND || s->queued >= s->sc->window) {
+	if (!t->up || !s->tx || s->tx->fi->state != B_BOUND || s->queued >= s->sc->window) {
 		s->want_ready = true;
 		return -1;
 	}
@@ -254,7 +254,7 @@ static int submit_part(struct smpp_bind *b, struct req *r)
 void smpp_smsc_pump(struct smpp_smsc *s)
 {
 	struct smpp_bind *b = s->tx;
-	if (!b || b->state != B_BOUND)
+	if (!b || b->fi->state != B_BOUND)
 		return;
 	int64_t now = smpp_now_us();
 	if (now < s->pause_until_us) {

@@ -1,5 +1,5 @@
 /* The SMPP pool's insides, shared by its three files: smpp.c (each bind's connection: its
- * socket, PDUs in and out, the state machine, timers; the pool's life cycle), smpp_out.c
+ * socket, PDUs in and out, its osmo_fsm and timers; the pool's life cycle), smpp_out.c
  * (replies: the SMSC's queue of parts, the throughput bucket and throttling, submit_sm and
  * its answers, the message ids kept for receipts) and smpp_in.c (deliver_sm: receipts, parts
  * to reassemble, complete messages handed to the router and answered after its commit).
@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <osmocom/core/fsm.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/rate_ctr.h>
 #include <osmocom/core/select.h>
@@ -23,6 +24,7 @@
 #define RECEIPT_BUCKETS	4096
 #define REASM_MAX	1024
 
+/* The states of a bind's osmo_fsm instance (smpp.c has the table: timers, transitions). */
 enum bind_state { B_IDLE, B_CONNECTING, B_BINDING, B_BOUND, B_UNBINDING };
 
 struct smpp_pool;
@@ -44,7 +46,8 @@ struct smpp_bind {
 	uint32_t bind_cmd;		/* BIND_TRANSCEIVER, BIND_TRANSMITTER, BIND_RECEIVER */
 	const char *kind;
 	bool can_tx, can_rx;
-	enum bind_state state;
+	struct osmo_fsm_inst *fi;	/* fi->state: enum bind_state; its timer: reconnect,
+					 * connect and bind deadlines, enquire_link period */
 	struct osmo_fd ofd;
 	uint8_t *rbuf;
 	size_t rlen;
@@ -55,12 +58,11 @@ struct smpp_bind {
 	struct llist_head inflight;	/* struct req, oldest first */
 	unsigned n_submits;		/* submit_sm in inflight */
 	bool enquire_pending;
-	struct osmo_timer_list reconnect_timer, enquire_timer, tick_timer;
+	struct osmo_timer_list tick_timer;
 	unsigned backoff_s;
 	uint32_t last_fail_status;	/* to log a repeated bind failure once */
 	char last_fail[128];
 	struct sms_parts *reasm;
-	bool was_bound;
 	/* The deliver_sm being handled: its token and user_message_reference, for the dedup
 	 * key of the single-part message it completes at once (smpp_bind_take_ready). */
 	uint64_t cur_tok;
