@@ -314,10 +314,10 @@ static void modem_reports(struct modem *m, const struct sms_report *r, unsigned 
 	if (d)
 		d->n = 0;
 	for (unsigned i = 0; i < n; i++) {
-		char stat[24], ref[8];
+		char stat[24], ref[16];
 		int outcome = sms_report_outcome(r[i].status, stat, sizeof(stat));
 		modem_count(m, MODEM_CTR_REPORTS, 1);
-		snprintf(ref, sizeof(ref), "%d", r[i].ref);
+		sms_report_key(ref, sizeof(ref), r[i].ref, r[i].to);
 		glog(GLOG_MODEM, outcome == 0 ? LOGL_NOTICE : LOGL_DEBUG, &f,
 		     "status report for reference %s: %s", ref, stat);
 		if (outcome >= 0 && sink->receipt_later) {
@@ -375,10 +375,10 @@ static void handle_event(struct modem *m, struct modem_ev *ev)
 		modem_count(m, MODEM_CTR_PARTS_OUT, (unsigned)ev->value);
 		/* Before the sent mark: the router writes both in one batch, in this order. */
 		for (unsigned i = 0; m->def.status_reports && sink->remote_id && i < ev->nrefs; i++) {
-			char ref[8];
+			char ref[16];
 			if (ev->refs[i] < 0 || ev->refs[i] > 255)
 				continue;
-			snprintf(ref, sizeof(ref), "%d", ev->refs[i]);
+			sms_report_key(ref, sizeof(ref), ev->refs[i], ev->to);
 			sink->remote_id(sink->data, ev->id, m->def.name, ref);
 		}
 		if (sink->sent)

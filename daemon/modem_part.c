@@ -135,6 +135,27 @@ struct sms_msg *sms_msg_from_parts(void *ctx, const struct sms_parts_msg *pm)
 }
 
 
+void sms_report_from_gammu(struct sms_report *r, const GSM_SMSMessage *sms)
+{
+	*r = (struct sms_report){ .loc = { sms->Folder, sms->Location },
+				  .ref = sms->MessageReference, .status = sms->DeliveryStatus };
+	ascii_from_unicode(r->to, sizeof(r->to), sms->Number);
+}
+
+void sms_report_key(char *buf, size_t len, int ref, const char *to)
+{
+	enum { TAIL = 8 };
+	char digits[TAIL + 1];
+	size_t n = 0;
+
+	/* The last TAIL digits, read from the end. */
+	for (size_t i = to ? strlen(to) : 0; i > 0 && n < TAIL; i--)
+		if (to[i - 1] >= '0' && to[i - 1] <= '9')
+			digits[TAIL - 1 - n++] = to[i - 1];
+	digits[TAIL] = '\0';
+	snprintf(buf, len, "%d:%s", ref, digits + TAIL - n);
+}
+
 int sms_report_outcome(int status, char *stat, size_t len)
 {
 	/* 3GPP TS 23.040 9.2.3.15: 0x00-0x1F the transaction is completed (received,

@@ -317,8 +317,7 @@ static bool scan_take(struct mthread *th, struct scan *sc, const GSM_SMSMessage 
 			return false;
 		if (!seen_add(th, loc_key(loc)))
 			return false;
-		sc->reports[sc->nrep++] = (struct sms_report){ .loc = loc,
-			.ref = sms->MessageReference, .status = sms->DeliveryStatus };
+		sms_report_from_gammu(&sc->reports[sc->nrep++], sms);
 		return true;
 	}
 	if (!sc->parts && !(sc->parts = malloc(POLL_BATCH * sizeof(*sc->parts))))
@@ -567,6 +566,7 @@ static void do_send(struct mthread *th)
 		ev->value = th->nparts;
 		ev->nrefs = (unsigned)th->nparts;
 		memcpy(ev->refs, th->refs, (size_t)th->nparts * sizeof(th->refs[0]));
+		snprintf(ev->to, sizeof(ev->to), "%s", th->job->to);
 		post(m, ev);
 	}
 	free(th->job);

@@ -129,7 +129,20 @@ struct sms_report {
 	struct sms_loc loc;
 	int ref;		/* TP-MR of the part it is about, 0..255 */
 	int status;		/* TP-ST (3GPP TS 23.040 9.2.3.15) */
+	char to[24];		/* TP-RA: the recipient of that part */
 };
+
+#ifdef __gammu_gammu_h
+/* r from a status report libGammu read (thread side). */
+void sms_report_from_gammu(struct sms_report *r, const GSM_SMSMessage *sms);
+#endif
+
+/* The remote id a modem's part is known by, for its status report to find it:
+ * "<TP-MR>:<the last 8 digits of the recipient>". TP-MR is one octet, so after 256 parts a
+ * modem gives the same reference again: a late report (a phone off for hours) must not be
+ * taken for a newer message's. The recipient's last digits tell them apart whatever the
+ * form the network writes it in (+33612345678, 33612345678, 0612345678). */
+void sms_report_key(char *buf, size_t len, int ref, const char *to);
 
 /* What a status report's TP-ST says about its part: 1 delivered, 0 failed for good (the
  * SMSC gave up; stat, e.g. "UNDELIV 0x41", becomes the message's reason), -1 not final

@@ -54,6 +54,7 @@ struct modem_ev {
 	struct sms_report *reports;	/* EV_REPORTS: n reports, malloc'd */
 	unsigned nrefs;		/* EV_SENT: the message reference of each part, -1 unknown */
 	int refs[MODEM_MAX_PARTS];
+	char to[24];		/* EV_SENT: the recipient */
 };
 
 struct modem {

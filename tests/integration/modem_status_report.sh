@@ -7,7 +7,8 @@
 #    delivered, and the report is deleted from the SIM;
 #  - a second notification, guichetd restarted (kill -9) before its report arrives: the
 #    report still finds it (the store's remote ids), TP-ST 0x41 -> failed, with the reason;
-#  - a pending report (TP-ST 0x20) changes nothing; a report for an unknown reference neither;
+#  - a pending report (TP-ST 0x20) changes nothing; a report for an unknown reference neither,
+#    nor one with a known reference for another recipient (TP-MR wraps after 256 parts);
 #  - a message of several parts: each part's reference is kept, the last one's report finds it.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
@@ -71,13 +72,21 @@ import json, sys
 p = [e for e in map(json.loads, open(sys.argv[1])) if e["to"] == sys.argv[2]]
 n = int(sys.argv[4])
 print(p[n - 1 if n > 0 else n][sys.argv[3]] if len(p) >= abs(n) else "")' "$T/sent.jsonl" "$1" "$2" "${3:-1}" 2>/dev/null; }
-# report MR ST: an SMS-STATUS-REPORT on the SIM (SMSC prefix 00, TP-MTI 2, MR, RA, SCTS, DT, ST)
+# semi NUMBER: an international number as TP-RA (length, type 91, swapped semi-octets)
+semi() { python3 -c '
+import sys
+d = sys.argv[1].lstrip("+")
+p = d + "F" * (len(d) % 2)
+print("%02X91" % len(d) + "".join(p[i + 1] + p[i] for i in range(0, len(p), 2)))' "$1"; }
+# report MR ST TO: an SMS-STATUS-REPORT on the SIM (SMSC prefix 00, TP-MTI 2, MR, RA, SCTS,
+# DT, ST) about the part of reference MR sent to TO
 n=0
 report() {
   n=$((n + 1))
-  printf 'pdu: 0006%02X0B913306214365F7%s%s%02X\n' "$1" 62113001000000 62113001000100 "$2" > "$T/in/.r$n"
+  printf 'pdu: 0006%02X%s%s%s%02X\n' "$1" "$(semi "$3")" 62113001000000 62113001000100 "$2" > "$T/in/.r$n"
   mv "$T/in/.r$n" "$T/in/r$n"
 }
+deleted() { grep -c "SIM index .* deleted" "$T/at.err"; }
 # "sent" is the schedule's word for handed to the outbox: the modem sends the parts after.
 on_air() { for _ in $(seq 150); do [ -n "$(sent "$1" mr "${2:-1}")" ] && return 0; sleep 0.1; done; return 1; }
 status_of() { for _ in $(seq 100); do api "$U/v1/messages/$1" >/dev/null; [ "$(field status)" = "$2" ] && return 0; sleep 0.1; done; return 1; }
@@ -97,10 +106,17 @@ mr1=$(sent +33612345671 mr)
 [ -n "$mr1" ] || fail "no reference"
 echo "ok - a notification leaves with TP-SRR set (reference $mr1)"
 
-report "$mr1" 0
+# The same reference for another recipient: the part a modem sent 256 parts later.
+report "$mr1" 0 +33699887766
+for _ in $(seq 100); do [ "$(deleted)" -ge 1 ] && break; sleep 0.1; done
+[ "$(deleted)" -ge 1 ] || fail "the status report was not deleted from the SIM"
+api "$U/v1/messages/$id1" >/dev/null; [ "$(field status)" = sent ] ||
+  fail "a report for another recipient with the same reference changed message 1: $(cat "$T/body")"
+echo "ok - a report with the same reference for another recipient changes nothing"
+report "$mr1" 0 +33612345671
 status_of "$id1" delivered || fail "status report 0x00: $(cat "$T/body")"
-for _ in $(seq 50); do grep -q "SIM index .* deleted" "$T/at.err" && break; sleep 0.1; done
-grep -q "SIM index .* deleted" "$T/at.err" || fail "the status report was not deleted from the SIM"
+for _ in $(seq 50); do [ "$(deleted)" -ge 2 ] && break; sleep 0.1; done
+[ "$(deleted)" -ge 2 ] || fail "the status report was not deleted from the SIM"
 echo "ok - its status report (TP-ST 0x00): delivered; the report deleted from the SIM"
 
 id2=$(notify +33612345672 "Votre rendez-vous est confirme.")
@@ -109,10 +125,10 @@ on_air +33612345672 || fail "notification 2 never reached the modem"
 mr2=$(sent +33612345672 mr)
 [ -n "$mr2" ] && [ "$mr2" != "$mr1" ] || fail "second reference: $mr2"
 kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
-report "$mr2" $((0x20))		# pending: says nothing yet
-report $(( (mr2 + 100) % 256 )) $((0x41))	# a reference nothing was sent with
+report "$mr2" $((0x20)) +33612345672		# pending: says nothing yet
+report $(( (mr2 + 100) % 256 )) $((0x41)) +33612345672	# a reference nothing was sent with
 start 2
-report "$mr2" $((0x41))
+report "$mr2" $((0x41)) +33612345672
 status_of "$id2" failed || fail "status report 0x41 after a restart: $(cat "$T/body")"
 field reason | grep -q "UNDELIV 0x41" || fail "reason: $(cat "$T/body")"
 api "$U/v1/messages/$id1" >/dev/null; [ "$(field status)" = delivered ] || fail "message 1 changed: $(cat "$T/body")"
@@ -122,7 +138,7 @@ LONG=$(printf 'Rappel %s. ' $(seq 1 30))
 id3=$(notify +33612345673 "$LONG")
 status_of "$id3" sent || fail "notification 3 not sent"
 on_air +33612345673 2 || fail "notification 3 is not in parts"
-report "$(sent +33612345673 mr -1)" 0
+report "$(sent +33612345673 mr -1)" 0 +33612345673
 status_of "$id3" delivered || fail "the report of a message's last part: $(cat "$T/body")"
 echo "ok - a message of several parts: the report of any part (here the last) finds it"
 

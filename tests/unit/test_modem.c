@@ -283,6 +283,29 @@ static void test_report_outcome(void)
 	CU_ASSERT_EQUAL(sms_report_outcome(0xff, stat, sizeof(stat)), -1);
 }
 
+/* TP-MR is one octet: the 257th part reuses a reference. A report names its recipient, in
+ * whatever form the network writes it; the key must tell two recipients apart and be the
+ * same for one recipient in every form. */
+static void test_report_key(void)
+{
+	char a[16], b[16];
+
+	sms_report_key(a, sizeof(a), 17, "+33612345671");
+	CU_ASSERT_STRING_EQUAL(a, "17:12345671");
+	sms_report_key(b, sizeof(b), 17, "0612345671");
+	CU_ASSERT_STRING_EQUAL(a, b);
+	sms_report_key(b, sizeof(b), 17, "33612345671");
+	CU_ASSERT_STRING_EQUAL(a, b);
+	sms_report_key(b, sizeof(b), 17, "+33612345672");
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+	sms_report_key(b, sizeof(b), 18, "+33612345671");
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+	sms_report_key(b, sizeof(b), 5, "38123");	/* a short number: all its digits */
+	CU_ASSERT_STRING_EQUAL(b, "5:38123");
+	sms_report_key(b, sizeof(b), 5, NULL);
+	CU_ASSERT_STRING_EQUAL(b, "5:");
+}
+
 static int parse(const char *yaml, struct modem_config **mc, struct diag **d)
 {
 	*d = diag_alloc(ctx);
@@ -372,6 +395,7 @@ int main(void)
 	CU_add_test(s, "dedup", test_dedup);
 	CU_add_test(s, "config", test_config);
 	CU_add_test(s, "status report outcome", test_report_outcome);
+	CU_add_test(s, "status report key: reference and recipient", test_report_key);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
