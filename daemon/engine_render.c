@@ -428,7 +428,9 @@ static const char *scrub(void *ctx, const char *text, const char *secret)
 	return talloc_strdup_append(t, p);
 }
 
-/* After the event: what was answered, kept while a procedure runs. */
+/* After the event: what was answered, kept while a procedure runs. The lines are written
+ * straight after the session's transcript, in the variable's own memory (vars_room): the
+ * transcript, up to TRANSCRIPT_MAX bytes, is not copied whole at every step. */
 void engine_transcript_end(struct run *r)
 {
 	if (r->s->state == SESSION_IDLE)
@@ -437,12 +439,32 @@ void engine_transcript_end(struct run *r)
 	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
 		if (r->s->vars.v[i].secret)
 			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
-	const char *base = transcript_before(r);
-	size_t room = (base ? strlen(base) : 0) + line_room(">", r->tr_in) + line_room("<", reply);
-	char stack[2048], *buf = room < sizeof(stack) ? stack : talloc_size(r->ctx, room + 1);
-	const char *t = buf ? transcript_make(buf, base, r->tr_in, reply) : NULL;
-	if (t)
-		vars_set(&r->s->vars, VAR_TRANSCRIPT, t, false);
+	size_t lines = line_room(">", r->tr_in) + line_room("<", reply);
+	/* Nothing said either way: the session's transcript stands as it is. */
+	if (!lines && !r->transcript)
+		return;
+	/* Kept apart (the session was reset, or a handoff took it): it is the base. Else the
+	 * base is the variable itself, which vars_room keeps. */
+	const char *kept = r->transcript;
+	size_t len = kept ? strlen(kept) : r->tr_prev ? strlen(r->tr_prev) : 0;
+	char *t = vars_room(&r->s->vars, VAR_TRANSCRIPT, len + lines + 1);
+	if (!t)
+		return;
+	if (kept)
+		memcpy(t, kept, len);
+	if (r->tr_in && *r->tr_in)
+		len = line_add(t, len, ">", r->tr_in);
+	if (reply && *reply)
+		len = line_add(t, len, "<", reply);
+	t[len] = '\0';
+	if (len > TRANSCRIPT_MAX) {
+		/* The oldest lines go: from the first line that leaves at most TRANSCRIPT_MAX
+		 * bytes (mid-line when no line does). */
+		const char *cut = t + len - TRANSCRIPT_MAX, *nl = strchr(cut, '\n');
+		const char *from = nl ? nl + 1 : cut;
+
+		memmove(t, from, len - (size_t)(from - t) + 1);
+	}
 }
 
 

@@ -129,14 +129,14 @@ static void var_free(struct vars *vs, struct var *v)
 	v->value = NULL;
 }
 
-/* Replaces v's value, which is not big enough, by a new chunk with room to grow (half as
- * much again: the transcript grows every step). The old chunk is read before it is given
- * up: value may be in it. */
-static int var_regrow(struct vars *vs, struct var *v, const char *value, size_t len, bool secret)
+/* Replaces v's value, which is not big enough, by a new chunk with room for room bytes. The
+ * old chunk is read before it is given up: value may be in it. */
+static int var_regrow(struct vars *vs, struct var *v, const char *value, size_t len,
+		      size_t room, bool secret)
 {
 	struct var old = *v;
 
-	if (var_place(vs, v, old.name, strlen(old.name), value, len, len + 1 + len / 2) < 0)
+	if (var_place(vs, v, old.name, strlen(old.name), value, len, room) < 0)
 		return -1;
 	var_free(vs, &old);
 	v->secret = secret;
@@ -167,7 +167,8 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 			v->secret = secret;
 			return 0;
 		}
-		return var_regrow(vs, v, value, len, secret);
+		/* Half as much again to grow into: the transcript grows every step. */
+		return var_regrow(vs, v, value, len, len + 1 + len / 2, secret);
 	}
 	if (vs->n >= VARS_MAX)
 		return -1;
@@ -190,6 +191,23 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 	v->secret = secret;
 	v->hash = h;
 	return 0;
+}
+
+char *vars_room(struct vars *vs, const char *name, size_t size)
+{
+	int i = vars_find(vs, name);
+	struct var *v;
+
+	if (i < 0) {
+		if (vars_set(vs, name, "", false) < 0)
+			return NULL;
+		i = (int)vs->n - 1;
+	}
+	v = &vs->v[i];
+	if (v->room < size &&
+	    var_regrow(vs, v, v->value, strlen(v->value), size + size / 2, v->secret) < 0)
+		return NULL;
+	return v->value;
 }
 
 /* Keeps the variables for which keep() is true, in order. */
