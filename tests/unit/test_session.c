@@ -163,6 +163,35 @@ static void test_vars_compact(void)
 	talloc_free(ctx);
 }
 
+/* vars_room: the value made writable with room enough, what it held kept, an unset name
+ * created; the neighbours untouched. */
+static void test_vars_room(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars vs;
+	char *t;
+
+	vars_init(&vs, ctx);
+	vars_set(&vs, "a", "1", false);
+	t = vars_room(&vs, "_transcript", 8);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_STRING_EQUAL(t, "");
+	strcpy(t, "> RDV");
+	for (int i = 0; i < 50; i++) {
+		size_t len = strlen(vars_get(&vs, "_transcript"));
+		t = vars_room(&vs, "_transcript", len + 12);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+		CU_ASSERT_EQUAL(strncmp(t, "> RDV", 5), 0);
+		CU_ASSERT_EQUAL(strlen(t), len);
+		memcpy(t + len, "\n< menu ..", 11);	/* 10 bytes and the NUL */
+	}
+	CU_ASSERT_EQUAL(strlen(vars_get(&vs, "_transcript")), 5 + 50 * 10);
+	CU_ASSERT_STRING_EQUAL(vars_get(&vs, "a"), "1");
+	CU_ASSERT_EQUAL(vs.n, 2);
+	vars_clear(&vs);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -655,6 +684,7 @@ int main(void)
 	CU_add_test(s, "a growing value keeps its name and neighbours", test_vars_grow);
 	CU_add_test(s, "merge and drop_secrets", test_vars_merge_secrets);
 	CU_add_test(s, "compacted: the size of what it holds", test_vars_compact);
+	CU_add_test(s, "room to write a value in place", test_vars_room);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
 	CU_add_test(s, "init, copy, reset", test_session_init_copy_reset);
