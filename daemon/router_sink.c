@@ -110,7 +110,8 @@ struct ussd_sink router_ussd_sink(struct router *r)
 {
 	return (struct ussd_sink){ .request = sink_ussd_request, .abort = sink_ussd_abort,
 				   .text = sink_ussd_text, .data = r,
-				   .table = ussd_dialogues_table(r->dlg) };
+				   .table = ussd_dialogues_table(r->dlg),
+				   .shares = r->st && r->st->ops->ussd_put };
 }
 
 const char *ussd_sink_text(const struct ussd_sink *sink, enum ussd_text which)

@@ -9,6 +9,7 @@
 #include "guichet/router_run.h"
 #include "guichet/ussd_dialogue.h"
 #include "guichet/ussd_table.h"
+#include "guichet/ussd_share.h"
 
 /* The router's side of a table entry (e->rp): the person's session and the screen owed. */
 struct ussd_dialogue {
@@ -21,12 +22,14 @@ struct ussd_dialogue {
 	void *reply_data;
 	const char *wait_text;
 	bool followup_sms;	/* the screen was answered with the wait text: reply by SMS */
+	struct ussd_share share;	/* aggregator dialogues on a shared store (ussd_share.h) */
 };
 
 struct ussd_dialogues {
 	struct router *r;
 	struct ussd_table *table;	/* shared with the transports (router_ussd_sink) */
 	unsigned open;			/* entries with a router side */
+	int64_t swept;		/* when expired shared dialogues were last swept */
 };
 
 static struct ussd_dialogue *dialogue_find(struct ussd_dialogues *t, const char *id)
@@ -74,6 +77,8 @@ static void answer_timeout(struct ussd_dlg *e)
 	struct router *r = d->t->r;
 	const struct flow_set *fs = router_flows_for(r, &d->s);
 
+	/* Either way the screen closes the dialogue for the network. */
+	ussd_share_end(&d->share, r->st, d->e->key);
 	if (d->wait_text && router_sms_via(r, NULL)) {
 		d->followup_sms = true;
 		dialogue_answer(d, d->wait_text, false);
@@ -87,6 +92,22 @@ static void answer_timeout(struct ussd_dlg *e)
 	dialogue_free(d);
 }
 
+/* The dialogue went on at another host while this one answered from its older state: the
+ * screen must not go (the person would see a step they already passed); refused as an
+ * unknown session, and forgotten here. */
+static void ussd_stale(struct ussd_dialogue *d, void *ctx)
+{
+	struct router *r = d->t->r;
+	const struct flow_set *fs = router_flows_for(r, &d->s);
+	char pseudo[32];
+
+	glog(GLOG_USSD, LOGL_NOTICE, &(struct log_fields){ .channel = "ussd",
+	     .session = log_pseudonym(pseudo, sizeof(pseudo), d->s.key) },
+	     "USSD dialogue went on at another host: this request, from an older state, refused");
+	dialogue_answer(d, common_text(r, ctx, fs, &fs->msg.invalid_session, d->s.lang), false);
+	dialogue_free(d);
+}
+
 /* One engine step for d and what it says: a screen now, a call first (with the answer timer
  * armed), or, once the screen was closed with the wait text, the answer by SMS. */
 static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
@@ -97,6 +118,9 @@ static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
 	void *ctx = talloc_new(d->t);
 
 	router_step(r, ctx, &d->s, in, &out);
+	/* The first request's text is the code dialled: it adds nothing to the history. */
+	if (in->kind == EV_TEXT)
+		ussd_share_answered(&d->share, d, d->share.step ? in->text : NULL, out.input_secret);
 	/* Reminders and receipts go by SMS to the number behind the dialogue, as a follow-up
 	 * does. */
 	router_sends_write(r, &d->s, &out, d->from);
@@ -115,8 +139,15 @@ static void ussd_run(struct ussd_dialogue *d, const struct engine_input *in)
 		d->wait_text = out.wait_text ? talloc_strdup(d, out.wait_text) : NULL;
 		ussd_table_arm(d->e, cfg->ussd_answer_ms, true, answer_timeout);
 	} else {
+		if (out.expects_answer && ussd_share_screen(&d->share, ctx, r->st, d->e->key, d->via,
+							    d->from, &d->s, (int64_t)time(NULL)) == 1) {
+			ussd_stale(d, ctx);
+			talloc_free(ctx);
+			return;
+		}
 		dialogue_answer(d, out.reply, out.expects_answer);
 		if (!out.expects_answer) {
+			ussd_share_end(&d->share, r->st, d->e->key);
 			dialogue_free(d);
 			talloc_free(ctx);
 			return;
@@ -165,6 +196,54 @@ static bool ussd_refused(struct ussd_dialogues *t, const struct ussd_req *req,
 	return text != NULL;
 }
 
+/* The router's side of dialogue req->dialogue, on the transport's entry or, when the router
+ * runs alone, one of its own. NULL: no memory. */
+static struct ussd_dialogue *dialogue_new(struct ussd_dialogues *t, const struct ussd_req *req)
+{
+	struct ussd_dlg *e = ussd_table_find(t->table, req->dialogue);
+	struct ussd_dialogue *d;
+	char key[SESSION_KEY_MAX];
+
+	if (!e)
+		e = ussd_table_add(t->table, req->dialogue);
+	d = e ? talloc_zero(t, struct ussd_dialogue) : NULL;
+	if (!d) {
+		if (e)
+			ussd_table_leave_router(e);
+		return NULL;
+	}
+	d->e = e;
+	e->rp = d;
+	d->t = t;
+	t->open++;
+	d->via = talloc_strdup(d, req->via ? req->via : "ussd");
+	d->from = talloc_strdup(d, req->from ? req->from : "");
+	snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
+	session_init(&d->s, d, key, CHANNEL_USSD, d->from);
+	router_count(t->r, ROUTER_CTR_MESSAGES_IN);
+	ussd_share_begin(&d->share, d, t->r->st, req->share_s, req->code, &t->swept);
+	return d;
+}
+
+/* A request whose whole text is read against the shared state (req->resume): d is this
+ * host's dialogue (NULL: none); the dialogue to run with *text its input, the row's session
+ * taken when the dialogue went on elsewhere; NULL when refused (d then forgotten). */
+static struct ussd_dialogue *ussd_resume(struct ussd_dialogues *t, const struct ussd_req *req,
+					 struct ussd_dialogue *d, const char **text)
+{
+	/* A screen owed, or an answer to follow by SMS: not a request to continue from. */
+	if (d && (d->reply || d->followup_sms))
+		return NULL;
+	if (!d && (router_store_lost(t->r) || !(d = dialogue_new(t, req))))
+		return NULL;
+	if (ussd_share_resume(&d->share, d, t->r->st, d->e->key, d->via, req->from, req->code,
+			      req->text, (int64_t)time(NULL), &d->s, text) != 0) {
+		dialogue_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 void ussd_dialogue_request(struct ussd_dialogues *t, const struct ussd_req *req,
 			   ussd_reply_fn reply, void *data)
 {
@@ -179,31 +258,22 @@ void ussd_dialogue_request(struct ussd_dialogues *t, const struct ussd_req *req,
 		dialogue_free(d);
 		d = NULL;
 	}
+	if (req->resume && !(d = ussd_resume(t, req, d, &in.text))) {
+		void *ctx = talloc_new(t);
+		const struct flow_set *fs = router_flows(r);
+
+		reply(data, common_text(r, ctx, fs, &fs->msg.invalid_session, "fr"), false);
+		talloc_free(ctx);
+		return;
+	}
 	if (!d && ussd_refused(t, req, reply, data))
 		return;
 	if (!d) {
-		/* The transport's entry, or one of our own when the router runs alone. */
-		struct ussd_dlg *e = ussd_table_find(t->table, req->dialogue);
-		char key[SESSION_KEY_MAX];
-
-		if (!e)
-			e = ussd_table_add(t->table, req->dialogue);
-		d = e ? talloc_zero(t, struct ussd_dialogue) : NULL;
+		d = dialogue_new(t, req);
 		if (!d) {
-			if (e)
-				ussd_table_leave_router(e);
 			reply(data, "", false);
 			return;
 		}
-		d->e = e;
-		e->rp = d;
-		d->t = t;
-		t->open++;
-		d->via = talloc_strdup(d, req->via ? req->via : "ussd");
-		d->from = talloc_strdup(d, req->from ? req->from : "");
-		snprintf(key, sizeof(key), "ussd:%s", req->dialogue);
-		session_init(&d->s, d, key, CHANNEL_USSD, d->from);
-		router_count(r, ROUTER_CTR_MESSAGES_IN);
 	} else if (d->reply) {
 		/* The network asks again before we answered: the older screen is lost. */
 		dialogue_answer(d, "", false);
@@ -239,6 +309,7 @@ void ussd_dialogue_abort(struct ussd_dialogues *t, const char *id)
 					.flow = d->s.flow, .step = d->s.step, .channel = "ussd" };
 		glog(GLOG_SESSION, LOGL_INFO, &f, "session ended: aborted by the network");
 	}
+	ussd_share_end(&d->share, d->t->r->st, d->e->key);
 	dialogue_answer(d, "", false);
 	dialogue_free(d);
 }

@@ -208,7 +208,9 @@ static struct hsess *sess_open(struct hreq *r)
 	struct ussd_http *h = r->h;
 	struct hsess *s;
 
-	if (*r->f_text) {
+	/* Sharing hosts: the dialogue may have begun on another host (the router reads the
+	 * text against the shared state). */
+	if (*r->f_text && !h->sink.shares) {
 		refuse_invalid(r, NULL, "history for a session not open here");
 		return NULL;
 	}
@@ -222,7 +224,8 @@ static struct hsess *sess_open(struct hreq *r)
 		refuse_invalid(r, NULL, "out of memory");
 		return NULL;
 	}
-	LOGS(s, LOGL_INFO, "USSD session begins (aggregator)");
+	LOGS(s, LOGL_INFO, *r->f_text ? "USSD session continues here (aggregator)"
+				       : "USSD session begins (aggregator)");
 	return s;
 }
 
@@ -230,6 +233,7 @@ static struct hsess *sess_open(struct hreq *r)
  * far. NULL when it was refused here. */
 static const char *sess_input(struct hreq *r, struct hsess *s)
 {
+	struct ussd_http *h = r->h;
 	size_t hl = strlen(s->history);
 
 	if (s->pending) {
@@ -240,6 +244,10 @@ static const char *sess_input(struct hreq *r, struct hsess *s)
 		refuse_invalid(r, s, "serviceCode or phoneNumber changed");
 		return NULL;
 	}
+	/* Sharing hosts: the dialogue may have gone on at another host since this one
+	 * answered; the router reads the whole text against the shared state instead. */
+	if (h->sink.shares && *r->f_text)
+		return r->f_text;
 	if (!hl) {
 		if (!*r->f_text) {
 			refuse_invalid(r, s, "history replayed");
@@ -277,11 +285,11 @@ void ussd_http_dispatch(struct hreq *r)
 		return;
 	}
 	s = ussd_http_sess_find(h, r->f_session);
-	begin = !s;
-	if (begin) {
+	begin = !s && !*r->f_text;
+	if (!s) {
 		if (!(s = sess_open(r)))
 			return;
-		input = r->f_code;
+		input = begin ? r->f_code : r->f_text;
 	} else if (!(input = sess_input(r, s))) {
 		return;
 	}
@@ -305,6 +313,9 @@ void ussd_http_dispatch(struct hreq *r)
 	req.from = s->phone[0] ? s->phone : s->key;
 	req.text = input;
 	req.begin = begin;
+	req.code = s->code;
+	req.resume = h->sink.shares && !begin;
+	req.share_s = h->sink.shares ? h->cfg.session_s : 0;
 	ussd_port_count(&h->uport, USSD_CTR_REQUESTS, 1);
 	h->sink.request(h->sink.data, &req, reply_cb, t);
 }

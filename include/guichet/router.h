@@ -107,6 +107,12 @@ struct ussd_req {
 	const char *from;	/* MSISDN when known (for an SMS follow-up), else IMSI */
 	const char *text;	/* the dialled code at begin, then each answer */
 	bool begin;
+	/* Aggregator dialogues on a store shared by several hosts (ussd_sink.shares): */
+	const char *code;	/* the service code dialled */
+	unsigned share_s;	/* > 0: the dialogue's state is shared, kept this long after
+				 * each screen (the transport's idle timeout) */
+	bool resume;		/* text is the aggregator's whole text, to be read against
+				 * the shared state: the dialogue may have gone on elsewhere */
 };
 
 void router_ussd_request(struct router *r, const struct ussd_req *req, ussd_reply_fn reply,
@@ -160,6 +166,11 @@ struct ussd_sink {
 	/* Optional: the USSD dialogue table the sink looks dialogues up in (ussd_table.h): the
 	 * transport opens each dialogue's one entry there. NULL (a test stub): its own. */
 	struct ussd_table *table;
+	/* The router shares aggregator dialogues with the other hosts of its store
+	 * (PostgreSQL): a request that continues a dialogue is the router's to read against
+	 * the shared state (resume), not against the history the transport holds, which
+	 * another host may have gone past; one the transport does not hold may continue too. */
+	bool shares;
 };
 
 /* The screen `which` for a transport: the sink's text (the common messages, French, the
