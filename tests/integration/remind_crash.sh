@@ -4,19 +4,14 @@
 # once, not before its time, and the receipt once. Then ANNULER cancels the reminders of a
 # second booking before they go. guichetd on libGammu's dummy modem, a real SQLite store.
 set -u
-BUILD=${BUILD:-build}
-root=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
-[ -x "$bin/tools/sms_inject" ] || { echo "skip: $bin/tools/sms_inject not built"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: python3"; exit 77; }
-dir=$(mktemp -d /tmp/guichet-remind.XXXXXX)
-mkdir -p "$dir/modem" "$dir/flows"
-pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null; [ "${KEEP:-}" = 1 ] && echo "kept $dir" || rm -rf "$dir"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; tail -n 20 "$dir/guichetd.log"; exit 1; }
+. "$(dirname "$0")/lib/harness.sh"
+harness remind_crash guichetd tools/sms_inject
+need python3
+mkdir -p "$T/modem" "$T/flows"
+GD_SIGNAL=KILL
+fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
-cat > "$dir/flows/rappel.yaml" <<'Y'
+cat > "$T/flows/rappel.yaml" <<'Y'
 flow: rappel
 title: Rappel
 entry: { sms: [INSCRIPTION, ANNULER] }
@@ -42,28 +37,28 @@ steps:
     cancel_reminders: "T1"
     end: true
 Y
-cat > "$dir/guichet.yaml" <<Y
-flows: $dir/flows
-store: $dir/guichet.db
+cat > "$T/guichet.yaml" <<Y
+flows: $T/flows
+store: $T/guichet.db
 log: { level: info }
 modems:
   - name: m1
     model: dummy
-    device: $dir/modem
+    device: $T/modem
     poll_ms: 50
     rate: 0
-    sent_log: $dir/sent.jsonl
+    sent_log: $T/sent.jsonl
 notify:
   quiet_hours: off
   pacing: 0
 Y
 start() {	# in UTC, as servers often are: reminders must still keep Paris's clock
-  TZ=UTC "$bin/guichetd" -f -c "$dir/guichet.yaml" 2>>"$dir/guichetd.log" &
-  pid=$!
+  TZ=UTC "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+  GD=$!
 }
-count() { if [ -f "$dir/sent.jsonl" ]; then grep -c "$1" "$dir/sent.jsonl"; else echo 0; fi; }
+count() { if [ -f "$T/sent.jsonl" ]; then grep -c "$1" "$T/sent.jsonl"; else echo 0; fi; }
 wait_count() { for _ in $(seq 1 "${3:-100}"); do [ "$(count "$1")" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
-say() { "$bin/tools/sms_inject" "$dir/modem" "$1" "$2" >/dev/null || fail "inject"; }
+say() { "$B/tools/sms_inject" "$T/modem" "$1" "$2" >/dev/null || fail "inject"; }
 
 start
 N=3
@@ -76,11 +71,11 @@ wait_count "Recu T1" $N || fail "the receipts were not sent"
 # The receipts' "sent" marks reach the store in the next flush: killed before it, a receipt
 # would be sent again (the outbox's one counted source of duplicates, as for replies).
 sleep 1
-kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=""
+kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
 [ "$(count "Rappel")" -eq 0 ] || fail "a reminder went before its time"
 echo "ok receipts sent, killed -9 before the reminders' time"
 # "-1d 18:00" of 15 January 2030 10:00 is 18:00 in Paris (notify's zone), 17:00 UTC.
-python3 - "$dir/guichet.db" <<'P' || fail "the far reminder is not at 18:00 Paris time"
+python3 - "$T/guichet.db" <<'P' || fail "the far reminder is not at 18:00 Paris time"
 import sqlite3, sys, datetime
 rows = sqlite3.connect(sys.argv[1]).execute(
     "SELECT send_at FROM scheduled WHERE body LIKE 'Rappel loin%'").fetchall()
@@ -96,7 +91,7 @@ sleep 1.5
 [ "$(count "Rappel un T1")" -eq $N ] || fail "reminder one sent $(count "Rappel un T1") times to $N people"
 [ "$(count "Rappel deux T1")" -eq $N ] || fail "reminder two sent $(count "Rappel deux T1") times to $N people"
 [ "$(count "Recu T1")" -eq $N ] || fail "receipts sent $(count "Recu T1") times to $N people"
-python3 - "$dir/sent.jsonl" "$t0" <<'P' || fail "a reminder was sent before its time"
+python3 - "$T/sent.jsonl" "$t0" <<'P' || fail "a reminder was sent before its time"
 import json, sys
 t0 = int(sys.argv[2])
 for line in open(sys.argv[1]):
@@ -105,7 +100,7 @@ for line in open(sys.argv[1]):
     if m["text"].startswith("Rappel deux") and m["time"] < t0 + 7: sys.exit(1)
 P
 for i in $(seq 1 $N); do
-  [ "$(grep "+3361000000$i" "$dir/sent.jsonl" | grep -c Rappel || true)" -eq 2 ] || fail "+3361000000$i did not get its 2 reminders"
+  [ "$(grep "+3361000000$i" "$T/sent.jsonl" | grep -c Rappel || true)" -eq 2 ] || fail "+3361000000$i did not get its 2 reminders"
 done
 echo "ok every reminder sent once, at its time, after kill -9"
 
@@ -119,6 +114,6 @@ wait_count "Inscription" $((N + 2)) || fail "menu"
 say "+33610000009" 2
 wait_count "Annule" 1 || fail "cancel answered"
 sleep 8
-[ "$(grep "+33610000009" "$dir/sent.jsonl" | grep -c Rappel || true)" -eq 0 ] || fail "a cancelled reminder was sent"
+[ "$(grep "+33610000009" "$T/sent.jsonl" | grep -c Rappel || true)" -eq 0 ] || fail "a cancelled reminder was sent"
 echo "ok ANNULER cancels the reminders not yet sent"
 exit 0

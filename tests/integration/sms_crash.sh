@@ -3,35 +3,29 @@
 # reply exactly once, or twice only within the counted window (sent, then killed before the
 # "sent" mark). Runs guichetd on libGammu's dummy modem with a real SQLite store.
 set -u
-BUILD=${BUILD:-build}
-root=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-case $BUILD in /*) bin=$BUILD;; *) bin="$root/$BUILD";; esac
-[ -x "$bin/tools/sms_inject" ] || { echo "skip: $bin/tools/sms_inject not built"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "skip: sqlite3 (the tool) not installed"; exit 77; }
-dir=$(mktemp -d /tmp/guichet-crash.XXXXXX)
-logdir=${GUICHET_LOG_DIR:-$dir}/sms_crash
-mkdir -p "$dir/modem" "$dir/flows" "$logdir"
-pid=""
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ "${KEEP:-}" = 1 ] && echo "kept $dir" || rm -rf "$dir"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness sms_crash guichetd tools/sms_inject
+need sqlite3
+mkdir -p "$T/modem" "$T/flows"
+GD_SIGNAL=KILL
 
-cp "$root/flows/droits.yaml" "$root/flows/commun.yaml" "$dir/flows/"
-cat > "$dir/guichet.yaml" <<EOF
-flows: $dir/flows
-store: $dir/guichet.db
+cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
+cat > "$T/guichet.yaml" <<EOF
+flows: $T/flows
+store: $T/guichet.db
 log: { level: info }
 modems:
   - name: m1
     model: dummy
-    device: $dir/modem
+    device: $T/modem
     poll_ms: 50
     rate: 0                     # the dummy driver sends at once
-    sent_log: $dir/sent.jsonl
+    sent_log: $T/sent.jsonl
 EOF
 
 start() {
-  "$bin/guichetd" -f -c "$dir/guichet.yaml" 2>>"$logdir/guichetd.log" &
-  pid=$!
+  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$LOGS/guichetd.log" &
+  GD=$!
 }
 
 N=${CRASH_MESSAGES:-60}
@@ -39,11 +33,11 @@ start
 killed=0
 for i in $(seq 1 "$N"); do
   num=$(printf '+336%08d' "$i")
-  "$bin/tools/sms_inject" "$dir/modem" "$num" "DROITS" >/dev/null || { echo "inject failed"; exit 1; }
+  "$B/tools/sms_inject" "$T/modem" "$num" "DROITS" >/dev/null || { echo "inject failed"; exit 1; }
   # kill -9 at a few arbitrary points of the stream, then start again
   if [ $((i % 17)) -eq 0 ]; then
     sleep 0.$((RANDOM % 3 + 1))
-    kill -9 "$pid"; wait "$pid" 2>/dev/null
+    kill -9 "$GD"; wait "$GD" 2>/dev/null
     killed=$((killed + 1))
     start
   else
@@ -54,16 +48,16 @@ done
 # Wait until every person has an answer and nothing is pending.
 ok=0
 for _ in $(seq 1 300); do
-  answered=$(grep -o '"to": *"[^"]*"' "$dir/sent.jsonl" 2>/dev/null | sort -u | wc -l)
+  answered=$(grep -o '"to": *"[^"]*"' "$T/sent.jsonl" 2>/dev/null | sort -u | wc -l)
   if [ "$answered" -ge "$N" ]; then ok=1; break; fi
   sleep 0.1
 done
-kill "$pid"; wait "$pid" 2>/dev/null; pid=""
+kill "$GD"; wait "$GD" 2>/dev/null; GD=
 
-sent=$(wc -l < "$dir/sent.jsonl")
+sent=$(wc -l < "$T/sent.jsonl")
 dups=$(( sent - answered ))
-counted=$(sqlite3 "$dir/guichet.db" "SELECT value FROM meta WHERE name='duplicate_sends'")
-left=$(ls "$dir/modem/sms/1" | wc -l)
+counted=$(sqlite3 "$T/guichet.db" "SELECT value FROM meta WHERE name='duplicate_sends'")
+left=$(ls "$T/modem/sms/1" | wc -l)
 echo "messages $N, killed $killed times, answered $answered, replies sent $sent, duplicates $dups (counted $counted), left on SIM $left"
 [ "$ok" -eq 1 ] || { echo "FAIL: $((N - answered)) people never got an answer"; exit 1; }
 [ "$dups" -le "$counted" ] || { echo "FAIL: $dups duplicate replies but only $counted counted"; exit 1; }
