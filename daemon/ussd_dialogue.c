@@ -54,8 +54,7 @@ static void dialogue_answer(struct ussd_dialogue *d, const char *text, bool more
 	void *data = d->reply_data;
 
 	d->reply = NULL;
-	if (d->e->timer_router)
-		ussd_table_disarm(d->e);
+	ussd_table_disarm(d->e, true);
 	if (reply)
 		reply(data, text ? text : "", more);
 }

@@ -301,8 +301,7 @@ void ussd_http_dispatch(struct hreq *r)
 		refuse_invalid(r, s, "out of memory");
 		return;
 	}
-	if (!s->e->timer_router)
-		ussd_table_disarm(s->e);
+	ussd_table_disarm(s->e, false);
 	OSMO_STRLCPY_ARRAY(r->sess_id, s->id);
 	t->h = h;
 	t->s = s;

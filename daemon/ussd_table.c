@@ -132,8 +132,7 @@ static void free_if_unheld(struct ussd_dlg *e)
 
 void ussd_table_leave_router(struct ussd_dlg *e)
 {
-	if (e->timer_router)
-		ussd_table_disarm(e);
+	ussd_table_disarm(e, true);
 	e->rp = NULL;
 	free_if_unheld(e);
 }
@@ -208,8 +207,7 @@ void ussd_table_leave_transport(struct ussd_dlg *e)
 {
 	struct ussd_port *p = e->port;
 
-	if (!e->timer_router)
-		ussd_table_disarm(e);
+	ussd_table_disarm(e, false);
 	if (p) {
 		llist_del_init(&e->port_list);
 		p->open--;
@@ -235,8 +233,8 @@ void ussd_table_arm(struct ussd_dlg *e, unsigned ms, bool router, ussd_expired_f
 	osmo_timer_schedule(&e->timer, ms / 1000, (ms % 1000) * 1000);
 }
 
-void ussd_table_disarm(struct ussd_dlg *e)
+void ussd_table_disarm(struct ussd_dlg *e, bool router)
 {
-	osmo_timer_del(&e->timer);
-	e->timer_router = false;
+	if (e->timer_router == router)
+		osmo_timer_del(&e->timer);
 }

@@ -109,7 +109,10 @@ struct ussd_dlg *ussd_table_add(struct ussd_table *t, const char *key);
 void ussd_table_leave_router(struct ussd_dlg *e);
 
 /* ---- the timer ---- */
+/* Arms the entry's one timer for the router (true) or the transport, replacing what was
+ * armed; fn is called once at expiry. */
 void ussd_table_arm(struct ussd_dlg *e, unsigned ms, bool router, ussd_expired_fn fn);
-void ussd_table_disarm(struct ussd_dlg *e);
+/* Stops the timer if that side armed it: a side never stops the other's deadline. */
+void ussd_table_disarm(struct ussd_dlg *e, bool router);
 
 #endif
