@@ -240,7 +240,7 @@ static void start_call(struct run *r, const struct flow_step *st)
 	struct engine_call *c = &out->call;
 
 	out->has_call = true;
-	c->op = talloc_strdup(r->ctx, st->op);
+	c->op = st->op;		/* the flow set's own, as engine.h allows */
 	c->call_id = ++r->s->call_id;
 	vars_init(&c->args, r->ctx);
 	for (unsigned i = 0; i < st->n_with; i++) {

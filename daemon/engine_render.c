@@ -55,9 +55,9 @@ const char *engine_lookup(void *data, const char *name)
 	}
 	if (strcmp(name, "item") == 0 && r->item_prefix)
 		return vars_get(&r->s->vars, r->item_prefix);
-	const char *v = vars_get(&r->s->vars, name);
+	const struct var *v = vars_get_var(&r->s->vars, name);
 	if (v)
-		return r->no_secrets && vars_is_secret(&r->s->vars, name) ? "" : v;
+		return r->no_secrets && v->secret ? "" : v->value;
 	if (strcmp(name, "contact") == 0) {
 		const char *c = flow_text_pick(&r->fs->msg.contact, r->s->lang, engine_is_ussd(r));
 		return c ? c : "";

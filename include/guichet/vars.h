@@ -15,7 +15,7 @@ struct var {
 	char *name;
 	char *value;		/* follows name's NUL, with room for `room` bytes (NUL included) */
 	uint32_t room;
-	uint32_t hash;		/* strhash(name): a lookup compares names only when it matches */
+	uint32_t hash;		/* of name (vars.c): a lookup compares names only when it matches */
 	bool secret;		/* typed into a secret question: never logged, dropped after use */
 };
 
@@ -36,6 +36,8 @@ struct vars {
 void vars_init(struct vars *vs, void *ctx);
 const char *vars_get(const struct vars *vs, const char *name);
 bool vars_is_secret(const struct vars *vs, const char *name);
+/* name's variable (its value and whether it is secret in one lookup), or NULL. */
+const struct var *vars_get_var(const struct vars *vs, const char *name);
 /* Sets name to a copy of value; returns 0, or -1 when the map is full. value may be a
  * variable's own (vars_get): it is read before anything of it is given up. */
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret);

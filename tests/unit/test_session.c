@@ -192,6 +192,40 @@ static void test_vars_room(void)
 	talloc_free(ctx);
 }
 
+/* Names that differ in one byte anywhere, short or long (the lookup hashes names eight bytes
+ * at a time): each finds its own value. */
+static void test_vars_names_alike(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars vs;
+	char name[64], value[16];
+	unsigned n = 0;
+
+	vars_init(&vs, ctx);
+	for (unsigned len = 1; len <= 40; len += 3)
+		for (unsigned pos = 0; pos < len; pos += 4) {
+			memset(name, 'a', len);
+			name[len] = '\0';
+			name[pos] = 'b';
+			snprintf(value, sizeof(value), "%u.%u", len, pos);
+			CU_ASSERT_EQUAL_FATAL(vars_set(&vs, name, value, false), 0);
+			n++;
+		}
+	CU_ASSERT_EQUAL(vs.n, n);
+	for (unsigned len = 1; len <= 40; len += 3)
+		for (unsigned pos = 0; pos < len; pos += 4) {
+			memset(name, 'a', len);
+			name[len] = '\0';
+			name[pos] = 'b';
+			snprintf(value, sizeof(value), "%u.%u", len, pos);
+			CU_ASSERT_STRING_EQUAL(vars_get(&vs, name), value);
+			name[pos] = 'a';
+			CU_ASSERT_PTR_NULL(vars_get(&vs, name));
+		}
+	vars_clear(&vs);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -685,6 +719,7 @@ int main(void)
 	CU_add_test(s, "merge and drop_secrets", test_vars_merge_secrets);
 	CU_add_test(s, "compacted: the size of what it holds", test_vars_compact);
 	CU_add_test(s, "room to write a value in place", test_vars_room);
+	CU_add_test(s, "names alike, short and long", test_vars_names_alike);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
 	CU_add_test(s, "init, copy, reset", test_session_init_copy_reset);
