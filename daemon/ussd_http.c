@@ -1,7 +1,7 @@
 /* Aggregators' USSD callback over libmicrohttpd: see include/guichet/ussd_http.h. This file
  * is its HTTP side (MHD on the loop, the clients and connections let in and for how long, the
  * secret, the request's form, the answer; the life cycle); the dialogue side (sessions,
- * screens, idle timers) is ussd_http_dialogue.c. */
+ * screens, idle deadlines) is ussd_http_dialogue.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>

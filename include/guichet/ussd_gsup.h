@@ -17,9 +17,10 @@
  *     forgotten the old one (osmo-hlr drops a BEGIN that collides with a session *it* still
  *     has): the old dialogue is aborted (sink.abort) and the new one starts.
  *   - osmo-hlr 1.5 neither tells the EUSE about its guard timeout nor forwards an END that
- *     carries no USSD component, so each dialogue has its own guard timer (guard_timeout,
- *     re-armed by every message either way): on expiry the dialogue is aborted and an END
- *     is sent in case the HLR still holds it.
+ *     carries no USSD component, so each dialogue has a guard deadline (guard_timeout, on
+ *     its dialogue table entry's timer, ussd_table.h), re-armed by every message either way
+ *     (while a back-end call is out, the router's shorter answer deadline stands in): on
+ *     expiry the dialogue is aborted and an END is sent in case the HLR still holds it.
  *   - Link lost: every open dialogue is aborted; replies that come later are dropped.
  *   - An answer arriving while the previous one is still being processed is ignored. */
 #ifndef GUICHET_USSD_GSUP_H
