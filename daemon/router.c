@@ -26,7 +26,8 @@
 /* How often a host on a shared store looks for the back-end waits of hosts that are gone. */
 #define ORPHANS_PERIOD_MS (10 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
-#define RESULTS_WAIT_MS 2	/* see call_done */
+#define GROUP_PERIOD_US 6000	/* see group_add */
+#define GROUP_UNITS 12
 
 /* A call in flight, keyed back to its session. */
 struct pending_call {
@@ -183,6 +184,8 @@ void router_count(struct router *r, enum router_ctr which)
 
 /* ---- received messages (the intake) ---- */
 
+static int64_t loop_us(void);
+
 /* Received messages through the engine, inside the caller's transaction. */
 static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
 			struct call_req **calls, unsigned *n_calls)
@@ -243,6 +246,7 @@ static int intake_write(struct router *r, const struct sms_in *msgs, unsigned n)
 	struct outbox_taken *tk;
 	if (outbox_take(r->ob, ctx, &tk) < 0 || st->ops->commit(st) < 0)
 		goto fail_rollback;
+	r->group_last_us = loop_us();	/* an fsync too: the group write's period counts it */
 	router_store_result(r, true, NULL);
 	router_sched_kick(r);
 	router_start_calls(r, CHANNEL_SMS, calls, n_calls);
@@ -273,25 +277,53 @@ int router_sms_received(struct router *r, const struct sms_in *msgs, unsigned n)
 	return 0;
 }
 
-/* Something that answers someone (received messages, a call's outcome) waits: the group
- * write runs after this loop iteration, with the marks waiting (flush_soon). */
+/* Now on the clock the loop's timers run on (libosmocore's osmo_gettimeofday, which tests
+ * can drive), in microseconds. It may jump: group_add never waits longer for it. */
+static int64_t loop_us(void)
+{
+	struct timeval tv;
+	osmo_gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The group write runs after this loop iteration, with the marks waiting (flush_soon). */
 static void flush_now(struct router *r)
 {
-	struct timeval left;
-	if (osmo_timer_pending(&r->flush_timer) && r->flush_now &&
-	    (osmo_timer_remaining(&r->flush_timer, NULL, &left) < 0 || !timerisset(&left)))
+	int64_t now = loop_us();
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now && r->flush_at_us <= now)
 		return;	/* due already */
 	osmo_timer_schedule(&r->flush_timer, 0, 0);
 	r->flush_now = true;
+	r->flush_at_us = now;
 }
 
-/* Like flush_now, but the group write may wait up to ms for more of its kind. */
-static void flush_within(struct router *r, unsigned ms)
+/* n writes that answer someone join the group write: received messages (their senders
+ * acknowledge them once committed) or a call's outcome (its reply leaves once committed).
+ * Each commit is an fsync, and each message brings two such writes a millisecond or two
+ * apart (its intake, then its call's outcome): written as they come, that is one to two
+ * fsyncs per message at 1,000 messages/s, when loop iterations are short. So the group
+ * write runs at most once per GROUP_PERIOD_US: what comes sooner after the last one waits
+ * for the next, with company (at most that long: the only delay added to an
+ * acknowledgement or a reply). A router quiet for that long writes at once, and
+ * GROUP_UNITS waiting are written at once (enough company: at full speed, a window of
+ * deliver_sms and the outcomes of the calls before them). */
+static void group_add(struct router *r, unsigned n)
 {
-	if (osmo_timer_pending(&r->flush_timer) && r->flush_now)
-		return;	/* due sooner or within ms of an earlier one */
-	osmo_timer_schedule(&r->flush_timer, 0, (int)ms * 1000);
+	int64_t now = loop_us();
+	int64_t due = r->group_last_us + GROUP_PERIOD_US;
+
+	r->group_units += n ? n : 1;
+	if (due <= now || due > now + GROUP_PERIOD_US || r->group_units >= GROUP_UNITS) {
+		flush_now(r);
+		return;
+	}
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now && r->flush_at_us <= due)
+		return;	/* due then already, or sooner */
+	/* A wait for marks alone (flush_soon) is replaced: marks answer nobody. */
+	osmo_timer_schedule(&r->flush_timer, (int)((due - now) / 1000000),
+			    (int)((due - now) % 1000000));
 	r->flush_now = true;
+	r->flush_at_us = due;
 }
 
 /* A receipt handed to router_sms_receipt_later: its sender is told once it is written. */
@@ -330,7 +362,7 @@ int router_sms_receive_later(struct router *r, const struct sms_in *msgs, unsign
 	b->stored = stored;
 	b->sdata = sdata;
 	llist_add_tail(&b->list, &r->intake);
-	flush_now(r);
+	group_add(r, n);
 	return 0;
 oom:
 	talloc_free(b);
@@ -450,13 +482,7 @@ static void call_done(void *data, bool ok, const struct vars *result, const char
 		return;
 	}
 	llist_add_tail(&cr->list, &r->results);
-	/* Calls started together (one read's messages) come back within a millisecond or two,
-	 * over several loop iterations: their outcomes wait RESULTS_WAIT_MS for each other,
-	 * the last one not at all. */
-	if (r->sms_calls)
-		flush_within(r, RESULTS_WAIT_MS);
-	else
-		flush_now(r);
+	group_add(r, 1);
 }
 
 /* ---- the outbox's transports and marks (outbox.h) ---- */
@@ -539,6 +565,7 @@ static void flush_writes(void *data)
 {
 	struct router *r = data;
 	r->flush_now = false;
+	r->group_units = 0;
 	struct call_result *cr, *tmp;
 	struct call_req *calls = NULL;
 	unsigned n_calls = 0;
@@ -547,6 +574,7 @@ static void flush_writes(void *data)
 	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results) && llist_empty(&r->intake) &&
 	    llist_empty(&r->receipts))
 		return;
+	r->group_last_us = loop_us();
 	/* The receipts handed so far: their marks are among those this flush writes. */
 	llist_splice_init(&r->receipts, &r->receipts_told);
 	void *ctx = talloc_new(r);
@@ -606,6 +634,7 @@ static void flush_writes(void *data)
 		if (!llist_empty(&r->receipts) && !osmo_timer_pending(&r->flush_timer)) {
 			osmo_timer_schedule(&r->flush_timer, 1, 0);
 			r->flush_now = false;
+			r->flush_at_us = loop_us() + 1000000;
 		}
 	}
 	llist_for_each_entry_safe(cr, tmp, &r->results, list) {
@@ -667,6 +696,7 @@ static void flush_soon(void *data)
 	if (!osmo_timer_pending(&r->flush_timer)) {
 		osmo_timer_schedule(&r->flush_timer, 0, MARKS_WAIT_MS * 1000);
 		r->flush_now = false;
+		r->flush_at_us = loop_us() + MARKS_WAIT_MS * 1000;
 	}
 }
 
@@ -711,6 +741,7 @@ struct router *router_create(void *ctx, const struct router_config *cfg, struct 
 	INIT_LLIST_HEAD(&r->receipts);
 	INIT_LLIST_HEAD(&r->receipts_told);
 	osmo_timer_setup(&r->flush_timer, flush_timer_cb, r);
+	r->group_last_us = loop_us() - GROUP_PERIOD_US;
 	r->ctrs = metrics_ctr_group(r, &router_ctrg_desc, NULL);
 	r->flow_ctrs = flow_stats_alloc(r);
 	if (r->ctrs) {

@@ -31,7 +31,12 @@ struct router {
 	 * iteration: one transaction, one fsync for all (flush_writes) */
 	struct osmo_timer_list flush_timer;
 	bool flush_now;		/* flush_timer is due for something that answers someone (after
-				 * this iteration, or RESULTS_WAIT_MS), not for marks alone */
+				 * this iteration, or group_add's wait), not for marks alone */
+	int64_t flush_at_us;	/* when flush_timer is due (osmo_gettimeofday) */
+	/* The writes that answer someone waiting for the group write (group_add), and when
+	 * the last commit of received messages or of a group write was (osmo_gettimeofday). */
+	unsigned group_units;
+	int64_t group_last_us;
 	unsigned sms_calls;	/* SMS calls started, their outcome not back yet */
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
