@@ -326,53 +326,64 @@ void text_measure(const char *utf8, struct text_measure *m)
 	}
 }
 
-/* True when none of the 8 bytes in w needs a look in the table: all ASCII from ' ' to '~'
- * but '`' (bytes >= 0x80, controls, '`' and DEL are looked at one by one). */
-static bool word_plain_gsm7(uint64_t w)
+/* The bytes of w that need a look in the table, each flagged by its high bit: all but ASCII
+ * from ' ' to '~' other than '`' (bytes >= 0x80, controls, '`' and DEL). The lowest flag
+ * is always right; one above it may be a borrow's mistake, which only the lowest is
+ * trusted not to be. */
+static uint64_t word_needs_look(uint64_t w)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
 	uint64_t below_space = (w - ones * 0x20) & ~w & highs;	/* a byte < 0x20 */
 	uint64_t bq = w ^ (ones * '`'), del = w ^ (ones * 0x7f);
 
-	return !((w & highs) | below_space | ((bq - ones) & ~bq & highs) |
-		 ((del - ones) & ~del & highs));
+	return (w & highs) | below_space | ((bq - ones) & ~bq & highs) | ((del - ones) & ~del & highs);
+}
+
+/* How many bytes at the start of w (as read from memory) are plain, given its flags. */
+static unsigned plain_bytes(uint64_t flags)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (unsigned)__builtin_ctzll(flags) / 8;
+#else
+	(void)flags;
+	return 0;	/* the first byte is read one character at a time */
+#endif
 }
 
 bool text_is_gsm7(const char *utf8)
 {
 	/* Replies are checked whole before they leave: plain ASCII is skipped 8 bytes at a
-	 * time, within the text's length. */
+	 * time, within the text's length, and up to the first byte that needs a look; that
+	 * character alone is read, then the next 8 bytes again (a French text has an accent
+	 * every few words, not runs of them). */
 	const char *end = utf8 + strlen(utf8);
 
 	while (utf8 < end) {
-		uint64_t w;
-
 		if (end - utf8 >= 8) {
+			uint64_t w, flags;
+
 			memcpy(&w, utf8, 8);
-			if (word_plain_gsm7(w)) {
+			flags = word_needs_look(w);
+			if (!flags) {
 				utf8 += 8;
 				continue;
 			}
+			utf8 += plain_bytes(flags);
 		}
-		/* Something else in these 8 bytes: they are read one character at a time. */
-		const char *stop = end - utf8 > 8 ? utf8 + 8 : end;
+		/* c2: the NUL at worst, utf8 being before end. */
+		unsigned char c = (unsigned char)utf8[0], c2 = (unsigned char)utf8[1];
 
-		while (utf8 < stop) {
-			/* c2: the NUL at worst, utf8 being before end. */
-			unsigned char c = (unsigned char)utf8[0], c2 = (unsigned char)utf8[1];
-
-			if (c < 0x80) {
-				if (!ascii_to_gsm7[c])
-					return false;
-				utf8++;
-			} else if ((c == 0xc2 || c == 0xc3) && (c2 & 0xc0) == 0x80) {
-				/* U+0080..U+00FF, the accents of French: decoded here. */
-				if (gsm7_code(((uint32_t)(c & 0x1f) << 6) | (c2 & 0x3f)) == GSM7_NONE)
-					return false;
-				utf8 += 2;
-			} else if (gsm7_cost(utf8_next(&utf8)) == 0) {
+		if (c < 0x80) {
+			if (!ascii_to_gsm7[c])
 				return false;
-			}
+			utf8++;
+		} else if ((c == 0xc2 || c == 0xc3) && (c2 & 0xc0) == 0x80) {
+			/* U+0080..U+00FF, the accents of French: decoded here. */
+			if (gsm7_code(((uint32_t)(c & 0x1f) << 6) | (c2 & 0x3f)) == GSM7_NONE)
+				return false;
+			utf8 += 2;
+		} else if (gsm7_cost(utf8_next(&utf8)) == 0) {
+			return false;
 		}
 	}
 	return true;

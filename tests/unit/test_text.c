@@ -366,6 +366,39 @@ static void test_is_gsm7_every_byte(void)
 	}
 }
 
+/* The same, for 20,000 random texts of French words, accents, signs outside GSM-7 and
+ * broken bytes, at every alignment: text_is_gsm7 reads only the character after a plain
+ * run, then words again. */
+static void test_is_gsm7_random(void)
+{
+	static const char *const bits[] = { "a", "bc", "défg", " ", "é", "à", "€", "ê", "œ", "`",
+					    "\n", "\x7f", "\xc3", "\xff", "Ç", "ù", "{", "€uro",
+					    "Rendez-vous ", "\xe2\x82", "12345678" };
+	unsigned seed = 12345;
+
+	for (int n = 0; n < 20000; n++) {
+		char s[160];
+		size_t len = 0;
+		unsigned k = (seed = seed * 1103515245u + 12345u) >> 16 & 15;
+
+		s[0] = '\0';
+		for (unsigned i = 0; i < k; i++) {
+			const char *b = bits[((seed = seed * 1103515245u + 12345u) >> 16) %
+					     (sizeof(bits) / sizeof(bits[0]))];
+			/* mostly plain text: a rare bit from the end of the table */
+			if (((seed >> 8) & 3) && strlen(b) > 2)
+				b = "abcdefgh";
+			if (len + strlen(b) < sizeof(s)) {
+				strcpy(s + len, b);
+				len += strlen(b);
+			}
+		}
+		struct text_measure m;
+		text_measure(s, &m);
+		CU_ASSERT_EQUAL(text_is_gsm7(s), m.coding == TEXT_GSM7);
+	}
+}
+
 static void test_fold(void)
 {
 	check_fold("fenêtre château île hôtel sûr Noël maïs L'Haÿ", "fenetre chateau ile hotel sur "
@@ -562,6 +595,7 @@ int main(void)
 	if (!s)
 		goto fail;
 	if (!CU_add_test(s, "French stays GSM-7", test_french_gsm7) ||
+	    !CU_add_test(s, "text_is_gsm7 against the full measure, random texts", test_is_gsm7_random) ||
 	    !CU_add_test(s, "French outside GSM-7 goes UCS-2", test_french_ucs2) ||
 	    !CU_add_test(s, "emoji", test_emoji) ||
 	    !CU_add_test(s, "invalid UTF-8", test_invalid_utf8) ||
