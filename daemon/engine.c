@@ -383,11 +383,8 @@ static void on_call_outcome(struct run *r, bool ok)
 		vars_unset_tree(&s->vars, VAR_PENDING);
 	}
 	if (ok) {
-		if (st->save) {
-			vars_unset_tree(&s->vars, st->save);
-			if (r->in->result)
-				vars_merge(&s->vars, r->in->result, st->save);
-		}
+		if (st->save)
+			vars_replace_tree(&s->vars, r->in->result, st->save);
 		engine_run_from(r, st->next_idx, NULL);
 		return;
 	}

@@ -173,6 +173,35 @@ static int var_regrow(struct vars *vs, struct var *v, const char *value, size_t 
 	return 0;
 }
 
+/* Adds name (nl bytes, hash h), which vs does not hold, at the end. */
+static int var_add(struct vars *vs, const char *name, size_t nl, uint32_t h, const char *value,
+		   size_t len, bool secret)
+{
+	struct var *v;
+
+	if (vs->n >= VARS_MAX)
+		return -1;
+	if (vs->n == vs->cap) {
+		unsigned cap = vs->cap ? vs->cap * 2 : 16;
+		struct var *na;
+
+		if (cap > VARS_MAX)
+			cap = VARS_MAX;
+		na = talloc_realloc(vs->ctx, vs->v, struct var, cap);
+		if (!na)
+			return -1;
+		vs->v = na;
+		vs->cap = cap;
+	}
+	v = &vs->v[vs->n];
+	if (var_place(vs, v, name, nl, value, len, len + 1) < 0)
+		return -1;
+	vs->n++;
+	v->secret = secret;
+	v->hash = h;
+	return 0;
+}
+
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 {
 	uint32_t h = name_hash(name);
@@ -200,27 +229,7 @@ int vars_set(struct vars *vs, const char *name, const char *value, bool secret)
 		/* Half as much again to grow into: the transcript grows every step. */
 		return var_regrow(vs, v, value, len, len + 1 + len / 2, secret);
 	}
-	if (vs->n >= VARS_MAX)
-		return -1;
-	if (vs->n == vs->cap) {
-		unsigned cap = vs->cap ? vs->cap * 2 : 16;
-		struct var *na;
-
-		if (cap > VARS_MAX)
-			cap = VARS_MAX;
-		na = talloc_realloc(vs->ctx, vs->v, struct var, cap);
-		if (!na)
-			return -1;
-		vs->v = na;
-		vs->cap = cap;
-	}
-	v = &vs->v[vs->n];
-	if (var_place(vs, v, name, strlen(name), value, len, len + 1) < 0)
-		return -1;
-	vs->n++;
-	v->secret = secret;
-	v->hash = h;
-	return 0;
+	return var_add(vs, name, strlen(name), h, value, len, secret);
 }
 
 char *vars_room(struct vars *vs, const char *name, size_t size)
@@ -305,6 +314,37 @@ int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)
 		} else if (vars_set(dst, v->name, v->value, v->secret) < 0) {
 			rc = -1;
 		}
+	}
+	return rc;
+}
+
+int vars_replace_tree(struct vars *dst, const struct vars *src, const char *prefix)
+{
+	size_t lp = strlen(prefix);
+	int rc = 0;
+
+	vars_unset_tree(dst, prefix);
+	if (!src || src == dst)
+		return 0;
+	for (unsigned i = 0; i < src->n; i++) {
+		const struct var *v = &src->v[i];
+		size_t ln = strlen(v->name);
+		char buf[128], *name = lp + 1 + ln < sizeof(buf) ? buf : talloc_size(NULL, lp + 2 + ln);
+
+		if (!name) {
+			rc = -1;
+			continue;
+		}
+		memcpy(name, prefix, lp);
+		name[lp] = '.';
+		memcpy(name + lp + 1, v->name, ln + 1);
+		/* No name under prefix is left, and src's names are all different: each is
+		 * added without a lookup. */
+		if (var_add(dst, name, lp + 1 + ln, name_hash(name), v->value, strlen(v->value),
+			    v->secret) < 0)
+			rc = -1;
+		if (name != buf)
+			talloc_free(name);
 	}
 	return rc;
 }

@@ -226,6 +226,47 @@ static void test_vars_names_alike(void)
 	talloc_free(ctx);
 }
 
+/* vars_replace_tree gives what unset_tree then merge give: the same names, values, flags
+ * and order, the old tree gone, the rest kept. */
+static void test_vars_replace_tree(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct vars a, b, res;
+
+	vars_init(&a, ctx);
+	vars_init(&b, ctx);
+	vars_init(&res, ctx);
+	vars_set(&res, "count", "2", false);
+	vars_set(&res, "0.id", "S1", false);
+	vars_set(&res, "token", "t0k", true);
+	for (int k = 0; k < 2; k++) {
+		struct vars *v = k ? &b : &a;
+		vars_set(v, "service", "caf", false);
+		vars_set(v, "slots", "old", false);
+		vars_set(v, "slots.count", "9", false);
+		vars_set(v, "slotsx", "keep", false);
+		vars_set(v, "slots.8.id", "S9", false);
+	}
+	CU_ASSERT_EQUAL(vars_replace_tree(&a, &res, "slots"), 0);
+	vars_unset_tree(&b, "slots");
+	CU_ASSERT_EQUAL(vars_merge(&b, &res, "slots"), 0);
+	CU_ASSERT_EQUAL_FATAL(a.n, b.n);
+	for (unsigned i = 0; i < a.n; i++) {
+		CU_ASSERT_STRING_EQUAL(a.v[i].name, b.v[i].name);
+		CU_ASSERT_STRING_EQUAL(a.v[i].value, b.v[i].value);
+		CU_ASSERT_EQUAL(a.v[i].secret, b.v[i].secret);
+		CU_ASSERT_STRING_EQUAL(vars_get(&a, b.v[i].name), b.v[i].value);
+	}
+	CU_ASSERT_PTR_NULL(vars_get(&a, "slots.8.id"));
+	/* No result: the tree is only removed. */
+	CU_ASSERT_EQUAL(vars_replace_tree(&a, NULL, "slots"), 0);
+	CU_ASSERT_EQUAL(a.n, 2);
+	vars_clear(&a);
+	vars_clear(&b);
+	vars_clear(&res);
+	talloc_free(ctx);
+}
+
 static void test_vars_tree(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -720,6 +761,7 @@ int main(void)
 	CU_add_test(s, "compacted: the size of what it holds", test_vars_compact);
 	CU_add_test(s, "room to write a value in place", test_vars_room);
 	CU_add_test(s, "names alike, short and long", test_vars_names_alike);
+	CU_add_test(s, "replace_tree as unset_tree then merge", test_vars_replace_tree);
 	CU_add_test(s, "VARS_MAX", test_vars_max);
 	s = CU_add_suite("session", NULL, NULL);
 	CU_add_test(s, "init, copy, reset", test_session_init_copy_reset);
