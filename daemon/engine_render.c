@@ -84,7 +84,7 @@ const char *engine_expand(struct run *r, const char *tmpl)
 {
 	if (!tmpl)
 		return NULL;
-	if (!strstr(tmpl, "{{"))
+	if (template_is_literal(tmpl))
 		return tmpl;
 	char *t = template_expand(r->ctx, tmpl, engine_lookup, r);
 	return t ? t : talloc_strdup(r->ctx, "");

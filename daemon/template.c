@@ -99,7 +99,7 @@ static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_err
 {
 	size_t i = skip_space(s, open + 2), start;
 
-	memset(t, 0, sizeof(*t));
+	t->n_filters = 0;	/* the filters are written as they are read */
 	/* Said first, and at the {{, since every later error would only be a symptom of it. */
 	if (locate && !strstr(s + open + 2, "}}"))
 		return parse_fail(e, open, "unclosed {{");
@@ -166,6 +166,16 @@ static int tag_parse(const char *s, size_t open, struct tag *t, struct parse_err
 	return 0;
 }
 
+/* The first "{{" in s, or NULL: strchr() for each '{' (a text has few) rather than strstr(),
+ * which costs more to set up than most texts are long; templates are searched at every
+ * expansion. */
+static const char *find_open(const char *s)
+{
+	while ((s = strchr(s, '{')) && s[1] != '{')
+		s++;
+	return s;
+}
+
 bool template_single_var(const char *tmpl, char *name, size_t size)
 {
 	size_t i, start;
@@ -187,7 +197,7 @@ bool template_single_var(const char *tmpl, char *name, size_t size)
 
 bool template_is_literal(const char *tmpl)
 {
-	return strstr(tmpl, "{{") == NULL;
+	return find_open(tmpl) == NULL;
 }
 
 int template_check(const char *tmpl, template_var_fn each_var, void *data,
@@ -196,7 +206,7 @@ int template_check(const char *tmpl, template_var_fn each_var, void *data,
 	const char *open;
 	size_t i = 0;
 
-	while ((open = strstr(tmpl + i, "{{"))) {
+	while ((open = find_open(tmpl + i))) {
 		struct parse_error e;
 		struct tag t;
 
@@ -579,7 +589,7 @@ char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, vo
 	size_t i = 0;
 	char *res;
 
-	while ((open = strstr(tmpl + i, "{{"))) {
+	while ((open = find_open(tmpl + i))) {
 		size_t at = (size_t)(open - tmpl);
 		struct parse_error e;
 		struct tag t;
