@@ -154,28 +154,26 @@ void engine_append(struct run *r, const char *text)
 }
 
 /* The title, then "1 label", "2 label"... a line each, in one allocation: the menu is built
- * on every answer to it. As add_line() would make it, line by line. */
+ * on every answer to it. As add_line() would make it, line by line. n is at most
+ * PAGE_MAX_OPTIONS, so each number is one digit. */
 static char *menu_lines(void *ctx, const char *title, const char *const *labels, unsigned n)
 {
-	size_t tl = strlen(title), size = tl + 1;
-	char digits[12];
+	size_t tl = strlen(title), size = tl + 1, len[PAGE_MAX_OPTIONS];
 
 	for (unsigned i = 0; i < n; i++)
-		size += 1 + strlen(engine_utoa(digits, i + 1)) + 1 + strlen(labels[i]);
+		size += 3 + (len[i] = strlen(labels[i]));
 	char *all = talloc_size(ctx, size), *p = all;
 	if (!all)
 		return NULL;
 	memcpy(p, title, tl);
 	p += tl;
 	for (unsigned i = 0; i < n; i++) {
-		size_t nd = strlen(engine_utoa(digits, i + 1)), l = strlen(labels[i]);
-
 		if (p != all)
 			*p++ = '\n';
-		memcpy(p, digits, nd);
-		p[nd] = ' ';
-		memcpy(p + nd + 1, labels[i], l);
-		p += nd + 1 + l;
+		*p++ = (char)('1' + i);
+		*p++ = ' ';
+		memcpy(p, labels[i], len[i]);
+		p += len[i];
 	}
 	*p = '\0';
 	return all;
@@ -239,10 +237,10 @@ static void remember_page(struct run *r, unsigned first, unsigned k)
 /* Renders page `page` of a menu and returns its text; *first_out gets the index of its first
  * option and *n_on_page how many it shows. Pages are cut greedily from the first so that the
  * same page always holds the same options. */
-char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
-		       unsigned *first_out, unsigned *n_on_page)
+/* The same with the menu's count known (engine_menu_count). */
+static char *menu_page_n(struct run *r, const struct flow_step *st, unsigned n, unsigned page,
+			 unsigned *first_out, unsigned *n_on_page)
 {
-	unsigned n = engine_menu_count(r, st);
 	const char *title = engine_say_view(r, &st->text);
 	const char *few[PAGE_MAX_OPTIONS];
 	const char **labels = n <= PAGE_MAX_OPTIONS ? few : talloc_array(r->ctx, const char *, n);
@@ -296,6 +294,12 @@ char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
 	}
 }
 
+char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
+		       unsigned *first_out, unsigned *n_on_page)
+{
+	return menu_page_n(r, st, engine_menu_count(r, st), page, first_out, n_on_page);
+}
+
 /* ---- running steps ---- */
 
 /* The question or the menu page again. After a retry text or the help (prefix), a menu page
@@ -305,12 +309,12 @@ char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,
 void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum prefix prefix)
 {
 	if (st->kind == STEP_MENU) {
-		unsigned first, k;
-		if (engine_menu_count(r, st) == 0) {
+		unsigned first, k, n = engine_menu_count(r, st);
+		if (n == 0) {
 			engine_say(r, &st->text);
 			return;
 		}
-		char *page = engine_menu_page(r, st, r->s->page, &first, &k);
+		char *page = menu_page_n(r, st, n, r->s->page, &first, &k);
 		if (prefix != PREFIX_NONE && r->reply &&
 		    !fits(r, talloc_asprintf(r->ctx, "%s\n%s", r->reply, page))) {
 			if (prefix == PREFIX_HELP)

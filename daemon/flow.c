@@ -601,7 +601,8 @@ const char *flow_text_pick(const struct flow_text *t, const char *lang, bool uss
 	if (!t || !t->n)
 		return NULL;
 	tr = &t->tr[0];
-	for (i = 0; lang && i < t->n; i++) {
+	/* One language (most texts): it is the one, whatever lang asks. */
+	for (i = 0; lang && t->n > 1 && i < t->n; i++) {
 		if (t->tr[i].lang && !strcasecmp(t->tr[i].lang, lang)) {
 			tr = &t->tr[i];
 			break;

@@ -267,20 +267,26 @@ static void vars_filter(struct vars *vs, bool (*keep)(const struct var *v, const
 	vs->n = j;
 }
 
+struct tree {
+	const char *name;
+	size_t len;
+};
+
 static bool keep_outside_tree(const struct var *v, const void *arg)
 {
-	const char *name = arg;
-	size_t len = strlen(name);
+	const struct tree *t = arg;
 
-	if (strncmp(v->name, name, len) != 0)
+	if (v->name[0] != t->name[0] || strncmp(v->name, t->name, t->len) != 0)
 		return true;
-	return v->name[len] != '\0' && v->name[len] != '.';
+	return v->name[t->len] != '\0' && v->name[t->len] != '.';
 }
 
 void vars_unset_tree(struct vars *vs, const char *name)
 {
 	/* name may be one of the names given up: their bytes stay until vars_compact. */
-	vars_filter(vs, keep_outside_tree, name);
+	struct tree t = { name, strlen(name) };
+
+	vars_filter(vs, keep_outside_tree, &t);
 }
 
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix)
