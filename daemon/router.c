@@ -26,8 +26,8 @@
 /* How often a host on a shared store looks for the back-end waits of hosts that are gone. */
 #define ORPHANS_PERIOD_MS (10 * 1000)
 #define MARKS_WAIT_MS 10	/* see flush_soon */
-#define GROUP_PERIOD_US 6000	/* see group_add */
-#define GROUP_UNITS 12
+#define GROUP_PERIOD_US 8000	/* see group_add */
+#define GROUP_UNITS 16
 
 /* A call in flight, keyed back to its session. */
 struct pending_call {
@@ -132,6 +132,8 @@ void router_set_guard(struct router *r, struct guard *g)
 
 /* ---- starting calls ---- */
 
+static int64_t loop_us(void);
+
 static void call_done(void *data, bool ok, const struct vars *result, const char *error);
 
 void router_start_call(struct router *r, enum channel ch, const char *key, const char *via,
@@ -146,8 +148,10 @@ void router_start_call(struct router *r, enum channel ch, const char *key, const
 	p->call_id = c->call_id;
 	p->op = talloc_strdup(p, c->op);
 	rate_ctr_inc2(r->ctrs, ROUTER_CTR_CALLS);
-	if (ch == CHANNEL_SMS)
+	if (ch == CHANNEL_SMS) {
 		r->sms_calls++;
+		r->last_call_us = loop_us();
+	}
 	if (r->calls.call(r->calls.impl, c->op, &c->args, budget_ms, call_done, p) < 0) {
 		/* Unknown operation: the flow checker prevents it; fail the call the same way. */
 		glog(GLOG_BACKEND, LOGL_ERROR, NULL, "operation %s is not declared", c->op);
@@ -183,8 +187,6 @@ void router_count(struct router *r, enum router_ctr which)
 }
 
 /* ---- received messages (the intake) ---- */
-
-static int64_t loop_us(void);
 
 /* Received messages through the engine, inside the caller's transaction. */
 static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
@@ -299,21 +301,27 @@ static void flush_now(struct router *r)
 
 /* n writes that answer someone join the group write: received messages (their senders
  * acknowledge them once committed) or a call's outcome (its reply leaves once committed).
- * Each commit is an fsync, and each message brings two such writes a millisecond or two
- * apart (its intake, then its call's outcome): written as they come, that is one to two
- * fsyncs per message at 1,000 messages/s, when loop iterations are short. So the group
- * write runs at most once per GROUP_PERIOD_US: what comes sooner after the last one waits
- * for the next, with company (at most that long: the only delay added to an
- * acknowledgement or a reply). A router quiet for that long writes at once, and
- * GROUP_UNITS waiting are written at once (enough company: at full speed, a window of
- * deliver_sms and the outcomes of the calls before them). */
+ * Each commit is an fsync, and a message whose flow calls a back-end brings two such writes
+ * a millisecond or two apart (its intake, then the call's outcome): written as they come,
+ * that is one to two fsyncs per message at 1,000 messages/s, when loop iterations are
+ * short. So while SMS calls are out or were started in the last period (the traffic makes
+ * calls: outcomes are coming), the group write runs at most once per GROUP_PERIOD_US: what
+ * comes sooner after the last commit waits for the next, with company (at most that long:
+ * the only delay added to an acknowledgement or a reply). GROUP_UNITS waiting are written
+ * at once (enough company: at full speed, a window of deliver_sms and some outcomes), and
+ * so is everything when no call is expected: messages whose flows call nothing are
+ * answered in the same commit, and waiting would only hold the SMSC's window (at window 10,
+ * 10 messages per period). A router quiet for a period writes at once. */
 static void group_add(struct router *r, unsigned n)
 {
 	int64_t now = loop_us();
 	int64_t due = r->group_last_us + GROUP_PERIOD_US;
 
+	bool calls = r->sms_calls || now - r->last_call_us < GROUP_PERIOD_US;
+
 	r->group_units += n ? n : 1;
-	if (due <= now || due > now + GROUP_PERIOD_US || r->group_units >= GROUP_UNITS) {
+	if (!calls || due <= now || due > now + GROUP_PERIOD_US ||
+	    r->group_units >= GROUP_UNITS) {
 		flush_now(r);
 		return;
 	}

@@ -37,6 +37,7 @@ struct router {
 	 * the last commit of received messages or of a group write was (osmo_gettimeofday). */
 	unsigned group_units;
 	int64_t group_last_us;
+	int64_t last_call_us;	/* when the last SMS call started (osmo_gettimeofday) */
 	unsigned sms_calls;	/* SMS calls started, their outcome not back yet */
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */
