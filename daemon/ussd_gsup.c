@@ -13,6 +13,7 @@
 #include <osmocom/gsm/protocol/ipaccess.h>
 #include <osmocom/gsupclient/gsup_client.h>
 
+#include "guichet/gsup_tx.h"
 #include "guichet/log.h"
 #include "guichet/ss_codec.h"
 #include "guichet/ussd_gsup.h"
@@ -149,10 +150,17 @@ static int send_ss(struct ussd_gsup *g, const char *imsi, uint32_t sid, bool fin
 		.ss_info_len = len,
 	};
 
+	struct msgb *msg;
+
 	if (g->link != LINK_UP || !g->gc)
 		return -ENOTCONN;
 	OSMO_STRLCPY_ARRAY(m.imsi, imsi);
-	return osmo_gsup_client_enc_send(g->gc, &m);
+	/* Not osmo_gsup_client_enc_send(): its 4,000-octet buffer, zeroed, cost more than the
+	 * rest of the screen's encoding. */
+	msg = gsup_tx_encode(&m);
+	if (!msg)
+		return -EINVAL;
+	return osmo_gsup_client_send(g->gc, msg);
 }
 
 /* END with a ReturnError: for requests we cannot take (malformed, no dialogue). The HLR
