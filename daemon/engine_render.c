@@ -338,22 +338,22 @@ void engine_render_prompt(struct run *r, const struct flow_step *st)
  * session is about to be reset (a flow starts or ends) or a handoff sends it. */
 
 /* Appends "<mark> text" as a line to the len bytes at t (room enough). Returns the length. */
-static size_t line_add(char *t, size_t len, const char *mark, const char *text)
+static size_t line_add(char *t, size_t len, char mark, const char *text)
 {
-	size_t ml = strlen(mark), xl = strlen(text);
+	size_t xl = strlen(text);
 
 	if (len)
 		t[len++] = '\n';
-	memcpy(t + len, mark, ml);
-	t[len + ml] = ' ';
-	memcpy(t + len + ml + 1, text, xl);
-	return len + ml + 1 + xl;
+	t[len] = mark;
+	t[len + 1] = ' ';
+	memcpy(t + len + 2, text, xl);
+	return len + 2 + xl;
 }
 
 /* Room line_add() takes for text (none for an empty or absent one). */
-static size_t line_room(const char *mark, const char *text)
+static size_t line_room(const char *text)
 {
-	return text && *text ? 1 + strlen(mark) + 1 + strlen(text) : 0;
+	return text && *text ? 3 + strlen(text) : 0;
 }
 
 /* base, then "> in", then "< reply" (each line when there is text), into buf of size room +
@@ -365,9 +365,9 @@ static const char *transcript_make(char *buf, const char *base, const char *in, 
 
 	memcpy(buf, base ? base : "", len);
 	if (in && *in)
-		len = line_add(buf, len, ">", in);
+		len = line_add(buf, len, '>', in);
 	if (reply && *reply)
-		len = line_add(buf, len, "<", reply);
+		len = line_add(buf, len, '<', reply);
 	buf[len] = '\0';
 	if (!len && !base)
 		return NULL;
@@ -402,7 +402,7 @@ const char *engine_transcript(struct run *r)
 	if (r->tr_kept)
 		return r->transcript ? r->transcript : "";
 	const char *prev = transcript_before(r);
-	char *buf = talloc_size(r->ctx, (prev ? strlen(prev) : 0) + line_room(">", r->tr_in) + 1);
+	char *buf = talloc_size(r->ctx, (prev ? strlen(prev) : 0) + line_room(r->tr_in) + 1);
 	const char *t = buf ? transcript_make(buf, prev, r->tr_in, NULL) : NULL;
 
 	/* From now on r->transcript is the transcript so far, the text received included. */
@@ -443,7 +443,7 @@ void engine_transcript_end(struct run *r)
 	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
 		if (r->s->vars.v[i].secret)
 			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
-	size_t lines = line_room(">", r->tr_in) + line_room("<", reply);
+	size_t lines = line_room(r->tr_in) + line_room(reply);
 	/* Nothing said either way: the session's transcript stands as it is. */
 	if (!lines && !r->transcript)
 		return;
@@ -457,9 +457,9 @@ void engine_transcript_end(struct run *r)
 	if (kept)
 		memcpy(t, kept, len);
 	if (r->tr_in && *r->tr_in)
-		len = line_add(t, len, ">", r->tr_in);
+		len = line_add(t, len, '>', r->tr_in);
 	if (reply && *reply)
-		len = line_add(t, len, "<", reply);
+		len = line_add(t, len, '<', reply);
 	t[len] = '\0';
 	if (len > TRANSCRIPT_MAX) {
 		/* The oldest lines go: from the first line that leaves at most TRANSCRIPT_MAX

@@ -244,7 +244,7 @@ char *vars_room(struct vars *vs, const char *name, size_t size)
 	}
 	v = &vs->v[i];
 	if (v->room < size &&
-	    var_regrow(vs, v, v->value, strlen(v->value), size + size / 2, v->secret) < 0)
+	    var_regrow(vs, v, v->value, strlen(v->value), 2 * size, v->secret) < 0)
 		return NULL;
 	return v->value;
 }

@@ -41,8 +41,8 @@ const struct var *vars_get_var(const struct vars *vs, const char *name);
 /* Sets name to a copy of value; returns 0, or -1 when the map is full. value may be a
  * variable's own (vars_get): it is read before anything of it is given up. */
 int vars_set(struct vars *vs, const char *name, const char *value, bool secret);
-/* name's value made writable with room for size bytes (its NUL included), what it holds
- * kept (an unset name is set to ""): the caller writes the new value, NUL-terminated, in
+/* name's value made writable with room for size bytes (its NUL included; when it moves,
+ * twice that, to grow into), what it holds kept (an unset name is set to ""): the caller writes the new value, NUL-terminated, in
  * place, before anything else reads or changes vs. NULL when out of memory or full. For a
  * value that grows a little at a time (the transcript) without being copied whole. */
 char *vars_room(struct vars *vs, const char *name, size_t size);
