@@ -188,16 +188,59 @@ void router_count(struct router *r, enum router_ctr which)
 
 /* ---- received messages (the intake) ---- */
 
+/* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */
+struct intake_batch {
+	struct llist_head list;
+	struct sms_in *msgs;
+	unsigned n;
+	sms_stored_fn stored;
+	void *sdata;
+};
+
+static struct store_inbound inbound_of(const struct sms_in *m)
+{
+	return (struct store_inbound){ .channel = CHANNEL_SMS, .via = m->via, .from = m->from,
+				       .text = m->text, .received = m->received, .dedup = m->dedup };
+}
+
+/* The messages intake_apply is about to add, in its order, told to the store at once
+ * (inbound_ahead: PostgreSQL adds them in one round trip instead of one each). The batches
+ * of the list, or msgs[0..n) when list is NULL. 0, or -1: the transaction is lost. */
+static int intake_ahead(struct router *r, void *ctx, struct llist_head *list,
+			const struct sms_in *msgs, unsigned n)
+{
+	struct store *st = r->st;
+	struct intake_batch *b;
+	unsigned k = 0;
+
+	if (!st->ops->inbound_ahead)
+		return 0;
+	if (list) {
+		n = 0;
+		llist_for_each_entry(b, list, list)
+			n += b->n;
+	}
+	struct store_inbound *ins = n ? talloc_array(ctx, struct store_inbound, n) : NULL;
+	if (!ins)
+		return 0;	/* only a saving: inbound_add does without */
+	if (!list) {
+		for (; k < n; k++)
+			ins[k] = inbound_of(&msgs[k]);
+	} else {
+		llist_for_each_entry(b, list, list)
+			for (unsigned i = 0; i < b->n; i++)
+				ins[k++] = inbound_of(&b->msgs[i]);
+	}
+	return st->ops->inbound_ahead(st, ins, n);
+}
+
 /* Received messages through the engine, inside the caller's transaction. */
 static int intake_apply(struct router *r, void *ctx, const struct sms_in *msgs, unsigned n,
 			struct call_req **calls, unsigned *n_calls)
 {
 	struct store *st = r->st;
 	for (unsigned i = 0; i < n; i++) {
-		struct store_inbound in = {
-			.channel = CHANNEL_SMS, .via = msgs[i].via, .from = msgs[i].from,
-			.text = msgs[i].text, .received = msgs[i].received, .dedup = msgs[i].dedup,
-		};
+		struct store_inbound in = inbound_of(&msgs[i]);
 		int rc = st->ops->inbound_add(st, &in);
 		if (rc < 0)
 			return -1;
@@ -242,7 +285,8 @@ static int intake_write(struct router *r, const struct sms_in *msgs, unsigned n)
 
 	if (st->ops->begin(st) < 0)
 		goto fail;
-	if (intake_apply(r, ctx, msgs, n, &calls, &n_calls) < 0)
+	if (intake_ahead(r, ctx, NULL, msgs, n) < 0 ||
+	    intake_apply(r, ctx, msgs, n, &calls, &n_calls) < 0)
 		goto fail_rollback;
 	/* The replies made here leave the outbox in the same transaction (one fsync). */
 	struct outbox_taken *tk;
@@ -337,15 +381,6 @@ static void group_add(struct router *r, unsigned n)
 /* A receipt handed to router_sms_receipt_later: its sender is told once it is written. */
 struct receipt_wait {
 	struct llist_head list;
-	sms_stored_fn stored;
-	void *sdata;
-};
-
-/* Messages handed to router_sms_receive_later, waiting for the iteration's group write. */
-struct intake_batch {
-	struct llist_head list;
-	struct sms_in *msgs;
-	unsigned n;
 	sms_stored_fn stored;
 	void *sdata;
 };
@@ -586,7 +621,7 @@ static void flush_writes(void *data)
 	/* The receipts handed so far: their marks are among those this flush writes. */
 	llist_splice_init(&r->receipts, &r->receipts_told);
 	void *ctx = talloc_new(r);
-	ok = r->st->ops->begin(r->st) == 0;
+	ok = r->st->ops->begin(r->st) == 0 && intake_ahead(r, ctx, &r->intake, NULL, 0) == 0;
 	struct intake_batch *ib;
 	llist_for_each_entry(ib, &r->intake, list) {
 		if (!ok)

@@ -234,6 +234,7 @@ static int pg_destructor(struct pg *q)
 	}
 	pg_watch_stop(q);
 	pg_session_forget_ahead(q);
+	pg_inbound_ahead_reset(q);
 	if (q->db)
 		PQfinish(q->db);
 	q->db = NULL;
@@ -251,6 +252,7 @@ static const struct store_ops pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.inbound_add = pg_inbound_add,
+	.inbound_ahead = pg_inbound_ahead,
 	.inbound_done = pg_inbound_done,
 	.inbound_forget = pg_inbound_forget,
 	.inbound_pending = pg_inbound_pending,

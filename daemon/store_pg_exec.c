@@ -208,6 +208,60 @@ PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const str
 	return r;
 }
 
+int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *sql,
+		const struct params *p, const int *binary, PGresult **res)
+{
+	char name[16];
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		res[i] = NULL;
+	if (!q->piped || q->pipe_failed)
+		return -1;
+	/* Room among the pending results for the PREPAREs, read before these, and for these
+	 * if sending fails half-way. */
+	if (2 * n > PG_PENDING_MAX) {
+		q->pipe_failed = true;
+		return pg_fail(q, what, NULL);
+	}
+	if (q->n_pending + 2 * n > PG_PENDING_MAX && flush_and_drain(q) < 0)
+		return -1;
+	/* Every PREPARE needed goes before the first statement: the pending results are read
+	 * in the order they were sent. */
+	for (i = 0; i < n; i++)
+		prepared(q, sql[i], &p[i], name);
+	for (i = 0; i < n; i++) {
+		if (!send_stmt(q, sql[i], &p[i], binary[i])) {
+			pg_fail(q, what, NULL);
+			q->pipe_failed = true;
+			/* What was sent is read at the sync that ends the transaction. */
+			while (i--) {
+				q->pending_prep[q->n_pending] = -1;
+				q->pending_what[q->n_pending++] = what;
+			}
+			return -1;
+		}
+	}
+	bool failed = flush_and_drain(q) < 0;
+	for (i = 0; i < n; i++) {
+		res[i] = read_result(q);
+		ExecStatusType s = PQresultStatus(res[i]);
+		if (!failed && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+			pg_fail(q, what, res[i]);
+			q->pipe_failed = failed = true;
+		}
+	}
+	if (q->wake)
+		pg_notes_drain(q);
+	if (!failed)
+		return 0;
+	for (i = 0; i < n; i++) {
+		PQclear(res[i]);
+		res[i] = NULL;
+	}
+	return -1;
+}
+
 int pg_change(struct pg *q, const char *what, const char *sql, const struct params *p)
 {
 	PGresult *r = pg_run(q, what, sql, p, 0);
@@ -255,6 +309,7 @@ static void pipe_end(struct pg *q)
 
 	drain(q);
 	pg_session_forget_ahead(q);	/* read in this transaction: not valid after it */
+	pg_inbound_ahead_reset(q);
 	/* The sync's own result; NULLs before it only if the connection broke. */
 	while (guard++ < 4 && PQstatus(q->db) == CONNECTION_OK) {
 		if (!(r = PQgetResult(q->db)))

@@ -8,34 +8,192 @@
 
 /* --- inbound --- */
 
+static const char inbound_insert[] =
+	"INSERT INTO inbound(channel, via, sender, body, received, dedup)"
+	" VALUES ($1, $2, $3, $4, $5, $6)"
+	" ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id";
+
+static void inbound_params(struct params *p, const struct store_inbound *in)
+{
+	p->n = 0;
+	p_int(p, in->channel);
+	p_text(p, in->via);
+	p_text(p, in->from);
+	p_text(p, in->text);
+	p_int(p, in->received);
+	p_text(p, in->dedup);
+}
+
+/* The key of the session the step that follows in's inbound_add reads, or false when it
+ * reads none (only an SMS from a number opens or continues one here). */
+static bool inbound_key(const struct store_inbound *in, char key[SESSION_KEY_MAX])
+{
+	if (in->channel != CHANNEL_SMS || !in->from)
+		return false;
+	snprintf(key, SESSION_KEY_MAX, "sms:%s", in->from);
+	return true;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+void pg_inbound_ahead_reset(struct pg *q)
+{
+	for (unsigned i = 0; i < q->n_ahead; i++)
+		PQclear(q->ahead[i].session);
+	q->n_ahead = q->ahead_next = 0;
+	TALLOC_FREE(q->ahead_ctx);
+}
+
+void pg_inbound_ahead_stale(struct pg *q, const char *key)
+{
+	for (unsigned i = q->ahead_next; i < q->n_ahead; i++) {
+		if (q->ahead[i].session && !strcmp(q->ahead[i].key, key)) {
+			PQclear(q->ahead[i].session);
+			q->ahead[i].session = NULL;
+		}
+	}
+}
+
+/* Sorts session reads by key: two hosts' group writes lock their people's sessions in the
+ * same order, so they wait for each other rather than deadlock. */
+static int by_key(const void *a, const void *b, void *ahead)
+{
+	const struct pg_ahead *x = ahead;
+
+	return strcmp(x[*(const unsigned *)a].key, x[*(const unsigned *)b].key);
+}
+
+/* The inserts of up to PG_AHEAD_MAX received messages, then the reads (and locks) of their
+ * people's sessions, in one round trip; the rest go one by one through inbound_add. A
+ * person's session is read once, for the first of their messages: the step that text
+ * applies may change it, and the next one reads it again. */
+int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned n)
+{
+	struct pg *q = pg_of(st);
+	const char *sql[2 * PG_AHEAD_MAX];
+	int binary[2 * PG_AHEAD_MAX];
+	PGresult *res[2 * PG_AHEAD_MAX];
+	unsigned order[PG_AHEAD_MAX], reads[PG_AHEAD_MAX], n_reads = 0, n_sql, i;
+	struct params *p;
+
+	if (!q->piped)
+		return 0;	/* outside a transaction each is committed alone anyway */
+	if (q->pipe_failed)
+		return -1;
+	pg_inbound_ahead_reset(q);
+	if (n > PG_AHEAD_MAX)
+		n = PG_AHEAD_MAX;
+	if (n < 2)
+		return 0;	/* inbound_add costs one round trip too */
+	q->ahead_ctx = talloc_named_const(q, 0, "inbound ahead");
+	p = q->ahead_ctx ? talloc_array(q->ahead_ctx, struct params, 2 * n) : NULL;
+	if (!p) {
+		TALLOC_FREE(q->ahead_ctx);
+		return 0;	/* only a saving */
+	}
+	for (i = 0; i < n; i++) {
+		struct pg_ahead *a = &q->ahead[i];
+		void *c = q->ahead_ctx;
+
+		*a = (struct pg_ahead){ .channel = ins[i].channel, .received = ins[i].received };
+		a->via = ins[i].via ? talloc_strdup(c, ins[i].via) : NULL;
+		a->from = ins[i].from ? talloc_strdup(c, ins[i].from) : NULL;
+		a->text = ins[i].text ? talloc_strdup(c, ins[i].text) : NULL;
+		a->dedup = ins[i].dedup ? talloc_strdup(c, ins[i].dedup) : NULL;
+		if ((ins[i].via && !a->via) || (ins[i].from && !a->from) ||
+		    (ins[i].text && !a->text) || (ins[i].dedup && !a->dedup)) {
+			TALLOC_FREE(q->ahead_ctx);
+			return 0;
+		}
+		sql[i] = inbound_insert;
+		binary[i] = 0;
+		inbound_params(&p[i], &ins[i]);
+		if (!inbound_key(&ins[i], a->key))
+			continue;
+		unsigned j;
+		for (j = 0; j < i && strcmp(q->ahead[j].key, a->key); j++)
+			;
+		if (j == i)
+			order[n_reads++] = i;	/* the person's first message here */
+	}
+	qsort_r(order, n_reads, sizeof(order[0]), by_key, q->ahead);
+	n_sql = n;
+	for (i = 0; i < n_reads; i++) {
+		reads[i] = order[i];
+		sql[n_sql] = pg_session_select;
+		binary[n_sql] = 1;
+		p[n_sql].n = 0;
+		p_text(&p[n_sql], q->ahead[order[i]].key);
+		n_sql++;
+	}
+	/* From here on the rows are in the transaction: their inbound_add calls must follow. */
+	q->n_ahead = n;
+	if (pg_run_many(q, "inbound_add", n_sql, sql, p, binary, res) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		q->ahead[i].id = PQntuples(res[i]) > 0 ? col_int(res[i], 0, 0) : 0;
+		PQclear(res[i]);
+	}
+	for (i = 0; i < n_reads; i++)
+		q->ahead[reads[i]].session = res[n + i];
+	return 0;
+}
+
+/* in's answer when it was added ahead: 0 or 1 as inbound_add's; -1 when it is not the
+ * message announced next (the rows added ahead would be left unanswered: the transaction
+ * is lost); 2 when nothing was added ahead. */
+static int inbound_from_ahead(struct pg *q, struct store_inbound *in)
+{
+	struct pg_ahead *a;
+
+	if (q->ahead_next >= q->n_ahead)
+		return 2;
+	a = &q->ahead[q->ahead_next];
+	if (a->channel != (int)in->channel || a->received != in->received ||
+	    !same_text(a->via, in->via) || !same_text(a->from, in->from) ||
+	    !same_text(a->text, in->text) || !same_text(a->dedup, in->dedup)) {
+		snprintf(q->err, sizeof(q->err), "inbound_add: not the message announced next"
+			 " (inbound_ahead)");
+		q->pipe_failed = true;
+		return -1;
+	}
+	q->ahead_next++;
+	pg_session_forget_ahead(q);
+	if (a->session) {
+		snprintf(q->pre_key, sizeof(q->pre_key), "%s", a->key);
+		q->pre = a->session;
+		a->session = NULL;
+	}
+	if (!a->id)
+		return 1;
+	in->id = a->id;
+	return 0;
+}
+
 int pg_inbound_add(struct store *st, struct store_inbound *in)
 {
 	struct pg *q = pg_of(st);
-	struct params p = { .n = 0 };
+	struct params p;
 	PGresult *r;
 	int n;
 
-	p_int(&p, in->channel);
-	p_text(&p, in->via);
-	p_text(&p, in->from);
-	p_text(&p, in->text);
-	p_int(&p, in->received);
-	p_text(&p, in->dedup);
+	if ((n = inbound_from_ahead(q, in)) != 2)
+		return n;
+	inbound_params(&p, in);
 	/* The person's session is read (and locked) in the same round trip: the step that
 	 * follows asks for it at once (store_pg_session.c). */
 	struct params k = { .n = 0 };
-	char key[SESSION_KEY_MAX];
+	char key[SESSION_KEY_MAX] = "";
 	PGresult *ahead = NULL;
+	bool reads = inbound_key(in, key);
 
 	pg_session_forget_ahead(q);
-	snprintf(key, sizeof(key), "sms:%s", in->from ? in->from : "");
 	p_text(&k, key);
-	r = pg_run_pair(q, "inbound_add",
-			"INSERT INTO inbound(channel, via, sender, body, received, dedup)"
-			" VALUES ($1, $2, $3, $4, $5, $6)"
-			" ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id",
-			&p, in->channel == CHANNEL_SMS && in->from ? pg_session_select : NULL, &k,
-			&ahead);
+	r = pg_run_pair(q, "inbound_add", inbound_insert, &p, reads ? pg_session_select : NULL,
+			&k, &ahead);
 	if (!r)
 		return -1;
 	if (ahead) {

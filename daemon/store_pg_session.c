@@ -78,6 +78,7 @@ int pg_session_put(struct store *st, const struct session *sess)
 	}
 	if (q->pre && !strcmp(q->pre_key, sess->key))
 		pg_session_forget_ahead(q);
+	pg_inbound_ahead_stale(q, sess->key);
 	p_text(&p, sess->key);
 	p_bin(&p, data, len);
 	p_int(&p, sess->deadline);
@@ -110,6 +111,7 @@ int pg_session_del(struct store *st, const char *key)
 
 	if (pg_of(st)->pre && !strcmp(pg_of(st)->pre_key, key))
 		pg_session_forget_ahead(pg_of(st));
+	pg_inbound_ahead_stale(pg_of(st), key);
 	p_text(&p, key);
 	n = pg_defer(pg_of(st), "session_del", "DELETE FROM sessions WHERE key = $1", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;

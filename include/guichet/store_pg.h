@@ -27,6 +27,17 @@
 #define PG_PENDING_MAX 256	/* deferred statements sent before their results are read */
 #define PG_PREPARED_MAX 96	/* prepared statements per connection */
 #define PG_OUT_IDS 64		/* outbox ids reserved at once (the sequence's increment) */
+#define PG_AHEAD_MAX 48		/* received messages added in one round trip (inbound_ahead) */
+
+/* A received message added ahead of its inbound_add (pg_inbound_ahead), with its answer. */
+struct pg_ahead {
+	int channel;
+	int64_t received;
+	char *via, *from, *text, *dedup;	/* to recognise its inbound_add (under ahead_ctx) */
+	int64_t id;			/* its row, or 0: a duplicate */
+	PGresult *session;		/* its person's session read and locked, or NULL */
+	char key[SESSION_KEY_MAX];
+};
 
 struct pg {
 	PGconn *db;
@@ -56,6 +67,11 @@ struct pg {
 	 * round trip as the inbound row, for the session_get that follows (store_pg_session.c). */
 	char pre_key[SESSION_KEY_MAX];
 	PGresult *pre;
+	/* The received messages of this transaction added ahead (store_pg_queue.c): the next
+	 * inbound_add is ahead[ahead_next]'s. */
+	struct pg_ahead ahead[PG_AHEAD_MAX];
+	unsigned n_ahead, ahead_next;
+	void *ahead_ctx;
 };
 
 /* Parameters as text, built on the stack. */
@@ -144,6 +160,17 @@ void pg_exec_reset(struct pg *q);
  * one: sql alone, as pg_run. */
 PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const struct params *p,
 		      const char *sql2, const struct params *p2, PGresult **second);
+/* In a transaction: sql[i] with p[i] (results in binary when binary[i]) for i < n, sent
+ * together after the deferred statements, in one round trip; res[i] their results, each
+ * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear them). -1 when one failed or the
+ * transaction was lost already (q->err says why; res all NULL). n at most
+ * PG_PENDING_MAX / 2. */
+int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *sql,
+		const struct params *p, const int *binary, PGresult **res);
+/* The received messages added ahead (store_pg_queue.c): forgotten at the end of the
+ * transaction; a session stored or removed makes its read ahead stale. */
+void pg_inbound_ahead_reset(struct pg *q);
+void pg_inbound_ahead_stale(struct pg *q, const char *key);
 /* The session read ahead (store_pg_session.c): the statement, and dropping it. */
 extern const char pg_session_select[];
 void pg_session_forget_ahead(struct pg *q);
@@ -172,6 +199,7 @@ int pg_watch(struct store *st, void (*fn)(void *data), void *data);
 
 /* The operations of store.h, by module. */
 int pg_inbound_add(struct store *st, struct store_inbound *in);
+int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned n);
 int pg_inbound_done(struct store *st, int64_t id);
 int pg_inbound_forget(struct store *st, int64_t id);
 int pg_inbound_pending(struct store *st, void (*fn)(void *data, const struct store_inbound *in),

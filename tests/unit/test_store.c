@@ -1194,6 +1194,110 @@ static void test_pg_schedule_once(void)
 	talloc_free(ctx);
 }
 
+/* Whether another connection can lock person key's session row now (NOWAIT). */
+static bool session_free(PGconn *c, const char *key)
+{
+	char sql[160];
+	PGresult *r;
+	bool ok;
+
+	PQclear(PQexec(c, "BEGIN"));
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM sessions WHERE key = '%s' FOR UPDATE NOWAIT", key);
+	r = PQexec(c, sql);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	PQclear(PQexec(c, "ROLLBACK"));
+	return ok;
+}
+
+/* A group write's received messages announced at once (inbound_ahead): all added, and all
+ * their people's sessions read and locked, before the first inbound_add (one round trip);
+ * each inbound_add then answers as alone (id, duplicate), a session read ahead is the one
+ * session_get returns, and a person's second text reads the session their first one
+ * stored. An inbound_add other than the one announced fails the transaction. */
+static void test_pg_inbound_ahead(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct session s, got;
+	int64_t id[5] = { 0 }, old = 0;
+	PGconn *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->inbound_ahead);
+	c = PQconnectdb(pg_url);
+	fill_session(&s, ctx, "sms:+33611111111", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	fill_session(&s, ctx, "sms:+33622222222", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33633333333", "vieux", 1, "d0", &old), 0);
+
+	struct store_inbound ins[5] = {
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33611111111", .text = "un",
+		  .received = 2, .dedup = "d1" },
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33622222222", .text = "deux",
+		  .received = 2, .dedup = "d2" },
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33633333333", .text = "vieux",
+		  .received = 1, .dedup = "d0" },	/* already stored */
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33611111111", .text = "trois",
+		  .received = 3, .dedup = NULL },	/* the same person again */
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33644444444", .text = "quatre",
+		  .received = 3, .dedup = "d4" },	/* no session yet */
+	};
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->inbound_ahead(st, ins, 5), 0);
+	/* Both sessions locked already, before any inbound_add. */
+	CU_ASSERT_FALSE(session_free(c, "sms:+33611111111"));
+	CU_ASSERT_FALSE(session_free(c, "sms:+33622222222"));
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d1", &id[0]), 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:+33611111111", &got, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(got.step, "choose_slot");
+	snprintf(got.step, sizeof(got.step), "confirm");
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &got), 0);
+	vars_clear(&got.vars);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "deux", 2, "d2", &id[1]), 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:+33622222222", &got, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(got.step, "choose_slot");
+	CU_ASSERT_EQUAL(st->ops->session_del(st, "sms:+33622222222"), 0);
+	vars_clear(&got.vars);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33633333333", "vieux", 1, "d0", &id[2]), 1);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "trois", 3, NULL, &id[3]), 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:+33611111111", &got, ctx), 0);
+	CU_ASSERT_STRING_EQUAL(got.step, "confirm");	/* as the first text left it */
+	vars_clear(&got.vars);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33644444444", "quatre", 3, "d4", &id[4]), 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:+33644444444", &got, ctx), 1);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, id[0]), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT(id[0] > old && id[1] > id[0] && id[3] > id[1] && id[4] > id[3]);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 4);	/* old, deux, trois, quatre */
+	CU_ASSERT_EQUAL(counters(st).sessions, 1);
+	CU_ASSERT_TRUE(session_free(c, "sms:+33611111111"));
+
+	/* Not the message announced: the transaction is lost, nothing of it stays. */
+	ins[0].dedup = "d5";
+	ins[1].dedup = "d6";
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_ahead(st, ins, 2), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "deux", 2, "d6", NULL), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "announced"));
+	CU_ASSERT_EQUAL(st->ops->commit(st), -1);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 4);
+	/* Once the announced ones are added, the next goes alone, as without the announce. */
+	ins[0].dedup = "d7";
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_ahead(st, ins, 2), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d7", NULL), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "deux", 2, "d6", NULL), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d7", NULL), 1);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 6);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The day's spend added up over the hosts (spend_get's callback). */
 static void spend_sum(void *data, const char *via, uint64_t parts)
 {
@@ -1480,6 +1584,8 @@ int main(void)
 		    test_pg_notify);
 	CU_add_test(s, "a pipelined write that fails fails the transaction",
 		    test_pg_pipeline_failure);
+	CU_add_test(s, "a group write's received messages added in one round trip",
+		    test_pg_inbound_ahead);
 	CU_add_test(s, "two hosts: the day's spend adds up without waiting for each other",
 		    test_pg_spend_two_hosts);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
