@@ -39,13 +39,31 @@ steps:
     say: "Fini."
     end: true
 Y
-# run NAME STORE HOSTS: prints msg/s
+# CPU time in clock ticks of the processes named: user + system, with their reaped
+# children's (PostgreSQL's server processes end with their connection and are reaped by
+# the postmaster).
+ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat")))
+  done
+  echo $t
+}
+pg_ticks() {
+  local pm; pm=$(head -1 "$T/pg/data/postmaster.pid")
+  ticks "$pm" $(ps --ppid "$pm" -o pid= 2>/dev/null)
+}
+HZ=$(getconf CLK_TCK)
+# run NAME STORE HOSTS: prints msg/s; NAME.cpu gets the CPU time per message (us) of the
+# guichetd hosts, PostgreSQL (all its processes) and the test SMSC, the load being shared
+# with whatever else runs: these say where the time goes better than msg/s does.
 run() {
-  local name=$1 store=$2 hosts=$3 db=$4
+  local name=$1 store=$2 hosts=$3 db=$4 pg0 gd sm
   rm -f "$T/port" "$T/smsc.log"
   if [ -n "$db" ]; then
     psql "postgresql:///postgres?host=$T/pg&user=guichet" -qc "CREATE DATABASE $db" >/dev/null 2>&1
   fi
+  pg0=$(pg_ticks)
   "$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
     --password pw 2>/dev/null & SPID=$!
   for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
@@ -74,7 +92,13 @@ Y
     done
   done
   t1=$(date +%s.%N)
+  gd=$(ticks "${HOSTS[@]}") sm=$(ticks $SPID)
   stop_all
+  sleep 0.5	# the server processes of the hosts' connections end and are reaped
+  python3 -c "
+us = 1e6 / $HZ / (3 * $N)
+print('guichetd %.0f postgresql %.0f smsc %.0f' % ($gd * us, ($(pg_ticks) - $pg0) * us, $sm * us))" \
+    > "$T/$name.cpu"
   python3 -c "print('%.0f' % (3 * $N / ($t1 - $t0)))"
 }
 PGURL() { echo "postgresql:///$1?host=$T/pg&user=guichet"; }
@@ -84,6 +108,14 @@ P2=$(run pg2 "$(PGURL b2)" 2 b2)
 echo "figure sqlite_one_host_msg_per_s: $S1"
 echo "figure pg_one_host_msg_per_s: $P1"
 echo "figure pg_two_hosts_msg_per_s: $P2"
+# CPU per message: what each process costs, whatever else the machine runs.
+for n in sqlite1 pg1 pg2; do
+  [ -s "$T/$n.cpu" ] || continue
+  read -r _ g _ p _ m < "$T/$n.cpu"
+  echo "figure ${n}_cpu_us_per_msg_guichetd: $g"
+  [ $n = sqlite1 ] || echo "figure ${n}_cpu_us_per_msg_postgresql: $p"
+  echo "figure ${n}_cpu_us_per_msg_smsc: $m"
+done
 python3 -c "
 try: print('figure pg_two_hosts_vs_sqlite_one: %.2f' % ($P2 / $S1))
 except Exception: print('figure pg_two_hosts_vs_sqlite_one: n/a')"
