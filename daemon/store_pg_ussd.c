@@ -6,7 +6,9 @@
  * statement, so that two hosts continuing the same state race and one of them loses (1)
  * instead of both answering from it. Expired rows are left out by get and put, and deleted
  * by sweep. Each statement commits on its own outside a transaction: the row is in the
- * database before the screen is sent, so the next request, on whichever host, finds it. */
+ * database before the screen is sent, so the next request, on whichever host, finds it.
+ * The table is UNLOGGED (migration 7): no WAL and no fsync per screen; a crash of the
+ * database or a failover to a standby loses the dialogues in flight, which are refused. */
 #include <string.h>
 
 #include "guichet/store_pg.h"
