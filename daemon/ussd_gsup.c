@@ -77,12 +77,30 @@ static const char *dlg_pseudo(struct gsup_dlg *d)
 
 /* ---- dialogues ---- */
 
+/* key = "IMSI:SID", the dialogue's name in the table. By hand: snprintf() for every GSUP
+ * message was 8 % of Guichet's instructions per screen. */
+static void dlg_key(char key[KEY_MAX], const char *imsi, uint32_t sid)
+{
+	char digits[10];
+	size_t n = strnlen(imsi, OSMO_IMSI_BUF_SIZE - 1), k = 0;
+
+	memcpy(key, imsi, n);
+	key[n++] = ':';
+	do {
+		digits[k++] = (char)('0' + sid % 10);
+		sid /= 10;
+	} while (sid);
+	while (k)
+		key[n++] = digits[--k];
+	key[n] = '\0';
+}
+
 static struct gsup_dlg *dlg_find(struct ussd_gsup *g, const char *imsi, uint32_t sid)
 {
 	char key[KEY_MAX];
 	struct ussd_dlg *e;
 
-	snprintf(key, sizeof(key), "%s:%" PRIu32, imsi, sid);
+	dlg_key(key, imsi, sid);
 	e = ussd_table_find(g->t, key);
 	return e && e->port == &g->uport ? e->tp : NULL;
 }
@@ -98,7 +116,7 @@ static struct gsup_dlg *dlg_new(struct ussd_gsup *g, const char *imsi, uint32_t 
 	d->g = g;
 	OSMO_STRLCPY_ARRAY(d->imsi, imsi);
 	d->sid = sid;
-	snprintf(d->key, sizeof(d->key), "%s:%" PRIu32, imsi, sid);
+	dlg_key(d->key, imsi, sid);
 	d->e = ussd_table_open(g->t, &g->uport, d->key, d);
 	if (!d->e) {
 		talloc_free(d);

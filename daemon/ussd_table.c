@@ -81,9 +81,11 @@ struct ussd_table *ussd_table_create(void *ctx)
 
 struct ussd_dlg *ussd_table_find(const struct ussd_table *t, const char *key)
 {
+	/* Once: llist_for_each_entry() evaluates its head at every turn. */
+	struct llist_head *b = bucket_of(t, key);
 	struct ussd_dlg *e;
 
-	llist_for_each_entry(e, bucket_of(t, key), bucket)
+	llist_for_each_entry(e, b, bucket)
 		if (!strcmp(e->key, key))
 			return e;
 	return NULL;
