@@ -53,20 +53,11 @@ size_t ss_septets_unpack(const uint8_t *octets, size_t len, uint8_t *out)
 	return n;
 }
 
-static int encode_gsm7(const char *utf8, size_t ulen, unsigned limit, uint8_t *out,
-		       bool *truncated)
+/* s: the text's n septets (text_utf8_to_gsm7), packed up to limit. */
+static int encode_gsm7(const uint8_t *s, int n, unsigned limit, uint8_t *out, bool *truncated)
 {
-	uint8_t *s = talloc_size(NULL, ulen * 2 + 1);
-	int n, rc;
 	unsigned cut = 0;
 
-	if (!s)
-		return -1;
-	n = text_utf8_to_gsm7(utf8, s, ulen * 2 + 1);
-	if (n < 0) {
-		talloc_free(s);
-		return -1;
-	}
 	/* Never cut an escape pair. */
 	while (cut < (unsigned)n) {
 		unsigned w = s[cut] == SEPTET_ESC ? 2 : 1;
@@ -76,9 +67,7 @@ static int encode_gsm7(const char *utf8, size_t ulen, unsigned limit, uint8_t *o
 		cut += w;
 	}
 	*truncated = cut < (unsigned)n;
-	rc = ss_septets_pack(s, cut, out, SS_USSD_MAX_OCTETS);
-	talloc_free(s);
-	return rc;
+	return ss_septets_pack(s, cut, out, SS_USSD_MAX_OCTETS);
 }
 
 static int encode_ucs2(const char *utf8, size_t ulen, unsigned limit, uint8_t *out,
@@ -109,23 +98,36 @@ static int encode_ucs2(const char *utf8, size_t ulen, unsigned limit, uint8_t *o
 int ss_ussd_string_encode(const char *utf8, unsigned max_chars, uint8_t *out, uint8_t *dcs,
 			  bool *truncated)
 {
-	size_t ulen;
+	/* A screen's septets on the stack (a longer text is cut anyway, but must be read
+	 * whole to choose its alphabet): no allocation per screen, and the text is read once
+	 * to tell GSM-7 and convert it, not once by text_is_gsm7() and again. */
+	uint8_t stack[2 * SS_USSD_MAX_SEPTETS + 64], *s = stack;
+	size_t ulen, cap;
 	unsigned limit;
+	int n, rc;
 
 	*truncated = false;
 	if (!utf8 || !*utf8)
 		utf8 = " ";
 	ulen = strlen(utf8);
-	if (text_is_gsm7(utf8)) {
+	cap = ulen * 2 + 1;
+	if (cap > sizeof(stack) && !(s = talloc_size(NULL, cap)))
+		return -1;
+	n = text_utf8_to_gsm7(utf8, s, cap);	/* < 0: a character GSM-7 lacks */
+	if (n >= 0) {
 		*dcs = SS_DCS_GSM7;
 		limit = max_chars < SS_USSD_MAX_SEPTETS ? max_chars : SS_USSD_MAX_SEPTETS;
-		return encode_gsm7(utf8, ulen, limit ? limit : 1, out, truncated);
+		rc = encode_gsm7(s, n, limit ? limit : 1, out, truncated);
+	} else {
+		*dcs = SS_DCS_UCS2;
+		limit = max_chars * 7 / 16;
+		if (limit > SS_USSD_MAX_UCS2)
+			limit = SS_USSD_MAX_UCS2;
+		rc = encode_ucs2(utf8, ulen, limit ? limit : 1, out, truncated);
 	}
-	*dcs = SS_DCS_UCS2;
-	limit = max_chars * 7 / 16;
-	if (limit > SS_USSD_MAX_UCS2)
-		limit = SS_USSD_MAX_UCS2;
-	return encode_ucs2(utf8, ulen, limit ? limit : 1, out, truncated);
+	if (s != stack)
+		talloc_free(s);
+	return rc;
 }
 
 /* Appends a short-form TL header; the caller has checked len <= 127. */

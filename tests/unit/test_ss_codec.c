@@ -94,6 +94,35 @@ static void test_limits(void)
 	roundtrip(SS_CTYPE_INVOKE, SS_OP_USS_REQUEST, "", SS_DCS_GSM7, " ", false, 128);
 }
 
+/* Texts longer than the septets the encoder keeps on its stack are still read whole: the
+ * alphabet is chosen from the last character too. */
+static void test_long_texts(void)
+{
+	char text[1100], want[200];
+
+	memset(text, 'b', 1000);
+	text[1000] = '\0';
+	memset(want, 'b', 128);
+	want[128] = '\0';
+	roundtrip(SS_CTYPE_RETURN_RESULT, SS_OP_PROCESS_USS_REQ, text, SS_DCS_GSM7, want, true, 182);
+	/* A character GSM-7 lacks at the very end: UCS-2 from the start. */
+	strcpy(text + 1000, "\xc5\x93");	/* oe ligature */
+	memset(want, 'b', 56);
+	want[56] = '\0';
+	roundtrip(SS_CTYPE_RETURN_RESULT, SS_OP_PROCESS_USS_REQ, text, SS_DCS_UCS2, want, true, 128);
+	/* Around the stack's size, with escapes (each euro sign is 2 septets): 60 fit, 64 of
+	 * 260 are kept. */
+	text[0] = '\0';
+	for (int i = 0; i < 60; i++)
+		strcat(text, "\xe2\x82\xac");
+	roundtrip(SS_CTYPE_INVOKE, SS_OP_USS_REQUEST, text, SS_DCS_GSM7, text, false, 128);
+	for (int i = 0; i < 200; i++)
+		strcat(text, "\xe2\x82\xac");
+	memcpy(want, text, 64 * 3);
+	want[64 * 3] = '\0';
+	roundtrip(SS_CTYPE_INVOKE, SS_OP_USS_REQUEST, text, SS_DCS_GSM7, want, true, 128);
+}
+
 static void test_cr_padding(void)
 {
 	/* 7 characters leave 7 spare bits: padded with CR, which the decoder drops. */
@@ -188,6 +217,7 @@ int main(void)
 	CU_add_test(s, "GSM-7 accents, final", test_gsm7_accents_final);
 	CU_add_test(s, "UCS-2", test_ucs2);
 	CU_add_test(s, "limits and truncation", test_limits);
+	CU_add_test(s, "long texts", test_long_texts);
 	CU_add_test(s, "CR padding", test_cr_padding);
 	CU_add_test(s, "against libosmocore", test_against_libosmocore);
 	CU_add_test(s, "malformed", test_malformed);
