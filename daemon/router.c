@@ -544,6 +544,12 @@ void router_sms_ready(struct router *r, struct sms_transport *t)
 {
 	/* A transport up or with room again, or messages queued (the scheduler's, t NULL). */
 	outbox_ready(r->ob, t);
+	/* A group write is due (after this iteration, or within a period): the replies leave
+	 * the outbox with it (outbox_take) instead of in a transaction of their own. At full
+	 * speed an SMSC transport gets room again after every few submit_sm_resp: each offer
+	 * was an fsync. */
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now)
+		return;
 	outbox_offer(r->ob);
 }
 
@@ -615,8 +621,10 @@ static void flush_writes(void *data)
 	bool ok;
 
 	if (!outbox_marks_pending(r->ob) && llist_empty(&r->results) && llist_empty(&r->intake) &&
-	    llist_empty(&r->receipts))
+	    llist_empty(&r->receipts)) {
+		outbox_offer(r->ob);	/* a transport's room may have waited for this write */
 		return;
+	}
 	r->group_last_us = loop_us();
 	/* The receipts handed so far: their marks are among those this flush writes. */
 	llist_splice_init(&r->receipts, &r->receipts_told);

@@ -1076,6 +1076,78 @@ static void test_group_write_paced(void)
 	osmo_gettimeofday_override = false;
 }
 
+static unsigned room8;
+
+static unsigned room8_of(struct sms_transport *t)
+{
+	(void)t;
+	return room8;
+}
+
+/* A transport with room again while a group write is due: the replies waiting leave the
+ * outbox with that write (one commit), not in a transaction of their own first (before:
+ * two commits, an fsync per "room again" at full speed); each still reaches the transport
+ * only after the commit that took it. With no group write due, they are offered at once,
+ * as before. */
+static void test_ready_joins_group_write(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m8 = { .name = "m8", .send = counting_send, .room = room8_of,
+				    .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	count_real = cst->ops;
+	count_ops = *cst->ops;
+	count_ops.commit = counting_commit;
+	cst->ops = &count_ops;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m8);
+	refuse = false;
+	n_sent = 0;
+
+	/* Two people, room for one reply: the other's waits in the outbox. */
+	struct sms_in x = { .via = "m8", .from = "+33672000001", .text = "GO", .dedup = "R1" };
+	struct sms_in y = { .via = "m8", .from = "+33672000002", .text = "GO", .dedup = "R2" };
+	room8 = 1;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &x, 1), 0);
+	room8 = 0;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &y, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(n_sent, 1);
+
+	/* A third person's message waits for the group write; then room again. */
+	struct told t = { 0 };
+	struct sms_in z = { .via = "m8", .from = "+33672000003", .text = "GO", .dedup = "R3" };
+	unsigned before = n_commits;
+	CU_ASSERT_EQUAL(router_sms_receive_later(rt, &z, 1, told_fn, &t), 0);
+	room8 = 5;
+	router_sms_ready(rt, &m8);
+	CU_ASSERT_EQUAL(n_sent, 1);		/* nothing before the commit */
+	spin(2);
+	CU_ASSERT_EQUAL(n_commits - before, 1);	/* Y's waiting reply and Z's, one commit */
+	CU_ASSERT_EQUAL(n_sent, 3);
+	for (unsigned i = 1; i < n_sent; i++)
+		CU_ASSERT(commits_at_send[i] > before);
+	CU_ASSERT_EQUAL(t.calls, 1);
+
+	/* No group write due: offered at once, as before. */
+	struct sms_in w = { .via = "m8", .from = "+33672000004", .text = "GO", .dedup = "R4" };
+	room8 = 0;
+	CU_ASSERT_EQUAL(router_sms_received(rt, &w, 1), 0);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	room8 = 5;
+	router_sms_ready(rt, &m8);
+	CU_ASSERT_EQUAL(n_sent, 4);
+	talloc_free(rt);
+	talloc_free(c);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -1109,6 +1181,8 @@ int main(void)
 		    test_intake_grouped_after_commit);
 	CU_add_test(su, "1,000 messages/s with calls: a commit per group period, not per write",
 		    test_group_write_paced);
+	CU_add_test(su, "room again while a group write is due: the replies join it",
+		    test_ready_joins_group_write);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
