@@ -82,12 +82,13 @@ inject "$T/modem" +33612345678 "Bonjour"
 wait_for "single received" 5 'len(got("Bonjour", "+33612345678")) == 1'
 wait_for "single reply sent" 5 'any(s["text"] == "OK Bonjour" and s["parts"] == 1 and s["coding"] == "gsm7" for s in sent)'
 
-# its status report: the dummy driver answers every send with reference 255, and libGammu
+# its status report: the dummy driver answers every send with reference 255 (the key adds
+# the recipient's last 8 digits: 255:12345678), and libGammu
 # 1.42 reads a report file's MessageReference (not its DeliveryStatus: 0, delivered)
-wait_for "the reply's reference kept" 5 'any(e.get("ev") == "remote_id" and e["via"] == "m1" and e["remote"] == "255" for e in out)'
+wait_for "the reply's reference kept" 5 'any(e.get("ev") == "remote_id" and e["via"] == "m1" and e["remote"] == "255:12345678" for e in out)'
 printf '[SMSBackup000]\nPDU = Status_Report\nState = UnRead\nNumber = "+33612345678"\nMessageReference = 255\nDeliveryStatus = 0\nCoding = Default_No_Compression\nText00 = 00440065006C00690076006500720065006400\n' > "$T/modem/sms/1/.9999"
 mv "$T/modem/sms/1/.9999" "$T/modem/sms/1/9999"
-wait_for "status report handed over" 5 'any(e.get("ev") == "receipt" and e["remote"] == "255" and e["delivered"] and e["stat"] == "DELIVRD" for e in out)'
+wait_for "status report handed over" 5 'any(e.get("ev") == "receipt" and e["remote"] == "255:12345678" and e["delivered"] and e["stat"] == "DELIVRD" for e in out)'
 wait_for "status report deleted" 5 'inbox() == []'
 check 'not got("Delivered")' || fail "a status report was taken for a message"
 

@@ -57,7 +57,7 @@ wait_for "the modem up" 30 '[ "$(count ready)" -ge 1 ]'
 
 report 7 0
 wait_for "the report handed over as a receipt" 10 '[ "$(count receipt)" -ge 1 ]'
-grep -q '"remote":"7","delivered":true' "$T/out.jsonl" || fail "receipt fields"
+grep -q '"remote":"7:01234567","delivered":true' "$T/out.jsonl" || fail "receipt fields"
 text +33612345678 "Bonjour"
 wait_for "the text received" 10 '[ "$(count received)" -ge 1 ]'
 wait_for "the text deleted from the SIM" 10 '[ "$(deleted)" -ge 1 ]'
