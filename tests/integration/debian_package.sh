@@ -20,7 +20,7 @@ fi
 T=$(mktemp -d /tmp/guichet-deb.XXXXXX)
 installed=0
 cleanup() {
-	[ $installed -eq 1 ] && DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq guichet >/dev/null 2>&1
+	[ $installed -eq 1 ] && DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq -o DPkg::Lock::Timeout=300 guichet >/dev/null 2>&1
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -41,7 +41,7 @@ else
 	echo "note: lintian not installed, not run"
 fi
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >"$T/install.out" 2>&1 &&
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "$deb" >"$T/install.out" 2>&1 &&
 	installed=1 || { cat "$T/install.out"; bad "apt-get install ./$(basename "$deb") failed"; exit 1; }
 ok "installed"
 for f in /usr/sbin/guichetd /usr/bin/guichet /lib/systemd/system/guichetd.service \
@@ -74,7 +74,7 @@ if command -v systemd-analyze >/dev/null; then
 	else cat "$T/verify.out"; bad "systemd-analyze verify on the installed unit"; fi
 fi
 
-DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq guichet >"$T/purge.out" 2>&1 ||
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq -o DPkg::Lock::Timeout=300 guichet >"$T/purge.out" 2>&1 ||
 	{ cat "$T/purge.out"; bad "apt-get purge failed"; }
 installed=0
 for f in /usr/sbin/guichetd /etc/guichet /var/lib/guichet /usr/lib/sysusers.d/guichet.conf; do
