@@ -11,9 +11,8 @@
 #include <osmocom/core/utils.h>
 #include <osmocom/gsm/gsup.h>
 #include <osmocom/gsm/protocol/ipaccess.h>
-#include <osmocom/gsupclient/gsup_client.h>
 
-#include "guichet/gsup_tx.h"
+#include "guichet/gsup_link.h"
 #include "guichet/log.h"
 #include "guichet/ss_codec.h"
 #include "guichet/ussd_gsup.h"
@@ -50,7 +49,7 @@ struct ussd_gsup {
 	struct gsup_config cfg;
 	unsigned screen_chars;
 	struct ussd_sink sink;
-	struct osmo_gsup_client *gc;
+	struct gsup_link *gl;		/* batched reads and writes (gsup_link.h) */
 	enum { LINK_UNKNOWN, LINK_UP, LINK_DOWN } link;
 	bool stopping;
 	struct llist_head detached;	/* tickets whose dialogue is gone */
@@ -168,17 +167,10 @@ static int send_ss(struct ussd_gsup *g, const char *imsi, uint32_t sid, bool fin
 		.ss_info_len = len,
 	};
 
-	struct msgb *msg;
-
-	if (g->link != LINK_UP || !g->gc)
+	if (g->link != LINK_UP || !g->gl)
 		return -ENOTCONN;
 	OSMO_STRLCPY_ARRAY(m.imsi, imsi);
-	/* Not osmo_gsup_client_enc_send(): its 4,000-octet buffer, zeroed, cost more than the
-	 * rest of the screen's encoding. */
-	msg = gsup_tx_encode(&m);
-	if (!msg)
-		return -EINVAL;
-	return osmo_gsup_client_send(g->gc, msg);
+	return gsup_link_send(g->gl, &m);
 }
 
 /* END with a ReturnError: for requests we cannot take (malformed, no dialogue). The HLR
@@ -397,11 +389,11 @@ static void rx_ss(struct ussd_gsup *g, const struct osmo_gsup_message *m)
 	}
 }
 
-static int read_cb(struct osmo_gsup_client *gc, struct msgb *msg)
+static void read_cb(void *data, const uint8_t *gsup, size_t len)
 {
-	struct ussd_gsup *g = gc->data;
+	struct ussd_gsup *g = data;
 	struct osmo_gsup_message m;
-	int rc = osmo_gsup_decode(msgb_l2(msg), msgb_l2len(msg), &m);
+	int rc = osmo_gsup_decode(gsup, len, &m);
 
 	if (rc < 0) {
 		LOGG(LOGL_NOTICE, "undecodable GSUP message from the HLR (%d)", rc);
@@ -416,8 +408,6 @@ static int read_cb(struct osmo_gsup_client *gc, struct msgb *msg)
 			break;
 		}
 	}
-	msgb_free(msg);
-	return 0;
 }
 
 static void abort_all(struct ussd_gsup *g)
@@ -428,23 +418,22 @@ static void abort_all(struct ussd_gsup *g)
 		dlg_end(e->tp, true);
 }
 
-static bool up_down_cb(struct osmo_gsup_client *gc, bool up)
+static void up_down_cb(void *data, bool up)
 {
-	struct ussd_gsup *g = gc->data;
+	struct ussd_gsup *g = data;
 
 	if (g->stopping)
-		return false;
+		return;
 	if (up && g->link != LINK_UP) {
 		LOGG(LOGL_NOTICE, "GSUP link to osmo-hlr %s:%u up (EUSE-%s)", g->cfg.host,
 		     g->cfg.port, g->cfg.name);
 		g->link = LINK_UP;
 	} else if (!up && g->link != LINK_DOWN) {
 		LOGG(LOGL_ERROR, "GSUP link to osmo-hlr %s:%u down: retrying every %d s",
-		     g->cfg.host, g->cfg.port, OSMO_GSUP_CLIENT_RECONNECT_INTERVAL);
+		     g->cfg.host, g->cfg.port, GSUP_LINK_RECONNECT_S);
 		g->link = LINK_DOWN;
 		abort_all(g);
 	}
-	return true;	/* keep reconnecting */
 }
 
 /* ---- life cycle ---- */
@@ -454,7 +443,6 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 {
 	struct ussd_gsup *g;
 	struct ipaccess_unit *dev;
-	struct osmo_gsup_client_config cc = { 0 };
 
 	if (!gc || !sink.request || !screen_chars)
 		return NULL;
@@ -481,14 +469,8 @@ struct ussd_gsup *ussd_gsup_start(void *ctx, const struct gsup_config *gc, unsig
 	dev->swversion = talloc_strdup(dev, "guichet");
 	if (!dev->unit_name || !dev->serno || !dev->swversion)
 		goto fail;
-	cc.ipa_dev = dev;
-	cc.ip_addr = g->cfg.host;
-	cc.tcp_port = g->cfg.port;
-	cc.read_cb = read_cb;
-	cc.up_down_cb = up_down_cb;
-	cc.data = g;
-	g->gc = osmo_gsup_client_create3(g, &cc);
-	if (!g->gc) {
+	g->gl = gsup_link_create(g, g->cfg.host, (uint16_t)g->cfg.port, dev, read_cb, up_down_cb, g);
+	if (!g->gl) {
 		LOGG(LOGL_ERROR, "cannot create the GSUP client towards %s:%u", g->cfg.host,
 		     g->cfg.port);
 		goto fail;
@@ -512,9 +494,9 @@ void ussd_gsup_stop(struct ussd_gsup *g)
 		llist_del(&t->detached);
 		t->g = NULL;
 	}
-	if (g->gc) {
-		osmo_gsup_client_destroy(g->gc);
-		g->gc = NULL;
+	if (g->gl) {
+		gsup_link_destroy(g->gl);
+		g->gl = NULL;
 	}
 	talloc_free(g);
 }
