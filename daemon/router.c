@@ -28,6 +28,9 @@
 #define MARKS_WAIT_MS 10	/* see flush_soon */
 #define GROUP_PERIOD_US 8000	/* see group_add */
 #define GROUP_UNITS 16
+#define GROUP_YIELD_MIN 4	/* see flush_writes */
+#define GROUP_LOW_MAX 3
+#define GROUP_PROBE_US 200000
 
 /* A call in flight, keyed back to its session. */
 struct pending_call {
@@ -362,13 +365,16 @@ static void group_add(struct router *r, unsigned n)
 	int64_t due = r->group_last_us + GROUP_PERIOD_US;
 
 	bool calls = r->sms_calls || now - r->last_call_us < GROUP_PERIOD_US;
+	/* Waits that brought no company lately: not waiting, but trying again now and then. */
+	bool hold = r->group_low < GROUP_LOW_MAX || now >= r->group_probe_us;
 
 	r->group_units += n ? n : 1;
-	if (!calls || due <= now || due > now + GROUP_PERIOD_US ||
+	if (!calls || !hold || due <= now || due > now + GROUP_PERIOD_US ||
 	    r->group_units >= GROUP_UNITS) {
 		flush_now(r);
 		return;
 	}
+	r->group_waited = true;
 	if (osmo_timer_pending(&r->flush_timer) && r->flush_now && r->flush_at_us <= due)
 		return;	/* due then already, or sooner */
 	/* A wait for marks alone (flush_soon) is replaced: marks answer nobody. */
@@ -614,6 +620,19 @@ static void flush_writes(void *data)
 {
 	struct router *r = data;
 	r->flush_now = false;
+	/* A write that waited for company: did it come? A sender that waits for each answer
+	 * (an SMSC with a window of 1) brings none: after GROUP_LOW_MAX such waits in a row the
+	 * router stops waiting (each would cost it a period per message), and tries once per
+	 * GROUP_PROBE_US whether company comes again. */
+	if (r->group_waited) {
+		if (r->group_units >= GROUP_YIELD_MIN) {
+			r->group_low = 0;
+		} else if (++r->group_low >= GROUP_LOW_MAX) {
+			r->group_low = GROUP_LOW_MAX;
+			r->group_probe_us = loop_us() + GROUP_PROBE_US;
+		}
+	}
+	r->group_waited = false;
 	r->group_units = 0;
 	struct call_result *cr, *tmp;
 	struct call_req *calls = NULL;

@@ -38,6 +38,9 @@ struct router {
 	unsigned group_units;
 	int64_t group_last_us;
 	int64_t last_call_us;	/* when the last SMS call started (osmo_gettimeofday) */
+	bool group_waited;	/* the writes waiting were held for company (group_add) */
+	unsigned group_low;	/* waits in a row that brought less than GROUP_YIELD_MIN */
+	int64_t group_probe_us;	/* not waiting: when to try again (flush_writes) */
 	unsigned sms_calls;	/* SMS calls started, their outcome not back yet */
 	struct llist_head results;	/* struct call_result, SMS calls answered, not yet written */
 	struct llist_head intake;	/* struct intake_batch, received, not yet written */

@@ -1076,6 +1076,76 @@ static void test_group_write_paced(void)
 	osmo_gettimeofday_override = false;
 }
 
+static unsigned w1_sent;
+
+static int w1_send(struct sms_transport *t, const struct store_outbound *m)
+{
+	(void)t;
+	(void)m;
+	w1_sent++;
+	return 0;
+}
+
+/* An SMSC with a window of 1 hands the next message only once the last one is answered:
+ * holding a message for company brings none (only its predecessor's call outcome), and
+ * would cost a group period (8 ms) per message: ~12 messages in 100 ms. After three such
+ * waits the router stops waiting (trying again every 200 ms): here ~1 message per
+ * millisecond, one per loop iteration of the script, as before the group period. */
+static void test_group_write_window_one(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m9 = { .name = "m9", .send = w1_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	enum { N = 100 };
+	char from[N][16], dedup[N][8];
+	struct sms_in m[N];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = 200 };
+	osmo_gettimeofday_override = true;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m9);
+	calls_fail = false;
+	calls_delay_ms = 1;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(from[i], sizeof(from[i]), "+336730000%02u", i);
+		snprintf(dedup[i], sizeof(dedup[i]), "W%u", i);
+		m[i] = (struct sms_in){ .via = "m9", .from = from[i], .text = "GO", .dedup = dedup[i] };
+		CU_ASSERT_EQUAL(router_sms_received(rt, &m[i], 1), 0);	/* "Nom ?" */
+		m[i].text = "Zoé";
+		dedup[i][0] = 'X';
+	}
+	advance_ms(1000);
+
+	/* 100 ms: the next message once the last is told, at most one per millisecond. */
+	int64_t told[N] = { 0 };
+	unsigned handed = 0;
+	for (unsigned ms = 0; ms < 100; ms++) {
+		if (handed == 0 || (handed < N && told[handed - 1])) {
+			CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m[handed], 1, paced_told,
+								 &told[handed]), 0);
+			handed++;
+		}
+		advance_ms(1);
+	}
+	unsigned n_told = 0;
+	for (unsigned i = 0; i < N; i++)
+		n_told += told[i] > 0;
+	fprintf(stderr, "(%u messages told in 100 ms) ", n_told);
+	CU_ASSERT(n_told >= 50);
+	advance_ms(100);
+	talloc_free(rt);
+	talloc_free(c);
+	osmo_gettimeofday_override = false;
+}
+
 static unsigned room8;
 
 static unsigned room8_of(struct sms_transport *t)
@@ -1183,6 +1253,8 @@ int main(void)
 		    test_group_write_paced);
 	CU_add_test(su, "room again while a group write is due: the replies join it",
 		    test_ready_joins_group_write);
+	CU_add_test(su, "an SMSC with a window of 1: no period per message",
+		    test_group_write_window_one);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
