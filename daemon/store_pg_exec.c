@@ -137,7 +137,8 @@ PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct p
 	char name[16];
 
 	if (q->piped) {
-		if (q->pipe_failed)
+		/* What was gathered first: this statement may read it. */
+		if (pg_batch_flush(q) < 0 || q->pipe_failed)
 			return NULL;	/* q->err holds the failure that lost the transaction */
 		if (!send_stmt(q, sql, p, binary)) {
 			pg_fail(q, what, NULL);
@@ -178,6 +179,8 @@ PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const str
 	*second = NULL;
 	if (!sql2 || !q->piped || q->pipe_failed || q->n_pending + 4 > PG_PENDING_MAX)
 		return pg_run(q, what, sql, p, 0);
+	if (pg_batch_flush(q) < 0)
+		return NULL;
 	/* Both PREPAREs (when needed) go before both statements: the pending results are read
 	 * in the order they were sent. */
 	char name[16];
@@ -216,7 +219,7 @@ int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *s
 
 	for (i = 0; i < n; i++)
 		res[i] = NULL;
-	if (!q->piped || q->pipe_failed)
+	if (!q->piped || pg_batch_flush(q) < 0 || q->pipe_failed)
 		return -1;
 	/* Room among the pending results for the PREPAREs, read before these, and for these
 	 * if sending fails half-way. */
@@ -298,6 +301,7 @@ int pg_pipe_begin(struct pg *q)
 	q->piped = true;
 	q->pipe_failed = false;
 	q->n_pending = 0;
+	pg_batch_reset(q);
 	return pg_defer(q, "begin", "BEGIN", NULL) < 0 ? -1 : 0;
 }
 
@@ -310,6 +314,7 @@ static void pipe_end(struct pg *q)
 	drain(q);
 	pg_session_forget_ahead(q);	/* read in this transaction: not valid after it */
 	pg_inbound_ahead_reset(q);
+	pg_batch_reset(q);
 	/* The sync's own result; NULLs before it only if the connection broke. */
 	while (guard++ < 4 && PQstatus(q->db) == CONNECTION_OK) {
 		if (!(r = PQgetResult(q->db)))
@@ -325,7 +330,7 @@ static void pipe_end(struct pg *q)
 
 int pg_pipe_commit(struct pg *q, bool notify)
 {
-	bool ok = !q->pipe_failed;
+	bool ok = pg_batch_flush(q) == 0 && !q->pipe_failed;
 
 	if (ok && notify)
 		ok = pg_defer(q, "commit: notify", "NOTIFY guichet", NULL) >= 0;
@@ -352,6 +357,7 @@ void pg_pipe_abort(struct pg *q)
 	 * pipeline ends a transaction that did not fail in the same round trip (one that
 	 * failed skips it: the caller's ROLLBACK after the sync ends it). */
 	memcpy(err, q->err, sizeof(err));
+	pg_batch_reset(q);
 	if (!q->pipe_failed)
 		pg_defer(q, "rollback", "ROLLBACK", NULL);
 	if (PQpipelineSync(q->db))

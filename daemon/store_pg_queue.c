@@ -217,20 +217,11 @@ int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql)
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
-/* pg_by_id for a write nobody waits for inside a transaction (pg_defer: 0 then). */
-static int defer_by_id(struct store *st, int64_t id, const char *what, const char *sql)
-{
-	struct params p = { .n = 0 };
-	int n;
-
-	p_int(&p, id);
-	n = pg_defer(pg_of(st), what, sql, &p);
-	return n < 0 ? -1 : n == 0 ? 1 : 0;
-}
-
 int pg_inbound_done(struct store *st, int64_t id)
 {
-	return defer_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
+	if (pg_of(st)->piped)
+		return pg_batch_done(pg_of(st), id);
+	return pg_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
 }
 
 int pg_inbound_forget(struct store *st, int64_t id)
@@ -370,14 +361,18 @@ int pg_outbound_taken(struct store *st, int64_t id)
 	p_int(&p, id);
 	p_int(&p, q->host);
 	pg_note_taken(q, id);
-	n = pg_defer(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
+	if (q->piped)
+		return pg_batch_taken(q, id);
+	n = pg_change(q, "outbound_taken", "UPDATE outbound SET state = 'taken',"
 		      " attempts = attempts + 1, taken_by = $2 WHERE id = $1 AND state = 'queued'", &p);
 	return n < 0 ? -1 : n == 0 ? 1 : 0;
 }
 
 int pg_outbound_sent(struct store *st, int64_t id)
 {
-	return defer_by_id(st, id, "outbound_sent", "UPDATE outbound SET state = 'sent', body = NULL,"
+	if (pg_of(st)->piped)
+		return pg_batch_sent(pg_of(st), id);
+	return pg_by_id(st, id, "outbound_sent", "UPDATE outbound SET state = 'sent', body = NULL,"
 			" recipient = NULL, taken_by = NULL WHERE id = $1 AND state IN ('queued', 'taken')");
 }
 
@@ -421,11 +416,14 @@ int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char
 {
 	struct params p = { .n = 0 };
 
+	if (pg_of(st)->piped)
+		return pg_batch_remote(pg_of(st), id, via ? via : "", remote ? remote : "",
+				       (int64_t)time(NULL));
 	p_text(&p, via);
 	p_text(&p, remote);
 	p_int(&p, id);
 	p_int(&p, (int64_t)time(NULL));
-	return pg_defer(pg_of(st), "outbound_remote", "INSERT INTO remote_ids(via, remote,"
+	return pg_change(pg_of(st), "outbound_remote", "INSERT INTO remote_ids(via, remote,"
 			 " outbound_id, created) VALUES ($1, $2, $3, $4) ON CONFLICT (via, remote)"
 			 " DO UPDATE SET outbound_id = excluded.outbound_id, created = excluded.created",
 			 &p) < 0 ? -1 : 0;

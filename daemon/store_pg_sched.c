@@ -248,11 +248,13 @@ int pg_spend_add(struct store *st, int64_t day, const char *via, unsigned parts)
 	struct pg *q = pg_of(st);
 	struct params p = { .n = 0 };
 
+	if (q->piped)
+		return pg_batch_spend(q, day, via ? via : "", parts);
 	p_int(&p, day);
 	p_text(&p, via ? via : "");
 	p_int(&p, q->host);
 	p_int(&p, parts);
-	return pg_defer(q, "spend_add", "INSERT INTO spend(day, via, host, parts)"
+	return pg_change(q, "spend_add", "INSERT INTO spend(day, via, host, parts)"
 			 " VALUES ($1, $2, $3, $4) ON CONFLICT (day, via, host) DO UPDATE SET"
 			 " parts = spend.parts + excluded.parts", &p) < 0 ? -1 : 0;
 }

@@ -6,7 +6,8 @@
  * store_pg_queue.c    inbound, the outbox, the SMSC's ids of sent parts
  * store_pg_session.c  sessions
  * store_pg_sched.c    the schedule, consent, the cost guard's spend
- * store_pg_ussd.c     USSD aggregator dialogues shared between hosts */
+ * store_pg_ussd.c     USSD aggregator dialogues shared between hosts
+ * store_pg_batch.c    a transaction's writes of one kind gathered into one statement */
 #ifndef GUICHET_STORE_PG_H
 #define GUICHET_STORE_PG_H
 
@@ -27,6 +28,7 @@
 #define PG_PENDING_MAX 256	/* deferred statements sent before their results are read */
 #define PG_PREPARED_MAX 96	/* prepared statements per connection */
 #define PG_OUT_IDS 64		/* outbox ids reserved at once (the sequence's increment) */
+#define PG_BATCH_MAX 128	/* writes of one kind gathered into one statement */
 #define PG_AHEAD_MAX 48		/* received messages added in one round trip (inbound_ahead) */
 
 /* A received message added ahead of its inbound_add (pg_inbound_ahead), with its answer. */
@@ -72,6 +74,8 @@ struct pg {
 	struct pg_ahead ahead[PG_AHEAD_MAX];
 	unsigned n_ahead, ahead_next;
 	void *ahead_ctx;
+	/* Writes of one kind gathered into one statement (store_pg_batch.c). */
+	struct pg_batch *batch;
 };
 
 /* Parameters as text, built on the stack. */
@@ -167,6 +171,17 @@ PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const str
  * PG_PENDING_MAX / 2. */
 int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *sql,
 		const struct params *p, const int *binary, PGresult **res);
+/* store_pg_batch.c: in a transaction, writes nobody waits for gathered by kind, each kind
+ * sent as one statement (without waiting) by pg_batch_flush: before any statement whose
+ * result is needed and before the commit (store_pg_exec.c). 0, or -1 when the transaction
+ * is lost. pg_batch_reset forgets them (the transaction ended). */
+int pg_batch_done(struct pg *q, int64_t id);
+int pg_batch_taken(struct pg *q, int64_t id);
+int pg_batch_sent(struct pg *q, int64_t id);
+int pg_batch_remote(struct pg *q, int64_t id, const char *via, const char *remote, int64_t now);
+int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts);
+int pg_batch_flush(struct pg *q);
+void pg_batch_reset(struct pg *q);
 /* The received messages added ahead (store_pg_queue.c): forgotten at the end of the
  * transaction; a session stored or removed makes its read ahead stale. */
 void pg_inbound_ahead_reset(struct pg *q);

@@ -1298,6 +1298,97 @@ static void test_pg_inbound_ahead(void)
 	talloc_free(ctx);
 }
 
+static void spend_by_via(void *data, const char *via, uint64_t parts)
+{
+	uint64_t *n = data;
+
+	n[strcmp(via, "m1") == 0 ? 0 : 1] += parts;
+}
+
+/* A transaction's writes of one kind (messages done, replies taken, replies sent, SMSC ids,
+ * the day's spend) go as one statement each, counted here by a statement trigger, and each
+ * does what it did alone: read back within the transaction and after it; strings with
+ * quotes, commas, braces and backslashes kept as they are. */
+static void test_pg_batched_writes(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	static const char *const remote[3] = { "r{1}", "r,\"2\"", "r\\3 x" };
+	const char *via = "sm,sc \"0\"";
+	int64_t in[3], out[3], id;
+	uint64_t spent[2] = { 0, 0 };
+	unsigned n;
+	PGconn *c;
+	PGresult *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	for (int i = 0; i < 3; i++) {
+		char from[16];
+
+		snprintf(from, sizeof(from), "+3361111111%d", i);
+		CU_ASSERT_EQUAL(add_in(st, "smsc0", from, "x", 1, NULL, &in[i]), 0);
+		out[i] = add_out(st, via, from, "y", 0);
+	}
+	c = PQconnectdb(pg_url);
+	PQclear(pg_exec_ok(c, "CREATE TABLE stmts (n INTEGER NOT NULL);"
+			   "INSERT INTO stmts VALUES (0);"
+			   "CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS"
+			   " $$BEGIN UPDATE stmts SET n = n + 1; RETURN NULL; END$$;"
+			   "CREATE TRIGGER c1 AFTER UPDATE ON inbound FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"
+			   "CREATE TRIGGER c2 AFTER UPDATE ON outbound FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"
+			   "CREATE TRIGGER c3 AFTER INSERT ON remote_ids FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"
+			   "CREATE TRIGGER c4 AFTER INSERT ON spend FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"));
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(st->ops->inbound_done(st, in[i]), 0);
+		CU_ASSERT_EQUAL(st->ops->outbound_taken(st, out[i]), 0);
+		CU_ASSERT_EQUAL(st->ops->spend_add(st, 100, i < 2 ? "m1" : "m2", 2), 0);
+	}
+	/* A read in the transaction sees what was gathered before it. */
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, out[0], &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(st->ops->outbound_sent(st, out[i]), 0);
+		CU_ASSERT_EQUAL(st->ops->outbound_remote(st, out[i], via, remote[i]), 0);
+	}
+	CU_ASSERT_EQUAL(st->ops->outbound_remote(st, out[0], via, remote[1]), 0);	/* again */
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[2], &id), 0);
+	CU_ASSERT_EQUAL(id, out[2]);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	r = pg_exec_ok(c, "SELECT n FROM stmts");
+	/* Before the read: done, taken, spend; after it: sent, the SMSC ids. */
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "5");
+	PQclear(r);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[0], &id), 0);
+	CU_ASSERT_EQUAL(id, out[0]);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[1], &id), 0);
+	CU_ASSERT_EQUAL(id, out[0]);
+	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, "smsc0", remote[0], &id), 1);
+	CU_ASSERT_EQUAL(st->ops->spend_get(st, 100, spend_by_via, spent), 0);
+	CU_ASSERT_EQUAL(spent[0], 4);
+	CU_ASSERT_EQUAL(spent[1], 2);
+
+	/* Rolled back: none of it. */
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "x", 1, NULL, &in[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_done(st, in[0]), 0);
+	CU_ASSERT_EQUAL(st->ops->spend_add(st, 100, "m1", 5), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	spent[0] = spent[1] = 0;
+	CU_ASSERT_EQUAL(st->ops->spend_get(st, 100, spend_by_via, spent), 0);
+	CU_ASSERT_EQUAL(spent[0], 4);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The day's spend added up over the hosts (spend_get's callback). */
 static void spend_sum(void *data, const char *via, uint64_t parts)
 {
@@ -1586,6 +1677,8 @@ int main(void)
 		    test_pg_pipeline_failure);
 	CU_add_test(s, "a group write's received messages added in one round trip",
 		    test_pg_inbound_ahead);
+	CU_add_test(s, "a transaction's writes of one kind in one statement",
+		    test_pg_batched_writes);
 	CU_add_test(s, "two hosts: the day's spend adds up without waiting for each other",
 		    test_pg_spend_two_hosts);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);

@@ -1,0 +1,266 @@
+/* The PostgreSQL store's writes of one kind gathered into one statement per transaction.
+ *
+ * Inside a transaction, a message marked done, a reply marked taken or sent, the SMSC's id
+ * of a part and the day's spend are writes nobody waits for, each one row, several per
+ * received text. Each statement costs the server its own start (executor, constraints)
+ * whatever its size: kept here, they go as one statement per kind over arrays
+ * (id = ANY($1), unnest), sent (without waiting, like pg_defer) before the next statement
+ * whose result is needed and before the commit, so that every read of the transaction sees
+ * them. Sent later than writes of other kinds made after them: these commute with those
+ * (other tables, or rows those never touch: a reply is taken or sent only once it exists,
+ * and a write of an outbox row by id that is not gathered, outbound_failed, reads its
+ * result, so everything gathered goes first). */
+#include <string.h>
+
+#include "guichet/store_pg.h"
+
+enum { B_DONE, B_TAKEN, B_SENT, _B_IDS };
+
+static const char *const ids_sql[_B_IDS] = {
+	[B_DONE] = "UPDATE inbound SET done = true WHERE id = ANY($1::bigint[])",
+	[B_TAKEN] = "UPDATE outbound SET state = 'taken', attempts = attempts + 1, taken_by = $2"
+		    " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
+	[B_SENT] = "UPDATE outbound SET state = 'sent', body = NULL, recipient = NULL,"
+		   " taken_by = NULL WHERE id = ANY($1::bigint[]) AND state IN ('queued', 'taken')",
+};
+static const char *const ids_what[_B_IDS] = { "inbound_done", "outbound_taken", "outbound_sent" };
+
+static const char remote_sql[] =
+	"INSERT INTO remote_ids(via, remote, outbound_id, created)"
+	" SELECT v, r, i, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(v, r, i)"
+	" ON CONFLICT (via, remote) DO UPDATE SET outbound_id = excluded.outbound_id,"
+	" created = excluded.created";
+
+static const char spend_sql[] =
+	"INSERT INTO spend(day, via, host, parts)"
+	" SELECT d, v, $4, p FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(d, v, p)"
+	" ON CONFLICT (day, via, host) DO UPDATE SET parts = spend.parts + excluded.parts";
+
+struct pg_batch {
+	void *ctx;		/* the strings below */
+	int64_t ids[_B_IDS][PG_BATCH_MAX];
+	unsigned n_ids[_B_IDS];
+	struct { const char *via, *remote; int64_t id; } remote[PG_BATCH_MAX];
+	unsigned n_remote;
+	int64_t remote_at;
+	struct { int64_t day; const char *via; uint64_t parts; } spend[PG_BATCH_MAX];
+	unsigned n_spend;
+};
+
+void pg_batch_reset(struct pg *q)
+{
+	struct pg_batch *b = q->batch;
+
+	if (!b)
+		return;
+	memset(b->n_ids, 0, sizeof(b->n_ids));
+	b->n_remote = b->n_spend = 0;
+	TALLOC_FREE(b->ctx);
+}
+
+/* The batch to add to, or NULL when the transaction is lost (out of memory: it is now). */
+static struct pg_batch *batch_of(struct pg *q)
+{
+	if (q->pipe_failed)
+		return NULL;
+	if (!q->batch)
+		q->batch = talloc_zero(q, struct pg_batch);
+	if (q->batch && !q->batch->ctx)
+		q->batch->ctx = talloc_named_const(q->batch, 0, "pg batch strings");
+	if (q->batch && q->batch->ctx)
+		return q->batch;
+	q->pipe_failed = true;
+	snprintf(q->err, sizeof(q->err), "store: out of memory");
+	return NULL;
+}
+
+/* An array literal of n elements: integers as they are, strings quoted with " and \
+ * escaped (a number, a transport's name or an SMSC's id may hold , { } " or spaces). */
+static char *array_ints(void *ctx, const int64_t *v, unsigned n, size_t stride)
+{
+	char *s = talloc_strdup(ctx, "{");
+
+	for (unsigned i = 0; s && i < n; i++)
+		s = talloc_asprintf_append(s, "%s%" PRId64, i ? "," : "",
+					   *(const int64_t *)((const char *)v + i * stride));
+	return s ? talloc_strdup_append(s, "}") : NULL;
+}
+
+static char *array_texts(void *ctx, const char *const *v, unsigned n, size_t stride)
+{
+	char *s = talloc_strdup(ctx, "{");
+
+	for (unsigned i = 0; s && i < n; i++) {
+		const char *t = *(const char *const *)((const char *)v + i * stride);
+
+		s = talloc_strdup_append(s, i ? ",\"" : "\"");
+		for (; s && *t; t++) {
+			char c[3] = { '\\', *t, 0 };
+			s = talloc_strdup_append(s, (*t == '"' || *t == '\\') ? c : c + 1);
+		}
+		s = s ? talloc_strdup_append(s, "\"") : NULL;
+	}
+	return s ? talloc_strdup_append(s, "}") : NULL;
+}
+
+/* Sends one gathered statement without waiting (pg_defer); its strings are in libpq's
+ * buffer when that returns. */
+static int send_batch(struct pg *q, const char *what, const char *sql, struct params *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		if (!p->v[i] && p->fmt[i] == 0 && p->len[i] == -1) {
+			q->pipe_failed = true;
+			snprintf(q->err, sizeof(q->err), "%s: out of memory", what);
+			return -1;
+		}
+	}
+	return pg_defer(q, what, sql, p) < 0 ? -1 : 0;
+}
+
+/* A string parameter that may be NULL for want of memory: marked so that send_batch
+ * refuses it (len -1) rather than send a NULL array. */
+static void p_arr(struct params *p, const char *s)
+{
+	p_text(p, s);
+	if (!s)
+		p->len[p->n - 1] = -1;
+}
+
+int pg_batch_flush(struct pg *q)
+{
+	struct pg_batch *b = q->batch;
+	int rc = 0;
+
+	if (!b || !q->piped || !b->ctx)
+		return 0;
+	if (q->pipe_failed) {
+		pg_batch_reset(q);
+		return -1;
+	}
+	/* Taken before sent: the order in which one reply goes through them. */
+	for (int k = 0; rc == 0 && k < _B_IDS; k++) {
+		struct params p = { .n = 0 };
+
+		if (!b->n_ids[k])
+			continue;
+		p_arr(&p, array_ints(b->ctx, b->ids[k], b->n_ids[k], sizeof(int64_t)));
+		if (k == B_TAKEN)
+			p_int(&p, q->host);
+		rc = send_batch(q, ids_what[k], ids_sql[k], &p);
+	}
+	if (rc == 0 && b->n_remote) {
+		struct params p = { .n = 0 };
+
+		p_arr(&p, array_texts(b->ctx, &b->remote[0].via, b->n_remote, sizeof(b->remote[0])));
+		p_arr(&p, array_texts(b->ctx, &b->remote[0].remote, b->n_remote,
+				      sizeof(b->remote[0])));
+		p_arr(&p, array_ints(b->ctx, &b->remote[0].id, b->n_remote, sizeof(b->remote[0])));
+		p_int(&p, b->remote_at);
+		rc = send_batch(q, "outbound_remote", remote_sql, &p);
+	}
+	if (rc == 0 && b->n_spend) {
+		struct params p = { .n = 0 };
+		int64_t parts[PG_BATCH_MAX];
+
+		for (unsigned i = 0; i < b->n_spend; i++)
+			parts[i] = (int64_t)b->spend[i].parts;
+		p_arr(&p, array_ints(b->ctx, &b->spend[0].day, b->n_spend, sizeof(b->spend[0])));
+		p_arr(&p, array_texts(b->ctx, &b->spend[0].via, b->n_spend, sizeof(b->spend[0])));
+		p_arr(&p, array_ints(b->ctx, parts, b->n_spend, sizeof(int64_t)));
+		p_int(&p, q->host);
+		rc = send_batch(q, "spend_add", spend_sql, &p);
+	}
+	pg_batch_reset(q);
+	return rc;
+}
+
+static int batch_id(struct pg *q, int kind, int64_t id)
+{
+	struct pg_batch *b = batch_of(q);
+
+	if (!b)
+		return -1;
+	if (b->n_ids[kind] == PG_BATCH_MAX && pg_batch_flush(q) < 0)
+		return -1;
+	if (!(b = batch_of(q)))
+		return -1;
+	b->ids[kind][b->n_ids[kind]++] = id;
+	return 0;
+}
+
+int pg_batch_done(struct pg *q, int64_t id)
+{
+	return batch_id(q, B_DONE, id);
+}
+
+int pg_batch_taken(struct pg *q, int64_t id)
+{
+	return batch_id(q, B_TAKEN, id);
+}
+
+int pg_batch_sent(struct pg *q, int64_t id)
+{
+	return batch_id(q, B_SENT, id);
+}
+
+int pg_batch_remote(struct pg *q, int64_t id, const char *via, const char *remote, int64_t now)
+{
+	struct pg_batch *b = batch_of(q);
+	unsigned i;
+
+	if (!b)
+		return -1;
+	/* One statement cannot change a row twice (ON CONFLICT): the same id again (an
+	 * SMSC reusing ids) replaces the one gathered. */
+	for (i = 0; i < b->n_remote; i++)
+		if (!strcmp(b->remote[i].via, via) && !strcmp(b->remote[i].remote, remote))
+			break;
+	if (i == PG_BATCH_MAX) {
+		if (pg_batch_flush(q) < 0 || !(b = batch_of(q)))
+			return -1;
+		i = 0;
+	}
+	if (i == b->n_remote) {
+		b->remote[i].via = talloc_strdup(b->ctx, via);
+		b->remote[i].remote = talloc_strdup(b->ctx, remote);
+		if (!b->remote[i].via || !b->remote[i].remote) {
+			q->pipe_failed = true;
+			snprintf(q->err, sizeof(q->err), "outbound_remote: out of memory");
+			return -1;
+		}
+		b->n_remote++;
+	}
+	b->remote[i].id = id;
+	b->remote_at = now;
+	return 0;
+}
+
+int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts)
+{
+	struct pg_batch *b = batch_of(q);
+	unsigned i;
+
+	if (!b)
+		return -1;
+	for (i = 0; i < b->n_spend; i++)
+		if (b->spend[i].day == day && !strcmp(b->spend[i].via, via))
+			break;
+	if (i == PG_BATCH_MAX) {
+		if (pg_batch_flush(q) < 0 || !(b = batch_of(q)))
+			return -1;
+		i = 0;
+	}
+	if (i == b->n_spend) {
+		b->spend[i].day = day;
+		b->spend[i].via = talloc_strdup(b->ctx, via);
+		b->spend[i].parts = 0;
+		if (!b->spend[i].via) {
+			q->pipe_failed = true;
+			snprintf(q->err, sizeof(q->err), "spend_add: out of memory");
+			return -1;
+		}
+		b->n_spend++;
+	}
+	b->spend[i].parts += parts;
+	return 0;
+}
