@@ -332,6 +332,8 @@ int vars_replace_tree(struct vars *dst, const struct vars *src, const char *pref
 	vars_unset_tree(dst, prefix);
 	if (!src || src == dst)
 		return 0;
+	if (!lp)	/* no tree: names as they are, each looked up (vars_merge) */
+		return vars_merge(dst, src, "");
 	for (unsigned i = 0; i < src->n; i++) {
 		const struct var *v = &src->v[i];
 		size_t ln = strlen(v->name);

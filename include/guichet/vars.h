@@ -50,7 +50,7 @@ char *vars_room(struct vars *vs, const char *name, size_t size);
 void vars_unset_tree(struct vars *vs, const char *name);
 /* Copies every variable of src under prefix ("" keeps names): "id" -> "prefix.id". */
 int vars_merge(struct vars *dst, const struct vars *src, const char *prefix);
-/* vars_unset_tree(dst, prefix) then vars_merge(dst, src, prefix) (prefix not empty, src
+/* vars_unset_tree(dst, prefix) then vars_merge(dst, src, prefix) (src
  * may be NULL), without looking each new name up: a call's result saved under its name. */
 int vars_replace_tree(struct vars *dst, const struct vars *src, const char *prefix);
 void vars_drop_secrets(struct vars *vs);

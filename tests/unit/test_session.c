@@ -261,6 +261,11 @@ static void test_vars_replace_tree(void)
 	/* No result: the tree is only removed. */
 	CU_ASSERT_EQUAL(vars_replace_tree(&a, NULL, "slots"), 0);
 	CU_ASSERT_EQUAL(a.n, 2);
+	/* No prefix: the names as they are, as vars_merge(dst, src, "") sets them. */
+	CU_ASSERT_EQUAL(vars_replace_tree(&a, &res, ""), 0);
+	CU_ASSERT_EQUAL(a.n, 5);
+	CU_ASSERT_STRING_EQUAL(vars_get(&a, "0.id"), "S1");
+	CU_ASSERT_TRUE(vars_is_secret(&a, "token"));
 	vars_clear(&a);
 	vars_clear(&b);
 	vars_clear(&res);
