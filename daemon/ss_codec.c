@@ -257,6 +257,15 @@ static enum alphabet dcs_alphabet(uint8_t dcs)
 	}
 }
 
+/* Septets that stand for the ASCII character of the same code: LF, CR, space to '#', '%' to
+ * '?', 'A' to 'Z', 'a' to 'z' (the others are @ £ $ ¥ ... ¤ ¡ Ä Ö Ñ Ü § ¿ ä ö ñ ü à and the
+ * escape). */
+static bool gsm7_is_ascii(uint8_t v)
+{
+	return v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x23) || (v >= 0x25 && v <= 0x3f) ||
+	       (v >= 0x41 && v <= 0x5a) || (v >= 0x61 && v <= 0x7a);
+}
+
 static int decode_string(struct ss_component *c, const uint8_t *data, size_t len)
 {
 	char *s = NULL;
@@ -266,8 +275,17 @@ static int decode_string(struct ss_component *c, const uint8_t *data, size_t len
 	switch (dcs_alphabet(c->dcs)) {
 	case ALPHA_GSM7: {
 		uint8_t sept[183];
-		size_t n = ss_septets_unpack(data, len, sept);
+		size_t n = ss_septets_unpack(data, len, sept), i;
 
+		/* What a phone types (digits, *, #, plain letters) reads as ASCII: copied as it
+		 * is, without the conversion's allocation. */
+		for (i = 0; i < n && gsm7_is_ascii(sept[i]); i++)
+			c->text[i] = (char)sept[i];
+		if (i == n) {
+			c->text[n] = '\0';
+			c->has_text = true;
+			return 0;
+		}
 		s = text_gsm7_to_utf8(NULL, sept, n);
 		break;
 	}

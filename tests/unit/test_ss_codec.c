@@ -9,6 +9,7 @@
 #include <osmocom/gsm/protocol/gsm_04_80.h>
 
 #include "guichet/ss_codec.h"
+#include "guichet/text.h"
 
 static void roundtrip(uint8_t ctype, uint8_t opcode, const char *text, uint8_t want_dcs,
 		      const char *want_text, bool want_trunc, unsigned max_chars)
@@ -205,6 +206,32 @@ static void test_pack(void)
 	CU_ASSERT_EQUAL(ss_septets_pack(s, 10, o, 8), -1);
 }
 
+/* Every septet between two letters decodes as text_gsm7_to_utf8 reads it (the decoder copies
+ * the ASCII-looking ones itself). */
+static void test_decode_each_septet(void)
+{
+	for (unsigned v = 0; v < 128; v++) {
+		uint8_t sept[3] = { 'a', (uint8_t)v, 'b' }, packed[8], comp[SS_COMPONENT_MAX];
+		struct ss_component c;
+		char *want;
+		int n, k;
+
+		if (v == 0x1b)
+			continue;	/* an escape needs its pair */
+		n = ss_septets_pack(sept, 3, packed, sizeof(packed));
+		CU_ASSERT_FATAL(n > 0);
+		k = ss_component_encode(comp, sizeof(comp), SS_CTYPE_INVOKE, 1,
+					SS_OP_PROCESS_USS_REQ, SS_DCS_GSM7, packed, (size_t)n);
+		CU_ASSERT_FATAL(k > 0);
+		CU_ASSERT_EQUAL_FATAL(ss_component_decode(comp, (size_t)k, &c), 0);
+		want = text_gsm7_to_utf8(NULL, sept, 3);
+		CU_ASSERT_FATAL(want != NULL);
+		CU_ASSERT(c.has_text);
+		CU_ASSERT_STRING_EQUAL(c.text, want);
+		talloc_free(want);
+	}
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -218,6 +245,7 @@ int main(void)
 	CU_add_test(s, "UCS-2", test_ucs2);
 	CU_add_test(s, "limits and truncation", test_limits);
 	CU_add_test(s, "long texts", test_long_texts);
+	CU_add_test(s, "each septet decoded", test_decode_each_septet);
 	CU_add_test(s, "CR padding", test_cr_padding);
 	CU_add_test(s, "against libosmocore", test_against_libosmocore);
 	CU_add_test(s, "malformed", test_malformed);
