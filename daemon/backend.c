@@ -42,7 +42,7 @@
 #define RETRY_MIN_LEFT_MS 100u
 
 static const struct rate_ctr_desc backend_ctr_desc[] = {
-	[BACKEND_CTR_CALLS] = { "calls", "Calls to this back-end (finished, retries included in one)" },
+	[BACKEND_CTR_CALLS] = { "calls", "Calls finished (the retries of one call count once)" },
 	[BACKEND_CTR_ERRORS] = { "errors", "Calls that failed after their last attempt" },
 	[BACKEND_CTR_RETRIES] = { "retries", "Attempts started again after a failed one" },
 	[BACKEND_CTR_LE_100MS] = { "latency_le_100ms", "Calls finished within 100 ms (cumulative)" },
@@ -58,6 +58,20 @@ static const struct rate_ctr_group_desc backend_ctrg_desc = {
 	.num_ctr = _BACKEND_CTR_N,
 	.ctr_desc = backend_ctr_desc,
 };
+/* The same counters per operation ("agenda.slots"): which call is slow or failing. */
+static const struct rate_ctr_group_desc backend_op_ctrg_desc = {
+	.group_name_prefix = "backend_operation",
+	.group_description = "Calls of one back-end operation",
+	.num_ctr = _BACKEND_CTR_N,
+	.ctr_desc = backend_ctr_desc,
+};
+
+/* Counts for the call's back-end and for its operation. */
+static void call_count(const struct relay_call *c, enum backend_ctr which)
+{
+	rate_ctr_inc2(c->b->ctrs, which);
+	rate_ctr_inc2(c->b->op_ctrs[c->op - c->b->def->ops], which);
+}
 /* The upper bound of each latency bucket, in the order of enum backend_ctr. */
 static const int64_t latency_le_ms[] = { 100, 250, 500, 1000, 2500, 5000 };
 
@@ -91,13 +105,13 @@ static void call_finish(struct relay_call *c, bool ok, const struct vars *result
 	llist_del(&c->entry);
 	r->in_flight--;
 	int64_t took = clock_mono_ms() - c->start_ms;
-	rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_CALLS);
+	call_count(c, BACKEND_CTR_CALLS);
 	for (unsigned i = 0; i < sizeof(latency_le_ms) / sizeof(latency_le_ms[0]); i++)
 		if (took <= latency_le_ms[i])
-			rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_LE_100MS + i);
+			call_count(c, BACKEND_CTR_LE_100MS + i);
 	c->b->last_ok = ok;
 	if (!ok) {
-		rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_ERRORS);
+		call_count(c, BACKEND_CTR_ERRORS);
 		error = talloc_asprintf(c, "%s: %s", c->op->full, reason);
 		/* Which back-end, which operation, what failed: never an argument nor a body. */
 		glog(GLOG_BACKEND, LOGL_ERROR, &(struct log_fields){ .backend = c->b->def->name },
@@ -126,7 +140,7 @@ static void call_retry(void *data)
 {
 	struct relay_call *c = data;
 
-	rate_ctr_inc2(c->b->ctrs, BACKEND_CTR_RETRIES);
+	call_count(c, BACKEND_CTR_RETRIES);
 	call_start_attempt(c);
 }
 
@@ -446,8 +460,12 @@ struct backend_relay *backend_relay_create(void *ctx, const struct config *c, ch
 		b->def = d;
 		INIT_LLIST_HEAD(&b->waiting);
 		b->last_ok = true;
-		if (!(b->ctrs = metrics_ctr_group(r, &backend_ctrg_desc, d->name)))
+		if (!(b->ctrs = metrics_ctr_group(r, &backend_ctrg_desc, d->name)) ||
+		    !(b->op_ctrs = talloc_zero_array(r, struct rate_ctr_group *, d->n_ops ? d->n_ops : 1)))
 			goto oom;
+		for (unsigned k = 0; k < d->n_ops; k++)
+			if (!(b->op_ctrs[k] = metrics_ctr_group(r, &backend_op_ctrg_desc, d->ops[k].full)))
+				goto oom;
 		if (d->auth == BACKEND_AUTH_BEARER &&
 		    !(b->token = config_read_secret(r, c, d->token, e, sizeof(e)))) {
 			snprintf(err, err_len, "back-end %s: %s", d->name, e);

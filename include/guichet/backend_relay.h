@@ -25,6 +25,7 @@ struct rt_backend {
 	char *token;			/* bearer */
 	char *password;			/* basic */
 	struct rate_ctr_group *ctrs;	/* enum backend_ctr, named after the back-end */
+	struct rate_ctr_group **op_ctrs;	/* the same per operation, as def->ops */
 	bool last_ok;			/* for STATUS=: the last call's outcome */
 	unsigned connecting;		/* calls in curl not yet past their connection */
 	struct llist_head waiting;	/* calls waiting for connecting < BACKEND_MAX_CONNECTING */

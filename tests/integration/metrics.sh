@@ -92,7 +92,8 @@ grep -q "SMPP: opx: .*binds 0" "$T/guichetd.log" || fail "the counters line does
 ok "the journal's counters line shows the store and each SMPP bind"
 echo "$m" | grep -q '^guichet_backend_calls_total{name="agenda"} 0$' || fail "no back-end agenda calls series"
 echo "$m" | grep -q '^guichet_backend_latency_le_1000ms_total{name="agenda"} 0$' || fail "no back-end latency bucket"
-ok "the back-end's series (calls, latency buckets) are on /metrics, named after it"
+echo "$m" | grep -q '^guichet_backend_operation_calls_total{name="agenda.slots"} 0$' || fail "no back-end operation agenda.slots series"
+ok "the back-end's series (calls, latency buckets) are on /metrics, named after it and per operation"
 echo "$m" | grep -q '^guichet_smpp_binds_total{name="opx"} 0$' || fail "no SMSC opx binds series"
 echo "$m" | grep -q '^guichet_smpp_enquire_link_timeouts_total{name="opx"} 0$' || fail "no SMSC opx enquire_link series"
 ok "the SMSC's series (binds, enquire_link timeouts) are on /metrics, named after it"
@@ -100,7 +101,7 @@ ok "the SMSC's series (binds, enquire_link timeouts) are on /metrics, named afte
 missing=
 for n in $(sed -n '/^\.Sh METRICS/,/^\.Sh NOTIFICATIONS/p' "$ROOT/man/guichetd.8" |
            grep -o 'guichet_[a-z0-9_]*[a-z0-9]' | sort -u); do
-  case $n in guichet_ussd_*|guichet_backend_latency_le) continue ;; esac
+  case $n in guichet_ussd_*|guichet_backend_latency_le|guichet_backend_operation_latency_le) continue ;; esac
   echo "$m" | grep -q "^# TYPE $n " || missing="$missing $n"
 done
 [ -z "$missing" ] || fail "documented in guichetd(8), not on /metrics:$missing"

@@ -13,6 +13,7 @@
 
 #include "guichet/backend.h"
 #include "guichet/config.h"
+#include "guichet/metrics.h"
 #include "guichet/vars.h"
 
 static void *ctx;
@@ -538,6 +539,13 @@ static void test_relay_deferred_failure(void)
 	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_RETRIES), 0);
 	CU_ASSERT_EQUAL(backend_relay_counter(r, 0, BACKEND_CTR_LE_5000MS), 1);
 	CU_ASSERT_FALSE(backend_relay_last_ok(r, 0));
+	/* The same, per operation, as an operator reads it. */
+	char *m = metrics_render(ctx);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "\nguichet_backend_operation_calls_total{name=\"agenda.h\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "\nguichet_backend_operation_errors_total{name=\"agenda.h\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "\nguichet_backend_operation_retries_total{name=\"agenda.h\"} 0\n"));
+	talloc_free(m);
 	backend_relay_destroy(r);
 	talloc_free(bc);
 	talloc_free(d);
