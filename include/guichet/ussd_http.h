@@ -16,6 +16,10 @@
  *     recorded one, a different serviceCode or phoneNumber, a request while the previous
  *     one is unanswered)            -> "END " + the common `invalid_session` message
  *                                    (ussd_sink_text) and the dialogue is aborted.
+ *   Several hosts on one store (the sink's `shares`: PostgreSQL): a non-empty text, for a
+ *   session held here or not, goes to the router whole (request(resume)), which reads it
+ *   against the dialogue's shared state (ussd_share.h) and refuses it the same way when it
+ *   does not extend it; another host may have answered the previous requests.
  * Reply: 200, text/plain; charset=utf-8, "CON <screen>" or "END <screen>"; a screen longer
  * than screen_chars is cut (with a notice in the journal).
  * Access: the remote address must be in `allow` (when given) and the shared secret (when
