@@ -16,13 +16,23 @@
 
 enum { B_DONE, B_TAKEN, B_SENT, _B_IDS };
 
+/* The bounds ($2, $3) repeat what the array says: without them a table without statistics
+ * yet (a new database, before autovacuum's first ANALYZE) gets a generic plan that scans
+ * it whole for "id = ANY"; with them the primary key's index is the plan, always. */
 static const char *const ids_sql[_B_IDS] = {
-	[B_DONE] = "UPDATE inbound SET done = true WHERE id = ANY($1::bigint[])",
-	[B_TAKEN] = "UPDATE outbound SET state = 'taken', attempts = attempts + 1, taken_by = $2"
-		    " WHERE id = ANY($1::bigint[]) AND state = 'queued'",
+	[B_DONE] = "UPDATE inbound SET done = true"
+		   " WHERE id = ANY($1::bigint[]) AND id BETWEEN $2 AND $3",
+	[B_TAKEN] = "UPDATE outbound SET state = 'taken', attempts = attempts + 1, taken_by = $4"
+		    " WHERE id = ANY($1::bigint[]) AND id BETWEEN $2 AND $3 AND state = 'queued'",
 	[B_SENT] = "UPDATE outbound SET state = 'sent', body = NULL, recipient = NULL,"
-		   " taken_by = NULL WHERE id = ANY($1::bigint[]) AND state IN ('queued', 'taken')",
+		   " taken_by = NULL WHERE id = ANY($1::bigint[]) AND id BETWEEN $2 AND $3"
+		   " AND state IN ('queued', 'taken')",
 };
+const char *pg_batch_sql(unsigned kind)
+{
+	return kind < _B_IDS ? ids_sql[kind] : NULL;
+}
+
 static const char *const ids_what[_B_IDS] = { "inbound_done", "outbound_taken", "outbound_sent" };
 
 static const char remote_sql[] =
@@ -143,7 +153,14 @@ int pg_batch_flush(struct pg *q)
 
 		if (!b->n_ids[k])
 			continue;
+		int64_t lo = b->ids[k][0], hi = lo;
+		for (unsigned i = 1; i < b->n_ids[k]; i++) {
+			lo = b->ids[k][i] < lo ? b->ids[k][i] : lo;
+			hi = b->ids[k][i] > hi ? b->ids[k][i] : hi;
+		}
 		p_arr(&p, array_ints(b->ctx, b->ids[k], b->n_ids[k], sizeof(int64_t)));
+		p_int(&p, lo);
+		p_int(&p, hi);
 		if (k == B_TAKEN)
 			p_int(&p, q->host);
 		rc = send_batch(q, ids_what[k], ids_sql[k], &p);

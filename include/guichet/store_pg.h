@@ -181,6 +181,9 @@ int pg_batch_sent(struct pg *q, int64_t id);
 int pg_batch_remote(struct pg *q, int64_t id, const char *via, const char *remote, int64_t now);
 int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts);
 int pg_batch_flush(struct pg *q);
+/* The statement of writes by id of kind 0 (done), 1 (taken), 2 (sent), else NULL: for the
+ * tests of its plan. */
+const char *pg_batch_sql(unsigned kind);
 void pg_batch_reset(struct pg *q);
 /* The received messages added ahead (store_pg_queue.c): forgotten at the end of the
  * transaction; a session stored or removed makes its read ahead stale. */

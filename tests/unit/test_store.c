@@ -1389,6 +1389,46 @@ static void test_pg_batched_writes(void)
 	talloc_free(ctx);
 }
 
+/* The gathered writes by id go through the primary key even in a database without
+ * statistics yet (a new one, before autovacuum's first ANALYZE), where "id = ANY($1)" alone
+ * gets a generic plan that reads the whole table. */
+static void test_pg_batched_plan(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	PGconn *c;
+	PGresult *r;
+	char sql[1024];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	c = PQconnectdb(pg_url);
+	PQclear(pg_exec_ok(c, "INSERT INTO inbound(channel, via, sender, body, received)"
+			   " SELECT 0, 'opx', '+33', 'x', 1 FROM generate_series(1, 3000);"
+			   "INSERT INTO outbound(via, recipient, body, coding, parts, state, created)"
+			   " SELECT 'opx', '+33', 'x', 0, 1, 'queued', 1 FROM generate_series(1, 3000);"
+			   "SET plan_cache_mode = force_generic_plan"));
+	for (unsigned k = 0; k < 3; k++) {
+		CU_ASSERT_PTR_NOT_NULL_FATAL(pg_batch_sql(k));
+		snprintf(sql, sizeof(sql), "PREPARE b%u AS %s", k, pg_batch_sql(k));
+		PQclear(pg_exec_ok(c, sql));
+		snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE b%u('{7,9}', 7, 9%s)", k,
+			 k == 1 ? ", 1" : "");
+		r = pg_exec_ok(c, sql);
+		bool seq = false, index = false;
+		for (int i = 0; i < PQntuples(r); i++) {
+			seq |= strstr(PQgetvalue(r, i, 0), "Seq Scan") != NULL;
+			index |= strstr(PQgetvalue(r, i, 0), "Index Scan") != NULL;
+		}
+		CU_ASSERT_FALSE(seq);
+		CU_ASSERT_TRUE(index);
+		PQclear(r);
+	}
+	CU_ASSERT_PTR_NULL(pg_batch_sql(3));
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The day's spend added up over the hosts (spend_get's callback). */
 static void spend_sum(void *data, const char *via, uint64_t parts)
 {
@@ -1679,6 +1719,8 @@ int main(void)
 		    test_pg_inbound_ahead);
 	CU_add_test(s, "a transaction's writes of one kind in one statement",
 		    test_pg_batched_writes);
+	CU_add_test(s, "writes gathered by id use the primary key before any ANALYZE",
+		    test_pg_batched_plan);
 	CU_add_test(s, "two hosts: the day's spend adds up without waiting for each other",
 		    test_pg_spend_two_hosts);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
