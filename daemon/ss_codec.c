@@ -12,6 +12,15 @@
 #define SEPTET_CR 0x0d
 #define SEPTET_ESC 0x1b
 
+/* Septets that stand for the ASCII character of the same code: LF, CR, space to '#', '%' to
+ * '?', 'A' to 'Z', 'a' to 'z' (the others are @ £ $ ¥ ... ¤ ¡ Ä Ö Ñ Ü § ¿ ä ö ñ ü à and the
+ * escape). */
+static bool gsm7_is_ascii(uint8_t v)
+{
+	return v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x23) || (v >= 0x25 && v <= 0x3f) ||
+	       (v >= 0x41 && v <= 0x5a) || (v >= 0x61 && v <= 0x7a);
+}
+
 int ss_septets_pack(const uint8_t *septets, size_t n, uint8_t *out, size_t max)
 {
 	size_t total = n, i, o = 0;
@@ -109,7 +118,16 @@ int ss_ussd_string_encode(const char *utf8, unsigned max_chars, uint8_t *out, ui
 	*truncated = false;
 	if (!utf8 || !*utf8)
 		utf8 = " ";
-	ulen = strlen(utf8);
+	/* Plain text (a menu of letters, digits and punctuation): its bytes are its septets. */
+	for (ulen = 0; utf8[ulen] && gsm7_is_ascii((uint8_t)utf8[ulen]); ulen++)
+		;
+	if (!utf8[ulen]) {
+		*dcs = SS_DCS_GSM7;
+		limit = max_chars < SS_USSD_MAX_SEPTETS ? max_chars : SS_USSD_MAX_SEPTETS;
+		return encode_gsm7((const uint8_t *)utf8, (int)ulen, limit ? limit : 1, out,
+				   truncated);
+	}
+	ulen += strlen(utf8 + ulen);
 	cap = ulen * 2 + 1;
 	if (cap > sizeof(stack) && !(s = talloc_size(NULL, cap)))
 		return -1;
@@ -255,15 +273,6 @@ static enum alphabet dcs_alphabet(uint8_t dcs)
 	default:
 		return ALPHA_GSM7;
 	}
-}
-
-/* Septets that stand for the ASCII character of the same code: LF, CR, space to '#', '%' to
- * '?', 'A' to 'Z', 'a' to 'z' (the others are @ £ $ ¥ ... ¤ ¡ Ä Ö Ñ Ü § ¿ ä ö ñ ü à and the
- * escape). */
-static bool gsm7_is_ascii(uint8_t v)
-{
-	return v == 0x0a || v == 0x0d || (v >= 0x20 && v <= 0x23) || (v >= 0x25 && v <= 0x3f) ||
-	       (v >= 0x41 && v <= 0x5a) || (v >= 0x61 && v <= 0x7a);
 }
 
 static int decode_string(struct ss_component *c, const uint8_t *data, size_t len)

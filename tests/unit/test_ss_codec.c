@@ -232,6 +232,29 @@ static void test_decode_each_septet(void)
 	}
 }
 
+/* Every ASCII character between two letters encodes as text_utf8_to_gsm7 converts it (the
+ * encoder takes the ASCII-looking ones as they are). */
+static void test_encode_each_ascii(void)
+{
+	for (unsigned ch = 1; ch < 128; ch++) {
+		char text[4] = { 'a', (char)ch, 'b', 0 };
+		uint8_t got[SS_USSD_MAX_OCTETS], sept[8], want[8], dcs;
+		bool trunc;
+		int n = ss_ussd_string_encode(text, 128, got, &dcs, &trunc);
+		int k = text_utf8_to_gsm7(text, sept, sizeof(sept));
+
+		if (k < 0) {
+			CU_ASSERT_EQUAL(dcs, SS_DCS_UCS2);	/* no GSM-7 for it */
+			continue;
+		}
+		CU_ASSERT_EQUAL(dcs, SS_DCS_GSM7);
+		k = ss_septets_pack(sept, (size_t)k, want, sizeof(want));
+		CU_ASSERT_FATAL(k > 0);
+		CU_ASSERT_EQUAL(n, k);
+		CU_ASSERT(n == k && memcmp(got, want, (size_t)k) == 0);
+	}
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -246,6 +269,7 @@ int main(void)
 	CU_add_test(s, "limits and truncation", test_limits);
 	CU_add_test(s, "long texts", test_long_texts);
 	CU_add_test(s, "each septet decoded", test_decode_each_septet);
+	CU_add_test(s, "each ASCII character encoded", test_encode_each_ascii);
 	CU_add_test(s, "CR padding", test_cr_padding);
 	CU_add_test(s, "against libosmocore", test_against_libosmocore);
 	CU_add_test(s, "malformed", test_malformed);
