@@ -13,23 +13,10 @@
 #  - stop: IDLE without a timer, the instance freed.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp_bind_fsm tools/smsc tools/smpp_probe
 SMSC=$B/tools/smsc PROBE=$B/tools/smpp_probe
-for x in "$SMSC" "$PROBE"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-
-T=$(mktemp -d /tmp/guichet-smpp-fsm.XXXXXX)
-PIDS=() PROBE_PID=
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+need python3
 fail() { echo "FAIL: $*"; echo "--- transitions"; trans | tail -30; echo "--- smsc log"; tail -8 "$T/smsc.log"; exit 1; }
 ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 # The bind's transitions and timer expiries, one per line: "CONNECTING (X2, 2s)", "T X1".
@@ -77,8 +64,7 @@ EOF
 ctl "refuse_binds 2"
 sleep 0.2
 PROBE_LOG_LEVEL=debug "$PROBE" --config "$T/guichet.yaml" --status "$T/status.json" 2>"$T/probe.err" &
-PROBE_PID=$!
-PIDS+=($PROBE_PID)
+GD=$!
 expect_since 0 "refused twice, then bound" 15 \
   "CONNECTING (X2, 2s)" "BINDING (X3, 2s)" "IDLE (X1, 1s)" "T X1" \
   "CONNECTING (X2, 2s)" "BINDING (X3, 2s)" "IDLE (X1, 2s)" "T X1" \
@@ -132,8 +118,8 @@ trans | tail -1 | grep -q '^BOUND' || fail "not bound again after the SMSC answe
 echo "ok: bind unanswered: BINDING's timer (response_timeout) drops it, backoff doubled"
 
 # ---- stop ----
-kill -TERM "$PROBE_PID"
-wait "$PROBE_PID"
+kill -TERM "$GD"
+wait "$GD"
 trans | tail -1 | grep -qx 'IDLE (no timeout)' || fail "stop: not IDLE without a timer"
 grep -q 'smpp_bind(opx-transceiver){IDLE}: Deallocated' "$T/probe.err" || fail "stop: the instance was not freed"
 grep -q 'transition to state .* not permitted' "$T/probe.err" && fail "a transition outside the table"

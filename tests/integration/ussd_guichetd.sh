@@ -6,27 +6,12 @@
 #    by '*'), and a forged history is refused.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/ussd_msc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in osmo-hlr python3 curl openssl; do
-  command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }
-done
-T=$(mktemp -d /tmp/guichet-ussd-d.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness ussd_guichetd guichetd tools/ussd_msc
+need osmo-hlr python3 curl openssl
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 30 "$T/guichetd.log"; echo "--- msc"; tail -n 20 "$T/msc.out"; exit 1; }
 ok() { echo "ok - $*"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 BPORT=$(free_port)
 BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$BPORT") || { echo "skip: demo back-end did not start"; exit 77; }

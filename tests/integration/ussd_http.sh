@@ -5,18 +5,9 @@
 # missing secret, address not allowed (closed at accept), an aggregator that leaves before the reply.
 # Exit 0 pass, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
-[ -x "$B/tools/ussd_probe" ] || { echo "$B/tools/ussd_probe not built"; exit 77; }
-T=$(mktemp -d /tmp/guichet-ussd-http.XXXXXX)
-PROBE_PID=
-cleanup() {
-  [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness ussd_http tools/ussd_probe
+need curl
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
 umask 077
@@ -44,7 +35,7 @@ expect() { # description, actual, wanted substring
 for DELAY in 0 150; do
   : >"$T/probe.out"
   "$B/tools/ussd_probe" -c "$T/probe.yaml" -D "$DELAY" >"$T/probe.out" 2>"$T/probe.err" &
-  PROBE_PID=$!
+  GD=$!
   for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
   PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
   [ -n "$PORT" ] || fail "probe did not listen"
@@ -108,11 +99,11 @@ for DELAY in 0 150; do
   fi
 
   # Concurrent sessions.
-  for i in $(seq 40); do post "$p-k$i" "" >"$T/c$i" & done; wait $(jobs -p | grep -v "^$PROBE_PID$") 2>/dev/null
+  for i in $(seq 40); do post "$p-k$i" "" >"$T/c$i" & done; wait $(jobs -p | grep -v "^$GD$") 2>/dev/null
   for i in $(seq 40); do grep -q "CON Guichet" "$T/c$i" || fail "concurrent session $i"; done
   ok "[delay $DELAY] 40 concurrent sessions"
 
-  kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?; PROBE_PID=
+  kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
   [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
   grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
   ok "[delay $DELAY] no memory left after stop"

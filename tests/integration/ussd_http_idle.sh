@@ -3,18 +3,9 @@
 # the dialogue's one table entry), each screen re-arming it: a session left alone is aborted
 # and refused afterwards, one answered in time goes on. ~12 s. Exit 0 pass, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
-[ -x "$B/tools/ussd_probe" ] || { echo "$B/tools/ussd_probe not built"; exit 77; }
-T=$(mktemp -d /tmp/guichet-ussd-idle.XXXXXX)
-PROBE_PID=
-cleanup() {
-  [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness ussd_http_idle tools/ussd_probe
+need curl
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
 umask 077
@@ -36,7 +27,7 @@ post() {
 expect() { case "$2" in *"$3"*) ;; *) fail "$1: got [$2], wanted [$3]";; esac; }
 
 "$B/tools/ussd_probe" -c "$T/probe.yaml" >"$T/probe.out" 2>"$T/probe.err" &
-PROBE_PID=$!
+GD=$!
 for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
 PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
 [ -n "$PORT" ] || fail "probe did not listen"
@@ -55,7 +46,7 @@ expect "kept goes on" "$(post kept "1*AB-12")" "END Demande AB-12 enregistrée. 
 grep -q "ABORT http:kept" "$T/probe.out" && fail "a session answered in time was aborted"
 ok "each screen re-arms the deadline"
 
-kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?; PROBE_PID=
+kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
 [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
 grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
 ok "no memory left after stop"

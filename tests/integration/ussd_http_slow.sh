@@ -6,22 +6,12 @@
 # and must survive it. Checks: refused at accept time (not_allowed), cut at request_timeout
 # (timeouts), no leak. Exit 0 pass, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
-[ -x "$B/tools/ussd_probe" ] || { echo "$B/tools/ussd_probe not built"; exit 77; }
+. "$(dirname "$0")/lib/harness.sh"
+harness ussd_http_slow tools/ussd_probe
+need curl python3
 # Loopback aliases 127.0.0.2/3 (Linux routes all of 127/8 to lo).
 python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.3",0))' 2>/dev/null ||
   { echo "cannot bind 127.0.0.3"; exit 77; }
-T=$(mktemp -d /tmp/guichet-ussd-slow.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
 cat >"$T/probe.yaml" <<YAML

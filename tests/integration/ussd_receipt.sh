@@ -5,22 +5,10 @@
 # in its GSUP BEGIN, which osmo-hlr forwards to the EUSE as is; without it Guichet only has
 # the IMSI, and the cost guard refuses the message (status refused: destination). Exit 0/1/77.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/ussd_msc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in osmo-hlr python3; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
-T=$(mktemp -d /tmp/guichet-ussd-r.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+harness ussd_receipt guichetd tools/ussd_msc
+need osmo-hlr python3
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 20 "$T/guichetd.log"; echo "--- msc"; tail -n 10 "$T/msc.out"; exit 1; }
 HLR=$("$ROOT/tests/ussd/start-hlr.sh" "$T/hlr" "$IP" 2 30) || fail "osmo-hlr did not start"
 PIDS+=("$HLR")
