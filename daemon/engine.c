@@ -124,13 +124,14 @@ static int branch_target(struct run *r, const struct flow_step *st)
 /* t's SMS wording for the person, expanded and folded as the channel folds. */
 static const char *sms_text(struct run *r, const struct flow_text *t)
 {
-	const char *tmpl = flow_text_pick(t, r->s->lang, false);
+	bool flag, gsm7;
+	const char *tmpl = engine_pick_gsm7(r, t, false, &flag);
 	/* Stored in the schedule until sent: never with a secret answer in it. */
 	r->no_secrets = true;
-	const char *text = tmpl ? engine_expand(r, tmpl) : NULL;
+	const char *text = engine_expand_gsm7(r, tmpl, flag, false, &gsm7);
 	r->no_secrets = false;
 
-	if (text && r->in->channel && r->in->channel->fold && !text_is_gsm7(text))
+	if (text && r->in->channel && r->in->channel->fold && !gsm7 && !text_is_gsm7(text))
 		text = text_fold_gsm7(r->ctx, text);
 	return text;
 }
@@ -440,7 +441,8 @@ int engine_step(void *ctx, const struct flow_set *fs, struct session *s,
 		s->deadline = 0;
 	if (s->state == SESSION_ACTIVE)
 		out->expects_answer = true;
-	if (r.reply && in->channel && in->channel->fold && !text_is_gsm7(r.reply))
+	if (r.reply && in->channel && in->channel->fold && r.reply_maybe_ucs2 &&
+	    !text_is_gsm7(r.reply))
 		r.reply = text_fold_gsm7(ctx, r.reply);
 	engine_transcript_end(&r);
 	out->reply = r.reply;

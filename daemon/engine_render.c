@@ -45,9 +45,8 @@ const char *engine_join3(char *buf, size_t size, const char *a, char sep, const 
 
 /* ---- variables and templates ---- */
 
-const char *engine_lookup(void *data, const char *name)
+static const char *lookup_value(struct run *r, const char *name)
 {
-	struct run *r = data;
 
 	if (r->item_prefix && strncmp(name, "item.", 5) == 0) {
 		char full[2 * SESSION_NAME_MAX + 32];
@@ -76,6 +75,16 @@ const char *engine_lookup(void *data, const char *name)
 	if (strcmp(name, "choices") == 0)
 		return r->choices ? r->choices : "";
 	return NULL;
+}
+
+const char *engine_lookup(void *data, const char *name)
+{
+	struct run *r = data;
+	const char *v = lookup_value(r, name);
+
+	if (r->check_vals && r->vals_gsm7 && v && !text_is_gsm7(v))
+		r->vals_gsm7 = false;
+	return v;
 }
 
 /* The expanded text, read-only: a text without {{ }} is the flow's own string (most are, and
@@ -119,9 +128,55 @@ const char *engine_say_view(struct run *r, const struct flow_text *t)
 	return tmpl ? engine_expand_view(r, tmpl) : NULL;
 }
 
+const char *engine_pick_gsm7(struct run *r, const struct flow_text *t, bool ussd, bool *flag)
+{
+	const char *tmpl = flow_text_pick(t, r->s->lang, ussd);
+
+	*flag = false;
+	for (unsigned i = 0; tmpl && i < t->n; i++) {
+		if (tmpl == t->tr[i].text) {
+			*flag = t->tr[i].text_gsm7;
+			break;
+		}
+		if (tmpl == t->tr[i].ussd) {
+			*flag = t->tr[i].ussd_gsm7;
+			break;
+		}
+	}
+	return tmpl;
+}
+
+const char *engine_expand_gsm7(struct run *r, const char *tmpl, bool flag, bool view,
+			       bool *gsm7)
+{
+	*gsm7 = false;
+	if (!tmpl)
+		return NULL;
+	if (!flag)
+		return view ? engine_expand_view(r, tmpl) : engine_expand(r, tmpl);
+	/* No nesting: a value looked up is never expanded again. */
+	r->check_vals = true;
+	r->vals_gsm7 = true;
+	const char *text = view ? engine_expand_view(r, tmpl) : engine_expand(r, tmpl);
+	r->check_vals = false;
+	*gsm7 = r->vals_gsm7;
+	return text;
+}
+
+const char *engine_say_view_gsm7(struct run *r, const struct flow_text *t, bool *gsm7)
+{
+	bool flag;
+	const char *tmpl = engine_pick_gsm7(r, t, engine_is_ussd(r), &flag);
+
+	return engine_expand_gsm7(r, tmpl, flag, true, gsm7);
+}
+
 void engine_say(struct run *r, const struct flow_text *t)
 {
-	engine_append(r, engine_say_view(r, t));
+	bool gsm7;
+	const char *text = engine_say_view_gsm7(r, t, &gsm7);
+
+	engine_append_gsm7(r, text, gsm7);
 }
 
 /* Appends "\n" (unless buf is empty) then "<num> <label>" to a talloc'd string: menus are
@@ -148,8 +203,15 @@ static char *add_line(char *buf, unsigned num, const char *label)
 
 void engine_append(struct run *r, const char *text)
 {
+	engine_append_gsm7(r, text, false);
+}
+
+void engine_append_gsm7(struct run *r, const char *text, bool gsm7)
+{
 	if (!text || !*text)
 		return;
+	if (!gsm7 && !r->reply_maybe_ucs2 && !text_is_gsm7(text))
+		r->reply_maybe_ucs2 = true;
 	r->reply = r->reply ? add_line(r->reply, 0, text) : talloc_strdup(r->ctx, text);
 }
 
@@ -203,13 +265,14 @@ unsigned engine_menu_count(struct run *r, const struct flow_step *st)
 	return n < 0 ? 0 : n > 1000 ? 1000 : (unsigned)n;
 }
 
-static const char *menu_label(struct run *r, const struct flow_step *st, unsigned i)
+static const char *menu_label(struct run *r, const struct flow_step *st, unsigned i,
+			      bool *gsm7)
 {
 	if (!st->from_list)
-		return engine_say_view(r, &st->options[i].label);
+		return engine_say_view_gsm7(r, &st->options[i].label, gsm7);
 	char prefix[SESSION_NAME_MAX + 16], num[12];
 	r->item_prefix = engine_join3(prefix, sizeof(prefix), st->from_list, '.', engine_utoa(num, i));
-	const char *label = engine_say_view(r, &st->from_label);
+	const char *label = engine_say_view_gsm7(r, &st->from_label, gsm7);
 	r->item_prefix = NULL;
 	return label;
 }
@@ -241,17 +304,23 @@ static void remember_page(struct run *r, unsigned first, unsigned k)
 static char *menu_page_n(struct run *r, const struct flow_step *st, unsigned n, unsigned page,
 			 unsigned *first_out, unsigned *n_on_page)
 {
-	const char *title = engine_say_view(r, &st->text);
+	bool gsm7, all_gsm7;
+	const char *title = engine_say_view_gsm7(r, &st->text, &all_gsm7);
 	const char *few[PAGE_MAX_OPTIONS];
 	const char **labels = n <= PAGE_MAX_OPTIONS ? few : talloc_array(r->ctx, const char *, n);
 
-	for (unsigned i = 0; i < n; i++)
-		labels[i] = menu_label(r, st, i);
+	r->page_gsm7 = false;
+	for (unsigned i = 0; i < n; i++) {
+		labels[i] = menu_label(r, st, i, &gsm7);
+		all_gsm7 = all_gsm7 && gsm7;
+	}
 
 	/* The common case: everything on one page. */
 	if (n <= PAGE_MAX_OPTIONS) {
 		char *all = menu_lines(r->ctx, title ? title : "", labels, n);
 		if (all && fits(r, all)) {
+			/* Its title, its labels, digits, spaces and "\n": GSM-7 when its parts are. */
+			r->page_gsm7 = all_gsm7;
 			*first_out = 0;
 			*n_on_page = n;
 			r->s->page = 0;
@@ -321,7 +390,7 @@ void engine_render_prompt_after(struct run *r, const struct flow_step *st, enum 
 				return;
 			r->reply = NULL;
 		}
-		engine_append(r, page);
+		engine_append_gsm7(r, page, r->page_gsm7);
 	} else {
 		engine_say(r, &st->text);
 	}

@@ -418,6 +418,7 @@ static void default_text(struct flow_set *fs, struct flow_text *t, const char *t
 	t->tr[0].lang = "fr";
 	t->tr[0].text = talloc_strdup(fs, text);
 	t->tr[0].ussd = ussd ? talloc_strdup(fs, ussd) : NULL;
+	flow_tr_mark_gsm7(&t->tr[0]);
 	t->n = 1;
 }
 

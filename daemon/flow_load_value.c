@@ -4,6 +4,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow_load.h"
+#include "guichet/template.h"
 
 #define ARRAY_SIZE(a) FLOW_LOAD_ARRAY_SIZE(a)
 
@@ -146,9 +147,15 @@ static bool is_lang_code(const char *s)
 	return true;
 }
 
+void flow_tr_mark_gsm7(struct flow_tr *tr)
+{
+	tr->text_gsm7 = tr->text && template_gsm7_but_values(tr->text);
+	tr->ussd_gsm7 = tr->ussd && template_gsm7_but_values(tr->ussd);
+}
+
 /* One translation: a string, or { sms: "...", ussd: "..." }. */
-static bool parse_tr(struct flow_loader *L, yaml_node_t *n, const char *lang,
-		     struct flow_tr *tr)
+static bool parse_tr_strings(struct flow_loader *L, yaml_node_t *n, const char *lang,
+			     struct flow_tr *tr)
 {
 	tr->lang = flow_load_dup(L, lang);
 	tr->loc = flow_load_loc(L, n);
@@ -174,6 +181,15 @@ static bool parse_tr(struct flow_loader *L, yaml_node_t *n, const char *lang,
 		return false;
 	}
 	tr->text = flow_load_dup(L, ydoc_scalar(n));
+	return true;
+}
+
+static bool parse_tr(struct flow_loader *L, yaml_node_t *n, const char *lang,
+		     struct flow_tr *tr)
+{
+	if (!parse_tr_strings(L, n, lang, tr))
+		return false;
+	flow_tr_mark_gsm7(tr);
 	return true;
 }
 

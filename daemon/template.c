@@ -10,6 +10,7 @@
 #include <osmocom/core/talloc.h>
 
 #include <guichet/template.h>
+#include <guichet/text.h>
 
 #define TAG_FILTERS_MAX	8	/* more in one tag is a mistake, not a need */
 
@@ -198,6 +199,31 @@ bool template_single_var(const char *tmpl, char *name, size_t size)
 bool template_is_literal(const char *tmpl)
 {
 	return find_open(tmpl) == NULL;
+}
+
+bool template_gsm7_but_values(const char *tmpl)
+{
+	const char *open;
+	size_t i = 0;
+
+	while ((open = find_open(tmpl + i))) {
+		struct parse_error e;
+		struct tag t;
+
+		if (tag_parse(tmpl, (size_t)(open - tmpl), &t, &e, false) < 0)
+			return false;
+		for (unsigned k = 0; k < t.n_filters; k++)
+			if (t.filters[k].kind != FILTER_DEFAULT)
+				return false;
+		i = t.end;
+	}
+	/* Every value unset: what is left is the text between tags and the default texts
+	 * (escapes read), each made of whole characters (a tag's braces cut none). */
+	char *bare = template_expand(NULL, tmpl, NULL, NULL);
+	bool gsm7 = bare && text_is_gsm7(bare);
+
+	talloc_free(bare);
+	return gsm7;
 }
 
 int template_check(const char *tmpl, template_var_fn each_var, void *data,

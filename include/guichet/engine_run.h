@@ -55,6 +55,16 @@ struct run {
 	 * is asked for several times an event (a name lookup each, 3 % of a step). */
 	const struct flow *cur_flow;
 	const struct flow_step *cur_st;
+	/* GSM-7, checked by parts: the whole reply is checked at the end of the event only
+	 * when a part appended to it (engine_append_gsm7) was not known to be GSM-7. Parts are
+	 * whole characters joined by "\n", so all GSM-7 makes the reply GSM-7. Never reset:
+	 * a reply dropped and started again is then checked whole, as before. */
+	bool reply_maybe_ucs2;
+	/* While a text flagged at load (flow_tr text_gsm7) is expanded: engine_lookup checks
+	 * each value it gives, and vals_gsm7 stays true while all are GSM-7. */
+	bool check_vals;
+	bool vals_gsm7;
+	bool page_gsm7;		/* the page menu_page_n() just cut is GSM-7 */
 };
 
 static inline bool engine_is_ussd(const struct run *r)
@@ -94,8 +104,19 @@ const char *engine_say_text(struct run *r, const struct flow_text *t);
 const char *engine_say_view(struct run *r, const struct flow_text *t);
 /* Adds the text to the reply (engine_say_view, then engine_append). */
 void engine_say(struct run *r, const struct flow_text *t);
+/* engine_say_view, and *gsm7 true when the text is known to be GSM-7 (a flow text flagged
+ * at load whose values all are); false when it was not checked. */
+const char *engine_say_view_gsm7(struct run *r, const struct flow_text *t, bool *gsm7);
+/* t's text picked for language and channel (flow_text_pick) with its load-time flag. */
+const char *engine_pick_gsm7(struct run *r, const struct flow_text *t, bool ussd, bool *flag);
+/* Expands tmpl (engine_expand, or engine_expand_view when view); *gsm7 as above, from the
+ * load-time flag of tmpl. */
+const char *engine_expand_gsm7(struct run *r, const char *tmpl, bool flag, bool view,
+			       bool *gsm7);
 /* Adds text as a line of the reply. */
 void engine_append(struct run *r, const char *text);
+/* The same, for a text already known to be GSM-7 when gsm7 (not checked again). */
+void engine_append_gsm7(struct run *r, const char *text, bool gsm7);
 void engine_apply_set(struct run *r, const struct flow_assign *set, unsigned n);
 unsigned engine_menu_count(struct run *r, const struct flow_step *st);
 char *engine_menu_page(struct run *r, const struct flow_step *st, unsigned page,

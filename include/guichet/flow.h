@@ -26,7 +26,13 @@ struct flow_tr {
 	const char *text;	/* template, may hold {{var | filter}} */
 	const char *ussd;	/* NULL: use text on USSD too */
 	struct flow_loc loc, ussd_loc;	/* where text and ussd were written */
+	/* template_gsm7_but_values() of text and of ussd, set at load: the engine then checks
+	 * only the values of the expanded text for GSM-7 (false: the whole text is checked). */
+	bool text_gsm7, ussd_gsm7;
 };
+
+/* Sets tr's text_gsm7 and ussd_gsm7 from its strings (the loader, once a text is read). */
+void flow_tr_mark_gsm7(struct flow_tr *tr);
 
 /* A text an administrator wrote: French first (tr[0]), other languages after. */
 struct flow_text {

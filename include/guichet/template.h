@@ -46,4 +46,11 @@ bool template_single_var(const char *tmpl, char *name, size_t size);
 /* True when tmpl contains no {{ }} at all. */
 bool template_is_literal(const char *tmpl);
 
+/* True when tmpl expands to GSM-7 whenever every value its tags insert is GSM-7: its text
+ * between tags and its default texts are GSM-7, and no tag has a filter that changes a value
+ * (upper, lower, date, day: "ù" | upper is "Ù", a date may write "août"). Computed once at
+ * load, so that the engine checks only the values of a reply, not its whole text. False
+ * for a malformed template. */
+bool template_gsm7_but_values(const char *tmpl);
+
 #endif

@@ -597,6 +597,101 @@ static void test_prefix_and_menu_overflow(void)
 	CU_ASSERT_STRING_EQUAL(text2("7"), "Répondez 1, 2 ou 3.\nService ?\n1 CAF\n2 RSA\n3 CPAM");
 }
 
+
+/* ---- GSM-7 checked by parts: a reply is folded exactly when its whole text is not GSM-7 ---- */
+
+static const char *parts_yaml =
+	"flow: plis\n"
+	"title: Plis\n"
+	"entry: { sms: [PLI] }\n"
+	"steps:\n"
+	"  appel:\n"
+	"    call: svc.op\n"
+	"    save: res\n"
+	"    on_error: erreur\n"
+	"    next: liste\n"
+	"  liste:\n"
+	"    menu: \"Créneaux {{res.titre}} :\"\n"
+	"    options_from: { list: res.items, label: \"{{item.label}}\", set: { pris: \"{{item.label}}\" } }\n"
+	"    next: fin\n"
+	"  fin:\n"
+	"    say: \"Pris : {{pris}}, {{res.titre | default: \\\"à voir\\\"}} ({{res.titre | upper}}).\"\n"
+	"    receipt: \"Reçu {{pris}}.\"\n"
+	"    end: true\n"
+	"  erreur:\n"
+	"    say: \"Erreur.\"\n"
+	"    end: true\n";
+
+/* One dialogue through the channel; the replies (and the receipt) joined into buf. */
+static void parts_dialogue(struct flow_set *pfs, const struct engine_channel *ch,
+			   struct vars *res, char *buf, size_t size)
+{
+	struct session ps;
+	struct engine_out o;
+	struct engine_input in = { .kind = EV_TEXT, .text = "PLI", .now = now, .channel = ch };
+
+	session_init(&ps, ctx, "sms:+33600000009", CHANNEL_SMS, "+33600000009");
+	buf[0] = '\0';
+	for (int i = 0; i < 3; i++) {
+		if (i == 1) {
+			in = (struct engine_input){ .kind = EV_RESULT, .result = res,
+						    .call_id = ps.call_id, .now = now, .channel = ch };
+		} else if (i == 2) {
+			in = (struct engine_input){ .kind = EV_TEXT, .text = "1", .now = now,
+						    .channel = ch };
+		}
+		CU_ASSERT_EQUAL_FATAL(engine_step(ctx, pfs, &ps, &in, &o), 0);
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s|", o.reply ? o.reply : "-");
+		for (unsigned k = 0; k < o.n_sends; k++)
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s|", o.sends[k].text);
+	}
+}
+
+static void test_gsm7_by_parts(void)
+{
+	static const char *const bits[] = { "a", "é", "ù", "Ù", "œ", "€", "`", " ", "12", "\xc3",
+					    "lun. 7 déc.", "Zoë" };
+	const unsigned nb = sizeof(bits) / sizeof(bits[0]);
+	struct diag *d = diag_alloc(ctx);
+	struct flow_set *pfs = flow_set_load_string(ctx, "plis.yaml", parts_yaml, NULL, d);
+	struct engine_channel plain = sms_ch, folded = sms_ch;
+	unsigned seed = 777, kept = 0, changed = 0;
+
+	if (!pfs)
+		diag_print(d, stderr);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(pfs);
+	folded.fold = true;
+	plain.fold = false;
+	for (int n = 0; n < 2000; n++) {
+		struct vars res;
+		char v[64], want[2048], got[2048], *w;
+
+		vars_init(&res, ctx);
+		for (int j = 0; j < 3; j++) {
+			v[0] = '\0';
+			for (unsigned b = 0; b < 3; b++) {
+				seed = seed * 1103515245u + 12345u;
+				strcat(v, bits[(seed >> 16) % nb]);
+			}
+			vars_set(&res, j == 0 ? "titre" : j == 1 ? "items.0.label" : "items.1.label",
+				 v, false);
+		}
+		vars_set(&res, "items.count", "2", false);
+		/* The full computation: each text unfolded, then folded when not GSM-7. */
+		parts_dialogue(pfs, &plain, &res, want, sizeof(want));
+		char ref[4096] = "";
+		for (char *t = strtok_r(want, "|", &w); t; t = strtok_r(NULL, "|", &w)) {
+			const char *f = !strcmp(t, "-") || text_is_gsm7(t) ? t : text_fold_gsm7(ctx, t);
+			snprintf(ref + strlen(ref), sizeof(ref) - strlen(ref), "%s|", f);
+			changed += f != t;
+			kept += f == t;
+		}
+		parts_dialogue(pfs, &folded, &res, got, sizeof(got));
+		CU_ASSERT_STRING_EQUAL(got, ref);
+	}
+	CU_ASSERT_TRUE(kept > 1000 && changed > 1000);
+}
+
 int main(void)
 {
 	CU_pSuite su;
@@ -615,6 +710,8 @@ int main(void)
 	CU_add_test(su, "timeouts", test_timeout);
 	CU_add_test(su, "USSD code and paging", test_ussd_code_and_paging);
 	CU_add_test(su, "folding keeps GSM-7", test_fold_to_gsm7);
+	CU_add_test(su, "GSM-7 checked by parts: folded as the whole text says",
+		    test_gsm7_by_parts);
 	su = CU_add_suite("what people send", setup_two_flows, teardown);
 	CU_add_test(su, "answers with punctuation and spaces", test_answers_with_noise);
 	CU_add_test(su, "keywords as people type them", test_keywords_as_typed);

@@ -7,6 +7,7 @@
 #include <osmocom/core/talloc.h>
 
 #include <guichet/template.h>
+#include <guichet/text.h>
 
 static void *ctx;
 
@@ -296,6 +297,67 @@ static void test_single_var(void)
 	CU_ASSERT_FALSE(template_single_var("{{a_name_of_sixteen}}", name, sizeof(name)));
 }
 
+
+/* template_gsm7_but_values: a template it accepts expands to GSM-7 whenever all the values
+ * it inserts are GSM-7 (the engine then checks only the values). Random templates of text,
+ * tags, filters and defaults, random values; and it accepts the plain cases it is for. */
+static const char *pick_lookup_v;
+static const char *lookup_random(void *data, const char *name)
+{
+	(void)data;
+	(void)name;
+	return pick_lookup_v;
+}
+
+static void test_gsm7_but_values(void)
+{
+	static const char *const text[] = { "Bonjour ", "é", "à ", "€", "œ", "Ù", "ù", "`", "{",
+					    "}", " : ", "\n", "Réf. ", "ÿ", "{ x }" };
+	static const char *const tag[] = { "{{v}}", "{{ v }}", "{{v | upper}}", "{{v | lower}}",
+					   "{{v | date}}", "{{v | day}}", "{{v | default: \"é\"}}",
+					   "{{v | default: \"œ\"}}", "{{v|default:\"\\\"x\\\\\"}}",
+					   "{{v | default: \"a\" | upper}}", "{{v", "{{ }}" };
+	static const char *const value[] = { "", "Zoé", "ù", "Ù", "œ", "2026-08-03T09:30",
+					     "2026-12-01", "abc", "€", "\xc3", "a`b", "lun. 7 déc." };
+	unsigned seed = 4242, accepted = 0, rejected = 0;
+
+	for (int n = 0; n < 20000; n++) {
+		char t[256] = "";
+		size_t len = 0;
+		unsigned k = ((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+
+		for (unsigned i = 0; i < k; i++) {
+			unsigned r = (seed = seed * 1103515245u + 12345u) >> 16;
+			const char *b = r & 1 ? tag[(r >> 1) % (sizeof(tag) / sizeof(tag[0]))]
+					      : text[(r >> 1) % (sizeof(text) / sizeof(text[0]))];
+			if (len + strlen(b) < sizeof(t)) {
+				strcpy(t + len, b);
+				len += strlen(b);
+			}
+		}
+		bool flag = template_gsm7_but_values(t);
+		accepted += flag;
+		rejected += !flag;
+		for (unsigned j = 0; flag && j < sizeof(value) / sizeof(value[0]); j++) {
+			pick_lookup_v = value[j];
+			char *out = template_expand(ctx, t, lookup_random, NULL);
+			if (text_is_gsm7(value[j]))
+				CU_ASSERT_TRUE(!out || text_is_gsm7(out));
+			talloc_free(out);
+		}
+	}
+	CU_ASSERT_TRUE(accepted > 1000 && rejected > 1000);
+	CU_ASSERT_TRUE(template_gsm7_but_values("Rendez-vous le {{slot_label}}. Référence {{ref}}."));
+	CU_ASSERT_TRUE(template_gsm7_but_values("Créneaux libres :"));
+	CU_ASSERT_TRUE(template_gsm7_but_values("{{a | default: \"à voir\"}} €"));
+	CU_ASSERT_TRUE(template_gsm7_but_values(""));
+	CU_ASSERT_FALSE(template_gsm7_but_values("Bonjour {{nom | upper}}"));
+	CU_ASSERT_FALSE(template_gsm7_but_values("Le {{rdv | date}}"));
+	CU_ASSERT_FALSE(template_gsm7_but_values("Œuvre {{x}}"));
+	CU_ASSERT_FALSE(template_gsm7_but_values("{{x | default: \"œ\"}}"));
+	CU_ASSERT_FALSE(template_gsm7_but_values("{{x"));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -320,7 +382,8 @@ int main(void)
 	    !CU_add_test(s, "check errors and offsets", test_check_errors) ||
 	    !CU_add_test(s, "check truncates its message", test_check_truncated_err) ||
 	    !CU_add_test(s, "expansion limit", test_expand_limit) ||
-	    !CU_add_test(s, "one variable alone", test_single_var))
+	    !CU_add_test(s, "one variable alone", test_single_var) ||
+	    !CU_add_test(s, "GSM-7 but for the values", test_gsm7_but_values))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
