@@ -359,17 +359,26 @@ bool text_is_gsm7(const char *utf8)
 	const char *end = utf8 + strlen(utf8);
 
 	while (utf8 < end) {
-		if (end - utf8 >= 8) {
-			uint64_t w, flags;
+		uint64_t w, flags;
+		size_t left = (size_t)(end - utf8);
 
+		if (left >= 8) {
 			memcpy(&w, utf8, 8);
-			flags = word_needs_look(w);
-			if (!flags) {
-				utf8 += 8;
-				continue;
-			}
-			utf8 += plain_bytes(flags);
+		} else {
+			/* The tail, padded with spaces (plain, never flagged, so the lowest flag
+			 * is in the text): a value or a reply ends in a few plain bytes more often
+			 * than not, read then in one word, not one by one. */
+			memset(&w, ' ', 8);
+			memcpy(&w, utf8, left);
 		}
+		flags = word_needs_look(w);
+		if (!flags) {
+			if (left <= 8)
+				return true;
+			utf8 += 8;
+			continue;
+		}
+		utf8 += plain_bytes(flags);
 		/* c2: the NUL at worst, utf8 being before end. */
 		unsigned char c = (unsigned char)utf8[0], c2 = (unsigned char)utf8[1];
 
