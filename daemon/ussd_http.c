@@ -441,21 +441,9 @@ static unsigned fit_fd_limit(unsigned want)
 	return room < want ? (unsigned)(room ? room : 1) : want;
 }
 
-struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
-				  unsigned screen_chars, struct ussd_sink sink)
+/* h's own copy of cfg, the secret kept apart (h->secret), zeros replaced by the defaults. */
+static void keep_config(struct ussd_http *h, const struct ussd_http_config *cfg)
 {
-	struct ussd_http *h;
-	struct sockaddr_storage ss;
-	bool ipv6;
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	unsigned max_conns;
-
-	if (!cfg || !sink.request || !screen_chars)
-		return NULL;
-	h = talloc_zero(ctx, struct ussd_http);
-	if (!h)
-		return NULL;
-	h->ctx = ctx;
 	h->cfg = *cfg;
 	h->cfg.listen = talloc_strdup(h, cfg->listen ? cfg->listen : "127.0.0.1");
 	h->cfg.allow = cfg->n_allow ? talloc_memdup(h, cfg->allow,
@@ -472,6 +460,24 @@ struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
 		h->cfg.request_s = USSD_HTTP_REQUEST_TIMEOUT;
 	if (!h->cfg.max_dialogues)
 		h->cfg.max_dialogues = USSD_MAX_DIALOGUES;
+}
+
+struct ussd_http *ussd_http_start(void *ctx, const struct ussd_http_config *cfg,
+				  unsigned screen_chars, struct ussd_sink sink)
+{
+	struct ussd_http *h;
+	struct sockaddr_storage ss;
+	bool ipv6;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned max_conns;
+
+	if (!cfg || !sink.request || !screen_chars)
+		return NULL;
+	h = talloc_zero(ctx, struct ussd_http);
+	if (!h)
+		return NULL;
+	h->ctx = ctx;
+	keep_config(h, cfg);
 	max_conns = fit_fd_limit(h->cfg.max_conns);
 	if (max_conns < h->cfg.max_conns)
 		LOGH(LOGL_NOTICE, "USSD HTTP: at most %u connections (max_connections %u does not "
