@@ -13,10 +13,13 @@
 
 /* ---- words ---- */
 
+/* The first bytes compared here: every text is looked for in the global words (stop, help,
+ * restart, back) and the yes/no words, and differs from nearly all of them there, so the
+ * call to strcmp() is made only for the few that may match. */
 static bool word_in(const char *folded, const char *const *words, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (strcmp(folded, words[i]) == 0)
+		if (folded[0] == words[i][0] && strcmp(folded, words[i]) == 0)
 			return true;
 	return false;
 }
