@@ -52,7 +52,7 @@ static const char *lookup_value(struct run *r, const char *name)
 		char full[2 * SESSION_NAME_MAX + 32];
 		return vars_get(&r->s->vars, engine_join3(full, sizeof(full), r->item_prefix, '.', name + 5));
 	}
-	if (strcmp(name, "item") == 0 && r->item_prefix)
+	if (r->item_prefix && strcmp(name, "item") == 0)
 		return vars_get(&r->s->vars, r->item_prefix);
 	const struct var *v = vars_get_var(&r->s->vars, name);
 	if (v)
@@ -130,6 +130,14 @@ const char *engine_say_view(struct run *r, const struct flow_text *t)
 
 const char *engine_pick_gsm7(struct run *r, const struct flow_text *t, bool ussd, bool *flag)
 {
+	/* One language (most texts): flow_text_pick's answer without the search. */
+	if (t && t->n == 1) {
+		const struct flow_tr *tr = &t->tr[0];
+		bool u = ussd && tr->ussd;
+
+		*flag = u ? tr->ussd_gsm7 : tr->text_gsm7;
+		return u ? tr->ussd : tr->text;
+	}
 	const char *tmpl = flow_text_pick(t, r->s->lang, ussd);
 
 	*flag = false;
