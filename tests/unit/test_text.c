@@ -366,6 +366,30 @@ static void test_is_gsm7_every_byte(void)
 	}
 }
 
+/* A text's last bytes (fewer than 8) are read with the 8 before its end, those already read
+ * shifted out: an accent, a sign outside GSM-7 or a broken byte at every place of texts of
+ * every length up to 24, so that every tail follows every kind of character. */
+static void test_is_gsm7_tails(void)
+{
+	static const char *const marks[] = { "\u00e9", "\u20ac", "\u0153", "`", "\xc3", "\n",
+					     "{", "\u00e0\u00e9" };
+
+	for (unsigned m = 0; m < sizeof(marks) / sizeof(marks[0]); m++) {
+		for (unsigned len = 0; len <= 24; len++) {
+			for (unsigned at = 0; at <= len; at++) {
+				char s[40];
+				memset(s, 'x', at);
+				strcpy(s + at, marks[m]);
+				memset(s + strlen(s), 'y', len - at);
+				s[strlen(marks[m]) + len] = '\0';
+				struct text_measure t;
+				text_measure(s, &t);
+				CU_ASSERT_EQUAL(text_is_gsm7(s), t.coding == TEXT_GSM7);
+			}
+		}
+	}
+}
+
 /* The same, for 20,000 random texts of French words, accents, signs outside GSM-7 and
  * broken bytes, at every alignment: text_is_gsm7 reads only the character after a plain
  * run, then words again. */
@@ -606,6 +630,7 @@ int main(void)
 	    !CU_add_test(s, "budgets", test_budgets) ||
 	    !CU_add_test(s, "short texts fit as measured", test_fits_short_cut) ||
 	    !CU_add_test(s, "GSM-7 or not, byte by byte", test_is_gsm7_every_byte) ||
+	    !CU_add_test(s, "GSM-7 or not, every tail", test_is_gsm7_tails) ||
 	    !CU_add_test(s, "fold", test_fold) ||
 	    !CU_add_test(s, "fold restores GSM-7", test_fold_restores_gsm7) ||
 	    !CU_add_test(s, "GSM-7 round trip", test_gsm7_roundtrip) ||
