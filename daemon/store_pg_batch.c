@@ -1,8 +1,8 @@
 /* The PostgreSQL store's writes of one kind gathered into one statement per transaction.
  *
- * Inside a transaction, a message marked done, a reply marked taken or sent, the SMSC's id
- * of a part and the day's spend are writes nobody waits for, each one row, several per
- * received text. Each statement costs the server its own start (executor, constraints)
+ * Inside a transaction, a reply added, a message marked done, a reply marked taken or
+ * sent, the SMSC's id of a part and the day's spend are writes nobody waits for, each one
+ * row, several per received text. Each statement costs the server its own start (executor, constraints)
  * whatever its size: kept here, they go as one statement per kind over arrays
  * (id = ANY($1), unnest), sent (without waiting, like pg_defer) before the next statement
  * whose result is needed and before the commit, so that every read of the transaction sees
@@ -41,13 +41,26 @@ static const char remote_sql[] =
 	" ON CONFLICT (via, remote) DO UPDATE SET outbound_id = excluded.outbound_id,"
 	" created = excluded.created";
 
+static const char outbound_sql[] =
+	"INSERT INTO outbound(id, via, recipient, body, coding, parts, attempts, not_before_ms,"
+	" state, created) SELECT i, v, r, b, c, p, a, n, 'queued', t FROM unnest($1::bigint[],"
+	" $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],"
+	" $8::bigint[], $9::bigint[]) AS u(i, v, r, b, c, p, a, n, t)";
+
 static const char spend_sql[] =
 	"INSERT INTO spend(day, via, host, parts)"
 	" SELECT d, v, $4, p FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(d, v, p)"
 	" ON CONFLICT (day, via, host) DO UPDATE SET parts = spend.parts + excluded.parts";
 
+struct pg_row_out {
+	int64_t id, coding, parts, attempts, not_before, created;
+	const char *via, *to, *text;
+};
+
 struct pg_batch {
 	void *ctx;		/* the strings below */
+	struct pg_row_out out[PG_BATCH_MAX];	/* outbox rows added */
+	unsigned n_out;
 	int64_t ids[_B_IDS][PG_BATCH_MAX];
 	unsigned n_ids[_B_IDS];
 	struct { const char *via, *remote; int64_t id; } remote[PG_BATCH_MAX];
@@ -64,7 +77,7 @@ void pg_batch_reset(struct pg *q)
 	if (!b)
 		return;
 	memset(b->n_ids, 0, sizeof(b->n_ids));
-	b->n_remote = b->n_spend = 0;
+	b->n_out = b->n_remote = b->n_spend = 0;
 	TALLOC_FREE(b->ctx);
 }
 
@@ -103,6 +116,10 @@ static char *array_texts(void *ctx, const char *const *v, unsigned n, size_t str
 	for (unsigned i = 0; s && i < n; i++) {
 		const char *t = *(const char *const *)((const char *)v + i * stride);
 
+		if (!t) {
+			s = talloc_strdup_append(s, i ? ",NULL" : "NULL");
+			continue;
+		}
 		s = talloc_strdup_append(s, i ? ",\"" : "\"");
 		for (; s && *t; t++) {
 			char c[3] = { '\\', *t, 0 };
@@ -146,6 +163,23 @@ int pg_batch_flush(struct pg *q)
 	if (q->pipe_failed) {
 		pg_batch_reset(q);
 		return -1;
+	}
+	/* Replies added first: the others may be about them. */
+	if (b->n_out) {
+		struct params p = { .n = 0 };
+		const struct pg_row_out *o = b->out;
+		size_t z = sizeof(*o);
+
+		p_arr(&p, array_ints(b->ctx, &o->id, b->n_out, z));
+		p_arr(&p, array_texts(b->ctx, &o->via, b->n_out, z));
+		p_arr(&p, array_texts(b->ctx, &o->to, b->n_out, z));
+		p_arr(&p, array_texts(b->ctx, &o->text, b->n_out, z));
+		p_arr(&p, array_ints(b->ctx, &o->coding, b->n_out, z));
+		p_arr(&p, array_ints(b->ctx, &o->parts, b->n_out, z));
+		p_arr(&p, array_ints(b->ctx, &o->attempts, b->n_out, z));
+		p_arr(&p, array_ints(b->ctx, &o->not_before, b->n_out, z));
+		p_arr(&p, array_ints(b->ctx, &o->created, b->n_out, z));
+		rc = send_batch(q, "outbound_add", outbound_sql, &p);
 	}
 	/* Taken before sent: the order in which one reply goes through them. */
 	for (int k = 0; rc == 0 && k < _B_IDS; k++) {
@@ -218,6 +252,31 @@ int pg_batch_taken(struct pg *q, int64_t id)
 int pg_batch_sent(struct pg *q, int64_t id)
 {
 	return batch_id(q, B_SENT, id);
+}
+
+int pg_batch_outbound(struct pg *q, int64_t id, const struct store_outbound *out,
+		      int64_t created)
+{
+	struct pg_batch *b = batch_of(q);
+
+	if (!b)
+		return -1;
+	if (b->n_out == PG_BATCH_MAX && (pg_batch_flush(q) < 0 || !(b = batch_of(q))))
+		return -1;
+	struct pg_row_out *o = &b->out[b->n_out];
+	*o = (struct pg_row_out){ .id = id, .coding = out->coding, .parts = out->parts,
+				  .attempts = out->attempts, .not_before = out->not_before,
+				  .created = created };
+	o->via = out->via ? talloc_strdup(b->ctx, out->via) : NULL;
+	o->to = out->to ? talloc_strdup(b->ctx, out->to) : NULL;
+	o->text = out->text ? talloc_strdup(b->ctx, out->text) : NULL;
+	if ((out->via && !o->via) || (out->to && !o->to) || (out->text && !o->text)) {
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "outbound_add: out of memory");
+		return -1;
+	}
+	b->n_out++;
+	return 0;
 }
 
 int pg_batch_remote(struct pg *q, int64_t id, const char *via, const char *remote, int64_t now)

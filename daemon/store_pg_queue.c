@@ -289,6 +289,13 @@ int pg_outbound_add(struct store *st, struct store_outbound *out)
 
 	if (next_out_id(q, &id) < 0)
 		return -1;
+	if (q->piped) {
+		if (pg_batch_outbound(q, id, out, (int64_t)time(NULL)) < 0)
+			return -1;
+		out->id = id;
+		pg_note_added(q, out->id);
+		return 0;
+	}
 	p_int(&p, id);
 	p_text(&p, out->via);
 	p_text(&p, out->to);

@@ -175,6 +175,8 @@ int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *s
  * sent as one statement (without waiting) by pg_batch_flush: before any statement whose
  * result is needed and before the commit (store_pg_exec.c). 0, or -1 when the transaction
  * is lost. pg_batch_reset forgets them (the transaction ended). */
+int pg_batch_outbound(struct pg *q, int64_t id, const struct store_outbound *out,
+		      int64_t created);
 int pg_batch_done(struct pg *q, int64_t id);
 int pg_batch_taken(struct pg *q, int64_t id);
 int pg_batch_sent(struct pg *q, int64_t id);

@@ -1305,8 +1305,8 @@ static void spend_by_via(void *data, const char *via, uint64_t parts)
 	n[strcmp(via, "m1") == 0 ? 0 : 1] += parts;
 }
 
-/* A transaction's writes of one kind (messages done, replies taken, replies sent, SMSC ids,
- * the day's spend) go as one statement each, counted here by a statement trigger, and each
+/* A transaction's writes of one kind (replies added, messages done, replies taken, replies
+ * sent, SMSC ids, the day's spend) go as one statement each, counted here by a statement trigger, and each
  * does what it did alone: read back within the transaction and after it; strings with
  * quotes, commas, braces and backslashes kept as they are. */
 static void test_pg_batched_writes(void)
@@ -1341,8 +1341,18 @@ static void test_pg_batched_writes(void)
 			   "CREATE TRIGGER c3 AFTER INSERT ON remote_ids FOR EACH STATEMENT"
 			   " EXECUTE FUNCTION count_stmt();"
 			   "CREATE TRIGGER c4 AFTER INSERT ON spend FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"
+			   "CREATE TRIGGER c5 AFTER INSERT ON outbound FOR EACH STATEMENT"
 			   " EXECUTE FUNCTION count_stmt();"));
 	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	static const char *const body[3] = { "un \"deux\", {trois}", "a\\b\nc", "NULL" };
+	int64_t added[3];
+	for (int i = 0; i < 3; i++) {
+		struct store_outbound o = { .via = "m9", .to = "+33699999999", .text = body[i],
+					    .coding = TEXT_GSM7, .parts = 1 };
+		CU_ASSERT_EQUAL(st->ops->outbound_add(st, &o), 0);
+		added[i] = o.id;
+	}
 	for (int i = 0; i < 3; i++) {
 		CU_ASSERT_EQUAL(st->ops->inbound_done(st, in[i]), 0);
 		CU_ASSERT_EQUAL(st->ops->outbound_taken(st, out[i]), 0);
@@ -1360,11 +1370,18 @@ static void test_pg_batched_writes(void)
 	CU_ASSERT_EQUAL(id, out[2]);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
 	r = pg_exec_ok(c, "SELECT n FROM stmts");
-	/* Before the read: done, taken, spend; after it: sent, the SMSC ids. */
-	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "5");
+	/* Before the read: added, done, taken, spend; after it: sent, the SMSC ids. */
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "6");
 	PQclear(r);
+	struct store_outbound due[4];
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, "m9", 0, due, 4, ctx), 3);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(due[i].id, added[i]);
+		CU_ASSERT_STRING_EQUAL(due[i].text, body[i]);
+		CU_ASSERT_STRING_EQUAL(due[i].to, "+33699999999");
+	}
 	CU_ASSERT_EQUAL(counters(st).inbound_pending, 0);
-	CU_ASSERT_EQUAL(counters(st).outbound_pending, 0);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 3);
 	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[0], &id), 0);
 	CU_ASSERT_EQUAL(id, out[0]);
 	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[1], &id), 0);
