@@ -358,6 +358,24 @@ static void test_gsm7_but_values(void)
 	CU_ASSERT_FALSE(template_gsm7_but_values("{{x"));
 }
 
+/* A name's characters are [A-Za-z0-9_.-] (a table since issue 14): every byte tried in the
+ * middle of a name, by the expander, the checker and template_single_var alike. */
+static void test_name_chars(void)
+{
+	for (unsigned c = 1; c < 256; c++) {
+		bool want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+		char t[16], name[16];
+
+		snprintf(t, sizeof(t), "{{a%cb}}", (char)c);
+		CU_ASSERT_EQUAL(template_single_var(t, name, sizeof(name)), want);
+		CU_ASSERT_EQUAL(template_check(t, NULL, NULL, NULL, 0, NULL) == 0, want);
+		char *out = template_expand(ctx, t, lookup_random, NULL);
+		CU_ASSERT_EQUAL(out != NULL, want);
+		talloc_free(out);
+	}
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -383,7 +401,8 @@ int main(void)
 	    !CU_add_test(s, "check truncates its message", test_check_truncated_err) ||
 	    !CU_add_test(s, "expansion limit", test_expand_limit) ||
 	    !CU_add_test(s, "one variable alone", test_single_var) ||
-	    !CU_add_test(s, "GSM-7 but for the values", test_gsm7_but_values))
+	    !CU_add_test(s, "GSM-7 but for the values", test_gsm7_but_values) ||
+	    !CU_add_test(s, "a name's characters", test_name_chars))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
