@@ -414,11 +414,10 @@ void engine_render_prompt(struct run *r, const struct flow_step *st)
  * the session), the line received and the line answered; it is copied earlier only when the
  * session is about to be reset (a flow starts or ends) or a handoff sends it. */
 
-/* Appends "<mark> text" as a line to the len bytes at t (room enough). Returns the length. */
-static size_t line_add(char *t, size_t len, char mark, const char *text)
+/* Appends "<mark> text" (xl bytes) as a line to the len bytes at t (room enough). Returns
+ * the length. */
+static size_t line_add(char *t, size_t len, char mark, const char *text, size_t xl)
 {
-	size_t xl = strlen(text);
-
 	if (len)
 		t[len++] = '\n';
 	t[len] = mark;
@@ -442,9 +441,9 @@ static const char *transcript_make(char *buf, const char *base, const char *in, 
 
 	memcpy(buf, base ? base : "", len);
 	if (in && *in)
-		len = line_add(buf, len, '>', in);
+		len = line_add(buf, len, '>', in, strlen(in));
 	if (reply && *reply)
-		len = line_add(buf, len, '<', reply);
+		len = line_add(buf, len, '<', reply, strlen(reply));
 	buf[len] = '\0';
 	if (!len && !base)
 		return NULL;
@@ -520,7 +519,9 @@ void engine_transcript_end(struct run *r)
 	for (unsigned i = 0; reply && i < r->s->vars.n; i++)
 		if (r->s->vars.v[i].secret)
 			reply = scrub(r->ctx, reply, r->s->vars.v[i].value);
-	size_t lines = line_room(r->tr_in) + line_room(reply);
+	/* Each length measured once, for the room and the copy. */
+	size_t in_room = line_room(r->tr_in), reply_room = line_room(reply);
+	size_t lines = in_room + reply_room;
 	/* Nothing said either way: the session's transcript stands as it is. */
 	if (!lines && !r->transcript)
 		return;
@@ -533,10 +534,10 @@ void engine_transcript_end(struct run *r)
 		return;
 	if (kept)
 		memcpy(t, kept, len);
-	if (r->tr_in && *r->tr_in)
-		len = line_add(t, len, '>', r->tr_in);
-	if (reply && *reply)
-		len = line_add(t, len, '<', reply);
+	if (in_room)
+		len = line_add(t, len, '>', r->tr_in, in_room - 3);
+	if (reply_room)
+		len = line_add(t, len, '<', reply, reply_room - 3);
 	t[len] = '\0';
 	if (len > TRANSCRIPT_MAX) {
 		/* The oldest lines go: from the first line that leaves at most TRANSCRIPT_MAX
