@@ -875,6 +875,20 @@ static int intake_commit(struct store *s)
 	return intake_commits_fail ? -1 : count_real->commit(s);
 }
 
+/* What the router announced to the store (inbound_ahead) before adding them. */
+static unsigned ahead_calls, ahead_n;
+static char ahead_from[4][16];
+
+static int record_ahead(struct store *s, const struct store_inbound *ins, unsigned n)
+{
+	(void)s;
+	ahead_calls++;
+	ahead_n = n;
+	for (unsigned i = 0; i < n && i < 4; i++)
+		snprintf(ahead_from[i], sizeof(ahead_from[i]), "%s", ins[i].from);
+	return 0;
+}
+
 /* Messages handed by several transports in one loop iteration: one transaction for all,
  * each sender told only after it committed (its deliver_sm_resp goes then), never from
  * inside the call; a failed commit tells each sender "not stored" (no positive answer: the
@@ -895,6 +909,8 @@ static void test_intake_grouped_after_commit(void)
 	count_real = cst->ops;
 	count_ops = *cst->ops;
 	count_ops.commit = intake_commit;
+	count_ops.inbound_ahead = record_ahead;
+	ahead_calls = 0;
 	cst->ops = &count_ops;
 	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
 	router_set_flows(rt, fs);
@@ -915,6 +931,12 @@ static void test_intake_grouped_after_commit(void)
 	CU_ASSERT_EQUAL(t[0].calls + t[1].calls + t[2].calls, 0);	/* never before the commit */
 	spin(2);
 	CU_ASSERT_EQUAL(n_commits - before, 1);		/* one transaction for the three */
+	/* Announced to the store together, in the order they are added (PostgreSQL adds
+	 * them in one round trip). */
+	CU_ASSERT_EQUAL(ahead_calls, 1);
+	CU_ASSERT_EQUAL(ahead_n, 3);
+	CU_ASSERT_STRING_EQUAL(ahead_from[0], "+33670000000");
+	CU_ASSERT_STRING_EQUAL(ahead_from[2], "+33670000002");
 	for (unsigned i = 0; i < 3; i++) {
 		CU_ASSERT_EQUAL(t[i].calls, 1);
 		CU_ASSERT(t[i].ok);
