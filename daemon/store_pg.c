@@ -14,10 +14,12 @@
  * - session_get locks the person's session row (FOR UPDATE) in the transaction that
  *   applies a step, so two hosts receiving two texts of one person apply them in order.
  *
- * Statements are synchronous (PQexecParams) and each one short (single-row or bounded by
- * an index): the loop waits for the database as it waits for SQLite's fsync. The schema
- * is created and migrated at open (store_pg_schema.c); include/guichet/store_pg.h lists
- * the other modules. */
+ * Statements are each short (bounded by an index) and the loop waits for their answers as
+ * it waits for SQLite's fsync; inside a transaction they go in libpq's pipeline mode
+ * (store_pg_exec.c): a group write's received texts in one round trip (inbound_ahead), the
+ * writes nobody waits for gathered by kind into one statement each (store_pg_batch.c). The
+ * schema is created and migrated at open (store_pg_schema.c); include/guichet/store_pg.h
+ * lists the other modules. */
 #include <string.h>
 #include <time.h>
 #include <sys/random.h>
