@@ -96,6 +96,7 @@ const char *engine_expand(struct run *r, const char *tmpl)
 	if (template_is_literal(tmpl))
 		return tmpl;
 	char *t = template_expand(r->ctx, tmpl, engine_lookup, r);
+	r->fresh = t;
 	return t ? t : talloc_strdup(r->ctx, "");
 }
 
@@ -182,8 +183,19 @@ const char *engine_say_view_gsm7(struct run *r, const struct flow_text *t, bool 
 void engine_say(struct run *r, const struct flow_text *t)
 {
 	bool gsm7;
+
+	r->fresh = NULL;
 	const char *text = engine_say_view_gsm7(r, t, &gsm7);
 
+	/* The first text of the reply, just expanded here (nobody else holds it): it becomes
+	 * the reply itself rather than being copied into one. */
+	if (!r->reply && text && *text && text == r->fresh) {
+		if (!gsm7 && !r->reply_maybe_ucs2 && !text_is_gsm7(text))
+			r->reply_maybe_ucs2 = true;
+		r->reply = r->fresh;
+		r->fresh = NULL;
+		return;
+	}
 	engine_append_gsm7(r, text, gsm7);
 }
 

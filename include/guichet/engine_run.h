@@ -65,6 +65,9 @@ struct run {
 	bool check_vals;
 	bool vals_gsm7;
 	bool page_gsm7;		/* the page menu_page_n() just cut is GSM-7 */
+	/* engine_expand's last new string (talloc'd under ctx): engine_say takes it as the
+	 * reply when it is its first text, without a copy. */
+	char *fresh;
 };
 
 static inline bool engine_is_ussd(const struct run *r)
