@@ -636,8 +636,20 @@ char *template_expand(void *ctx, const char *tmpl, template_lookup_fn lookup, vo
 		char stack_name[128], *name = stack_name;
 
 		out_add(&o, tmpl + i, at - i);
-		if (tag_parse(tmpl, at, &t, &e, false) < 0)
+		/* A plain {{ name }} (most tags) read here, as tag_parse would read it; any
+		 * other tag, or a wrong one, by tag_parse. */
+		size_t ns = skip_space(tmpl, at + 2), ne = ns, close;
+		while (is_name_char(tmpl[ne]))
+			ne++;
+		close = skip_space(tmpl, ne);
+		if (ne > ns && tmpl[close] == '}' && tmpl[close + 1] == '}') {
+			t.name = tmpl + ns;
+			t.name_len = ne - ns;
+			t.n_filters = 0;
+			t.end = close + 2;
+		} else if (tag_parse(tmpl, at, &t, &e, false) < 0) {
 			goto fail;
+		}
 		if (t.n_filters && !tmp && !(tmp = talloc_new(NULL)))
 			goto fail;
 		/* The lookup wants a terminated name; tmp is emptied after every tag. */

@@ -376,6 +376,63 @@ static void test_name_chars(void)
 	}
 }
 
+/* The expander reads a plain {{ name }} itself and leaves any other tag to the parser: over
+ * random templates of text, lone braces, plain tags with blanks, tags with filters or a
+ * default, unset names and broken tags, the expansion is what each piece alone gives, and
+ * NULL exactly when a piece is broken (as template_check says). */
+static const char *lookup_fixed(void *data, const char *name)
+{
+	(void)data;
+	if (!strcmp(name, "x"))
+		return "Xv";
+	if (!strcmp(name, "item.label"))
+		return "libellé";
+	if (!strcmp(name, "y"))
+		return "";
+	return NULL;
+}
+
+static void test_plain_tags(void)
+{
+	static const struct { const char *piece, *want; } pieces[] = {
+		{ "Bonjour ", "Bonjour " }, { "a{b", "a{b" }, { "c}d", "c}d" }, { "é", "é" },
+		{ "{{x}}", "Xv" }, { "{{ x }}", "Xv" }, { "{{\tx\n}}", "Xv" }, { "{{x }}", "Xv" },
+		{ "{{item.label}}", "libellé" }, { "{{ y }}", "" }, { "{{nope}}", "" },
+		{ "{{ x | upper }}", "XV" }, { "{{x|lower}}", "xv" },
+		{ "{{ nope | default: \"d\" }}", "d" }, { "{{y|default:\"e\"}}", "e" },
+		{ "{{ }}", NULL }, { "{{x", NULL }, { "{{x y}}", NULL }, { "{{x | nada}}", NULL },
+		{ "{{-}}", "" },
+	};
+	const unsigned np = sizeof(pieces) / sizeof(pieces[0]);
+	unsigned seed = 99, broken = 0;
+
+	for (int n = 0; n < 20000; n++) {
+		char t[256] = "", want[256] = "";
+		bool ok = true;
+		unsigned k = ((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+
+		for (unsigned i = 0; i < k; i++) {
+			unsigned r = ((seed = seed * 1103515245u + 12345u) >> 16) % np;
+			strcat(t, pieces[r].piece);
+			if (pieces[r].want)
+				strcat(want, pieces[r].want);
+			else
+				ok = false;
+		}
+		char *out = template_expand(ctx, t, lookup_fixed, NULL);
+		if (ok) {
+			CU_ASSERT_PTR_NOT_NULL(out);
+			CU_ASSERT_STRING_EQUAL(out ? out : "(null)", want);
+		} else {
+			CU_ASSERT_PTR_NULL(out);
+			broken++;
+		}
+		CU_ASSERT_EQUAL(template_check(t, NULL, NULL, NULL, 0, NULL) == 0, ok);
+		talloc_free(out);
+	}
+	CU_ASSERT_TRUE(broken > 1000 && broken < 19000);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -402,7 +459,8 @@ int main(void)
 	    !CU_add_test(s, "expansion limit", test_expand_limit) ||
 	    !CU_add_test(s, "one variable alone", test_single_var) ||
 	    !CU_add_test(s, "GSM-7 but for the values", test_gsm7_but_values) ||
-	    !CU_add_test(s, "a name's characters", test_name_chars))
+	    !CU_add_test(s, "a name's characters", test_name_chars) ||
+	    !CU_add_test(s, "plain tags read by the expander", test_plain_tags))
 		goto fail;
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
