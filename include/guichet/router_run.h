@@ -151,4 +151,28 @@ void router_start_call(struct router *r, enum channel ch, const char *key, const
  * ctx: "" for USSD, NULL for SMS when there is none. */
 const char *router_limited_text(struct router *r, void *ctx, bool ussd);
 
+/* ---- the group write (router_group.c) and the intake (router_intake.c) ---- */
+
+/* Now, in microseconds, on the clock the loop's timers run on (osmo_gettimeofday, which
+ * tests can drive). */
+int64_t router_loop_us(void);
+/* The group write's timer, at router creation. */
+void router_group_init(struct router *r);
+/* n writes that answer someone (received messages, a call's outcome) wait for the group
+ * write: it runs after this iteration or, while calls are coming back, at most once per
+ * period (router_group.c says why). */
+void router_group_add(struct router *r, unsigned n);
+/* The outbox has marks to write: they ride along with the next group write, or go on their
+ * own a little later (the outbox's kick). */
+void router_flush_soon(void *r);
+/* A receipts sender going away: its pending receipts are written, nobody is told. */
+void router_receipts_cancel(struct router *r, void *sdata);
+/* Inside the group write's transaction: every message waiting in r->intake through the
+ * engine. 0, or -1: the transaction is lost. */
+int router_intake_apply_waiting(struct router *r, void *ctx, struct call_req **calls,
+				unsigned *n_calls);
+/* After the group write: each waiting batch's sender told (group_ok), or each batch
+ * written alone and its sender told how that went. */
+void router_intake_done(struct router *r, bool group_ok);
+
 #endif
