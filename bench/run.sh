@@ -16,9 +16,10 @@ for b in "$BUILD"/bench/*; do
     *) "$b" ;;
   esac
 done
-for s in bench/*.sh; do
+# Scripted benchmarks are bench/bench_*.sh; the others (deps.sh, ussd_profile.sh, run.sh)
+# are tools.
+for s in bench/bench_*.sh; do
   [ -e "$s" ] || continue
-  [ "$(basename "$s")" = run.sh ] && continue
   echo "== $(basename "$s" .sh)"
   bash "$s" || echo "($(basename "$s") failed)"
 done
