@@ -17,6 +17,7 @@
 #define MARKS_WAIT_MS 10	/* see router_flush_soon */
 #define GROUP_PERIOD_US 8000	/* see router_group_add */
 #define GROUP_UNITS 16
+#define GROUP_IDLE_US 2000	/* see router_group_add */
 #define GROUP_YIELD_MIN 4	/* see flush_writes */
 #define GROUP_LOW_MAX 3
 #define GROUP_PROBE_US 200000
@@ -94,21 +95,28 @@ static void flush_now(struct router *r)
 void router_group_add(struct router *r, unsigned n)
 {
 	int64_t now = router_loop_us();
-	int64_t due = r->group_last_us + GROUP_PERIOD_US;
+	int64_t end = r->group_last_us + GROUP_PERIOD_US;
 
 	bool calls = r->sms_calls || now - r->last_call_us < GROUP_PERIOD_US;
 	/* Waits that brought no company lately: not waiting, but trying again now and then. */
 	bool hold = r->group_low < GROUP_LOW_MAX || now >= r->group_probe_us;
 
 	r->group_units += n ? n : 1;
-	if (!calls || !hold || due <= now || due > now + GROUP_PERIOD_US ||
+	if (!calls || !hold || end <= now || end > now + GROUP_PERIOD_US ||
 	    r->group_units >= GROUP_UNITS) {
 		flush_now(r);
 		return;
 	}
 	r->group_waited = true;
-	if (osmo_timer_pending(&r->flush_timer) && r->flush_now && r->flush_at_us <= due)
-		return;	/* due then already, or sooner */
+	if (osmo_timer_pending(&r->flush_timer) && r->flush_now && r->flush_at_us <= now)
+		return;	/* due at once already */
+	/* While calls are out their outcomes are sure to come: the wait lasts to the period's
+	 * end. Once every outcome is in, only new messages can join, and they come while they
+	 * keep coming: the wait ends GROUP_IDLE_US after the last write joined it. A sender
+	 * held by its window (an SMSC whose window is full of messages waiting for this
+	 * commit: two-part texts at window 10 are five) sends nothing more until the commit;
+	 * waiting out the period would cap it at one window per period. */
+	int64_t due = !r->sms_calls && now + GROUP_IDLE_US < end ? now + GROUP_IDLE_US : end;
 	/* A wait for marks alone (flush_soon) is replaced: marks answer nobody. */
 	osmo_timer_schedule(&r->flush_timer, (int)((due - now) / 1000000),
 			    (int)((due - now) % 1000000));

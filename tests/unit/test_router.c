@@ -1168,6 +1168,70 @@ static void test_group_write_window_one(void)
 	osmo_gettimeofday_override = false;
 }
 
+/* Two-part texts over an SMSC window of 10: the SMSC hands five messages, then nothing until
+ * all five are answered. Once their calls' outcomes are in, nothing more can join the group
+ * write; holding it to the end of the group period (8 ms) capped such a sender at five
+ * messages a period (~60 in 100 ms). It now goes GROUP_IDLE_US after the last outcome. */
+static void test_group_write_window_bound(void)
+{
+	void *c = talloc_new(ctx);
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct sms_transport m9 = { .name = "m9", .send = w1_send, .up = true };
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+	enum { N = 300, W = 5 };
+	static char from[N][16], dedup[N][8];
+	static struct sms_in m[N];
+	static int64_t told[N];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = 300 };
+	osmo_gettimeofday_override = true;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, &m9);
+	calls_fail = false;
+	calls_delay_ms = 1;
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(from[i], sizeof(from[i]), "+33674000%03u", i);
+		snprintf(dedup[i], sizeof(dedup[i]), "V%u", i);
+		m[i] = (struct sms_in){ .via = "m9", .from = from[i], .text = "GO", .dedup = dedup[i] };
+		CU_ASSERT_EQUAL(router_sms_received(rt, &m[i], 1), 0);	/* "Nom ?" */
+		m[i].text = "Zoé";
+		dedup[i][0] = 'Y';
+		told[i] = 0;
+	}
+	advance_ms(1000);
+
+	/* 100 ms: the next window of W once every message of the last one is told. */
+	unsigned handed = 0;
+	for (unsigned ms = 0; ms < 100; ms++) {
+		bool all_told = true;
+		for (unsigned i = handed >= W ? handed - W : 0; i < handed; i++)
+			all_told = all_told && told[i];
+		if (all_told && handed + W <= N) {
+			for (unsigned i = handed; i < handed + W; i++)
+				CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m[i], 1, paced_told,
+									 &told[i]), 0);
+			handed += W;
+		}
+		advance_ms(1);
+	}
+	unsigned n_told = 0;
+	for (unsigned i = 0; i < N; i++)
+		n_told += told[i] > 0;
+	fprintf(stderr, "(%u messages told in 100 ms) ", n_told);
+	CU_ASSERT(n_told >= 100);
+	advance_ms(100);
+	talloc_free(rt);
+	talloc_free(c);
+	osmo_gettimeofday_override = false;
+}
+
 static unsigned room8;
 
 static unsigned room8_of(struct sms_transport *t)
@@ -1277,6 +1341,8 @@ int main(void)
 		    test_ready_joins_group_write);
 	CU_add_test(su, "an SMSC with a window of 1: no period per message",
 		    test_group_write_window_one);
+	CU_add_test(su, "a sender held by its window: not a period per window",
+		    test_group_write_window_bound);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
