@@ -339,7 +339,7 @@ static bool squeeze_append(char *out, size_t max, const char *word, size_t len)
 }
 
 #define KEYWORD_WORDS 3		/* "RENDEZ - VOUS": words joined to make one keyword */
-#define KEYWORD_MAX 64
+#define KEYWORD_MAX FLOW_KEYWORD_MAX
 
 #define KEYWORD_FOLDED 256
 

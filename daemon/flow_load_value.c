@@ -290,6 +290,11 @@ void flow_load_words(struct flow_loader *L, yaml_node_t *n, const char ***out, u
 				   "as the first word of their text)", s, what);
 			continue;
 		}
+		if (one_word && strlen(w) >= FLOW_KEYWORD_MAX) {
+			ydoc_error(L->y, it, "`%.20s...` is too long: a %s has at most %d characters "
+				   "(people have to type it)", s, what, FLOW_KEYWORD_MAX - 1);
+			continue;
+		}
 		if (locs)
 			(*locs)[*count] = flow_load_loc(L, it);
 		(*out)[(*count)++] = w;

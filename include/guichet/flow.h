@@ -266,6 +266,10 @@ void flow_index_steps(void *ctx, struct flow *f);
 void flow_index_flows(void *ctx, struct flow_set *fs);
 const struct flow *flow_find(const struct flow_set *fs, const char *name);
 int flow_step_index(const struct flow *f, const char *name);
+/* A keyword (and a word people send first, such as STOP) is at most this many bytes, its
+ * terminating NUL included, once folded: the matcher reads that much of each word. */
+#define FLOW_KEYWORD_MAX 64
+
 /* Flow whose keyword starts text, or NULL. Case, accents, punctuation around the keyword and
  * spaces, hyphens or dots inside it do not matter: "rdv ?", "RDV!", "R.D.V" match RDV, and
  * "RENDEZ VOUS", "Rendez-vous" match RENDEZVOUS (up to 3 words joined). What follows is free

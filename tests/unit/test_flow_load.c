@@ -727,6 +727,28 @@ static void test_duplicate_keyword(void)
 	remove_files();
 }
 
+/* A keyword longer than the matcher reads (FLOW_KEYWORD_MAX - 1 bytes) could never be
+ * found: refused where it is written. The longest one allowed is found. (Found by the
+ * flow fuzzer.) */
+static void test_keyword_too_long(void)
+{
+	char y[512], kw[FLOW_KEYWORD_MAX + 1];
+	struct flow_set *fs;
+
+	memset(kw, 'K', FLOW_KEYWORD_MAX);
+	kw[FLOW_KEYWORD_MAX] = '\0';
+	snprintf(y, sizeof(y), "flow: t\ntitle: T\nentry: { sms: [OK, %s] }\nsteps:\n"
+		 "  a: { say: \"x\", end: true }\n", kw);
+	expect_error(y, 3, 20, "is too long: a keyword has at most 63 characters");
+	kw[FLOW_KEYWORD_MAX - 1] = '\0';
+	snprintf(y, sizeof(y), "flow: t\ntitle: T\nentry: { sms: [OK, %s] }\nsteps:\n"
+		 "  a: { say: \"x\", end: true }\n", kw);
+	fs = load(y);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	CU_ASSERT_PTR_NOT_NULL(flow_by_keyword(fs, kw));
+	talloc_free(fs);
+}
+
 static void test_keyword_is_common_word(void)
 {
 	expect_error("flow: t\n"
@@ -1223,6 +1245,7 @@ int main(void)
 	    !CU_add_test(s, "unknown operation", test_unknown_op) ||
 	    !CU_add_test(s, "duplicate keyword across files", test_duplicate_keyword) ||
 	    !CU_add_test(s, "keyword is a common word", test_keyword_is_common_word) ||
+	    !CU_add_test(s, "a keyword too long to be matched", test_keyword_too_long) ||
 	    !CU_add_test(s, "USSD text too long", test_ussd_too_long) ||
 	    !CU_add_test(s, "bad regex", test_bad_regex) ||
 	    !CU_add_test(s, "bad duration", test_bad_duration) ||
