@@ -6,6 +6,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "guichet/clock.h"
 #include "guichet/modem_thread.h"
 
 void modem_sent_log_write(const struct modem *m, const struct send_job *j, unsigned nparts)
@@ -15,7 +16,7 @@ void modem_sent_log_write(const struct modem *m, const struct send_job *j, unsig
 	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:i, s:I}", "modem", m->def.name,
 			      "id", (json_int_t)j->id, "to", j->to, "text", j->text, "coding",
 			      j->coding == TEXT_GSM7 ? "gsm7" : "ucs2", "parts", (int)nparts, "time",
-			      (json_int_t)time(NULL));
+			      (json_int_t)(clock_wall_ms() / 1000));
 	char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(o);
 	FILE *f = line ? fopen(m->def.sent_log, "a") : NULL;

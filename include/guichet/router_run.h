@@ -8,6 +8,7 @@
 #include <time.h>
 #include <osmocom/core/linuxlist.h>
 #include <osmocom/core/timer.h>
+#include "guichet/clock.h"
 #include "guichet/engine.h"
 #include "guichet/guard.h"
 #include "guichet/router.h"
@@ -67,9 +68,12 @@ struct router {
 	char store_error[200];
 };
 
+/* On the clock the scheduler compares send_at with (clock_wall_ms), not time(): glibc's
+ * time() reads the coarse clock, which can still say the last second a few milliseconds
+ * into the next, and a reminder "+5s" would then come due a second early. */
 static inline int64_t now_s(void)
 {
-	return (int64_t)time(NULL);
+	return clock_wall_ms() / 1000;
 }
 
 
