@@ -1108,6 +1108,29 @@ static int w1_send(struct sms_transport *t, const struct store_outbound *m)
 	return 0;
 }
 
+/* What the group-write tests start from: a router on a memory store with the test flows,
+ * transport t registered, the loop's clock scripted from sec, calls answered in 1 ms. */
+static struct router *scripted_router(void *c, struct sms_transport *t, time_t sec)
+{
+	struct store *cst = store_mem_open(c);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
+	struct router_config rc = {
+		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
+		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
+	};
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
+	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = sec };
+	osmo_gettimeofday_override = true;
+	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
+	router_set_flows(rt, fs);
+	router_sms_register(rt, t);
+	calls_fail = false;
+	calls_delay_ms = 1;
+	return rt;
+}
+
 /* An SMSC with a window of 1 hands the next message only once the last one is answered:
  * holding a message for company brings none (only its predecessor's call outcome), and
  * would cost a group period (8 ms) per message: ~12 messages in 100 ms. After three such
@@ -1116,26 +1139,12 @@ static int w1_send(struct sms_transport *t, const struct store_outbound *m)
 static void test_group_write_window_one(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m9 = { .name = "m9", .send = w1_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	enum { N = 100 };
 	char from[N][16], dedup[N][8];
 	struct sms_in m[N];
+	struct router *rt = scripted_router(c, &m9, 200);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = 200 };
-	osmo_gettimeofday_override = true;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m9);
-	calls_fail = false;
-	calls_delay_ms = 1;
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(from[i], sizeof(from[i]), "+336730000%02u", i);
 		snprintf(dedup[i], sizeof(dedup[i]), "W%u", i);
@@ -1175,27 +1184,13 @@ static void test_group_write_window_one(void)
 static void test_group_write_window_bound(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m9 = { .name = "m9", .send = w1_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	enum { N = 300, W = 5 };
 	static char from[N][16], dedup[N][8];
 	static struct sms_in m[N];
 	static int64_t told[N];
+	struct router *rt = scripted_router(c, &m9, 300);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = 300 };
-	osmo_gettimeofday_override = true;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m9);
-	calls_fail = false;
-	calls_delay_ms = 1;
 	for (unsigned i = 0; i < N; i++) {
 		snprintf(from[i], sizeof(from[i]), "+33674000%03u", i);
 		snprintf(dedup[i], sizeof(dedup[i]), "V%u", i);
