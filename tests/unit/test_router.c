@@ -120,10 +120,13 @@ static void spin(unsigned rounds)
 	}
 }
 
-static struct router *make_router(void)
+/* A router in c on store s with the test flows and transport t (if any) registered, its calls
+ * answered by fake_call; a USSD screen waits ussd_answer_ms for a back-end (0: the default). */
+static struct router *router_on(void *c, struct store *s, struct sms_transport *t,
+				unsigned ussd_answer_ms)
 {
-	struct diag *d = diag_alloc(ctx);
-	struct flow_set *fs = flow_set_load_string(ctx, "t.yaml", flows_yaml, NULL, d);
+	struct diag *d = diag_alloc(c);
+	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	if (!fs) {
 		diag_print(d, stderr);
 		abort();
@@ -131,12 +134,48 @@ static struct router *make_router(void)
 	struct router_config rc = {
 		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
 		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-		.ussd_answer_ms = 200,	/* a screen waits 200 ms for a back-end, here */
+		.ussd_answer_ms = ussd_answer_ms,
 	};
-	struct router *rt = router_create(ctx, &rc, st, (struct call_port){ fake_call, ctx });
+	struct router *rt = router_create(c, &rc, s, (struct call_port){ fake_call, ctx });
 	router_set_flows(rt, fs);
-	router_sms_register(rt, &modem);
+	if (t)
+		router_sms_register(rt, t);
 	return rt;
+}
+
+/* The suite's router, on the suite's store, m1 registered. */
+static struct router *make_router(void)
+{
+	return router_on(ctx, st, &modem, 200);	/* a screen waits 200 ms for a back-end, here */
+}
+
+/* The memory store's own ops, and the copy the tests hook (commit, conflict, inbound_ahead). */
+static const struct store_ops *real_ops;
+static struct store_ops test_ops;
+
+/* A router in c on a fresh memory store whose commits go through commit: test_ops, which the
+ * caller may hook further before the first message. */
+static struct router *hooked_router(void *c, struct sms_transport *t, int (*commit)(struct store *))
+{
+	struct store *s = store_mem_open(c);
+
+	real_ops = s->ops;
+	test_ops = *s->ops;
+	test_ops.commit = commit;
+	s->ops = &test_ops;
+	return router_on(c, s, t, 0);
+}
+
+/* n messages "GO" through via, from prefix (6 characters) followed by six digits (i), dedup
+ * letter followed by i; from and dedup hold their text. */
+static void people_write(struct sms_in *m, char (*from)[16], char (*dedup)[8], unsigned n,
+			 const char *prefix, char letter, const char *via)
+{
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(from[i], sizeof(from[i]), "%s%06u", prefix, i);
+		snprintf(dedup[i], sizeof(dedup[i]), "%c%u", letter, i);
+		m[i] = (struct sms_in){ .via = via, .from = from[i], .text = "GO", .dedup = dedup[i] };
+	}
 }
 
 static int setup(void)
@@ -530,9 +569,7 @@ static void test_ussd_one_entry_per_dialogue(void)
 	CU_ASSERT_EQUAL(ussd_table_count_open(t), entries);
 }
 
-/* A memory store whose commits fail on demand, like SQLite on a full disk. */
-static const struct store_ops *real_ops;
-static struct store_ops failing_ops;
+/* Commits that fail on demand, like SQLite's on a full disk. */
 static bool commits_fail;
 
 static int failing_commit(struct store *s)
@@ -584,24 +621,9 @@ static void offer_times(void *data)
 static void test_outbox_commit_failure_logged_once(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *fst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m2 = { .name = "m2", .send = fake_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	struct sms_in m = { .via = "m2", .from = "+33655555555", .text = "GO", .dedup = "F1" };
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	real_ops = fst->ops;
-	failing_ops = *fst->ops;
-	failing_ops.commit = failing_commit;
-	fst->ops = &failing_ops;
-	struct router *rt = router_create(c, &rc, fst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m2);
+	struct router *rt = hooked_router(c, &m2, failing_commit);
 
 	n_sent = 0;
 	refuse = true;
@@ -642,17 +664,8 @@ static void receipt_stored(void *sdata, bool ok)
 static void test_receipt_told_after_commit(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *fst = store_mem_open(c);
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
+	struct router *rt = hooked_router(c, NULL, failing_commit);
 
-	real_ops = fst->ops;
-	failing_ops = *fst->ops;
-	failing_ops.commit = failing_commit;
-	fst->ops = &failing_ops;
-	struct router *rt = router_create(c, &rc, fst, (struct call_port){ fake_call, ctx });
 	receipt_told = receipt_told_other = 0;
 	commits_fail = true;
 	CU_ASSERT_EQUAL(router_sms_receipt_later(rt, 0, "m1", "7", true, "DELIVRD", receipt_stored,
@@ -674,15 +687,13 @@ static void test_receipt_told_after_commit(void)
 	talloc_free(c);
 }
 
-/* A memory store counting its commits. */
-static const struct store_ops *count_real;
-static struct store_ops count_ops;
+/* Commits counted. */
 static unsigned n_commits;
 
 static int counting_commit(struct store *s)
 {
 	n_commits++;
-	return count_real->commit(s);
+	return real_ops->commit(s);
 }
 
 static unsigned commits_at_send[MAX_SENT];
@@ -701,32 +712,14 @@ static int counting_send(struct sms_transport *t, const struct store_outbound *m
 static void test_call_outcomes_grouped(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m3 = { .name = "m3", .send = counting_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	struct sms_in m[10];
 	char from[10][16], dedup[10][8];
+	struct router *rt = hooked_router(c, &m3, counting_commit);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	count_real = cst->ops;
-	count_ops = *cst->ops;
-	count_ops.commit = counting_commit;
-	cst->ops = &count_ops;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m3);
 	calls_fail = false;
 	refuse = false;
-	for (unsigned i = 0; i < 10; i++) {
-		snprintf(from[i], sizeof(from[i]), "+3366000000%u", i);
-		snprintf(dedup[i], sizeof(dedup[i]), "G%u", i);
-		m[i] = (struct sms_in){ .via = "m3", .from = from[i], .text = "GO", .dedup = dedup[i] };
-	}
+	people_write(m, from, dedup, 10, "+33660", 'G', "m3");
 	n_sent = 0;
 	CU_ASSERT_EQUAL(router_sms_received(rt, m, 10), 0);	/* "Nom ?" to each */
 	CU_ASSERT_EQUAL_FATAL(n_sent, 10);
@@ -764,14 +757,14 @@ static int conflict_commit(struct store *s)
 	if (conflicts_left) {
 		conflicts_left--;
 		conflicted = true;
-		count_real->rollback(s);
+		real_ops->rollback(s);
 		return -1;
 	}
 	if (other_failure) {
-		count_real->rollback(s);
+		real_ops->rollback(s);
 		return -1;
 	}
-	return count_real->commit(s);
+	return real_ops->commit(s);
 }
 
 static bool conflict_flag(struct store *s)
@@ -800,25 +793,11 @@ static void intake_once(void *data)
 static void test_intake_conflict_retried(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m5 = { .name = "m5", .send = counting_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	struct sms_in m = { .via = "m5", .from = "+33668000001", .text = "GO", .dedup = "K1" };
+	struct router *rt = hooked_router(c, &m5, conflict_commit);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	count_real = cst->ops;
-	count_ops = *cst->ops;
-	count_ops.commit = conflict_commit;
-	count_ops.conflict = conflict_flag;
-	cst->ops = &count_ops;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m5);
+	test_ops.conflict = conflict_flag;
 	refuse = false;
 	n_sent = 0;
 
@@ -872,7 +851,7 @@ static bool intake_commits_fail;
 static int intake_commit(struct store *s)
 {
 	n_commits++;
-	return intake_commits_fail ? -1 : count_real->commit(s);
+	return intake_commits_fail ? -1 : real_ops->commit(s);
 }
 
 /* What the router announced to the store (inbound_ahead) before adding them. */
@@ -897,35 +876,23 @@ static int record_ahead(struct store *s, const struct store_inbound *ins, unsign
 static void test_intake_grouped_after_commit(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m4 = { .name = "m4", .send = counting_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	count_real = cst->ops;
-	count_ops = *cst->ops;
-	count_ops.commit = intake_commit;
-	count_ops.inbound_ahead = record_ahead;
+	struct router *rt = hooked_router(c, &m4, intake_commit);
+
+	test_ops.inbound_ahead = record_ahead;
 	ahead_calls = 0;
-	cst->ops = &count_ops;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m4);
 	refuse = false;
 	n_sent = 0;
 
 	struct told t[3] = { { 0 } };
+	struct sms_in in[3];
 	char from[3][16], dedup[3][8];
+	people_write(in, from, dedup, 3, "+33670", 'I', "m4");
 	for (unsigned i = 0; i < 3; i++) {
-		snprintf(from[i], sizeof(from[i]), "+3367000000%u", i);
-		snprintf(dedup[i], sizeof(dedup[i]), "I%u", i);
-		struct sms_in m = { .via = "m4", .from = from[i], .text = "GO", .dedup = dedup[i] };
-		CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m, 1, told_fn, &t[i]), 0);
-		snprintf(from[i], sizeof(from[i]), "garbage");	/* copied: the caller's may go */
+		CU_ASSERT_EQUAL(router_sms_receive_later(rt, &in[i], 1, told_fn, &t[i]), 0);
+		/* copied: the caller's message and its texts may go */
+		snprintf(from[i], sizeof(from[i]), "garbage");
+		memset(&in[i], 0, sizeof(in[i]));
 	}
 	unsigned before = n_commits;
 	CU_ASSERT_EQUAL(t[0].calls + t[1].calls + t[2].calls, 0);	/* never before the commit */
@@ -992,6 +959,19 @@ static void advance_ms(unsigned ms)
 	}
 }
 
+/* What the group-write tests start from: hooked_router's, with the loop's clock scripted
+ * from sec, calls answered in 1 ms. */
+static struct router *scripted_router(void *c, struct sms_transport *t, time_t sec,
+				      int (*commit)(struct store *))
+{
+	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = sec };
+	osmo_gettimeofday_override = true;
+	struct router *rt = hooked_router(c, t, commit);
+	calls_fail = false;
+	calls_delay_ms = 1;
+	return rt;
+}
+
 #define PACED_N 24
 static int64_t paced_told_ms[PACED_N], paced_sent_ms[MAX_SENT];
 
@@ -1019,39 +999,19 @@ static int paced_send(struct sms_transport *t, const struct store_outbound *m)
 static void test_group_write_paced(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m6 = { .name = "m6", .send = paced_send, .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
 	char from[PACED_N][16], dedup[PACED_N][8];
 	struct sms_in m[PACED_N];
+	struct router *rt = scripted_router(c, &m6, 100, counting_commit);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = 100 };
-	osmo_gettimeofday_override = true;
-	count_real = cst->ops;
-	count_ops = *cst->ops;
-	count_ops.commit = counting_commit;
-	cst->ops = &count_ops;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m6);
-	calls_fail = false;
-	calls_delay_ms = 1;
 	refuse = false;
 	n_sent = 0;
 	/* Messages whose step calls nothing ("GO": "Nom ?"), one per millisecond: no outcome
 	 * is coming, each is written in the next iteration, as before (waiting would only hold
 	 * the SMSC's window). */
 	unsigned before = n_commits;
+	people_write(m, from, dedup, PACED_N, "+33671", 'P', "m6");
 	for (unsigned i = 0; i < PACED_N; i++) {
-		snprintf(from[i], sizeof(from[i]), "+336710000%02u", i);
-		snprintf(dedup[i], sizeof(dedup[i]), "P%u", i);
-		m[i] = (struct sms_in){ .via = "m6", .from = from[i], .text = "GO", .dedup = dedup[i] };
 		int64_t told = 0, handed = loop_ms();
 		CU_ASSERT_EQUAL(router_sms_receive_later(rt, &m[i], 1, paced_told, &told), 0);
 		osmo_select_main_ctx(1);
@@ -1108,29 +1068,6 @@ static int w1_send(struct sms_transport *t, const struct store_outbound *m)
 	return 0;
 }
 
-/* What the group-write tests start from: a router on a memory store with the test flows,
- * transport t registered, the loop's clock scripted from sec, calls answered in 1 ms. */
-static struct router *scripted_router(void *c, struct sms_transport *t, time_t sec)
-{
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
-
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	osmo_gettimeofday_override_time = (struct timeval){ .tv_sec = sec };
-	osmo_gettimeofday_override = true;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, t);
-	calls_fail = false;
-	calls_delay_ms = 1;
-	return rt;
-}
-
 /* An SMSC with a window of 1 hands the next message only once the last one is answered:
  * holding a message for company brings none (only its predecessor's call outcome), and
  * would cost a group period (8 ms) per message: ~12 messages in 100 ms. After three such
@@ -1143,12 +1080,10 @@ static void test_group_write_window_one(void)
 	enum { N = 100 };
 	char from[N][16], dedup[N][8];
 	struct sms_in m[N];
-	struct router *rt = scripted_router(c, &m9, 200);
+	struct router *rt = scripted_router(c, &m9, 200, counting_commit);
 
+	people_write(m, from, dedup, N, "+33673", 'W', "m9");
 	for (unsigned i = 0; i < N; i++) {
-		snprintf(from[i], sizeof(from[i]), "+336730000%02u", i);
-		snprintf(dedup[i], sizeof(dedup[i]), "W%u", i);
-		m[i] = (struct sms_in){ .via = "m9", .from = from[i], .text = "GO", .dedup = dedup[i] };
 		CU_ASSERT_EQUAL(router_sms_received(rt, &m[i], 1), 0);	/* "Nom ?" */
 		m[i].text = "Zoé";
 		dedup[i][0] = 'X';
@@ -1189,12 +1124,10 @@ static void test_group_write_window_bound(void)
 	static char from[N][16], dedup[N][8];
 	static struct sms_in m[N];
 	static int64_t told[N];
-	struct router *rt = scripted_router(c, &m9, 300);
+	struct router *rt = scripted_router(c, &m9, 300, counting_commit);
 
+	people_write(m, from, dedup, N, "+33674", 'V', "m9");
 	for (unsigned i = 0; i < N; i++) {
-		snprintf(from[i], sizeof(from[i]), "+33674000%03u", i);
-		snprintf(dedup[i], sizeof(dedup[i]), "V%u", i);
-		m[i] = (struct sms_in){ .via = "m9", .from = from[i], .text = "GO", .dedup = dedup[i] };
 		CU_ASSERT_EQUAL(router_sms_received(rt, &m[i], 1), 0);	/* "Nom ?" */
 		m[i].text = "Zoé";
 		dedup[i][0] = 'Y';
@@ -1243,23 +1176,10 @@ static unsigned room8_of(struct sms_transport *t)
 static void test_ready_joins_group_write(void)
 {
 	void *c = talloc_new(ctx);
-	struct store *cst = store_mem_open(c);
-	struct diag *d = diag_alloc(c);
-	struct flow_set *fs = flow_set_load_string(c, "t.yaml", flows_yaml, NULL, d);
 	struct sms_transport m8 = { .name = "m8", .send = counting_send, .room = room8_of,
 				    .up = true };
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	count_real = cst->ops;
-	count_ops = *cst->ops;
-	count_ops.commit = counting_commit;
-	cst->ops = &count_ops;
-	struct router *rt = router_create(c, &rc, cst, (struct call_port){ fake_call, ctx });
-	router_set_flows(rt, fs);
-	router_sms_register(rt, &m8);
+	struct router *rt = hooked_router(c, &m8, counting_commit);
+
 	refuse = false;
 	n_sent = 0;
 
