@@ -9,6 +9,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow_graph.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -551,39 +552,20 @@ static void test_huge(void)
 	talloc_free(fs);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "nodes: kinds, texts as shown, sizes", test_nodes },
+	{ "edges: labels, errors, common ends", test_edges },
+	{ "dead ends and unreachable steps", test_dead_end_unreachable },
+	{ "steps with no end reachable", test_stuck },
+	{ "DOT: escaped, legend, deterministic", test_dot },
+	{ "bounded labels", test_bounded },
+	{ "bounded texts cut between characters", test_bounded_utf8 },
+	{ "handoff", test_handoff },
+	{ "20,000 steps", test_huge },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	talloc_enable_null_tracking();
-	ctx = talloc_named_const(NULL, 0, "test_flow_graph");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("flow_graph", NULL, NULL);
-	if (!s ||
-	    !CU_add_test(s, "nodes: kinds, texts as shown, sizes", test_nodes) ||
-	    !CU_add_test(s, "edges: labels, errors, common ends", test_edges) ||
-	    !CU_add_test(s, "dead ends and unreachable steps", test_dead_end_unreachable) ||
-	    !CU_add_test(s, "steps with no end reachable", test_stuck) ||
-	    !CU_add_test(s, "DOT: escaped, legend, deterministic", test_dot) ||
-	    !CU_add_test(s, "bounded labels", test_bounded) ||
-	    !CU_add_test(s, "bounded texts cut between characters", test_bounded_utf8) ||
-	    !CU_add_test(s, "handoff", test_handoff) ||
-	    !CU_add_test(s, "20,000 steps", test_huge)) {
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	if (talloc_total_blocks(NULL) != 1) {
-		fprintf(stderr, "talloc leak:\n");
-		talloc_report_full(NULL, stderr);
-		failures++;
-	}
-	talloc_disable_null_tracking();
-	return failures ? 1 : 0;
+	return unit_talloc_run("flow_graph", tests, &ctx);
 }

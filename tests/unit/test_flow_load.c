@@ -9,6 +9,7 @@
 
 #include "guichet/flow.h"
 #include "guichet/ydoc.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 static struct diag *d;
@@ -1217,65 +1218,47 @@ static void test_loader_is_pure(void)
 
 /* ------------------------------------------------------------------------------------------ */
 
+static const CU_TestInfo tests[] = {
+	{ "valid flow, every step kind, translations", test_valid_flow },
+	{ "fold words", test_fold_word },
+	{ "common alone is not enough", test_common },
+	{ "unknown key with suggestion", test_unknown_key },
+	{ "duplicate key", test_duplicate_key },
+	{ "20,000 chained steps", test_many_steps },
+	{ "bad type", test_bad_type },
+	{ "missing next target", test_missing_next },
+	{ "unreachable step", test_unreachable },
+	{ "variable used before set", test_var_before_set },
+	{ "unknown operation", test_unknown_op },
+	{ "duplicate keyword across files", test_duplicate_keyword },
+	{ "keyword is a common word", test_keyword_is_common_word },
+	{ "a keyword too long to be matched", test_keyword_too_long },
+	{ "USSD text too long", test_ussd_too_long },
+	{ "bad regex", test_bad_regex },
+	{ "bad duration", test_bad_duration },
+	{ "YAML syntax error", test_syntax_error },
+	{ "loop without input", test_loop_without_input },
+	{ "template syntax", test_template_syntax },
+	{ "every error reported", test_everything_reported },
+	{ "help then prompt measured", test_help_then_prompt_overflow },
+	{ "messages and lists measured", test_messages_and_lists_measured },
+	{ "USSD keypad checks", test_keypad_checks },
+	{ "transport messages measured", test_transport_messages_measured },
+	{ "say then question measured", test_say_then_question_measured },
+	{ "sample flows fit 128-character screens", test_sample_flows_fit },
+	{ "keywords and answers folded", test_keywords_and_answers_folded },
+	{ "the loader keeps no state between loads", test_loader_is_pure },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
+	int rc;
 
-	talloc_enable_null_tracking();
-	ctx = talloc_named_const(NULL, 0, "test_flow_load");
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/guichet-flow-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return 2;
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("flow_load", NULL, NULL);
-	if (!s)
-		goto fail;
-	if (!CU_add_test(s, "valid flow, every step kind, translations", test_valid_flow) ||
-	    !CU_add_test(s, "fold words", test_fold_word) ||
-	    !CU_add_test(s, "common alone is not enough", test_common) ||
-	    !CU_add_test(s, "unknown key with suggestion", test_unknown_key) ||
-	    !CU_add_test(s, "duplicate key", test_duplicate_key) ||
-	    !CU_add_test(s, "20,000 chained steps", test_many_steps) ||
-	    !CU_add_test(s, "bad type", test_bad_type) ||
-	    !CU_add_test(s, "missing next target", test_missing_next) ||
-	    !CU_add_test(s, "unreachable step", test_unreachable) ||
-	    !CU_add_test(s, "variable used before set", test_var_before_set) ||
-	    !CU_add_test(s, "unknown operation", test_unknown_op) ||
-	    !CU_add_test(s, "duplicate keyword across files", test_duplicate_keyword) ||
-	    !CU_add_test(s, "keyword is a common word", test_keyword_is_common_word) ||
-	    !CU_add_test(s, "a keyword too long to be matched", test_keyword_too_long) ||
-	    !CU_add_test(s, "USSD text too long", test_ussd_too_long) ||
-	    !CU_add_test(s, "bad regex", test_bad_regex) ||
-	    !CU_add_test(s, "bad duration", test_bad_duration) ||
-	    !CU_add_test(s, "YAML syntax error", test_syntax_error) ||
-	    !CU_add_test(s, "loop without input", test_loop_without_input) ||
-	    !CU_add_test(s, "template syntax", test_template_syntax) ||
-	    !CU_add_test(s, "every error reported", test_everything_reported) ||
-	    !CU_add_test(s, "help then prompt measured", test_help_then_prompt_overflow) ||
-	    !CU_add_test(s, "messages and lists measured", test_messages_and_lists_measured) ||
-	    !CU_add_test(s, "USSD keypad checks", test_keypad_checks) ||
-	    !CU_add_test(s, "transport messages measured", test_transport_messages_measured) ||
-	    !CU_add_test(s, "say then question measured", test_say_then_question_measured) ||
-	    !CU_add_test(s, "sample flows fit 128-character screens", test_sample_flows_fit) ||
-	    !CU_add_test(s, "keywords and answers folded", test_keywords_and_answers_folded) ||
-	    !CU_add_test(s, "the loader keeps no state between loads", test_loader_is_pure))
-		goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	rc = unit_talloc_run("flow_load", tests, &ctx);
 	rmdir(tmpdir);
-	talloc_free(ctx);
-	if (talloc_total_blocks(NULL) != 1) {
-		fprintf(stderr, "talloc leak:\n");
-		talloc_report_full(NULL, stderr);
-		failures++;
-	}
-	talloc_disable_null_tracking();
-	return failures ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return rc;
 }

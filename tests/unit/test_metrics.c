@@ -14,6 +14,7 @@
 #include <guichet/ussd_gsup.h>
 #include <guichet/ydoc.h>
 #include <guichet/ussd_table.h>
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -248,41 +249,20 @@ static void test_listen_port_config(void)
 	talloc_free(c);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "an empty registry", test_empty_registry },
+	{ "counters rendered", test_counters_rendered },
+	{ "the journal's counters line of a class", test_counters_line },
+	{ "300 groups rendered in order", test_many_groups },
+	{ "label values escaped", test_label_escaped },
+	{ "stat items as gauges", test_stat_items },
+	{ "the operator's table", test_table },
+	{ "a USSD transport's counters", test_ussd_counters },
+	{ "listen and port in the config", test_listen_port_config },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	talloc_enable_null_tracking();
-	ctx = talloc_named_const(NULL, 0, "test_metrics");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("metrics", NULL, NULL);
-	if (!s)
-		goto fail;
-	if (!CU_add_test(s, "an empty registry", test_empty_registry) ||
-	    !CU_add_test(s, "counters rendered", test_counters_rendered) ||
-	    !CU_add_test(s, "the journal's counters line of a class", test_counters_line) ||
-	    !CU_add_test(s, "300 groups rendered in order", test_many_groups) ||
-	    !CU_add_test(s, "label values escaped", test_label_escaped) ||
-	    !CU_add_test(s, "stat items as gauges", test_stat_items) ||
-	    !CU_add_test(s, "the operator's table", test_table) ||
-	    !CU_add_test(s, "a USSD transport's counters", test_ussd_counters) ||
-	    !CU_add_test(s, "listen and port in the config", test_listen_port_config))
-		goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	if (talloc_total_blocks(NULL) != 1) {
-		fprintf(stderr, "talloc leak:\n");
-		talloc_report_full(NULL, stderr);
-		failures++;
-	}
-	talloc_disable_null_tracking();
-	return failures ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return unit_talloc_run("metrics", tests, &ctx);
 }

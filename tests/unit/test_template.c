@@ -8,6 +8,7 @@
 
 #include <guichet/template.h>
 #include <guichet/text.h>
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -433,48 +434,27 @@ static void test_plain_tags(void)
 	CU_ASSERT_TRUE(broken > 1000 && broken < 19000);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "plain variables", test_plain },
+	{ "lone braces are literal", test_lone_braces },
+	{ "upper, lower", test_upper_lower },
+	{ "date, day", test_dates },
+	{ "weekdays and invalid dates", test_weekdays },
+	{ "default", test_default },
+	{ "single pass", test_single_pass },
+	{ "expand refuses malformed", test_expand_malformed },
+	{ "check reports variables", test_check_vars },
+	{ "check errors and offsets", test_check_errors },
+	{ "check truncates its message", test_check_truncated_err },
+	{ "expansion limit", test_expand_limit },
+	{ "one variable alone", test_single_var },
+	{ "GSM-7 but for the values", test_gsm7_but_values },
+	{ "a name's characters", test_name_chars },
+	{ "plain tags read by the expander", test_plain_tags },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	talloc_enable_null_tracking();
-	ctx = talloc_named_const(NULL, 0, "test_template");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("template", NULL, NULL);
-	if (!s)
-		goto fail;
-	if (!CU_add_test(s, "plain variables", test_plain) ||
-	    !CU_add_test(s, "lone braces are literal", test_lone_braces) ||
-	    !CU_add_test(s, "upper, lower", test_upper_lower) ||
-	    !CU_add_test(s, "date, day", test_dates) ||
-	    !CU_add_test(s, "weekdays and invalid dates", test_weekdays) ||
-	    !CU_add_test(s, "default", test_default) ||
-	    !CU_add_test(s, "single pass", test_single_pass) ||
-	    !CU_add_test(s, "expand refuses malformed", test_expand_malformed) ||
-	    !CU_add_test(s, "check reports variables", test_check_vars) ||
-	    !CU_add_test(s, "check errors and offsets", test_check_errors) ||
-	    !CU_add_test(s, "check truncates its message", test_check_truncated_err) ||
-	    !CU_add_test(s, "expansion limit", test_expand_limit) ||
-	    !CU_add_test(s, "one variable alone", test_single_var) ||
-	    !CU_add_test(s, "GSM-7 but for the values", test_gsm7_but_values) ||
-	    !CU_add_test(s, "a name's characters", test_name_chars) ||
-	    !CU_add_test(s, "plain tags read by the expander", test_plain_tags))
-		goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	if (talloc_total_blocks(NULL) != 1) {
-		fprintf(stderr, "talloc leak:\n");
-		talloc_report_full(NULL, stderr);
-		failures++;
-	}
-	talloc_disable_null_tracking();	/* frees the null context itself */
-	return failures ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return unit_talloc_run("template", tests, &ctx);
 }

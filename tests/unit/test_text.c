@@ -8,6 +8,7 @@
 #include <osmocom/gsm/gsm_utils.h>
 
 #include <guichet/text.h>
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -606,55 +607,32 @@ static void test_latin1(void)
 	}
 }
 
+static const CU_TestInfo tests[] = {
+	{ "French stays GSM-7", test_french_gsm7 },
+	{ "text_is_gsm7 against the full measure, random texts", test_is_gsm7_random },
+	{ "French outside GSM-7 goes UCS-2", test_french_ucs2 },
+	{ "emoji", test_emoji },
+	{ "invalid UTF-8", test_invalid_utf8 },
+	{ "GSM-7 parts", test_parts_gsm7 },
+	{ "UCS-2 parts", test_parts_ucs2 },
+	{ "extension table", test_extension_table },
+	{ "split", test_split },
+	{ "budgets", test_budgets },
+	{ "short texts fit as measured", test_fits_short_cut },
+	{ "GSM-7 or not, byte by byte", test_is_gsm7_every_byte },
+	{ "GSM-7 or not, every tail", test_is_gsm7_tails },
+	{ "fold", test_fold },
+	{ "fold restores GSM-7", test_fold_restores_gsm7 },
+	{ "GSM-7 round trip", test_gsm7_roundtrip },
+	{ "GSM-7 agrees with libosmocore on ASCII", test_gsm7_agrees_with_libosmocore },
+	{ "GSM-7 decode edges", test_gsm7_decode_edges },
+	{ "UCS-2 round trip", test_ucs2_roundtrip },
+	{ "UCS-2 decode edges", test_ucs2_decode_edges },
+	{ "Latin-1", test_latin1 },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	talloc_enable_null_tracking();
-	ctx = talloc_named_const(NULL, 0, "test_text");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("text", NULL, NULL);
-	if (!s)
-		goto fail;
-	if (!CU_add_test(s, "French stays GSM-7", test_french_gsm7) ||
-	    !CU_add_test(s, "text_is_gsm7 against the full measure, random texts", test_is_gsm7_random) ||
-	    !CU_add_test(s, "French outside GSM-7 goes UCS-2", test_french_ucs2) ||
-	    !CU_add_test(s, "emoji", test_emoji) ||
-	    !CU_add_test(s, "invalid UTF-8", test_invalid_utf8) ||
-	    !CU_add_test(s, "GSM-7 parts", test_parts_gsm7) ||
-	    !CU_add_test(s, "UCS-2 parts", test_parts_ucs2) ||
-	    !CU_add_test(s, "extension table", test_extension_table) ||
-	    !CU_add_test(s, "split", test_split) ||
-	    !CU_add_test(s, "budgets", test_budgets) ||
-	    !CU_add_test(s, "short texts fit as measured", test_fits_short_cut) ||
-	    !CU_add_test(s, "GSM-7 or not, byte by byte", test_is_gsm7_every_byte) ||
-	    !CU_add_test(s, "GSM-7 or not, every tail", test_is_gsm7_tails) ||
-	    !CU_add_test(s, "fold", test_fold) ||
-	    !CU_add_test(s, "fold restores GSM-7", test_fold_restores_gsm7) ||
-	    !CU_add_test(s, "GSM-7 round trip", test_gsm7_roundtrip) ||
-	    !CU_add_test(s, "GSM-7 agrees with libosmocore on ASCII",
-			 test_gsm7_agrees_with_libosmocore) ||
-	    !CU_add_test(s, "GSM-7 decode edges", test_gsm7_decode_edges) ||
-	    !CU_add_test(s, "UCS-2 round trip", test_ucs2_roundtrip) ||
-	    !CU_add_test(s, "UCS-2 decode edges", test_ucs2_decode_edges) ||
-	    !CU_add_test(s, "Latin-1", test_latin1))
-		goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	/* Everything the module returned was freed or hung under ctx. */
-	if (talloc_total_blocks(NULL) != 1) {
-		fprintf(stderr, "talloc leak:\n");
-		talloc_report_full(NULL, stderr);
-		failures++;
-	}
-	talloc_disable_null_tracking();	/* frees the null context itself */
-	return failures ? 1 : 0;
-fail:
-	CU_cleanup_registry();
-	return 2;
+	return unit_talloc_run("text", tests, &ctx);
 }

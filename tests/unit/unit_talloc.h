@@ -1,0 +1,46 @@
+/* The main of a unit suite whose module allocates with talloc: the tests run (CUnit, verbose)
+ * with talloc's null tracking on, hanging what they allocate under *ctx ("test_" + suite),
+ * and once *ctx is freed any block left over counts as a failure: everything the module
+ * returned was freed or hung under ctx. tests ends with CU_TEST_INFO_NULL. Returns the
+ * program's exit status: 0 all passed, 1 a failure or a leak, 2 CUnit could not start. */
+#ifndef GUICHET_TEST_UNIT_TALLOC_H
+#define GUICHET_TEST_UNIT_TALLOC_H
+
+#include <stdio.h>
+#include <CUnit/Basic.h>
+#include <osmocom/core/talloc.h>
+
+static int unit_talloc_run(const char *suite, const CU_TestInfo *tests, void **ctx)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	talloc_enable_null_tracking();
+	*ctx = talloc_named(NULL, 0, "test_%s", suite);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	s = CU_add_suite(suite, NULL, NULL);
+	if (!s)
+		goto fail;
+	for (const CU_TestInfo *t = tests; t->pName; t++)
+		if (!CU_add_test(s, t->pName, t->pTestFunc))
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	talloc_free(*ctx);
+	*ctx = NULL;
+	if (talloc_total_blocks(NULL) != 1) {
+		fprintf(stderr, "talloc leak:\n");
+		talloc_report_full(NULL, stderr);
+		failures++;
+	}
+	talloc_disable_null_tracking();	/* frees the null context itself */
+	return failures ? 1 : 0;
+fail:
+	CU_cleanup_registry();
+	return 2;
+}
+
+#endif
