@@ -71,6 +71,31 @@ static bool has_error(const struct diag *d, unsigned line, unsigned col, const c
 	return false;
 }
 
+/* The dialogue file p, loaded (it must load), run on flows f. */
+static struct flowtest_result *run_file(struct flow_set *f, const char *p, struct diag *d)
+{
+	struct flowtest *t = flowtest_load(ctx, p, d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	return flowtest_run(ctx, f, t, &opts);
+}
+
+/* --update on the dialogue file p, one step of it failing on flows f: n places rewritten;
+ * run again, it passes with nothing left to write. Returns the file as rewritten. */
+static const char *update_once(struct flow_set *f, const char *p, unsigned n)
+{
+	struct diag *d = diag_alloc(ctx);
+	struct flowtest_result *r = run_file(f, p, d);
+
+	CU_ASSERT_EQUAL(r->n_failed, 1);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), n);
+	const char *after = talloc_strdup(ctx, read_file(p));
+	r = run_file(f, p, d);
+	CU_ASSERT_EQUAL(r->n_failed, 0);
+	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);	/* nothing left to write */
+	return after;
+}
+
 static int setup(void)
 {
 	struct diag *d;
@@ -132,10 +157,8 @@ static void test_diff_and_canned_answers(void)
 		"  - send: Léa\n"
 		"    backend: { svc.hello: { error: HTTP 503 } }\n"
 		"    reply: Oups\n");
-	struct flowtest *t = flowtest_load(ctx, p, d);
+	struct flowtest_result *r = run_file(fs, p, d);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
 	CU_ASSERT_EQUAL(r->n_failed, 1);
 	CU_ASSERT_TRUE(r->steps[0].ok);
 	CU_ASSERT_FALSE_FATAL(r->steps[1].ok);
@@ -163,10 +186,8 @@ static void test_timeout_and_hurry(void)
 		"    no_reply: true\n"
 		"  - send: encore\n"
 		"    replies: [\"Un instant, nous traitons votre demande.\", \"Bonjour Ana\"]\n");
-	struct flowtest *t = flowtest_load(ctx, p, d);
+	struct flowtest_result *r = run_file(fs, p, d);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
 	for (unsigned i = 0; i < r->n_steps; i++)
 		if (!r->steps[i].ok)
 			fprintf(stderr, "\nstep %u: %s\n", i + 1, r->steps[i].why);
@@ -175,7 +196,6 @@ static void test_timeout_and_hurry(void)
 
 static void test_update_after_accents(void)
 {
-	struct diag *d = diag_alloc(ctx);
 	/* Accented characters before the replies: character and byte offsets differ. */
 	const char *p = write_file("upd.yaml",
 		"# Dialogue d'essai : réponses à réécrire, éèàù\n"
@@ -188,13 +208,8 @@ static void test_update_after_accents(void)
 		"      personne\n"
 		"  - send: GO\n"
 		"    parts: 1\n");
-	struct flowtest *t = flowtest_load(ctx, p, d);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 1);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 3);
-	CU_ASSERT_STRING_EQUAL(read_file(p),
+	CU_ASSERT_STRING_EQUAL(update_once(fs, p, 3),
 		"# Dialogue d'essai : réponses à réécrire, éèàù\n"
 		"backend: { svc.hello: { answer: { greeting: Élise } } }\n"
 		"steps:\n"
@@ -205,11 +220,6 @@ static void test_update_after_accents(void)
 		"  - send: GO\n"
 		"    reply: \"Nom ?\"\n"
 		"    parts: 1\n");
-	t = flowtest_load(ctx, p, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	r = flowtest_run(ctx, fs, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 0);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);	/* nothing left to write */
 }
 
 /* ---- scheduled: reminders and receipts a step schedules ---- */
@@ -312,15 +322,11 @@ static void test_update_scheduled_and_contains(void)
 		"  - send: RAP\n"
 		"    contains: Pas ça\n"
 		"    parts: 1\n");
-	struct flowtest *t = flowtest_load(ctx, p, d);
+	struct flowtest_result *r;
 
 	CU_ASSERT_EQUAL_FATAL(quiet_use_tz("Europe/Paris"), 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(both);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	struct flowtest_result *r = flowtest_run(ctx, both, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 1);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
-	CU_ASSERT_STRING_EQUAL(read_file(p),
+	CU_ASSERT_STRING_EQUAL(update_once(both, p, 1),
 		"steps:\n"
 		"  - send: RAP\n"
 		"    reply: \"Noté.\"\n"
@@ -332,35 +338,21 @@ static void test_update_scheduled_and_contains(void)
 		"      - at: \"2026-12-07 07:30\"\n"
 		"        text: \"Dans 2 heures.\"\n"
 		"    parts: 1\n");
-	t = flowtest_load(ctx, p, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	r = flowtest_run(ctx, both, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 0);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);
 
 	/* a failing scheduled: is rewritten in place */
 	char *wrong = talloc_strdup(ctx, read_file(p));
 	memcpy(strstr(wrong, "Demain"), "Lundi!", 6);
 	write_file("upd-sched.yaml", wrong);
-	t = flowtest_load(ctx, p, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	r = flowtest_run(ctx, both, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 1);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
-	CU_ASSERT_PTR_NOT_NULL(strstr(read_file(p), "text: \"Demain 9h30.\""));
-	CU_ASSERT_PTR_NULL(strstr(read_file(p), "Lundi!"));
-	t = flowtest_load(ctx, p, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	CU_ASSERT_EQUAL(flowtest_run(ctx, both, t, &opts)->n_failed, 0);
+	const char *fixed = update_once(both, p, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(fixed, "text: \"Demain 9h30.\""));
+	CU_ASSERT_PTR_NULL(strstr(fixed, "Lundi!"));
 
 	/* written on one line: left for a fix by hand, with a warning */
 	static const char flow_style[] =
 		"steps:\n"
 		"  - { send: RAP, contains: Pas ça, scheduled: [] }\n";
 	p = write_file("upd-flow.yaml", flow_style);
-	t = flowtest_load(ctx, p, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	r = flowtest_run(ctx, both, t, &opts);
+	r = run_file(both, p, d);
 	CU_ASSERT_EQUAL(r->n_failed, 1);
 	unsigned warnings = d->n_warnings;
 	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 0);
@@ -372,7 +364,6 @@ static void test_update_scheduled_and_contains(void)
  * whole (it used to be glued to the last reply). */
 static void test_update_list_before_next_step(void)
 {
-	struct diag *d = diag_alloc(ctx);
 	const char *p = write_file("upd-list.yaml",
 		"steps:\n"
 		"  - send: GO\n"
@@ -381,13 +372,8 @@ static void test_update_list_before_next_step(void)
 		"  - send: Paul\n"
 		"    backend: { svc.hello: { answer: { greeting: Paul } } }\n"
 		"    reply: \"Bonjour Paul\"\n");
-	struct flowtest *t = flowtest_load(ctx, p, d);
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	struct flowtest_result *r = flowtest_run(ctx, fs, t, &opts);
-	CU_ASSERT_EQUAL(r->n_failed, 1);
-	CU_ASSERT_EQUAL(flowtest_update(ctx, r, d), 1);
-	CU_ASSERT_STRING_EQUAL(read_file(p),
+	CU_ASSERT_STRING_EQUAL(update_once(fs, p, 1),
 		"steps:\n"
 		"  - send: GO\n"
 		"    reply: \"Nom ?\"\n"
