@@ -52,6 +52,30 @@ static const char spend_sql[] =
 	" SELECT d, v, $4, p FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(d, v, p)"
 	" ON CONFLICT (day, via, host) DO UPDATE SET parts = spend.parts + excluded.parts";
 
+/* The owner of a wait is the host that started the call: a host that stores the session
+ * again for the same call (it answered a text with "please wait") leaves the owner as it
+ * was (store_pg_session.c). */
+static const char session_put_sql[] =
+	"INSERT INTO sessions(key, data, deadline, waiting_call, owner)"
+	" SELECT k, d, t, w, CASE WHEN w IS NULL THEN NULL ELSE $5::bigint END"
+	" FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS u(k, d, t, w)"
+	" ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
+	" deadline = excluded.deadline, waiting_call = excluded.waiting_call,"
+	" owner = CASE WHEN excluded.waiting_call IS NULL THEN NULL"
+	"  WHEN sessions.waiting_call = excluded.waiting_call"
+	"   AND sessions.owner IS NOT NULL THEN sessions.owner"
+	"  ELSE excluded.owner END";
+
+static const char session_del_sql[] = "DELETE FROM sessions WHERE key = ANY($1::text[])";
+
+/* A session stored (data) or removed (data NULL). */
+struct pg_row_session {
+	const char *key, *waiting;	/* waiting: the call's id as text, or NULL */
+	const void *data;
+	size_t len;
+	int64_t deadline;
+};
+
 struct pg_row_out {
 	int64_t id, coding, parts, attempts, not_before, created;
 	const char *via, *to, *text;
@@ -68,6 +92,8 @@ struct pg_batch {
 	int64_t remote_at;
 	struct { int64_t day; const char *via; uint64_t parts; } spend[PG_BATCH_MAX];
 	unsigned n_spend;
+	struct pg_row_session sessions[PG_BATCH_MAX];
+	unsigned n_sessions;
 };
 
 void pg_batch_reset(struct pg *q)
@@ -77,7 +103,7 @@ void pg_batch_reset(struct pg *q)
 	if (!b)
 		return;
 	memset(b->n_ids, 0, sizeof(b->n_ids));
-	b->n_out = b->n_remote = b->n_spend = 0;
+	b->n_out = b->n_remote = b->n_spend = b->n_sessions = 0;
 	TALLOC_FREE(b->ctx);
 }
 
@@ -97,51 +123,104 @@ static struct pg_batch *batch_of(struct pg *q)
 	return NULL;
 }
 
-/* An array literal of n elements: integers as they are, strings quoted with " and \
- * escaped (a number, a transport's name or an SMSC's id may hold , { } " or spaces). */
-static char *array_ints(void *ctx, const int64_t *v, unsigned n, size_t stride)
+/* An array literal of n elements (each at v + i * stride): integers as they are, strings
+ * quoted with " and \\ escaped (a number, a transport's name, an SMSC's id or a text may
+ * hold , { } " or spaces), bytes as \\x and hex. Sized first, written once: these carry
+ * the texts of a whole group write. NULL for want of memory. */
+char *pg_array_ints(void *ctx, const int64_t *v, unsigned n, size_t stride)
 {
-	char *s = talloc_strdup(ctx, "{");
+	char *s = talloc_array(ctx, char, 2 + (size_t)n * 21);
+	size_t k = 0;
 
-	for (unsigned i = 0; s && i < n; i++)
-		s = talloc_asprintf_append(s, "%s%" PRId64, i ? "," : "",
-					   *(const int64_t *)((const char *)v + i * stride));
-	return s ? talloc_strdup_append(s, "}") : NULL;
+	if (!s)
+		return NULL;
+	s[k++] = '{';
+	for (unsigned i = 0; i < n; i++)
+		k += (size_t)sprintf(s + k, "%s%" PRId64, i ? "," : "",
+				     *(const int64_t *)((const char *)v + i * stride));
+	s[k++] = '}';
+	s[k] = '\0';
+	return s;
 }
 
-static char *array_texts(void *ctx, const char *const *v, unsigned n, size_t stride)
+char *pg_array_texts(void *ctx, const char *const *v, unsigned n, size_t stride)
 {
-	char *s = talloc_strdup(ctx, "{");
+	size_t len = 3, k = 0;
 
-	for (unsigned i = 0; s && i < n; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		const char *t = *(const char *const *)((const char *)v + i * stride);
-
+		len += 6;
+		for (; t && *t; t++)
+			len += (*t == '"' || *t == '\\') ? 2 : 1;
+	}
+	char *s = talloc_array(ctx, char, len);
+	if (!s)
+		return NULL;
+	s[k++] = '{';
+	for (unsigned i = 0; i < n; i++) {
+		const char *t = *(const char *const *)((const char *)v + i * stride);
+		if (i)
+			s[k++] = ',';
 		if (!t) {
-			s = talloc_strdup_append(s, i ? ",NULL" : "NULL");
+			memcpy(s + k, "NULL", 4);
+			k += 4;
 			continue;
 		}
-		s = talloc_strdup_append(s, i ? ",\"" : "\"");
-		for (; s && *t; t++) {
-			char c[3] = { '\\', *t, 0 };
-			s = talloc_strdup_append(s, (*t == '"' || *t == '\\') ? c : c + 1);
+		s[k++] = '"';
+		for (; *t; t++) {
+			if (*t == '"' || *t == '\\')
+				s[k++] = '\\';
+			s[k++] = *t;
 		}
-		s = s ? talloc_strdup_append(s, "\"") : NULL;
+		s[k++] = '"';
 	}
-	return s ? talloc_strdup_append(s, "}") : NULL;
+	s[k++] = '}';
+	s[k] = '\0';
+	return s;
+}
+
+char *pg_array_bytea(void *ctx, const void *const *data, const size_t *len, unsigned n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t size = 3, k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		size += 6 + 2 * len[i];
+	char *s = talloc_array(ctx, char, size);
+	if (!s)
+		return NULL;
+	s[k++] = '{';
+	for (unsigned i = 0; i < n; i++) {
+		const unsigned char *d = data[i];
+		/* "\\x..." in the literal: the array's quoting takes one backslash. */
+		memcpy(s + k, i ? ",\"\\\\x" : "\"\\\\x", i ? 5 : 4);
+		k += i ? 5 : 4;
+		for (size_t j = 0; j < len[i]; j++) {
+			s[k++] = hex[d[j] >> 4];
+			s[k++] = hex[d[j] & 15];
+		}
+		s[k++] = '"';
+	}
+	s[k++] = '}';
+	s[k] = '\0';
+	return s;
 }
 
 /* Sends one gathered statement without waiting (pg_defer); its strings are in libpq's
- * buffer when that returns. */
+ * buffer when that returns. 0 or -1; outside a transaction it runs at once: the number of
+ * rows changed, or -1. */
 static int send_batch(struct pg *q, const char *what, const char *sql, struct params *p)
 {
 	for (int i = 0; i < p->n; i++) {
 		if (!p->v[i] && p->fmt[i] == 0 && p->len[i] == -1) {
-			q->pipe_failed = true;
+			q->pipe_failed = q->piped;
 			snprintf(q->err, sizeof(q->err), "%s: out of memory", what);
 			return -1;
 		}
 	}
-	return pg_defer(q, what, sql, p) < 0 ? -1 : 0;
+	int n = pg_defer(q, what, sql, p);	/* outside a transaction: pg_change's */
+
+	return n < 0 ? -1 : q->piped ? 0 : n;
 }
 
 /* A string parameter that may be NULL for want of memory: marked so that send_batch
@@ -151,6 +230,50 @@ static void p_arr(struct params *p, const char *s)
 	p_text(p, s);
 	if (!s)
 		p->len[p->n - 1] = -1;
+}
+
+/* The sessions stored, then those removed: a key is in one of them at most (batch_session),
+ * so the two statements commute. In a transaction they are sent without waiting (0 or -1);
+ * outside one they run at once (the rows changed, or -1). */
+static int write_sessions(struct pg *q, void *ctx, const struct pg_row_session *rows,
+			  unsigned n_rows)
+{
+	const char *keys[PG_BATCH_MAX], *waiting[PG_BATCH_MAX];
+	const void *data[PG_BATCH_MAX];
+	size_t len[PG_BATCH_MAX];
+	int64_t deadline[PG_BATCH_MAX];
+	unsigned n = 0, n_del = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; i < n_rows; i++) {
+		if (!rows[i].data)
+			continue;
+		keys[n] = rows[i].key;
+		data[n] = rows[i].data;
+		len[n] = rows[i].len;
+		deadline[n] = rows[i].deadline;
+		waiting[n++] = rows[i].waiting;
+	}
+	if (n) {
+		struct params p = { .n = 0 };
+
+		p_arr(&p, pg_array_texts(ctx, keys, n, sizeof(keys[0])));
+		p_arr(&p, pg_array_bytea(ctx, data, len, n));
+		p_arr(&p, pg_array_ints(ctx, deadline, n, sizeof(deadline[0])));
+		p_arr(&p, pg_array_texts(ctx, waiting, n, sizeof(waiting[0])));
+		p_int(&p, q->host);
+		rc = send_batch(q, "session_put", session_put_sql, &p);
+	}
+	for (unsigned i = 0; i < n_rows; i++)
+		if (!rows[i].data)
+			keys[n_del++] = rows[i].key;
+	if (rc >= 0 && n_del) {
+		struct params p = { .n = 0 };
+
+		p_arr(&p, pg_array_texts(ctx, keys, n_del, sizeof(keys[0])));
+		rc = send_batch(q, "session_del", session_del_sql, &p);
+	}
+	return rc;
 }
 
 int pg_batch_flush(struct pg *q)
@@ -170,15 +293,15 @@ int pg_batch_flush(struct pg *q)
 		const struct pg_row_out *o = b->out;
 		size_t z = sizeof(*o);
 
-		p_arr(&p, array_ints(b->ctx, &o->id, b->n_out, z));
-		p_arr(&p, array_texts(b->ctx, &o->via, b->n_out, z));
-		p_arr(&p, array_texts(b->ctx, &o->to, b->n_out, z));
-		p_arr(&p, array_texts(b->ctx, &o->text, b->n_out, z));
-		p_arr(&p, array_ints(b->ctx, &o->coding, b->n_out, z));
-		p_arr(&p, array_ints(b->ctx, &o->parts, b->n_out, z));
-		p_arr(&p, array_ints(b->ctx, &o->attempts, b->n_out, z));
-		p_arr(&p, array_ints(b->ctx, &o->not_before, b->n_out, z));
-		p_arr(&p, array_ints(b->ctx, &o->created, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->id, b->n_out, z));
+		p_arr(&p, pg_array_texts(b->ctx, &o->via, b->n_out, z));
+		p_arr(&p, pg_array_texts(b->ctx, &o->to, b->n_out, z));
+		p_arr(&p, pg_array_texts(b->ctx, &o->text, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->coding, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->parts, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->attempts, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->not_before, b->n_out, z));
+		p_arr(&p, pg_array_ints(b->ctx, &o->created, b->n_out, z));
 		rc = send_batch(q, "outbound_add", outbound_sql, &p);
 	}
 	/* Taken before sent: the order in which one reply goes through them. */
@@ -192,7 +315,7 @@ int pg_batch_flush(struct pg *q)
 			lo = b->ids[k][i] < lo ? b->ids[k][i] : lo;
 			hi = b->ids[k][i] > hi ? b->ids[k][i] : hi;
 		}
-		p_arr(&p, array_ints(b->ctx, b->ids[k], b->n_ids[k], sizeof(int64_t)));
+		p_arr(&p, pg_array_ints(b->ctx, b->ids[k], b->n_ids[k], sizeof(int64_t)));
 		p_int(&p, lo);
 		p_int(&p, hi);
 		if (k == B_TAKEN)
@@ -202,10 +325,10 @@ int pg_batch_flush(struct pg *q)
 	if (rc == 0 && b->n_remote) {
 		struct params p = { .n = 0 };
 
-		p_arr(&p, array_texts(b->ctx, &b->remote[0].via, b->n_remote, sizeof(b->remote[0])));
-		p_arr(&p, array_texts(b->ctx, &b->remote[0].remote, b->n_remote,
+		p_arr(&p, pg_array_texts(b->ctx, &b->remote[0].via, b->n_remote, sizeof(b->remote[0])));
+		p_arr(&p, pg_array_texts(b->ctx, &b->remote[0].remote, b->n_remote,
 				      sizeof(b->remote[0])));
-		p_arr(&p, array_ints(b->ctx, &b->remote[0].id, b->n_remote, sizeof(b->remote[0])));
+		p_arr(&p, pg_array_ints(b->ctx, &b->remote[0].id, b->n_remote, sizeof(b->remote[0])));
 		p_int(&p, b->remote_at);
 		rc = send_batch(q, "outbound_remote", remote_sql, &p);
 	}
@@ -215,12 +338,14 @@ int pg_batch_flush(struct pg *q)
 
 		for (unsigned i = 0; i < b->n_spend; i++)
 			parts[i] = (int64_t)b->spend[i].parts;
-		p_arr(&p, array_ints(b->ctx, &b->spend[0].day, b->n_spend, sizeof(b->spend[0])));
-		p_arr(&p, array_texts(b->ctx, &b->spend[0].via, b->n_spend, sizeof(b->spend[0])));
-		p_arr(&p, array_ints(b->ctx, parts, b->n_spend, sizeof(int64_t)));
+		p_arr(&p, pg_array_ints(b->ctx, &b->spend[0].day, b->n_spend, sizeof(b->spend[0])));
+		p_arr(&p, pg_array_texts(b->ctx, &b->spend[0].via, b->n_spend, sizeof(b->spend[0])));
+		p_arr(&p, pg_array_ints(b->ctx, parts, b->n_spend, sizeof(int64_t)));
 		p_int(&p, q->host);
 		rc = send_batch(q, "spend_add", spend_sql, &p);
 	}
+	if (rc == 0 && b->n_sessions)
+		rc = write_sessions(q, b->ctx, b->sessions, b->n_sessions) < 0 ? -1 : 0;
 	pg_batch_reset(q);
 	return rc;
 }
@@ -338,5 +463,51 @@ int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts)
 		b->n_spend++;
 	}
 	b->spend[i].parts += parts;
+	return 0;
+}
+
+/* In a transaction, a second write of the same session sends what is gathered first: the
+ * owner of a wait depends on the row as the write before left it. Outside one the write
+ * runs at once. data NULL: removed. */
+int pg_batch_session(struct pg *q, const char *key, const void *data, size_t len,
+		     int64_t deadline, const int64_t *waiting)
+{
+	char call[24];
+
+	if (!q->piped) {
+		if (waiting)
+			snprintf(call, sizeof(call), "%" PRId64, *waiting);
+		struct pg_row_session row = { .key = key, .data = data, .len = len,
+					      .deadline = deadline, .waiting = waiting ? call : NULL };
+		void *ctx = talloc_named_const(q, 0, "session write");
+		int n = ctx ? write_sessions(q, ctx, &row, 1) : -1;
+		talloc_free(ctx);
+		if (!ctx)
+			snprintf(q->err, sizeof(q->err), "session_put: out of memory");
+		return n;
+	}
+	struct pg_batch *b = batch_of(q);
+	if (!b)
+		return -1;
+	for (unsigned i = 0; i < b->n_sessions; i++) {
+		if (!strcmp(b->sessions[i].key, key)) {
+			if (pg_batch_flush(q) < 0 || !(b = batch_of(q)))
+				return -1;
+			break;
+		}
+	}
+	if (b->n_sessions == PG_BATCH_MAX && (pg_batch_flush(q) < 0 || !(b = batch_of(q))))
+		return -1;
+	struct pg_row_session *x = &b->sessions[b->n_sessions];
+	*x = (struct pg_row_session){ .key = talloc_strdup(b->ctx, key), .len = len,
+				      .deadline = deadline };
+	x->data = data ? talloc_memdup(b->ctx, data, len) : NULL;
+	x->waiting = waiting ? talloc_asprintf(b->ctx, "%" PRId64, *waiting) : NULL;
+	if (!x->key || (data && !x->data) || (waiting && !x->waiting)) {
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
+		return -1;
+	}
+	b->n_sessions++;
 	return 0;
 }

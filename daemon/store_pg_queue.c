@@ -41,43 +41,80 @@ static bool same_text(const char *a, const char *b)
 
 void pg_inbound_ahead_reset(struct pg *q)
 {
-	for (unsigned i = 0; i < q->n_ahead; i++)
-		PQclear(q->ahead[i].session);
+	if (q->pre.r && !q->pre.own)
+		pg_session_forget_ahead(q);	/* a row of ahead_sessions */
+	PQclear(q->ahead_sessions);
+	q->ahead_sessions = NULL;
 	q->n_ahead = q->ahead_next = 0;
 	TALLOC_FREE(q->ahead_ctx);
 }
 
 void pg_inbound_ahead_stale(struct pg *q, const char *key)
 {
-	for (unsigned i = q->ahead_next; i < q->n_ahead; i++) {
-		if (q->ahead[i].session && !strcmp(q->ahead[i].key, key)) {
-			PQclear(q->ahead[i].session);
-			q->ahead[i].session = NULL;
-		}
-	}
+	for (unsigned i = q->ahead_next; i < q->n_ahead; i++)
+		if (q->ahead[i].read && !strcmp(q->ahead[i].key, key))
+			q->ahead[i].read = false;
 }
 
-/* Sorts session reads by key: two hosts' group writes lock their people's sessions in the
- * same order, so they wait for each other rather than deadlock. */
-static int by_key(const void *a, const void *b, void *ahead)
+/* The messages of a group write added in one statement, done already (the router answers
+ * each in the transaction that adds it: inbound_ahead's contract), so that neither their
+ * marking done nor the index of pending rows costs anything. Each row's id is drawn before
+ * the insert, so that the answer says which of them were new (a duplicate's id is NULL):
+ * RETURNING alone would not say which row is which when dedup is NULL. */
+static const char inbound_insert_many[] =
+	"WITH u AS (SELECT o, nextval('inbound_id_seq') AS id, c, v, s, b, r, d"
+	" FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])"
+	" WITH ORDINALITY AS u(c, v, s, b, r, d, o)),"
+	" i AS (INSERT INTO inbound(id, channel, via, sender, body, received, dedup, done)"
+	" SELECT id, c, v, s, b, r, d, true FROM u ORDER BY o"
+	" ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id)"
+	" SELECT i.id FROM u LEFT JOIN i USING (id) ORDER BY u.o";
+
+/* Their people's sessions (data first, as pg_session_select) read and locked in one
+ * statement, in key order: two hosts' group writes lock the sessions they share in the same
+ * order, so they wait for each other rather than deadlock. */
+static const char session_select_many[] =
+	"SELECT data, key FROM sessions WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE";
+
+/* The parameters of inbound_insert_many for ins[0..n), under ctx: -1 for want of memory. */
+static int inbound_arrays(void *ctx, struct params *p, const struct store_inbound *ins,
+			  unsigned n)
 {
-	const struct pg_ahead *x = ahead;
+	int64_t *num = talloc_array(ctx, int64_t, 2 * (size_t)n);
+	size_t z = sizeof(ins[0]);
 
-	return strcmp(x[*(const unsigned *)a].key, x[*(const unsigned *)b].key);
+	if (!num)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		num[i] = ins[i].channel;
+		num[n + i] = ins[i].received;
+	}
+	p->n = 0;
+	p_text(p, pg_array_ints(ctx, num, n, sizeof(int64_t)));
+	p_text(p, pg_array_texts(ctx, &ins[0].via, n, z));
+	p_text(p, pg_array_texts(ctx, &ins[0].from, n, z));
+	p_text(p, pg_array_texts(ctx, &ins[0].text, n, z));
+	p_text(p, pg_array_ints(ctx, num + n, n, sizeof(int64_t)));
+	p_text(p, pg_array_texts(ctx, &ins[0].dedup, n, z));
+	for (int k = 0; k < p->n; k++)
+		if (!p->v[k])
+			return -1;
+	return 0;
 }
 
-/* The inserts of up to PG_AHEAD_MAX received messages, then the reads (and locks) of their
- * people's sessions, in one round trip; the rest go one by one through inbound_add. A
- * person's session is read once, for the first of their messages: the step that text
- * applies may change it, and the next one reads it again. */
+/* Up to PG_AHEAD_MAX received messages added, and their people's sessions read and locked,
+ * in one round trip of two statements; the rest go one by one through inbound_add. A
+ * person's session is read for their first message here: the step that text applies may
+ * change it, and the next one reads it again. */
 int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned n)
 {
 	struct pg *q = pg_of(st);
-	const char *sql[2 * PG_AHEAD_MAX];
-	int binary[2 * PG_AHEAD_MAX];
-	PGresult *res[2 * PG_AHEAD_MAX];
-	unsigned order[PG_AHEAD_MAX], reads[PG_AHEAD_MAX], n_reads = 0, n_sql, i;
-	struct params *p;
+	const char *sql[2] = { inbound_insert_many, session_select_many };
+	const int binary[2] = { 0, 1 };
+	struct params p[2];
+	PGresult *res[2];
+	const char **keys;
+	unsigned n_keys = 0, i;
 
 	if (!q->piped)
 		return 0;	/* outside a transaction each is committed alone anyway */
@@ -86,19 +123,19 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 	pg_inbound_ahead_reset(q);
 	if (n > PG_AHEAD_MAX)
 		n = PG_AHEAD_MAX;
-	if (n < 2)
-		return 0;	/* inbound_add costs one round trip too */
-	q->ahead_ctx = talloc_named_const(q, 0, "inbound ahead");
-	p = q->ahead_ctx ? talloc_array(q->ahead_ctx, struct params, 2 * n) : NULL;
-	if (!p) {
+	if (n == 0)
+		return 0;
+	void *c = q->ahead_ctx = talloc_named_const(q, 0, "inbound ahead");
+	keys = c ? talloc_array(c, const char *, n) : NULL;
+	if (!keys || inbound_arrays(c, &p[0], ins, n) < 0) {
 		TALLOC_FREE(q->ahead_ctx);
-		return 0;	/* only a saving */
+		return 0;	/* only a saving: inbound_add does without */
 	}
 	for (i = 0; i < n; i++) {
 		struct pg_ahead *a = &q->ahead[i];
-		void *c = q->ahead_ctx;
 
-		*a = (struct pg_ahead){ .channel = ins[i].channel, .received = ins[i].received };
+		*a = (struct pg_ahead){ .channel = ins[i].channel, .received = ins[i].received,
+					.session_row = -1 };
 		a->via = ins[i].via ? talloc_strdup(c, ins[i].via) : NULL;
 		a->from = ins[i].from ? talloc_strdup(c, ins[i].from) : NULL;
 		a->text = ins[i].text ? talloc_strdup(c, ins[i].text) : NULL;
@@ -108,37 +145,44 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 			TALLOC_FREE(q->ahead_ctx);
 			return 0;
 		}
-		sql[i] = inbound_insert;
-		binary[i] = 0;
-		inbound_params(&p[i], &ins[i]);
 		if (!inbound_key(&ins[i], a->key))
 			continue;
 		unsigned j;
 		for (j = 0; j < i && strcmp(q->ahead[j].key, a->key); j++)
 			;
-		if (j == i)
-			order[n_reads++] = i;	/* the person's first message here */
+		if (j == i) {
+			a->read = true;	/* the person's first message here */
+			keys[n_keys++] = a->key;
+		}
 	}
-	qsort_r(order, n_reads, sizeof(order[0]), by_key, q->ahead);
-	n_sql = n;
-	for (i = 0; i < n_reads; i++) {
-		reads[i] = order[i];
-		sql[n_sql] = pg_session_select;
-		binary[n_sql] = 1;
-		p[n_sql].n = 0;
-		p_text(&p[n_sql], q->ahead[order[i]].key);
-		n_sql++;
+	p[1].n = 0;
+	p_text(&p[1], pg_array_texts(c, keys, n_keys, sizeof(keys[0])));
+	if (!p[1].v[0]) {
+		TALLOC_FREE(q->ahead_ctx);
+		return 0;
 	}
 	/* From here on the rows are in the transaction: their inbound_add calls must follow. */
 	q->n_ahead = n;
-	if (pg_run_many(q, "inbound_add", n_sql, sql, p, binary, res) < 0)
+	if (pg_run_many(q, "inbound_add", n_keys ? 2 : 1, sql, p, binary, res) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		q->ahead[i].id = PQntuples(res[i]) > 0 ? col_int(res[i], 0, 0) : 0;
-		PQclear(res[i]);
+	if (PQntuples(res[0]) != (int)n) {
+		PQclear(res[0]);
+		PQclear(n_keys ? res[1] : NULL);
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "inbound_add: %d rows answered for %u messages",
+			 PQntuples(res[0]), n);
+		return -1;
 	}
-	for (i = 0; i < n_reads; i++)
-		q->ahead[reads[i]].session = res[n + i];
+	for (i = 0; i < n; i++)
+		q->ahead[i].id = col_int(res[0], (int)i, 0);
+	PQclear(res[0]);
+	if (!n_keys)
+		return 0;
+	q->ahead_sessions = res[1];
+	for (int row = 0; row < PQntuples(res[1]); row++)
+		for (i = 0; i < n; i++)
+			if (q->ahead[i].read && !strcmp(q->ahead[i].key, PQgetvalue(res[1], row, 1)))
+				q->ahead[i].session_row = row;
 	return 0;
 }
 
@@ -162,11 +206,8 @@ static int inbound_from_ahead(struct pg *q, struct store_inbound *in)
 	}
 	q->ahead_next++;
 	pg_session_forget_ahead(q);
-	if (a->session) {
-		snprintf(q->pre_key, sizeof(q->pre_key), "%s", a->key);
-		q->pre = a->session;
-		a->session = NULL;
-	}
+	if (a->read)
+		pg_session_ahead(q, a->key, q->ahead_sessions, a->session_row, false);
 	if (!a->id)
 		return 1;
 	in->id = a->id;
@@ -196,10 +237,15 @@ int pg_inbound_add(struct store *st, struct store_inbound *in)
 			&k, &ahead);
 	if (!r)
 		return -1;
-	if (ahead) {
-		snprintf(q->pre_key, sizeof(q->pre_key), "%s", key);
-		q->pre = ahead;
+	if (ahead && PQresultStatus(ahead) != PGRES_TUPLES_OK) {
+		pg_fail(q, "session_get", ahead);
+		q->pipe_failed = true;
+		PQclear(ahead);
+		PQclear(r);
+		return -1;
 	}
+	if (ahead)
+		pg_session_ahead(q, key, ahead, PQntuples(ahead) > 0 ? 0 : -1, true);
 	n = PQntuples(r);
 	if (n > 0)
 		in->id = col_int(r, 0, 0);
@@ -219,8 +265,14 @@ int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql)
 
 int pg_inbound_done(struct store *st, int64_t id)
 {
-	if (pg_of(st)->piped)
-		return pg_batch_done(pg_of(st), id);
+	struct pg *q = pg_of(st);
+
+	/* Added ahead in this transaction: added done. */
+	for (unsigned i = 0; q->piped && i < q->ahead_next; i++)
+		if (q->ahead[i].id == id)
+			return 0;
+	if (q->piped)
+		return pg_batch_done(q, id);
 	return pg_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
 }
 

@@ -14,28 +14,18 @@ const char pg_session_select[] = "SELECT data FROM sessions WHERE key = $1 FOR U
 
 void pg_session_forget_ahead(struct pg *q)
 {
-	PQclear(q->pre);
-	q->pre = NULL;
+	if (q->pre.own)
+		PQclear(q->pre.r);
+	q->pre = (struct pg_pre){ .r = NULL };
 }
 
-/* The session read ahead with the inbound row (pg_inbound_add), if it is key's: its
- * result, now the caller's; else NULL. */
-static PGresult *ahead(struct pg *q, const char *key)
+void pg_session_ahead(struct pg *q, const char *key, PGresult *r, int row, bool own)
 {
-	PGresult *r = q->pre;
-	ExecStatusType s;
-
-	if (!r || strcmp(q->pre_key, key) != 0)
-		return NULL;
-	q->pre = NULL;
-	s = PQresultStatus(r);
-	if (s != PGRES_TUPLES_OK) {
-		pg_fail(q, "session_get", r);
-		q->pipe_failed = true;
-		PQclear(r);
-		return NULL;
-	}
-	return r;
+	pg_session_forget_ahead(q);
+	snprintf(q->pre.key, sizeof(q->pre.key), "%s", key);
+	q->pre.r = r;
+	q->pre.row = row;
+	q->pre.own = own;
 }
 
 int pg_session_get(struct store *st, const char *key, struct session *sess, void *ctx)
@@ -43,30 +33,37 @@ int pg_session_get(struct store *st, const char *key, struct session *sess, void
 	struct pg *q = pg_of(st);
 	struct params p = { .n = 0 };
 	PGresult *r;
-	int rc;
+	int row = 0, rc;
+	bool own = true;
 
 	p_text(&p, key);
-	if (!(r = ahead(q, key)) && !q->pipe_failed)
-		r = pg_run(q, "session_get", pg_session_select, &p, 1);
-	if (!r)
+	if (q->pre.r && !strcmp(q->pre.key, key)) {
+		/* Read ahead with the inbound row: taken, not read again. */
+		r = q->pre.r;
+		row = q->pre.row;
+		own = q->pre.own;
+		q->pre = (struct pg_pre){ .r = NULL };
+	} else if (q->pipe_failed || !(r = pg_run(q, "session_get", pg_session_select, &p, 1))) {
 		return -1;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return 1;
+	} else if (PQntuples(r) == 0) {
+		row = -1;
 	}
-	rc = session_decode(sess, ctx, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	PQclear(r);
+	rc = row < 0 ? 1 : session_decode(sess, ctx, PQgetvalue(r, row, 0),
+					  (size_t)PQgetlength(r, row, 0));
+	if (own)
+		PQclear(r);
 	if (rc < 0) {
 		snprintf(q->err, sizeof(q->err), "session_get: stored session does not decode");
 		return -1;
 	}
-	return 0;
+	return rc;
 }
 
+/* Written with the transaction's other writes of sessions (store_pg_batch.c), which says
+ * how a wait's owner is kept. */
 int pg_session_put(struct store *st, const struct session *sess)
 {
 	struct pg *q = pg_of(st);
-	struct params p = { .n = 0 };
 	size_t len;
 	char *data = session_encode(NULL, sess, &len);
 	int n;
@@ -76,45 +73,27 @@ int pg_session_put(struct store *st, const struct session *sess)
 		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
 		return -1;
 	}
-	if (q->pre && !strcmp(q->pre_key, sess->key))
+	if (q->pre.r && !strcmp(q->pre.key, sess->key))
 		pg_session_forget_ahead(q);
 	pg_inbound_ahead_stale(q, sess->key);
-	p_text(&p, sess->key);
-	p_bin(&p, data, len);
-	p_int(&p, sess->deadline);
-	if (sess->state == SESSION_WAITING)
-		p_int(&p, sess->call_id);
-	else
-		p_text(&p, NULL);
-	p_int(&p, q->host);
-	/* The owner of a wait is the host that started the call: a host that stores the
-	 * session again for the same call (it answered a text with "please wait") leaves the
-	 * owner as it was. */
-	/* Deferred: libpq has copied data into its buffer when pg_defer returns. */
-	n = pg_defer(q, "session_put", "INSERT INTO sessions(key, data, deadline, waiting_call,"
-		      " owner) VALUES ($1, $2, $3, $4::bigint,"
-		      " CASE WHEN $4::bigint IS NULL THEN NULL ELSE $5::bigint END)"
-		      " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
-		      " deadline = excluded.deadline, waiting_call = excluded.waiting_call,"
-		      " owner = CASE WHEN excluded.waiting_call IS NULL THEN NULL"
-		      "  WHEN sessions.waiting_call = excluded.waiting_call"
-		      "   AND sessions.owner IS NOT NULL THEN sessions.owner"
-		      "  ELSE excluded.owner END", &p);
+	int64_t call = sess->call_id;
+	n = pg_batch_session(q, sess->key, data, len, sess->deadline,
+			     sess->state == SESSION_WAITING ? &call : NULL);
 	talloc_free(data);
 	return n < 0 ? -1 : 0;
 }
 
 int pg_session_del(struct store *st, const char *key)
 {
-	struct params p = { .n = 0 };
+	struct pg *q = pg_of(st);
 	int n;
 
-	if (pg_of(st)->pre && !strcmp(pg_of(st)->pre_key, key))
-		pg_session_forget_ahead(pg_of(st));
-	pg_inbound_ahead_stale(pg_of(st), key);
-	p_text(&p, key);
-	n = pg_defer(pg_of(st), "session_del", "DELETE FROM sessions WHERE key = $1", &p);
-	return n < 0 ? -1 : n == 0 ? 1 : 0;
+	if (q->pre.r && !strcmp(q->pre.key, key))
+		pg_session_forget_ahead(q);
+	pg_inbound_ahead_stale(q, key);
+	/* In a transaction it goes with others (0: as if found); outside one, at once. */
+	n = pg_batch_session(q, key, NULL, 0, 0, NULL);
+	return n < 0 ? -1 : q->piped || n > 0 ? 0 : 1;
 }
 
 int pg_session_each(struct store *st, void (*fn)(void *data, const struct session *s),

@@ -264,7 +264,9 @@ struct store_ops {
 	 * called for each of ins[0..n) in this order (the router's group write): a store whose
 	 * every answer is a round trip to a server (PostgreSQL) adds them all, and reads their
 	 * people's sessions, in one round trip; the inbound_add and session_get calls that
-	 * follow take their answers from it. An inbound_add other than the next one announced
+	 * follow take their answers from it. The caller marks each one added done in the same
+	 * transaction (the router answers a message in the transaction that stores it), so the
+	 * store may add them done at once. An inbound_add other than the next one announced
 	 * fails the transaction. 0, or -1 (the transaction is lost: roll it back). */
 	int (*inbound_ahead)(struct store *st, const struct store_inbound *ins, unsigned n);
 };

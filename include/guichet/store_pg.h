@@ -37,8 +37,20 @@ struct pg_ahead {
 	int64_t received;
 	char *via, *from, *text, *dedup;	/* to recognise its inbound_add (under ahead_ctx) */
 	int64_t id;			/* its row, or 0: a duplicate */
-	PGresult *session;		/* its person's session read and locked, or NULL */
+	bool read;			/* its person's session read and locked with it (and not
+					 * stored since): row session_row of ahead_sessions, or
+					 * none when session_row < 0 */
+	int session_row;
 	char key[SESSION_KEY_MAX];
+};
+
+/* A session read ahead (and locked) for the session_get that follows: row `row` of r (none
+ * when row < 0), r the caller's to clear when own (else ahead_sessions'). */
+struct pg_pre {
+	char key[SESSION_KEY_MAX];
+	PGresult *r;
+	int row;
+	bool own;
 };
 
 struct pg {
@@ -67,13 +79,13 @@ struct pg {
 	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */
 	/* The session of the person whose text was just added, read (and locked) in the same
 	 * round trip as the inbound row, for the session_get that follows (store_pg_session.c). */
-	char pre_key[SESSION_KEY_MAX];
-	PGresult *pre;
+	struct pg_pre pre;
 	/* The received messages of this transaction added ahead (store_pg_queue.c): the next
 	 * inbound_add is ahead[ahead_next]'s. */
 	struct pg_ahead ahead[PG_AHEAD_MAX];
 	unsigned n_ahead, ahead_next;
 	void *ahead_ctx;
+	PGresult *ahead_sessions;	/* their people's sessions, one row each found */
 	/* Writes of one kind gathered into one statement (store_pg_batch.c). */
 	struct pg_batch *batch;
 };
@@ -182,7 +194,17 @@ int pg_batch_taken(struct pg *q, int64_t id);
 int pg_batch_sent(struct pg *q, int64_t id);
 int pg_batch_remote(struct pg *q, int64_t id, const char *via, const char *remote, int64_t now);
 int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts);
+/* A session stored (data, len: its encoding; waiting: the call it waits for, or NULL) or,
+ * with data NULL, removed. */
+int pg_batch_session(struct pg *q, const char *key, const void *data, size_t len,
+		     int64_t deadline, const int64_t *waiting);
 int pg_batch_flush(struct pg *q);
+/* Array literals for the statements over arrays (unnest, = ANY) of store_pg_batch.c and
+ * pg_inbound_ahead: n integers or strings found every stride bytes from v (a NULL string is
+ * NULL), or n byte strings; under ctx, NULL for want of memory. */
+char *pg_array_ints(void *ctx, const int64_t *v, unsigned n, size_t stride);
+char *pg_array_texts(void *ctx, const char *const *v, unsigned n, size_t stride);
+char *pg_array_bytea(void *ctx, const void *const *data, const size_t *len, unsigned n);
 /* The statement of writes by id of kind 0 (done), 1 (taken), 2 (sent), else NULL: for the
  * tests of its plan. */
 const char *pg_batch_sql(unsigned kind);
@@ -191,8 +213,11 @@ void pg_batch_reset(struct pg *q);
  * transaction; a session stored or removed makes its read ahead stale. */
 void pg_inbound_ahead_reset(struct pg *q);
 void pg_inbound_ahead_stale(struct pg *q, const char *key);
-/* The session read ahead (store_pg_session.c): the statement, and dropping it. */
+/* The session read ahead (store_pg_session.c): the statement; key's session as row `row`
+ * of r (none: row < 0; r the store's to clear when own) for the session_get that follows;
+ * dropping it. */
 extern const char pg_session_select[];
+void pg_session_ahead(struct pg *q, const char *key, PGresult *r, int row, bool own);
 void pg_session_forget_ahead(struct pg *q);
 /* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
 int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);

@@ -1210,11 +1210,26 @@ static bool session_free(PGconn *c, const char *key)
 	return ok;
 }
 
+static long count_rows(PGconn *c, const char *table)
+{
+	char sql[96];
+	PGresult *r;
+	long n;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	r = PQexec(c, sql);
+	n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	return n;
+}
+
 /* A group write's received messages announced at once (inbound_ahead): all added, and all
  * their people's sessions read and locked, before the first inbound_add (one round trip);
  * each inbound_add then answers as alone (id, duplicate), a session read ahead is the one
  * session_get returns, and a person's second text reads the session their first one
- * stored. An inbound_add other than the one announced fails the transaction. */
+ * stored. Each is answered (inbound_done) in that transaction, as the router does: they
+ * are added done, and none is left pending. An inbound_add other than the one announced
+ * fails the transaction. */
 static void test_pg_inbound_ahead(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -1267,10 +1282,12 @@ static void test_pg_inbound_ahead(void)
 	vars_clear(&got.vars);
 	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33644444444", "quatre", 3, "d4", &id[4]), 0);
 	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:+33644444444", &got, ctx), 1);
-	CU_ASSERT_EQUAL(st->ops->inbound_done(st, id[0]), 0);
+	for (int i = 0; i < 5; i++)
+		if (i != 2)
+			CU_ASSERT_EQUAL(st->ops->inbound_done(st, id[i]), 0);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
 	CU_ASSERT(id[0] > old && id[1] > id[0] && id[3] > id[1] && id[4] > id[3]);
-	CU_ASSERT_EQUAL(counters(st).inbound_pending, 4);	/* old, deux, trois, quatre */
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);	/* old: added alone, not done */
 	CU_ASSERT_EQUAL(counters(st).sessions, 1);
 	CU_ASSERT_TRUE(session_free(c, "sms:+33611111111"));
 
@@ -1283,16 +1300,45 @@ static void test_pg_inbound_ahead(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "announced"));
 	CU_ASSERT_EQUAL(st->ops->commit(st), -1);
 	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
-	CU_ASSERT_EQUAL(counters(st).inbound_pending, 4);
-	/* Once the announced ones are added, the next goes alone, as without the announce. */
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	CU_ASSERT_EQUAL(count_rows(c, "inbound"), 5);
+	/* Once the announced ones are added, the next goes alone, as without the announce
+	 * (and is pending until marked done). */
 	ins[0].dedup = "d7";
 	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
 	CU_ASSERT_EQUAL(st->ops->inbound_ahead(st, ins, 2), 0);
-	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d7", NULL), 0);
-	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "deux", 2, "d6", NULL), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d7", &id[0]), 0);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33622222222", "deux", 2, "d6", &id[1]), 0);
 	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33611111111", "un", 2, "d7", NULL), 1);
+	CU_ASSERT_EQUAL(add_in(st, "smsc0", "+33655555555", "cinq", 4, "d8", &id[2]), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(st->ops->inbound_done(st, id[i]), 0);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
-	CU_ASSERT_EQUAL(counters(st).inbound_pending, 6);
+	CU_ASSERT_EQUAL(counters(st).inbound_pending, 1);
+	CU_ASSERT_EQUAL(count_rows(c, "inbound"), 8);
+	/* Texts whose quotes, backslashes, braces, commas and accents an array literal must
+	 * carry, one without a dedup key: stored as received. */
+	struct store_inbound odd[2] = {
+		{ .channel = CHANNEL_SMS, .via = "smsc0", .from = "+33666666666",
+		  .text = "a \"b\" \\c {d}, NULL é", .received = 5, .dedup = NULL },
+		{ .channel = CHANNEL_SMS, .via = "smsc,0", .from = "+33677777777", .text = "",
+		  .received = 5, .dedup = "d\"9" },
+	};
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_ahead(st, odd, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(st->ops->inbound_add(st, &odd[i]), 0);
+		CU_ASSERT_EQUAL(st->ops->inbound_done(st, odd[i].id), 0);
+	}
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	PGresult *r = PQexec(c, "SELECT body, via, dedup FROM inbound ORDER BY id DESC LIMIT 2");
+	CU_ASSERT_EQUAL_FATAL(PQntuples(r), 2);
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 1, 0), odd[0].text);
+	CU_ASSERT_TRUE(PQgetisnull(r, 1, 2));
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 1), "smsc,0");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 2), "d\"9");
+	PQclear(r);
 	PQfinish(c);
 	st->ops->close(st);
 	talloc_free(ctx);
@@ -1401,6 +1447,100 @@ static void test_pg_batched_writes(void)
 	spent[0] = spent[1] = 0;
 	CU_ASSERT_EQUAL(st->ops->spend_get(st, 100, spend_by_via, spent), 0);
 	CU_ASSERT_EQUAL(spent[0], 4);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+static char *session_owner(PGconn *c, const char *key, char *out, size_t len)
+{
+	char sql[128];
+	PGresult *r;
+
+	snprintf(sql, sizeof(sql), "SELECT coalesce(owner::text, '-') FROM sessions WHERE key = '%s'",
+		 key);
+	r = pg_exec_ok(c, sql);
+	snprintf(out, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "none");
+	PQclear(r);
+	return out;
+}
+
+/* A transaction's sessions stored go as one statement, and those removed as another
+ * (counted by statement triggers); a read sees what was written before it; a session
+ * written twice keeps the owner of its wait as when each write went alone: the host that
+ * started the call, until the session waits no more. */
+static void test_pg_batched_sessions(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx), *b;
+	struct session s, got;
+	char err[256], o1[24], o2[24];
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	fill_session(&s, ctx, "sms:c", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	PQclear(pg_exec_ok(c, "CREATE TABLE stmts (n INTEGER NOT NULL);"
+			   "INSERT INTO stmts VALUES (0);"
+			   "CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS"
+			   " $$BEGIN UPDATE stmts SET n = n + 1; RETURN NULL; END$$;"
+			   "CREATE TRIGGER c1 AFTER INSERT ON sessions FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"
+			   "CREATE TRIGGER c2 AFTER DELETE ON sessions FOR EACH STATEMENT"
+			   " EXECUTE FUNCTION count_stmt();"));
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	fill_session(&s, ctx, "sms:a", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	fill_session(&s, ctx, "sms:b", 5);
+	snprintf(s.step, sizeof(s.step), "b\"{,}");
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL(st->ops->session_del(st, "sms:c"), 0);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:b", &got, ctx), 0);	/* sends them */
+	CU_ASSERT_STRING_EQUAL(got.step, "b\"{,}");
+	CU_ASSERT_STRING_EQUAL(vars_get(&got.vars, "name"), "Aïssatou Ndiaye");
+	vars_clear(&got.vars);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:c", &got, ctx), 1);
+	fill_session(&s, ctx, "sms:d", 0);
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	CU_ASSERT_EQUAL(st->ops->session_del(st, "sms:a"), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	r = pg_exec_ok(c, "SELECT n FROM stmts");
+	/* Before the read: stored, removed; at the commit: stored, removed. */
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "4");
+	PQclear(r);
+	CU_ASSERT_EQUAL(counters(st).sessions, 2);	/* b, d */
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:a", &got, ctx), 1);
+	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:d", &got, ctx), 0);
+	vars_clear(&got.vars);
+
+	/* A wait stored by this host; another host stores it again for the same call, then
+	 * (in the same transaction) for a new one: the owner is this host, then the other. */
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	fill_session(&s, ctx, "sms:w", 0);
+	s.state = SESSION_WAITING;
+	s.call_id = 7;
+	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
+	session_owner(c, "sms:w", o1, sizeof(o1));
+	CU_ASSERT_STRING_NOT_EQUAL(o1, "-");
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	CU_ASSERT_EQUAL(b->ops->session_put(b, &s), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_STRING_EQUAL(session_owner(c, "sms:w", o2, sizeof(o2)), o1);
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	CU_ASSERT_EQUAL(b->ops->session_put(b, &s), 0);
+	s.call_id = 8;
+	CU_ASSERT_EQUAL(b->ops->session_put(b, &s), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(session_owner(c, "sms:w", o2, sizeof(o2)), o1);
+	CU_ASSERT_STRING_NOT_EQUAL(o2, "-");
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	s.state = SESSION_ACTIVE;
+	CU_ASSERT_EQUAL(b->ops->session_put(b, &s), 0);
+	CU_ASSERT_EQUAL(b->ops->commit(b), 0);
+	CU_ASSERT_STRING_EQUAL(session_owner(c, "sms:w", o2, sizeof(o2)), "-");
+	b->ops->close(b);
 	PQfinish(c);
 	st->ops->close(st);
 	talloc_free(ctx);
@@ -1734,6 +1874,8 @@ int main(void)
 		    test_pg_pipeline_failure);
 	CU_add_test(s, "a group write's received messages added in one round trip",
 		    test_pg_inbound_ahead);
+	CU_add_test(s, "a transaction's sessions written in one statement per kind",
+		    test_pg_batched_sessions);
 	CU_add_test(s, "a transaction's writes of one kind in one statement",
 		    test_pg_batched_writes);
 	CU_add_test(s, "writes gathered by id use the primary key before any ANALYZE",
