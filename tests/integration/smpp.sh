@@ -12,26 +12,12 @@
 #  - transmitter+receiver binds.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-SMSC=$B/tools/smsc PROBE=$B/tools/smpp_probe
-for x in "$SMSC" "$PROBE"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp tools/smsc tools/smpp_probe
+PROBE=$B/tools/smpp_probe
 command -v python3 >/dev/null || { echo "skip: python3 needed to read JSON logs"; exit 77; }
 
-T=$(mktemp -d /tmp/guichet-smpp.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-
 fail() { echo "FAIL: $*"; echo "--- probe log"; tail -30 "$T/probe.err"; echo "--- smsc log"; tail -15 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 # Polls a Python expression over the logs until true or timeout (seconds).
 wait_for() {
   local what=$1 timeout=$2 expr=$3 end=$((SECONDS + $2))
@@ -77,13 +63,8 @@ st = status()
 sys.exit(0 if eval(sys.argv[2]) else 1)
 EOF
 
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-"$SMSC" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 --receipts 1 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
-PORT=$(cat "$T/port")
+start_smsc --receipts 1
+PORT=$SMSC_PORT
 
 write_config() {  # $1 = bind mode
   cat > "$T/guichet.yaml" <<EOF

@@ -15,10 +15,9 @@
 set -u
 . "$(dirname "$0")/lib/harness.sh"
 harness smpp_bind_fsm tools/smsc tools/smpp_probe
-SMSC=$B/tools/smsc PROBE=$B/tools/smpp_probe
+PROBE=$B/tools/smpp_probe
 need python3
 fail() { echo "FAIL: $*"; echo "--- transitions"; trans | tail -30; echo "--- smsc log"; tail -8 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 # The bind's transitions and timer expiries, one per line: "CONNECTING (X2, 2s)", "T X1".
 trans() {
   sed -n 's/.*smpp_bind(opx-transceiver){[A-Z]*}: State change to \(.*\)$/\1/p;
@@ -39,17 +38,12 @@ expect_since() {
 }
 mark() { trans | wc -l; }
 
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-"$SMSC" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
+start_smsc
 cat > "$T/guichet.yaml" <<EOF
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: $(cat "$T/port")
+    port: $SMSC_PORT
     system_id: guichet
     password: opx-password
     bind: transceiver

@@ -13,69 +13,30 @@
 # Its guichetd log stays in $GUICHET_LOG_DIR for log_scan.sh, with the sender's number as a
 # forbidden literal. Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in python3 curl openssl; do
-  command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }
-done
-
-T=$(mktemp -d /tmp/guichet-smpp-f.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/smpp_faults
-mkdir -p "$LOGS" "$T/modem"
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp_faults guichetd tools/smsc
+need python3 curl openssl
+mkdir -p "$T/modem"
 GLOG=$LOGS/guichetd.log
 : > "$GLOG"
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -40 "$GLOG"; echo "--- smsc"; tail -10 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The malformed PDUs' senders: no trace of these digits may reach a log.
 BAD1=33799100451 BAD2=33799100452
 printf '%s\n' "$BAD1" "$BAD2" > "$LOGS/smpp_faults.forbidden"
 
-BPORT=$(free_port)
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$BPORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 cp "$T/backend/agenda-token" "$T/agenda-token"; chmod 600 "$T/agenda-token"
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-
-"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
-PORT=$(cat "$T/port")
+start_smsc
 
 # The demo configuration at debug level, with the SMSC and a dummy modem: at stop both
 # transports are freed while the SMSC's outstanding submits, reported failed, arm the
 # router's flush timer.
-python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$BPORT" "$PORT" <<'EOF'
-import sys
-src, dst, root, t, bport, port = sys.argv[1:]
-text = open(src, encoding="utf-8").read()
-text = text.split("\nmodems:")[0]
-text = text.replace("flows: ../flows", "flows: %s/flows" % root)
-text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
-text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
-text = text.replace("../build/demo/demo-ca.pem", "%s/backend/demo-ca.pem" % t)
-text = text.replace("https://127.0.0.1:8443", "https://127.0.0.1:%s" % bport)
-text = text.replace("level: info", "level: debug")
-text += """
+{ demo_config "$BPORT" | sed 's/level: info/level: debug/'; cat <<EOF
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: %s
+    port: $SMSC_PORT
     system_id: guichet
     password: opx-password
     bind: transceiver
@@ -85,12 +46,11 @@ smpp:
 modems:
   - name: m1
     model: dummy
-    device: %s/modem
+    device: $T/modem
     rate: 0
     poll_ms: 200
-""" % (port, t)
-open(dst, "w", encoding="utf-8").write(text)
 EOF
+} > "$T/guichet.yaml"
 
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$GLOG" &
 GD=$!

@@ -9,23 +9,11 @@
 #  - a receipt that says nothing final (ENROUTE) carries nothing to commit: answered at once.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-PROBE=$B/tools/smpp_probe SMSC=$B/tools/smsc
-for x in "$PROBE" "$SMSC"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp_receipt_commit tools/smpp_probe tools/smsc
+PROBE=$B/tools/smpp_probe
 command -v python3 >/dev/null || { echo "skip: python3 needed to read JSON logs"; exit 77; }
-T=$(mktemp -d /tmp/guichet-smpp-rc.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -15 "$T/probe.err"; echo "--- rx"; tail -10 "$T/rx.log"; echo "--- smsc"; tail -15 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 # n FILE PATTERN: lines of FILE holding PATTERN
 n() { grep -c "$2" "$T/$1" 2>/dev/null; }
 # wait_for WHAT SECONDS SHELL-CONDITION (generous bounds: a passing run never waits for them)
@@ -35,17 +23,12 @@ wait_for() {
   fail "$1"
 }
 
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-"$SMSC" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 --receipts 0 --window 10 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
+start_smsc --receipts 0 --window 10
 cat > "$T/guichet.yaml" <<EOF
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: $(cat "$T/port")
+    port: $SMSC_PORT
     system_id: guichet
     password: opx-password
     system_type: ""

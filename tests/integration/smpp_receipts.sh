@@ -4,31 +4,13 @@
 # the receipt esm_class and the id of submit_sm_resp) and still find their messages: the
 # schedule's rows become delivered, and failed (UNDELIV) for the other one.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in python3 sqlite3; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
-T=$(mktemp -d /tmp/guichet-receipts.XXXXXX)
-PIDS=() GD=
-cleanup() {
-  [ -n "$GD" ] && kill -9 "$GD" 2>/dev/null
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp_receipts guichetd tools/smsc
+need python3 sqlite3
+GD_SIGNAL=KILL
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -20 "$T/guichetd.log"; echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 mkdir -p "$T/flows"
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 --receipts 0 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
+start_smsc --receipts 0
 cat > "$T/flows/recu.yaml" <<'Y'
 flow: recu
 title: Recu
@@ -48,7 +30,7 @@ notify: { quiet_hours: off, pacing: 0 }
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: $(cat "$T/port")
+    port: $SMSC_PORT
     system_id: guichet
     password: opx-password
     bind: transceiver

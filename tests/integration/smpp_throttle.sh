@@ -6,34 +6,16 @@
 # figure (bench/bench_smpp.sh; the controller's behaviour: tests/unit/test_smpp.c).
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-smpp-thr.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness smpp_throttle guichetd tools/smsc
+need python3
 fail() { echo "FAIL: $*"; tail -20 "$T/guichetd.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 
-"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password opxpass1 --window 10 --receipts 0 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
+start_smsc --window 10 --receipts 0
 mkdir -p "$T/flows"
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
-printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
 printf '%s\n' "flows: $T/flows" "store: $T/guichet.db" "credentials: $T" "log: { level: info }" \
-  "smpp:" "  - name: opx" "    host: 127.0.0.1" "    port: $(cat "$T/port")" \
+  "smpp:" "  - name: opx" "    host: 127.0.0.1" "    port: $SMSC_PORT" \
   "    system_id: guichet" "    password: opx-password" "    bind: transceiver" \
   "    source: \"38123\"" "    parts_per_second: 0" "    window: 10" > "$T/guichet.yaml"
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>"$T/guichetd.log" &

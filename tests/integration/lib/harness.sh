@@ -85,3 +85,32 @@ wait_until() {
 	done
 	fail "$1"
 }
+
+# demo_config BPORT [CA]: config/demo.yaml on stdout, without its modems, pointed at the
+# sample flows, a store and credentials in T, and the demo back-end on BPORT (its CA: CA,
+# default T/backend/demo-ca.pem). The script appends its transports and edits the rest.
+demo_config() {
+	sed -e '/^modems:/,$d' \
+	    -e "s|flows: ../flows|flows: $ROOT/flows|" \
+	    -e "s|store: ../build/demo/guichet.db|store: $T/guichet.db|" \
+	    -e "s|credentials: ../build/demo|credentials: $T|" \
+	    -e "s|../build/demo/demo-ca.pem|${2:-$T/backend/demo-ca.pem}|" \
+	    -e "s|https://127.0.0.1:8443|https://127.0.0.1:$1|" "$ROOT/config/demo.yaml"
+}
+
+# start_smsc [ARG...]: the test SMSC (B/tools/smsc, system_id guichet, password opxpass1 in
+# T/opx-password for the config's `password: opx-password`) with its control FIFO T/ctl
+# (see ctl), its log T/smsc.log and ARGs; sets SMSC_PORT and queues it for stopping; calls
+# fail when it does not start.
+start_smsc() {
+	printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
+	"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" \
+		--system-id guichet --password opxpass1 "$@" 2>"$T/smsc.err" &
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
+	[ -s "$T/port" ] || fail "test SMSC did not start"
+	SMSC_PORT=$(cat "$T/port")
+}
+
+# ctl COMMAND...: one command to the test SMSC (tests/tools/smsc.c lists them).
+ctl() { printf '%s\n' "$*" > "$T/ctl"; }
