@@ -3,7 +3,8 @@
 # and one host on SQLite, in the same run on the same machine. Each run: N people x a
 # 3-step dialogue (each round all N texts, then all N replies awaited), msg/s = 3N / time.
 # PostgreSQL is started here (fsync on, as in production; unix socket). The test SMSC hands
-# deliveries to the binds in turn. Prints `figure NAME: VALUE`. Env: N (1000), KEEP=1.
+# deliveries to the binds in turn. Prints `figure NAME: VALUE` (medians of REPS rounds).
+# Env: N (1000), REPS (3), KEEP=1.
 set -u
 ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
@@ -102,20 +103,41 @@ print('guichetd %.0f postgresql %.0f smsc %.0f' % ($gd * us, ($(pg_ticks) - $pg0
   python3 -c "print('%.0f' % (3 * $N / ($t1 - $t0)))"
 }
 PGURL() { echo "postgresql:///$1?host=$T/pg&user=guichet"; }
-S1=$(run sqlite1 "$T/guichet.db" 1 "")
-P1=$(run pg1 "$(PGURL b1)" 1 b1)
-P2=$(run pg2 "$(PGURL b2)" 2 b2)
-echo "figure sqlite_one_host_msg_per_s: $S1"
-echo "figure pg_one_host_msg_per_s: $P1"
-echo "figure pg_two_hosts_msg_per_s: $P2"
-# CPU per message: what each process costs, whatever else the machine runs.
-for n in sqlite1 pg1 pg2; do
-  [ -s "$T/$n.cpu" ] || continue
-  read -r _ g _ p _ m < "$T/$n.cpu"
-  echo "figure ${n}_cpu_us_per_msg_guichetd: $g"
-  [ $n = sqlite1 ] || echo "figure ${n}_cpu_us_per_msg_postgresql: $p"
-  echo "figure ${n}_cpu_us_per_msg_smsc: $m"
+# REPS rounds of the three runs, one after the other: the machine's other load changes
+# from second to second, and a round's runs share it; each figure is the median of its
+# REPS, the ratio the median of the rounds' own ratios.
+REPS=${REPS:-3}
+for r in $(seq "$REPS"); do
+  s=$(run sqlite1 "$T/guichet$r.db" 1 ""); mv "$T/sqlite1.cpu" "$T/sqlite1.cpu$r" 2>/dev/null
+  p1=$(run pg1 "$(PGURL a$r)" 1 a$r); mv "$T/pg1.cpu" "$T/pg1.cpu$r" 2>/dev/null
+  p2=$(run pg2 "$(PGURL b$r)" 2 b$r); mv "$T/pg2.cpu" "$T/pg2.cpu$r" 2>/dev/null
+  echo "round $r: sqlite one host $s, postgresql one host $p1, two hosts $p2 msg/s"
+  echo "$s $p1 $p2" >> "$T/rounds"
 done
-python3 -c "
-try: print('figure pg_two_hosts_vs_sqlite_one: %.2f' % ($P2 / $S1))
-except Exception: print('figure pg_two_hosts_vs_sqlite_one: n/a')"
+python3 - "$T" "$REPS" <<'PY'
+import statistics, sys
+t, reps = sys.argv[1], int(sys.argv[2])
+def num(x):
+    try: return float(x)
+    except ValueError: return None
+rounds = [[num(x) for x in l.split()] for l in open(t + '/rounds')]
+def med(v):
+    v = [x for x in v if x is not None]
+    return '%.0f' % statistics.median(v) if v else 'n/a'
+for i, name in enumerate(['sqlite_one_host', 'pg_one_host', 'pg_two_hosts']):
+    print('figure %s_msg_per_s: %s' % (name, med([r[i] for r in rounds])))
+# CPU per message: what each process costs, whatever else the machine runs.
+for n in ['sqlite1', 'pg1', 'pg2']:
+    cpu = []
+    for r in range(1, reps + 1):
+        try: f = open('%s/%s.cpu%d' % (t, n, r)).read().split()
+        except OSError: continue
+        cpu.append(dict(zip(f[0::2], map(float, f[1::2]))))
+    for k in ['guichetd', 'postgresql', 'smsc']:
+        if cpu and not (n == 'sqlite1' and k == 'postgresql'):
+            print('figure %s_cpu_us_per_msg_%s: %s' % (n, k, med([c[k] for c in cpu])))
+ratios = [r[2] / r[0] for r in rounds if r[0] and r[2]]
+print('rounds pg_two_hosts / sqlite_one_host: ' + ' '.join('%.2f' % x for x in ratios))
+print('figure pg_two_hosts_vs_sqlite_one: ' +
+      ('%.2f' % statistics.median(ratios) if ratios else 'n/a'))
+PY
