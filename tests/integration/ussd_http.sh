@@ -6,13 +6,12 @@
 # Exit 0 pass, 77 skip.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/ussd_http.sh"
 harness ussd_http tools/ussd_probe
 need curl
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
-umask 077
-printf 'ussd-%s\n' "$RANDOM$RANDOM" >"$T/ussd-secret"
-SECRET=$(head -1 "$T/ussd-secret")
+ussd_secret
 cat >"$T/probe.yaml" <<YAML
 ussd_http:
   listen: 127.0.0.1
@@ -21,24 +20,8 @@ ussd_http:
   allow: [127.0.0.1]
 YAML
 
-# post SESSION TEXT [extra curl args...] -> body on stdout, "HTTP <code>" appended
-post() {
-  local sid=$1 text=$2; shift 2
-  curl -s -m 5 -H "X-Guichet-Secret: $SECRET" --data-urlencode "sessionId=$sid" \
-    --data-urlencode "serviceCode=*4321#" --data-urlencode "phoneNumber=+33612345678" \
-    --data-urlencode "text=$text" -w '\nHTTP %{http_code}' "$@" "http://127.0.0.1:$PORT/ussd"
-}
-expect() { # description, actual, wanted substring
-  case "$2" in *"$3"*) ;; *) fail "$1: got [$2], wanted [$3]";; esac
-}
-
 for DELAY in 0 150; do
-  : >"$T/probe.out"
-  "$B/tools/ussd_probe" -c "$T/probe.yaml" -D "$DELAY" >"$T/probe.out" 2>"$T/probe.err" &
-  GD=$!
-  for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
-  PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
-  [ -n "$PORT" ] || fail "probe did not listen"
+  probe_start "$T/probe.yaml" -D "$DELAY"
   p="s$DELAY-$RANDOM"
 
   # A whole dialogue: begin, answer, answer -> END.
@@ -103,9 +86,7 @@ for DELAY in 0 150; do
   for i in $(seq 40); do grep -q "CON Guichet" "$T/c$i" || fail "concurrent session $i"; done
   ok "[delay $DELAY] 40 concurrent sessions"
 
-  kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
-  [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
-  grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
+  probe_stop
   ok "[delay $DELAY] no memory left after stop"
 done
 echo "ussd_http: all passed"

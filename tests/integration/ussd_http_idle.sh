@@ -4,13 +4,12 @@
 # and refused afterwards, one answered in time goes on. ~12 s. Exit 0 pass, 77 skip.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/ussd_http.sh"
 harness ussd_http_idle tools/ussd_probe
 need curl
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
-umask 077
-printf 'ussd-%s\n' "$RANDOM$RANDOM" >"$T/ussd-secret"
-SECRET=$(head -1 "$T/ussd-secret")
+ussd_secret
 cat >"$T/probe.yaml" <<YAML
 ussd_http:
   listen: 127.0.0.1
@@ -19,18 +18,7 @@ ussd_http:
   allow: [127.0.0.1]
   session_timeout: 10s
 YAML
-post() {
-  curl -s -m 5 -H "X-Guichet-Secret: $SECRET" --data-urlencode "sessionId=$1" \
-    --data-urlencode "serviceCode=*4321#" --data-urlencode "phoneNumber=+33612345678" \
-    --data-urlencode "text=$2" "http://127.0.0.1:$PORT/ussd"
-}
-expect() { case "$2" in *"$3"*) ;; *) fail "$1: got [$2], wanted [$3]";; esac; }
-
-"$B/tools/ussd_probe" -c "$T/probe.yaml" >"$T/probe.out" 2>"$T/probe.err" &
-GD=$!
-for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
-PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
-[ -n "$PORT" ] || fail "probe did not listen"
+probe_start "$T/probe.yaml"
 
 expect "begin kept" "$(post kept "")" "CON Guichet"
 expect "begin left" "$(post left "")" "CON Guichet"
@@ -46,8 +34,6 @@ expect "kept goes on" "$(post kept "1*AB-12")" "END Demande AB-12 enregistrée. 
 grep -q "ABORT http:kept" "$T/probe.out" && fail "a session answered in time was aborted"
 ok "each screen re-arms the deadline"
 
-kill -TERM "$GD"; wait "$GD"; rc=$?; GD=
-[ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
-grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
+probe_stop
 ok "no memory left after stop"
 echo "ussd_http_idle: all passed"

@@ -7,6 +7,7 @@
 # (timeouts), no leak. Exit 0 pass, 77 skip.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/ussd_http.sh"
 harness ussd_http_slow tools/ussd_probe
 need curl python3
 # Loopback aliases 127.0.0.2/3 (Linux routes all of 127/8 to lo).
@@ -24,16 +25,10 @@ ussd_http:
 YAML
 (ulimit -n 256; exec "$B/tools/ussd_probe" -q -c "$T/probe.yaml" -D 100) >"$T/probe.out" 2>"$T/probe.err" &
 PROBE_PID=$!; PIDS+=("$PROBE_PID")
-for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
-PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
-[ -n "$PORT" ] || fail "probe did not listen"
+probe_port
 
-post() { # SESSION TEXT -> body
-  curl -s --max-time 5 --interface 127.0.0.1 --data-urlencode "sessionId=$1" \
-    --data-urlencode "serviceCode=*4321#" --data-urlencode "phoneNumber=+33612345678" \
-    --data-urlencode "text=$2" "http://127.0.0.1:$PORT/ussd"
-}
-expect() { case "$2" in *"$3"*) ;; *) fail "$1: got [$2], wanted [$3]";; esac; }
+# The aggregator's requests come from 127.0.0.1 (allowed; no secret is configured here).
+agg() { post "$1" "$2" --interface 127.0.0.1; }
 
 python3 "$ROOT/tests/tools/trickle.py" -s 127.0.0.2 -n 2000 -t 14 127.0.0.1 "$PORT" >"$T/foreign.out" &
 PIDS+=($!)
@@ -44,9 +39,9 @@ grep -q OPEN "$T/foreign.out" && grep -q OPEN "$T/allowed.out" || fail "trickle 
 
 # The aggregator, all along (the trickles last 14 s; request_timeout is 3 s).
 for i in $(seq 10); do
-  expect "dialogue $i begin" "$(post "agg-$i" "")" $'CON Guichet\n1. Acte de naissance'
-  expect "dialogue $i answer" "$(post "agg-$i" "1")" "CON Numéro de dossier ?"
-  expect "dialogue $i end" "$(post "agg-$i" "1*AB$i")" "END Demande AB$i enregistrée. Merci."
+  expect "dialogue $i begin" "$(agg "agg-$i" "")" $'CON Guichet\n1. Acte de naissance'
+  expect "dialogue $i answer" "$(agg "agg-$i" "1")" "CON Numéro de dossier ?"
+  expect "dialogue $i end" "$(agg "agg-$i" "1*AB$i")" "END Demande AB$i enregistrée. Merci."
   sleep 1
 done
 ok "aggregator answered through 4,000 trickling connections (10 dialogues, right screens)"
@@ -80,9 +75,7 @@ ussd_http:
 YAML
 (ulimit -n 40; exec "$B/tools/ussd_probe" -q -c "$T/probe2.yaml") >"$T/probe.out" 2>"$T/probe.err" &
 PROBE_PID=$!; PIDS+=("$PROBE_PID")
-for _ in $(seq 100); do grep -q READY "$T/probe.out" && break; sleep 0.05; done
-PORT=$(awk '/^HTTP port/ {print $3}' "$T/probe.out")
-[ -n "$PORT" ] || fail "second probe did not listen"
+probe_port "second probe"
 grep -q "at most 20 connections" "$T/probe.err" || fail "connection limit not fitted to ulimit -n 40"
 python3 "$ROOT/tests/tools/trickle.py" -s 127.0.0.3 -n 100 -t 3 127.0.0.1 "$PORT" >"$T/allowed.out" ||
   fail "trickle client"
