@@ -269,6 +269,19 @@ struct store_ops {
 	 * store may add them done at once. An inbound_add other than the next one announced
 	 * fails the transaction. 0, or -1 (the transaction is lost: roll it back). */
 	int (*inbound_ahead)(struct store *st, const struct store_inbound *ins, unsigned n);
+	/* Optional (NULL: outbound_due, then outbound_taken for each row, whose answers cost
+	 * nothing). Inside a transaction, what those two do for up to max messages due at
+	 * now_ms for via (NULL: any), done by the commit: a store whose every answer is a
+	 * round trip to a server (PostgreSQL) claims the rows in the commit's round trip,
+	 * after every other write of the transaction (the replies it added are among them).
+	 * 0 with *n set to 0 at the call; a commit() that succeeds then sets *n and
+	 * out[0..*n) as outbound_due would (oldest first, attempts before this take, strings
+	 * under ctx); a commit that fails or a rollback takes nothing and leaves *n 0. out, n
+	 * and ctx must outlive the commit or rollback. Several per transaction (one per
+	 * transport). -1: the transaction is lost (roll it back). */
+	int (*outbound_take_at_commit)(struct store *st, const char *via, int64_t now_ms,
+				       struct store_outbound *out, unsigned max, int *n,
+				       void *ctx);
 };
 
 struct store {
