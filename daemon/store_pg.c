@@ -264,6 +264,7 @@ static const struct store_ops pg_ops = {
 	.outbound_sent = pg_outbound_sent,
 	.outbound_failed = pg_outbound_failed,
 	.outbound_attempts = pg_outbound_attempts,
+	.outbound_take_at_commit = pg_outbound_take_at_commit,
 	.session_get = pg_session_get,
 	.session_put = pg_session_put,
 	.session_del = pg_session_del,

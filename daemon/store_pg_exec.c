@@ -73,6 +73,7 @@ void pg_exec_reset(struct pg *q)
 	q->piped = false;
 	q->n_pending = 0;
 	q->pipe_failed = false;
+	memset(q->pending_keep, 0, sizeof(q->pending_keep));
 }
 
 static bool send_stmt(struct pg *q, const char *sql, const struct params *p, int binary)
@@ -112,8 +113,12 @@ static int drain(struct pg *q)
 			if (!q->pipe_failed)
 				pg_fail(q, q->pending_what[i], r);
 			q->pipe_failed = true;
+		} else if (q->pending_keep[i]) {
+			*q->pending_keep[i] = r;	/* its owner reads it */
+			r = NULL;
 		}
 		q->pending_prep[i] = -1;
+		q->pending_keep[i] = NULL;
 		PQclear(r);
 	}
 	q->n_pending = 0;
@@ -294,6 +299,21 @@ int pg_defer(struct pg *q, const char *what, const char *sql, const struct param
 	return 1;
 }
 
+int pg_defer_keep(struct pg *q, const char *what, const char *sql, const struct params *p,
+		  PGresult **keep)
+{
+	*keep = NULL;
+	if (!q->piped) {
+		snprintf(q->err, sizeof(q->err), "%s: no transaction open", what);
+		return -1;
+	}
+	if (pg_defer(q, what, sql, p) < 0)
+		return -1;
+	/* pg_defer read what was pending before sending, if it had to: ours is the last. */
+	q->pending_keep[q->n_pending - 1] = keep;
+	return 0;
+}
+
 int pg_pipe_begin(struct pg *q)
 {
 	if (!PQenterPipelineMode(q->db))
@@ -301,7 +321,9 @@ int pg_pipe_begin(struct pg *q)
 	q->piped = true;
 	q->pipe_failed = false;
 	q->n_pending = 0;
+	memset(q->pending_keep, 0, sizeof(q->pending_keep));
 	pg_batch_reset(q);
+	pg_claims_end(q, false);
 	return pg_defer(q, "begin", "BEGIN", NULL) < 0 ? -1 : 0;
 }
 
@@ -332,8 +354,12 @@ int pg_pipe_commit(struct pg *q, bool notify)
 {
 	bool ok = pg_batch_flush(q) == 0 && !q->pipe_failed;
 
+	/* The outbox claims last: they take the replies every write before them added, and
+	 * their rows are read at the sync, in the same round trip as the COMMIT. */
+	if (ok)
+		ok = pg_claims_send(q) == 0;
 	if (ok && notify)
-		ok = pg_defer(q, "commit: notify", "NOTIFY guichet", NULL) >= 0;
+		ok = pg_note_send(q) == 0;
 	if (ok)
 		ok = pg_defer(q, "commit", "COMMIT", NULL) >= 0;
 	if (!PQpipelineSync(q->db)) {
@@ -343,6 +369,8 @@ int pg_pipe_commit(struct pg *q, bool notify)
 	}
 	pipe_end(q);
 	ok = ok && !q->pipe_failed;
+	/* Committed: the claims' rows are the caller's; else none was taken. */
+	pg_claims_end(q, ok);
 	q->pipe_failed = false;
 	if (q->wake)
 		pg_notes_drain(q);
@@ -366,6 +394,7 @@ void pg_pipe_abort(struct pg *q)
 		PQexitPipelineMode(q->db);
 		q->piped = false;
 	}
+	pg_claims_end(q, false);	/* rolled back: nothing taken */
 	q->pipe_failed = false;
 	memcpy(q->err, err, sizeof(err));
 }

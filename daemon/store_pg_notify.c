@@ -4,7 +4,9 @@
  * A transaction that leaves outbox rows queued (added and not taken by the host itself in
  * the same transaction: replies for a transport another host has), adds scheduled messages
  * or puts back a dead host's rows sends NOTIFY guichet with its COMMIT (one round trip;
- * PostgreSQL delivers it only if the transaction commits). A host that watches (the router,
+ * PostgreSQL delivers it only if the transaction commits). A transaction that claims
+ * rows at commit (outbound_take_at_commit) learns which it took only after the COMMIT: its
+ * NOTIFY goes through the server, which sends it if a row it added is still queued. A host that watches (the router,
  * through store_ops.watch) LISTENs on its connection, whose socket is an osmo_fd on the
  * daemon's loop: a notification from another host calls the watcher from the loop at once
  * (through a zero timer, never from inside a store operation), and it offers its outbox.
@@ -57,6 +59,37 @@ void pg_note_all(struct pg *q)
 bool pg_note_due(const struct pg *q)
 {
 	return q->note_all || q->n_added > 0;
+}
+
+/* After the claims: whether a row this transaction added is still queued is known on the
+ * server only. The bounds repeat the array, for the primary key's index (store_pg_batch.c
+ * says why). */
+static const char note_left_sql[] =
+	"SELECT pg_notify('" CHANNEL "', '') WHERE EXISTS (SELECT 1 FROM outbound"
+	" WHERE id = ANY($1::bigint[]) AND id BETWEEN $2 AND $3 AND state = 'queued')";
+
+int pg_note_send(struct pg *q)
+{
+	char ids[PG_NOTE_MAX * 21 + 3];
+	struct params p = { .n = 0 };
+	size_t len = 0;
+	int64_t lo, hi;
+
+	if (q->note_all || q->n_claims == 0 || q->n_added == 0)
+		return pg_defer(q, "commit: notify", "NOTIFY " CHANNEL, NULL) < 0 ? -1 : 0;
+	lo = hi = q->added[0];
+	ids[len++] = '{';
+	for (unsigned i = 0; i < q->n_added; i++) {
+		len += (size_t)snprintf(ids + len, sizeof(ids) - len, "%s%" PRId64, i ? "," : "",
+					q->added[i]);
+		lo = q->added[i] < lo ? q->added[i] : lo;
+		hi = q->added[i] > hi ? q->added[i] : hi;
+	}
+	snprintf(ids + len, sizeof(ids) - len, "}");
+	p_text(&p, ids);
+	p_int(&p, lo);
+	p_int(&p, hi);
+	return pg_defer(q, "commit: notify", note_left_sql, &p) < 0 ? -1 : 0;
 }
 
 static void wake_fire(void *data)

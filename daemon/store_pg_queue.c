@@ -469,6 +469,130 @@ int pg_outbound_attempts(struct store *st, int64_t id, unsigned *n)
 	return rc;
 }
 
+/* --- the outbox claimed at commit --- */
+
+/* outbound_due and outbound_taken in one statement: the rows due (SKIP LOCKED: another
+ * host's claim in progress is not ours), marked taken by this host, returned as they were
+ * before the take. RETURNING follows no order: pg_claims_end sorts them by id. */
+static const char claim_sql[] =
+	"UPDATE outbound SET state = 'taken', attempts = attempts + 1, taken_by = $4"
+	" WHERE id IN (SELECT id FROM outbound WHERE state = 'queued' AND not_before_ms <= $2"
+	" AND ($1::text IS NULL OR via = $1) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+	" RETURNING id, via, recipient, body, coding, parts, attempts - 1, not_before_ms";
+
+const char *pg_claim_sql(void)
+{
+	return claim_sql;
+}
+
+int pg_outbound_take_at_commit(struct store *st, const char *via, int64_t now_ms,
+			       struct store_outbound *out, unsigned max, int *n, void *ctx)
+{
+	struct pg *q = pg_of(st);
+	struct pg_claim *c;
+
+	*n = 0;
+	if (!q->piped) {
+		snprintf(q->err, sizeof(q->err), "outbound_take_at_commit: no transaction open");
+		return -1;
+	}
+	if (q->pipe_failed)
+		return -1;
+	if (max == 0)
+		return 0;
+	if (q->n_claims == PG_CLAIM_MAX) {
+		snprintf(q->err, sizeof(q->err), "outbound_take_at_commit: more than %d claims",
+			 PG_CLAIM_MAX);
+		q->pipe_failed = true;
+		return -1;
+	}
+	/* As outbound_due: the lease renewed (and gone hosts' rows back) before claiming. */
+	if (pg_lease(q, false) < 0)
+		return -1;
+	if (!q->claims_ctx && !(q->claims_ctx = talloc_named_const(q, 0, "pg claims")))
+		goto oom;
+	c = &q->claims[q->n_claims];
+	*c = (struct pg_claim){ .now_ms = now_ms, .max = max, .out = out, .n = n, .ctx = ctx };
+	if (via && !(c->via = talloc_strdup(q->claims_ctx, via)))
+		goto oom;
+	q->n_claims++;
+	return 0;
+oom:
+	snprintf(q->err, sizeof(q->err), "outbound_take_at_commit: out of memory");
+	q->pipe_failed = true;
+	return -1;
+}
+
+int pg_claims_send(struct pg *q)
+{
+	for (unsigned i = 0; i < q->n_claims; i++) {
+		struct pg_claim *c = &q->claims[i];
+		struct params p = { .n = 0 };
+
+		p_text(&p, c->via);
+		p_int(&p, c->now_ms);
+		p_int(&p, c->max);
+		p_int(&p, q->host);
+		if (pg_defer_keep(q, "outbound_take_at_commit", claim_sql, &p, &c->res) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct store_outbound *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* One claim's rows into its caller's out, oldest first: false when out of memory. */
+static bool claim_give(struct pg_claim *c)
+{
+	const PGresult *r = c->res;
+	int i, n = r ? PQntuples(r) : 0;
+
+	if (n > (int)c->max)
+		n = (int)c->max;	/* LIMIT says so; never more than out holds */
+	for (i = 0; i < n; i++) {
+		struct store_outbound *o = &c->out[i];
+
+		o->id = col_int(r, i, 0);
+		o->via = col_text_nn(c->ctx, r, i, 1);
+		o->to = col_text_nn(c->ctx, r, i, 2);
+		o->text = col_text_nn(c->ctx, r, i, 3);
+		o->coding = col_int(r, i, 4) == TEXT_UCS2 ? TEXT_UCS2 : TEXT_GSM7;
+		o->parts = (unsigned)col_int(r, i, 5);
+		o->attempts = (unsigned)col_int(r, i, 6);
+		o->not_before = col_int(r, i, 7);
+		if (!o->via || !o->to || !o->text)
+			return false;
+	}
+	qsort(c->out, (size_t)n, sizeof(c->out[0]), by_id);
+	*c->n = n;
+	return true;
+}
+
+void pg_claims_end(struct pg *q, bool ok)
+{
+	for (unsigned i = 0; i < q->n_claims; i++) {
+		struct pg_claim *c = &q->claims[i];
+
+		/* Committed: the rows are taken whatever happens here. Out of memory, this
+		 * claim's are not handed out: they stay taken by this host until its next
+		 * start, then come back counted as possible duplicates, as after a crash. */
+		if (ok && !claim_give(c)) {
+			*c->n = 0;
+			ok = false;
+			snprintf(q->err, sizeof(q->err), "outbound_take_at_commit: out of memory");
+		}
+		PQclear(c->res);
+		c->res = NULL;
+	}
+	q->n_claims = 0;
+	TALLOC_FREE(q->claims_ctx);
+}
+
 /* --- the SMSC's ids of sent parts --- */
 
 int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote)

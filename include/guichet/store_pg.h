@@ -30,6 +30,7 @@
 #define PG_OUT_IDS 64		/* outbox ids reserved at once (the sequence's increment) */
 #define PG_BATCH_MAX 128	/* writes of one kind gathered into one statement */
 #define PG_AHEAD_MAX 48		/* received messages added in one round trip (inbound_ahead) */
+#define PG_CLAIM_MAX 32		/* outbox claims sent with one commit (one per transport) */
 
 /* A received message added ahead of its inbound_add (pg_inbound_ahead), with its answer. */
 struct pg_ahead {
@@ -53,6 +54,18 @@ struct pg_pre {
 	bool own;
 };
 
+/* An outbox claim sent with the commit (pg_outbound_take_at_commit): its rows given to out
+ * and *n once the commit succeeded. */
+struct pg_claim {
+	char *via;			/* under claims_ctx; NULL: any transport */
+	int64_t now_ms;
+	unsigned max;
+	struct store_outbound *out;	/* the caller's */
+	int *n;
+	void *ctx;
+	PGresult *res;			/* its rows, read at the commit's sync */
+};
+
 struct pg {
 	PGconn *db;
 	int64_t host;		/* this open store's id in hosts and outbound.taken_by */
@@ -74,6 +87,7 @@ struct pg {
 	unsigned n_pending;		/* deferred statements whose results are not read yet */
 	const char *pending_what[PG_PENDING_MAX];
 	int pending_prep[PG_PENDING_MAX];	/* a PREPARE's slot in prepared[], else -1 */
+	PGresult **pending_keep[PG_PENDING_MAX];	/* where its result goes, else NULL */
 	unsigned n_prepared;
 	const char *prepared[PG_PREPARED_MAX];	/* "s<i>" prepares prepared[i] */
 	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */
@@ -88,6 +102,10 @@ struct pg {
 	PGresult *ahead_sessions;	/* their people's sessions, one row each found */
 	/* Writes of one kind gathered into one statement (store_pg_batch.c). */
 	struct pg_batch *batch;
+	/* The outbox claims this transaction's commit sends (store_pg_queue.c). */
+	struct pg_claim claims[PG_CLAIM_MAX];
+	unsigned n_claims;
+	void *claims_ctx;
 };
 
 /* Parameters as text, built on the stack. */
@@ -164,6 +182,11 @@ int pg_change(struct pg *q, const char *what, const char *sql, const struct para
  * waiting (1 returned, as if one row changed; a failure fails the next statement or the
  * commit), outside one it runs as pg_change. -1 when the transaction is lost already. */
 int pg_defer(struct pg *q, const char *what, const char *sql, const struct params *p);
+/* pg_defer whose result is kept: inside a transaction, *keep gets the statement's result
+ * when the pending results are read (at the latest at the commit's sync), and stays NULL
+ * when it failed. Outside one, -1. */
+int pg_defer_keep(struct pg *q, const char *what, const char *sql, const struct params *p,
+		  PGresult **keep);
 /* The transaction's pipeline (store_pg_exec.c): BEGIN sent; COMMIT (after NOTIFY when
  * notify) with every result read, 0 or -1; abandoned (the caller then rolls back). */
 int pg_pipe_begin(struct pg *q);
@@ -219,6 +242,13 @@ void pg_inbound_ahead_stale(struct pg *q, const char *key);
 extern const char pg_session_select[];
 void pg_session_ahead(struct pg *q, const char *key, PGresult *r, int row, bool own);
 void pg_session_forget_ahead(struct pg *q);
+/* The outbox claims of the transaction (store_pg_queue.c): sent by the commit after the
+ * gathered writes, before NOTIFY and COMMIT (0, or -1: the transaction is lost); ended by
+ * the commit's sync: ok (committed) gives each its rows, else none. */
+int pg_claims_send(struct pg *q);
+void pg_claims_end(struct pg *q, bool ok);
+/* The claim's statement: for the tests of its plan. */
+const char *pg_claim_sql(void);
 /* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
 int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);
 bool pg_in_tx(struct pg *q);
@@ -235,6 +265,10 @@ void pg_note_added(struct pg *q, int64_t id);
 void pg_note_taken(struct pg *q, int64_t id);
 void pg_note_all(struct pg *q);
 bool pg_note_due(const struct pg *q);
+/* The commit's NOTIFY (pg_note_due): plain, or, when the transaction claims rows at commit
+ * (it cannot know which before the commit), sent by the server only if a row it added is
+ * still queued after the claims. Sent without waiting; 0 or -1. */
+int pg_note_send(struct pg *q);
 /* Notifications libpq has read: another host's wake the watcher (from the loop, soon). */
 void pg_notes_drain(struct pg *q);
 void pg_watch_init(struct pg *q);
@@ -256,6 +290,8 @@ int pg_outbound_taken(struct store *st, int64_t id);
 int pg_outbound_sent(struct store *st, int64_t id);
 int pg_outbound_failed(struct store *st, int64_t id, int64_t not_before_ms, bool give_up);
 int pg_outbound_attempts(struct store *st, int64_t id, unsigned *n);
+int pg_outbound_take_at_commit(struct store *st, const char *via, int64_t now_ms,
+			       struct store_outbound *out, unsigned max, int *n, void *ctx);
 int pg_outbound_remote(struct store *st, int64_t id, const char *via, const char *remote);
 int pg_outbound_by_remote(struct store *st, const char *via, const char *remote, int64_t *id);
 

@@ -1586,6 +1586,265 @@ static void test_pg_batched_plan(void)
 	talloc_free(ctx);
 }
 
+/* The outbox claimed by the commit (outbound_take_at_commit): what outbound_due and
+ * outbound_taken do, the replies the transaction added among the rows taken, given only once
+ * the commit succeeded (oldest first, attempts as they were before the take); a rollback or
+ * a failed commit takes and gives none. */
+static void test_pg_take_at_commit(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound bad = { .to = "+33611111111", .text = "x" };
+	struct store_outbound o[8], m[8];
+	int64_t a, b, c, d;
+	unsigned att = 99;
+	int n = -1, nm = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_take_at_commit);
+	a = add_out(st, "smsc0", "+33611111111", "un", 0);	/* committed already */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	b = add_out(st, "smsc0", "+33622222222", "Réponse «deux»", 0);
+	c = add_out(st, "smsc1", "+33633333333", "trois", 0);
+	d = add_out(st, "smsc0", "+33644444444", "plus tard", 5000);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 1000, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(n, 0);	/* known at the commit */
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc1", 1000, m, 8, &nm, ctx), 0);
+	CU_ASSERT_EQUAL(nm, 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(o[1].id, b);
+	CU_ASSERT_STRING_EQUAL(o[1].via, "smsc0");
+	CU_ASSERT_STRING_EQUAL(o[1].to, "+33622222222");
+	CU_ASSERT_STRING_EQUAL(o[1].text, "Réponse «deux»");
+	CU_ASSERT_EQUAL(o[1].coding, TEXT_UCS2);
+	CU_ASSERT_EQUAL(o[1].parts, 2);
+	CU_ASSERT_EQUAL(o[1].attempts, 0);
+	CU_ASSERT_EQUAL(o[1].not_before, 0);
+	CU_ASSERT_EQUAL_FATAL(nm, 1);
+	CU_ASSERT_EQUAL(m[0].id, c);
+	/* Taken: no longer due, one attempt each, still pending until sent. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 9000, o, 8, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, d);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, a, &att), 0);
+	CU_ASSERT_EQUAL(att, 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, c, &att), 0);
+	CU_ASSERT_EQUAL(att, 1);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 4);
+
+	/* Rolled back: nothing taken, nothing given. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 9000, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 9000, m, 8, ctx), 1);
+	/* A write of the transaction that fails fails the commit: nothing taken either. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_add(st, &bad), 0);	/* refused at the commit */
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 9000, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_last_error(st), "outbound_add"));
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, d, &att), 0);
+	CU_ASSERT_EQUAL(att, 0);
+
+	/* attempts as outbound_due gives them: before this take. max is kept. */
+	CU_ASSERT_EQUAL(st->ops->outbound_failed(st, a, 0, false), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, NULL, 9000, o, 1, &n, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(o[0].id, a);
+	CU_ASSERT_EQUAL(o[0].attempts, 1);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, a, &att), 0);
+	CU_ASSERT_EQUAL(att, 2);
+	/* Nothing due: a commit that takes none. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc1", 9000, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	/* Only inside a transaction. */
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, NULL, 9000, o, 8, &n, ctx), -1);
+	CU_ASSERT_EQUAL(st->ops->outbound_due(st, NULL, 9000, o, 8, ctx), 1);
+	CU_ASSERT_EQUAL(counters(st).duplicate_sends, 0);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+/* The rows a claim returns come in no particular order (the server's): given oldest first
+ * all the same. The oldest row rewritten (a failed send put back) sits last in the table. */
+static void test_pg_take_at_commit_order(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[40];
+	int64_t first = 0;
+	int n = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_take_at_commit);
+	for (int i = 0; i < 40; i++) {
+		int64_t id = add_out(st, "smsc0", "+33611111111", "x", 0);
+		if (!first)
+			first = id;
+	}
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(st->ops->outbound_failed(st, first + 2 * i, 0, false), 0);
+	}
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 0, o, 40, &n, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 40);
+	for (int i = 1; i < n; i++)
+		CU_ASSERT(o[i - 1].id < o[i].id);
+	CU_ASSERT_EQUAL(o[0].id, first);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
+/* Two hosts claiming at commit never take the same row: one another host's claim holds
+ * (locked) is skipped, and two claims prepared at once each take what the other left. */
+static void test_pg_take_at_commit_two_hosts(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	struct store_outbound oa[8], ob[8];
+	int64_t id[4];
+	char err[256], sql[128];
+	int na = -1, nb = -1;
+	PGconn *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->ops->outbound_take_at_commit);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	for (int i = 0; i < 4; i++)
+		id[i] = add_out(a, "smsc0", "+33611111111", "x", 0);	/* ids in order: one host's */
+	/* A third host's claim in progress holds the oldest row. */
+	c = PQconnectdb(pg_url);
+	CU_ASSERT_EQUAL_FATAL(PQstatus(c), CONNECTION_OK);
+	PQclear(pg_exec_ok(c, "BEGIN"));
+	snprintf(sql, sizeof(sql), "SELECT id FROM outbound WHERE id = %lld FOR UPDATE",
+		 (long long)id[0]);
+	PQclear(pg_exec_ok(c, sql));
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, oa, 2, &na, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL_FATAL(na, 2);
+	CU_ASSERT_EQUAL(oa[0].id, id[1]);
+	CU_ASSERT_EQUAL(oa[1].id, id[2]);
+	PQclear(pg_exec_ok(c, "ROLLBACK"));
+	PQfinish(c);
+	/* Both prepared, then committed one after the other: the second takes what is left. */
+	add_out(a, "smsc0", "+33622222222", "y", 0);
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	CU_ASSERT_EQUAL_FATAL(b->ops->begin(b), 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, oa, 8, &na, ctx), 0);
+	CU_ASSERT_EQUAL(b->ops->outbound_take_at_commit(b, "smsc0", 0, ob, 1, &nb, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(b->ops->commit(b), 0);
+	CU_ASSERT_EQUAL_FATAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL_FATAL(nb, 1);
+	CU_ASSERT_EQUAL(ob[0].id, id[0]);
+	CU_ASSERT_EQUAL_FATAL(na, 2);
+	CU_ASSERT_EQUAL(oa[0].id, id[3]);
+	CU_ASSERT(oa[1].id > id[3]);
+	CU_ASSERT_EQUAL(counters(a).outbound_pending, 5);
+	CU_ASSERT_EQUAL(a->ops->outbound_due(a, NULL, 0, oa, 8, ctx), 0);
+	a->ops->close(a);
+	b->ops->close(b);
+	talloc_free(ctx);
+}
+
+/* NOTIFY with a claim at commit: decided on the server, after the claims. A host that
+ * takes fewer rows than it added wakes the other; one that takes all it added wakes
+ * nobody; a row for a transport it did not claim for wakes the other; never itself. */
+static void test_pg_take_at_commit_notify(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *a = store_open(ctx), *b;
+	struct store_outbound o[8];
+	unsigned na = 0, nb = 0;
+	char err[256];
+	int n = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a->ops->outbound_take_at_commit);
+	b = store_pg_open(ctx, pg_url, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	CU_ASSERT_EQUAL(a->ops->watch(a, woken, &na), 0);
+	CU_ASSERT_EQUAL(b->ops->watch(b, woken, &nb), 0);
+	/* Two added, room for one: the other is left for b. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	add_out(a, "smsc0", "+33611111111", "un", 0);
+	add_out(a, "smsc0", "+33622222222", "deux", 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, o, 1, &n, ctx), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	loop_until(&nb, 1, 3000);
+	CU_ASSERT_EQUAL(nb, 1);
+	/* One added, all taken (with the one left before): nobody. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	add_out(a, "smsc0", "+33633333333", "trois", 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	loop_until(&nb, 2, 300);
+	CU_ASSERT_EQUAL(nb, 1);
+	/* For a transport a claims nothing for: b is woken. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	add_out(a, "smsc1", "+33644444444", "quatre", 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(a->ops->commit(a), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	loop_until(&nb, 2, 3000);
+	CU_ASSERT_EQUAL(nb, 2);
+	/* Rolled back: nobody. */
+	CU_ASSERT_EQUAL_FATAL(a->ops->begin(a), 0);
+	add_out(a, "smsc1", "+33655555555", "cinq", 0);
+	CU_ASSERT_EQUAL(a->ops->outbound_take_at_commit(a, "smsc0", 0, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL(a->ops->rollback(a), 0);
+	loop_until(&nb, 3, 300);
+	CU_ASSERT_EQUAL(nb, 2);
+	CU_ASSERT_EQUAL(na, 0);
+	a->ops->close(a);
+	b->ops->close(b);
+	talloc_free(ctx);
+}
+
+/* The claim and the conditional NOTIFY go through indexes even before any ANALYZE (a new
+ * database: generic plans without statistics). */
+static void test_pg_take_at_commit_plan(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	PGconn *c;
+	PGresult *r;
+	char sql[1024];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	c = PQconnectdb(pg_url);
+	PQclear(pg_exec_ok(c, "INSERT INTO outbound(via, recipient, body, coding, parts, state,"
+			   " created) SELECT 'opx', '+33', 'x', 0, 1, CASE WHEN g < 2990 THEN 'sent'"
+			   " ELSE 'queued' END, 1 FROM generate_series(1, 3000) g;"
+			   "SET plan_cache_mode = force_generic_plan"));
+	snprintf(sql, sizeof(sql), "PREPARE claim AS %s", pg_claim_sql());
+	PQclear(pg_exec_ok(c, sql));
+	r = pg_exec_ok(c, "EXPLAIN EXECUTE claim('opx', 0, 10, 1)");
+	bool seq = false, index = false;
+	for (int i = 0; i < PQntuples(r); i++) {
+		seq |= strstr(PQgetvalue(r, i, 0), "Seq Scan") != NULL;
+		index |= strstr(PQgetvalue(r, i, 0), "Index Scan") != NULL;
+	}
+	CU_ASSERT_FALSE(seq);
+	CU_ASSERT_TRUE(index);
+	PQclear(r);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The day's spend added up over the hosts (spend_get's callback). */
 static void spend_sum(void *data, const char *via, uint64_t parts)
 {
@@ -1882,6 +2141,16 @@ int main(void)
 		    test_pg_batched_plan);
 	CU_add_test(s, "two hosts: the day's spend adds up without waiting for each other",
 		    test_pg_spend_two_hosts);
+	CU_add_test(s, "the outbox claimed by the commit: taken and given after it, none at a "
+		    "rollback", test_pg_take_at_commit);
+	CU_add_test(s, "the outbox claimed by the commit: given oldest first",
+		    test_pg_take_at_commit_order);
+	CU_add_test(s, "two hosts: the outbox claimed by their commits, each row once",
+		    test_pg_take_at_commit_two_hosts);
+	CU_add_test(s, "two hosts: a claim at commit leaving rows queued wakes the other",
+		    test_pg_take_at_commit_notify);
+	CU_add_test(s, "the claim at commit uses the indexes before any ANALYZE",
+		    test_pg_take_at_commit_plan);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	CU_add_test(s, "two hosts: a USSD dialogue's state, shared; a stale host refused",
 		    test_pg_ussd_two_hosts);
