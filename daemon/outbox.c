@@ -41,8 +41,8 @@ struct outbox {
 	void *marks_ctx;	/* the marks' strings */
 	/* Something may be due (outbox_wake): a message queued here, another host's NOTIFY, a
 	 * transport up or with room again, the poll, or an offer that did not empty the queue.
-	 * Without it an offer opens no transaction: on PostgreSQL an empty claim is three round
-	 * trips (BEGIN, SELECT, ROLLBACK) for nothing. */
+	 * Without it an offer opens no transaction: on PostgreSQL an empty claim is a round
+	 * trip and a transaction for nothing. */
 	bool maybe_due;
 	unsigned wake_gen;	/* outbox_wake's count: a take clears maybe_due if none came since */
 	/* The last search skipped a transport that was down: its coming up is a wake. */
@@ -61,7 +61,8 @@ struct outbox_taken {
 	struct {
 		struct sms_transport *t;
 		struct store_outbound *due;
-		int n;
+		int n;		/* with outbound_take_at_commit: set by the commit */
+		unsigned room;	/* what was asked for: n == room may leave some */
 	} by[MAX_SMS_TRANSPORTS];
 };
 
@@ -200,12 +201,20 @@ static bool offer_to(struct outbox *ob, struct sms_transport *t, const char *via
 			store_result(ob, false, "taking replies out of the outbox");
 			return false;
 		}
-		int n = st->ops->outbound_due(st, via, now, due, room, ctx);
-		for (int i = 0; i < n; i++)
-			st->ops->outbound_taken(st, due[i].id);
-		if (n == 0) {
-			st->ops->rollback(st);
-			return true;
+		int n = 0;
+		if (st->ops->outbound_take_at_commit) {
+			/* One round trip on PostgreSQL (BEGIN, the claim, COMMIT), whether it
+			 * finds some or none. */
+			if (st->ops->outbound_take_at_commit(st, via, now, due, room, &n, ctx) < 0)
+				n = -1;
+		} else {
+			n = st->ops->outbound_due(st, via, now, due, room, ctx);
+			for (int i = 0; i < n; i++)
+				st->ops->outbound_taken(st, due[i].id);
+			if (n == 0) {
+				st->ops->rollback(st);
+				return true;
+			}
 		}
 		if (n < 0 || st->ops->commit(st) < 0) {
 			st->ops->rollback(st);
@@ -213,6 +222,8 @@ static bool offer_to(struct outbox *ob, struct sms_transport *t, const char *via
 			return false;
 		}
 		store_result(ob, true, NULL);
+		if (n == 0)
+			return true;
 		if (!hand_over(ob, t, due, n))
 			return false;
 		if ((unsigned)n < room)
@@ -308,17 +319,25 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 		struct store_outbound *due = talloc_array(tk, struct store_outbound, room);
 		if (!due)
 			return -1;
+		tk->by[tk->n].t = t;
+		tk->by[tk->n].due = due;
+		tk->by[tk->n].room = room;
+		if (ob->st->ops->outbound_take_at_commit) {
+			/* Claimed by the commit (one round trip less on PostgreSQL): how many,
+			 * and whether that drained the queue, is known after it. */
+			if (ob->st->ops->outbound_take_at_commit(ob->st, t->name, now, due, room,
+								 &tk->by[tk->n].n, tk) < 0)
+				return -1;
+			tk->n++;
+			continue;
+		}
 		int n = ob->st->ops->outbound_due(ob->st, t->name, now, due, room, tk);
 		if (n < 0)
 			return -1;
 		for (int j = 0; j < n; j++)
 			if (ob->st->ops->outbound_taken(ob->st, due[j].id) < 0)
 				return -1;
-		if ((unsigned)n == room)
-			drained = false;
 		if (n > 0) {
-			tk->by[tk->n].t = t;
-			tk->by[tk->n].due = due;
 			tk->by[tk->n].n = n;
 			tk->n++;
 		}
@@ -333,12 +352,17 @@ int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **out)
 
 void outbox_send_taken(struct outbox *ob, struct outbox_taken *tk)
 {
+	/* A transport given all it had room for may have more waiting. */
+	for (unsigned x = 0; tk && x < tk->n; x++)
+		if ((unsigned)tk->by[x].n == tk->by[x].room)
+			tk->drained = false;
 	/* Committed: what the take searched is out of the queue (a refusal below puts some
 	 * back and wakes the outbox again). */
 	if (tk && tk->drained && tk->gen == ob->wake_gen)
 		ob->maybe_due = false;
 	for (unsigned x = 0; tk && x < tk->n; x++)
-		hand_over(ob, tk->by[x].t, tk->by[x].due, tk->by[x].n);
+		if (tk->by[x].n > 0)
+			hand_over(ob, tk->by[x].t, tk->by[x].due, tk->by[x].n);
 }
 
 /* ---- marks ---- */

@@ -60,7 +60,9 @@ void outbox_ready(struct outbox *ob, struct sms_transport *t);
 
 /* Messages taken out of the queue inside the caller's transaction (with the writes that made
  * them: one fsync), handed to their transports once it committed. outbox_take: 0 with *tk
- * set (under ctx; NULL when nothing is due), -1 on a store error (roll back). */
+ * set (under ctx; NULL when nothing is due), -1 on a store error (roll back). A store that
+ * claims at commit (outbound_take_at_commit) says only then what was taken: outbox_send_taken
+ * hands what it gave, nothing if the commit failed (then it is not called). */
 struct outbox_taken;
 int outbox_take(struct outbox *ob, void *ctx, struct outbox_taken **tk);
 void outbox_send_taken(struct outbox *ob, struct outbox_taken *tk);

@@ -300,6 +300,193 @@ static void test_no_claim_when_nothing_queued(void)
 	inner->ops->close(inner);
 }
 
+/* ---- a store that claims the outbox at commit (as PostgreSQL does), over SQLite ---- */
+
+static struct store *ac_inner;
+static struct store_ops ac_ops;
+static struct {
+	const char *via;
+	int64_t now;
+	struct store_outbound *out;
+	unsigned max;
+	int *n;
+	void *ctx;
+} claims[8];
+static unsigned n_claims, n_takes, n_claim_due;
+static bool fail_commit;
+
+static int ac_take(struct store *st, const char *via, int64_t now_ms, struct store_outbound *out,
+		   unsigned max, int *n, void *octx)
+{
+	(void)st;
+	*n = 0;
+	n_takes++;
+	CU_ASSERT_FATAL(n_claims < 8);
+	claims[n_claims].via = via;
+	claims[n_claims].now = now_ms;
+	claims[n_claims].out = out;
+	claims[n_claims].max = max;
+	claims[n_claims].n = n;
+	claims[n_claims].ctx = octx;
+	n_claims++;
+	return 0;
+}
+
+/* The claims run last in the transaction; their rows are given once it committed. */
+static int ac_commit(struct store *st)
+{
+	int got[8];
+	unsigned k = n_claims;
+
+	(void)st;
+	n_claims = 0;
+	if (fail_commit)
+		return -1;	/* the transaction is lost: the caller rolls back */
+	for (unsigned i = 0; i < k; i++) {
+		got[i] = ac_inner->ops->outbound_due(ac_inner, claims[i].via, claims[i].now,
+						     claims[i].out, claims[i].max, claims[i].ctx);
+		if (got[i] < 0)
+			return -1;
+		for (int j = 0; j < got[i]; j++)
+			ac_inner->ops->outbound_taken(ac_inner, claims[i].out[j].id);
+	}
+	if (ac_inner->ops->commit(ac_inner) < 0)
+		return -1;
+	for (unsigned i = 0; i < k; i++)
+		*claims[i].n = got[i];
+	return 0;
+}
+
+static int ac_rollback(struct store *st)
+{
+	(void)st;
+	n_claims = 0;
+	return ac_inner->ops->rollback(ac_inner);
+}
+
+static int ac_due(struct store *st, const char *via, int64_t now_ms, struct store_outbound *out,
+		  unsigned max, void *octx)
+{
+	(void)st;
+	n_claim_due++;
+	return ac_inner->ops->outbound_due(ac_inner, via, now_ms, out, max, octx);
+}
+
+static struct store *claiming_store(struct store *st)
+{
+	static struct store wrap;
+
+	ac_inner = st;
+	ac_ops = *st->ops;
+	ac_ops.outbound_take_at_commit = ac_take;
+	ac_ops.commit = ac_commit;
+	ac_ops.rollback = ac_rollback;
+	ac_ops.outbound_due = ac_due;
+	wrap.ops = &ac_ops;
+	wrap.priv = st->priv;
+	n_claims = n_takes = n_claim_due = 0;
+	fail_commit = false;
+	return &wrap;
+}
+
+static unsigned room_left = 32;
+
+static unsigned fake_room(struct sms_transport *t)
+{
+	(void)t;
+	return room_left;
+}
+
+/* A store that claims at commit: the outbox searches through it (never outbound_due) in the
+ * group write and in its own offers, hands the rows once the commit gave them, and a commit
+ * that fails hands nothing and leaves them queued. */
+static void test_take_at_commit(void)
+{
+	struct store *st = claiming_store(store_open(true));
+	int64_t a = 0, b = 0, c = 0;
+	const char *why = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ac_inner);
+	struct router *r = router_start(st);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33611111111", "Un", &a, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	n_sent = 0;
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	CU_ASSERT_EQUAL(last_id, a);
+
+	/* The group write (a mark to write) takes what was queued since, at its commit. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33622222222", "Deux", &b, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	unsigned takes = n_takes;
+	router_sms_sent(r, a);
+	router_flush(r);
+	CU_ASSERT(n_takes > takes);
+	CU_ASSERT_EQUAL(n_sent, 2);
+	CU_ASSERT_EQUAL(last_id, b);
+	CU_ASSERT_EQUAL(n_claim_due, 0);
+
+	/* A commit that fails: nothing handed, the row still queued; handed once later. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33633333333", "Trois", &c, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	fail_commit = true;
+	router_sms_sent(r, b);
+	router_flush(r);
+	router_tick(r, clock_wall_ms());
+	CU_ASSERT_EQUAL(n_sent, 2);
+	CU_ASSERT_EQUAL(due_within(ac_inner, 0), 1);
+	fail_commit = false;
+	router_tick(r, clock_wall_ms());
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_EQUAL(last_id, c);
+	CU_ASSERT_EQUAL(due_within(ac_inner, 0), 0);
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_EQUAL(n_claim_due, 0);
+	talloc_free(r);
+	ac_inner->ops->close(ac_inner);
+}
+
+/* Whether a claim at commit emptied the queue is known after the commit: a transport given
+ * all it had room for may have more waiting, searched again at once. */
+static void test_take_at_commit_room(void)
+{
+	struct store *st = claiming_store(store_open(true));
+	struct sms_transport narrow = { .name = "m1", .send = fake_send, .room = fake_room,
+					.up = true };
+	struct router_config rc = { .sms = { .kind = CHANNEL_SMS } };
+	int64_t a = 0, b = 0, c = 0;
+	const char *why = NULL;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ac_inner);
+	struct router *r = router_create(ctx, &rc, st, (struct call_port){ 0 });
+	router_sms_register(r, &narrow);
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33611111111", "Un", &a, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	n_sent = 0;
+	router_sms_ready(r, NULL);
+	CU_ASSERT_EQUAL(n_sent, 1);
+	/* Room for one at a time: the group write takes one, the offer after it the other. */
+	room_left = 1;
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33622222222", "Deux", &b, &why), 0);
+	CU_ASSERT_EQUAL(router_notify_queue(r, "m1", "+33633333333", "Trois", &c, &why), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	router_sms_sent(r, a);
+	router_flush(r);
+	CU_ASSERT_EQUAL(n_sent, 3);
+	CU_ASSERT_EQUAL(last_id, c);
+	CU_ASSERT_EQUAL(due_within(ac_inner, 0), 0);
+	room_left = 32;
+	talloc_free(r);
+	ac_inner->ops->close(ac_inner);
+}
+
 int main(void)
 {
 	ctx = talloc_named_const(NULL, 0, "test_outbox");
@@ -313,6 +500,10 @@ int main(void)
 	CU_add_test(su, "backoff kept across a restart (SQLite)", test_backoff_sqlite);
 	CU_add_test(su, "permanent failure given up, sent marked", test_permanent_and_sent);
 	CU_add_test(su, "no claim when nothing was queued", test_no_claim_when_nothing_queued);
+	CU_add_test(su, "a store that claims at commit: handed after it, none when it fails",
+		    test_take_at_commit);
+	CU_add_test(su, "a claim at commit that filled the room searches again",
+		    test_take_at_commit_room);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();
