@@ -10,14 +10,7 @@ need curl
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; exit 1; }
 ok() { echo "ok - $*"; }
 ussd_secret
-cat >"$T/probe.yaml" <<YAML
-ussd_http:
-  listen: 127.0.0.1
-  port: 0
-  secret: ussd-secret
-  allow: [127.0.0.1]
-  session_timeout: 10s
-YAML
+probe_config "  session_timeout: 10s"
 probe_start "$T/probe.yaml"
 
 expect "begin kept" "$(post kept "")" "CON Guichet"

@@ -9,6 +9,13 @@ ussd_secret() {
 	SECRET=$(head -1 "$T/ussd-secret")
 }
 
+# probe_config [LINE...]: T/probe.yaml, the callback on 127.0.0.1 (a free port), with the secret
+# (see ussd_secret), 127.0.0.1 allowed, and LINEs (YAML keys of ussd_http, indented).
+probe_config() {
+	printf '%s\n' "ussd_http:" "  listen: 127.0.0.1" "  port: 0" "  secret: ussd-secret" \
+		"  allow: [127.0.0.1]" "$@" >"$T/probe.yaml"
+}
+
 # probe_start CONFIG [ARG...]: ussd_probe on CONFIG (ARGs added), its output in T/probe.out
 # and T/probe.err, its pid in GD (stopped at exit); waits for it with probe_port.
 probe_start() {
