@@ -382,15 +382,39 @@ static void check_spend(struct store *st)
 	CU_ASSERT_EQUAL(got_m1, 5);
 }
 
+/* A SQLite store in a new directory made from the template dir: path gets its file, dir/g.db. */
+static struct store *sqlite_in(char *dir, char *path, size_t size)
+{
+	char err[256];
+	struct store *st;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, size, "%s/g.db", dir);
+	st = store_sqlite_open(ctx, path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	return st;
+}
+
+/* Removes what a closed SQLite store left in dir (sqlite_in's): its file, WAL and shared
+ * memory, then dir. */
+static void sqlite_remove(const char *dir)
+{
+	static const char *const files[] = { "g.db", "g.db-wal", "g.db-shm" };
+	char path[64];
+
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 static void test_store_spend(void)
 {
 	char dir[] = "/tmp/guichet-guard.XXXXXX", path[64], err[256];
 
 	check_spend(store_mem_open(ctx));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/g.db", dir);
-	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	struct store *st = sqlite_in(dir, path, sizeof(path));
 	check_spend(st);
 	st->ops->close(st);
 	st = store_sqlite_open(ctx, path, err, sizeof(err));	/* reopened: still there */
@@ -399,12 +423,7 @@ static void test_store_spend(void)
 	st->ops->spend_get(st, 100, spend_row, NULL);
 	CU_ASSERT_EQUAL(got_m1, 5);
 	st->ops->close(st);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	sqlite_remove(dir);
 }
 
 /* ---- through the router ---- */
@@ -447,10 +466,11 @@ static int no_call(void *impl, const char *op, const struct vars *args, unsigned
 	return -1;
 }
 
-static struct router *make_router(struct store *st, struct guard *g)
+/* A router on st with guard g, the flows of yaml, m1 registered; no back-end. */
+static struct router *router_with(struct store *st, struct guard *g, const char *yaml)
 {
 	struct diag *d = diag_alloc(ctx);
-	struct flow_set *fs = flow_set_load_string(ctx, "t.yaml", flows_yaml, NULL, d);
+	struct flow_set *fs = flow_set_load_string(ctx, "t.yaml", yaml, NULL, d);
 	if (!fs) {
 		diag_print(d, stderr);
 		abort();
@@ -464,6 +484,11 @@ static struct router *make_router(struct store *st, struct guard *g)
 	router_set_guard(rt, g);
 	router_sms_register(rt, &modem);
 	return rt;
+}
+
+static struct router *make_router(struct store *st, struct guard *g)
+{
+	return router_with(st, g, flows_yaml);
 }
 
 static void test_router_burst(void)
@@ -545,10 +570,7 @@ static void cap_of_three(struct guard_config *c)
 static void test_router_cap_across_restart(void)
 {
 	char dir[] = "/tmp/guichet-guard.XXXXXX", path[64], err[256], num[32], dd[32];
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/g.db", dir);
-	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	struct store *st = sqlite_in(dir, path, sizeof(path));
 	struct guard *g = make(cap_of_three);
 	struct router *r = make_router(st, g);
 	unsigned k = 0;
@@ -589,12 +611,7 @@ static void test_router_cap_across_restart(void)
 	talloc_free(r);
 	talloc_free(g);
 	st->ops->close(st);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	sqlite_remove(dir);
 }
 
 static const char *secret_yaml =
@@ -619,23 +636,10 @@ static void one_a_minute(struct guard_config *c)
  * row (counted) but without its text: it may be the secret, and no engine ran to say so. */
 static void test_router_stopped_secret_not_stored(void)
 {
-	char dir[] = "/tmp/guichet-guard.XXXXXX", path[64], err[256];
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/g.db", dir);
-	struct store *st = store_sqlite_open(ctx, path, err, sizeof(err));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	char dir[] = "/tmp/guichet-guard.XXXXXX", path[64];
+	struct store *st = sqlite_in(dir, path, sizeof(path));
 	struct guard *g = make(one_a_minute);
-	struct diag *d = diag_alloc(ctx);
-	struct flow_set *fs = flow_set_load_string(ctx, "s.yaml", secret_yaml, NULL, d);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(fs);
-	struct router_config rc = {
-		.sms = { .kind = CHANNEL_SMS, .budget = text_budget_sms(3) },
-		.ussd = { .kind = CHANNEL_USSD, .budget = text_budget_ussd(182) },
-	};
-	struct router *r = router_create(ctx, &rc, st, (struct call_port){ no_call, NULL });
-	router_set_flows(r, fs);
-	router_set_guard(r, g);
-	router_sms_register(r, &modem);
+	struct router *r = router_with(st, g, secret_yaml);
 
 	struct sms_in m[2] = {
 		{ .via = "m1", .from = "+33614000001", .text = "CODE", .dedup = "s1" },
@@ -661,12 +665,7 @@ static void test_router_stopped_secret_not_stored(void)
 	talloc_free(r);
 	talloc_free(g);
 	st->ops->close(st);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-wal", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/g.db-shm", dir);
-	unlink(path);
-	rmdir(dir);
+	sqlite_remove(dir);
 }
 
 static int setup(void)
