@@ -5,42 +5,21 @@
 # hosts search the outbox unprompted only every 60 s (outbox_poll). PostgreSQL is started
 # here. Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for t in python3 openssl curl; do
-  command -v $t >/dev/null || { echo "skip: $t needed"; exit 77; }
-done
-. "$ROOT/tests/pg/pg.sh"
-[ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
-
-T=$(mktemp -d /tmp/guichet-pgn.XXXXXX)
-chmod 755 "$T"
-PIDS=() HA= HB= PGUP=
-cleanup() {
-  for p in $HA $HB "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "$PGUP" ] && pg_stop "$T/pg"
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/pg_hosts.sh"
+harness pg_notify guichetd tools/smsc
+need python3 openssl curl
+HA= HB=
+at_stop 'kill $HA $HB 2>/dev/null'
 fail() { echo "FAIL: $*"; for h in A B; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
          echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
 
-pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
-PGUP=1
-
+start_pg
 "$ROOT/tests/backend/make-certs.sh" "$T/certs" >/dev/null || fail "make-certs"
-"$B/tools/smsc" --port-file "$T/port" --log "$T/smsc.log" --system-id guichet --password pw \
-  2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
+start_smsc
 mkdir -p "$T/cred" "$T/flows"
-(umask 077; printf 'pw\n' > "$T/cred/pw"; echo test-token-0123456789abcdef > "$T/cred/api-token")
+cp -p "$T/opx-password" "$T/cred/"
+(umask 077; echo test-token-0123456789abcdef > "$T/cred/api-token")
 cat > "$T/flows/bonjour.yaml" <<'Y'
 flow: bonjour
 title: Bonjour
@@ -49,18 +28,18 @@ steps:
   fin:
     say: "Bonjour !"
 Y
-NOWHERE=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-API=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NOWHERE=$(free_port)
+API=$(free_port)
 # config HOST SMSC_PORT [api]: host's configuration, its opx bind to SMSC_PORT.
 config() {
   cat <<Y
 flows: $T/flows
-store: postgresql:///postgres?host=$T/pg&user=guichet
+store: $PG_URL
 credentials: $T/cred
 outbox_poll: 60s
 notify: { quiet_hours: off, pacing: 0 }
 smpp:
-  - { name: opx, host: 127.0.0.1, port: $2, system_id: guichet, password: pw,
+  - { name: opx, host: 127.0.0.1, port: $2, system_id: guichet, password: opx-password,
       bind: transceiver, source: "38123", reconnect_min: 1s, reconnect_max: 2s }
 Y
   [ "${3:-}" = api ] && cat <<Y
@@ -73,7 +52,7 @@ api:
 Y
 }
 config A "$NOWHERE" api > "$T/a.yaml"
-config B "$(cat "$T/port")" > "$T/b.yaml"
+config B "$SMSC_PORT" > "$T/b.yaml"
 "$B/guichetd" -f -c "$T/a.yaml" 2>>"$T/hA.log" & HA=$!
 "$B/guichetd" -f -c "$T/b.yaml" 2>>"$T/hB.log" & HB=$!
 for _ in $(seq 100); do

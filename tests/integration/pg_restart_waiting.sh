@@ -8,44 +8,17 @@
 #    wait of a host gone and takes its error way, once.
 # PostgreSQL and the demo HTTPS back-end are started here. Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for t in python3 openssl curl; do
-  command -v $t >/dev/null || { echo "skip: $t needed"; exit 77; }
-done
-. "$ROOT/tests/pg/pg.sh"
-[ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
-
-T=$(mktemp -d /tmp/guichet-pgw.XXXXXX)
-chmod 755 "$T"
-PIDS=() HA= HB= PGUP=
-cleanup() {
-  for p in $HA $HB "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "$PGUP" ] && pg_stop "$T/pg"
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/pg_hosts.sh"
+harness pg_restart_waiting guichetd tools/smsc
+need python3 openssl curl
 fail() { echo "FAIL: $*"; for h in A B; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
          echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 
-pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
-PGUP=1
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$PORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
-"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password pw 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
-printf 'pw\n' > "$T/backend/pw"; chmod 600 "$T/backend/pw"
+start_pg
+start_backend "$T/backend"
+start_smsc
+cp -p "$T/opx-password" "$T/backend/"
 
 mkdir -p "$T/flows"
 cat > "$T/flows/attente.yaml" <<'Y'
@@ -67,35 +40,21 @@ steps:
 Y
 cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
-store: postgresql:///postgres?host=$T/pg&user=guichet
+store: $PG_URL
 credentials: $T/backend
 call_budget_ms: 10000
 backends:
   lent:
-    url: https://127.0.0.1:$PORT
+    url: https://127.0.0.1:$BPORT
     ca: $T/backend/demo-ca.pem
     auth: { bearer: agenda-token }
     timeout_ms: 8000
     operations:
       slow: { path: /test/slow, query: { ms: "{{ms}}" } }
 smpp:
-  - { name: opx, host: 127.0.0.1, port: $(cat "$T/port"), system_id: guichet, password: pw,
+  - { name: opx, host: 127.0.0.1, port: $SMSC_PORT, system_id: guichet, password: opx-password,
       bind: transceiver, source: "38123", enquire_link: 2s, reconnect_min: 1s, reconnect_max: 2s }
 Y
-# start_host A|B: starts the host and waits until it is bound.
-start_host() {
-  local before
-  before=$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)
-  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/h$1.log" &
-  eval H$1=$!
-  for _ in $(seq 100); do
-    [ "$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-    sleep 0.1
-  done
-  fail "host $1 did not bind"
-}
-# stop_host A|B [SIG]
-stop_host() { local v="H$1"; kill -"${2:-TERM}" "${!v}"; wait "${!v}" 2>/dev/null; eval H$1=; }
 # replies NUMBER: the texts sent to NUMBER, one a line.
 replies() {
   python3 - "$T/smsc.log" "$1" <<'PY'

@@ -7,42 +7,17 @@
 # PostgreSQL is started here (initdb/pg_ctl from Debian's postgresql, unix socket in the
 # temporary directory, as nobody under root). Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-BUILD=${BUILD:-build}
-case $BUILD in /*) B=$BUILD;; *) B=$ROOT/$BUILD;; esac
-for x in "$B/guichetd" "$B/tools/smsc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v python3 >/dev/null || { echo "skip: python3 needed"; exit 77; }
-. "$ROOT/tests/pg/pg.sh"
-[ -x "$PGB/pg_ctl" ] || { echo "skip: no PostgreSQL server (Debian package postgresql)"; exit 77; }
+. "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/pg_hosts.sh"
+harness pg_two_hosts guichetd tools/smsc
+need python3
 # Fewer people under the sanitizers (each step is several times slower).
-case $BUILD in *san*) N=${N:-100};; *) N=${N:-300};; esac
-
-T=$(mktemp -d /tmp/guichet-pg2.XXXXXX)
-chmod 755 "$T"
-PIDS=() H1= H2= PGUP=
-cleanup() {
-  for p in $H1 $H2 "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "$PGUP" ] && pg_stop "$T/pg"
-  if [ "${KEEP:-}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
+case $B in *san*) N=${N:-100};; *) N=${N:-300};; esac
 fail() { echo "FAIL: $*"; for h in 1 2; do echo "--- host $h"; tail -15 "$T/h$h.log"; done
          echo "--- smsc"; tail -5 "$T/smsc.log"; exit 1; }
-ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 
-pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
-PGUP=1
-URL="postgresql:///postgres?host=$T/pg&user=guichet"
-
-"$B/tools/smsc" --port-file "$T/port" --control "$T/ctl" --log "$T/smsc.log" --system-id guichet \
-  --password pw 2>"$T/smsc.err" &
-PIDS+=($!)
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || fail "test SMSC did not start"
-printf 'pw\n' > "$T/pw"; chmod 600 "$T/pw"
+start_pg
+start_smsc
 
 mkdir -p "$T/flows"
 cat > "$T/flows/etapes.yaml" <<'Y'
@@ -64,15 +39,15 @@ steps:
 Y
 cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
-store: $URL
+store: $PG_URL
 credentials: $T
 sms: { max_parts: 3, fold: true }
 smpp:
   - name: opx
     host: 127.0.0.1
-    port: $(cat "$T/port")
+    port: $SMSC_PORT
     system_id: guichet
-    password: pw
+    password: opx-password
     bind: transceiver
     source: "38123"
     parts_per_second: 1000
@@ -82,17 +57,6 @@ smpp:
     reconnect_min: 1s
     reconnect_max: 2s
 Y
-start_host() {
-  local before
-  before=$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)
-  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/h$1.log" &
-  eval H$1=$!
-  for _ in $(seq 100); do
-    [ "$(grep -c 'bound as transceiver' "$T/h$1.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
-    sleep 0.1
-  done
-  fail "host $1 did not bind"
-}
 start_host 1
 start_host 2
 
@@ -147,7 +111,7 @@ for k in 1 2 3; do
     # not yet acknowledged by the SMSC (it holds its answers).
     for _ in $(seq 100); do [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1; done
     held=$(grep -c '"held"' "$T/smsc.log")
-    kill -9 "$H1"; wait "$H1" 2>/dev/null; H1=
+    stop_host 1 9
     ctl "hold 0"
   fi
   wait_round $k 60

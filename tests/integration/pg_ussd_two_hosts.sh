@@ -7,18 +7,15 @@
 # PostgreSQL is started here (tests/pg/pg.sh). Exit 0 pass, 1 fail, 77 skip.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/pg_hosts.sh"
 harness pg-ussd guichetd
 need curl python3
-. "$ROOT/tests/pg/pg.sh"
-[ -x "$PGB/initdb" ] || { echo "skip: no initdb (Debian package postgresql)"; exit 77; }
-chmod 755 "$T"
 keep_logs 'h?.log'
 fail() { echo "FAIL: $*"; for h in 1 2; do echo "--- host $h"; tail -15 "$T/h$h.log"; done; exit 1; }
 ok() { echo "ok - $*"; }
 
-pg_start "$T/pg" || { echo "skip: PostgreSQL did not start"; exit 77; }
-at_exit 'pg_stop "$T/pg"'
-URL="postgresql:///postgres?host=$T/pg&user=guichet"
+start_pg
+URL=$PG_URL
 sql() { "$PGB/psql" -X -q -A -t -d "$URL" -c "$1"; }
 
 mkdir -p "$T/flows"

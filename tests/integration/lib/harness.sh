@@ -9,7 +9,8 @@
 # (a path under B, e.g. guichetd or tools/smsc) is built, and arms the exit trap. At exit
 # the trap stops guichetd ($GD, SIGTERM; GD_SIGNAL=KILL for scripts that kill -9 it anyway)
 # and every pid in PIDS, waits for them, runs what at_exit queued, copies the logs named by
-# keep_logs into LOGS, and removes T unless KEEP=1 (then prints where it is).
+# keep_logs into LOGS, and removes T unless KEEP=1 (then prints where it is). What at_stop
+# queued runs first, for processes whose pid changes (a host restarted).
 #
 # Scripts define their own fail(): what to show on failure is theirs to choose.
 
@@ -25,7 +26,7 @@ harness() {
 	T=$(mktemp -d "/tmp/guichet-$HARNESS_NAME.XXXXXX")
 	LOGS=${GUICHET_LOG_DIR:-$T/logs}/$HARNESS_NAME
 	mkdir -p "$LOGS"
-	PIDS=() GD= GD_SIGNAL=TERM HARNESS_AT_EXIT=() HARNESS_LOGS=()
+	PIDS=() GD= GD_SIGNAL=TERM HARNESS_AT_STOP=() HARNESS_AT_EXIT=() HARNESS_LOGS=()
 	trap harness_cleanup EXIT
 }
 
@@ -42,6 +43,9 @@ need_pty() {
 	[ -e /dev/ptmx ] || { echo "skip: no pseudo-terminals"; exit 77; }
 }
 
+# at_stop 'COMMAND': run at exit first, before GD and PIDS are stopped (e.g. 'kill $H1').
+at_stop() { HARNESS_AT_STOP+=("$1"); }
+
 # at_exit 'COMMAND': run at exit, after the processes are stopped, before T is removed.
 at_exit() { HARNESS_AT_EXIT+=("$1"); }
 
@@ -50,6 +54,7 @@ keep_logs() { HARNESS_LOGS+=("$@"); }
 
 harness_cleanup() {
 	local p c
+	for c in "${HARNESS_AT_STOP[@]}"; do eval "$c"; done
 	[ -n "$GD" ] && kill -s "$GD_SIGNAL" "$GD" 2>/dev/null
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
