@@ -14,6 +14,7 @@
 #include "guichet/modem.h"
 #include "guichet/text.h"
 #include "guichet/ydoc.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -380,26 +381,21 @@ static void test_config(void)
 	CU_ASSERT_PTR_NULL(mc);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "udh", test_udh },
+	{ "decode", test_decode },
+	{ "reassembly order", test_reassembly_order },
+	{ "reassembly timeout", test_reassembly_timeout },
+	{ "reassembly bound", test_reassembly_bound },
+	{ "surrogates across parts", test_surrogates_across_parts },
+	{ "dedup", test_dedup },
+	{ "config", test_config },
+	{ "status report outcome", test_report_outcome },
+	{ "status report key: reference and recipient", test_report_key },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	ctx = talloc_named_const(NULL, 0, "test_modem");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("modem", NULL, NULL);
-	CU_add_test(s, "udh", test_udh);
-	CU_add_test(s, "decode", test_decode);
-	CU_add_test(s, "reassembly order", test_reassembly_order);
-	CU_add_test(s, "reassembly timeout", test_reassembly_timeout);
-	CU_add_test(s, "reassembly bound", test_reassembly_bound);
-	CU_add_test(s, "surrogates across parts", test_surrogates_across_parts);
-	CU_add_test(s, "dedup", test_dedup);
-	CU_add_test(s, "config", test_config);
-	CU_add_test(s, "status report outcome", test_report_outcome);
-	CU_add_test(s, "status report key: reference and recipient", test_report_key);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failed ? 1 : 0;
+	return unit_talloc_run("modem", tests, &ctx);
 }

@@ -13,6 +13,7 @@
 #include "guichet/smpp.h"
 #include "guichet/text.h"
 #include "guichet/ydoc.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -485,26 +486,21 @@ static void test_config(void)
 	CU_ASSERT_PTR_NULL(sc);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "deliver_sm decoding", test_deliver_decode },
+	{ "senders in international form", test_number_international },
+	{ "decode", test_decode },
+	{ "dedup key", test_dedup_key },
+	{ "encode and split", test_encode },
+	{ "status classes", test_status },
+	{ "receipts", test_receipt },
+	{ "token bucket", test_bucket },
+	{ "rate under throttling", test_throttle_adapt },
+	{ "config", test_config },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	ctx = talloc_named_const(NULL, 0, "test_smpp");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("smpp", NULL, NULL);
-	CU_add_test(s, "deliver_sm decoding", test_deliver_decode);
-	CU_add_test(s, "senders in international form", test_number_international);
-	CU_add_test(s, "decode", test_decode);
-	CU_add_test(s, "dedup key", test_dedup_key);
-	CU_add_test(s, "encode and split", test_encode);
-	CU_add_test(s, "status classes", test_status);
-	CU_add_test(s, "receipts", test_receipt);
-	CU_add_test(s, "token bucket", test_bucket);
-	CU_add_test(s, "rate under throttling", test_throttle_adapt);
-	CU_add_test(s, "config", test_config);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failed ? 1 : 0;
+	return unit_talloc_run("smpp", tests, &ctx);
 }

@@ -11,6 +11,7 @@
 #include "guichet/modem.h"
 #include "guichet/smpp.h"
 #include "guichet/sms_parts.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -304,21 +305,16 @@ static void test_bound(void)
 	talloc_free(r);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "udh", test_udh },
+	{ "malformed UDH: same through both transports", test_both_transports },
+	{ "reassembly", test_reasm },
+	{ "characters split across parts", test_split_characters },
+	{ "bound", test_bound },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	ctx = talloc_named_const(NULL, 0, "test_sms_parts");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("sms_parts", NULL, NULL);
-	CU_add_test(s, "udh", test_udh);
-	CU_add_test(s, "malformed UDH: same through both transports", test_both_transports);
-	CU_add_test(s, "reassembly", test_reasm);
-	CU_add_test(s, "characters split across parts", test_split_characters);
-	CU_add_test(s, "bound", test_bound);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failed ? 1 : 0;
+	return unit_talloc_run("sms_parts", tests, &ctx);
 }
