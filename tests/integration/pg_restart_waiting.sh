@@ -74,11 +74,7 @@ ctl "deliver single +33700000001 38123 ATTENTE"
 # The call is under way on A (the back-end holds it 3 s) when B starts again.
 sleep 1
 start_host B
-end=$((SECONDS + 20))
-until [ -n "$(replies +33700000001)" ]; do
-  [ $SECONDS -ge $end ] && fail "no reply to the waiting person"
-  sleep 0.2
-done
+wait_until "no reply to the waiting person" 20 '[ -n "$(replies +33700000001)" ]'
 sleep 1
 got=$(replies +33700000001)
 [ "$got" = "Reponse recue." ] || fail "A's waiting dialogue, B restarted: got '$got', want the back-end's answer only"
@@ -90,11 +86,7 @@ ctl "deliver single +33700000002 38123 ATTENTE"
 sleep 1
 stop_host B KILL
 start_host B
-end=$((SECONDS + 20))
-until [ -n "$(replies +33700000002)" ]; do
-  [ $SECONDS -ge $end ] && fail "the wait of the killed host was not failed at its restart"
-  sleep 0.2
-done
+wait_until "the wait of the killed host was not failed at its restart" 20 '[ -n "$(replies +33700000002)" ]'
 sleep 4
 got=$(replies +33700000002)
 [ "$got" = "Erreur." ] || fail "B's own wait after kill -9 and restart: got '$got', want the error way once"
@@ -107,11 +99,7 @@ ctl "deliver single +33700000003 38123 ATTENTE"
 sleep 1
 start_host B
 stop_host A KILL
-end=$((SECONDS + 40))
-until [ -n "$(replies +33700000003)" ]; do
-  [ $SECONDS -ge $end ] && fail "the wait of the killed host A was left to the person"
-  sleep 0.2
-done
+wait_until "the wait of the killed host A was left to the person" 40 '[ -n "$(replies +33700000003)" ]'
 sleep 2
 got=$(replies +33700000003)
 [ "$got" = "Erreur." ] || fail "A's wait after A's kill -9, B running: got '$got', want the error way once"
