@@ -68,15 +68,7 @@ EOF
 check() { python3 "$T/check.py" "$T" "$1"; }
 # Bounds are generous on purpose (x3): under sanitizers on a loaded 2-core machine a libGammu
 # exchange can take several times its usual time. A passing run never waits for them.
-wait_for() {
-  local what=$1 timeout=$(($2 * 3)) expr=$3
-  local end=$((SECONDS + timeout))
-  while [ $SECONDS -le $end ]; do
-    check "$expr" && return 0
-    sleep 0.3
-  done
-  fail "$what (after ${timeout}s)"
-}
+WAIT_SCALE=3
 # drop MODEM FROM TEXT: a message arriving at the fake modem
 n=0
 drop() {
@@ -113,7 +105,7 @@ EOF
 "$PROBE" "$T/guichet.yaml" >"$T/out.jsonl" 2>"$T/probe.err" &
 PROBE_PID=$!
 PIDS+=($PROBE_PID)
-wait_for "both modems up" 30 'ready("a1") >= 1 and ready("a2") >= 1'
+wait_check "both modems up" 30 'ready("a1") >= 1 and ready("a2") >= 1'
 
 # receive and send through the AT driver
 drop a1 +33612345678 "Bonjour"
@@ -121,16 +113,16 @@ drop a2 +33698765432 "Salut"
 LONG="Ça y est : votre demande de carte d'électeur est enregistrée. Prochaine étape : présentez-vous à la mairie avec une pièce d'identité. Merci, et à bientôt ! « Guichet » — ô rage, ô désespoir."
 export LONG
 drop a1 +33611111111 "$LONG"
-wait_for "GSM-7 received on a1" 10 'len(got("Bonjour", "a1")) == 1'
-wait_for "received on a2" 10 'len(got("Salut", "a2")) == 1'
-wait_for "3-part UCS-2 reassembled" 10 'len(got(os.environ["LONG"], "a1")) == 1'
-wait_for "replies sent as PDUs" 15 'pdus("a1", "OK Bonjour") and pdus("a2", "OK Salut")'
-wait_for "SIMs emptied" 10 'inbox("a1") == [] and inbox("a2") == []'
+wait_check "GSM-7 received on a1" 10 'len(got("Bonjour", "a1")) == 1'
+wait_check "received on a2" 10 'len(got("Salut", "a2")) == 1'
+wait_check "3-part UCS-2 reassembled" 10 'len(got(os.environ["LONG"], "a1")) == 1'
+wait_check "replies sent as PDUs" 15 'pdus("a1", "OK Bonjour") and pdus("a2", "OK Salut")'
+wait_check "SIMs emptied" 10 'inbox("a1") == [] and inbox("a2") == []'
 grep -q "SIM index" "$T/a1.err" || fail "nothing deleted from a1's SIM"
 
 # a long reply as 3 concatenated PDUs
 drop a1 +33622222222 "long7 400"
-wait_for "3-part reply" 20 'len([s for s in sent["a1"] if s["udh"].startswith("050003") and s["udh"].endswith("03")]) >= 1'
+wait_check "3-part reply" 20 'len([s for s in sent["a1"] if s["udh"].startswith("050003") and s["udh"].endswith("03")]) >= 1'
 
 # a1 stalls while sending a 3-part reply; a2 keeps serving
 before=$(grep -c "part submitted" "$T/a1.err")
@@ -142,32 +134,32 @@ ctl a1 stall
 STALL=$SECONDS
 drop a1 +33644444444 "pendant la panne"
 drop a2 +33655555555 "a2 sert toujours"
-wait_for "a2 serves during a1's stall" 15 'len(got("a2 sert toujours", "a2")) == 1 and pdus("a2", "OK a2 sert toujours")'
+wait_check "a2 serves during a1's stall" 15 'len(got("a2 sert toujours", "a2")) == 1 and pdus("a2", "OK a2 sert toujours")'
 for i in $(seq 600); do grep -q "a1.*modem down\|modem down.*modem=a1" "$T/probe.err" && break; sleep 0.1; done
 grep -q "modem=a1" <(grep "modem down:" "$T/probe.err") || fail "a1's stall not detected"
 echo "stall detected after $((SECONDS - STALL))s"
 [ "$(grep "modem down:" "$T/probe.err" | grep -c "modem=a1")" -eq 1 ] || fail "the stall logged more than once"
 ctl a1 ok
-wait_for "a1 back" 60 'ready("a1") >= 2'
+wait_check "a1 back" 60 'ready("a1") >= 2'
 grep "modem back" "$T/probe.err" | grep -q "modem=a1" || fail "a1's return not logged"
-wait_for "message that arrived during the stall received" 20 'len(got("pendant la panne", "a1")) == 1'
-wait_for "the interrupted reply sent whole" 30 'joined("".join(chr(ord("a") + i % 26) if i % 10 != 9 else " " for i in range(300)))'
-wait_for "reply to the message received during the stall" 20 'pdus("a1", "OK pendant la panne") or pdus("a2", "OK pendant la panne")'
+wait_check "message that arrived during the stall received" 20 'len(got("pendant la panne", "a1")) == 1'
+wait_check "the interrupted reply sent whole" 30 'joined("".join(chr(ord("a") + i % 26) if i % 10 != 9 else " " for i in range(300)))'
+wait_check "reply to the message received during the stall" 20 'pdus("a1", "OK pendant la panne") or pdus("a2", "OK pendant la panne")'
 
 # a2's line dropped
 ctl a2 drop
-wait_for "a2 reconnected" 60 'ready("a2") >= 2'
+wait_check "a2 reconnected" 60 'ready("a2") >= 2'
 drop a2 +33666666666 "apres coupure"
-wait_for "a2 serves again" 20 'len(got("apres coupure", "a2")) == 1 and pdus("a2", "OK apres coupure")'
+wait_check "a2 serves again" 20 'len(got("apres coupure", "a2")) == 1 and pdus("a2", "OK apres coupure")'
 
 # a1 answers ERROR to everything
 ctl a1 error
 for i in $(seq 300); do [ "$(grep "modem down:" "$T/probe.err" | grep -c "modem=a1")" -ge 2 ] && break; sleep 0.1; done
 [ "$(grep "modem down:" "$T/probe.err" | grep -c "modem=a1")" -ge 2 ] || fail "a1 answering ERROR not taken down"
 ctl a1 ok
-wait_for "a1 back after errors" 60 'ready("a1") >= 3'
+wait_check "a1 back after errors" 60 'ready("a1") >= 3'
 drop a1 +33677777777 "fin"
-wait_for "a1 serves again" 20 'len(got("fin", "a1")) == 1 and pdus("a1", "OK fin")'
+wait_check "a1 serves again" 20 'len(got("fin", "a1")) == 1 and pdus("a1", "OK fin")'
 
 # nothing lost, nothing twice
 check 'all(len(got(t)) == 1 for t in ["Bonjour", "Salut", os.environ["LONG"], "long7 400", "long7 300", "pendant la panne", "a2 sert toujours", "apres coupure", "fin"])' \

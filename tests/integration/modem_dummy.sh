@@ -43,15 +43,7 @@ sys.exit(0 if ok else 1)
 EOF
 check() { python3 "$T/check.py" "$T" "$1"; }
 # Generous bounds (x3) for sanitizer builds on a loaded machine; a passing run never waits.
-wait_for() {
-  local what=$1 timeout=$(($2 * 3)) expr=$3
-  local end=$((SECONDS + timeout))
-  while [ $SECONDS -le $end ]; do
-    check "$expr" && return 0
-    sleep 0.2
-  done
-  fail "$what (after ${timeout}s)"
-}
+WAIT_SCALE=3
 
 mkdir -p "$T/modem"
 cat > "$T/guichet.yaml" <<EOF
@@ -75,21 +67,21 @@ stop() {
 inject() { "$INJECT" "$@" >>"$T/inject.log" || fail "sms_inject $*"; }
 
 start
-wait_for "modem up" 10 'any(e.get("ev") == "ready" for e in out)'
+wait_check "modem up" 10 'any(e.get("ev") == "ready" for e in out)'
 
 # single
 inject "$T/modem" +33612345678 "Bonjour"
-wait_for "single received" 5 'len(got("Bonjour", "+33612345678")) == 1'
-wait_for "single reply sent" 5 'any(s["text"] == "OK Bonjour" and s["parts"] == 1 and s["coding"] == "gsm7" for s in sent)'
+wait_check "single received" 5 'len(got("Bonjour", "+33612345678")) == 1'
+wait_check "single reply sent" 5 'any(s["text"] == "OK Bonjour" and s["parts"] == 1 and s["coding"] == "gsm7" for s in sent)'
 
 # its status report: the dummy driver answers every send with reference 255 (the key adds
 # the recipient's last 8 digits: 255:12345678), and libGammu
 # 1.42 reads a report file's MessageReference (not its DeliveryStatus: 0, delivered)
-wait_for "the reply's reference kept" 5 'any(e.get("ev") == "remote_id" and e["via"] == "m1" and e["remote"] == "255:12345678" for e in out)'
+wait_check "the reply's reference kept" 5 'any(e.get("ev") == "remote_id" and e["via"] == "m1" and e["remote"] == "255:12345678" for e in out)'
 printf '[SMSBackup000]\nPDU = Status_Report\nState = UnRead\nNumber = "+33612345678"\nMessageReference = 255\nDeliveryStatus = 0\nCoding = Default_No_Compression\nText00 = 00440065006C00690076006500720065006400\n' > "$T/modem/sms/1/.9999"
 mv "$T/modem/sms/1/.9999" "$T/modem/sms/1/9999"
-wait_for "status report handed over" 5 'any(e.get("ev") == "receipt" and e["remote"] == "255:12345678" and e["delivered"] and e["stat"] == "DELIVRD" for e in out)'
-wait_for "status report deleted" 5 'inbox() == []'
+wait_check "status report handed over" 5 'any(e.get("ev") == "receipt" and e["remote"] == "255:12345678" and e["delivered"] and e["stat"] == "DELIVRD" for e in out)'
+wait_check "status report deleted" 5 'inbox() == []'
 check 'not got("Delivered")' || fail "a status report was taken for a message"
 
 # 3-part UCS-2 with French accents
@@ -97,13 +89,13 @@ LONG="Ça y est : votre demande de carte d'électeur est enregistrée. Prochaine
 "$INJECT" "$T/modem" +33611111111 "$LONG" > "$T/inject3.log" || fail "sms_inject 3 parts"
 grep -q "^3 parts ucs2" "$T/inject3.log" || fail "test text is not 3 UCS-2 parts: $(head -1 "$T/inject3.log")"
 export LONG
-wait_for "3-part UCS-2 reassembled" 5 'len(got(os.environ["LONG"], "+33611111111")) == 1'
+wait_check "3-part UCS-2 reassembled" 5 'len(got(os.environ["LONG"], "+33611111111")) == 1'
 
 # long replies, split and counted
 inject "$T/modem" +33622222222 "long7 400"
 inject "$T/modem" +33622222222 "longu 150"
-wait_for "400 GSM-7 characters sent as 3 parts" 10 'any(s["coding"] == "gsm7" and len(s["text"]) == 400 and s["parts"] == 3 for s in sent)'
-wait_for "150 UCS-2 characters sent as 3 parts" 10 'any(s["coding"] == "ucs2" and len(s["text"]) == 150 and s["parts"] == 3 for s in sent)'
+wait_check "400 GSM-7 characters sent as 3 parts" 10 'any(s["coding"] == "gsm7" and len(s["text"]) == 400 and s["parts"] == 3 for s in sent)'
+wait_check "150 UCS-2 characters sent as 3 parts" 10 'any(s["coding"] == "ucs2" and len(s["text"]) == 150 and s["parts"] == 3 for s in sent)'
 check '[e for e in out if e.get("ev") == "queued" and e["parts"] == 3].__len__() == 2' || fail "renderer and modem disagree on part counts"
 
 # a missing part: parts 1 and 3 of 4 only
@@ -111,19 +103,19 @@ PART="$(printf 'morceau%02d ' $(seq 1 60))"
 inject -p 1 -p 3 -r 77 "$T/modem" +33633333333 "$PART"
 sleep 1.5
 check 'not [e for e in rx if e["from"] == "+33633333333"]' || fail "incomplete message released before the timeout"
-wait_for "incomplete message released after the timeout" 6 '[e for e in rx if e["from"] == "+33633333333" and e["text"].startswith("morceau01") and "morceau18" not in e["text"] and "morceau37" in e["text"]]'
+wait_check "incomplete message released after the timeout" 6 '[e for e in rx if e["from"] == "+33633333333" and e["text"].startswith("morceau01") and "morceau18" not in e["text"] and "morceau37" in e["text"]]'
 grep -q "released with 2 of 4 parts" "$T/probe.err" || fail "release not logged"
-wait_for "inbox emptied" 5 'inbox() == []'
+wait_check "inbox emptied" 5 'inbox() == []'
 stop
 
 # a store that refuses twice: the message stays on the SIM, then is delivered once
 start -f 2
-wait_for "modem up again" 10 'sum(1 for e in out if e.get("ev") == "ready") >= 2'
+wait_check "modem up again" 10 'sum(1 for e in out if e.get("ev") == "ready") >= 2'
 inject "$T/modem" +33644444444 "stocke-moi"
-wait_for "store refused twice" 6 'sum(1 for e in out if e.get("ev") == "store_refused") >= 2'
+wait_check "store refused twice" 6 'sum(1 for e in out if e.get("ev") == "store_refused") >= 2'
 check 'inbox() != [] or got("stocke-moi")' || fail "message deleted while the store refused it"
-wait_for "delivered once the store works" 6 'len(got("stocke-moi")) == 1'
-wait_for "then deleted" 5 'inbox() == []'
+wait_check "delivered once the store works" 6 'len(got("stocke-moi")) == 1'
+wait_check "then deleted" 5 'inbox() == []'
 sleep 1
 check 'len(got("stocke-moi")) == 1' || fail "message delivered twice"
 stop
@@ -133,12 +125,12 @@ inject "$T/modem" +33655555555 "relu"
 f=$(ls "$T/modem/sms/1" | grep -v '^\.' | head -1)
 cp "$T/modem/sms/1/$f" "$T/saved"
 start -n
-wait_for "read once" 5 'len(got("relu")) == 1'
-wait_for "deleted" 5 'inbox() == []'
+wait_check "read once" 5 'len(got("relu")) == 1'
+wait_check "deleted" 5 'inbox() == []'
 stop
 cp "$T/saved" "$T/modem/sms/1/$f"
 start -n
-wait_for "read again" 5 'len(got("relu")) == 2'
+wait_check "read again" 5 'len(got("relu")) == 2'
 check 'len({e["dedup"] for e in got("relu")}) == 1' || fail "dedup key changed between reads"
 stop
 

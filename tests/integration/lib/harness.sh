@@ -119,3 +119,13 @@ start_smsc() {
 
 # ctl COMMAND...: one command to the test SMSC (tests/tools/smsc.c lists them).
 ctl() { printf '%s\n' "$*" > "$T/ctl"; }
+
+# wait_check WHAT SECONDS 'EXPRESSION': wait_until for a Python expression over the run: the
+# script's T/check.py is run as `python3 T/check.py T EXPRESSION` and exits 0 when it holds.
+# SECONDS is multiplied by WAIT_SCALE (default 1: scripts whose exchanges can take several
+# times as long under the sanitizers on a loaded machine set 3; a passing run never waits
+# for the bound); calls fail "WHAT (after Ns)" when it never holds.
+wait_check() {
+	local t=$(($2 * ${WAIT_SCALE:-1}))
+	wait_until "$1 (after ${t}s)" "$t" "python3 \"\$T/check.py\" \"\$T\" $(printf %q "$3")"
+}
