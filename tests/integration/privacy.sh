@@ -7,45 +7,18 @@
 # structured field read back with journalctl; skipped (77) when journald is not running.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/dossier_sms.sh"
 harness privacy guichetd tools/sms_inject
 JOURNAL=${PRIVACY_JOURNAL:-0}
 if [ "$JOURNAL" = 1 ]; then
   command -v journalctl >/dev/null || { echo "skip: journalctl not installed"; exit 77; }
   [ -S /run/systemd/journal/socket ] || { echo "skip: journald is not running here (no /run/systemd/journal/socket)"; exit 77; }
 fi
-mkdir -p "$T/flows" "$T/modem"
 keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
-SECRET=739146
-NUMBER=+33698765432
 echo "$SECRET" >> "$LOGS/secret-code.forbidden"
-# The sample flow with a 6-digit code, so that the code cannot occur in a log by chance.
-sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: { secret: { digits: 6 }, retry: "Le code a 6 chiffres."/' \
-  "$ROOT/flows/dossier.yaml" > "$T/flows/dossier.yaml"
-grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
-cp "$ROOT/flows/commun.yaml" "$T/flows/"
-
-start_backend "$T/backend"
-cat > "$T/guichet.yaml" <<EOF
-flows: $T/flows
-store: $T/guichet.db
-credentials: $T/backend
-log: { level: debug }
-backends:
-  dossier:
-    url: https://127.0.0.1:$BPORT
-    ca: $T/backend/demo-ca.pem
-    auth: { bearer: agenda-token }
-    operations:
-      status:
-        method: POST
-        path: /dossiers/status
-        body: { numero: "{{numero}}", code: "{{code}}" }
-        require: [status, label]
-modems:
-  - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
-EOF
+dossier_setup "store: $T/guichet.db" "log: { level: debug }"
 if [ "$JOURNAL" = 1 ]; then
   # Under systemd: no -f, and JOURNAL_STREAM set, as systemd sets it for a service.
   JOURNAL_STREAM=0:0 "$B/guichetd" -c "$T/guichet.yaml" 2>>"$T/guichetd.stderr" &
@@ -58,13 +31,6 @@ else
 fi
 for _ in $(seq 100); do journal; grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
 
-replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
-say() {		# say TEXT: the person texts, and waits for the answer
-  local before; before=$(replies)
-  "$B/tools/sms_inject" "$T/modem" "$NUMBER" "$1" >/dev/null || fail "inject"
-  for _ in $(seq 100); do [ "$(replies)" -gt "$before" ] && return 0; sleep 0.05; done
-  fail "no answer to [$1]"
-}
 say DOSSIER
 say 12345678
 say "$SECRET"

@@ -7,38 +7,12 @@
 # start), nor the person's number.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/dossier_sms.sh"
 harness store_privacy guichetd tools/sms_inject
 need strings
-mkdir -p "$T/flows" "$T/modem"
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
-SECRET=739146
-NUMBER=+33698765432
-sed 's/expect: { secret: { digits: 4 }, retry: "Le code a 4 chiffres."/expect: { secret: { digits: 6 }, retry: "Le code a 6 chiffres."/' \
-  "$ROOT/flows/dossier.yaml" > "$T/flows/dossier.yaml"
-grep -q "digits: 6" "$T/flows/dossier.yaml" || fail "test setup: the flow did not change"
-cp "$ROOT/flows/commun.yaml" "$T/flows/"
-
-start_backend "$T/backend"
-cat > "$T/guichet.yaml" <<EOF
-flows: $T/flows
-store: $T/store/guichet.db
-credentials: $T/backend
-retention: 2s
-backends:
-  dossier:
-    url: https://127.0.0.1:$BPORT
-    ca: $T/backend/demo-ca.pem
-    auth: { bearer: agenda-token }
-    operations:
-      status:
-        method: POST
-        path: /dossiers/status
-        body: { numero: "{{numero}}", code: "{{code}}" }
-        require: [status, label]
-modems:
-  - { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl }
-EOF
+dossier_setup "store: $T/store/guichet.db" "retention: 2s"
 start() {
   local before; before=$(grep -c "guichetd started" "$T/guichetd.log" 2>/dev/null)
   "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
@@ -52,13 +26,6 @@ start() {
 }
 stop() {
   kill -TERM "$GD"; wait "$GD" || fail "guichetd exit $? at stop"; GD=
-}
-replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
-say() {		# say TEXT: the person texts, and waits for the answer
-  local before; before=$(replies)
-  "$B/tools/sms_inject" "$T/modem" "$NUMBER" "$1" >/dev/null || fail "inject"
-  for _ in $(seq 100); do [ "$(replies)" -gt "$before" ] && return 0; sleep 0.05; done
-  fail "no answer to [$1]"
 }
 # found WHAT: strings over every file of the store holds WHAT
 found() { cat "$T"/store/guichet.db* | strings -n 4 | grep -q -- "$1"; }
