@@ -51,7 +51,7 @@ steps:
     say: "RDV du {{date}} annule."
     end: true
 Y
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
 store: $T/guichet.db

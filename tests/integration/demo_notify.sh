@@ -41,10 +41,7 @@ api:
 """ % (t, t, aport, t, t)
 open(dst, "w", encoding="utf-8").write(text)
 PY
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+start_guichetd
 for _ in $(seq 50); do curl -s --cacert "$T/certs/demo-ca.pem" -o /dev/null "https://127.0.0.1:$BPORT/health" && break; sleep 0.1; done
 
 admin() { curl -s --cacert "$T/certs/demo-ca.pem" -H "Authorization: Bearer $(cat "$T/cred/agenda-token")" \

@@ -81,10 +81,7 @@ modems:
     rate: 0
     sent_log: $T/sent.jsonl
 Y
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+start_guichetd
 
 replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
 say() {

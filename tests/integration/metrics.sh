@@ -6,30 +6,18 @@
 # paths and methods, and `guichet status --config` prints the same counters as a table; a
 # configuration without `metrics:` gets a clear error from `guichet status`, not a hang.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/guichet" "$B/tools/sms_inject"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
-T=$(mktemp -d /tmp/guichet-metrics.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/metrics
-mkdir -p "$T/modem" "$LOGS"
-GD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib/harness.sh"
+harness metrics guichetd guichet tools/sms_inject
+need curl
+mkdir -p "$T/modem"
+keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 ok() { echo "ok - $*"; }
 
 # The flows without back-end calls: counters are the subject here, not back-ends.
 mkdir -p "$T/flows"; cp "$ROOT/flows/commun.yaml" "$ROOT/flows/droits.yaml" "$T/flows/"
 printf 'opxpass1\n' > "$T/opx-password"; chmod 600 "$T/opx-password"
-MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 cat >"$T/guichet.yaml" <<CFG
 flows: $T/flows
 store: $T/guichet.db
@@ -45,10 +33,7 @@ backends:
 smpp:
   - { name: opx, host: 127.0.0.1, port: 1, system_id: guichet, password: opx-password, bind: transceiver, source: "38123" }
 CFG
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+start_guichetd
 
 get() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics"; }
 value() { get | sed -n "s/^guichet_router_$1_total{[^}]*} //p" | head -1; }

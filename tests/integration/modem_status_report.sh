@@ -34,7 +34,7 @@ Y
 PIDS+=($!)
 for _ in $(seq 50); do [ -L "$T/tty" ] && break; sleep 0.1; done
 [ -L "$T/tty" ] || fail "the fake modem did not start"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat > "$T/guichet.yaml" <<Y
 flows: $T/flows
 store: $T/guichet.db

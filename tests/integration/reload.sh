@@ -12,19 +12,13 @@ keep_logs guichetd.log
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat > "$T/guichet.yaml" <<EOF
 flows: $T/flows
 store: $T/guichet.db
 ussd_http: { listen: 127.0.0.1, port: $PORT, allow: [127.0.0.1] }
 EOF
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do
-  grep -q "guichetd started" "$T/guichetd.log" && break
-  kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
-  sleep 0.1
-done
+start_guichetd
 
 # post SESSION TEXT: one aggregator request; the answer on stdout
 post() { curl -s -m 5 --data-urlencode "sessionId=$1" --data-urlencode "serviceCode=*4321*2#" \

@@ -25,19 +25,13 @@ for k in range(4):
             f.write('  q%d: { ask: "Q%d ?", save: r%d, next: q%d }\n' % (i, i, i, i + 1))
         f.write('  q%d: { say: "Fin.", end: true }\n' % (n - 1))
 PY
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat > "$T/guichet.yaml" <<YAML
 flows: $T/flows
 store: $T/guichet.db
 ussd_http: { listen: 127.0.0.1, port: $PORT, allow: [127.0.0.1] }
 YAML
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do
-  grep -q "guichetd started" "$T/guichetd.log" && break
-  kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
-  sleep 0.1
-done
+start_guichetd
 # post SESSION CODE TEXT; each session its own number (the guard limits dialogues per number)
 post() { curl -s --max-time 2 --data-urlencode "sessionId=$1" --data-urlencode "serviceCode=$2" \
               --data-urlencode "phoneNumber=+336123$(cksum <<<"$1" | cut -c1-5)" \

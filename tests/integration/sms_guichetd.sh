@@ -20,10 +20,7 @@ sed -e "s|flows: ../flows|flows: $ROOT/flows|" \
     -e "s|device: ../build/demo/modem|device: $T/modem|" \
     -e "s|sent_log: ../build/demo/sent.jsonl|sent_log: $T/sent.jsonl|" \
     -e "s|poll_ms: 200|poll_ms: 50|" "$ROOT/config/demo.yaml" > "$T/guichet.yaml"
-"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+start_guichetd
 
 # Replies only: the booking's SMS receipt (a message sent first, "Gardez ce SMS") is left out.
 replies() { [ -f "$T/sent.jsonl" ] && { grep -v "Gardez ce SMS" "$T/sent.jsonl" || true; } | wc -l || echo 0; }

@@ -35,10 +35,7 @@ modems: [ { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent
 # about the store's failures, not the guard's.
 limits: { per_minute: 0, loop: { exchanges: 0 } }
 EOF
-NOTIFY_SOCKET=$T/notify "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+NOTIFY_SOCKET=$T/notify start_guichetd
 
 replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
 "$B/tools/sms_inject" "$T/modem" +33612345678 DROITS >/dev/null || fail "inject"

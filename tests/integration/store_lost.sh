@@ -31,10 +31,7 @@ store: $T/store/guichet.db
 modems: [ { name: m1, model: dummy, device: $T/modem, poll_ms: 50, rate: 0, sent_log: $T/sent.jsonl } ]
 ussd_http: { listen: 127.0.0.1, port: $HPORT, allow: [127.0.0.1] }
 EOF
-NOTIFY_SOCKET=$T/notify "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-GD=$!
-for _ in $(seq 100); do grep -q "guichetd started" "$T/guichetd.log" && break; sleep 0.1; done
-kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
+NOTIFY_SOCKET=$T/notify start_guichetd
 
 replies() { [ -f "$T/sent.jsonl" ] && wc -l < "$T/sent.jsonl" || echo 0; }
 inbox() { find "$T/modem/sms" -type f | wc -l; }

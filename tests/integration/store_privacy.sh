@@ -13,24 +13,13 @@ need strings
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; exit 1; }
 
 dossier_setup "store: $T/store/guichet.db" "retention: 2s"
-start() {
-  local before; before=$(grep -c "guichetd started" "$T/guichetd.log" 2>/dev/null)
-  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-  GD=$!
-  for _ in $(seq 100); do
-    [ "$(grep -c "guichetd started" "$T/guichetd.log")" -gt "${before:-0}" ] && return 0
-    kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
-    sleep 0.1
-  done
-  fail "guichetd did not start"
-}
 stop() {
   kill -TERM "$GD"; wait "$GD" || fail "guichetd exit $? at stop"; GD=
 }
 # found WHAT: strings over every file of the store holds WHAT
 found() { cat "$T"/store/guichet.db* | strings -n 4 | grep -q -- "$1"; }
 
-start
+start_guichetd
 say DOSSIER
 say 12345678
 say "$SECRET"
@@ -42,7 +31,7 @@ found "$SECRET" && fail "the secret code is in the store's files"
 echo "ok - after the dossier flow and a stop, the secret code is in no store file"
 
 sleep 3		# past the 2 s retention
-start
+start_guichetd
 sleep 1.5	# the purge runs at the first tick
 # While running: the purge's checkpoint wrote the cleaned pages over the old ones.
 found "${NUMBER#+}" && fail "the number is still in the store's files after the purge (running)"

@@ -129,3 +129,21 @@ wait_check() {
 	local t=$(($2 * ${WAIT_SCALE:-1}))
 	wait_until "$1 (after ${t}s)" "$t" "python3 \"\$T/check.py\" \"\$T\" $(printf %q "$3")"
 }
+
+# start_guichetd: guichetd -f on T/guichet.yaml, its journal appended to T/guichetd.log, its
+# pid in GD; returns once the journal says "guichetd started" once more than before (a
+# restart), or calls fail when it exits first ("guichetd exited") or is not started within
+# 10 s ("guichetd did not start"). Variables set before the call (NOTIFY_SOCKET=...
+# start_guichetd) reach guichetd's environment.
+start_guichetd() {
+	local before
+	before=$(grep -c "guichetd started" "$T/guichetd.log" 2>/dev/null)
+	"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+	GD=$!
+	for _ in $(seq 100); do
+		[ "$(grep -c "guichetd started" "$T/guichetd.log")" -gt "${before:-0}" ] && return 0
+		kill -0 "$GD" 2>/dev/null || fail "guichetd exited"
+		sleep 0.1
+	done
+	fail "guichetd did not start"
+}
