@@ -16,13 +16,12 @@
 #include "guichet/store.h"
 #include "guichet/store_pg.h"
 #include "pg_server.h"
+#include "store_suites.h"
 
 static void *root;
 static char tmpdir[] = "/tmp/guichet-test-store.XXXXXX";
 static unsigned file_seq;
-static bool use_sqlite;
 static char path[512];		/* the current SQLite file */
-static bool use_pg;
 static char pg_url[512];	/* the current PostgreSQL database */
 
 /* --- helpers --- */
@@ -2046,39 +2045,6 @@ static void test_pg_ussd_two_hosts(void)
 
 /* --- running --- */
 
-static int suite_mem(void)
-{
-	use_sqlite = false;
-	return 0;
-}
-
-static int suite_sqlite(void)
-{
-	use_sqlite = true;
-	return 0;
-}
-
-static int suite_pg(void)
-{
-	use_sqlite = false;
-	use_pg = true;
-	return 0;
-}
-
-static int suite_pg_end(void)
-{
-	use_pg = false;
-	return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 #define SHARED_TESTS(s) do {							\
 	CU_add_test(s, "inbound add, duplicate, done, pending", test_inbound);	\
 	CU_add_test(s, "inbound pending callback uses the store", test_inbound_reentrant); \
@@ -2097,8 +2063,6 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
-	size_t leaked;
 
 	root = talloc_named_const(NULL, 0, "test_store");
 	if (!mkdtemp(tmpdir)) {
@@ -2154,24 +2118,5 @@ int main(void)
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
 	CU_add_test(s, "two hosts: a USSD dialogue's state, shared; a stale host refused",
 		    test_pg_ussd_two_hosts);
-	/* No server (no postgresql package, or it cannot start): skipped, not failed. */
-	CU_set_fail_on_inactive(CU_FALSE);
-	if (!pg_server_start())
-		CU_set_suite_active(s, CU_FALSE);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-
-	leaked = talloc_total_blocks(root) - 1;
-	if (leaked) {
-		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
-		talloc_report_full(root, stderr);
-		failures++;
-	}
-	talloc_free(root);
-	pg_server_stop();
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return failures ? 1 : 0;
+	return store_suites_run(s, root, tmpdir);
 }

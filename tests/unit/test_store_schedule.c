@@ -11,11 +11,11 @@
 
 #include "guichet/store.h"
 #include "pg_server.h"
+#include "store_suites.h"
 
 static void *root;
 static char tmpdir[] = "/tmp/guichet-test-sched.XXXXXX";
 static unsigned file_seq;
-static bool use_sqlite, use_pg;
 static char path[512];
 
 static struct store *store_open(void *ctx)
@@ -320,39 +320,6 @@ static void test_names(void)
 	CU_ASSERT(!sched_status_open(SCHED_SENT));
 }
 
-static int suite_mem(void)
-{
-	use_sqlite = false;
-	return 0;
-}
-
-static int suite_sqlite(void)
-{
-	use_sqlite = true;
-	return 0;
-}
-
-static int suite_pg(void)
-{
-	use_sqlite = false;
-	use_pg = true;
-	return 0;
-}
-
-static int suite_pg_end(void)
-{
-	use_pg = false;
-	return 0;
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 #define SHARED_TESTS(s) do {							\
 	CU_add_test(s, "add, get, idempotency key", test_add_get_idempotent);	\
 	CU_add_test(s, "due, next, mark", test_due_next_mark);			\
@@ -364,8 +331,6 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
-	size_t leaked;
 
 	root = talloc_named_const(NULL, 0, "test_store_schedule");
 	if (!mkdtemp(tmpdir)) {
@@ -383,22 +348,5 @@ int main(void)
 	CU_add_test(s, "reopen keeps the schedule and opt-outs", test_reopen);
 	s = CU_add_suite("schedule_pg", suite_pg, suite_pg_end);
 	SHARED_TESTS(s);
-	CU_set_fail_on_inactive(CU_FALSE);
-	if (!pg_server_start())
-		CU_set_suite_active(s, CU_FALSE);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	leaked = talloc_total_blocks(root) - 1;
-	if (leaked) {
-		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
-		talloc_report_full(root, stderr);
-		failures++;
-	}
-	talloc_free(root);
-	pg_server_stop();
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return failures ? 1 : 0;
+	return store_suites_run(s, root, tmpdir);
 }
