@@ -13,17 +13,7 @@ GD_SIGNAL=KILL
 fail() { echo "FAIL: $*"; tail -n 20 "$T/guichetd.log"; echo "--- status"; tail -n 3 "$T/notify.log"; exit 1; }
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
 
-# A stand-in for systemd's notification socket: each datagram, one line.
-python3 - "$T/notify" "$T/notify.log" <<'EOF' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as out:
-    while True:
-        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
-EOF
-PIDS+=($!)
-for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
+notify_socket
 HPORT=$(free_port)
 cat > "$T/guichet.yaml" <<EOF
 flows: $T/flows

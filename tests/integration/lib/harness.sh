@@ -147,3 +147,19 @@ start_guichetd() {
 	done
 	fail "guichetd did not start"
 }
+
+# notify_socket: a stand-in for systemd's notification socket at T/notify (for
+# NOTIFY_SOCKET=$T/notify start_guichetd), each datagram a line of T/notify.log; stopped at
+# exit.
+notify_socket() {
+	python3 - "$T/notify" "$T/notify.log" <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
+EOF
+	PIDS+=($!)
+	for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
+}
