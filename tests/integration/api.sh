@@ -75,13 +75,7 @@ api:
   tokens: [api-token]
   client_ca: $T/certs/demo-ca.pem
 Y
-start() {
-  "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
-  GD=$!
-  for _ in $(seq 100); do [ "$(grep -c "guichetd started" "$T/guichetd.log")" -ge "$1" ] && break; sleep 0.1; done
-  kill -0 "$GD" 2>/dev/null || fail "guichetd did not start"
-}
-start 1
+start_guichetd
 U=https://127.0.0.1:$PORT
 C=(curl -sS --cacert "$T/certs/demo-ca.pem" -o "$T/body" -w '%{http_code}')
 api() { "${C[@]}" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
@@ -236,7 +230,7 @@ for i in 1 2 3 4 5; do
 done
 kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
 [ "$(grep -c '+336666600' "$T/sent.jsonl")" = 0 ] || fail "sent before its time"
-start 2
+start_guichetd
 for _ in $(seq 150); do [ "$(grep -c '+336666600' "$T/sent.jsonl")" -ge 5 ] && break; sleep 0.05; done
 [ "$(grep -c '+336666600' "$T/sent.jsonl")" = 5 ] || fail "after kill -9: $(grep -c '+336666600' "$T/sent.jsonl") of 5 sent"
 due=$(python3 -c "import datetime; print(datetime.datetime.strptime('$at','%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp())")

@@ -78,14 +78,6 @@ for i, line in enumerate(sys.stdin):
     n += 1
 EOF
 inject() { python3 "$T/inject.py" "$1"; }
-start() {	# start CONFIG
-  "$B/guichetd" -f -c "$1" 2>>"$T/guichetd.log" &
-  GD=$!
-  for _ in $(seq 100); do
-    [ "$(grep -c "guichetd started" "$T/guichetd.log")" -ge "$2" ] && return 0; sleep 0.1
-  done
-  fail "guichetd did not start"
-}
 stop() { kill "$GD"; wait "$GD" 2>/dev/null; GD=; }
 rows() { sqlite3 "$1" "$2" 2>/dev/null || echo -1; }
 sent_to() { cat "$1" 2>/dev/null | grep -c "\"to\":\"$2\""; }
@@ -94,7 +86,7 @@ empty_inbox() { for _ in $(seq "$2"); do [ -z "$(ls -A "$1/sms/1")" ] && return 
 
 # ---- 1. the burst
 seq 1 "$BURST" | sed 's/^/+33600000001\t/' | inject "$T/modem"
-start "$T/g1.yaml" 1
+start_guichetd "$T/g1.yaml"
 empty_inbox "$T/modem" 600 || fail "the burst was not read within 60 s"
 n=$(rows "$T/g1.db" "SELECT count(*) FROM inbound WHERE sender = '+33600000001'")
 [ "$n" -eq "$BURST" ] || fail "$n of $BURST texts stored"
@@ -162,13 +154,13 @@ echo "ok - the counters line shows what the guard stopped"
 stop
 
 # ---- 5. the spend cap (5 parts), across a restart
-start "$T/g2.yaml" 2
+start_guichetd "$T/g2.yaml"
 printf '+33620000001\tGO\n+33620000002\tGO\n+33620000003\tGO\n' | inject "$T/modem2"
 for _ in $(seq 100); do [ "$(lines "$T/sent2.jsonl")" -ge 3 ] && break; sleep 0.1; done
 [ "$(lines "$T/sent2.jsonl")" -eq 3 ] || fail "cap: the first 3 new procedures were not all answered"
 grep -q "spend at 80% of the daily cap: 4/5" "$T/guichetd.log" && fail "80 % warned too early"
 stop
-start "$T/g2.yaml" 3
+start_guichetd "$T/g2.yaml"
 printf '+33620000004\tGO\n+33620000005\tGO\n+33620000006\tGO\n+33620000007\tGO\n' | inject "$T/modem2"
 empty_inbox "$T/modem2" 100 || fail "not read"
 sleep 1.5

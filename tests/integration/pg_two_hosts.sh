@@ -109,8 +109,7 @@ for k in 1 2 3; do
   if [ $k = 3 ]; then
     # Host 1 dies in the middle of the last round, with replies taken from the outbox and
     # not yet acknowledged by the SMSC (it holds its answers).
-    for _ in $(seq 100); do [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1; done
-    held=$(grep -c '"held"' "$T/smsc.log")
+    held=$(smsc_held 10)
     stop_host 1 9
     ctl "hold 0"
   fi

@@ -104,10 +104,7 @@ ctl "window 10"
 ctl "hold 1"
 N=40
 for i in $(seq 10 $((9 + N))); do ctl "deliver single +336150000$i 38123 AIDE"; done
-for _ in $(seq 150); do
-  [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1
-done
-held=$(grep -c '"held"' "$T/smsc.log")
+held=$(smsc_held 10)
 [ "$held" -ge 10 ] || fail "submits not outstanding ($held held)"
 # Every message answered by the router (its replies queued), none sent.
 for _ in $(seq 100); do

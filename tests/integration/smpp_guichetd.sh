@@ -166,10 +166,7 @@ echo "ok: the same words sent again (a new message) answered again"
 ctl "hold 1"
 N=20
 for i in $(seq 10 $((9 + N))); do ctl "deliver single +336130000$i 38123 bonjour"; done
-for _ in $(seq 100); do
-  [ "$(grep -c '"held"' "$T/smsc.log")" -ge 10 ] && break; sleep 0.1
-done
-held=$(grep -c '"held"' "$T/smsc.log")
+held=$(smsc_held 10)
 [ "$held" -ge 10 ] || fail "submits not outstanding ($held held)"
 kill -9 "$GD"; wait "$GD" 2>/dev/null; GD=
 ctl "hold 0"

@@ -120,6 +120,13 @@ start_smsc() {
 # ctl COMMAND...: one command to the test SMSC (tests/tools/smsc.c lists them).
 ctl() { printf '%s\n' "$*" > "$T/ctl"; }
 
+# smsc_held MIN: waits (15 s at most) until the test SMSC, told "hold 1", holds its answers
+# to MIN submit_sm or more; prints how many it holds.
+smsc_held() {
+	for _ in $(seq 150); do [ "$(grep -c '"held"' "$T/smsc.log")" -ge "$1" ] && break; sleep 0.1; done
+	grep -c '"held"' "$T/smsc.log"
+}
+
 # wait_check WHAT SECONDS 'EXPRESSION': wait_until for a Python expression over the run: the
 # script's T/check.py is run as `python3 T/check.py T EXPRESSION` and exits 0 when it holds.
 # SECONDS is multiplied by WAIT_SCALE (default 1: scripts whose exchanges can take several
@@ -130,15 +137,15 @@ wait_check() {
 	wait_until "$1 (after ${t}s)" "$t" "python3 \"\$T/check.py\" \"\$T\" $(printf %q "$3")"
 }
 
-# start_guichetd: guichetd -f on T/guichet.yaml, its journal appended to T/guichetd.log, its
-# pid in GD; returns once the journal says "guichetd started" once more than before (a
-# restart), or calls fail when it exits first ("guichetd exited") or is not started within
-# 10 s ("guichetd did not start"). Variables set before the call (NOTIFY_SOCKET=...
-# start_guichetd) reach guichetd's environment.
+# start_guichetd [CONFIG]: guichetd -f on CONFIG (default T/guichet.yaml), its journal appended
+# to T/guichetd.log, its pid in GD; returns once the journal says "guichetd started" once more
+# than before (a restart), or calls fail when it exits first ("guichetd exited") or is not
+# started within 10 s ("guichetd did not start"). Variables set before the call
+# (NOTIFY_SOCKET=... start_guichetd) reach guichetd's environment.
 start_guichetd() {
 	local before
 	before=$(grep -c "guichetd started" "$T/guichetd.log" 2>/dev/null)
-	"$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
+	"$B/guichetd" -f -c "${1:-$T/guichet.yaml}" 2>>"$T/guichetd.log" &
 	GD=$!
 	for _ in $(seq 100); do
 		[ "$(grep -c "guichetd started" "$T/guichetd.log")" -gt "${before:-0}" ] && return 0
