@@ -4,46 +4,26 @@
 # connect again by itself once osmo-hlr is back, and serve a new dialogue; then stop cleanly.
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-for x in "$B/guichetd" "$B/tools/ussd_msc"; do
-  [ -x "$x" ] || { echo "skip: $x not built"; exit 77; }
-done
-for c in osmo-hlr python3; do command -v $c >/dev/null || { echo "skip: $c needed"; exit 77; }; done
+. "$(dirname "$0")/lib/harness.sh"
+harness fault_gsup_restart guichetd tools/ussd_msc
+need osmo-hlr python3
 [ -r /etc/ssl/certs/ca-certificates.crt ] || { echo "skip: no system CA file"; exit 77; }
-T=$(mktemp -d /tmp/guichet-fault-gsup.XXXXXX)
-LOGS=${GUICHET_LOG_DIR:-$T/logs}/fault_gsup_restart
-mkdir -p "$LOGS"
+keep_logs guichetd.log
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
-GD= HLR= LOAD=
-cleanup() {
-  [ -n "$GD" ] && kill "$GD" 2>/dev/null
-  [ -n "$LOAD" ] && kill "$LOAD" 2>/dev/null
-  [ -n "$HLR" ] && kill "$HLR" 2>/dev/null
-  wait 2>/dev/null
-  cp "$T/guichetd.log" "$LOGS/" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+HLR= LOAD=
+# osmo-hlr is killed and started again, the load ends by itself: stopped by the pid they have.
+at_stop 'kill $LOAD $HLR 2>/dev/null'
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 25 "$T/guichetd.log"; exit 1; }
 ups() { grep -c "GSUP link to osmo-hlr .* up" "$T/guichetd.log"; }
 
 umask 077
 echo "token-$RANDOM" > "$T/agenda-token"
-python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$IP" <<'PY'
-import sys
-src, dst, root, t, ip = sys.argv[1:]
-text = open(src, encoding="utf-8").read().split("\nmodems:")[0]
-text = text.replace("flows: ../flows", "flows: %s/flows" % root)
-text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
-text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
-text = text.replace("../build/demo/demo-ca.pem", "/etc/ssl/certs/ca-certificates.crt")
-text = text.replace("ussd: { screen: 182,", "ussd: { screen: 128,")
-text += "\ngsup: { host: %s, port: 4222, name: guichet, guard_timeout: 20s }\n" % ip
-# 3 subscribers stand for many people here: no per-number dialogue rate.
-text += "limits: { ussd_per_minute: 0, ussd_per_day: 0 }\n"
-open(dst, "w", encoding="utf-8").write(text)
-PY
+# The back-end is never reached: the demo's address, the system's CAs.
+{ demo_config 8443 /etc/ssl/certs/ca-certificates.crt | sed 's/ussd: { screen: 182,/ussd: { screen: 128,/'
+  echo "gsup: { host: $IP, port: 4222, name: guichet, guard_timeout: 20s }"
+  # 3 subscribers stand for many people here: no per-number dialogue rate.
+  echo "limits: { ussd_per_minute: 0, ussd_per_day: 0 }"
+} > "$T/guichet.yaml"
 HLR=$("$ROOT/tests/ussd/start-hlr.sh" "$T/hlr" "$IP" 3 30) || fail "osmo-hlr did not start"
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
 GD=$!

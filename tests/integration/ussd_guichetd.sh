@@ -7,39 +7,25 @@
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
 . "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/ussd_http.sh"
 harness ussd_guichetd guichetd tools/ussd_msc
 need osmo-hlr python3 curl openssl
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
 fail() { echo "FAIL: $*"; echo "--- guichetd"; tail -n 30 "$T/guichetd.log"; echo "--- msc"; tail -n 20 "$T/msc.out"; exit 1; }
 ok() { echo "ok - $*"; }
 
-BPORT=$(free_port)
-BPID=$("$ROOT/tests/backend/run-demo-backend.sh" "$T/backend" "$BPORT") || { echo "skip: demo back-end did not start"; exit 77; }
-PIDS+=("$BPID")
+start_backend "$T/backend"
 cp "$T/backend/agenda-token" "$T/agenda-token"; chmod 600 "$T/agenda-token"
-umask 077
-printf 'ussd-%s\n' "$RANDOM$RANDOM" >"$T/ussd-secret"
-SECRET=$(head -1 "$T/ussd-secret")
+ussd_secret
 HPORT=$(free_port)
 HLR=$("$ROOT/tests/ussd/start-hlr.sh" "$T/hlr" "$IP" 3 30) || fail "osmo-hlr did not start"
 PIDS+=("$HLR")
 
-python3 - "$ROOT/config/demo.yaml" "$T/guichet.yaml" "$ROOT" "$T" "$BPORT" "$IP" "$HPORT" <<'PY'
-import sys
-src, dst, root, t, bport, ip, hport = sys.argv[1:]
-text = open(src, encoding="utf-8").read().split("\nmodems:")[0]
-text = text.replace("flows: ../flows", "flows: %s/flows" % root)
-text = text.replace("store: ../build/demo/guichet.db", "store: %s/guichet.db" % t)
-text = text.replace("credentials: ../build/demo", "credentials: %s" % t)
-text = text.replace("../build/demo/demo-ca.pem", "%s/backend/demo-ca.pem" % t)
-text = text.replace("https://127.0.0.1:8443", "https://127.0.0.1:%s" % bport)
-text = text.replace("ussd: { screen: 182,", "ussd: { screen: 128,")
-text += """
-gsup: { host: %s, port: 4222, name: guichet, guard_timeout: 40s }
-ussd_http: { listen: 127.0.0.1, port: %s, secret: ussd-secret, allow: [127.0.0.1] }
-""" % (ip, hport)
-open(dst, "w", encoding="utf-8").write(text)
-PY
+{ demo_config "$BPORT" | sed 's/ussd: { screen: 182,/ussd: { screen: 128,/'; cat <<Y
+gsup: { host: $IP, port: 4222, name: guichet, guard_timeout: 40s }
+ussd_http: { listen: 127.0.0.1, port: $HPORT, secret: ussd-secret, allow: [127.0.0.1] }
+Y
+} > "$T/guichet.yaml"
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
 GD=$!
 for _ in $(seq 100); do
