@@ -4,23 +4,14 @@
 # phone; a reused session id; the HLR killed and restarted (reconnect, one log line each
 # way); a person who stops answering (guard timer). Exit 0 pass, 77 skip.
 set -u
-ROOT=${GUICHET_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-B=${BUILD:-build}; case $B in /*) ;; *) B=$ROOT/$B;; esac
-command -v osmo-hlr >/dev/null || { echo "osmo-hlr not installed"; exit 77; }
-for t in ussd_msc ussd_probe; do
-  [ -x "$B/tools/$t" ] || { echo "$B/tools/$t not built"; exit 77; }
-done
-T=$(mktemp -d /tmp/guichet-ussd-gsup.XXXXXX)
+. "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/ussd_http.sh"
+harness ussd_gsup tools/ussd_msc tools/ussd_probe
+need osmo-hlr
 # A loopback address of our own: osmo-hlr's GSUP port cannot move from 4222.
 IP=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
-HLR_PID= PROBE_PID=
-cleanup() {
-  [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null
-  [ -n "$HLR_PID" ] && kill "$HLR_PID" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
+HLR_PID=
+at_stop 'kill $HLR_PID 2>/dev/null'	# killed and started again below
 fail() { echo "FAIL: $*"; echo "--- probe"; tail -n 30 "$T/probe.out" "$T/probe.err"; echo "--- hlr"; tail -n 15 "$T/hlr/hlr.log"; exit 1; }
 ok() { echo "ok - $*"; }
 msc() { "$B/tools/ussd_msc" -H "$IP" -t 3 "$@" >>"$T/msc.out" 2>&1; }
@@ -41,7 +32,7 @@ gsup:
   guard_timeout: 8s
 YAML
 "$B/tools/ussd_probe" -c "$T/probe.yaml" >"$T/probe.out" 2>"$T/probe.err" &
-PROBE_PID=$!
+GD=$!
 wait_for "$T/probe.err" "GSUP link to osmo-hlr .* up" 1 5 || fail "EUSE link not up"
 sleep 0.3
 I1=001010000000001 I2=001010000000002
@@ -101,8 +92,6 @@ sleep 0.5
 msc "dial $I1 *4321#" "expect con" "answer 2" "expect end mardi" || fail "dialogue after reconnect"
 ok "HLR killed: dialogue aborted, one down line; restarted: reconnected and serving"
 
-kill -TERM "$PROBE_PID"; wait "$PROBE_PID"; rc=$?; PROBE_PID=
-  [ "$rc" = 0 ] || fail "probe exited with $rc (sanitizer report?)"
-grep -q "^LEAKS 0$" "$T/probe.out" || fail "memory left after stop"
+probe_stop
 ok "no memory left after stop"
 echo "ussd_gsup: all passed"
