@@ -9,6 +9,7 @@
 
 #include <guichet/flow_stats.h>
 #include <guichet/metrics.h>
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -72,21 +73,13 @@ static void test_endings_go_to_the_right_flow(void)
 	talloc_free(fs);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "a dialogue: started, steps, completed", test_a_dialogue_counted },
+	{ "endings counted for the flow they end", test_endings_go_to_the_right_flow },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite su;
-	unsigned failed;
-
-	ctx = talloc_named_const(NULL, 0, "test_flow_stats");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	su = CU_add_suite("flow_stats", NULL, NULL);
-	CU_add_test(su, "a dialogue: started, steps, completed", test_a_dialogue_counted);
-	CU_add_test(su, "endings counted for the flow they end", test_endings_go_to_the_right_flow);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failed ? 1 : 0;
+	return unit_talloc_run("flow_stats", tests, &ctx);
 }

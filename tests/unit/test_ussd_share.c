@@ -7,6 +7,7 @@
 #include "guichet/session.h"
 #include "guichet/store.h"
 #include "guichet/ussd_share.h"
+#include "unit_talloc.h"
 
 static void *ctx;
 
@@ -153,23 +154,15 @@ static void test_not_shared(void)
 	vars_clear(&a.s.vars);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "a request extends the shared history by one input", test_input },
+	{ "a secret answer is shared as a mask", test_secret },
+	{ "two hosts continue one dialogue; a stale one loses", test_two_hosts },
+	{ "a store without the ops shares nothing", test_not_shared },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	ctx = talloc_named_const(NULL, 0, "test_ussd_share");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("ussd_share", NULL, NULL);
-	CU_add_test(s, "a request extends the shared history by one input", test_input);
-	CU_add_test(s, "a secret answer is shared as a mask", test_secret);
-	CU_add_test(s, "two hosts continue one dialogue; a stale one loses", test_two_hosts);
-	CU_add_test(s, "a store without the ops shares nothing", test_not_shared);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failures ? 1 : 0;
+	return unit_talloc_run("ussd_share", tests, &ctx);
 }

@@ -15,6 +15,7 @@
 #include "guichet/flow.h"
 #include "guichet/router.h"
 #include "guichet/store.h"
+#include "unit_talloc.h"
 
 static const char *flows_yaml =
 	"flow: d\n"
@@ -199,23 +200,13 @@ static void test_same_state_twice(void)
 	st->ops->close(st);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "requests alternating between two hosts continue one dialogue", test_alternate },
+	{ "the same state answered on two hosts: one screen, one refusal", test_same_state_twice },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	ctx = talloc_named_const(NULL, 0, "test_ussd_two_routers");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("ussd_two_routers", NULL, NULL);
-	CU_add_test(s, "requests alternating between two hosts continue one dialogue",
-		    test_alternate);
-	CU_add_test(s, "the same state answered on two hosts: one screen, one refusal",
-		    test_same_state_twice);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	talloc_free(ctx);
-	return failures ? 1 : 0;
+	return unit_talloc_run("ussd_two_routers", tests, &ctx);
 }
