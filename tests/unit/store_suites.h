@@ -12,6 +12,8 @@
 #include <CUnit/Basic.h>
 #include <osmocom/core/talloc.h>
 
+#include "unit_talloc.h"
+
 static bool use_sqlite, use_pg;
 
 static int suite_mem(void)
@@ -54,24 +56,11 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 static int store_suites_run(CU_pSuite pg, void *root, const char *tmpdir)
 {
 	unsigned failures;
-	size_t leaked;
 
 	CU_set_fail_on_inactive(CU_FALSE);
 	if (!pg_server_start())
 		CU_set_suite_active(pg, CU_FALSE);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-
-	leaked = talloc_total_blocks(root) - 1;
-	if (leaked) {
-		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
-		talloc_report_full(root, stderr);
-		failures++;
-	}
-	talloc_free(root);
+	failures = unit_root_run(root);
 	pg_server_stop();
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return failures ? 1 : 0;

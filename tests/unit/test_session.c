@@ -6,6 +6,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/session.h"
+#include "unit_talloc.h"
 
 static void *root;
 
@@ -751,8 +752,6 @@ static void test_decode_garbage(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
-	size_t leaked;
 
 	root = talloc_named_const(NULL, 0, "test_session");
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -776,18 +775,5 @@ int main(void)
 	CU_add_test(s, "malformed and truncated data rejected", test_decode_rejects);
 	CU_add_test(s, "menu page layout kept, G2 still decodes", test_page_layout);
 	CU_add_test(s, "garbage rejected without a crash", test_decode_garbage);
-
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-
-	leaked = talloc_total_blocks(root) - 1;
-	if (leaked) {
-		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
-		talloc_report_full(root, stderr);
-		failures++;
-	}
-	talloc_free(root);
-	return failures ? 1 : 0;
+	return unit_root_run(root) ? 1 : 0;
 }

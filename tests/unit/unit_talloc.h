@@ -10,7 +10,7 @@
 #include <CUnit/Basic.h>
 #include <osmocom/core/talloc.h>
 
-static int unit_talloc_run(const char *suite, const CU_TestInfo *tests, void **ctx)
+static inline int unit_talloc_run(const char *suite, const CU_TestInfo *tests, void **ctx)
 {
 	CU_pSuite s;
 	unsigned failures;
@@ -41,6 +41,29 @@ static int unit_talloc_run(const char *suite, const CU_TestInfo *tests, void **c
 fail:
 	CU_cleanup_registry();
 	return 2;
+}
+
+/* For suites registered by their own main (several suites, init functions): runs them
+ * (verbose); a talloc block left under root, the tests' context, counts as a failure; frees
+ * root. Returns the number of failures. */
+static inline unsigned unit_root_run(void *root)
+{
+	unsigned failures;
+	size_t leaked;
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+
+	leaked = talloc_total_blocks(root) - 1;
+	if (leaked) {
+		fprintf(stderr, "talloc: %zu blocks left under the test root\n", leaked);
+		talloc_report_full(root, stderr);
+		failures++;
+	}
+	talloc_free(root);
+	return failures;
 }
 
 #endif
