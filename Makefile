@@ -76,6 +76,9 @@ $(BUILD)/guichetd: $(BUILD)/daemon/guichetd.o $(LIB)
 $(BUILD)/guichet: $(BUILD)/daemon/guichet.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The unit tests' shared fixtures (tests/unit/*.h) are part of each test's object.
+$(UNIT_SRCS:%.c=$(BUILD)/%.o): $(wildcard tests/unit/*.h)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CUNIT_LIBS)
