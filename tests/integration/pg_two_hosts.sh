@@ -37,26 +37,15 @@ steps:
     say: "Fini."
     end: true
 Y
-cat > "$T/guichet.yaml" <<Y
+{ cat <<Y
 flows: $T/flows
 store: $PG_URL
 credentials: $T
 sms: { max_parts: 3, fold: true }
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    bind: transceiver
-    source: "38123"
-    parts_per_second: 1000
-    window: 10
-    enquire_link: 2s
-    response_timeout: 3s
-    reconnect_min: 1s
-    reconnect_max: 2s
 Y
+  smpp_config "parts_per_second: 1000" "window: 10" "enquire_link: 2s" "response_timeout: 3s" \
+    "reconnect_min: 1s" "reconnect_max: 2s"
+} > "$T/guichet.yaml"
 start_host 1
 start_host 2
 

@@ -39,20 +39,8 @@ expect_since() {
 mark() { trans | wc -l; }
 
 start_smsc
-cat > "$T/guichet.yaml" <<EOF
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    bind: transceiver
-    source: "38123"
-    enquire_link: 1s
-    response_timeout: 2s
-    reconnect_min: 1s
-    reconnect_max: 2s
-EOF
+smpp_config "enquire_link: 1s" "response_timeout: 2s" "reconnect_min: 1s" "reconnect_max: 2s" \
+  > "$T/guichet.yaml"
 
 # ---- two binds refused, then accepted ----
 ctl "refuse_binds 2"

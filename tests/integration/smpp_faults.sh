@@ -32,17 +32,8 @@ start_smsc
 # The demo configuration at debug level, with the SMSC and a dummy modem: at stop both
 # transports are freed while the SMSC's outstanding submits, reported failed, arm the
 # router's flush timer.
-{ demo_config "$BPORT" | sed 's/level: info/level: debug/'; cat <<EOF
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    bind: transceiver
-    source: "38123"
-    window: 10
-    response_timeout: 30s
+{ demo_config "$BPORT" | sed 's/level: info/level: debug/'
+  smpp_config "window: 10" "response_timeout: 30s"; cat <<EOF
 modems:
   - name: m1
     model: dummy

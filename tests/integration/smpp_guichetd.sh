@@ -19,22 +19,9 @@ cp "$T/backend/agenda-token" "$T/agenda-token"; chmod 600 "$T/agenda-token"
 start_smsc --receipts 1
 
 # The demo configuration, with its modem replaced by the SMSC.
-{ demo_config "$BPORT"; cat <<EOF
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    bind: transceiver
-    source: "38123"
-    parts_per_second: 100
-    window: 10
-    enquire_link: 2s
-    response_timeout: 3s
-    reconnect_min: 1s
-    reconnect_max: 2s
-EOF
+{ demo_config "$BPORT"
+  smpp_config "parts_per_second: 100" "window: 10" "enquire_link: 2s" "response_timeout: 3s" \
+    "reconnect_min: 1s" "reconnect_max: 2s"
 } > "$T/guichet.yaml"
 
 start_guichetd() {

@@ -24,21 +24,8 @@ wait_for() {
 }
 
 start_smsc --receipts 0 --window 10
-cat > "$T/guichet.yaml" <<EOF
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    system_type: ""
-    bind: transceiver
-    source: "38123"
-    enquire_link: 5s
-    reconnect_min: 1s
-    reconnect_max: 2s
-    tls: false
-EOF
+smpp_config 'system_type: ""' "enquire_link: 5s" "reconnect_min: 1s" "reconnect_max: 2s" \
+  "tls: false" > "$T/guichet.yaml"
 "$PROBE" --config "$T/guichet.yaml" --received "$T/rx.log" --status "$T/status.json" \
   --hold-receipts 1 2>"$T/probe.err" &
 PROBE_PID=$!

@@ -21,23 +21,15 @@ steps:
     reference: "R1"
     receipt: "Recu R1 pour {{phone}}."
 Y
-cat > "$T/guichet.yaml" <<Y
+{ cat <<Y
 flows: $T/flows
 store: $T/guichet.db
 credentials: $T
 log: { level: info }
 notify: { quiet_hours: off, pacing: 0 }
-smpp:
-  - name: opx
-    host: 127.0.0.1
-    port: $SMSC_PORT
-    system_id: guichet
-    password: opx-password
-    bind: transceiver
-    source: "38123"
-    reconnect_min: 1s
-    reconnect_max: 2s
 Y
+  smpp_config "reconnect_min: 1s" "reconnect_max: 2s"
+} > "$T/guichet.yaml"
 start() {
   "$B/guichetd" -f -c "$T/guichet.yaml" 2>>"$T/guichetd.log" &
   GD=$!

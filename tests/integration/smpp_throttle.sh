@@ -14,10 +14,9 @@ fail() { echo "FAIL: $*"; tail -20 "$T/guichetd.log"; exit 1; }
 start_smsc --window 10 --receipts 0
 mkdir -p "$T/flows"
 cp "$ROOT/flows/droits.yaml" "$ROOT/flows/commun.yaml" "$T/flows/"
-printf '%s\n' "flows: $T/flows" "store: $T/guichet.db" "credentials: $T" "log: { level: info }" \
-  "smpp:" "  - name: opx" "    host: 127.0.0.1" "    port: $SMSC_PORT" \
-  "    system_id: guichet" "    password: opx-password" "    bind: transceiver" \
-  "    source: \"38123\"" "    parts_per_second: 0" "    window: 10" > "$T/guichet.yaml"
+{ printf '%s\n' "flows: $T/flows" "store: $T/guichet.db" "credentials: $T" "log: { level: info }"
+  smpp_config "parts_per_second: 0" "window: 10"
+} > "$T/guichet.yaml"
 "$B/guichetd" -f -c "$T/guichet.yaml" 2>"$T/guichetd.log" &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q 'bound as transceiver' "$T/guichetd.log" && break; sleep 0.1; done

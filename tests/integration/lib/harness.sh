@@ -170,3 +170,13 @@ EOF
 	PIDS+=($!)
 	for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
 }
+
+# smpp_config [KEY: VALUE...]: on stdout, the `smpp:` section of a configuration bound to the
+# test SMSC (start_smsc's): one transceiver bind, opx, source 38123, then the KEY: VALUE lines.
+smpp_config() {
+	printf '%s\n' "smpp:" "  - name: opx" "    host: 127.0.0.1" "    port: $SMSC_PORT" \
+		"    system_id: guichet" "    password: opx-password" "    bind: transceiver" \
+		'    source: "38123"'
+	local l
+	for l in "$@"; do printf '    %s\n' "$l"; done
+}
