@@ -1812,6 +1812,68 @@ static void test_pg_take_at_commit_notify(void)
 	talloc_free(ctx);
 }
 
+/* The round trips a transaction costs: the flushes and syncs the client sent (PQtrace). */
+static unsigned trips_of(const char *trace)
+{
+	unsigned n = 0;
+
+	for (const char *l = trace; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		char name[16] = "";
+
+		if (sscanf(l, "F\t%*d\t%15[A-Za-z]", name) == 1 &&
+		    (!strcmp(name, "Sync") || !strcmp(name, "Flush")))
+			n++;
+	}
+	return n;
+}
+
+/* The claim at commit costs no round trip of its own: a transaction that adds replies and
+ * claims them is the commit's one, where reading the due rows (outbound_due) is another. */
+static void test_pg_take_at_commit_trips(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[8];
+	char *trace = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n = -1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_take_at_commit);
+	PGconn *db = pg_of(st)->db;
+	add_out(st, "smsc0", "+33600000000", "ids reserved", 0);	/* a round trip of its own */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, NULL, 0, o, 8, &n, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	for (int claim = 1; claim >= 0; claim--) {
+		f = open_memstream(&trace, &len);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		PQtrace(db, f);
+		PQsetTraceFlags(db, PQTRACE_SUPPRESS_TIMESTAMPS);
+		CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+		add_out(st, "smsc0", "+33611111111", "un", 0);
+		add_out(st, "smsc0", "+33622222222", "deux", 0);
+		if (claim) {
+			CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 0, o, 8, &n,
+									 ctx), 0);
+		} else {
+			n = st->ops->outbound_due(st, "smsc0", 0, o, 8, ctx);
+			for (int i = 0; i < n; i++)
+				CU_ASSERT_EQUAL(st->ops->outbound_taken(st, o[i].id), 0);
+		}
+		CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+		CU_ASSERT_EQUAL(n, 2);
+		PQuntrace(db);
+		fclose(f);
+		CU_ASSERT_EQUAL(trips_of(trace), claim ? 1 : 2);
+		free(trace);
+		trace = NULL;
+	}
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The claim and the conditional NOTIFY go through indexes even before any ANALYZE (a new
  * database: generic plans without statistics). */
 static void test_pg_take_at_commit_plan(void)
@@ -2113,6 +2175,8 @@ int main(void)
 		    test_pg_take_at_commit_two_hosts);
 	CU_add_test(s, "two hosts: a claim at commit leaving rows queued wakes the other",
 		    test_pg_take_at_commit_notify);
+	CU_add_test(s, "the claim at commit costs no round trip of its own",
+		    test_pg_take_at_commit_trips);
 	CU_add_test(s, "the claim at commit uses the indexes before any ANALYZE",
 		    test_pg_take_at_commit_plan);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
