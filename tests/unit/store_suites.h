@@ -12,7 +12,7 @@
 #include <CUnit/Basic.h>
 #include <osmocom/core/talloc.h>
 
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static bool use_sqlite, use_pg;
 

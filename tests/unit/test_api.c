@@ -2,6 +2,7 @@
 #include <CUnit/Basic.h>
 
 #include "guichet/api_http.h"
+#include "unit_main.h"
 
 static void test_numbers(void)
 {
@@ -40,19 +41,13 @@ static void test_times(void)
 	CU_ASSERT_EQUAL(api_parse_time(NULL), -1);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "E.164 numbers", test_numbers },
+	{ "RFC 3339 date-times", test_times },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	s = CU_add_suite("api", NULL, NULL);
-	CU_add_test(s, "E.164 numbers", test_numbers);
-	CU_add_test(s, "RFC 3339 date-times", test_times);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return unit_run("api", NULL, NULL, tests);
 }

@@ -9,7 +9,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/flow_graph.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

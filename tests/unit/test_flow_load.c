@@ -9,7 +9,7 @@
 
 #include "guichet/flow.h"
 #include "guichet/ydoc.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 static struct diag *d;

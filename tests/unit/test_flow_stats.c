@@ -9,7 +9,7 @@
 
 #include <guichet/flow_stats.h>
 #include <guichet/metrics.h>
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

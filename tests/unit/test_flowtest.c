@@ -11,6 +11,7 @@
 
 #include "guichet/flowtest.h"
 #include "guichet/scheduler.h"
+#include "unit_main.h"
 
 static const char *flows_yaml =
 	"flow: t\n"
@@ -382,27 +383,19 @@ static void test_update_list_before_next_step(void)
 		"    reply: \"Bonjour Paul\"\n");
 }
 
+static const CU_TestInfo tests[] = {
+	{ "errors in a dialogue file are located", test_errors_located },
+	{ "a changed reply is a diff; canned answers per dialogue and step",
+	  test_diff_and_canned_answers },
+	{ "a time jump expires; a hurried text gets the busy message", test_timeout_and_hurry },
+	{ "--update rewrites after accented text", test_update_after_accents },
+	{ "scheduled: reminders and receipts, a missing one fails", test_scheduled },
+	{ "--update writes scheduled: and rewrites contains:", test_update_scheduled_and_contains },
+	{ "--update of a list keeps the next step's line", test_update_list_before_next_step },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite su;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	su = CU_add_suite("flowtest", setup, teardown);
-	CU_add_test(su, "errors in a dialogue file are located", test_errors_located);
-	CU_add_test(su, "a changed reply is a diff; canned answers per dialogue and step",
-		    test_diff_and_canned_answers);
-	CU_add_test(su, "a time jump expires; a hurried text gets the busy message",
-		    test_timeout_and_hurry);
-	CU_add_test(su, "--update rewrites after accented text", test_update_after_accents);
-	CU_add_test(su, "scheduled: reminders and receipts, a missing one fails", test_scheduled);
-	CU_add_test(su, "--update writes scheduled: and rewrites contains:",
-		    test_update_scheduled_and_contains);
-	CU_add_test(su, "--update of a list keeps the next step's line",
-		    test_update_list_before_next_step);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return unit_run("flowtest", setup, teardown, tests);
 }

@@ -17,6 +17,7 @@
 #include <osmocom/core/utils.h>
 
 #include "guichet/gsup_link.h"
+#include "unit_main.h"
 
 #define BATCH 50
 
@@ -233,18 +234,12 @@ static void test_link(void)
 	talloc_free(ctx);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "batches, identity, ping, split frames, reconnection", test_link },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("gsup_link", NULL, NULL);
-	CU_add_test(s, "batches, identity, ping, split frames, reconnection", test_link);
-	CU_basic_set_mode(CU_BRM_NORMAL);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_run("gsup_link", NULL, NULL, tests);
 }

@@ -10,6 +10,7 @@
 
 #include "guichet/gsup_tx.h"
 #include "guichet/ss_codec.h"
+#include "unit_main.h"
 
 static void check_ss(size_t ss_len, size_t want_max)
 {
@@ -71,19 +72,13 @@ static void test_refused(void)
 	CU_ASSERT_PTR_NULL(gsup_tx_encode(&m));
 }
 
+static const CU_TestInfo tests[] = {
+	{ "USSD screens", test_screen },
+	{ "refused", test_refused },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("gsup_tx", NULL, NULL);
-	CU_add_test(s, "USSD screens", test_screen);
-	CU_add_test(s, "refused", test_refused);
-	CU_basic_set_mode(CU_BRM_NORMAL);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_run("gsup_tx", NULL, NULL, tests);
 }

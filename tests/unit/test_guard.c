@@ -12,6 +12,7 @@
 #include "guichet/guard.h"
 #include "guichet/metrics.h"
 #include "guichet/router.h"
+#include "unit_main.h"
 
 #define T0 1800000000	/* a Friday, 2027-01-15 08:00 UTC */
 
@@ -680,34 +681,27 @@ static int teardown(void)
 	return 0;
 }
 
+static const CU_TestInfo tests[] = {
+	{ "per-minute window: one notice, then silence", test_minute_window },
+	{ "per-day window and the day rollover", test_day_window_and_rollover },
+	{ "loop detection: a robot muted, people not", test_loop_detection },
+	{ "senders never answered", test_sender_patterns },
+	{ "destination prefixes", test_destination_prefixes },
+	{ "daily spend cap: total, per transport, 80 %, next day", test_spend_cap },
+	{ "the day's spend per transport as a gauge", test_spend_gauge },
+	{ "USSD dialogues per number", test_ussd_rate },
+	{ "bounded memory", test_bounded_memory },
+	{ "reload keeps windows", test_reconfigure_keeps_state },
+	{ "spend in both stores", test_store_spend },
+	{ "router: a burst, a foreign number, an alphanumeric sender", test_router_burst },
+	{ "router: USSD past the rate ends at once", test_router_ussd },
+	{ "router: the cap, exactly, across a restart", test_router_cap_across_restart },
+	{ "router: a stopped answer to a secret question is not stored",
+	  test_router_stopped_secret_not_stored },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite su;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	su = CU_add_suite("guard", setup, teardown);
-	CU_add_test(su, "per-minute window: one notice, then silence", test_minute_window);
-	CU_add_test(su, "per-day window and the day rollover", test_day_window_and_rollover);
-	CU_add_test(su, "loop detection: a robot muted, people not", test_loop_detection);
-	CU_add_test(su, "senders never answered", test_sender_patterns);
-	CU_add_test(su, "destination prefixes", test_destination_prefixes);
-	CU_add_test(su, "daily spend cap: total, per transport, 80 %, next day", test_spend_cap);
-	CU_add_test(su, "the day's spend per transport as a gauge", test_spend_gauge);
-	CU_add_test(su, "USSD dialogues per number", test_ussd_rate);
-	CU_add_test(su, "bounded memory", test_bounded_memory);
-	CU_add_test(su, "reload keeps windows", test_reconfigure_keeps_state);
-	CU_add_test(su, "spend in both stores", test_store_spend);
-	CU_add_test(su, "router: a burst, a foreign number, an alphanumeric sender",
-		    test_router_burst);
-	CU_add_test(su, "router: USSD past the rate ends at once", test_router_ussd);
-	CU_add_test(su, "router: the cap, exactly, across a restart",
-		    test_router_cap_across_restart);
-	CU_add_test(su, "router: a stopped answer to a secret question is not stored",
-		    test_router_stopped_secret_not_stored);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return unit_run("guard", setup, teardown, tests);
 }

@@ -9,6 +9,7 @@
 
 #include "guichet/engine.h"
 #include "guichet/flow.h"
+#include "unit_main.h"
 
 static const char *dossier_yaml =
 	"flow: dossier\n"
@@ -186,22 +187,16 @@ static void test_transcript_across_restart(void)
 	CU_ASSERT_TRUE(cut);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "handoff: is a call with the transcript", test_loaded },
+	{ "number and transcript, the secret answer masked", test_transcript_without_secret },
+	{ "on_fail leads to a human", test_on_fail },
+	{ "the transcript is bounded", test_bounded },
+	{ "the transcript survives a restart, cut at a line", test_transcript_across_restart },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite su;
-	unsigned failures;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	su = CU_add_suite("handoff", setup, teardown);
-	CU_add_test(su, "handoff: is a call with the transcript", test_loaded);
-	CU_add_test(su, "number and transcript, the secret answer masked", test_transcript_without_secret);
-	CU_add_test(su, "on_fail leads to a human", test_on_fail);
-	CU_add_test(su, "the transcript is bounded", test_bounded);
-	CU_add_test(su, "the transcript survives a restart, cut at a line", test_transcript_across_restart);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return unit_run("handoff", setup, teardown, tests);
 }

@@ -14,7 +14,7 @@
 #include <guichet/ussd_gsup.h>
 #include <guichet/ydoc.h>
 #include <guichet/ussd_table.h>
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

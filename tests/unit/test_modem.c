@@ -14,7 +14,7 @@
 #include "guichet/modem.h"
 #include "guichet/text.h"
 #include "guichet/ydoc.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

@@ -12,6 +12,7 @@
 
 #include "guichet/router.h"
 #include "guichet/ussd_table.h"
+#include "unit_main.h"
 
 static const char *flows_yaml =
 	"flow: t\n"
@@ -1219,48 +1220,40 @@ static void test_ready_joins_group_write(void)
 	talloc_free(c);
 }
 
+static const CU_TestInfo tests[] = {
+	{ "received, replied, duplicate recognised", test_receive_reply_dedup },
+	{ "call then reply, input intact", test_call_then_reply },
+	{ "call failure takes on_error", test_call_failure },
+	{ "refused reply waits, then goes", test_refused_then_ready },
+	{ "restart with a session waiting", test_restart_with_waiting_session },
+	{ "reload: running sessions keep their flows", test_reload_keeps_running_sessions },
+	{ "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem },
+	{ "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms },
+	{ "a full modem's replies spread to another", test_full_modem_spreads_to_another },
+	{ "restart: answered through the transport the person used",
+	  test_restart_answers_through_the_transport_used },
+	{ "USSD transport screens are common messages", test_ussd_transport_texts },
+	{ "USSD: 20,000 dialogues open at once", test_ussd_many_dialogues },
+	{ "USSD: one table entry per dialogue, for the transport and the router",
+	  test_ussd_one_entry_per_dialogue },
+	{ "outbox commit failure logged once per change", test_outbox_commit_failure_logged_once },
+	{ "call outcomes of one iteration: one transaction", test_call_outcomes_grouped },
+	{ "a receipt's sender told once it is committed, not before",
+	  test_receipt_told_after_commit },
+	{ "received messages: a write lost to another host's is retried",
+	  test_intake_conflict_retried },
+	{ "messages of one iteration: one transaction, told after it",
+	  test_intake_grouped_after_commit },
+	{ "1,000 messages/s with calls: a commit per group period, not per write",
+	  test_group_write_paced },
+	{ "room again while a group write is due: the replies join it",
+	  test_ready_joins_group_write },
+	{ "an SMSC with a window of 1: no period per message", test_group_write_window_one },
+	{ "a sender held by its window: not a period per window", test_group_write_window_bound },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite su;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	su = CU_add_suite("router", setup, teardown);
-	CU_add_test(su, "received, replied, duplicate recognised", test_receive_reply_dedup);
-	CU_add_test(su, "call then reply, input intact", test_call_then_reply);
-	CU_add_test(su, "call failure takes on_error", test_call_failure);
-	CU_add_test(su, "refused reply waits, then goes", test_refused_then_ready);
-	CU_add_test(su, "restart with a session waiting", test_restart_with_waiting_session);
-	CU_add_test(su, "reload: running sessions keep their flows", test_reload_keeps_running_sessions);
-	CU_add_test(su, "a modem of the group stands in for one down", test_group_stands_in_for_a_down_modem);
-	CU_add_test(su, "USSD: a slow call answers by SMS", test_ussd_slow_call_answers_by_sms);
-	CU_add_test(su, "a full modem's replies spread to another", test_full_modem_spreads_to_another);
-	CU_add_test(su, "restart: answered through the transport the person used",
-		    test_restart_answers_through_the_transport_used);
-	CU_add_test(su, "USSD transport screens are common messages", test_ussd_transport_texts);
-	CU_add_test(su, "USSD: 20,000 dialogues open at once", test_ussd_many_dialogues);
-	CU_add_test(su, "USSD: one table entry per dialogue, for the transport and the router",
-		    test_ussd_one_entry_per_dialogue);
-	CU_add_test(su, "outbox commit failure logged once per change",
-		    test_outbox_commit_failure_logged_once);
-	CU_add_test(su, "call outcomes of one iteration: one transaction", test_call_outcomes_grouped);
-	CU_add_test(su, "a receipt's sender told once it is committed, not before",
-		    test_receipt_told_after_commit);
-	CU_add_test(su, "received messages: a write lost to another host's is retried",
-		    test_intake_conflict_retried);
-	CU_add_test(su, "messages of one iteration: one transaction, told after it",
-		    test_intake_grouped_after_commit);
-	CU_add_test(su, "1,000 messages/s with calls: a commit per group period, not per write",
-		    test_group_write_paced);
-	CU_add_test(su, "room again while a group write is due: the replies join it",
-		    test_ready_joins_group_write);
-	CU_add_test(su, "an SMSC with a window of 1: no period per message",
-		    test_group_write_window_one);
-	CU_add_test(su, "a sender held by its window: not a period per window",
-		    test_group_write_window_bound);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
+	return unit_run("router", setup, teardown, tests);
 }

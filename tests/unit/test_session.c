@@ -6,7 +6,7 @@
 #include <osmocom/core/talloc.h>
 
 #include "guichet/session.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *root;
 

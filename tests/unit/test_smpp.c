@@ -13,7 +13,7 @@
 #include "guichet/smpp.h"
 #include "guichet/text.h"
 #include "guichet/ydoc.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

@@ -11,7 +11,7 @@
 #include "guichet/modem.h"
 #include "guichet/smpp.h"
 #include "guichet/sms_parts.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

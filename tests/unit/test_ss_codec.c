@@ -10,6 +10,7 @@
 
 #include "guichet/ss_codec.h"
 #include "guichet/text.h"
+#include "unit_main.h"
 
 static void roundtrip(uint8_t ctype, uint8_t opcode, const char *text, uint8_t want_dcs,
 		      const char *want_text, bool want_trunc, unsigned max_chars)
@@ -255,28 +256,22 @@ static void test_encode_each_ascii(void)
 	}
 }
 
+static const CU_TestInfo tests[] = {
+	{ "GSM-7 prompt", test_gsm7_prompt },
+	{ "GSM-7 accents, final", test_gsm7_accents_final },
+	{ "UCS-2", test_ucs2 },
+	{ "limits and truncation", test_limits },
+	{ "long texts", test_long_texts },
+	{ "each septet decoded", test_decode_each_septet },
+	{ "each ASCII character encoded", test_encode_each_ascii },
+	{ "CR padding", test_cr_padding },
+	{ "against libosmocore", test_against_libosmocore },
+	{ "malformed", test_malformed },
+	{ "septet packing", test_pack },
+	CU_TEST_INFO_NULL,
+};
+
 int main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("ss_codec", NULL, NULL);
-	CU_add_test(s, "GSM-7 prompt", test_gsm7_prompt);
-	CU_add_test(s, "GSM-7 accents, final", test_gsm7_accents_final);
-	CU_add_test(s, "UCS-2", test_ucs2);
-	CU_add_test(s, "limits and truncation", test_limits);
-	CU_add_test(s, "long texts", test_long_texts);
-	CU_add_test(s, "each septet decoded", test_decode_each_septet);
-	CU_add_test(s, "each ASCII character encoded", test_encode_each_ascii);
-	CU_add_test(s, "CR padding", test_cr_padding);
-	CU_add_test(s, "against libosmocore", test_against_libosmocore);
-	CU_add_test(s, "malformed", test_malformed);
-	CU_add_test(s, "septet packing", test_pack);
-	CU_basic_set_mode(CU_BRM_NORMAL);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return unit_run("ss_codec", NULL, NULL, tests);
 }

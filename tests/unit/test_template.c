@@ -8,7 +8,7 @@
 
 #include <guichet/template.h>
 #include <guichet/text.h>
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

@@ -8,7 +8,7 @@
 #include <osmocom/gsm/gsm_utils.h>
 
 #include <guichet/text.h>
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

@@ -7,7 +7,7 @@
 #include "guichet/session.h"
 #include "guichet/store.h"
 #include "guichet/ussd_share.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static void *ctx;
 

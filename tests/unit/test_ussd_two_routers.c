@@ -15,7 +15,7 @@
 #include "guichet/flow.h"
 #include "guichet/router.h"
 #include "guichet/store.h"
-#include "unit_talloc.h"
+#include "unit_main.h"
 
 static const char *flows_yaml =
 	"flow: d\n"
