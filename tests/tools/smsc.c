@@ -67,6 +67,7 @@
 
 #include "guichet/smpp.h"
 #include "guichet/text.h"
+#include "json_str.h"
 
 #define MAX_CONN 16
 #define RBUF 262144
@@ -152,23 +153,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 static void logj(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
