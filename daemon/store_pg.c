@@ -235,6 +235,8 @@ static int pg_destructor(struct pg *q)
 		PQclear(r);
 	}
 	pg_watch_stop(q);
+	PQclear(q->out_pre);
+	q->out_pre = NULL;
 	pg_session_forget_ahead(q);
 	pg_inbound_ahead_reset(q);
 	if (q->db)

@@ -322,6 +322,7 @@ int pg_pipe_begin(struct pg *q)
 	q->pipe_failed = false;
 	q->n_pending = 0;
 	memset(q->pending_keep, 0, sizeof(q->pending_keep));
+	q->out_pre_asked = false;	/* the last transaction's answer is in, or lost */
 	pg_batch_reset(q);
 	pg_claims_end(q, false);
 	return pg_defer(q, "begin", "BEGIN", NULL) < 0 ? -1 : 0;

@@ -315,21 +315,60 @@ int pg_inbound_pending(struct store *st,
 
 /* The next outbox id: from the block this host reserved (one nextval of a sequence that
  * counts by PG_OUT_IDS), so that adding a row is a write nobody waits for. Ids left unused
- * (a closed store) are gaps, as after a rolled-back insert. Within a host ids grow with
- * time; between hosts only roughly: "oldest first" is per host. */
+ * (a closed store, a block asked for ahead and not used) are gaps, as after a rolled-back
+ * insert. Within a host ids grow with time; between hosts only roughly: "oldest first" is
+ * per host.
+ *
+ * In a transaction the next block is asked for ahead, when a quarter of this one is left:
+ * sent in the pipeline without waiting, its answer read with a round trip the transaction
+ * makes anyway (the commit's), so that a group write seldom waits for a nextval of its own.
+ * A sequence is not transactional: the block is this host's even if the transaction that
+ * asked for it rolls back. */
+static const char next_block_sql[] = "SELECT nextval('outbound_id_seq')";
+
+/* The block asked for ahead, if its answer came and it is newer than the one in use: true
+ * when it is the one in use now. */
+static bool take_ahead(struct pg *q)
+{
+	int64_t v = 0;
+
+	if (!q->out_pre)
+		return false;
+	if (PQntuples(q->out_pre) > 0)
+		v = col_int(q->out_pre, 0, 0);
+	PQclear(q->out_pre);
+	q->out_pre = NULL;
+	if (v < q->out_end)
+		return false;
+	q->out_next = v;
+	q->out_end = v + PG_OUT_IDS;
+	return true;
+}
+
 static int next_out_id(struct pg *q, int64_t *id)
 {
-	if (q->out_next >= q->out_end) {
-		PGresult *r = pg_run(q, "outbound_add: ids", "SELECT nextval('outbound_id_seq')",
-				     NULL, 0);
+	if (q->out_next >= q->out_end && !take_ahead(q)) {
+		PGresult *r = pg_run(q, "outbound_add: ids", next_block_sql, NULL, 0);
 
 		if (!r)
 			return -1;
-		q->out_next = col_int(r, 0, 0);
-		q->out_end = q->out_next + PG_OUT_IDS;
-		PQclear(r);
+		/* A block asked for ahead and answered by this round trip is older than r's:
+		 * it goes first, r's is the next. */
+		if (take_ahead(q)) {
+			q->out_pre = r;
+		} else {
+			q->out_next = col_int(r, 0, 0);
+			q->out_end = q->out_next + PG_OUT_IDS;
+			PQclear(r);
+		}
 	}
 	*id = q->out_next++;
+	if (q->piped && !q->out_pre_asked && !q->out_pre &&
+	    q->out_end - q->out_next <= PG_OUT_IDS / 4) {
+		if (pg_defer_keep(q, "outbound_add: ids", next_block_sql, NULL, &q->out_pre) < 0)
+			return -1;
+		q->out_pre_asked = true;	/* until the transaction ends */
+	}
 	return 0;
 }
 

@@ -91,6 +91,8 @@ struct pg {
 	unsigned n_prepared;
 	const char *prepared[PG_PREPARED_MAX];	/* "s<i>" prepares prepared[i] */
 	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */
+	PGresult *out_pre;		/* the next block, asked for ahead (store_pg_queue.c) */
+	bool out_pre_asked;		/* in this transaction (its answer may be pending) */
 	/* The session of the person whose text was just added, read (and locked) in the same
 	 * round trip as the inbound row, for the session_get that follows (store_pg_session.c). */
 	struct pg_pre pre;

@@ -1874,6 +1874,66 @@ static void test_pg_take_at_commit_trips(void)
 	talloc_free(ctx);
 }
 
+/* A host's outbox ids come in blocks (one nextval each); in a transaction the next block
+ * is asked for ahead, its answer read with the commit's round trip: group writes that add
+ * replies past the end of a block wait for no nextval of their own. Ids keep growing, also
+ * when one transaction uses up a block and the one asked for ahead. */
+static void test_pg_outbound_ids_ahead(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[16];
+	char *trace = NULL;
+	size_t len = 0;
+	int64_t last, id;
+	int n = -1;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st->ops->outbound_take_at_commit);
+	PGconn *db = pg_of(st)->db;
+	last = add_out(st, "smsc0", "+33600000000", "ids reserved", 0);
+	f = open_memstream(&trace, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	PQtrace(db, f);
+	PQsetTraceFlags(db, PQTRACE_SUPPRESS_TIMESTAMPS);
+	/* 8 group writes of 10 replies each: past the first block of 64. */
+	for (int w = 0; w < 8; w++) {
+		CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+		for (int i = 0; i < 10; i++) {
+			id = add_out(st, "smsc0", "+33611111111", "x", 0);
+			CU_ASSERT(id > last);
+			last = id;
+		}
+		CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 0, o, 16, &n, ctx), 0);
+		CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+		CU_ASSERT_EQUAL(n, w ? 10 : 11);
+	}
+	PQuntrace(db);
+	fclose(f);
+	CU_ASSERT_EQUAL(trips_of(trace), 8);
+	free(trace);
+	/* One transaction using up more than a block and the one asked for ahead. */
+	for (int w = 0; w < 2; w++) {
+		CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+		for (int i = 0; i < 150; i++) {
+			id = add_out(st, "smsc0", "+33611111111", "x", 0);
+			CU_ASSERT(id > last);
+			last = id;
+		}
+		CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	}
+	/* A rolled-back transaction keeps the block it asked for: ids still grow. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	for (int i = 0; i < 60; i++)
+		add_out(st, "smsc0", "+33611111111", "x", 0);
+	CU_ASSERT_EQUAL(st->ops->rollback(st), 0);
+	CU_ASSERT(add_out(st, "smsc0", "+33611111111", "x", 0) > last);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 1 + 80 + 300 + 1);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The claim and the conditional NOTIFY go through indexes even before any ANALYZE (a new
  * database: generic plans without statistics). */
 static void test_pg_take_at_commit_plan(void)
@@ -2177,6 +2237,8 @@ int main(void)
 		    test_pg_take_at_commit_notify);
 	CU_add_test(s, "the claim at commit costs no round trip of its own",
 		    test_pg_take_at_commit_trips);
+	CU_add_test(s, "outbox ids: the next block asked for ahead, no round trip of its own",
+		    test_pg_outbound_ids_ahead);
 	CU_add_test(s, "the claim at commit uses the indexes before any ANALYZE",
 		    test_pg_take_at_commit_plan);
 	CU_add_test(s, "schema newer than the program refused", test_pg_schema_newer);
