@@ -221,9 +221,9 @@ static bool offer_to(struct outbox *ob, struct sms_transport *t, const char *via
 			store_result(ob, false, "taking replies out of the outbox");
 			return false;
 		}
-		store_result(ob, true, NULL);
 		if (n == 0)
-			return true;
+			return true;	/* an empty search, counted as before: not a write */
+		store_result(ob, true, NULL);
 		if (!hand_over(ob, t, due, n))
 			return false;
 		if ((unsigned)n < room)
