@@ -276,6 +276,52 @@ static int write_sessions(struct pg *q, void *ctx, const struct pg_row_session *
 	return rc;
 }
 
+/* The nine arrays of outbound rows (id, via, recipient, body, coding, parts, attempts,
+ * not_before_ms, created) appended to p, under ctx. */
+static void out_arrays(void *ctx, struct params *p, const struct pg_row_out *o, unsigned n)
+{
+	size_t z = sizeof(*o);
+
+	p_arr(p, pg_array_ints(ctx, &o->id, n, z));
+	p_arr(p, pg_array_texts(ctx, &o->via, n, z));
+	p_arr(p, pg_array_texts(ctx, &o->to, n, z));
+	p_arr(p, pg_array_texts(ctx, &o->text, n, z));
+	p_arr(p, pg_array_ints(ctx, &o->coding, n, z));
+	p_arr(p, pg_array_ints(ctx, &o->parts, n, z));
+	p_arr(p, pg_array_ints(ctx, &o->attempts, n, z));
+	p_arr(p, pg_array_ints(ctx, &o->not_before, n, z));
+	p_arr(p, pg_array_ints(ctx, &o->created, n, z));
+}
+
+int pg_batch_take_out(struct pg *q, const char *via, int64_t now_ms, void *ctx,
+		      struct params *p)
+{
+	struct pg_batch *b = q->batch;
+	unsigned n = 0, kept = 0;
+
+	if (!b || !b->n_out)
+		return 0;
+	struct pg_row_out *mine = talloc_array(ctx, struct pg_row_out, b->n_out);
+	if (!mine)
+		return -1;
+	for (unsigned i = 0; i < b->n_out; i++) {
+		const struct pg_row_out *o = &b->out[i];
+
+		if (o->not_before <= now_ms && o->via && (!via || !strcmp(o->via, via)))
+			mine[n++] = *o;
+		else
+			b->out[kept++] = *o;
+	}
+	if (n == 0)
+		return 0;
+	b->n_out = kept;
+	out_arrays(ctx, p, mine, n);
+	for (int k = 0; k < p->n; k++)
+		if (p->len[k] == -1)
+			return -1;
+	return (int)n;
+}
+
 int pg_batch_flush(struct pg *q)
 {
 	struct pg_batch *b = q->batch;
@@ -290,18 +336,8 @@ int pg_batch_flush(struct pg *q)
 	/* Replies added first: the others may be about them. */
 	if (b->n_out) {
 		struct params p = { .n = 0 };
-		const struct pg_row_out *o = b->out;
-		size_t z = sizeof(*o);
 
-		p_arr(&p, pg_array_ints(b->ctx, &o->id, b->n_out, z));
-		p_arr(&p, pg_array_texts(b->ctx, &o->via, b->n_out, z));
-		p_arr(&p, pg_array_texts(b->ctx, &o->to, b->n_out, z));
-		p_arr(&p, pg_array_texts(b->ctx, &o->text, b->n_out, z));
-		p_arr(&p, pg_array_ints(b->ctx, &o->coding, b->n_out, z));
-		p_arr(&p, pg_array_ints(b->ctx, &o->parts, b->n_out, z));
-		p_arr(&p, pg_array_ints(b->ctx, &o->attempts, b->n_out, z));
-		p_arr(&p, pg_array_ints(b->ctx, &o->not_before, b->n_out, z));
-		p_arr(&p, pg_array_ints(b->ctx, &o->created, b->n_out, z));
+		out_arrays(b->ctx, &p, b->out, b->n_out);
 		rc = send_batch(q, "outbound_add", outbound_sql, &p);
 	}
 	/* Taken before sent: the order in which one reply goes through them. */

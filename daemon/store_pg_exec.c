@@ -353,7 +353,8 @@ static void pipe_end(struct pg *q)
 
 int pg_pipe_commit(struct pg *q, bool notify)
 {
-	bool ok = pg_batch_flush(q) == 0 && !q->pipe_failed;
+	/* The replies a claim will take leave the batch first: the claim adds them. */
+	bool ok = pg_claims_absorb(q) == 0 && pg_batch_flush(q) == 0 && !q->pipe_failed;
 
 	/* The outbox claims last: they take the replies every write before them added, and
 	 * their rows are read at the sync, in the same round trip as the COMMIT. */

@@ -519,9 +519,53 @@ static const char claim_sql[] =
 	" AND ($1::text IS NULL OR via = $1) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
 	" RETURNING id, via, recipient, body, coding, parts, attempts - 1, not_before_ms";
 
+/* The claim of a transaction that added replies for the transport: the rows queued before
+ * go first, as claim_sql takes them; the replies added ($5...$13, in id order) are added by
+ * this statement, those the room left allows taken already. A reply added and taken in
+ * one transaction is written once instead of twice (added queued, then rewritten taken: a
+ * new row version and new index entries, as `state` is in the indexes' conditions). */
+static const char claim_sql_new[] =
+	"WITH old AS (UPDATE outbound SET state = 'taken', attempts = attempts + 1, taken_by = $4"
+	" WHERE id IN (SELECT id FROM outbound WHERE state = 'queued' AND not_before_ms <= $2"
+	" AND ($1::text IS NULL OR via = $1) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+	" RETURNING id, via, recipient, body, coding, parts, attempts - 1, not_before_ms),"
+	" room AS (SELECT $3 - count(*) AS n FROM old),"
+	" new AS (INSERT INTO outbound(id, via, recipient, body, coding, parts, attempts,"
+	" not_before_ms, state, taken_by, created) SELECT i, v, r, b, c, p,"
+	" a + CASE WHEN k <= room.n THEN 1 ELSE 0 END, nb,"
+	" CASE WHEN k <= room.n THEN 'taken' ELSE 'queued' END,"
+	" CASE WHEN k <= room.n THEN $4::bigint END, t"
+	" FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[],"
+	" $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])"
+	" WITH ORDINALITY AS u(i, v, r, b, c, p, a, nb, t, k), room"
+	" RETURNING id, via, recipient, body, coding, parts, attempts, not_before_ms, state)"
+	" SELECT * FROM old UNION ALL SELECT id, via, recipient, body, coding, parts,"
+	" attempts - 1, not_before_ms FROM new WHERE state = 'taken'";
+
 const char *pg_claim_sql(void)
 {
 	return claim_sql;
+}
+
+int pg_claims_absorb(struct pg *q)
+{
+	for (unsigned i = 0; i < q->n_claims; i++) {
+		struct pg_claim *c = &q->claims[i];
+
+		c->p.n = 0;
+		p_text(&c->p, c->via);
+		p_int(&c->p, c->now_ms);
+		p_int(&c->p, c->max);
+		p_int(&c->p, q->host);
+		int n = pg_batch_take_out(q, c->via, c->now_ms, q->claims_ctx, &c->p);
+		if (n < 0) {
+			snprintf(q->err, sizeof(q->err), "outbound_take_at_commit: out of memory");
+			q->pipe_failed = true;
+			return -1;
+		}
+		c->n_new = (unsigned)n;
+	}
+	return 0;
 }
 
 int pg_outbound_take_at_commit(struct store *st, const char *via, int64_t now_ms,
@@ -566,13 +610,9 @@ int pg_claims_send(struct pg *q)
 {
 	for (unsigned i = 0; i < q->n_claims; i++) {
 		struct pg_claim *c = &q->claims[i];
-		struct params p = { .n = 0 };
 
-		p_text(&p, c->via);
-		p_int(&p, c->now_ms);
-		p_int(&p, c->max);
-		p_int(&p, q->host);
-		if (pg_defer_keep(q, "outbound_take_at_commit", claim_sql, &p, &c->res) < 0)
+		if (pg_defer_keep(q, "outbound_take_at_commit", c->n_new ? claim_sql_new : claim_sql,
+				  &c->p, &c->res) < 0)
 			return -1;
 	}
 	return 0;

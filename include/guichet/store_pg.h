@@ -32,6 +32,15 @@
 #define PG_AHEAD_MAX 48		/* received messages added in one round trip (inbound_ahead) */
 #define PG_CLAIM_MAX 32		/* outbox claims sent with one commit (one per transport) */
 
+/* Parameters as text, built on the stack. */
+#define PMAX 16
+struct params {
+	const char *v[PMAX];
+	int len[PMAX], fmt[PMAX];
+	char buf[PMAX][24];
+	int n;
+};
+
 /* A received message added ahead of its inbound_add (pg_inbound_ahead), with its answer. */
 struct pg_ahead {
 	int channel;
@@ -64,6 +73,10 @@ struct pg_claim {
 	int *n;
 	void *ctx;
 	PGresult *res;			/* its rows, read at the commit's sync */
+	/* The replies this transaction added for via, not sent yet: the claim adds them
+	 * itself, those it has room for taken already (claim_sql_new). */
+	unsigned n_new;
+	struct params p;
 };
 
 struct pg {
@@ -110,14 +123,6 @@ struct pg {
 	void *claims_ctx;
 };
 
-/* Parameters as text, built on the stack. */
-#define PMAX 16
-struct params {
-	const char *v[PMAX];
-	int len[PMAX], fmt[PMAX];
-	char buf[PMAX][24];
-	int n;
-};
 
 static inline void p_int(struct params *p, int64_t x)
 {
@@ -224,6 +229,11 @@ int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts);
 int pg_batch_session(struct pg *q, const char *key, const void *data, size_t len,
 		     int64_t deadline, const int64_t *waiting);
 int pg_batch_flush(struct pg *q);
+/* The replies gathered for via (NULL: any), due at now_ms, moved out of the batch into nine
+ * arrays appended to p (under ctx; pg_batch_flush then leaves them alone): the outbox claim
+ * that takes them adds them (store_pg_queue.c). Their number, or -1 for want of memory. */
+int pg_batch_take_out(struct pg *q, const char *via, int64_t now_ms, void *ctx,
+		      struct params *p);
 /* Array literals for the statements over arrays (unnest, = ANY) of store_pg_batch.c and
  * pg_inbound_ahead: n integers or strings found every stride bytes from v (a NULL string is
  * NULL), or n byte strings; under ctx, NULL for want of memory. */
@@ -248,6 +258,9 @@ void pg_session_forget_ahead(struct pg *q);
  * gathered writes, before NOTIFY and COMMIT (0, or -1: the transaction is lost); ended by
  * the commit's sync: ok (committed) gives each its rows, else none. */
 int pg_claims_send(struct pg *q);
+/* Before the batch is sent: each claim takes the replies gathered for its transport out of
+ * it, to add them itself (pg_batch_take_out). 0, or -1: the transaction is lost. */
+int pg_claims_absorb(struct pg *q);
 void pg_claims_end(struct pg *q, bool ok);
 /* The claim's statement: for the tests of its plan. */
 const char *pg_claim_sql(void);

@@ -1672,6 +1672,57 @@ static void test_pg_take_at_commit(void)
 	talloc_free(ctx);
 }
 
+/* A reply added and taken in one transaction is written once, taken already: the claim
+ * adds it. Rows queued before go first; what the room leaves stays queued. Counted by a
+ * row trigger on UPDATE: the old code added the replies queued and rewrote them taken. */
+static void test_pg_take_at_commit_added_taken(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	struct store_outbound o[8];
+	int64_t old, added[3];
+	unsigned att = 99;
+	int n = -1;
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	old = add_out(st, "smsc0", "+33611111111", "avant", 0);
+	PQclear(pg_exec_ok(c, "CREATE TABLE ups (n INTEGER NOT NULL);"
+			   "INSERT INTO ups VALUES (0);"
+			   "CREATE FUNCTION count_up() RETURNS trigger LANGUAGE plpgsql AS"
+			   " $$BEGIN UPDATE ups SET n = n + 1; RETURN NULL; END$$;"
+			   "CREATE TRIGGER u1 AFTER UPDATE ON outbound FOR EACH ROW"
+			   " EXECUTE FUNCTION count_up();"));
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	for (int i = 0; i < 3; i++)
+		added[i] = add_out(st, "smsc0", "+33622222222", i == 1 ? "« deux »" : "x", 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_take_at_commit(st, "smsc0", 1000, o, 3, &n, ctx), 0);
+	CU_ASSERT_EQUAL_FATAL(st->ops->commit(st), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	CU_ASSERT_EQUAL(o[0].id, old);
+	CU_ASSERT_EQUAL(o[1].id, added[0]);
+	CU_ASSERT_EQUAL(o[2].id, added[1]);
+	CU_ASSERT_STRING_EQUAL(o[2].text, "« deux »");
+	CU_ASSERT_STRING_EQUAL(o[2].to, "+33622222222");
+	CU_ASSERT_EQUAL(o[2].attempts, 0);
+	CU_ASSERT_EQUAL(o[2].coding, TEXT_UCS2);
+	r = pg_exec_ok(c, "SELECT n FROM ups");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "1");	/* the row queued before */
+	PQclear(r);
+	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, added[1], &att), 0);
+	CU_ASSERT_EQUAL(att, 1);
+	/* The third stays queued, for the next take; the taken ones are sent as before. */
+	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, NULL, 9000, o, 8, ctx), 1);
+	CU_ASSERT_EQUAL(o[0].id, added[2]);
+	CU_ASSERT_EQUAL(o[0].attempts, 0);
+	CU_ASSERT_EQUAL(st->ops->outbound_sent(st, added[0]), 0);
+	CU_ASSERT_EQUAL(counters(st).outbound_pending, 3);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* The rows a claim returns come in no particular order (the server's): given oldest first
  * all the same. The oldest row rewritten (a failed send put back) sits last in the table. */
 static void test_pg_take_at_commit_order(void)
@@ -2219,6 +2270,8 @@ int main(void)
 		    test_pg_pipeline_failure);
 	CU_add_test(s, "a group write's received messages added in one round trip",
 		    test_pg_inbound_ahead);
+	CU_add_test(s, "a reply added and taken in one transaction is written once",
+		    test_pg_take_at_commit_added_taken);
 	CU_add_test(s, "a transaction's sessions written in one statement per kind",
 		    test_pg_batched_sessions);
 	CU_add_test(s, "a transaction's writes of one kind in one statement",
