@@ -76,6 +76,19 @@ struct pg_row_session {
 	int64_t deadline;
 };
 
+/* No ON CONFLICT: inbound_ahead found the duplicates; a text another host adds at the same
+ * moment fails the commit on the unique key, a conflict run again (pg_fail). */
+static const char inbound_sql[] =
+	"INSERT INTO inbound(id, channel, via, sender, body, received, dedup, done)"
+	" SELECT i, c, v, s, b, r, d, n > 0 FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+	" $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])"
+	" AS u(i, c, v, s, b, r, d, n)";
+
+struct pg_row_in {
+	int64_t id, channel, received, done;	/* done: marked so before it was sent */
+	const char *via, *from, *text, *dedup;	/* text, dedup NULL: forgotten */
+};
+
 struct pg_row_out {
 	int64_t id, coding, parts, attempts, not_before, created;
 	const char *via, *to, *text;
@@ -94,6 +107,8 @@ struct pg_batch {
 	unsigned n_spend;
 	struct pg_row_session sessions[PG_BATCH_MAX];
 	unsigned n_sessions;
+	struct pg_row_in in[PG_AHEAD_MAX];	/* received messages added */
+	unsigned n_in;
 };
 
 void pg_batch_reset(struct pg *q)
@@ -103,7 +118,7 @@ void pg_batch_reset(struct pg *q)
 	if (!b)
 		return;
 	memset(b->n_ids, 0, sizeof(b->n_ids));
-	b->n_out = b->n_remote = b->n_spend = b->n_sessions = 0;
+	b->n_out = b->n_remote = b->n_spend = b->n_sessions = b->n_in = 0;
 	TALLOC_FREE(b->ctx);
 }
 
@@ -333,8 +348,23 @@ int pg_batch_flush(struct pg *q)
 		pg_batch_reset(q);
 		return -1;
 	}
+	if (b->n_in) {
+		struct params p = { .n = 0 };
+		const struct pg_row_in *x = b->in;
+		size_t z = sizeof(*x);
+
+		p_arr(&p, pg_array_ints(b->ctx, &x->id, b->n_in, z));
+		p_arr(&p, pg_array_ints(b->ctx, &x->channel, b->n_in, z));
+		p_arr(&p, pg_array_texts(b->ctx, &x->via, b->n_in, z));
+		p_arr(&p, pg_array_texts(b->ctx, &x->from, b->n_in, z));
+		p_arr(&p, pg_array_texts(b->ctx, &x->text, b->n_in, z));
+		p_arr(&p, pg_array_ints(b->ctx, &x->received, b->n_in, z));
+		p_arr(&p, pg_array_texts(b->ctx, &x->dedup, b->n_in, z));
+		p_arr(&p, pg_array_ints(b->ctx, &x->done, b->n_in, z));
+		rc = send_batch(q, "inbound_add", inbound_sql, &p);
+	}
 	/* Replies added first: the others may be about them. */
-	if (b->n_out) {
+	if (rc == 0 && b->n_out) {
 		struct params p = { .n = 0 };
 
 		out_arrays(b->ctx, &p, b->out, b->n_out);
@@ -546,4 +576,56 @@ int pg_batch_session(struct pg *q, const char *key, const void *data, size_t len
 	}
 	b->n_sessions++;
 	return 0;
+}
+
+int pg_batch_inbound(struct pg *q, int64_t id, const struct store_inbound *in)
+{
+	struct pg_batch *b = batch_of(q);
+
+	if (!b)
+		return -1;
+	if (b->n_in == PG_AHEAD_MAX && (pg_batch_flush(q) < 0 || !(b = batch_of(q))))
+		return -1;
+	struct pg_row_in *x = &b->in[b->n_in];
+	*x = (struct pg_row_in){ .id = id, .channel = in->channel, .received = in->received };
+	x->via = in->via ? talloc_strdup(b->ctx, in->via) : NULL;
+	x->from = in->from ? talloc_strdup(b->ctx, in->from) : NULL;
+	x->text = in->text ? talloc_strdup(b->ctx, in->text) : NULL;
+	x->dedup = in->dedup ? talloc_strdup(b->ctx, in->dedup) : NULL;
+	if ((in->via && !x->via) || (in->from && !x->from) || (in->text && !x->text) ||
+	    (in->dedup && !x->dedup)) {
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "inbound_add: out of memory");
+		return -1;
+	}
+	b->n_in++;
+	return 0;
+}
+
+static struct pg_row_in *pending_in(struct pg *q, int64_t id)
+{
+	struct pg_batch *b = q->batch;
+
+	for (unsigned i = 0; b && q->piped && i < b->n_in; i++)
+		if (b->in[i].id == id)
+			return &b->in[i];
+	return NULL;
+}
+
+bool pg_batch_inbound_forget(struct pg *q, int64_t id)
+{
+	struct pg_row_in *x = pending_in(q, id);
+
+	if (x)
+		x->text = x->dedup = NULL;
+	return x != NULL;
+}
+
+bool pg_batch_inbound_done(struct pg *q, int64_t id)
+{
+	struct pg_row_in *x = pending_in(q, id);
+
+	if (x)
+		x->done = 1;
+	return x != NULL;
 }

@@ -24,7 +24,13 @@ int pg_fail(struct pg *q, const char *what, const PGresult *r)
 	const char *m = r ? PQresultErrorMessage(r) : NULL;
 	char *nl;
 
-	if (r && pg_sqlstate_conflict(PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *key = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+
+	/* A text another host added since inbound_ahead looked (its unique key): run again,
+	 * the transaction finds it stored and answers it as a duplicate. */
+	if (pg_sqlstate_conflict(state) ||
+	    (state && !strcmp(state, "23505") && key && !strcmp(key, "inbound_dedup")))
 		q->conflict = true;
 	if (!m || !*m)
 		m = PQerrorMessage(q->db);

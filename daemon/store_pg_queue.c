@@ -56,19 +56,18 @@ void pg_inbound_ahead_stale(struct pg *q, const char *key)
 			q->ahead[i].read = false;
 }
 
-/* The messages of a group write added in one statement, done already (the router answers
- * each in the transaction that adds it: inbound_ahead's contract), so that neither their
- * marking done nor the index of pending rows costs anything. Each row's id is drawn before
- * the insert, so that the answer says which of them were new (a duplicate's id is NULL):
- * RETURNING alone would not say which row is which when dedup is NULL. */
-static const char inbound_insert_many[] =
-	"WITH u AS (SELECT o, nextval('inbound_id_seq') AS id, c, v, s, b, r, d"
-	" FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])"
-	" WITH ORDINALITY AS u(c, v, s, b, r, d, o)),"
-	" i AS (INSERT INTO inbound(id, channel, via, sender, body, received, dedup, done)"
-	" SELECT id, c, v, s, b, r, d, true FROM u ORDER BY o"
-	" ON CONFLICT (via, dedup) WHERE dedup IS NOT NULL DO NOTHING RETURNING id)"
-	" SELECT i.id FROM u LEFT JOIN i USING (id) ORDER BY u.o";
+/* The messages of a group write, checked in one statement: each one's id drawn, and
+ * whether it was stored before (its dedup key known). Nothing is written here: the rows are
+ * added with the transaction's other writes (store_pg_batch.c), done already when the
+ * router answered them by then (it answers each in the transaction that adds it) and, for
+ * a secret answer, without its text (inbound_forget): what a person typed there never
+ * reaches the database, its WAL or its replicas. Sent after the sessions are locked, it sees the rows
+ * of a host that held one of them; two hosts adding one text at once, the second's commit
+ * fails on the unique key, a conflict run again (pg_fail). */
+static const char inbound_check_many[] =
+	"SELECT nextval('inbound_id_seq'), d IS NOT NULL AND EXISTS (SELECT 1 FROM inbound"
+	" WHERE inbound.via = u.v AND inbound.dedup = u.d)"
+	" FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(v, d, o) ORDER BY o";
 
 /* Their people's sessions (data first, as pg_session_select) read and locked in one
  * statement, in key order: two hosts' group writes lock the sessions they share in the same
@@ -76,30 +75,28 @@ static const char inbound_insert_many[] =
 static const char session_select_many[] =
 	"SELECT data, key FROM sessions WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE";
 
-/* The parameters of inbound_insert_many for ins[0..n), under ctx: -1 for want of memory. */
+/* The parameters of inbound_check_many for ins[0..n), under ctx: -1 for want of memory. */
 static int inbound_arrays(void *ctx, struct params *p, const struct store_inbound *ins,
 			  unsigned n)
 {
-	int64_t *num = talloc_array(ctx, int64_t, 2 * (size_t)n);
 	size_t z = sizeof(ins[0]);
 
-	if (!num)
-		return -1;
-	for (unsigned i = 0; i < n; i++) {
-		num[i] = ins[i].channel;
-		num[n + i] = ins[i].received;
-	}
 	p->n = 0;
-	p_text(p, pg_array_ints(ctx, num, n, sizeof(int64_t)));
 	p_text(p, pg_array_texts(ctx, &ins[0].via, n, z));
-	p_text(p, pg_array_texts(ctx, &ins[0].from, n, z));
-	p_text(p, pg_array_texts(ctx, &ins[0].text, n, z));
-	p_text(p, pg_array_ints(ctx, num + n, n, sizeof(int64_t)));
 	p_text(p, pg_array_texts(ctx, &ins[0].dedup, n, z));
-	for (int k = 0; k < p->n; k++)
-		if (!p->v[k])
-			return -1;
-	return 0;
+	return p->v[0] && p->v[1] ? 0 : -1;
+}
+
+/* An earlier message of the same batch with the same dedup key: a re-delivery. */
+static bool dup_in_batch(const struct pg *q, unsigned i)
+{
+	const struct pg_ahead *a = &q->ahead[i];
+
+	for (unsigned j = 0; a->dedup && j < i; j++)
+		if (q->ahead[j].id && q->ahead[j].dedup && !strcmp(q->ahead[j].dedup, a->dedup) &&
+		    same_text(q->ahead[j].via, a->via))
+			return true;
+	return false;
 }
 
 /* Up to PG_AHEAD_MAX received messages added, and their people's sessions read and locked,
@@ -109,8 +106,8 @@ static int inbound_arrays(void *ctx, struct params *p, const struct store_inboun
 int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned n)
 {
 	struct pg *q = pg_of(st);
-	const char *sql[2] = { inbound_insert_many, session_select_many };
-	const int binary[2] = { 0, 1 };
+	const char *sql[2] = { session_select_many, inbound_check_many };
+	const int binary[2] = { 1, 0 };
 	struct params p[2];
 	PGresult *res[2];
 	const char **keys;
@@ -127,7 +124,7 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 		return 0;
 	void *c = q->ahead_ctx = talloc_named_const(q, 0, "inbound ahead");
 	keys = c ? talloc_array(c, const char *, n) : NULL;
-	if (!keys || inbound_arrays(c, &p[0], ins, n) < 0) {
+	if (!keys || inbound_arrays(c, &p[1], ins, n) < 0) {
 		TALLOC_FREE(q->ahead_ctx);
 		return 0;	/* only a saving: inbound_add does without */
 	}
@@ -155,33 +152,46 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 			keys[n_keys++] = a->key;
 		}
 	}
-	p[1].n = 0;
-	p_text(&p[1], pg_array_texts(c, keys, n_keys, sizeof(keys[0])));
-	if (!p[1].v[0]) {
+	p[0].n = 0;
+	p_text(&p[0], pg_array_texts(c, keys, n_keys, sizeof(keys[0])));
+	if (!p[0].v[0]) {
 		TALLOC_FREE(q->ahead_ctx);
 		return 0;
 	}
-	/* From here on the rows are in the transaction: their inbound_add calls must follow. */
+	/* From here on the messages are the transaction's: their inbound_add calls must follow. */
 	q->n_ahead = n;
-	if (pg_run_many(q, "inbound_add", n_keys ? 2 : 1, sql, p, binary, res) < 0)
+	bool reads = n_keys > 0;
+	if (pg_run_many(q, "inbound_add", reads ? 2 : 1, sql + !reads, p + !reads,
+			binary + !reads, res + !reads) < 0)
 		return -1;
-	if (PQntuples(res[0]) != (int)n) {
-		PQclear(res[0]);
-		PQclear(n_keys ? res[1] : NULL);
+	PGresult *check = res[1];
+	if (PQntuples(check) != (int)n) {
+		PQclear(check);
+		PQclear(reads ? res[0] : NULL);
 		q->pipe_failed = true;
 		snprintf(q->err, sizeof(q->err), "inbound_add: %d rows answered for %u messages",
-			 PQntuples(res[0]), n);
+			 PQntuples(check), n);
 		return -1;
 	}
-	for (i = 0; i < n; i++)
-		q->ahead[i].id = col_int(res[0], (int)i, 0);
-	PQclear(res[0]);
-	if (!n_keys)
+	for (i = 0; i < n; i++) {
+		struct pg_ahead *a = &q->ahead[i];
+
+		a->id = col_int(check, (int)i, 0);
+		if (!strcmp(PQgetvalue(check, (int)i, 1), "t") || dup_in_batch(q, i))
+			a->id = 0;	/* stored before, or twice here */
+		else if (pg_batch_inbound(q, a->id, &ins[i]) < 0) {
+			PQclear(check);
+			PQclear(reads ? res[0] : NULL);
+			return -1;
+		}
+	}
+	PQclear(check);
+	if (!reads)
 		return 0;
-	q->ahead_sessions = res[1];
-	for (int row = 0; row < PQntuples(res[1]); row++)
+	q->ahead_sessions = res[0];
+	for (int row = 0; row < PQntuples(res[0]); row++)
 		for (i = 0; i < n; i++)
-			if (q->ahead[i].read && !strcmp(q->ahead[i].key, PQgetvalue(res[1], row, 1)))
+			if (q->ahead[i].read && !strcmp(q->ahead[i].key, PQgetvalue(res[0], row, 1)))
 				q->ahead[i].session_row = row;
 	return 0;
 }
@@ -223,6 +233,14 @@ int pg_inbound_add(struct store *st, struct store_inbound *in)
 
 	if ((n = inbound_from_ahead(q, in)) != 2)
 		return n;
+	/* In a transaction, announced alone: added with the transaction's writes (a secret
+	 * answer's text never sent). */
+	if (q->piped && !q->pipe_failed) {
+		if (pg_inbound_ahead(st, in, 1) < 0)
+			return -1;
+		if ((n = inbound_from_ahead(q, in)) != 2)
+			return n;
+	}
 	inbound_params(&p, in);
 	/* The person's session is read (and locked) in the same round trip: the step that
 	 * follows asks for it at once (store_pg_session.c). */
@@ -267,10 +285,8 @@ int pg_inbound_done(struct store *st, int64_t id)
 {
 	struct pg *q = pg_of(st);
 
-	/* Added ahead in this transaction: added done. */
-	for (unsigned i = 0; q->piped && i < q->ahead_next; i++)
-		if (q->ahead[i].id == id)
-			return 0;
+	if (pg_batch_inbound_done(q, id))
+		return 0;	/* not sent yet: it goes done */
 	if (q->piped)
 		return pg_batch_done(q, id);
 	return pg_by_id(st, id, "inbound_done", "UPDATE inbound SET done = true WHERE id = $1");
@@ -278,6 +294,8 @@ int pg_inbound_done(struct store *st, int64_t id)
 
 int pg_inbound_forget(struct store *st, int64_t id)
 {
+	if (pg_batch_inbound_forget(pg_of(st), id))
+		return 0;	/* not sent yet: it goes without the text */
 	return pg_by_id(st, id, "inbound_forget",
 			"UPDATE inbound SET body = NULL, dedup = NULL WHERE id = $1");
 }

@@ -229,6 +229,12 @@ int pg_batch_spend(struct pg *q, int64_t day, const char *via, unsigned parts);
 int pg_batch_session(struct pg *q, const char *key, const void *data, size_t len,
 		     int64_t deadline, const int64_t *waiting);
 int pg_batch_flush(struct pg *q);
+/* A received message found new by inbound_ahead, added with the transaction's other writes.
+ * Marked done (true) or forgotten before they are sent, it is added so: done without an
+ * UPDATE, a secret answer without its text and dedup key (they never reach the server). */
+int pg_batch_inbound(struct pg *q, int64_t id, const struct store_inbound *in);
+bool pg_batch_inbound_done(struct pg *q, int64_t id);
+bool pg_batch_inbound_forget(struct pg *q, int64_t id);
 /* The replies gathered for via (NULL: any), due at now_ms, moved out of the batch into nine
  * arrays appended to p (under ctx; pg_batch_flush then leaves them alone): the outbox claim
  * that takes them adds them (store_pg_queue.c). Their number, or -1 for want of memory. */
