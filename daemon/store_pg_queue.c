@@ -103,6 +103,61 @@ static bool dup_in_batch(const struct pg *q, unsigned i)
  * in one round trip of two statements; the rest go one by one through inbound_add. A
  * person's session is read for their first message here: the step that text applies may
  * change it, and the next one reads it again. */
+/* ins[0..n) noted in q->ahead (copies under c), and the keys of the sessions to read (each
+ * person's once, for their first message here): their number, or -1 for want of memory. */
+static int ahead_note(struct pg *q, void *c, const struct store_inbound *ins, unsigned n,
+		      const char **keys)
+{
+	unsigned n_keys = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pg_ahead *a = &q->ahead[i];
+
+		*a = (struct pg_ahead){ .channel = ins[i].channel, .received = ins[i].received,
+					.session_row = -1 };
+		a->via = ins[i].via ? talloc_strdup(c, ins[i].via) : NULL;
+		a->from = ins[i].from ? talloc_strdup(c, ins[i].from) : NULL;
+		a->text = ins[i].text ? talloc_strdup(c, ins[i].text) : NULL;
+		a->dedup = ins[i].dedup ? talloc_strdup(c, ins[i].dedup) : NULL;
+		if ((ins[i].via && !a->via) || (ins[i].from && !a->from) ||
+		    (ins[i].text && !a->text) || (ins[i].dedup && !a->dedup))
+			return -1;
+		if (!inbound_key(&ins[i], a->key))
+			continue;
+		unsigned j;
+		for (j = 0; j < i && strcmp(q->ahead[j].key, a->key); j++)
+			;
+		if (j == i) {
+			a->read = true;
+			keys[n_keys++] = a->key;
+		}
+	}
+	return (int)n_keys;
+}
+
+/* The check's answer: each message's id, or 0 when it is a duplicate; the new ones go to
+ * the batch. 0, or -1 (the transaction is lost). */
+static int ahead_checked(struct pg *q, const struct store_inbound *ins, unsigned n,
+			 const PGresult *check)
+{
+	if (PQntuples(check) != (int)n) {
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "inbound_add: %d rows answered for %u messages",
+			 PQntuples(check), n);
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct pg_ahead *a = &q->ahead[i];
+
+		a->id = col_int(check, (int)i, 0);
+		if (!strcmp(PQgetvalue(check, (int)i, 1), "t") || dup_in_batch(q, i))
+			a->id = 0;	/* stored before, or twice here */
+		else if (pg_batch_inbound(q, a->id, &ins[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned n)
 {
 	struct pg *q = pg_of(st);
@@ -111,7 +166,7 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 	struct params p[2];
 	PGresult *res[2];
 	const char **keys;
-	unsigned n_keys = 0, i;
+	int n_keys;
 
 	if (!q->piped)
 		return 0;	/* outside a transaction each is committed alone anyway */
@@ -124,36 +179,13 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 		return 0;
 	void *c = q->ahead_ctx = talloc_named_const(q, 0, "inbound ahead");
 	keys = c ? talloc_array(c, const char *, n) : NULL;
-	if (!keys || inbound_arrays(c, &p[1], ins, n) < 0) {
+	if (!keys || inbound_arrays(c, &p[1], ins, n) < 0 ||
+	    (n_keys = ahead_note(q, c, ins, n, keys)) < 0) {
 		TALLOC_FREE(q->ahead_ctx);
 		return 0;	/* only a saving: inbound_add does without */
 	}
-	for (i = 0; i < n; i++) {
-		struct pg_ahead *a = &q->ahead[i];
-
-		*a = (struct pg_ahead){ .channel = ins[i].channel, .received = ins[i].received,
-					.session_row = -1 };
-		a->via = ins[i].via ? talloc_strdup(c, ins[i].via) : NULL;
-		a->from = ins[i].from ? talloc_strdup(c, ins[i].from) : NULL;
-		a->text = ins[i].text ? talloc_strdup(c, ins[i].text) : NULL;
-		a->dedup = ins[i].dedup ? talloc_strdup(c, ins[i].dedup) : NULL;
-		if ((ins[i].via && !a->via) || (ins[i].from && !a->from) ||
-		    (ins[i].text && !a->text) || (ins[i].dedup && !a->dedup)) {
-			TALLOC_FREE(q->ahead_ctx);
-			return 0;
-		}
-		if (!inbound_key(&ins[i], a->key))
-			continue;
-		unsigned j;
-		for (j = 0; j < i && strcmp(q->ahead[j].key, a->key); j++)
-			;
-		if (j == i) {
-			a->read = true;	/* the person's first message here */
-			keys[n_keys++] = a->key;
-		}
-	}
 	p[0].n = 0;
-	p_text(&p[0], pg_array_texts(c, keys, n_keys, sizeof(keys[0])));
+	p_text(&p[0], pg_array_texts(c, keys, (unsigned)n_keys, sizeof(keys[0])));
 	if (!p[0].v[0]) {
 		TALLOC_FREE(q->ahead_ctx);
 		return 0;
@@ -164,33 +196,15 @@ int pg_inbound_ahead(struct store *st, const struct store_inbound *ins, unsigned
 	if (pg_run_many(q, "inbound_add", reads ? 2 : 1, sql + !reads, p + !reads,
 			binary + !reads, res + !reads) < 0)
 		return -1;
-	PGresult *check = res[1];
-	if (PQntuples(check) != (int)n) {
-		PQclear(check);
+	int rc = ahead_checked(q, ins, n, res[1]);
+	PQclear(res[1]);
+	if (!reads || rc < 0) {
 		PQclear(reads ? res[0] : NULL);
-		q->pipe_failed = true;
-		snprintf(q->err, sizeof(q->err), "inbound_add: %d rows answered for %u messages",
-			 PQntuples(check), n);
-		return -1;
+		return rc;
 	}
-	for (i = 0; i < n; i++) {
-		struct pg_ahead *a = &q->ahead[i];
-
-		a->id = col_int(check, (int)i, 0);
-		if (!strcmp(PQgetvalue(check, (int)i, 1), "t") || dup_in_batch(q, i))
-			a->id = 0;	/* stored before, or twice here */
-		else if (pg_batch_inbound(q, a->id, &ins[i]) < 0) {
-			PQclear(check);
-			PQclear(reads ? res[0] : NULL);
-			return -1;
-		}
-	}
-	PQclear(check);
-	if (!reads)
-		return 0;
 	q->ahead_sessions = res[0];
 	for (int row = 0; row < PQntuples(res[0]); row++)
-		for (i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++)
 			if (q->ahead[i].read && !strcmp(q->ahead[i].key, PQgetvalue(res[0], row, 1)))
 				q->ahead[i].session_row = row;
 	return 0;
