@@ -64,10 +64,13 @@ void pg_inbound_ahead_stale(struct pg *q, const char *key)
  * reaches the database, its WAL or its replicas. Sent after the sessions are locked, it sees the rows
  * of a host that held one of them; two hosts adding one text at once, the second's commit
  * fails on the unique key, a conflict run again (pg_fail). */
+/* A lateral probe of the dedup key's index per text: as EXISTS in the select list, the
+ * planner may hash the whole table for each statement instead. */
 static const char inbound_check_many[] =
-	"SELECT nextval('inbound_id_seq'), d IS NOT NULL AND EXISTS (SELECT 1 FROM inbound"
-	" WHERE inbound.via = u.v AND inbound.dedup = u.d)"
-	" FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(v, d, o) ORDER BY o";
+	"SELECT nextval('inbound_id_seq'), x.id IS NOT NULL, u.o"
+	" FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(v, d, o)"
+	" LEFT JOIN LATERAL (SELECT id FROM inbound WHERE inbound.via = u.v"
+	" AND inbound.dedup = u.d AND inbound.dedup IS NOT NULL LIMIT 1) x ON true ORDER BY u.o";
 
 /* Their people's sessions (data first, as pg_session_select) read and locked in one
  * statement, in key order: two hosts' group writes lock the sessions they share in the same
@@ -146,11 +149,20 @@ static int ahead_checked(struct pg *q, const struct store_inbound *ins, unsigned
 			 PQntuples(check), n);
 		return -1;
 	}
+	for (unsigned row = 0; row < n; row++) {
+		int64_t o = col_int(check, (int)row, 2);
+		if (o < 1 || o > (int64_t)n) {
+			q->pipe_failed = true;
+			snprintf(q->err, sizeof(q->err), "inbound_add: answer out of order");
+			return -1;
+		}
+		q->ahead[o - 1].id = col_int(check, (int)row, 0);
+		q->ahead[o - 1].seen = !strcmp(PQgetvalue(check, (int)row, 1), "t");
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct pg_ahead *a = &q->ahead[i];
 
-		a->id = col_int(check, (int)i, 0);
-		if (!strcmp(PQgetvalue(check, (int)i, 1), "t") || dup_in_batch(q, i))
+		if (a->seen || dup_in_batch(q, i))
 			a->id = 0;	/* stored before, or twice here */
 		else if (pg_batch_inbound(q, a->id, &ins[i]) < 0)
 			return -1;

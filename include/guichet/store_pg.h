@@ -47,6 +47,7 @@ struct pg_ahead {
 	int64_t received;
 	char *via, *from, *text, *dedup;	/* to recognise its inbound_add (under ahead_ctx) */
 	int64_t id;			/* its row, or 0: a duplicate */
+	bool seen;			/* stored before (its dedup key found) */
 	bool read;			/* its person's session read and locked with it (and not
 					 * stored since): row session_row of ahead_sessions, or
 					 * none when session_row < 0 */
