@@ -78,6 +78,11 @@ static const char inbound_check_many[] =
 static const char session_select_many[] =
 	"SELECT data, key FROM sessions WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE";
 
+const char *pg_inbound_check_sql(void)
+{
+	return inbound_check_many;
+}
+
 /* The parameters of inbound_check_many for ins[0..n), under ctx: -1 for want of memory. */
 static int inbound_arrays(void *ctx, struct params *p, const struct store_inbound *ins,
 			  unsigned n)

@@ -271,6 +271,8 @@ int pg_claims_absorb(struct pg *q);
 void pg_claims_end(struct pg *q, bool ok);
 /* The claim's statement: for the tests of its plan. */
 const char *pg_claim_sql(void);
+/* inbound_ahead's check of a group's texts: for the test of its plan. */
+const char *pg_inbound_check_sql(void);
 /* Runs sql, a change of the row with id $1: 0, 1 when none changed, -1. */
 int pg_by_id(struct store *st, int64_t id, const char *what, const char *sql);
 bool pg_in_tx(struct pg *q);

@@ -2074,8 +2074,8 @@ static void test_pg_outbound_ids_ahead(void)
 	talloc_free(ctx);
 }
 
-/* The claim and the conditional NOTIFY go through indexes even before any ANALYZE (a new
- * database: generic plans without statistics). */
+/* The claim, the conditional NOTIFY and the check of received texts go through indexes
+ * even before any ANALYZE (a new database: generic plans without statistics). */
 static void test_pg_take_at_commit_plan(void)
 {
 	void *ctx = talloc_named_const(root, 0, "test");
@@ -2097,6 +2097,22 @@ static void test_pg_take_at_commit_plan(void)
 	for (int i = 0; i < PQntuples(r); i++) {
 		seq |= strstr(PQgetvalue(r, i, 0), "Seq Scan") != NULL;
 		index |= strstr(PQgetvalue(r, i, 0), "Index Scan") != NULL;
+	}
+	CU_ASSERT_FALSE(seq);
+	CU_ASSERT_TRUE(index);
+	PQclear(r);
+	/* The check of received texts probes the dedup key's index (as EXISTS in the select
+	 * list it read the whole table: a hashed subplan). */
+	PQclear(pg_exec_ok(c, "INSERT INTO inbound(channel, via, sender, body, received, dedup,"
+			   " done) SELECT 1, 'opx', '+33', 'x', 1, 'k' || g, true"
+			   " FROM generate_series(1, 3000) g"));
+	snprintf(sql, sizeof(sql), "PREPARE check_in AS %s", pg_inbound_check_sql());
+	PQclear(pg_exec_ok(c, sql));
+	r = pg_exec_ok(c, "EXPLAIN EXECUTE check_in('{opx,opx}', '{k1,new}')");
+	seq = index = false;
+	for (int i = 0; i < PQntuples(r); i++) {
+		seq |= strstr(PQgetvalue(r, i, 0), "Seq Scan") != NULL;
+		index |= strstr(PQgetvalue(r, i, 0), "Index Scan using inbound_dedup") != NULL;
 	}
 	CU_ASSERT_FALSE(seq);
 	CU_ASSERT_TRUE(index);
