@@ -181,47 +181,6 @@ PGresult *pg_run(struct pg *q, const char *what, const char *sql, const struct p
 	return r;
 }
 
-PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const struct params *p,
-		      const char *sql2, const struct params *p2, PGresult **second)
-{
-	PGresult *r;
-	ExecStatusType s;
-
-	*second = NULL;
-	if (!sql2 || !q->piped || q->pipe_failed || q->n_pending + 4 > PG_PENDING_MAX)
-		return pg_run(q, what, sql, p, 0);
-	if (pg_batch_flush(q) < 0)
-		return NULL;
-	/* Both PREPAREs (when needed) go before both statements: the pending results are read
-	 * in the order they were sent. */
-	char name[16];
-	prepared(q, sql2, p2, name);
-	if (!send_stmt(q, sql, p, 0) || !send_stmt(q, sql2, p2, 1)) {
-		pg_fail(q, what, NULL);
-		q->pipe_failed = true;
-		return NULL;
-	}
-	if (flush_and_drain(q) < 0) {
-		PQclear(read_result(q));
-		PQclear(read_result(q));
-		return NULL;
-	}
-	r = read_result(q);
-	*second = read_result(q);
-	s = PQresultStatus(r);
-	if (q->wake)
-		pg_notes_drain(q);
-	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		pg_fail(q, what, r);
-		q->pipe_failed = true;
-		PQclear(r);
-		PQclear(*second);
-		*second = NULL;
-		return NULL;
-	}
-	return r;
-}
-
 int pg_run_many(struct pg *q, const char *what, unsigned n, const char *const *sql,
 		const struct params *p, const int *binary, PGresult **res)
 {

@@ -41,8 +41,7 @@ static bool same_text(const char *a, const char *b)
 
 void pg_inbound_ahead_reset(struct pg *q)
 {
-	if (q->pre.r && !q->pre.own)
-		pg_session_forget_ahead(q);	/* a row of ahead_sessions */
+	pg_session_forget_ahead(q);	/* a row of ahead_sessions */
 	PQclear(q->ahead_sessions);
 	q->ahead_sessions = NULL;
 	q->n_ahead = q->ahead_next = 0;
@@ -248,7 +247,7 @@ static int inbound_from_ahead(struct pg *q, struct store_inbound *in)
 	q->ahead_next++;
 	pg_session_forget_ahead(q);
 	if (a->read)
-		pg_session_ahead(q, a->key, q->ahead_sessions, a->session_row, false);
+		pg_session_ahead(q, a->key, a->session_row);
 	if (!a->id)
 		return 1;
 	in->id = a->id;
@@ -266,35 +265,18 @@ int pg_inbound_add(struct store *st, struct store_inbound *in)
 		return n;
 	/* In a transaction, announced alone: added with the transaction's writes (a secret
 	 * answer's text never sent). */
-	if (q->piped && !q->pipe_failed) {
-		if (pg_inbound_ahead(st, in, 1) < 0)
+	if (q->piped) {
+		if (q->pipe_failed || pg_inbound_ahead(st, in, 1) < 0)
 			return -1;
 		if ((n = inbound_from_ahead(q, in)) != 2)
 			return n;
+		q->pipe_failed = true;
+		snprintf(q->err, sizeof(q->err), "inbound_add: out of memory");
+		return -1;
 	}
 	inbound_params(&p, in);
-	/* The person's session is read (and locked) in the same round trip: the step that
-	 * follows asks for it at once (store_pg_session.c). */
-	struct params k = { .n = 0 };
-	char key[SESSION_KEY_MAX] = "";
-	PGresult *ahead = NULL;
-	bool reads = inbound_key(in, key);
-
-	pg_session_forget_ahead(q);
-	p_text(&k, key);
-	r = pg_run_pair(q, "inbound_add", inbound_insert, &p, reads ? pg_session_select : NULL,
-			&k, &ahead);
-	if (!r)
+	if (!(r = pg_run(q, "inbound_add", inbound_insert, &p, 0)))
 		return -1;
-	if (ahead && PQresultStatus(ahead) != PGRES_TUPLES_OK) {
-		pg_fail(q, "session_get", ahead);
-		q->pipe_failed = true;
-		PQclear(ahead);
-		PQclear(r);
-		return -1;
-	}
-	if (ahead)
-		pg_session_ahead(q, key, ahead, PQntuples(ahead) > 0 ? 0 : -1, true);
 	n = PQntuples(r);
 	if (n > 0)
 		in->id = col_int(r, 0, 0);

@@ -14,44 +14,37 @@ const char pg_session_select[] = "SELECT data FROM sessions WHERE key = $1 FOR U
 
 void pg_session_forget_ahead(struct pg *q)
 {
-	if (q->pre.own)
-		PQclear(q->pre.r);
-	q->pre = (struct pg_pre){ .r = NULL };
+	q->pre.set = false;
 }
 
-void pg_session_ahead(struct pg *q, const char *key, PGresult *r, int row, bool own)
+void pg_session_ahead(struct pg *q, const char *key, int row)
 {
-	pg_session_forget_ahead(q);
+	q->pre.set = true;
 	snprintf(q->pre.key, sizeof(q->pre.key), "%s", key);
-	q->pre.r = r;
 	q->pre.row = row;
-	q->pre.own = own;
 }
 
 int pg_session_get(struct store *st, const char *key, struct session *sess, void *ctx)
 {
 	struct pg *q = pg_of(st);
 	struct params p = { .n = 0 };
-	PGresult *r;
+	PGresult *r = NULL;
 	int row = 0, rc;
-	bool own = true;
 
 	p_text(&p, key);
-	if (q->pre.r && !strcmp(q->pre.key, key)) {
-		/* Read ahead with the inbound row: taken, not read again. */
-		r = q->pre.r;
+	if (q->pre.set && !strcmp(q->pre.key, key)) {
+		/* Read ahead with the group's texts (pg_inbound_ahead): not read again. */
 		row = q->pre.row;
-		own = q->pre.own;
-		q->pre = (struct pg_pre){ .r = NULL };
+		q->pre.set = false;
 	} else if (q->pipe_failed || !(r = pg_run(q, "session_get", pg_session_select, &p, 1))) {
 		return -1;
 	} else if (PQntuples(r) == 0) {
 		row = -1;
 	}
-	rc = row < 0 ? 1 : session_decode(sess, ctx, PQgetvalue(r, row, 0),
-					  (size_t)PQgetlength(r, row, 0));
-	if (own)
-		PQclear(r);
+	const PGresult *from = r ? r : q->ahead_sessions;
+	rc = row < 0 ? 1 : session_decode(sess, ctx, PQgetvalue(from, row, 0),
+					  (size_t)PQgetlength(from, row, 0));
+	PQclear(r);
 	if (rc < 0) {
 		snprintf(q->err, sizeof(q->err), "session_get: stored session does not decode");
 		return -1;
@@ -73,7 +66,7 @@ int pg_session_put(struct store *st, const struct session *sess)
 		snprintf(q->err, sizeof(q->err), "session_put: out of memory");
 		return -1;
 	}
-	if (q->pre.r && !strcmp(q->pre.key, sess->key))
+	if (q->pre.set && !strcmp(q->pre.key, sess->key))
 		pg_session_forget_ahead(q);
 	pg_inbound_ahead_stale(q, sess->key);
 	int64_t call = sess->call_id;
@@ -88,7 +81,7 @@ int pg_session_del(struct store *st, const char *key)
 	struct pg *q = pg_of(st);
 	int n;
 
-	if (q->pre.r && !strcmp(q->pre.key, key))
+	if (q->pre.set && !strcmp(q->pre.key, key))
 		pg_session_forget_ahead(q);
 	pg_inbound_ahead_stale(q, key);
 	/* In a transaction it goes with others (0: as if found); outside one, at once. */

@@ -55,13 +55,12 @@ struct pg_ahead {
 	char key[SESSION_KEY_MAX];
 };
 
-/* A session read ahead (and locked) for the session_get that follows: row `row` of r (none
- * when row < 0), r the caller's to clear when own (else ahead_sessions'). */
+/* A session read ahead (and locked) for the session_get that follows: row `row` of
+ * ahead_sessions, or none when row < 0. */
 struct pg_pre {
+	bool set;
 	char key[SESSION_KEY_MAX];
-	PGresult *r;
 	int row;
-	bool own;
 };
 
 /* An outbox claim sent with the commit (pg_outbound_take_at_commit): its rows given to out
@@ -107,8 +106,8 @@ struct pg {
 	int64_t out_next, out_end;	/* outbox ids reserved and not used yet */
 	PGresult *out_pre;		/* the next block, asked for ahead (store_pg_queue.c) */
 	bool out_pre_asked;		/* in this transaction (its answer may be pending) */
-	/* The session of the person whose text was just added, read (and locked) in the same
-	 * round trip as the inbound row, for the session_get that follows (store_pg_session.c). */
+	/* The session of the person whose text was just added, read (and locked) with the
+	 * group's texts, for the session_get that follows (store_pg_session.c). */
 	struct pg_pre pre;
 	/* The received messages of this transaction added ahead (store_pg_queue.c): the next
 	 * inbound_add is ahead[ahead_next]'s. */
@@ -202,11 +201,6 @@ int pg_pipe_commit(struct pg *q, bool notify);
 void pg_pipe_abort(struct pg *q);
 /* A new connection: nothing prepared, no pipeline. */
 void pg_exec_reset(struct pg *q);
-/* In a transaction: sql, then also sql2 (binary results) sent in the same round trip; sql's
- * result as pg_run's, sql2's in *second whatever its status (NULL when not sent). Outside
- * one: sql alone, as pg_run. */
-PGresult *pg_run_pair(struct pg *q, const char *what, const char *sql, const struct params *p,
-		      const char *sql2, const struct params *p2, PGresult **second);
 /* In a transaction: sql[i] with p[i] (results in binary when binary[i]) for i < n, sent
  * together after the deferred statements, in one round trip; res[i] their results, each
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK (PQclear them). -1 when one failed or the
@@ -256,10 +250,9 @@ void pg_batch_reset(struct pg *q);
 void pg_inbound_ahead_reset(struct pg *q);
 void pg_inbound_ahead_stale(struct pg *q, const char *key);
 /* The session read ahead (store_pg_session.c): the statement; key's session as row `row`
- * of r (none: row < 0; r the store's to clear when own) for the session_get that follows;
- * dropping it. */
+ * of ahead_sessions (none: row < 0) for the session_get that follows; dropping it. */
 extern const char pg_session_select[];
-void pg_session_ahead(struct pg *q, const char *key, PGresult *r, int row, bool own);
+void pg_session_ahead(struct pg *q, const char *key, int row);
 void pg_session_forget_ahead(struct pg *q);
 /* The outbox claims of the transaction (store_pg_queue.c): sent by the commit after the
  * gathered writes, before NOTIFY and COMMIT (0, or -1: the transaction is lost); ended by
