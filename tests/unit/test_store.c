@@ -1396,6 +1396,53 @@ static void test_pg_secret_never_sent(void)
 	talloc_free(ctx);
 }
 
+/* From the outside: more texts announced than one check takes (PG_AHEAD_MAX), one
+ * delivered twice in the same group, an oversized text and one made of the array literal's
+ * own syntax. Every new text is stored once, done, as received; the repeat is a duplicate. */
+static void test_pg_inbound_ahead_oversized(void)
+{
+	void *ctx = talloc_named_const(root, 0, "test");
+	struct store *st = store_open(ctx);
+	enum { N = 60 };
+	struct store_inbound ins[N];
+	char from[N][16], dedup[N][16], *big = talloc_array(ctx, char, 1601);
+	PGconn *c = PQconnectdb(pg_url);
+	PGresult *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	memset(big, 'e', 1600);
+	big[1600] = '\0';
+	for (int i = 0; i < N; i++) {
+		snprintf(from[i], sizeof(from[i]), "+336%08d", i);
+		snprintf(dedup[i], sizeof(dedup[i]), "k%d", i == 11 ? 10 : i);
+		ins[i] = (struct store_inbound){ .channel = CHANNEL_SMS, .via = "smsc0",
+						 .from = from[i], .text = "1", .received = 7,
+						 .dedup = dedup[i] };
+	}
+	ins[11].from = from[10];	/* the SMSC delivering #10 again */
+	ins[20].text = big;
+	ins[21].text = "{\"NULL\"},\\";
+	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
+	CU_ASSERT_EQUAL(st->ops->inbound_ahead(st, ins, N), 0);
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL(st->ops->inbound_add(st, &ins[i]), i == 11 ? 1 : 0);
+		if (i != 11)
+			CU_ASSERT_EQUAL(st->ops->inbound_done(st, ins[i].id), 0);
+	}
+	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
+	r = pg_exec_ok(c, "SELECT count(*), count(*) FILTER (WHERE done),"
+		       " count(*) FILTER (WHERE length(body) = 1600),"
+		       " count(*) FILTER (WHERE body = '{\"NULL\"},\\') FROM inbound");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "59");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 1), "59");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 2), "1");
+	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 3), "1");
+	PQclear(r);
+	PQfinish(c);
+	st->ops->close(st);
+	talloc_free(ctx);
+}
+
 /* Two hosts adding one text at the same moment (an SMSC delivering it again through the
  * other bind): the second's commit fails on the unique key, a conflict; run again, it finds
  * the text stored and answers it as a duplicate. */
@@ -2376,6 +2423,8 @@ int main(void)
 	CU_add_test(s, "a group write's received messages added in one round trip",
 		    test_pg_inbound_ahead);
 	CU_add_test(s, "a secret answer never reaches the server", test_pg_secret_never_sent);
+	CU_add_test(s, "more texts than one check, one twice, oversized, literal syntax",
+		    test_pg_inbound_ahead_oversized);
 	CU_add_test(s, "two hosts adding one text at once: a conflict, then a duplicate",
 		    test_pg_inbound_race);
 	CU_add_test(s, "a reply added and taken in one transaction is written once",
