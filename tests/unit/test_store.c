@@ -1486,6 +1486,32 @@ static void spend_by_via(void *data, const char *via, uint64_t parts)
 	n[strcmp(via, "m1") == 0 ? 0 : 1] += parts;
 }
 
+/* Counts, in the table `counted`, the statements (or rows) the triggers fire for: each of
+ * on[] is "AFTER <event> ON <table> FOR EACH STATEMENT|ROW". */
+static void count_on(PGconn *c, const char *const *on, unsigned n)
+{
+	char sql[256];
+
+	PQclear(pg_exec_ok(c, "CREATE TABLE counted (n INTEGER NOT NULL);"
+			   "INSERT INTO counted VALUES (0);"
+			   "CREATE FUNCTION count_one() RETURNS trigger LANGUAGE plpgsql AS"
+			   " $$BEGIN UPDATE counted SET n = n + 1; RETURN NULL; END$$;"));
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql), "CREATE TRIGGER c%u %s EXECUTE FUNCTION count_one()",
+			 i, on[i]);
+		PQclear(pg_exec_ok(c, sql));
+	}
+}
+
+static long counted(PGconn *c)
+{
+	PGresult *r = pg_exec_ok(c, "SELECT n FROM counted");
+	long n = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+
+	PQclear(r);
+	return n;
+}
+
 /* A transaction's writes of one kind (replies added, messages done, replies taken, replies
  * sent, SMSC ids, the day's spend) go as one statement each, counted here by a statement trigger, and each
  * does what it did alone: read back within the transaction and after it; strings with
@@ -1500,7 +1526,6 @@ static void test_pg_batched_writes(void)
 	uint64_t spent[2] = { 0, 0 };
 	unsigned n;
 	PGconn *c;
-	PGresult *r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
 	for (int i = 0; i < 3; i++) {
@@ -1511,20 +1536,14 @@ static void test_pg_batched_writes(void)
 		out[i] = add_out(st, via, from, "y", 0);
 	}
 	c = PQconnectdb(pg_url);
-	PQclear(pg_exec_ok(c, "CREATE TABLE stmts (n INTEGER NOT NULL);"
-			   "INSERT INTO stmts VALUES (0);"
-			   "CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS"
-			   " $$BEGIN UPDATE stmts SET n = n + 1; RETURN NULL; END$$;"
-			   "CREATE TRIGGER c1 AFTER UPDATE ON inbound FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"
-			   "CREATE TRIGGER c2 AFTER UPDATE ON outbound FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"
-			   "CREATE TRIGGER c3 AFTER INSERT ON remote_ids FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"
-			   "CREATE TRIGGER c4 AFTER INSERT ON spend FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"
-			   "CREATE TRIGGER c5 AFTER INSERT ON outbound FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"));
+	static const char *const on[] = {
+		"AFTER UPDATE ON inbound FOR EACH STATEMENT",
+		"AFTER UPDATE ON outbound FOR EACH STATEMENT",
+		"AFTER INSERT ON remote_ids FOR EACH STATEMENT",
+		"AFTER INSERT ON spend FOR EACH STATEMENT",
+		"AFTER INSERT ON outbound FOR EACH STATEMENT",
+	};
+	count_on(c, on, 5);
 	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
 	static const char *const body[3] = { "un \"deux\", {trois}", "a\\b\nc", "NULL" };
 	int64_t added[3];
@@ -1550,10 +1569,8 @@ static void test_pg_batched_writes(void)
 	CU_ASSERT_EQUAL(st->ops->outbound_by_remote(st, via, remote[2], &id), 0);
 	CU_ASSERT_EQUAL(id, out[2]);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
-	r = pg_exec_ok(c, "SELECT n FROM stmts");
 	/* Before the read: added, done, taken, spend; after it: sent, the SMSC ids. */
-	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "6");
-	PQclear(r);
+	CU_ASSERT_EQUAL(counted(c), 6);
 	struct store_outbound due[4];
 	CU_ASSERT_EQUAL_FATAL(st->ops->outbound_due(st, "m9", 0, due, 4, ctx), 3);
 	for (int i = 0; i < 3; i++) {
@@ -1611,19 +1628,13 @@ static void test_pg_batched_sessions(void)
 	struct session s, got;
 	char err[256], o1[24], o2[24];
 	PGconn *c = PQconnectdb(pg_url);
-	PGresult *r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
 	fill_session(&s, ctx, "sms:c", 0);
 	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
-	PQclear(pg_exec_ok(c, "CREATE TABLE stmts (n INTEGER NOT NULL);"
-			   "INSERT INTO stmts VALUES (0);"
-			   "CREATE FUNCTION count_stmt() RETURNS trigger LANGUAGE plpgsql AS"
-			   " $$BEGIN UPDATE stmts SET n = n + 1; RETURN NULL; END$$;"
-			   "CREATE TRIGGER c1 AFTER INSERT ON sessions FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"
-			   "CREATE TRIGGER c2 AFTER DELETE ON sessions FOR EACH STATEMENT"
-			   " EXECUTE FUNCTION count_stmt();"));
+	static const char *const on[] = { "AFTER INSERT ON sessions FOR EACH STATEMENT",
+					  "AFTER DELETE ON sessions FOR EACH STATEMENT" };
+	count_on(c, on, 2);
 	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
 	fill_session(&s, ctx, "sms:a", 0);
 	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
@@ -1640,10 +1651,8 @@ static void test_pg_batched_sessions(void)
 	CU_ASSERT_EQUAL(st->ops->session_put(st, &s), 0);
 	CU_ASSERT_EQUAL(st->ops->session_del(st, "sms:a"), 0);
 	CU_ASSERT_EQUAL(st->ops->commit(st), 0);
-	r = pg_exec_ok(c, "SELECT n FROM stmts");
 	/* Before the read: stored, removed; at the commit: stored, removed. */
-	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "4");
-	PQclear(r);
+	CU_ASSERT_EQUAL(counted(c), 4);
 	CU_ASSERT_EQUAL(counters(st).sessions, 2);	/* b, d */
 	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:a", &got, ctx), 1);
 	CU_ASSERT_EQUAL(st->ops->session_get(st, "sms:d", &got, ctx), 0);
@@ -1820,16 +1829,11 @@ static void test_pg_take_at_commit_added_taken(void)
 	unsigned att = 99;
 	int n = -1;
 	PGconn *c = PQconnectdb(pg_url);
-	PGresult *r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
 	old = add_out(st, "smsc0", "+33611111111", "avant", 0);
-	PQclear(pg_exec_ok(c, "CREATE TABLE ups (n INTEGER NOT NULL);"
-			   "INSERT INTO ups VALUES (0);"
-			   "CREATE FUNCTION count_up() RETURNS trigger LANGUAGE plpgsql AS"
-			   " $$BEGIN UPDATE ups SET n = n + 1; RETURN NULL; END$$;"
-			   "CREATE TRIGGER u1 AFTER UPDATE ON outbound FOR EACH ROW"
-			   " EXECUTE FUNCTION count_up();"));
+	static const char *const on[] = { "AFTER UPDATE ON outbound FOR EACH ROW" };
+	count_on(c, on, 1);
 	CU_ASSERT_EQUAL_FATAL(st->ops->begin(st), 0);
 	for (int i = 0; i < 3; i++)
 		added[i] = add_out(st, "smsc0", "+33622222222", i == 1 ? "« deux »" : "x", 0);
@@ -1843,9 +1847,7 @@ static void test_pg_take_at_commit_added_taken(void)
 	CU_ASSERT_STRING_EQUAL(o[2].to, "+33622222222");
 	CU_ASSERT_EQUAL(o[2].attempts, 0);
 	CU_ASSERT_EQUAL(o[2].coding, TEXT_UCS2);
-	r = pg_exec_ok(c, "SELECT n FROM ups");
-	CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "1");	/* the row queued before */
-	PQclear(r);
+	CU_ASSERT_EQUAL(counted(c), 1);	/* the row queued before */
 	CU_ASSERT_EQUAL(st->ops->outbound_attempts(st, added[1], &att), 0);
 	CU_ASSERT_EQUAL(att, 1);
 	/* The third stays queued, for the next take; the taken ones are sent as before. */
